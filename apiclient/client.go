@@ -1,0 +1,193 @@
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors for the API's documented failures; match with errors.Is.
+var (
+	ErrBadRequest = errors.New("bad request")
+	ErrBadAuth    = errors.New("bad auth")
+	ErrNotFound   = errors.New("not found")
+)
+
+// maxReplyBytes bounds what we read of any reply: the machine list for
+// 10,000 machines is about 2 MiB.
+const maxReplyBytes = 64 << 20
+
+// Error is a non-200 reply. Body is the API's short text ("Bad auth",
+// "Machine not found").
+type Error struct {
+	Call   string
+	Status int
+	Body   string
+}
+
+func (e *Error) Error() string {
+	body := e.Body
+	if body == "" {
+		body = http.StatusText(e.Status)
+	}
+	return fmt.Sprintf("%s: HTTP %d: %s", e.Call, e.Status, body)
+}
+
+// Is maps HTTP statuses to the package sentinels.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest
+	case ErrBadAuth:
+		return e.Status == http.StatusForbidden
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	}
+	return false
+}
+
+// Options configures a Client.
+type Options struct {
+	// URL is the API base, e.g. https://turku.example.com/v1.
+	URL string
+	// Storage authenticates every call.
+	Storage StorageAuth
+	// HTTPClient carries TLS settings (CA file) or an in-process transport;
+	// nil means a default client.
+	HTTPClient *http.Client
+	// Timeout bounds each call; 0 means 30 s.
+	Timeout time.Duration
+	// UserAgent is sent on every call.
+	UserAgent string
+}
+
+// Client calls the storage-facing endpoints of the coordinator API.
+type Client struct {
+	base    string
+	storage StorageAuth
+	http    *http.Client
+	timeout time.Duration
+	agent   string
+}
+
+// New returns a Client. It does not contact the API.
+func New(opts Options) *Client {
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	agent := opts.UserAgent
+	if agent == "" {
+		agent = "turku-storage"
+	}
+	return &Client{
+		base:    strings.TrimRight(opts.URL, "/"),
+		storage: opts.Storage,
+		http:    hc,
+		timeout: timeout,
+		agent:   agent,
+	}
+}
+
+// UpdateConfig registers or refreshes this storage unit and returns the
+// machines that may log in. req.Storage.Name/Secret default to the client's.
+func (c *Client) UpdateConfig(ctx context.Context, req UpdateConfigRequest) (*UpdateConfigResponse, error) {
+	if req.Storage.Name == "" {
+		req.Storage.Name = c.storage.Name
+	}
+	if req.Storage.Secret == "" {
+		req.Storage.Secret = c.storage.Secret
+	}
+	var resp UpdateConfigResponse
+	if err := c.call(ctx, "storage_update_config", req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Machines == nil {
+		return nil, &Error{Call: "storage_update_config", Status: http.StatusOK, Body: `reply has no "machines" object`}
+	}
+	return &resp, nil
+}
+
+// PingCheckin asks which sources of machine uuid are due now.
+func (c *Client) PingCheckin(ctx context.Context, uuid string) (*CheckinResponse, error) {
+	var resp CheckinResponse
+	req := checkinRequest{Storage: c.storage, Machine: machineRef{UUID: uuid}}
+	if err := c.call(ctx, "storage_ping_checkin", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// SourceUpdate reports the outcome of one source's run.
+func (c *Client) SourceUpdate(ctx context.Context, uuid, source string, r SourceReport) error {
+	req := sourceUpdateRequest{
+		Storage: c.storage,
+		Machine: sourceUpdateMachine{UUID: uuid, Sources: map[string]SourceReport{source: r}},
+	}
+	var resp map[string]any
+	return c.call(ctx, "storage_ping_source_update", req, &resp)
+}
+
+// Health calls the health endpoint.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var resp Health
+	if err := c.call(ctx, "health", struct{}{}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *Client) call(ctx context.Context, name string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("%s: encode request: %w", name, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+name, bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	// turku-api compares Content-Type exactly: no charset parameter.
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if err != nil {
+		return fmt.Errorf("%s: read reply: %w", name, err)
+	}
+	if len(data) > maxReplyBytes {
+		return fmt.Errorf("%s: reply larger than %d bytes", name, maxReplyBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Call: name, Status: resp.StatusCode, Body: shortBody(data)}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s: malformed reply: %w", name, err)
+	}
+	return nil
+}
+
+// shortBody keeps an error body readable in one log line.
+func shortBody(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
