@@ -1,0 +1,5 @@
+// Package config loads the storage unit's settings from config.d/*.json,
+// *.yaml and *.yml, merged in file-name order exactly as the old Python
+// turku-storage did, applies defaults and validates them into a plain
+// Config. Viper lives here and only here; errors name the file and the key.
+package config
