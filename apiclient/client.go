@@ -3,11 +3,14 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -61,6 +64,9 @@ type Options struct {
 	// HTTPClient carries TLS settings (CA file) or an in-process transport;
 	// nil means a default client.
 	HTTPClient *http.Client
+	// CAFile, when set, is a PEM bundle that replaces the system roots for
+	// verifying the API's certificate (config key api_ca_file).
+	CAFile string
 	// Timeout bounds each call; 0 means 30 s.
 	Timeout time.Duration
 	// UserAgent is sent on every call.
@@ -77,10 +83,23 @@ type Client struct {
 }
 
 // New returns a Client. It does not contact the API.
-func New(opts Options) *Client {
+func New(opts Options) (*Client, error) {
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}
+	}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("api_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("api_ca_file %s: no PEM certificates found", opts.CAFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		hc = &http.Client{Transport: tr}
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -96,7 +115,7 @@ func New(opts Options) *Client {
 		http:    hc,
 		timeout: timeout,
 		agent:   agent,
-	}
+	}, nil
 }
 
 // UpdateConfig registers or refreshes this storage unit and returns the
