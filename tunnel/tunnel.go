@@ -1,0 +1,222 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Opener opens channels to the SSH peer; a *gossh.ServerConn is one.
+type Opener interface {
+	OpenChannel(name string, data []byte) (gossh.Channel, <-chan *gossh.Request, error)
+}
+
+// ChannelType is the channel type of a reverse-forwarded connection.
+const ChannelType = "forwarded-tcpip"
+
+// forwardedTCPPayload is the type-specific data of a "forwarded-tcpip"
+// channel open, RFC 4254 §7.2. OpenSSH's client accepts the channel only if
+// Addr and Port equal, byte for byte, what its "tcpip-forward" asked for.
+type forwardedTCPPayload struct {
+	Addr       string // address that was connected
+	Port       uint32 // port that was connected
+	OriginAddr string // originator IP address
+	OriginPort uint32 // originator port
+}
+
+// Endpoint is a local TCP listener whose connections are forwarded to the
+// agent as "forwarded-tcpip" channels. It owns its listener. Create it with
+// Forward, Checkin or Restore; it stops when its context ends or Close is
+// called.
+type Endpoint struct {
+	ln       net.Listener
+	conn     Opener
+	bindAddr string
+	port     uint32
+	logger   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   func() bool // unregisters the listener-closing AfterFunc
+	wg     sync.WaitGroup
+
+	// Counters for the closing log line; updated by the copy goroutines.
+	conns    atomic.Int64
+	bytesIn  atomic.Int64 // agent to local
+	bytesOut atomic.Int64 // local to agent
+
+	closeOnce sync.Once
+}
+
+// Forward starts carrying every connection accepted on ln to conn as a
+// "forwarded-tcpip" channel whose "address/port that was connected" are
+// bindAddr and port exactly as the agent's "tcpip-forward" request gave
+// them. The Endpoint takes ownership of ln.
+func Forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger) *Endpoint {
+	ctx, cancel := context.WithCancel(ctx)
+	e := &Endpoint{
+		ln:       ln,
+		conn:     conn,
+		bindAddr: bindAddr,
+		port:     port,
+		logger:   logger.With("port", port, "listen", ln.Addr().String()),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+	e.stop = context.AfterFunc(ctx, func() { ln.Close() })
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.accept()
+	}()
+	return e
+}
+
+// Checkin returns an Endpoint on a loopback port chosen by the kernel, never
+// the agent's own PORT: two agents may pick the same PORT at once
+// (PROTOCOL.md §3.1, point 5). Addr is what rsync must connect to.
+func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for checkin tunnel: %w", err)
+	}
+	return Forward(ctx, ln, conn, bindAddr, port, logger), nil
+}
+
+// Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
+// expects the agent (PROTOCOL.md §3.2). If that port cannot be bound (another
+// agent's restore, or anything else, holds it), it falls back to a port
+// chosen by the kernel; Addr tells which one it got.
+func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {
+	var lc net.ListenConfig
+	want := net.JoinHostPort("127.0.0.1", strconv.FormatUint(uint64(port), 10))
+	ln, err := lc.Listen(ctx, "tcp", want)
+	if err != nil {
+		logger.Warn("restore port unavailable, using another", "port", port, "err", err)
+		ln, err = lc.Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("listen for restore tunnel: %w", err)
+		}
+	}
+	return Forward(ctx, ln, conn, bindAddr, port, logger), nil
+}
+
+// Addr returns the local address connections must be made to.
+func (e *Endpoint) Addr() net.Addr { return e.ln.Addr() }
+
+// Port returns the local port of Addr.
+func (e *Endpoint) Port() int { return e.ln.Addr().(*net.TCPAddr).Port }
+
+// Close stops accepting, closes every forwarded connection and waits for the
+// Endpoint's goroutines to finish.
+func (e *Endpoint) Close() error {
+	e.closeOnce.Do(func() {
+		e.cancel()
+		e.wg.Wait()
+		e.logger.Debug("tunnel closed", "conns", e.conns.Load(),
+			"bytes_in", e.bytesIn.Load(), "bytes_out", e.bytesOut.Load())
+	})
+	return nil
+}
+
+func (e *Endpoint) accept() {
+	for {
+		c, err := e.ln.Accept()
+		if err != nil {
+			if e.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				e.logger.Error("tunnel accept failed", "err", err)
+			}
+			e.cancel()
+			return
+		}
+		e.conns.Add(1)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.carry(c)
+		}()
+	}
+}
+
+// carry forwards one accepted connection until both directions are done or
+// the Endpoint stops.
+func (e *Endpoint) carry(c net.Conn) {
+	defer c.Close()
+	logger := e.logger.With("remote", c.RemoteAddr().String())
+	origin, _ := c.RemoteAddr().(*net.TCPAddr)
+	payload := forwardedTCPPayload{Addr: e.bindAddr, Port: e.port}
+	if origin != nil {
+		payload.OriginAddr = origin.IP.String()
+		payload.OriginPort = uint32(origin.Port)
+	}
+	ch, reqs, err := e.conn.OpenChannel(ChannelType, gossh.Marshal(&payload))
+	if err != nil {
+		if e.ctx.Err() == nil {
+			logger.Warn("agent refused tunnel channel", "err", err)
+		}
+		return
+	}
+	defer ch.Close()
+
+	discarded := make(chan struct{})
+	go func() {
+		defer close(discarded)
+		gossh.DiscardRequests(reqs)
+	}()
+	// Ending the Endpoint ends every copy: closing both sides unblocks them.
+	stop := context.AfterFunc(e.ctx, func() {
+		c.Close()
+		ch.Close()
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		n, err := io.Copy(ch, c)
+		e.bytesOut.Add(n)
+		e.copyError(logger, "to agent", err)
+		// Half-close: the agent's daemon sees EOF, its replies still flow.
+		_ = ch.CloseWrite()
+	}()
+	go func() {
+		defer wg.Done()
+		n, err := io.Copy(c, ch)
+		e.bytesIn.Add(n)
+		e.copyError(logger, "from agent", err)
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}()
+	// Both directions must finish before anything is closed, else bytes in
+	// flight would be cut off.
+	wg.Wait()
+	ch.Close()
+	c.Close()
+	// The request channel is closed once the agent acknowledged the close
+	// or the SSH connection ended. An agent that never acknowledges must not
+	// hold up Close: the discarder then ends with the SSH connection, and it
+	// touches nothing of the Endpoint's.
+	select {
+	case <-discarded:
+	case <-e.ctx.Done():
+	}
+}
+
+// copyError logs a copy failure that is not the Endpoint's own doing.
+func (e *Endpoint) copyError(logger *slog.Logger, dir string, err error) {
+	if err == nil || e.ctx.Err() != nil || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		return
+	}
+	logger.Warn("tunnel copy failed", "direction", dir, "err", err)
+}

@@ -1,0 +1,431 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// testLogger writes the package's log to t.Log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// agent is the client half of an in-process SSH connection over loopback;
+// it plays the Turku agent: it answers "forwarded-tcpip" channels with
+// handle, as OpenSSH would connect them to its rsync daemon.
+type agent struct {
+	server *gossh.ServerConn // the storage side, an Opener
+	client *gossh.Client
+
+	mu       sync.Mutex // guards payloads
+	payloads []forwardedTCPPayload
+}
+
+// newAgent connects an x/crypto client to an x/crypto server and serves
+// forwarded channels with handle (nil: reject them all).
+func newAgent(t *testing.T, handle func(ch gossh.Channel)) *agent {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &gossh.ServerConfig{NoClientAuth: true}
+	cfg.AddHostKey(signer)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	type result struct {
+		conn *gossh.ServerConn
+		err  error
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	res := make(chan result, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		sc, chans, reqs, err := gossh.NewServerConn(c, cfg)
+		if err != nil {
+			c.Close()
+			res <- result{err: err}
+			return
+		}
+		res <- result{conn: sc}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			gossh.DiscardRequests(reqs)
+		}()
+		go func() {
+			defer wg.Done()
+			for nc := range chans {
+				nc.Reject(gossh.Prohibited, "no")
+			}
+		}()
+	}()
+
+	client, err := gossh.Dial("tcp", ln.Addr().String(), &gossh.ClientConfig{
+		User:            "agent",
+		HostKeyCallback: gossh.FixedHostKey(signer.PublicKey()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	a := &agent{server: r.conn, client: client}
+	t.Cleanup(func() {
+		client.Close()
+		r.conn.Close()
+	})
+
+	incoming := client.HandleChannelOpen(ChannelType)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for nc := range incoming {
+			var p forwardedTCPPayload
+			if err := gossh.Unmarshal(nc.ExtraData(), &p); err != nil {
+				nc.Reject(gossh.ConnectionFailed, err.Error())
+				continue
+			}
+			a.mu.Lock()
+			a.payloads = append(a.payloads, p)
+			a.mu.Unlock()
+			if handle == nil {
+				nc.Reject(gossh.Prohibited, "forward not requested")
+				continue
+			}
+			ch, reqs, err := nc.Accept()
+			if err != nil {
+				continue
+			}
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				gossh.DiscardRequests(reqs)
+			}()
+			go func() {
+				defer wg.Done()
+				defer ch.Close()
+				handle(ch)
+			}()
+		}
+	}()
+	return a
+}
+
+func (a *agent) seen() []forwardedTCPPayload {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]forwardedTCPPayload(nil), a.payloads...)
+}
+
+// replier reads everything up to EOF, which only arrives if the storage side
+// half-closed, then answers with tag and what it read, and half-closes in
+// turn.
+func replier(tag string) func(ch gossh.Channel) {
+	return func(ch gossh.Channel) {
+		got, err := io.ReadAll(ch)
+		if err != nil {
+			return
+		}
+		if _, err := fmt.Fprintf(ch, "%s:%s", tag, got); err != nil {
+			return
+		}
+		ch.CloseWrite()
+		// Wait for the storage side to finish before closing.
+		io.Copy(io.Discard, ch)
+	}
+}
+
+// roundTrip connects to addr, sends data, half-closes and returns all it
+// reads back until EOF.
+func roundTrip(t *testing.T, addr net.Addr, data []byte) (reply []byte, local *net.TCPAddr) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		errc <- err
+	}()
+	reply, err = io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return reply, c.LocalAddr().(*net.TCPAddr)
+}
+
+func TestCheckinCarriesBothWays(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	tests := []struct {
+		name     string
+		bindAddr string
+		data     []byte
+	}{
+		{name: "empty", bindAddr: "localhost", data: nil},
+		{name: "small", bindAddr: "localhost", data: []byte("@RSYNCD: 32.0 sha512 sha256\n")},
+		{name: "1 MiB", bindAddr: "localhost", data: big},
+		{name: "address echoed as given", bindAddr: "127.0.0.1", data: []byte("x")},
+		{name: "empty address echoed", bindAddr: "", data: []byte("x")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAgent(t, replier("agent"))
+			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ep.Close()
+			if ip := ep.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+				t.Errorf("endpoint listens on %v, want loopback", ip)
+			}
+			if ep.Port() == 51234 {
+				t.Errorf("checkin endpoint bound the agent's own port")
+			}
+
+			got, local := roundTrip(t, ep.Addr(), tt.data)
+			want := append([]byte("agent:"), tt.data...)
+			if !bytes.Equal(got, want) {
+				t.Errorf("got %d bytes back, want %d (prefix %q)", len(got), len(want), got[:min(len(got), 20)])
+			}
+			wantPayload := []forwardedTCPPayload{{
+				Addr: tt.bindAddr, Port: 51234,
+				OriginAddr: local.IP.String(), OriginPort: uint32(local.Port),
+			}}
+			if diff := cmp.Diff(wantPayload, a.seen()); diff != "" {
+				t.Errorf("forwarded-tcpip payloads (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSamePortIsolated: two agents picked the same PORT at the same time;
+// each storage-side endpoint must reach only its own agent.
+func TestSamePortIsolated(t *testing.T) {
+	const port = 60000
+	agents := map[string]*agent{"A": newAgent(t, replier("A")), "B": newAgent(t, replier("B"))}
+	eps := map[string]*Endpoint{}
+	for name, a := range agents {
+		ep, err := Checkin(t.Context(), a.server, "localhost", port, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ep.Close()
+		eps[name] = ep
+	}
+	if eps["A"].Addr().String() == eps["B"].Addr().String() {
+		t.Fatalf("both endpoints on %v", eps["A"].Addr())
+	}
+	var wg sync.WaitGroup
+	replies := map[string][]byte{}
+	var mu sync.Mutex
+	for name, ep := range eps {
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", ep.Addr().String())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				fmt.Fprintf(c, "req%d", i)
+				c.(*net.TCPConn).CloseWrite()
+				got, err := io.ReadAll(c)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				replies[fmt.Sprintf("%s%d", name, i)] = got
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	for name := range eps {
+		for i := range 4 {
+			key := fmt.Sprintf("%s%d", name, i)
+			if got, want := string(replies[key]), fmt.Sprintf("%s:req%d", name, i); got != want {
+				t.Errorf("%s: got %q, want %q", key, got, want)
+			}
+		}
+		for _, p := range agents[name].seen() {
+			if p.Port != port || p.Addr != "localhost" {
+				t.Errorf("agent %s got payload %+v", name, p)
+			}
+		}
+	}
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort(t *testing.T) uint32 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint32(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestRestoreBindsRequestedPort(t *testing.T) {
+	a := newAgent(t, replier("agent"))
+	// Another process may grab the port between freePort and Restore; retry.
+	for try := 0; ; try++ {
+		port := freePort(t)
+		ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint32(ep.Port()) != port {
+			ep.Close()
+			if try < 5 {
+				continue
+			}
+			t.Fatalf("restore listens on %d, want %d", ep.Port(), port)
+		}
+		defer ep.Close()
+		got, _ := roundTrip(t, ep.Addr(), []byte("restore"))
+		if string(got) != "agent:restore" {
+			t.Errorf("got %q", got)
+		}
+		return
+	}
+}
+
+func TestRestoreFallsBackWhenPortTaken(t *testing.T) {
+	a := newAgent(t, replier("agent"))
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := uint32(taken.Addr().(*net.TCPAddr).Port)
+
+	ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	if uint32(ep.Port()) == port {
+		t.Fatalf("restore claims the taken port %d", port)
+	}
+	got, _ := roundTrip(t, ep.Addr(), []byte("x"))
+	if string(got) != "agent:x" {
+		t.Errorf("got %q", got)
+	}
+	// The agent still sees the port it asked for, not the fallback.
+	if p := a.seen(); len(p) != 1 || p[0].Port != port {
+		t.Errorf("payloads %+v, want port %d", p, port)
+	}
+}
+
+func TestStopEndsEverything(t *testing.T) {
+	tests := []struct {
+		name string
+		stop func(ep *Endpoint, cancel context.CancelFunc)
+	}{
+		{name: "Close", stop: func(ep *Endpoint, _ context.CancelFunc) { ep.Close() }},
+		{name: "context", stop: func(ep *Endpoint, cancel context.CancelFunc) { cancel(); ep.Close() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			started := make(chan struct{})
+			// This agent never answers and never half-closes.
+			a := newAgent(t, func(ch gossh.Channel) {
+				close(started)
+				io.Copy(io.Discard, ch)
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			ep, err := Checkin(ctx, a.server, "localhost", 51234, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := net.Dial("tcp", ep.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			tt.stop(ep, cancel) // returns only once its goroutines are done
+
+			if _, err := io.ReadAll(c); err != nil && !errors.Is(err, net.ErrClosed) {
+				t.Logf("read after stop: %v", err)
+			}
+			if c2, err := net.Dial("tcp", ep.Addr().String()); err == nil {
+				c2.Close()
+				t.Errorf("endpoint still accepts after stop")
+			}
+		})
+	}
+}
+
+func TestAgentRefusesChannel(t *testing.T) {
+	a := newAgent(t, nil)
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	c, err := net.Dial("tcp", ep.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The connection is closed without a byte once the agent refuses.
+	got, err := io.ReadAll(c)
+	if len(got) != 0 || err != nil {
+		t.Errorf("got %q, %v from a refused channel; want EOF", got, err)
+	}
+}
