@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
@@ -34,15 +35,32 @@ type Options struct {
 
 // Registrar performs storage_update_config and keeps the cache.
 type Registrar struct {
+	mu   sync.Mutex // guards opts, replaced on configuration reload
 	opts Options
 }
 
 // New returns a Registrar.
 func New(opts Options) *Registrar {
+	r := &Registrar{}
+	r.Update(opts)
+	return r
+}
+
+// Update replaces the options (configuration reload); the next refresh
+// uses them.
+func (r *Registrar) Update(opts Options) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registrar{opts: opts}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts = opts
+}
+
+func (r *Registrar) options() Options {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opts
 }
 
 // Result summarises one successful refresh.
@@ -55,18 +73,19 @@ type Result struct {
 // Refresh registers or refreshes the storage unit and, only when the call
 // succeeded, replaces the cache. A failed call leaves the cache untouched.
 func (r *Registrar) Refresh(ctx context.Context) (*Result, error) {
-	total, avail, err := r.opts.Space()
+	opts := r.options()
+	total, avail, err := opts.Space()
 	if err != nil {
 		return nil, fmt.Errorf("measure volume space: %w", err)
 	}
-	req := apiclient.UpdateConfigRequest{Storage: r.opts.Storage, Auth: r.opts.Auth}
+	req := apiclient.UpdateConfigRequest{Storage: opts.Storage, Auth: opts.Auth}
 	req.Storage.SpaceTotal = total
 	req.Storage.SpaceAvailable = avail
-	resp, err := r.opts.API.UpdateConfig(ctx, req)
+	resp, err := opts.API.UpdateConfig(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if err := SaveCache(r.opts.CachePath, Cache{Updated: r.opts.Now(), Machines: resp.Machines}); err != nil {
+	if err := SaveCache(opts.CachePath, Cache{Updated: opts.Now(), Machines: resp.Machines}); err != nil {
 		return nil, fmt.Errorf("save machine cache: %w", err)
 	}
 	return &Result{Machines: resp.Machines, SpaceTotal: total, SpaceAvailable: avail}, nil
@@ -77,7 +96,7 @@ func (r *Registrar) Refresh(ctx context.Context) (*Result, error) {
 // backoff from 10 s up to the interval. Each success is handed to apply.
 // Loop returns when ctx ends.
 func (r *Registrar) Loop(ctx context.Context, interval time.Duration, kick <-chan struct{}, apply func(*Result)) {
-	log := r.opts.Logger
+	log := r.options().Logger
 	backoff := 10 * time.Second
 	for {
 		wait := interval + time.Duration(rand.Int64N(int64(interval)/10+1))

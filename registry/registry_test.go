@@ -81,7 +81,9 @@ func TestFailedRefreshKeepsCache(t *testing.T) {
 
 	api.RemoveMachine("u1")
 	bad, _ := newRegistrar(t, api, "wrong")
-	bad.opts.CachePath = path
+	o := bad.options()
+	o.CachePath = path
+	bad.Update(o)
 	if _, err := bad.Refresh(context.Background()); !errors.Is(err, apiclient.ErrBadAuth) {
 		t.Fatalf("got %v, want ErrBadAuth", err)
 	}
