@@ -1,0 +1,196 @@
+package agenttest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Key is an agent's SSH key pair on disk.
+type Key struct {
+	Path   string // private key, OpenSSH format, 0600
+	Signer gossh.Signer
+	// Authorized is the public key in authorized_keys form, as turku-api
+	// hands it out in ssh_public_key.
+	Authorized string
+}
+
+// NewKey creates an ed25519 key pair in a temporary directory.
+func NewKey(t testing.TB) Key {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
+	return Key{Path: path, Signer: signer, Authorized: auth}
+}
+
+// Ping describes one `ssh ... turku-ping-remote` run.
+type Ping struct {
+	// Host and Port of the storage unit's SSH server.
+	Host string
+	Port int
+	User string
+	Key  Key
+	// HostKeys are the advertised ssh_ping_host_keys; they become the
+	// temporary known_hosts as "HOST KEY" lines, as the agent writes them.
+	HostKeys []string
+	// ForwardPort and ForwardTarget make -R PORT:TARGET:PORT.
+	ForwardPort   int
+	ForwardTarget string
+	// Request is written as JSON followed by a "." line.
+	Request any
+	// ExtraArgs go before the host (e.g. "-L" to test refusals).
+	ExtraArgs []string
+}
+
+// Session is a running ssh client.
+type Session struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout syncBuffer
+	stderr syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// Args returns the agent's exact ssh command line for p (turku-agent
+// ping.py call_ssh), plus the isolation a test needs: no user config, no
+// ssh-agent keys.
+func (p Ping) Args(knownHosts string) []string {
+	args := []string{
+		"-F", "none", "-o", "IdentitiesOnly=yes",
+		"-T", "-o", "BatchMode=yes",
+		"-o", "UserKnownHostsFile=" + knownHosts,
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "CheckHostIP=no",
+		"-i", p.Key.Path,
+	}
+	if p.ForwardPort != 0 {
+		target := p.ForwardTarget
+		if target == "" {
+			target = "127.0.0.1"
+		}
+		args = append(args, "-R", fmt.Sprintf("%d:%s:%d", p.ForwardPort, target, p.ForwardPort))
+	}
+	args = append(args, p.ExtraArgs...)
+	return append(args, "-p", strconv.Itoa(p.Port), "-l", p.User, p.Host, "turku-ping-remote")
+}
+
+// Start runs ssh and writes the request; stdin stays open, as the agent
+// keeps it, until CloseStdin or the server ends the session.
+func (p Ping) Start(t testing.TB) *Session {
+	t.Helper()
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	var b strings.Builder
+	for _, k := range p.HostKeys {
+		fmt.Fprintf(&b, "%s %s\n", p.Host, k)
+	}
+	if err := os.WriteFile(kh, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{done: make(chan struct{})}
+	s.cmd = exec.Command("ssh", p.Args(kh)...)
+	s.cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	s.cmd.Stdout = &s.stdout
+	s.cmd.Stderr = &s.stderr
+	stdin, err := s.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stdin = stdin
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start ssh: %v", err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(5 * time.Second):
+				_ = s.cmd.Process.Kill()
+				<-s.done
+			}
+		}
+	})
+	if p.Request != nil {
+		data, err := json.Marshal(p.Request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A failed write means ssh already exited; Wait reports why.
+		_, _ = s.stdin.Write(append(data, "\n.\n"...))
+	}
+	return s
+}
+
+// CloseStdin ends the agent's side (what Ctrl-C on a restore does).
+func (s *Session) CloseStdin() { _ = s.stdin.Close() }
+
+// Done is closed when ssh exits.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Result is how an ssh run ended.
+type Result struct {
+	ExitCode int
+	Stdout   string
+	Stderr   string
+}
+
+// Wait waits for ssh to exit, at most timeout.
+func (s *Session) Wait(t testing.TB, timeout time.Duration) Result {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		t.Fatalf("ssh did not finish within %v; stderr:\n%s", timeout, s.stderr.String())
+	}
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(s.err, &ee) {
+		code = ee.ExitCode()
+	} else if s.err != nil {
+		t.Fatalf("ssh: %v", s.err)
+	}
+	r := Result{ExitCode: code, Stdout: s.stdout.String(), Stderr: s.stderr.String()}
+	t.Logf("ssh exit %d; stderr:\n%s", r.ExitCode, r.Stderr)
+	return r
+}
+
+// Stderr returns what ssh printed so far.
+func (s *Session) Stderr() string { return s.stderr.String() }
