@@ -1,0 +1,273 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/turku-backup/turku-storage/agentproto"
+	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/sessionlog"
+)
+
+// Snapshot modes (PROTOCOL.md §3.1 step 2).
+const (
+	ModeLinkDest = "link-dest"
+	ModeNone     = "none"
+)
+
+// Volume is a directory that holds machine directories (config key
+// "volumes").
+type Volume struct {
+	Name string
+	Path string
+	// AcceptNew is whether new machines may be placed here (config
+	// default true: the caller must set it).
+	AcceptNew bool
+	// HighWaterPct is the fill level above which no new machine is placed
+	// here; 0 means Options.DefaultHighWaterPct.
+	HighWaterPct int
+}
+
+// API is the part of the coordinator API a backup uses;
+// *apiclient.Client implements it.
+type API interface {
+	PingCheckin(ctx context.Context, uuid string) (*apiclient.CheckinResponse, error)
+	SourceUpdate(ctx context.Context, uuid, source string, r apiclient.SourceReport) error
+}
+
+// Options configures an Engine. cmd builds it from the configuration.
+type Options struct {
+	StorageName string
+	// VarDir holds machines/ (links to machine directories) and reports/.
+	VarDir string
+	// LockDir holds the per-machine locks; "" picks the first existing of
+	// /run/lock, /var/lock, /run, /var/run, /tmp like the old code.
+	LockDir string
+	Volumes []Volume
+	// DefaultHighWaterPct applies to volumes without their own; 0 means 80.
+	DefaultHighWaterPct int
+	// SnapshotMode is ModeLinkDest (the default) or ModeNone.
+	SnapshotMode string
+	// PreserveHardLinks adds --hard-links to every pull.
+	PreserveHardLinks bool
+	// Location is the zone of snapshot names, .json times and retention
+	// calendars; nil means UTC.
+	Location *time.Location
+	// RsyncCommand is the rsync binary; "" means "rsync" on PATH.
+	RsyncCommand string
+	// MaxConcurrent bounds the rsyncs running at once across machines;
+	// 0 means no limit.
+	MaxConcurrent int
+	API           API
+	// Logger receives the storage-side log; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Engine runs backups. It is safe for concurrent use by many sessions.
+type Engine struct {
+	name      string
+	varDir    string
+	lockDir   string
+	volumes   []Volume
+	mode      string
+	hardLinks bool
+	loc       *time.Location
+	rsync     string
+	api       API
+	log       *slog.Logger
+	now       func() time.Time
+	slots     chan struct{} // one token per running rsync; nil: unlimited
+
+	// Seams for tests, set by New.
+	pick        func(weights []int64) int
+	randHex     func() string
+	retryDelays []time.Duration
+
+	resendMu sync.Mutex // serialises ResendReports
+}
+
+// New checks opts and returns an Engine. It creates nothing on disk.
+func New(opts Options) (*Engine, error) {
+	e := &Engine{
+		name:        opts.StorageName,
+		lockDir:     opts.LockDir,
+		mode:        opts.SnapshotMode,
+		hardLinks:   opts.PreserveHardLinks,
+		loc:         opts.Location,
+		rsync:       opts.RsyncCommand,
+		api:         opts.API,
+		log:         opts.Logger,
+		now:         opts.Now,
+		pick:        pickWeighted,
+		randHex:     randomHex4,
+		retryDelays: defaultRetryDelays,
+	}
+	if opts.VarDir == "" {
+		return nil, errors.New("backup: var dir is not set")
+	}
+	var err error
+	if e.varDir, err = filepath.Abs(opts.VarDir); err != nil {
+		return nil, fmt.Errorf("backup: var dir: %w", err)
+	}
+	if len(opts.Volumes) == 0 {
+		return nil, errors.New("backup: no volumes configured")
+	}
+	for _, v := range opts.Volumes {
+		if v.Path == "" {
+			return nil, fmt.Errorf("backup: volume %q has no path", v.Name)
+		}
+		if v.Path, err = filepath.Abs(v.Path); err != nil {
+			return nil, fmt.Errorf("backup: volume %q: %w", v.Name, err)
+		}
+		if v.Name == "" {
+			v.Name = v.Path
+		}
+		v.HighWaterPct = v.highWater(opts.DefaultHighWaterPct)
+		e.volumes = append(e.volumes, v)
+	}
+	switch e.mode {
+	case "":
+		e.mode = ModeLinkDest
+	case ModeLinkDest, ModeNone:
+	default:
+		return nil, fmt.Errorf("backup: unknown snapshot mode %q: want %q or %q", e.mode, ModeLinkDest, ModeNone)
+	}
+	if e.api == nil {
+		return nil, errors.New("backup: API is not set")
+	}
+	if e.lockDir == "" {
+		for _, d := range []string{"/run/lock", "/var/lock", "/run", "/var/run", "/tmp"} {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				e.lockDir = d
+				break
+			}
+		}
+		if e.lockDir == "" {
+			return nil, errors.New("backup: no lock directory found")
+		}
+	}
+	if e.loc == nil {
+		e.loc = time.UTC
+	}
+	if e.rsync == "" {
+		e.rsync = "rsync"
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if opts.MaxConcurrent > 0 {
+		e.slots = make(chan struct{}, opts.MaxConcurrent)
+	}
+	return e, nil
+}
+
+func randomHex4() string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Request is one agent session's checkin.
+type Request struct {
+	// Machine is the UUID the session's SSH key belongs to.
+	Machine string
+	// Credentials are the per-source rsync logins the agent sent.
+	Credentials map[string]agentproto.Credential
+	// RsyncAddr is the host:port where rsync reaches the agent's rsync
+	// daemon (a private tunnel endpoint).
+	RsyncAddr string
+	// Log receives the agent-facing lines; nil discards them.
+	Log *sessionlog.Logger
+}
+
+// Pull does for one checkin what the old turku-storage-ping did: take the
+// machine's lock, call storage_ping_checkin, then back up every scheduled
+// source in name order and report each one. The agent sees "Sources to
+// back up: a, b" (or "No sources to back up now"), "Begin: UNIT SOURCE"
+// … "End: UNIT SOURCE" per source and "Done". Pull writes its own
+// agent-facing error lines; the returned error, non-nil if anything
+// failed, is for the session's exit status and the storage log.
+func (e *Engine) Pull(ctx context.Context, req Request) error {
+	alog := req.Log
+	if alog == nil {
+		alog = sessionlog.Discard()
+	}
+	if err := checkComponent("machine UUID", req.Machine); err != nil {
+		alog.Error("Invalid machine UUID")
+		return fmt.Errorf("pull: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(req.RsyncAddr); err != nil {
+		alog.Error("Internal error: no rsync endpoint")
+		return fmt.Errorf("pull %s: rsync address: %w", req.Machine, err)
+	}
+	lock, err := lockMachine(e.lockDir, req.Machine)
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			alog.Error("Another backup of this machine is already running")
+		} else {
+			alog.Error("Internal error: cannot lock the machine")
+		}
+		return fmt.Errorf("pull %s: %w", req.Machine, err)
+	}
+	defer lock.Unlock()
+
+	resp, err := e.api.PingCheckin(ctx, req.Machine)
+	if err != nil {
+		alog.Error("Checkin with the API failed")
+		return fmt.Errorf("pull %s: %w", req.Machine, err)
+	}
+	m := resp.Machine
+	if m.UUID != "" && m.UUID != req.Machine {
+		alog.Error("Checkin with the API failed")
+		return fmt.Errorf("pull %s: checkin answered for machine %q", req.Machine, m.UUID)
+	}
+	names := make([]string, 0, len(m.ScheduledSources))
+	for name := range m.ScheduledSources {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if len(names) > 0 {
+		alog.Info("Sources to back up: %s", strings.Join(names, ", "))
+	} else {
+		alog.Info("No sources to back up now")
+	}
+
+	run := &machineRun{e: e, req: req, m: m, alog: alog, log: e.log.With("machine", req.Machine, "unit", m.UnitName)}
+	var failed []string
+	for i, name := range names {
+		if ctx.Err() != nil {
+			// The session is gone: the rest stay due at the API.
+			failed = append(failed, names[i:]...)
+			break
+		}
+		alog.Info("Begin: %s %s", m.UnitName, name)
+		if !run.source(ctx, name, m.ScheduledSources[name]) {
+			failed = append(failed, name)
+		}
+		alog.Info("End: %s %s", m.UnitName, name)
+	}
+	alog.Info("Done")
+	if len(failed) > 0 {
+		if err := context.Cause(ctx); err != nil {
+			return fmt.Errorf("pull %s: sources not backed up: %s: %w", req.Machine, strings.Join(failed, ", "), err)
+		}
+		return fmt.Errorf("pull %s: sources not backed up: %s", req.Machine, strings.Join(failed, ", "))
+	}
+	return nil
+}

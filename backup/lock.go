@@ -1,0 +1,73 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/turku-backup/turku-storage/sessionlog"
+)
+
+// ErrBusy is returned by Pull when another backup of the same machine
+// holds its lock. Like the old turku-storage-ping, a second session fails
+// at once instead of queueing behind the first.
+var ErrBusy = errors.New("another backup of this machine is running")
+
+// lockName is the old turku-storage-ping lock file name, so that an old
+// and a new storage process on one host exclude each other.
+func lockName(uuid string) string { return "turku-storage-ping-" + uuid + ".lock" }
+
+// machineLock is a held per-machine lock.
+type machineLock struct{ f *os.File }
+
+// lockMachine takes the machine's lock without waiting. The lock is an
+// open-file-description fcntl lock (see tryLock): it conflicts with the
+// POSIX lockf lock the old Python code took on the same file and, unlike
+// lockf, with other sessions of this very process.
+func lockMachine(dir, uuid string) (*machineLock, error) {
+	path := filepath.Join(dir, lockName(uuid))
+	// O_NOFOLLOW: lock directories such as /run/lock are world-writable.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|nofollow, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := tryLock(f); err != nil {
+		f.Close()
+		if errors.Is(err, ErrBusy) {
+			return nil, ErrBusy
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// The old code wrote the holder's PID, right-aligned in 10 columns.
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%10d\n", os.Getpid())
+	}
+	return &machineLock{f: f}, nil
+}
+
+// Unlock releases the lock. The file stays: removing it would let a
+// process that opened it just before lock a file nobody else sees.
+func (l *machineLock) Unlock() error { return l.f.Close() }
+
+// acquireSlot waits for one of the MaxConcurrent rsync slots, telling the
+// agent when it has to wait, and returns the function that frees it.
+func (e *Engine) acquireSlot(ctx context.Context, log *sessionlog.Logger, unit, source string) (func(), error) {
+	if e.slots == nil {
+		return func() {}, nil
+	}
+	release := func() { <-e.slots }
+	select {
+	case e.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	log.Info("Waiting for a free backup slot: %d other backups are running (%s %s)", cap(e.slots), unit, source)
+	select {
+	case e.slots <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}

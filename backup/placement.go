@@ -1,0 +1,241 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultHighWaterPct is the old accept_new_high_water_pct default.
+const defaultHighWaterPct = 80
+
+// ErrNoVolume is returned when a new machine cannot be placed: no volume
+// accepts new machines, or all that do are above their high-water mark.
+var ErrNoVolume = errors.New("no volume accepts new machines (all are full, above their high-water mark, or closed to new machines)")
+
+// volumeStat is what placement and Space need to know of a filesystem.
+type volumeStat struct {
+	dev              uint64
+	totalMiB, availM int64
+}
+
+// usedPct is the old code's fill level: 100 × (1 − available/total),
+// where available is what an unprivileged user may still write.
+func (s volumeStat) usedPct() float64 {
+	return (1 - float64(s.availM)/float64(s.totalMiB)) * 100
+}
+
+func statVolume(path string) (volumeStat, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return volumeStat{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	var sf unix.Statfs_t
+	if err := unix.Statfs(path, &sf); err != nil {
+		return volumeStat{}, &fs.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	bs := int64(sf.Frsize)
+	if bs == 0 {
+		bs = int64(sf.Bsize)
+	}
+	return volumeStat{
+		dev:      uint64(st.Dev),
+		totalMiB: int64(sf.Blocks) * bs >> 20,
+		availM:   int64(sf.Bavail) * bs >> 20,
+	}, nil
+}
+
+// highWater returns the volume's limit, 0 meaning def (or 80 if def is 0).
+func (v Volume) highWater(def int) int {
+	switch {
+	case v.HighWaterPct > 0:
+		return v.HighWaterPct
+	case def > 0:
+		return def
+	}
+	return defaultHighWaterPct
+}
+
+// Space returns the total and available MiB to advertise in
+// storage_update_config (PROTOCOL.md §2.1): each filesystem (st_dev)
+// counts once; a volume closed to new machines or above its high-water
+// mark (0 meaning 80%) contributes nothing available. Volumes that cannot
+// be examined are left out and named in err; the totals cover the rest.
+func Space(volumes []Volume) (totalMiB, availMiB int64, err error) {
+	seen := map[uint64]bool{}
+	var errs []error
+	for _, v := range volumes {
+		st, err := statVolume(v.Path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
+			continue
+		}
+		if seen[st.dev] || st.totalMiB <= 0 {
+			continue
+		}
+		seen[st.dev] = true
+		totalMiB += st.totalMiB
+		if v.AcceptNew && st.usedPct() <= float64(v.highWater(0)) {
+			availMiB += st.availM
+		}
+	}
+	return totalMiB, availMiB, errors.Join(errs...)
+}
+
+// pickWeighted returns an index chosen at random with probability
+// proportional to its weight, or uniformly if all weights are zero.
+func pickWeighted(weights []int64) int {
+	var total int64
+	for _, w := range weights {
+		total += max(w, 0)
+	}
+	if total <= 0 {
+		return rand.IntN(len(weights))
+	}
+	r := rand.Int64N(total)
+	for i, w := range weights {
+		if r < max(w, 0) {
+			return i
+		}
+		r -= max(w, 0)
+	}
+	return len(weights) - 1
+}
+
+// chooseVolume picks a volume for a new machine.
+func (e *Engine) chooseVolume() (Volume, error) {
+	var cands []Volume
+	var weights []int64
+	for _, v := range e.volumes {
+		if !v.AcceptNew {
+			continue
+		}
+		st, err := statVolume(v.Path)
+		if err != nil {
+			e.log.Warn("volume unusable", "volume", v.Name, "err", err)
+			continue
+		}
+		if st.totalMiB <= 0 || st.usedPct() > float64(v.HighWaterPct) {
+			continue
+		}
+		cands = append(cands, v)
+		weights = append(weights, st.availM)
+	}
+	if len(cands) == 0 {
+		return Volume{}, ErrNoVolume
+	}
+	return cands[e.pick(weights)], nil
+}
+
+func (e *Engine) machinesDir() string { return filepath.Join(e.varDir, "machines") }
+
+// MachineDir returns the directory VAR_DIR/machines/<uuid> points to,
+// without creating anything.
+func (e *Engine) MachineDir(uuid string) (string, error) {
+	if err := checkComponent("machine UUID", uuid); err != nil {
+		return "", err
+	}
+	dir, err := e.readMachineLink(uuid)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("machine %s: %w", uuid, err)
+	}
+	return dir, nil
+}
+
+// readMachineLink resolves VAR_DIR/machines/<uuid>. Its target always
+// contains a '/' (the old code wrote VOLUME_PATH/<uuid>); a bare name is a
+// name link some unit name collided with, and is refused.
+func (e *Engine) readMachineLink(uuid string) (string, error) {
+	link := filepath.Join(e.machinesDir(), uuid)
+	target, err := os.Readlink(link)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("machine %s has no directory: %w", uuid, err)
+		}
+		return "", fmt.Errorf("machine %s: read %s: %w", uuid, link, err)
+	}
+	if !strings.Contains(target, "/") {
+		return "", fmt.Errorf("machine %s: %s points to %q, not to a machine directory", uuid, link, target)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(e.machinesDir(), target)
+	}
+	return target, nil
+}
+
+// placeMachine returns the machine's directory, placing a new machine on
+// a volume first (PROTOCOL.md §4). An existing machines/<uuid> link always
+// wins. The machine directory itself is created if missing, but not the
+// volume: an unmounted volume must not fill the root filesystem.
+func (e *Engine) placeMachine(uuid string) (string, error) {
+	machines := e.machinesDir()
+	if err := os.MkdirAll(machines, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", machines, err)
+	}
+	dir, err := e.readMachineLink(uuid)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		vol, err := e.chooseVolume()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(vol.Path, uuid)
+		if err := os.Symlink(dir, filepath.Join(machines, uuid)); err != nil {
+			return "", fmt.Errorf("machine %s: link to %s: %w", uuid, dir, err)
+		}
+		if err := syncDir(machines); err != nil {
+			return "", err
+		}
+		e.log.Info("machine placed", "machine", uuid, "volume", vol.Name, "dir", dir)
+	default:
+		return "", err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("machine %s: create %s: %w", uuid, dir, err)
+	}
+	return dir, nil
+}
+
+// linkMachineName points VAR_DIR/machines/<env>-<service>-<unit> at the
+// UUID link. It never replaces anything but another name link (a symlink
+// to a bare name): not a machine link, not a real file, and no name that
+// looks like a UUID, so a unit name cannot hijack another machine.
+func (e *Engine) linkMachineName(uuid, name string) error {
+	if name == uuid || looksLikeUUID(name) {
+		e.log.Warn("machine name link skipped: name looks like a UUID", "machine", uuid, "unit", name)
+		return nil
+	}
+	link := filepath.Join(e.machinesDir(), name)
+	fi, err := os.Lstat(link)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return os.Symlink(uuid, link)
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink == 0:
+		e.log.Warn("machine name link skipped: not a symlink", "machine", uuid, "unit", name)
+		return nil
+	}
+	target, err := os.Readlink(link)
+	if err != nil {
+		return err
+	}
+	if target == uuid {
+		return nil
+	}
+	if strings.Contains(target, "/") {
+		e.log.Warn("machine name link skipped: a machine link has that name", "machine", uuid, "unit", name)
+		return nil
+	}
+	return replaceSymlink(uuid, link)
+}

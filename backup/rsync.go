@@ -1,0 +1,185 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	// tailLines is how much of rsync's output a failure summary keeps.
+	tailLines = 20
+	// maxLineLen truncates single output lines (a long file name) in logs
+	// and summaries.
+	maxLineLen = 1000
+	// rsyncWaitDelay is how long a cancelled rsync gets after SIGTERM
+	// before it is killed and its output abandoned.
+	rsyncWaitDelay = 10 * time.Second
+)
+
+// RsyncError is an unsuccessful rsync run. Exit codes 0 and 24 ("some
+// files vanished before they could be transferred") are success and never
+// produce one.
+type RsyncError struct {
+	// Code is rsync's exit status, or -1 if it was killed by a signal.
+	Code int
+	// Tail holds the last lines rsync printed.
+	Tail []string
+}
+
+func (e *RsyncError) Error() string {
+	if e.Code < 0 {
+		return "rsync was killed"
+	}
+	return fmt.Sprintf("rsync exited with return code %d", e.Code)
+}
+
+// rsyncSucceeded reports whether an exit code counts as a good backup
+// (PROTOCOL.md §3.1 step 3).
+func rsyncSucceeded(code int) bool { return code == 0 || code == 24 }
+
+// pullSpec is everything one rsync pull needs.
+type pullSpec struct {
+	addr       string // host:port of the agent's rsync daemon
+	user, pass string
+	source     string
+	dest       string // the working tree
+	linkDest   string // absolute path of the base snapshot, or ""
+	inplace    bool   // snapshot mode "none"
+	hardLinks  bool
+	filterFile string
+	bwlimit    string
+}
+
+// rsyncArgs returns the arguments of PROTOCOL.md §3.1 step 3, in the old
+// code's order. The password is never among them.
+func rsyncArgs(p pullSpec) []string {
+	args := []string{"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose"}
+	if p.linkDest != "" {
+		args = append(args, "--link-dest="+p.linkDest)
+	}
+	if p.inplace {
+		args = append(args, "--inplace")
+	}
+	if p.hardLinks {
+		args = append(args, "--hard-links")
+	}
+	if p.filterFile != "" {
+		args = append(args, "--filter=merge "+p.filterFile)
+	}
+	if p.bwlimit != "" {
+		args = append(args, "--bwlimit="+p.bwlimit)
+	}
+	host, port, _ := net.SplitHostPort(p.addr)
+	url := "rsync://" + p.user + "@" + net.JoinHostPort(host, port) + "/" + p.source + "/"
+	return append(args, url, strings.TrimSuffix(p.dest, "/")+"/")
+}
+
+// runRsync runs command with args, RSYNC_PASSWORD only in its environment,
+// streaming its output to log at debug level. It returns nil or an
+// *RsyncError; when ctx ends rsync gets SIGTERM, and the error also wraps
+// the context's cause.
+func runRsync(ctx context.Context, log *slog.Logger, command string, args []string, password string) error {
+	cmd := exec.CommandContext(ctx, command, args...)
+	// Only what rsync needs: no secrets of ours, no inherited RSYNC_* knobs.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RSYNC_PASSWORD=" + password}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The whole group: rsync forks a receiver that must stop too.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = rsyncWaitDelay
+	out := &lineLog{log: log}
+	cmd.Stdout, cmd.Stderr = out, out
+	log.Debug("rsync start", "args", args)
+	start := time.Now()
+	err := cmd.Run()
+	out.flush()
+	tail := out.tail()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		log.Debug("rsync done", "code", 0, "duration", time.Since(start))
+		return nil
+	case errors.As(err, &exitErr):
+		code := exitErr.ExitCode()
+		log.Debug("rsync done", "code", code, "duration", time.Since(start))
+		if rsyncSucceeded(code) {
+			return nil
+		}
+		rerr := &RsyncError{Code: code, Tail: tail}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", rerr, context.Cause(ctx))
+		}
+		return rerr
+	default:
+		return fmt.Errorf("run %s: %w", command, err)
+	}
+}
+
+// lineLog receives rsync's stdout and stderr (one writer, so exec writes
+// from one goroutine at a time; the mutex is for tail readers), logs each
+// line and keeps the last tailLines.
+type lineLog struct {
+	log     *slog.Logger
+	mu      sync.Mutex // guards partial and last
+	partial []byte
+	last    []string
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			l.partial = append(l.partial, p...)
+			if len(l.partial) > 64<<10 {
+				l.line(l.partial)
+				l.partial = l.partial[:0]
+			}
+			break
+		}
+		l.line(append(l.partial, p[:i]...))
+		l.partial = l.partial[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (l *lineLog) line(b []byte) {
+	s := strings.TrimRight(string(b), "\r")
+	if len(s) > maxLineLen {
+		s = s[:maxLineLen] + "…"
+	}
+	l.log.Debug("rsync", "line", s)
+	l.last = append(l.last, s)
+	if len(l.last) > tailLines {
+		l.last = l.last[len(l.last)-tailLines:]
+	}
+}
+
+func (l *lineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.line(l.partial)
+		l.partial = nil
+	}
+}
+
+func (l *lineLog) tail() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.last...)
+}

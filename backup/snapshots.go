@@ -1,0 +1,292 @@
+package backup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf16"
+)
+
+// latestLink is the symlink in a snapshot directory naming the newest
+// snapshot.
+const latestLink = "latest"
+
+// Snapshot is one snapshot of a source (PROTOCOL.md §4).
+type Snapshot struct {
+	// Name is the name recorded in its .json, else its directory name.
+	Name string
+	// Path is the snapshot's directory.
+	Path string
+	// Base is the snapshot it was hard-linked against, if recorded.
+	Base string
+	// SyncBegin is zero when unknown (old snapshots).
+	SyncBegin time.Time
+	// SyncFinish orders snapshots; for old snapshots without a .json it is
+	// the time in the directory name.
+	SyncFinish time.Time
+	// Latest reports whether the "latest" link points at it.
+	Latest bool
+}
+
+// dirName is the snapshot's directory name, which may differ from Name.
+func (s Snapshot) dirName() string { return filepath.Base(s.Path) }
+
+// snapshotInfo is the <snapshot>.json file. Fields are in Python's
+// sort_keys order; null and missing read as nil.
+type snapshotInfo struct {
+	Base       *string `json:"base"`
+	Name       *string `json:"name"`
+	SyncBegin  *string `json:"sync_begin"`
+	SyncFinish *string `json:"sync_finish"`
+}
+
+// snapshotsDir is where a source's snapshots live.
+func snapshotsDir(machineDir, source string) string {
+	return filepath.Join(machineDir, source+snapshotsSuffix)
+}
+
+// ListSnapshots returns the snapshots of source in machineDir, oldest
+// first. Directories that are not snapshots ("latest", "_delete-*", names
+// containing "save" or "working", names without a time and without a
+// .json) are left out. A source without a snapshot directory has none.
+func ListSnapshots(machineDir, source string, loc *time.Location) ([]Snapshot, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	dir := snapshotsDir(machineDir, source)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of %s: %w", source, err)
+	}
+	latest, _ := os.Readlink(filepath.Join(dir, latestLink))
+	var out []Snapshot
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || strings.HasPrefix(name, ".") || strings.HasPrefix(name, deletePrefix) || excludedName(name, source) {
+			continue
+		}
+		s, ok := readSnapshot(dir, name, loc)
+		if !ok {
+			continue
+		}
+		s.Latest = name == latest
+		out = append(out, s)
+	}
+	sortSnapshots(out)
+	return out, nil
+}
+
+// sortSnapshots orders by SyncFinish, then by name for a stable order.
+func sortSnapshots(s []Snapshot) {
+	slices.SortFunc(s, func(a, b Snapshot) int {
+		if c := a.SyncFinish.Compare(b.SyncFinish); c != 0 {
+			return c
+		}
+		return strings.Compare(a.dirName(), b.dirName())
+	})
+}
+
+// readSnapshot describes the directory dir/name from its .json, falling
+// back to the time in its name. A .json that cannot be read is treated as
+// missing rather than failing the whole listing.
+func readSnapshot(dir, name string, loc *time.Location) (Snapshot, bool) {
+	s := Snapshot{Name: name, Path: filepath.Join(dir, name)}
+	nameTime, nameOK := parseSnapshotName(name, loc)
+	var info snapshotInfo
+	if data, err := os.ReadFile(filepath.Join(dir, name+".json")); err == nil && json.Unmarshal(data, &info) == nil {
+		if info.Name != nil && *info.Name != "" {
+			s.Name = *info.Name
+		}
+		if info.Base != nil {
+			s.Base = *info.Base
+		}
+		if info.SyncBegin != nil {
+			s.SyncBegin, _ = parseISOTime(*info.SyncBegin, loc)
+		}
+		if info.SyncFinish != nil && *info.SyncFinish != "" {
+			if t, err := parseISOTime(*info.SyncFinish, loc); err == nil {
+				s.SyncFinish = t
+			}
+		}
+	}
+	if s.SyncFinish.IsZero() {
+		if !nameOK {
+			return Snapshot{}, false
+		}
+		s.SyncFinish = nameTime
+	}
+	return s, true
+}
+
+// newest returns the snapshot that finished last, or nil.
+func newest(snaps []Snapshot) *Snapshot {
+	if len(snaps) == 0 {
+		return nil
+	}
+	s := snaps[0]
+	for _, x := range snaps[1:] {
+		if x.SyncFinish.After(s.SyncFinish) || (x.SyncFinish.Equal(s.SyncFinish) && x.dirName() > s.dirName()) {
+			s = x
+		}
+	}
+	return &s
+}
+
+// ListSources returns the sources that have a working tree or a snapshot
+// directory in machineDir, sorted.
+func ListSources(machineDir string) ([]string, error) {
+	entries, err := os.ReadDir(machineDir)
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		out = append(out, strings.TrimSuffix(e.Name(), snapshotsSuffix))
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// encodeInfo renders a .json file exactly as the old Python code did
+// (json.dump with sort_keys=True, indent=4, ensure_ascii): four-space
+// indent, no trailing newline, non-ASCII as \u escapes, null for no base.
+func encodeInfo(name, base string, begin, finish time.Time) []byte {
+	var b strings.Builder
+	b.WriteString("{\n    \"base\": ")
+	if base == "" {
+		b.WriteString("null")
+	} else {
+		b.WriteString(pyQuote(base))
+	}
+	fmt.Fprintf(&b, ",\n    \"name\": %s,\n    \"sync_begin\": %s,\n    \"sync_finish\": %s\n}",
+		pyQuote(name), pyQuote(isoTime(begin)), pyQuote(isoTime(finish)))
+	return []byte(b.String())
+}
+
+// pyQuote quotes s like Python's json with ensure_ascii=True.
+func pyQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r < 0x20 || (r >= 0x7f && r < 0x10000):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case r >= 0x10000:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory, fsyncs it, renames it into place and fsyncs the directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes renames and creations in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// replaceSymlink points link at target atomically: a new symlink under a
+// temporary name is renamed over the old one, so "latest" never vanishes.
+func replaceSymlink(target, link string) error {
+	tmp := filepath.Join(filepath.Dir(link), fmt.Sprintf(".tmp-%s-%d", filepath.Base(link), os.Getpid()))
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// commitSnapshot turns the finished working tree into snapshot name: the
+// .json first (a crash leaves at worst a .json without directory, which is
+// ignored), then the rename, then "latest".
+func commitSnapshot(work, snapDir, name, base string, begin, finish time.Time) error {
+	info := encodeInfo(name, base, begin, finish)
+	if err := writeFileAtomic(filepath.Join(snapDir, name+".json"), info, 0o644); err != nil {
+		return fmt.Errorf("write %s.json: %w", name, err)
+	}
+	if err := os.Rename(work, filepath.Join(snapDir, name)); err != nil {
+		os.Remove(filepath.Join(snapDir, name+".json"))
+		return fmt.Errorf("rename working tree to snapshot %s: %w", name, err)
+	}
+	if err := syncDir(snapDir); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(work)); err != nil {
+		return err
+	}
+	if err := replaceSymlink(name, filepath.Join(snapDir, latestLink)); err != nil {
+		return fmt.Errorf("point %s at %s: %w", latestLink, name, err)
+	}
+	return syncDir(snapDir)
+}

@@ -1,0 +1,301 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/sessionlog"
+)
+
+// inputError is a problem with what the API or the agent sent. Its text is
+// about their own data, so the agent may see it.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+func badInput(format string, args ...any) error {
+	return &inputError{fmt.Errorf(format, args...)}
+}
+
+// machineRun is one Pull's state for its machine. It is used by one
+// goroutine.
+type machineRun struct {
+	e    *Engine
+	req  Request
+	m    apiclient.CheckinMachine
+	alog *sessionlog.Logger
+	log  *slog.Logger
+
+	placed bool // machineDir has run; dir and dirErr are its result
+	dir    string
+	dirErr error
+}
+
+// machineDir checks the machine's names, places it and links its name,
+// once per run and only when a source is about to be pulled, so a checkin
+// with nothing valid to do changes nothing on disk.
+func (r *machineRun) machineDir() (string, error) {
+	if r.placed {
+		return r.dir, r.dirErr
+	}
+	r.placed = true
+	name, err := machineLinkName(r.m.EnvironmentName, r.m.ServiceName, r.m.UnitName)
+	if err != nil {
+		r.dirErr = &inputError{err}
+		return "", r.dirErr
+	}
+	r.dir, r.dirErr = r.e.placeMachine(r.req.Machine)
+	if r.dirErr == nil {
+		if err := r.e.linkMachineName(r.req.Machine, name); err != nil {
+			r.log.Warn("machine name link failed", "err", err)
+		}
+	}
+	return r.dir, r.dirErr
+}
+
+// source backs up and reports one source, and reports whether both
+// worked.
+func (r *machineRun) source(ctx context.Context, name string, src apiclient.Source) bool {
+	begin := r.e.now()
+	log := r.log.With("source", name)
+	snap, summary, err := r.backup(ctx, log, name, src)
+	end := r.e.now()
+	if err != nil {
+		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
+		r.alog.Error("%s", agentMessage(name, err))
+	} else {
+		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin))
+	}
+	rep := apiclient.SourceReport{
+		Success:   err == nil,
+		Snapshot:  snap,
+		Summary:   summary,
+		TimeBegin: epoch(begin),
+		TimeEnd:   epoch(end),
+	}
+	if derr := r.e.deliver(ctx, r.req.Machine, name, rep); derr != nil {
+		r.alog.Error("Source %s: the API did not accept the report", name)
+		return false
+	}
+	return err == nil
+}
+
+func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// agentMessage is what the agent is told about a failed source: its own
+// input errors in full, otherwise no storage-side detail.
+func agentMessage(source string, err error) string {
+	var ie *inputError
+	var re *RsyncError
+	switch {
+	case errors.As(err, &ie):
+		return fmt.Sprintf("Source %s: %v", source, ie)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("Source %s: backup interrupted", source)
+	case errors.As(err, &re):
+		return fmt.Sprintf("Source %s: %v", source, re)
+	}
+	return fmt.Sprintf("Source %s: storage error, see the storage unit's log", source)
+}
+
+// failureSummary is the report summary of a failed source: the error and,
+// for rsync, its last lines of output.
+func failureSummary(err error) string {
+	s := err.Error() + "\n"
+	var re *RsyncError
+	if errors.As(err, &re) && len(re.Tail) > 0 {
+		s += strings.Join(re.Tail, "\n") + "\n"
+	}
+	return s
+}
+
+// snapshotMode resolves PROTOCOL.md §3.1 step 2.
+func (e *Engine) snapshotMode(src apiclient.Source) (string, error) {
+	mode := e.mode
+	if mode == ModeLinkDest && (src.LargeRotatingFiles || src.LargeModifyingFiles) {
+		mode = ModeNone
+	}
+	if src.SnapshotMode != "" {
+		mode = src.SnapshotMode
+	}
+	if mode != ModeLinkDest && mode != ModeNone {
+		return "", badInput("unknown snapshot mode %q", mode)
+	}
+	return mode, nil
+}
+
+// credentials picks the rsync login: the agent's for this source if it
+// sent an entry, else the (very old) API's (PROTOCOL.md §3.1 step 1).
+func (r *machineRun) credentials(name string, src apiclient.Source) (user, pass string, err error) {
+	if c, ok := r.req.Credentials[name]; ok {
+		user, pass = c.Username, c.Password
+	} else {
+		user, pass = src.Username, src.Password
+	}
+	if user == "" || pass == "" {
+		return "", "", badInput("Cannot find authentication for source %q", name)
+	}
+	if err := checkUsername(user); err != nil {
+		return "", "", &inputError{err}
+	}
+	if strings.ContainsRune(pass, 0) {
+		return "", "", badInput("password contains NUL")
+	}
+	return user, pass, nil
+}
+
+// backup pulls one source and, in link-dest mode, makes the snapshot and
+// applies retention. Everything the agent or API sent is checked before
+// anything on disk changes. It returns the snapshot name and the report
+// summary.
+func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, src apiclient.Source) (string, string, error) {
+	fail := func(err error) (string, string, error) { return "", failureSummary(err), err }
+	if err := checkSourceName(name); err != nil {
+		return fail(&inputError{err})
+	}
+	user, pass, err := r.credentials(name, src)
+	if err != nil {
+		return fail(err)
+	}
+	mode, err := r.e.snapshotMode(src)
+	if err != nil {
+		return fail(err)
+	}
+	rules, err := filterRules(src.Filter, src.Exclude)
+	if err != nil {
+		return fail(&inputError{err})
+	}
+	bwlimit := strings.TrimSpace(string(src.Bwlimit))
+	if err := checkBwlimit(bwlimit); err != nil {
+		return fail(&inputError{err})
+	}
+	var ret *Retention
+	var retErr error
+	if mode == ModeLinkDest && strings.TrimSpace(src.Retention) != "" {
+		ret, retErr = ParseRetention(src.Retention)
+	}
+
+	mdir, err := r.machineDir()
+	if err != nil {
+		return fail(err)
+	}
+	spec := pullSpec{
+		addr: r.req.RsyncAddr, user: user, pass: pass, source: name,
+		dest: filepath.Join(mdir, name), inplace: mode == ModeNone,
+		hardLinks: r.e.hardLinks || src.PreserveHardLinks, bwlimit: bwlimit,
+	}
+	var snapDir string
+	var base *Snapshot
+	if mode == ModeLinkDest {
+		snapDir = snapshotsDir(mdir, name)
+		if err := os.MkdirAll(snapDir, 0o755); err != nil {
+			return fail(fmt.Errorf("create snapshot directory: %w", err))
+		}
+		if done, err := finishDeletes(snapDir); err != nil {
+			log.Error("leftover snapshot removal failed", "err", err)
+		} else if len(done) > 0 {
+			log.Info("leftover snapshot removal finished", "snapshot", done)
+		}
+		snaps, err := ListSnapshots(mdir, name, r.e.loc)
+		if err != nil {
+			return fail(err)
+		}
+		if base = newest(snaps); base != nil {
+			spec.linkDest = base.Path
+		}
+	}
+	// A working tree left by a failed run is reused as it is.
+	if err := os.MkdirAll(spec.dest, 0o755); err != nil {
+		return fail(fmt.Errorf("create working tree: %w", err))
+	}
+	if len(rules) > 0 {
+		if spec.filterFile, err = writeFilterFile(rules); err != nil {
+			return fail(err)
+		}
+		defer os.Remove(spec.filterFile)
+	}
+
+	release, err := r.e.acquireSlot(ctx, r.alog, r.m.UnitName, name)
+	if err != nil {
+		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
+	}
+	syncBegin := r.e.now()
+	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass)
+	syncFinish := r.e.now()
+	release()
+	if err != nil {
+		return fail(err)
+	}
+	if mode == ModeNone {
+		return "", "", nil
+	}
+
+	snap, err := r.e.newSnapshotName(snapDir, name, syncFinish)
+	if err != nil {
+		return fail(err)
+	}
+	var sum strings.Builder
+	baseName := ""
+	if base != nil {
+		baseName = base.Name
+		fmt.Fprintf(&sum, "Base snapshot: %s\n", base.Name)
+	}
+	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc)); err != nil {
+		return fail(err)
+	}
+	switch {
+	case retErr != nil:
+		fmt.Fprintf(&sum, "Retention not applied, no snapshot removed: %v\n", retErr)
+		log.Warn("retention not applied", "err", retErr)
+		r.alog.Error("Source %s: %v", name, retErr)
+	case ret != nil:
+		r.applyRetention(log, &sum, ret, mdir, name, snap)
+	}
+	return snap, sum.String(), nil
+}
+
+// applyRetention deletes what ret does not keep, noting each removal in
+// the summary. Failures are noted too but do not fail the backup.
+func (r *machineRun) applyRetention(log *slog.Logger, sum *strings.Builder, ret *Retention, mdir, source, current string) {
+	snaps, err := ListSnapshots(mdir, source, r.e.loc)
+	if err != nil {
+		fmt.Fprintf(sum, "Retention not applied: %v\n", err)
+		log.Error("retention not applied", "err", err)
+		return
+	}
+	snapDir := snapshotsDir(mdir, source)
+	for _, s := range ret.ToDelete(snaps, r.e.now().In(r.e.loc)) {
+		if s.dirName() == current {
+			continue // cannot happen: the new snapshot is the newest
+		}
+		start := time.Now()
+		if err := deleteSnapshot(snapDir, s); err != nil {
+			fmt.Fprintf(sum, "Failed to remove old snapshot: %s\n", s.Name)
+			log.Error("snapshot removal failed", "snapshot", s.Name, "err", err)
+			continue
+		}
+		fmt.Fprintf(sum, "Removed old snapshot: %s\n", s.Name)
+		log.Info("snapshot removed", "snapshot", s.Name, "duration", time.Since(start))
+	}
+}
+
+// newSnapshotName picks an unused name for a snapshot finished at t.
+func (e *Engine) newSnapshotName(snapDir, source string, t time.Time) (string, error) {
+	for range 100 {
+		name := snapshotName(source, t.In(e.loc), e.randHex())
+		_, err1 := os.Lstat(filepath.Join(snapDir, name))
+		_, err2 := os.Lstat(filepath.Join(snapDir, name+".json"))
+		if errors.Is(err1, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("no free snapshot name for %s at %s", source, t.Format(stampLayout))
+}

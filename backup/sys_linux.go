@@ -1,0 +1,22 @@
+package backup
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+const nofollow = unix.O_NOFOLLOW
+
+// tryLock takes a write lock on the whole file without waiting, using an
+// open file description lock (F_OFD_SETLK, Linux 3.15+), which conflicts
+// with classic POSIX locks such as Python's fcntl.lockf.
+func tryLock(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
+	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+		return ErrBusy
+	}
+	return err
+}

@@ -1,0 +1,22 @@
+//go:build !linux
+
+package backup
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+const nofollow = unix.O_NOFOLLOW
+
+// tryLock takes an exclusive flock without waiting. Outside Linux there
+// are no OFD locks; flock still excludes other sessions of this process.
+func tryLock(f *os.File) error {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return ErrBusy
+	}
+	return err
+}
