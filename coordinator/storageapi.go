@@ -1,0 +1,382 @@
+package coordinator
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// The storage-facing calls, as turku-api's views.py answers them.
+
+// storageLogin authenticates the storage unit of a request. For
+// storage_update_config an unknown storage is not an error: it returns nil
+// so the caller can try registration.
+func (c *Coordinator) storageLogin(ctx context.Context, req map[string]any, isUpdateConfig bool) (*storageRow, error) {
+	if _, ok := req["storage"]; !ok {
+		return nil, badRequest(`Missing required option "storage"`)
+	}
+	rs, ok := object(req, "storage")
+	if !ok {
+		return nil, errBadAuth
+	}
+	for _, k := range []string{"name", "secret"} {
+		if _, ok := rs[k]; !ok {
+			return nil, errBadAuth
+		}
+	}
+	name, nameOK := rs["name"].(string)
+	var st *storageRow
+	if nameOK {
+		var err error
+		if st, err = c.store.storageByName(ctx, c.store.db, name, true); err != nil {
+			return nil, err
+		}
+	}
+	if st == nil {
+		if isUpdateConfig && nameOK {
+			return nil, nil
+		}
+		return nil, errBadAuth
+	}
+	secret, ok := rs["secret"].(string)
+	if !ok || !c.store.secrets.verify(secret, st.SecretHash) {
+		return nil, errBadAuth
+	}
+	return st, nil
+}
+
+// storageMachine finds the machine a storage request is about: active,
+// published and assigned to that storage unit.
+func (c *Coordinator) storageMachine(ctx context.Context, req map[string]any, st *storageRow) (*machineRow, map[string]any, error) {
+	if _, ok := req["machine"]; !ok {
+		return nil, nil, badRequest(`Missing required option "machine"`)
+	}
+	rm, ok := object(req, "machine")
+	if !ok {
+		return nil, nil, badRequest(`Missing required option "machine.uuid"`)
+	}
+	if _, ok := rm["uuid"]; !ok {
+		return nil, nil, badRequest(`Missing required option "machine.uuid"`)
+	}
+	u, err := parseUUID(rm["uuid"])
+	if err != nil {
+		// turku-api lets uuid.UUID's ValueError escape (500).
+		return nil, nil, badRequest("Invalid machine UUID")
+	}
+	var m machineRow
+	found, err := getRow(ctx, c.store.db, &m, `SELECT `+machineCols+` FROM machines
+		WHERE uuid = ? AND storage_id = ? AND active = 1 AND published = 1`, formatUUID(u), st.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up machine: %w", err)
+	}
+	if !found {
+		return nil, nil, notFound("Machine not found")
+	}
+	return &m, rm, nil
+}
+
+type storageMachineJSON struct {
+	EnvironmentName *string `json:"environment_name"`
+	ServiceName     *string `json:"service_name"`
+	UnitName        string  `json:"unit_name"`
+	Comment         *string `json:"comment"`
+	SSHPublicKey    string  `json:"ssh_public_key"`
+}
+
+func (c *Coordinator) storageUpdateConfig(ctx context.Context, req map[string]any) (any, error) {
+	st, err := c.storageLogin(ctx, req, true)
+	if err != nil {
+		return nil, err
+	}
+	rs, _ := object(req, "storage")
+	var auth *authRow
+	var newHash string
+	if st == nil {
+		// Registration of another storage unit: only with a valid storage
+		// registration auth. (Machines still all go to the local one.)
+		if auth, err = c.registrationAuth(ctx, req, "storage_reg"); err != nil {
+			return nil, err
+		}
+		secret, ok := rs["secret"].(string)
+		if !ok {
+			return nil, badRequest(`Invalid type for "secret"`)
+		}
+		if newHash, err = c.store.secrets.hash(secret); err != nil {
+			return nil, err
+		}
+	}
+	name := rs["name"].(string) // storageLogin checked it
+	var saved *storageRow
+	err = c.store.tx(ctx, func(tx *sql.Tx) error {
+		now := c.now()
+		cur := st
+		if cur != nil {
+			var err error
+			if cur, err = c.store.storageByName(ctx, tx, name, true); err != nil {
+				return err
+			}
+			if cur == nil {
+				return errBadAuth
+			}
+		}
+		var err error
+		saved, err = c.saveStorage(ctx, tx, now, cur, name, rs, auth, newHash)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	machines, err := listRows[machineRow](ctx, c.store.db, `SELECT `+machineCols+` FROM machines
+		WHERE storage_id = ? AND active = 1 AND published = 1`, saved.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list machines of storage %s: %w", name, err)
+	}
+	out := make(map[string]storageMachineJSON, len(machines))
+	for _, m := range machines {
+		out[m.UUID] = storageMachineJSON{EnvironmentName: m.EnvironmentName, ServiceName: m.ServiceName,
+			UnitName: m.UnitName, Comment: m.Comment, SSHPublicKey: m.SSHPublicKey}
+	}
+	return map[string]any{"machines": out}, nil
+}
+
+// saveStorage applies storage_update_config; st is nil for a registration.
+func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time, st *storageRow, name string,
+	rs map[string]any, auth *authRow, newHash string) (*storageRow, error) {
+	var errs fieldErrors
+	isNew := st == nil
+	modified := isNew
+	if isNew {
+		id, err := newUUID()
+		if err != nil {
+			return nil, err
+		}
+		st = &storageRow{ID: id, Name: name, SecretHash: newHash, SSHPingHostKeys: "[]", AuthID: auth.ID,
+			Active: true, Published: true, DateRegistered: now, DateUpdated: now}
+	}
+	portSet := !isNew
+	if v, ok := rs["published"]; ok {
+		if !pyEq(v, st.Published) {
+			st.Published, modified = boolField(&errs, "published", v), true
+		}
+	} else if !st.Published {
+		st.Published, modified = true, true
+	}
+	for _, k := range []string{"comment", "ssh_ping_host", "ssh_ping_port", "ssh_ping_user", "space_total", "space_available"} {
+		v, ok := rs[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "comment":
+			if !pyEq(v, st.Comment) {
+				st.Comment, modified = charField(&errs, k, v, 200, true, true), true
+			}
+		case "ssh_ping_host":
+			if !pyEq(v, st.SSHPingHost) {
+				st.SSHPingHost, modified = deref(charField(&errs, k, v, 200, false, false)), true
+			}
+		case "ssh_ping_user":
+			if !pyEq(v, st.SSHPingUser) {
+				st.SSHPingUser, modified = deref(charField(&errs, k, v, 200, false, false)), true
+			}
+		case "ssh_ping_port":
+			portSet = true
+			if isNew || !pyEq(v, st.SSHPingPort) { // a new row's port is None, not 0
+				st.SSHPingPort, modified = intField(&errs, k, v, 1, 65535), true
+			}
+		case "space_total":
+			if !pyEq(v, st.SpaceTotal) {
+				st.SpaceTotal, modified = intField(&errs, k, v, 0, math.MaxInt32), true
+			}
+		case "space_available":
+			if !pyEq(v, st.SpaceAvailable) {
+				st.SpaceAvailable, modified = intField(&errs, k, v, 0, math.MaxInt32), true
+			}
+		}
+	}
+	if v, ok := rs["ssh_ping_host_keys"]; ok {
+		text, _ := stringListField(&errs, "ssh_ping_host_keys", v, 65536)
+		if text != st.SSHPingHostKeys || errs.has("ssh_ping_host_keys") {
+			st.SSHPingHostKeys, modified = text, true
+		}
+	}
+	if modified {
+		st.DateUpdated = now
+		if st.SSHPingHost == "" && !errs.has("ssh_ping_host") {
+			errs.add("ssh_ping_host", "This field cannot be blank.")
+		}
+		if !portSet {
+			errs.add("ssh_ping_port", "This field cannot be null.")
+		}
+		if st.SSHPingUser == "" && !errs.has("ssh_ping_user") {
+			errs.add("ssh_ping_user", "This field cannot be blank.")
+		}
+		var ordered fieldErrors
+		if name == "" {
+			ordered.add("name", "This field cannot be blank.")
+		} else if n := len([]rune(name)); n > 200 {
+			ordered.add("name", fmt.Sprintf("Ensure this value has at most 200 characters (it has %d).", n))
+		}
+		for _, f := range []string{"comment", "ssh_ping_host", "ssh_ping_host_keys", "ssh_ping_port",
+			"ssh_ping_user", "space_total", "space_available", "published"} {
+			for _, msg := range errs.msgs[f] {
+				ordered.add(f, msg)
+			}
+		}
+		if isNew {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM storages WHERE name = ?`, name).Scan(&n); err != nil {
+				return nil, fmt.Errorf("check storage name: %w", err)
+			}
+			if n > 0 {
+				// A disabled storage unit trying to register again.
+				ordered.add("name", "Storage with this Name already exists.")
+			}
+		}
+		if err := ordered.err(); err != nil {
+			return nil, err
+		}
+	}
+	st.DateCheckedIn = &now
+	if isNew {
+		c.log.Info("storage unit registered", "storage", name)
+		return st, insertRow(ctx, tx, "storages", storageCols, st)
+	}
+	return st, updateRow(ctx, tx, "storages", storageCols, st)
+}
+
+func (c *Coordinator) storagePingCheckin(ctx context.Context, req map[string]any) (any, error) {
+	st, err := c.storageLogin(ctx, req, false)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := c.storageMachine(ctx, req, st)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	scheduled, err := c.scheduledSources(ctx, m, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.touchMachine(ctx, m, now); err != nil {
+		return nil, err
+	}
+	return map[string]any{"machine": map[string]any{
+		"uuid":              m.UUID,
+		"environment_name":  m.EnvironmentName,
+		"service_name":      m.ServiceName,
+		"unit_name":         m.UnitName,
+		"scheduled_sources": scheduled,
+	}}, nil
+}
+
+func (c *Coordinator) storagePingSourceUpdate(ctx context.Context, req map[string]any) (any, error) {
+	st, err := c.storageLogin(ctx, req, false)
+	if err != nil {
+		return nil, err
+	}
+	m, rm, err := c.storageMachine(ctx, req, st)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := rm["sources"]; !ok {
+		return nil, badRequest(`Missing required option "machine.sources"`)
+	}
+	reports, ok := rm["sources"].(map[string]any)
+	if !ok {
+		return nil, badRequest(`Invalid type for "machine.sources"`)
+	}
+	// Like turku-api, each report is saved on its own: an unknown source
+	// answers 404 but does not undo the reports before it.
+	for name, v := range reports {
+		report, ok := v.(map[string]any)
+		if !ok {
+			return nil, badRequest(fmt.Sprintf("Invalid type for source %q", name))
+		}
+		if err := c.recordBackup(ctx, st, m, name, report); err != nil {
+			return nil, err
+		}
+	}
+	return struct{}{}, nil
+}
+
+// recordBackup saves one source report: a backup log entry, and on success
+// the next due time computed from now (on failure the source stays due).
+func (c *Coordinator) recordBackup(ctx context.Context, st *storageRow, m *machineRow, name string, report map[string]any) error {
+	log := &backupLogRow{StorageID: &st.ID, Success: truthy(report["success"])}
+	var err error
+	if log.ID, err = newUUID(); err != nil {
+		return err
+	}
+	if v, ok := report["snapshot"]; ok && v != nil {
+		s := pyStr(v)
+		log.Snapshot = &s
+	}
+	if v, ok := report["summary"]; ok && v != nil {
+		s := pyStr(v)
+		log.Summary = &s
+	}
+	for key, dst := range map[string]**time.Time{"time_begin": &log.DateBegin, "time_end": &log.DateEnd} {
+		v, ok := report[key]
+		if !ok {
+			continue
+		}
+		t, err := epochTime(v)
+		if err != nil {
+			return badRequest(fmt.Sprintf("Invalid %s for source %q", key, name))
+		}
+		*dst = &t
+	}
+	return c.store.tx(ctx, func(tx *sql.Tx) error {
+		var s sourceRow
+		found, err := getRow(ctx, tx, &s, `SELECT `+sourceCols+` FROM sources
+			WHERE machine_id = ? AND name = ? AND active = 1 AND published = 1`, m.ID, name)
+		if err != nil {
+			return fmt.Errorf("look up source %s of %s: %w", name, m.UUID, err)
+		}
+		if !found {
+			return notFound("Source not found")
+		}
+		now := c.now()
+		// turku-api forgets to save "success" (it is not in
+		// update_fields); we keep it, it only feeds health reports.
+		s.Success = log.Success
+		if log.Success {
+			next, err := c.nextBackup(s.Frequency, s.ID, now)
+			if err != nil {
+				return fmt.Errorf("schedule source %s of %s: %w", name, m.UUID, err)
+			}
+			s.DateLastBackedUp, s.DateNextBackup = &now, next
+		}
+		if err := updateRow(ctx, tx, "sources", sourceCols, &s); err != nil {
+			return err
+		}
+		log.SourceID, log.Date = s.ID, now
+		if err := insertRow(ctx, tx, "backup_logs", backupLogCols, log); err != nil {
+			return err
+		}
+		c.log.Info("backup reported", "machine", m.UUID, "unit", m.UnitName, "source", name,
+			"success", log.Success, "next", s.DateNextBackup)
+		return nil
+	})
+}
+
+// epochTime converts Unix epoch seconds (int or float) to a time, rounded to
+// the microsecond like Python's datetime.utcfromtimestamp. (turku-api then
+// tags that UTC value with its own time zone, which is only right when the
+// zone is UTC; we keep the true instant.)
+func epochTime(v any) (time.Time, error) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, fmt.Errorf("not a number: %v", v)
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e11 {
+		return time.Time{}, fmt.Errorf("bad timestamp %s", n)
+	}
+	return time.UnixMicro(int64(math.RoundToEven(f * 1e6))).UTC(), nil
+}
