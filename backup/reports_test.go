@@ -1,0 +1,116 @@
+package backup
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/turku-backup/turku-storage/apiclient"
+)
+
+var errDown = errors.New("storage_ping_source_update: connection refused")
+
+func spoolFiles(t *testing.T, env *testEnv) []string {
+	t.Helper()
+	return listTree(t, filepath.Join(env.varDir, "reports"))
+}
+
+func TestReportRetriedThenDelivered(t *testing.T) {
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.updateErrs = []error{errDown, errDown}
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	if rep := env.api.onlyReport(t); !rep.Success {
+		t.Errorf("report %+v", rep)
+	}
+	if env.api.attempts != 3 {
+		t.Errorf("%d attempts, want 3", env.api.attempts)
+	}
+	if got := spoolFiles(t, env); got != nil {
+		t.Errorf("spooled %q", got)
+	}
+}
+
+func TestReportSpooledAndResent(t *testing.T) {
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.updateErrs = []error{errDown, errDown, errDown, errDown, errDown, errDown}
+	if err := env.e.Pull(t.Context(), env.request(creds("etc", "home"))); err != nil {
+		t.Fatalf("Pull: %v (a spooled report is not a failure)", err)
+	}
+	files := spoolFiles(t, env)
+	if len(files) != 2 || len(env.api.got()) != 0 {
+		t.Fatalf("spool %q, delivered %+v", files, env.api.got())
+	}
+	fi, err := os.Stat(filepath.Join(env.varDir, "reports", files[0]))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("spool file mode: %v, %v", fi, err)
+	}
+
+	// Still down: nothing is lost, nothing is duplicated.
+	env.api.updateErrs = []error{errDown}
+	if err := env.e.ResendReports(t.Context()); err == nil || !strings.Contains(err.Error(), "2 still queued") {
+		t.Errorf("ResendReports while down: %v", err)
+	}
+	if got := spoolFiles(t, env); !cmp.Equal(got, files) {
+		t.Errorf("spool changed to %q", got)
+	}
+
+	if err := env.e.ResendReports(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := env.api.got()
+	if len(got) != 2 || got[0].Source != "etc" || got[1].Source != "home" || !got[0].Report.Success || got[0].Report.Snapshot == "" || got[0].Machine != testUUID {
+		t.Errorf("resent %+v", got)
+	}
+	if files := spoolFiles(t, env); files != nil {
+		t.Errorf("spool not emptied: %q", files)
+	}
+}
+
+func TestReportPermanentRefusal(t *testing.T) {
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 404, Body: "Source not found"}}
+	err := env.e.Pull(t.Context(), env.request(creds("etc")))
+	if err == nil {
+		t.Fatal("Pull succeeded although the API refused the report")
+	}
+	if env.api.attempts != 1 {
+		t.Errorf("%d attempts, want 1 (not retried)", env.api.attempts)
+	}
+	if got := spoolFiles(t, env); got != nil {
+		t.Errorf("spooled a refused report: %q", got)
+	}
+}
+
+func TestResendReportsBadFile(t *testing.T) {
+	env := newTestEnv(t, nil, nil)
+	dir := filepath.Join(env.varDir, "reports")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"1-bad.json":      "{",
+		"2-escape.json":   `{"machine": "../x", "source": "etc", "report": {}}`,
+		".tmp-3.json-123": "partial",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.e.ResendReports(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{".tmp-3.json-123", "1-bad.json.bad", "2-escape.json.bad"}, listTree(t, dir)); diff != "" {
+		t.Error(diff)
+	}
+	if len(env.api.got()) != 0 {
+		t.Errorf("sent %+v", env.api.got())
+	}
+}
