@@ -1,0 +1,78 @@
+package sshserver
+
+import (
+	"errors"
+
+	glssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Permissions extension carrying the SHA256 fingerprint of the key that
+// signed, for the session to look the machine up again.
+const extKeyFingerprint = "turku-key-sha256"
+
+var (
+	errWrongUser  = errors.New("wrong user")
+	errUnknownKey = errors.New("key not authorized")
+)
+
+// publicKeyHandler answers "would this key do?". It is also asked about keys
+// the client never signs with (RFC 4252 §7 queries), so it decides nothing
+// about identity; verifiedKey does (CVE-2024-45337).
+func (s *Server) publicKeyHandler(gctx glssh.Context, key glssh.PublicKey) bool {
+	if gctx.User() != s.opts.User {
+		return false
+	}
+	_, ok := s.keys.Load().Lookup(key)
+	return ok
+}
+
+// verifiedKey runs after the client proved it holds key's private half: only
+// here is the machine known. It looks the key up again in the current key
+// set, binds the machine to the connection and returns fresh Permissions
+// naming the key, never the shared object gliderlabs hands out.
+func (s *Server) verifiedKey(c *conn, meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
+	if meta.User() != s.opts.User {
+		return nil, errWrongUser
+	}
+	fp := gossh.FingerprintSHA256(key)
+	s.mu.Lock() // against a concurrent SetMachines
+	m, ok := s.keys.Load().Lookup(key)
+	if ok {
+		c.mu.Lock()
+		c.machine = &m
+		c.fingerprint = fp
+		c.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if !ok {
+		return nil, errUnknownKey
+	}
+	c.log.Store(c.logger().With("machine", m.UUID, "unit", m.Info.UnitName))
+	c.logger().Info("agent authenticated", "fingerprint", fp)
+	c.authed.Store(true)
+	c.releaseStartup()
+	return &gossh.Permissions{Extensions: map[string]string{extKeyFingerprint: fp}}, nil
+}
+
+// machineFor returns the machine the connection authenticated as, checked
+// three ways: the key that signed (from the ServerConn's Permissions, which
+// x/crypto takes from verifiedKey's successful call), the binding verifiedKey
+// recorded, and the current key set.
+func (s *Server) machineFor(c *conn, sconn *gossh.ServerConn) (Machine, bool) {
+	if sconn.Permissions == nil {
+		return Machine{}, false
+	}
+	fp := sconn.Permissions.Extensions[extKeyFingerprint]
+	c.mu.Lock()
+	bound, boundFP := c.machine, c.fingerprint
+	c.mu.Unlock()
+	if fp == "" || bound == nil || fp != boundFP {
+		return Machine{}, false
+	}
+	m, ok := s.keys.Load().LookupFingerprint(fp)
+	if !ok || m.UUID != bound.UUID {
+		return Machine{}, false
+	}
+	return m, true
+}

@@ -1,0 +1,190 @@
+package sshserver
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	glssh "github.com/gliderlabs/ssh"
+)
+
+// connKey holds the *conn in a gliderlabs connection context.
+type connKeyType struct{}
+
+var connKey connKeyType
+
+// conn is one agent connection: the net.Conn gliderlabs reads and writes
+// through, and our state about it.
+//
+// Deadlines are ours: before authentication LoginGraceTime bounds the whole
+// handshake (a timer cancels the connection); afterwards every read and
+// write must make progress within IdleTimeout. gliderlabs' own SetDeadline
+// calls are ignored, since they would clear ours.
+type conn struct {
+	net.Conn
+	srv    *Server
+	log    atomic.Pointer[slog.Logger] // with "remote", and "machine"/"unit" once known
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	idle      time.Duration
+	authed    atomic.Bool
+	startup   sync.Once // releases the MaxStartups slot
+	grace     *time.Timer
+	closeOnce sync.Once
+
+	mu          sync.Mutex // guards the fields below
+	finished    bool       // no new work may start
+	work        sync.WaitGroup
+	machine     *Machine // set once, at authentication (under srv.mu too)
+	fingerprint string
+	forwards    []forward
+	session     bool // a session channel was accepted
+	running     bool // that session has not ended
+	timers      []*time.Timer
+}
+
+func (c *conn) logger() *slog.Logger { return c.log.Load() }
+
+// connOf returns the conn of a gliderlabs connection context.
+func connOf(gctx glssh.Context) *conn {
+	return gctx.Value(connKey).(*conn)
+}
+
+// admit applies MaxStartups to a new connection and registers it; nil means
+// it was dropped.
+func (s *Server) admit(nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
+	if n := s.startups.Add(1); n > int64(s.opts.MaxStartups) {
+		s.startups.Add(-1)
+		s.logger.Warn("too many unauthenticated connections, dropping", "remote", remote, "max_startups", s.opts.MaxStartups)
+		nc.Close()
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		s.startups.Add(-1)
+		nc.Close()
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(s.base)
+	c := &conn{
+		Conn:   nc,
+		srv:    s,
+		ctx:    ctx,
+		cancel: cancel,
+		idle:   s.opts.IdleTimeout,
+	}
+	c.log.Store(s.logger.With("remote", remote))
+	c.grace = time.AfterFunc(s.opts.LoginGraceTime, func() {
+		c.logger().Warn("login grace time exceeded, dropping")
+		c.cancel(errLoginGrace)
+	})
+	// However the connection ends, a cancelled context closes it: at once
+	// if no session runs, else after the session had closeGrace to tell
+	// the agent why.
+	context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.running {
+			c.closeNet()
+			return
+		}
+		c.timers = append(c.timers, time.AfterFunc(s.closeGrace, c.closeNet))
+	})
+	s.conns[c] = struct{}{}
+	return c
+}
+
+// connCallback binds the gliderlabs context to the conn admit made.
+func (s *Server) connCallback(gctx glssh.Context, nc net.Conn) net.Conn {
+	c := nc.(*conn)
+	gctx.SetValue(connKey, c)
+	// gliderlabs cancels its context when the connection closes or fails.
+	context.AfterFunc(gctx, func() { c.cancel(errConnClosed) })
+	return c
+}
+
+// finish runs after gliderlabs is done with the connection: it waits for
+// our handlers and releases everything.
+func (c *conn) finish() {
+	c.mu.Lock()
+	c.finished = true
+	c.mu.Unlock()
+	c.cancel(errConnClosed)
+	c.work.Wait()
+	c.grace.Stop()
+	c.mu.Lock()
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	c.mu.Unlock()
+	c.closeNet()
+	c.releaseStartup()
+	c.srv.mu.Lock()
+	delete(c.srv.conns, c)
+	c.srv.mu.Unlock()
+}
+
+// startWork registers a handler; false means the connection is finishing.
+func (c *conn) startWork() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return false
+	}
+	c.work.Add(1)
+	return true
+}
+
+func (c *conn) doneWork() { c.work.Done() }
+
+func (c *conn) releaseStartup() {
+	c.startup.Do(func() { c.srv.startups.Add(-1) })
+}
+
+func (c *conn) closeNet() {
+	c.closeOnce.Do(func() { c.Conn.Close() })
+}
+
+// hasSession reports whether a session is running on the connection.
+func (c *conn) hasSession() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running
+}
+
+// after runs f after d unless the connection finished first.
+func (c *conn) after(d time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return
+	}
+	c.timers = append(c.timers, time.AfterFunc(d, f))
+}
+
+// Read and Write enforce the idle timeout once the agent is authenticated.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.authed.Load() {
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	if c.authed.Load() {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	}
+	return c.Conn.Write(p)
+}
+
+// SetDeadline and friends ignore gliderlabs: with IdleTimeout 0 it clears
+// the deadline before every read and write.
+func (c *conn) SetDeadline(time.Time) error      { return nil }
+func (c *conn) SetReadDeadline(time.Time) error  { return nil }
+func (c *conn) SetWriteDeadline(time.Time) error { return nil }

@@ -1,0 +1,141 @@
+package sshserver
+
+import (
+	glssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// forward is a reverse forward the agent asked for, spelled as it asked:
+// the forwarded-tcpip channels must echo BindAddr and Port byte for byte.
+type forward struct {
+	BindAddr string
+	Port     uint32
+}
+
+// tcpipForwardRequest is the payload of the "tcpip-forward" and
+// "cancel-tcpip-forward" global requests, RFC 4254 §7.1.
+type tcpipForwardRequest struct {
+	BindAddr string // address to bind
+	BindPort uint32 // port number to bind
+}
+
+// loopbackBind reports whether a requested bind address means loopback only:
+// OpenSSH sends "localhost" for -R PORT:HOST:HOSTPORT.
+func loopbackBind(addr string) bool {
+	switch addr {
+	case "", "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// handleTCPIPForward records the agent's -R without binding anything: the
+// session later opens a private endpoint (checkin) or the restore port, and
+// only for a port recorded here.
+func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *gossh.Request) (bool, []byte) {
+	c := connOf(gctx)
+	if !c.startWork() {
+		return false, nil
+	}
+	defer c.doneWork()
+	var p tcpipForwardRequest
+	if err := gossh.Unmarshal(req.Payload, &p); err != nil {
+		c.logger().Warn("malformed tcpip-forward request", "err", err)
+		return false, nil
+	}
+	log := c.logger().With("bind", p.BindAddr, "port", p.BindPort)
+	if !loopbackBind(p.BindAddr) {
+		log.Warn("reverse forward refused: not a loopback address")
+		return false, nil
+	}
+	if p.BindPort == 0 || p.BindPort > 65535 {
+		log.Warn("reverse forward refused: port out of range")
+		return false, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.forwards {
+		if f.Port == p.BindPort && f.BindAddr == p.BindAddr {
+			log.Warn("reverse forward refused: already requested")
+			return false, nil
+		}
+	}
+	if len(c.forwards) >= s.opts.MaxForwards {
+		log.Warn("reverse forward refused: too many forwards", "max_forwards", s.opts.MaxForwards)
+		return false, nil
+	}
+	c.forwards = append(c.forwards, forward{BindAddr: p.BindAddr, Port: p.BindPort})
+	log.Debug("reverse forward recorded")
+	// RFC 4254 §7.1: the reply carries a port only when port 0 was asked.
+	return true, nil
+}
+
+func (s *Server) handleCancelTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *gossh.Request) (bool, []byte) {
+	c := connOf(gctx)
+	if !c.startWork() {
+		return false, nil
+	}
+	defer c.doneWork()
+	var p tcpipForwardRequest
+	if err := gossh.Unmarshal(req.Payload, &p); err != nil {
+		c.logger().Warn("malformed cancel-tcpip-forward request", "err", err)
+		return false, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, f := range c.forwards {
+		if f.Port == p.BindPort && f.BindAddr == p.BindAddr {
+			c.forwards = append(c.forwards[:i], c.forwards[i+1:]...)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// forwardFor returns the reverse forward this connection asked for port.
+func (c *conn) forwardFor(port int) (forward, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.forwards {
+		if int(f.Port) == port {
+			return f, true
+		}
+	}
+	return forward{}, false
+}
+
+// denyGlobalRequest answers every other global request false:
+// keepalive@openssh.com and no-more-sessions@openssh.com expect exactly
+// that, and streamlocal forwards are not offered.
+func (s *Server) denyGlobalRequest(gctx glssh.Context, _ *glssh.Server, req *gossh.Request) (bool, []byte) {
+	c := connOf(gctx)
+	if !c.startWork() {
+		return false, nil
+	}
+	defer c.doneWork()
+	switch req.Type {
+	case "keepalive@openssh.com", "no-more-sessions@openssh.com", "hostkeys-prove-00@openssh.com":
+	default:
+		c.logger().Info("global request refused", "type", req.Type)
+	}
+	return false, nil
+}
+
+// denyForwardChannel refuses ssh -L, -D and -W: agents reach nothing here.
+func (s *Server) denyForwardChannel(_ *glssh.Server, _ *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
+	c := connOf(gctx)
+	if c.startWork() {
+		defer c.doneWork()
+		c.logger().Warn("forwarding channel refused", "type", nc.ChannelType())
+	}
+	nc.Reject(gossh.Prohibited, "port forwarding is not allowed")
+}
+
+func (s *Server) denyChannel(_ *glssh.Server, _ *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
+	c := connOf(gctx)
+	if c.startWork() {
+		defer c.doneWork()
+		c.logger().Info("channel type refused", "type", nc.ChannelType())
+	}
+	nc.Reject(gossh.UnknownChannelType, "unsupported channel type")
+}

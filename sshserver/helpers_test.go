@@ -1,0 +1,308 @@
+package sshserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/turku-backup/turku-storage/apiclient"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+const (
+	testUser = "turku-ping"
+	uuidA    = "11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+	uuidB    = "22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+	uuidV    = "33333333-cccc-4ccc-8ccc-cccccccccccc"
+)
+
+// testLogger sends a log to t.Log until the test's cleanup starts; a late
+// line from a goroutine winding down is dropped rather than panicking.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func newSigner(t testing.TB) gossh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func machineInfo(unit string, s gossh.Signer) apiclient.MachineInfo {
+	return apiclient.MachineInfo{UnitName: unit, SSHPublicKey: AuthorizedKey(s) + " " + unit}
+}
+
+// fakePuller records checkins and runs pull (nil: succeed at once).
+type fakePuller struct {
+	mu   sync.Mutex
+	reqs []PullRequest
+	pull func(ctx context.Context, req PullRequest) error
+}
+
+func (p *fakePuller) Pull(ctx context.Context, req PullRequest) error {
+	p.mu.Lock()
+	p.reqs = append(p.reqs, req)
+	p.mu.Unlock()
+	if p.pull == nil {
+		return nil
+	}
+	return p.pull(ctx, req)
+}
+
+func (p *fakePuller) machines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, r := range p.reqs {
+		out = append(out, r.Machine)
+	}
+	return out
+}
+
+// testServer is a Server serving on loopback with machines A and V.
+type testServer struct {
+	*Server
+	hostKey gossh.Signer
+	keys    map[string]gossh.Signer // by UUID
+	puller  *fakePuller
+	addr    string
+	serve   chan error
+}
+
+func startServer(t *testing.T, tweak func(*Options)) *testServer {
+	t.Helper()
+	ts := &testServer{
+		hostKey: newSigner(t),
+		keys:    map[string]gossh.Signer{uuidA: newSigner(t), uuidV: newSigner(t)},
+		puller:  &fakePuller{},
+		serve:   make(chan error, 1),
+	}
+	opts := Options{
+		HostSigners: []gossh.Signer{ts.hostKey},
+		User:        testUser,
+		StorageName: "primary",
+		Puller:      ts.puller,
+		Machines: map[string]apiclient.MachineInfo{
+			uuidA: machineInfo("web1", ts.keys[uuidA]),
+			uuidV: machineInfo("victim", ts.keys[uuidV]),
+		},
+		Logger: testLogger(t),
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Server = srv
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { ts.serve <- srv.Serve(ctx, ln) }()
+	ts.addr = ln.Addr().String()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ts.serve; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ts
+}
+
+func (ts *testServer) clientConfig(user string, auth ...gossh.AuthMethod) *gossh.ClientConfig {
+	return &gossh.ClientConfig{
+		User:            user,
+		Auth:            auth,
+		HostKeyCallback: gossh.FixedHostKey(ts.hostKey.PublicKey()),
+		Timeout:         10 * time.Second,
+	}
+}
+
+// dial connects as machine uuid (or with signer, if uuid is not a machine).
+func (ts *testServer) dial(t *testing.T, signer gossh.Signer) *gossh.Client {
+	t.Helper()
+	c, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(signer)))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// forwardRequest asks the server for -R bind:port.
+func forwardRequest(c *gossh.Client, bind string, port uint32) (bool, error) {
+	ok, _, err := c.SendRequest("tcpip-forward", true, gossh.Marshal(&tcpipForwardRequest{BindAddr: bind, BindPort: port}))
+	return ok, err
+}
+
+// serveForwards answers the server's forwarded-tcpip channels like an
+// agent's rsync daemon would: it greets with tag, then echoes until EOF.
+func serveForwards(t *testing.T, c *gossh.Client, tag string) {
+	t.Helper()
+	incoming := c.HandleChannelOpen("forwarded-tcpip")
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		c.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for nc := range incoming {
+			ch, reqs, err := nc.Accept()
+			if err != nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				go gossh.DiscardRequests(reqs)
+				fmt.Fprintf(ch, "%s\n", tag)
+				io.Copy(ch, ch)
+				ch.CloseWrite()
+				ch.Close()
+			}()
+		}
+	}()
+}
+
+// rsyncLike is what a Puller does with RsyncAddr in these tests: read the
+// daemon's greeting, send a line, half-close, and read the echo.
+func rsyncLike(ctx context.Context, addr string) (string, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	greeting, err := br.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("greeting: %w", err)
+	}
+	if _, err := io.WriteString(c, "ping"); err != nil {
+		return "", err
+	}
+	c.(*net.TCPConn).CloseWrite()
+	echo, err := io.ReadAll(br)
+	if err != nil {
+		return "", err
+	}
+	if string(echo) != "ping" {
+		return "", fmt.Errorf("echo %q, want ping", echo)
+	}
+	return strings.TrimSpace(greeting), nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// runSession execs cmd, writes stdin, keeps stdin open like the agent, and
+// returns the exit status (-1 if none) and stderr.
+func runSession(t *testing.T, c *gossh.Client, stdin string) (int, string) {
+	t.Helper()
+	return runSessionEOF(t, c, stdin, false)
+}
+
+// runSessionEOF is runSession, closing stdin after writing if eof.
+func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, string) {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("new session: %v", err)
+	}
+	defer sess.Close()
+	var stderr syncBuffer
+	sess.Stderr = &stderr
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("turku-ping-remote"); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	if _, err := io.WriteString(in, stdin); err != nil {
+		t.Fatalf("write request: %v", err)
+	}
+	if eof {
+		in.Close()
+	}
+	return exitCode(t, sess.Wait()), stderr.String()
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *gossh.ExitError
+	var missing *gossh.ExitMissingError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitStatus()
+	case errors.As(err, &missing):
+		return -1
+	}
+	t.Fatalf("session: %v", err)
+	return -2
+}
+
+func checkinRequest(port int) string {
+	return fmt.Sprintf(`{"verbose": true, "action": "checkin", "port": %d, "sources": {"etc": {"username": "u", "password": "p"}}}`+"\n.\n", port)
+}

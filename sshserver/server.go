@@ -1,0 +1,370 @@
+package sshserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	glssh "github.com/gliderlabs/ssh"
+	"github.com/turku-backup/turku-storage/agentproto"
+	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/sessionlog"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Puller runs a checkin: it asks the coordinator what is due and pulls each
+// source with rsync from req.RsyncAddr. cmd adapts *backup.Engine to it.
+type Puller interface {
+	Pull(ctx context.Context, req PullRequest) error
+}
+
+// PullRequest is one agent's checkin, field for field backup.Request.
+type PullRequest struct {
+	// Machine is the UUID of the machine whose key signed in.
+	Machine string
+	// Credentials are the per-source rsync logins the agent sent.
+	Credentials map[string]agentproto.Credential
+	// RsyncAddr is "127.0.0.1:PORT", a private endpoint carried to the
+	// agent's rsync daemon; rsync URLs are rsync://USER@RsyncAddr/SOURCE/.
+	RsyncAddr string
+	// Log writes the lines the agent sees.
+	Log *sessionlog.Logger
+}
+
+// Causes a session or connection ended, as context.Cause reports them and
+// as the agent reads them ("Session ended: machine revoked").
+var (
+	ErrMachineRevoked = errors.New("machine revoked")
+	ErrShutdown       = errors.New("shutdown")
+	// ErrServerClosed is returned by Serve after Shutdown.
+	ErrServerClosed = errors.New("sshserver: server closed")
+
+	errConnClosed      = errors.New("connection closed")
+	errSessionDone     = errors.New("session ended")
+	errLoginGrace      = errors.New("login grace time exceeded")
+	errTooManySessions = errors.New("too many sessions")
+)
+
+// Defaults, after OpenSSH's sshd where it has one.
+const (
+	DefaultLoginGraceTime = 30 * time.Second
+	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultMaxStartups    = 30 // sshd: 10:30:100
+	DefaultMaxAuthTries   = 6  // sshd
+	DefaultMaxSessions    = 100
+	DefaultMaxForwards    = 4
+)
+
+// Options configure a Server. Zero durations and counts take the defaults
+// above.
+type Options struct {
+	// HostSigners are the host keys, e.g. from LoadOrCreateHostKey; agents
+	// pin them through ssh_ping_host_keys. Required: the server never
+	// invents one.
+	HostSigners []gossh.Signer
+	// User is ssh_ping_user; any other login name is refused.
+	User string
+	// StorageName tags the lines the agent sees.
+	StorageName string
+	// Puller runs checkins. Required.
+	Puller Puller
+	// Machines is the initial key set; SetMachines replaces it.
+	Machines map[string]apiclient.MachineInfo
+	// Logger receives the server's own log. Nil discards.
+	Logger *slog.Logger
+	// Now stamps the agent's log lines; nil is time.Now.
+	Now func() time.Time
+
+	// LoginGraceTime bounds the time from connect to a running command,
+	// authentication included (sshd LoginGraceTime).
+	LoginGraceTime time.Duration
+	// IdleTimeout drops a connection that sent nothing for this long. The
+	// server sends keepalive@openssh.com every IdleTimeout/3 during a
+	// session, which a live OpenSSH client answers (sshd
+	// ClientAliveInterval × ClientAliveCountMax).
+	IdleTimeout time.Duration
+	// MaxStartups caps concurrent unauthenticated connections; excess
+	// connections are dropped at once.
+	MaxStartups int
+	// MaxAuthTries caps failed authentication attempts per connection.
+	MaxAuthTries int
+	// MaxSessions caps sessions running at once across all connections.
+	MaxSessions int
+	// MaxForwards caps reverse forwards per connection; the agent asks one.
+	MaxForwards int
+	// Ciphers overrides the cipher list (see algorithms.go).
+	Ciphers []string
+}
+
+// Server is the embedded SSH server.
+type Server struct {
+	opts   Options
+	logger *slog.Logger
+	gl     *glssh.Server
+	keys   atomic.Pointer[KeyStore]
+
+	startups atomic.Int64 // unauthenticated connections
+	sessions atomic.Int64 // running sessions
+
+	// Test hooks: how long a connection may stay after its session ended,
+	// and how long a cancelled session has to say goodbye before its
+	// connection is cut.
+	linger     time.Duration
+	closeGrace time.Duration
+
+	mu      sync.Mutex // guards the fields below and bindings in conns
+	ln      net.Listener
+	closing bool
+	conns   map[*conn]struct{}
+	base    context.Context // parent of every connection's context
+	stop    context.CancelCauseFunc
+	wg      sync.WaitGroup // the accept loop and connection goroutines
+}
+
+// New checks opts and returns a Server ready to Serve.
+func New(opts Options) (*Server, error) {
+	if len(opts.HostSigners) == 0 {
+		return nil, errors.New("sshserver: no host key")
+	}
+	if opts.User == "" {
+		return nil, errors.New("sshserver: no ssh_ping_user")
+	}
+	if opts.Puller == nil {
+		return nil, errors.New("sshserver: no Puller")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	setDefault(&opts.LoginGraceTime, DefaultLoginGraceTime)
+	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&opts.MaxStartups, DefaultMaxStartups)
+	setDefault(&opts.MaxAuthTries, DefaultMaxAuthTries)
+	setDefault(&opts.MaxSessions, DefaultMaxSessions)
+	setDefault(&opts.MaxForwards, DefaultMaxForwards)
+	if len(opts.Ciphers) == 0 {
+		opts.Ciphers = cipherAlgorithms
+	}
+	s := &Server{
+		opts:       opts,
+		logger:     opts.Logger,
+		conns:      map[*conn]struct{}{},
+		linger:     5 * time.Second,
+		closeGrace: 5 * time.Second,
+	}
+	s.keys.Store(NewKeyStore(opts.Machines, s.logger))
+	s.gl = &glssh.Server{
+		HostSigners: signers(opts.HostSigners),
+		Version:     "TurkuStorage",
+		// Must be set: without any auth handler gliderlabs lets everyone in.
+		PublicKeyHandler:     s.publicKeyHandler,
+		ServerConfigCallback: s.serverConfig,
+		ConnCallback:         s.connCallback,
+		ConnectionFailedCallback: func(c net.Conn, err error) {
+			s.logger.Info("connection failed", "remote", c.RemoteAddr().String(), "err", err)
+		},
+		// Unused (our session handler ignores them) but denied in case.
+		PtyCallback: func(glssh.Context, glssh.Pty) bool { return false },
+		Handler:     func(sess glssh.Session) { sess.Exit(1) },
+		// Explicit maps, so gliderlabs' package-level defaults never apply.
+		ChannelHandlers: map[string]glssh.ChannelHandler{
+			"session":                        s.handleSession,
+			"direct-tcpip":                   s.denyForwardChannel,
+			"direct-streamlocal@openssh.com": s.denyForwardChannel,
+			"default":                        s.denyChannel,
+		},
+		RequestHandlers: map[string]glssh.RequestHandler{
+			"tcpip-forward":        s.handleTCPIPForward,
+			"cancel-tcpip-forward": s.handleCancelTCPIPForward,
+			"default":              s.denyGlobalRequest,
+		},
+		SubsystemHandlers: map[string]glssh.SubsystemHandler{},
+		// Deadlines are ours (see conn); gliderlabs' would reset them.
+		IdleTimeout: 0,
+		MaxTimeout:  0,
+	}
+	return s, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+func signers(in []gossh.Signer) []glssh.Signer {
+	out := make([]glssh.Signer, len(in))
+	for i, s := range in {
+		out[i] = s
+	}
+	return out
+}
+
+// serverConfig is the x/crypto configuration of one connection; gliderlabs
+// adds the host keys and the PublicKeyCallback wrapping publicKeyHandler.
+func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
+	c := connOf(gctx)
+	return &gossh.ServerConfig{
+		Config: gossh.Config{
+			KeyExchanges: kexAlgorithms,
+			Ciphers:      s.opts.Ciphers,
+			MACs:         macAlgorithms,
+		},
+		MaxAuthTries:            s.opts.MaxAuthTries,
+		PublicKeyAuthAlgorithms: gossh.SupportedAlgorithms().PublicKeyAuths, // no SHA-1 ssh-rsa
+		VerifiedPublicKeyCallback: func(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+			return s.verifiedKey(c, meta, key)
+		},
+		AuthLogCallback: func(meta gossh.ConnMetadata, method string, err error) {
+			if err != nil && method != "none" {
+				c.logger().Debug("authentication attempt failed", "user", meta.User(), "method", method, "err", err)
+			}
+		},
+	}
+}
+
+// SetMachines replaces the set of machines that may log in. Connections
+// whose key no longer belongs to the same machine end with cause
+// ErrMachineRevoked.
+func (s *Server) SetMachines(m map[string]apiclient.MachineInfo) {
+	ks := NewKeyStore(m, s.logger)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys.Store(ks)
+	for c := range s.conns {
+		c.mu.Lock()
+		bound, fp := c.machine, c.fingerprint
+		c.mu.Unlock()
+		if bound == nil {
+			continue
+		}
+		if m, ok := ks.LookupFingerprint(fp); ok && m.UUID == bound.UUID {
+			continue
+		}
+		c.logger().Warn("machine revoked, ending its connection")
+		c.cancel(ErrMachineRevoked)
+	}
+}
+
+// Serve accepts connections on ln until ctx ends, Shutdown is called or ln
+// fails. When ctx ends, every session is cancelled with cause ErrShutdown.
+// Serve returns once all its connections are gone: nil after ctx ended or
+// Shutdown, else the accept error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	if s.ln != nil {
+		s.mu.Unlock()
+		return errors.New("sshserver: Serve called twice")
+	}
+	s.ln = ln
+	s.base, s.stop = context.WithCancelCause(context.WithoutCancel(ctx))
+	s.wg.Add(1) // the accept loop; connection goroutines are added under it
+	s.mu.Unlock()
+	defer s.wg.Wait()
+	defer s.wg.Done()
+
+	stop := context.AfterFunc(ctx, func() {
+		s.stop(ErrShutdown)
+		ln.Close()
+	})
+	defer stop()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || s.isClosing() {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				s.logger.Error("listener closed under the server", "err", err)
+				s.stop(ErrShutdown)
+				return fmt.Errorf("sshserver: accept: %w", err)
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("accept failed, retrying", "err", err)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		backoff = 0
+		c := s.admit(nc)
+		if c == nil {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.gl.HandleConn(c)
+			c.finish()
+		}()
+	}
+}
+
+// Addr returns the listening address, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting, drops connections that run no session, and
+// waits for the running sessions to end. When ctx ends first, the sessions
+// are cancelled with cause ErrShutdown (the agent is told), and Shutdown
+// returns ctx's error once they are gone.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	ln := s.ln
+	for c := range s.conns {
+		if !c.hasSession() {
+			c.cancel(ErrShutdown)
+		}
+	}
+	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		if s.stop != nil {
+			s.stop(ErrShutdown)
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,315 @@
+package sshserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	glssh "github.com/gliderlabs/ssh"
+	"github.com/turku-backup/turku-storage/agentproto"
+	"github.com/turku-backup/turku-storage/sessionlog"
+	"github.com/turku-backup/turku-storage/tunnel"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// execRequest is the payload of an "exec" channel request, RFC 4254 §6.5.
+type execRequest struct {
+	Command string
+}
+
+// exitStatusRequest is the payload of an "exit-status" channel request,
+// RFC 4254 §6.10.
+type exitStatusRequest struct {
+	Status uint32
+}
+
+// session is the one session channel of an agent connection.
+type session struct {
+	srv     *Server
+	conn    *conn
+	sconn   *gossh.ServerConn
+	machine Machine
+	ch      gossh.Channel
+	logger  *slog.Logger
+	wg      sync.WaitGroup // every goroutine the session starts
+}
+
+// handleSession is the "session" channel handler. It replaces gliderlabs'
+// DefaultSessionHandler, which accepts env and agent forwarding requests.
+func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
+	c := connOf(gctx)
+	if !c.startWork() {
+		nc.Reject(gossh.ResourceShortage, "connection closing")
+		return
+	}
+	defer c.doneWork()
+	m, ok := s.machineFor(c, sconn)
+	if !ok {
+		c.logger().Warn("session refused: machine no longer authorized")
+		nc.Reject(gossh.Prohibited, "not authorized")
+		c.cancel(ErrMachineRevoked)
+		return
+	}
+	c.mu.Lock()
+	second := c.session
+	if !second {
+		c.session, c.running = true, true
+	}
+	c.mu.Unlock()
+	if second {
+		c.logger().Warn("second session refused")
+		nc.Reject(gossh.Prohibited, "only one session per connection")
+		return
+	}
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
+	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
+		s.sessions.Add(-1)
+		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
+		nc.Reject(gossh.ResourceShortage, "too many sessions")
+		c.cancel(errTooManySessions)
+		return
+	}
+	defer s.sessions.Add(-1)
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		c.logger().Warn("accept session channel", "err", err)
+		return
+	}
+	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger()}
+	sess.run(reqs)
+}
+
+// run waits for exec or shell, serves the agent's request, sends the exit
+// status and closes the channel.
+func (sess *session) run(reqs <-chan *gossh.Request) {
+	ctx, cancel := context.WithCancelCause(sess.conn.ctx)
+	defer cancel(errSessionDone)
+
+	start := make(chan string, 1)
+	reqsDone := make(chan struct{})
+	sess.wg.Add(1)
+	go func() {
+		defer sess.wg.Done()
+		defer close(reqsDone)
+		sess.serveRequests(reqs, start)
+	}()
+
+	select {
+	case cmd := <-start:
+		sess.wg.Add(1)
+		go func() {
+			defer sess.wg.Done()
+			sess.keepalive(ctx)
+		}()
+		code := sess.serve(ctx, cmd)
+		cancel(errSessionDone)
+		sess.exit(code)
+	case <-reqsDone: // the client gave up before asking for a command
+	case <-ctx.Done():
+	}
+	sess.ch.Close()
+	// The client closes the connection once the channel is gone; one that
+	// does not is dropped after a while (the timer cancels the connection).
+	sess.conn.after(sess.srv.linger, func() { sess.conn.cancel(errSessionDone) })
+	// The request channel closes when the client acknowledges our close,
+	// or when the connection is gone (linger, or closeGrace once cancelled).
+	<-reqsDone
+	if sess.conn.ctx.Err() != nil {
+		// Cut short (revoked, shutdown): the agent has its exit status and
+		// the reason, so the connection can go now.
+		sess.conn.closeNet()
+	}
+	sess.wg.Wait()
+}
+
+// serveRequests answers the session's channel requests until the channel
+// closes. The first exec or shell starts the protocol; nothing else is
+// granted.
+func (sess *session) serveRequests(reqs <-chan *gossh.Request, start chan<- string) {
+	started := false
+	for req := range reqs {
+		switch req.Type {
+		case "exec", "shell":
+			if started {
+				req.Reply(false, nil)
+				continue
+			}
+			var cmd string
+			if req.Type == "exec" {
+				var p execRequest
+				if err := gossh.Unmarshal(req.Payload, &p); err != nil {
+					req.Reply(false, nil)
+					continue
+				}
+				cmd = p.Command
+			}
+			// Any command runs the protocol, as the old forced command did.
+			started = true
+			req.Reply(true, nil)
+			start <- cmd
+		case "env":
+			// OpenSSH sends LANG and LC_* (SendEnv); RFC 4254 §6.4 lets
+			// the server refuse quietly.
+			req.Reply(false, nil)
+		case "pty-req", "x11-req", "auth-agent-req@openssh.com", "subsystem":
+			sess.logger.Info("session request refused", "type", req.Type)
+			req.Reply(false, nil)
+		default: // signal, window-change, break, eow@openssh.com, ...
+			sess.logger.Debug("session request ignored", "type", req.Type)
+			req.Reply(false, nil)
+		}
+	}
+}
+
+// keepalive asks the client for a reply every IdleTimeout/3 so that a live
+// but quiet agent (restore mode) is never taken for a dead one.
+func (sess *session) keepalive(ctx context.Context) {
+	t := time.NewTicker(sess.srv.opts.IdleTimeout / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, _, err := sess.sconn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+			return
+		}
+	}
+}
+
+// exit sends the exit status, RFC 4254 §6.10, after EOF on stdout.
+func (sess *session) exit(code int) {
+	sess.ch.CloseWrite()
+	if _, err := sess.ch.SendRequest("exit-status", false, gossh.Marshal(&exitStatusRequest{Status: uint32(code)})); err != nil {
+		sess.logger.Debug("send exit status", "err", err)
+	}
+}
+
+// serve runs the Turku protocol (PROTOCOL.md §3) and returns the exit status.
+func (sess *session) serve(ctx context.Context, cmd string) int {
+	s := sess.srv
+	stderr := sess.ch.Stderr()
+	alog := sessionlog.New(stderr, s.opts.StorageName, false, s.opts.Now)
+	log := sess.logger
+	log.Info("session started", "command", cmd)
+
+	br := bufio.NewReader(sess.ch)
+	type result struct {
+		req *agentproto.Request
+		err error
+	}
+	read := make(chan result, 1)
+	sess.wg.Add(1)
+	go func() {
+		defer sess.wg.Done()
+		req, err := agentproto.Read(br)
+		read <- result{req, err}
+	}()
+	var req *agentproto.Request
+	select {
+	case r := <-read:
+		if r.err != nil {
+			log.Warn("bad agent request", "err", r.err)
+			alog.Error("Invalid request: %v", r.err)
+			return 1
+		}
+		req = r.req
+	case <-ctx.Done():
+		return sess.ended(ctx, alog)
+	}
+	// LoginGraceTime ran until here: a client that authenticates and then
+	// sends nothing holds no session slot for long.
+	sess.conn.grace.Stop()
+
+	alog = sessionlog.New(stderr, s.opts.StorageName, req.Verbose, s.opts.Now)
+	log = log.With("action", req.Action, "port", req.Port)
+	fwd, ok := sess.conn.forwardFor(req.Port)
+	if !ok {
+		log.Warn("request names a port the connection did not forward")
+		alog.Error("Port %d is not forwarded on this connection (ssh -R %d:127.0.0.1:%d)", req.Port, req.Port, req.Port)
+		return 1
+	}
+	if req.Action == agentproto.ActionRestore {
+		return sess.restore(ctx, fwd, br, alog, log)
+	}
+	return sess.checkin(ctx, fwd, req, alog, log)
+}
+
+func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.Request, alog *sessionlog.Logger, log *slog.Logger) int {
+	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
+	if err != nil {
+		log.Error("open checkin tunnel", "err", err)
+		alog.Error("Storage unit could not open the tunnel")
+		return 1
+	}
+	defer ep.Close()
+	began := time.Now()
+	err = sess.srv.opts.Puller.Pull(ctx, PullRequest{
+		Machine:     sess.machine.UUID,
+		Credentials: req.Sources,
+		RsyncAddr:   ep.Addr().String(),
+		Log:         alog,
+	})
+	if ctx.Err() != nil {
+		return sess.ended(ctx, alog)
+	}
+	if err != nil {
+		log.Error("checkin failed", "err", err, "duration", time.Since(began))
+		alog.Error("Backup failed")
+		return 1
+	}
+	log.Info("checkin done", "duration", time.Since(began))
+	return 0
+}
+
+// restore opens 127.0.0.1:PORT (or another port if taken, and says so) for
+// the operator's rsync until the agent closes its stdin or goes away.
+func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader, alog *sessionlog.Logger, log *slog.Logger) int {
+	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
+	if err != nil {
+		log.Error("open restore tunnel", "err", err)
+		alog.Error("Storage unit could not open the restore port")
+		return 1
+	}
+	defer ep.Close()
+	log.Info("restore mode active", "listen", ep.Addr().String())
+	alog.Info("Restore mode active on port %d.  Good luck.", ep.Port())
+	eof := make(chan struct{})
+	sess.wg.Add(1)
+	go func() {
+		defer sess.wg.Done()
+		io.Copy(io.Discard, br)
+		close(eof)
+	}()
+	select {
+	case <-eof:
+	case <-ctx.Done():
+	}
+	alog.Info("Restore mode finished")
+	log.Info("restore mode finished")
+	if ctx.Err() != nil {
+		return sess.ended(ctx, alog)
+	}
+	return 0
+}
+
+// ended tells the agent why its session was cut short, unless it is gone.
+func (sess *session) ended(ctx context.Context, alog *sessionlog.Logger) int {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errConnClosed) {
+		sess.logger.Info("agent disconnected")
+		return 1
+	}
+	sess.logger.Warn("session ended early", "err", cause)
+	alog.Error("Session ended: %v", cause)
+	return 1
+}

@@ -1,0 +1,392 @@
+package sshserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/turku-backup/turku-storage/agentproto"
+	"github.com/turku-backup/turku-storage/apiclient"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+func TestSessionProtocol(t *testing.T) {
+	tests := []struct {
+		name       string
+		forward    uint32 // 0: none
+		stdin      string
+		eof        bool // close stdin after writing it
+		pull       func(ctx context.Context, req PullRequest) error
+		wantCode   int
+		wantStderr string // regexp
+		wantPulls  int
+	}{
+		{
+			name:    "checkin",
+			forward: 51234,
+			stdin:   checkinRequest(51234),
+			pull: func(ctx context.Context, req PullRequest) error {
+				greeting, err := rsyncLike(ctx, req.RsyncAddr)
+				if err != nil {
+					return err
+				}
+				req.Log.Info("Begin: web1 etc (%s)", greeting)
+				return nil
+			},
+			wantCode:   0,
+			wantStderr: `^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} primary\] INFO: Begin: web1 etc \(agent-A\)\n$`,
+			wantPulls:  1,
+		},
+		{
+			name:       "default action, shell-less exec, no verbose",
+			forward:    51234,
+			stdin:      `{"port": 51234}` + "\n.\n",
+			wantCode:   0,
+			wantStderr: `^$`,
+			wantPulls:  1,
+		},
+		{
+			name:       "malformed JSON",
+			forward:    51234,
+			stdin:      "{not json\n.\n",
+			wantCode:   1,
+			wantStderr: `ERROR: Invalid request: malformed request JSON`,
+		},
+		{
+			name:       "EOF before the dot",
+			forward:    51234,
+			stdin:      "",
+			eof:        true,
+			wantCode:   1,
+			wantStderr: `ERROR: Invalid request: empty request`,
+		},
+		{
+			name:       "port not forwarded",
+			forward:    40000,
+			stdin:      checkinRequest(51234),
+			wantCode:   1,
+			wantStderr: `ERROR: Port 51234 is not forwarded on this connection`,
+		},
+		{
+			name:       "no forward at all",
+			stdin:      checkinRequest(51234),
+			wantCode:   1,
+			wantStderr: `ERROR: Port 51234 is not forwarded`,
+		},
+		{
+			name:    "pull fails",
+			forward: 51234,
+			stdin:   checkinRequest(51234),
+			pull: func(ctx context.Context, req PullRequest) error {
+				return errors.New("/srv/secret/path: disk full")
+			},
+			wantCode:   1,
+			wantStderr: `^\[[^]]+\] ERROR: Backup failed\n$`, // internals stay in our log
+			wantPulls:  1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, nil)
+			ts.puller.pull = tt.pull
+			c := ts.dial(t, ts.keys[uuidA])
+			serveForwards(t, c, "agent-A")
+			if tt.forward != 0 {
+				if ok, err := forwardRequest(c, "localhost", tt.forward); !ok || err != nil {
+					t.Fatalf("tcpip-forward: %v %v", ok, err)
+				}
+			}
+			code, stderr := runSessionEOF(t, c, tt.stdin, tt.eof)
+			if code != tt.wantCode {
+				t.Errorf("got exit %d, want %d", code, tt.wantCode)
+			}
+			if !regexp.MustCompile(tt.wantStderr).MatchString(stderr) {
+				t.Errorf("stderr %q does not match %q", stderr, tt.wantStderr)
+			}
+			if got := len(ts.puller.machines()); got != tt.wantPulls {
+				t.Errorf("got %d pulls, want %d", got, tt.wantPulls)
+			}
+		})
+	}
+}
+
+func TestCheckinPullRequest(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t, ts.keys[uuidA])
+	if ok, err := forwardRequest(c, "localhost", 51234); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	code, stderr := runSession(t, c, checkinRequest(51234))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	ts.puller.mu.Lock()
+	defer ts.puller.mu.Unlock()
+	req := ts.puller.reqs[0]
+	if req.Machine != uuidA {
+		t.Errorf("machine %q, want %q", req.Machine, uuidA)
+	}
+	want := map[string]agentproto.Credential{"etc": {Username: "u", Password: "p"}}
+	if diff := cmp.Diff(want, req.Credentials); diff != "" {
+		t.Errorf("credentials (-want +got):\n%s", diff)
+	}
+	host, port, err := net.SplitHostPort(req.RsyncAddr)
+	if err != nil || host != "127.0.0.1" || port == "51234" {
+		t.Errorf("RsyncAddr %q: want a private 127.0.0.1 port, not the agent's", req.RsyncAddr)
+	}
+}
+
+// restoreSession starts a restore and returns the port the server reported,
+// the stdin to close and a wait function for exit status and stderr.
+func restoreSession(t *testing.T, c *gossh.Client, port int) (int, io.WriteCloser, func() (int, string)) {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	pr, pw := io.Pipe()
+	sess.Stderr = pw
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("turku-ping-remote"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(in, `{"verbose": true, "action": "restore", "port": %d}`+"\n.\n", port)
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	active := regexp.MustCompile(`INFO: Restore mode active on port (\d+)\.  Good luck\.$`)
+	var got int
+	for line := range lines {
+		if m := active.FindStringSubmatch(line); m != nil {
+			got, _ = strconv.Atoi(m[1])
+			break
+		}
+		t.Fatalf("unexpected line before restore: %q", line)
+	}
+	if got == 0 {
+		t.Fatal("no restore line")
+	}
+	wait := func() (int, string) {
+		var rest []string
+		done := make(chan struct{})
+		go func() {
+			for line := range lines {
+				rest = append(rest, line)
+			}
+			close(done)
+		}()
+		code := exitCode(t, sess.Wait())
+		pw.Close()
+		<-done
+		return code, strings.Join(rest, "\n")
+	}
+	return got, in, wait
+}
+
+func TestRestore(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t, ts.keys[uuidA])
+	serveForwards(t, c, "agent-A")
+	// The agent's random PORT; if another test holds it, the server says
+	// which port it took instead, and that is what this test uses.
+	port := 0
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+	}
+	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	got, stdin, wait := restoreSession(t, c, port)
+	if got != port {
+		t.Logf("restore on %d instead of %d (taken meanwhile)", got, port)
+	}
+	greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
+	if err != nil {
+		t.Fatalf("operator rsync: %v", err)
+	}
+	if greeting != "agent-A" {
+		t.Errorf("reached %q, want agent-A", greeting)
+	}
+	stdin.Close() // the agent ends restore mode
+	code, rest := wait()
+	if code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if !strings.HasSuffix(rest, "INFO: Restore mode finished") {
+		t.Errorf("stderr after restore %q, want Restore mode finished", rest)
+	}
+	if len(ts.puller.machines()) != 0 {
+		t.Errorf("restore ran a checkin")
+	}
+}
+
+func TestRestorePortTaken(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t, ts.keys[uuidA])
+	serveForwards(t, c, "agent-A")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	got, stdin, wait := restoreSession(t, c, port)
+	if got == port {
+		t.Fatalf("server reports the taken port %d", port)
+	}
+	if greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(got))); err != nil || greeting != "agent-A" {
+		t.Errorf("operator rsync on fallback port: %q, %v", greeting, err)
+	}
+	stdin.Close()
+	if code, _ := wait(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestRevocationEndsSession: a refresh that drops the machine ends its
+// running session, and the agent is told why.
+func TestRevocationEndsSession(t *testing.T) {
+	ts := startServer(t, nil)
+	pulling := make(chan struct{})
+	causes := make(chan error, 1)
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		close(pulling)
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return ctx.Err()
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51234)
+	go func() {
+		<-pulling
+		ts.SetMachines(map[string]apiclient.MachineInfo{uuidV: machineInfo("victim", ts.keys[uuidV])})
+	}()
+	code, stderr := runSession(t, c, checkinRequest(51234))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "ERROR: Session ended: machine revoked") {
+		t.Errorf("stderr %q, want the revocation", stderr)
+	}
+	if cause := <-causes; !errors.Is(cause, ErrMachineRevoked) {
+		t.Errorf("Pull's context ended with %v, want ErrMachineRevoked", cause)
+	}
+	// And the key no longer logs in.
+	if c2, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA]))); err == nil {
+		c2.Close()
+		t.Error("revoked key still logs in")
+	}
+}
+
+// TestKeyRotationRevokes: same machine, new key: the old key's connection
+// ends too.
+func TestKeyRotationRevokes(t *testing.T) {
+	ts := startServer(t, nil)
+	pulling := make(chan struct{})
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		close(pulling)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51234)
+	go func() {
+		<-pulling
+		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1", newSigner(t))})
+	}()
+	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 1 || !strings.Contains(stderr, "machine revoked") {
+		t.Errorf("exit %d, stderr %q; want 1 and machine revoked", code, stderr)
+	}
+}
+
+// TestRefreshKeepsSession: a refresh that keeps the machine changes nothing.
+func TestRefreshKeepsSession(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1-renamed", ts.keys[uuidA])})
+		return context.Cause(ctx) // nil unless the refresh cancelled us
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51234)
+	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 0 {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestShutdownCancelsSessions(t *testing.T) {
+	ts := startServer(t, nil)
+	pulling := make(chan struct{})
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		close(pulling)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51234)
+	shutdown := make(chan error, 1)
+	go func() {
+		<-pulling
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the deadline has passed: cancel the sessions now
+		shutdown <- ts.Shutdown(ctx)
+	}()
+	code, stderr := runSession(t, c, checkinRequest(51234))
+	if code != 1 || !strings.Contains(stderr, "ERROR: Session ended: shutdown") {
+		t.Errorf("exit %d, stderr %q; want 1 and shutdown", code, stderr)
+	}
+	if err := <-shutdown; !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown: %v, want context.Canceled", err)
+	}
+	if _, err := net.Dial("tcp", ts.addr); err == nil {
+		t.Error("still accepting after Shutdown")
+	}
+}
+
+func TestShutdownWaitsForSessions(t *testing.T) {
+	ts := startServer(t, nil)
+	pulling := make(chan struct{})
+	release := make(chan struct{})
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		close(pulling)
+		<-release
+		return ctx.Err()
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51234)
+	shutdown := make(chan error, 1)
+	go func() {
+		<-pulling
+		go func() { shutdown <- ts.Shutdown(context.Background()) }()
+		// Shutdown must not end the running backup: it finishes normally.
+		close(release)
+	}()
+	code, stderr := runSession(t, c, checkinRequest(51234))
+	if code != 0 {
+		t.Errorf("exit %d, stderr %q; want 0", code, stderr)
+	}
+	c.Close()
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
