@@ -231,19 +231,22 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	sess.conn.grace.Stop()
 
 	alog = sessionlog.New(stderr, s.opts.StorageName, req.Verbose, s.opts.Now)
-	log = log.With("action", req.Action, "port", req.Port)
+	// The tunnel logs the port itself.
+	tlog := log.With("action", req.Action)
 	fwd, ok := sess.conn.forwardFor(req.Port)
 	if !ok {
-		log.Warn("request names a port the connection did not forward")
+		tlog.Warn("request names a port the connection did not forward", "port", req.Port)
 		alog.Error("Port %d is not forwarded on this connection (ssh -R %d:127.0.0.1:%d)", req.Port, req.Port, req.Port)
 		return 1
 	}
 	if req.Action == agentproto.ActionRestore {
-		return sess.restore(ctx, fwd, br, alog, log)
+		return sess.restore(ctx, fwd, br, alog, tlog)
 	}
-	return sess.checkin(ctx, fwd, req, alog, log)
+	return sess.checkin(ctx, fwd, req, alog, tlog)
 }
 
+// checkin hands the Puller a private endpoint carried to the agent's
+// daemon; log carries no "port", which the tunnel adds.
 func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.Request, alog *sessionlog.Logger, log *slog.Logger) int {
 	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
 	if err != nil {
@@ -252,6 +255,7 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 		return 1
 	}
 	defer ep.Close()
+	log = log.With("port", fwd.Port)
 	began := time.Now()
 	err = sess.srv.opts.Puller.Pull(ctx, PullRequest{
 		Machine:     sess.machine.UUID,
@@ -281,6 +285,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		return 1
 	}
 	defer ep.Close()
+	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String())
 	alog.Info("Restore mode active on port %d.  Good luck.", ep.Port())
 	eof := make(chan struct{})

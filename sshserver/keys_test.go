@@ -1,0 +1,91 @@
+package sshserver
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/turku-backup/turku-storage/apiclient"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+func TestNewKeyStore(t *testing.T) {
+	good, other, shared := newSigner(t), newSigner(t), newSigner(t)
+	rsaSmall, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := gossh.NewSignerFromKey(rsaSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaOK, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	okRSA, err := gossh.NewSignerFromKey(rsaOK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	machines := map[string]apiclient.MachineInfo{
+		"good":       {UnitName: "web1", SSHPublicKey: AuthorizedKey(good) + " root@web1"},
+		"rsa":        {SSHPublicKey: AuthorizedKey(okRSA)},
+		"other":      {SSHPublicKey: "  " + AuthorizedKey(other) + "\n"},
+		"empty":      {},
+		"garbage":    {SSHPublicKey: "ssh-ed25519 AAAAnotbase64"},
+		"options":    {SSHPublicKey: `command="/bin/sh" ` + AuthorizedKey(newSigner(t))},
+		"two keys":   {SSHPublicKey: AuthorizedKey(newSigner(t)) + "\n" + AuthorizedKey(newSigner(t))},
+		"small rsa":  {SSHPublicKey: AuthorizedKey(small)},
+		"dsa":        {SSHPublicKey: "ssh-dss AAAAB3NzaC1kc3MAAACBAP1/U4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHHAAAAFQCXYFCPFSMLzLKSuYKi64QL8Fgc9QAAAIEA9+GghdabPd7LvKtcNrhXuXmUr7v6OuqC+VdMCz0HgmdRWVeOutRZT+ZxBxCBgLRJFnEj6EwoFhO3zwkyjMim4TwWeotUfI0o4KOuHiuzpnWRbqN/C/ohNWLx+2J6ASQ7zKTxvqhRkImog9/hWuWfBpKLZl6Ae1UlZAFMO/7PSSoAAACBAPDaFDSjLZ8bPS+DKXQ0n2Cw8SR4Rqec8CEhJHDbLz3wl/lFL8d1WvoBaxLWu6AcMzHIT3ixAxjx0wHtvfOgqQ7Bo+Ln5v1vA0HZVuwRDdG7zeCZcfsyf3X+Ra6JtYZW7nn/Tl1akt4Su1EWwtMZA7MiIRKqnzzgGtTM+M67+vTH"},
+		"cert":       {SSHPublicKey: "ssh-ed25519-cert-v01@openssh.com AAAA"},
+		"shared one": {SSHPublicKey: AuthorizedKey(shared)},
+		"shared two": {SSHPublicKey: AuthorizedKey(shared)},
+	}
+	ks := NewKeyStore(machines, testLogger(t))
+	if got, want := ks.Len(), 3; got != want {
+		t.Errorf("got %d usable keys, want %d", got, want)
+	}
+	tests := []struct {
+		name string
+		key  gossh.PublicKey
+		want string // "" = refused
+	}{
+		{name: "ed25519", key: good.PublicKey(), want: "good"},
+		{name: "surrounding space", key: other.PublicKey(), want: "other"},
+		{name: "rsa 2048", key: okRSA.PublicKey(), want: "rsa"},
+		{name: "rsa 1024", key: small.PublicKey()},
+		{name: "shared between machines", key: shared.PublicKey()},
+		{name: "unknown", key: newSigner(t).PublicKey()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, ok := ks.Lookup(tt.key)
+			if got := map[bool]string{true: m.UUID}[ok]; got != tt.want {
+				t.Errorf("Lookup: got %q, want %q", got, tt.want)
+			}
+			m, ok = ks.LookupFingerprint(gossh.FingerprintSHA256(tt.key))
+			if got := map[bool]string{true: m.UUID}[ok]; got != tt.want {
+				t.Errorf("LookupFingerprint: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	m, _ := ks.Lookup(good.PublicKey())
+	if diff := cmp.Diff(Machine{UUID: "good", Info: machines["good"]}, m); diff != "" {
+		t.Errorf("machine (-want +got):\n%s", diff)
+	}
+}
+
+// TestLookupRefusesCertificate: a certificate over a machine's key is not
+// that machine's key.
+func TestLookupRefusesCertificate(t *testing.T) {
+	machineKey := newSigner(t)
+	ks := NewKeyStore(map[string]apiclient.MachineInfo{"m": {SSHPublicKey: AuthorizedKey(machineKey)}}, testLogger(t))
+	cert := &gossh.Certificate{Key: machineKey.PublicKey(), CertType: gossh.UserCert, ValidPrincipals: []string{testUser}, ValidBefore: gossh.CertTimeInfinity}
+	if err := cert.SignCert(rand.Reader, newSigner(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ks.Lookup(cert); ok {
+		t.Error("certificate accepted as the machine key")
+	}
+}
