@@ -535,7 +535,7 @@ func TestPullCancelledWhileWaiting(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	rep := env.api.onlyReport(t) // etc is reported failed; home stays due
-	if rep.Success || rep.Summary != "waiting for a backup slot: shutdown\n" {
+	if rep.Success || rep.Summary != "waiting for a backup slot: interrupted: shutdown\n" {
 		t.Errorf("report %+v", rep)
 	}
 }

@@ -68,6 +68,6 @@ func (e *Engine) acquireSlot(ctx context.Context, log *sessionlog.Logger, unit, 
 	case e.slots <- struct{}{}:
 		return release, nil
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return nil, fmt.Errorf("%w: %w", errInterrupted, context.Cause(ctx))
 	}
 }

@@ -21,10 +21,17 @@ const (
 	// maxLineLen truncates single output lines (a long file name) in logs
 	// and summaries.
 	maxLineLen = 1000
-	// rsyncWaitDelay is how long a cancelled rsync gets after SIGTERM
-	// before it is killed and its output abandoned.
+	// rsyncKillDelay is how long a cancelled rsync's process group gets
+	// after SIGTERM before SIGKILL.
+	rsyncKillDelay = 2 * time.Second
+	// rsyncWaitDelay is the last resort: after it, Wait kills rsync and
+	// abandons its output even if some process still holds it open.
 	rsyncWaitDelay = 10 * time.Second
 )
+
+// errInterrupted marks work stopped because its context ended; the
+// context's cause follows it in the message.
+var errInterrupted = errors.New("interrupted")
 
 // RsyncError is an unsuccessful rsync run. Exit codes 0 and 24 ("some
 // files vanished before they could be transferred") are success and never
@@ -93,9 +100,17 @@ func runRsync(ctx context.Context, log *slog.Logger, command string, args []stri
 	// Only what rsync needs: no secrets of ours, no inherited RSYNC_* knobs.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RSYNC_PASSWORD=" + password}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var mu sync.Mutex // guards kill
+	var kill *time.Timer
 	cmd.Cancel = func() error {
-		// The whole group: rsync forks a receiver that must stop too.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		// The whole group: rsync forks a receiver, which on SIGTERM only
+		// sets a flag and waits for the network, so it gets SIGKILL
+		// if it is still there after a grace period.
+		pgid := cmd.Process.Pid
+		mu.Lock()
+		kill = time.AfterFunc(rsyncKillDelay, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+		mu.Unlock()
+		return syscall.Kill(-pgid, syscall.SIGTERM)
 	}
 	cmd.WaitDelay = rsyncWaitDelay
 	out := &lineLog{log: log}
@@ -103,6 +118,11 @@ func runRsync(ctx context.Context, log *slog.Logger, command string, args []stri
 	log.Debug("rsync start", "args", args)
 	start := time.Now()
 	err := cmd.Run()
+	mu.Lock()
+	if kill != nil {
+		kill.Stop()
+	}
+	mu.Unlock()
 	out.flush()
 	tail := out.tail()
 	var exitErr *exec.ExitError
@@ -118,7 +138,7 @@ func runRsync(ctx context.Context, log *slog.Logger, command string, args []stri
 		}
 		rerr := &RsyncError{Code: code, Tail: tail}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w (%w)", rerr, context.Cause(ctx))
+			return fmt.Errorf("%w (%w: %w)", rerr, errInterrupted, context.Cause(ctx))
 		}
 		return rerr
 	default:

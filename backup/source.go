@@ -98,7 +98,7 @@ func agentMessage(source string, err error) string {
 	switch {
 	case errors.As(err, &ie):
 		return fmt.Sprintf("Source %s: %v", source, ie)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, errInterrupted):
 		return fmt.Sprintf("Source %s: backup interrupted", source)
 	case errors.As(err, &re):
 		return fmt.Sprintf("Source %s: %v", source, re)
