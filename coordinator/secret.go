@@ -33,7 +33,7 @@ var DefaultArgon2 = Argon2Params{Time: 1, MemoryKiB: 64 * 1024, Threads: 2}
 
 const (
 	saltLen = 16
-	keyLen  = 32 // what Django's Argon2PasswordHasher uses
+	keyLen  = 32 // Django reads the length from the hash
 
 	// maxVerifyMemoryKiB refuses absurd parameters found in a stored hash.
 	maxVerifyMemoryKiB = 1 << 20 // 1 GiB
