@@ -19,8 +19,8 @@ const benchPayload = 64 << 20
 
 // benchmarkCipher measures bulk throughput of one SSH cipher between an
 // in-process x/crypto client and server over loopback TCP: the shape of an
-// rsync pull through the agent's reverse tunnel. Results are in doc.go's
-// neighbour algorithms.go.
+// rsync pull through the agent's reverse tunnel. The figures and the
+// choice they led to are in algorithms.go.
 func benchmarkCipher(b *testing.B, cipher string) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -42,8 +42,9 @@ type conn struct {
 	machine     *Machine // set once, at authentication (under srv.mu too)
 	fingerprint string
 	forwards    []forward
-	session     bool // a session channel was accepted
-	running     bool // that session has not ended
+	fwdChanged  chan struct{} // closed and replaced when forwards grow
+	session     bool          // a session channel was accepted
+	running     bool          // that session has not ended
 	timers      []*time.Timer
 }
 
@@ -78,6 +79,8 @@ func (s *Server) admit(nc net.Conn) *conn {
 		ctx:    ctx,
 		cancel: cancel,
 		idle:   s.opts.IdleTimeout,
+
+		fwdChanged: make(chan struct{}),
 	}
 	c.log.Store(s.logger.With("remote", remote))
 	c.grace = time.AfterFunc(s.opts.LoginGraceTime, func() {
@@ -90,7 +93,7 @@ func (s *Server) admit(nc net.Conn) *conn {
 	context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if !c.running {
+		if !c.running || c.finished {
 			c.closeNet()
 			return
 		}

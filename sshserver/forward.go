@@ -1,6 +1,9 @@
 package sshserver
 
 import (
+	"context"
+	"time"
+
 	glssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -65,6 +68,7 @@ func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *go
 		return false, nil
 	}
 	c.forwards = append(c.forwards, forward{BindAddr: p.BindAddr, Port: p.BindPort})
+	c.forwardsChangedLocked()
 	log.Debug("reverse forward recorded")
 	// RFC 4254 §7.1: the reply carries a port only when port 0 was asked.
 	return true, nil
@@ -92,16 +96,41 @@ func (s *Server) handleCancelTCPIPForward(gctx glssh.Context, _ *glssh.Server, r
 	return false, nil
 }
 
-// forwardFor returns the reverse forward this connection asked for port.
-func (c *conn) forwardFor(port int) (forward, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range c.forwards {
-		if int(f.Port) == port {
-			return f, true
+// defaultForwardWait is how long a session waits for a reverse forward it names
+// that has not been recorded yet. OpenSSH sends tcpip-forward before it
+// opens the session, but gliderlabs handles global requests and channels on
+// different goroutines, so the record may trail the agent's request a bit.
+const defaultForwardWait = 2 * time.Second
+
+// forwardFor returns the reverse forward this connection asked for port,
+// waiting up to defaultForwardWait for it to be recorded.
+func (c *conn) forwardFor(ctx context.Context, port int) (forward, bool) {
+	timer := time.NewTimer(c.srv.forwardWait)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		changed := c.fwdChanged
+		for _, f := range c.forwards {
+			if int(f.Port) == port {
+				c.mu.Unlock()
+				return f, true
+			}
+		}
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timer.C:
+			return forward{}, false
+		case <-ctx.Done():
+			return forward{}, false
 		}
 	}
-	return forward{}, false
+}
+
+// forwardsChangedLocked wakes sessions waiting in forwardFor; c.mu is held.
+func (c *conn) forwardsChangedLocked() {
+	close(c.fwdChanged)
+	c.fwdChanged = make(chan struct{})
 }
 
 // denyGlobalRequest answers every other global request false:

@@ -135,6 +135,7 @@ func startServer(t *testing.T, tweak func(*Options)) *testServer {
 		t.Fatal(err)
 	}
 	ts.Server = srv
+	srv.forwardWait = 100 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

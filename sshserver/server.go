@@ -112,10 +112,11 @@ type Server struct {
 	sessions atomic.Int64 // running sessions
 
 	// Test hooks: how long a connection may stay after its session ended,
-	// and how long a cancelled session has to say goodbye before its
-	// connection is cut.
-	linger     time.Duration
-	closeGrace time.Duration
+	// how long a cancelled session has to say goodbye before its
+	// connection is cut, and how long a session waits for its forward.
+	linger      time.Duration
+	closeGrace  time.Duration
+	forwardWait time.Duration
 
 	mu      sync.Mutex // guards the fields below and bindings in conns
 	ln      net.Listener
@@ -153,11 +154,12 @@ func New(opts Options) (*Server, error) {
 		opts.Ciphers = cipherAlgorithms
 	}
 	s := &Server{
-		opts:       opts,
-		logger:     opts.Logger,
-		conns:      map[*conn]struct{}{},
-		linger:     5 * time.Second,
-		closeGrace: 5 * time.Second,
+		opts:        opts,
+		logger:      opts.Logger,
+		conns:       map[*conn]struct{}{},
+		linger:      5 * time.Second,
+		closeGrace:  5 * time.Second,
+		forwardWait: defaultForwardWait,
 	}
 	s.keys.Store(NewKeyStore(opts.Machines, s.logger))
 	s.gl = &glssh.Server{

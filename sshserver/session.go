@@ -233,7 +233,7 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	alog = sessionlog.New(stderr, s.opts.StorageName, req.Verbose, s.opts.Now)
 	// The tunnel logs the port itself.
 	tlog := log.With("action", req.Action)
-	fwd, ok := sess.conn.forwardFor(req.Port)
+	fwd, ok := sess.conn.forwardFor(ctx, req.Port)
 	if !ok {
 		tlog.Warn("request names a port the connection did not forward", "port", req.Port)
 		alog.Error("Port %d is not forwarded on this connection (ssh -R %d:127.0.0.1:%d)", req.Port, req.Port, req.Port)
