@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/coordinator"
+)
+
+// coordinatorDB is the built-in coordinator's database under var_dir.
+const coordinatorDB = "coordinator.sqlite3"
+
+func coordinatorDBPath(cfg *config.Config) string { return filepath.Join(cfg.VarDir, coordinatorDB) }
+
+// openCoordinator starts the built-in coordinator for this storage unit
+// and returns its handler; the wiring closes it.
+func (w *wiring) openCoordinator() (http.Handler, error) {
+	if err := os.MkdirAll(w.cfg.VarDir, 0o700); err != nil {
+		return nil, fmt.Errorf("var_dir: %w", err)
+	}
+	signers, err := w.hostSigners()
+	if err != nil {
+		return nil, err
+	}
+	c, err := coordinator.New(coordinator.Options{
+		DBPath:   coordinatorDBPath(w.cfg),
+		Logger:   w.log.With("component", "coordinator"),
+		Location: w.cfg.Location,
+		Storage: coordinator.StorageIdentity{
+			Name:            w.cfg.Name,
+			Secret:          w.cfg.Secret,
+			SSHPingHost:     w.cfg.SSHPingHost,
+			SSHPingPort:     w.cfg.SSHPingPort,
+			SSHPingUser:     w.cfg.SSHPingUser,
+			SSHPingHostKeys: w.advertisedKeys(signers),
+		},
+		RegistrationSecret: w.cfg.MachineRegistrationSecret,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.coord = c
+	w.closers = append(w.closers, func() { c.Close() })
+	return c.Handler(), nil
+}
+
+// serveCoordinator serves the built-in coordinator's agent-facing API on
+// coordinator_listen under grp, when there is one.
+func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) error {
+	if w.coord == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", w.cfg.CoordinatorListen)
+	if err != nil {
+		return fmt.Errorf("coordinator_listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           w.coord.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if w.cfg.CoordinatorTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(w.cfg.CoordinatorTLSCert, w.cfg.CoordinatorTLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("coordinator_tls_cert/coordinator_tls_key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+	w.log.Info("built-in coordinator listening", "url", scheme+"://"+ln.Addr().String()+"/v1")
+	grp.Go(func() error {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("coordinator: %w", err)
+	})
+	grp.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return nil
+}
+
+// withStore opens the built-in coordinator's database for an admin command.
+func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *coordinator.Store) error) error {
+	log, err := g.stderrLogger()
+	if err != nil {
+		return err
+	}
+	cfg, err := g.load(log)
+	if err != nil {
+		return err
+	}
+	if !cfg.EmbeddedCoordinator() {
+		return fmt.Errorf("api_url is set (%s): machines and sources are managed in turku-api, not here", cfg.APIURL)
+	}
+	path := coordinatorDBPath(cfg)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("built-in coordinator database %s: %w (has 'serve' run yet?)", path, err)
+	}
+	s, err := coordinator.OpenStore(cmd.Context(), path, coordinator.StoreOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(cmd.Context(), s)
+}
+
+func newCoordinatorCmds(g *globals) []*cobra.Command {
+	machines := &cobra.Command{Use: "machines", Short: "Manage machines of the built-in coordinator"}
+	machines.AddCommand(
+		&cobra.Command{
+			Use: "list", Short: "List registered machines", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+					list, err := s.ListMachines(ctx)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "UUID\tUNIT\tENVIRONMENT\tSERVICE\tACTIVE\tPUBLISHED\tSOURCES\tCHECKED IN")
+					for _, m := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%d\t%s\n", m.UUID, m.UnitName, dash(m.EnvironmentName),
+							dash(m.ServiceName), m.Active, m.Published, m.Sources, when(m.CheckedIn))
+					}
+					return tw.Flush()
+				})
+			},
+		},
+		setActiveCmd(g, "disable", false, "Refuse a machine (its agent gets 403 Bad auth; its key is dropped at the next refresh)"),
+		setActiveCmd(g, "enable", true, "Accept a disabled machine again"),
+	)
+	sources := &cobra.Command{Use: "sources", Short: "Manage sources of the built-in coordinator"}
+	sources.AddCommand(
+		&cobra.Command{
+			Use: "list [MACHINE]", Short: "List sources, of one machine (UUID or unit name) or all", Args: cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				machine := ""
+				if len(args) == 1 {
+					machine = args[0]
+				}
+				return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+					list, err := s.ListSources(ctx, machine)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "UNIT\tSOURCE\tPATH\tFREQUENCY\tRETENTION\tACTIVE\tLAST OK\tLAST BACKUP\tNEXT BACKUP")
+					for _, src := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%t\t%s\t%s\n", src.UnitName, src.Name, src.Path, dash(src.Frequency),
+							dash(src.Retention), src.Active && src.Published, src.Success, when(src.LastBackedUp), when(src.NextBackup))
+					}
+					return tw.Flush()
+				})
+			},
+		},
+		&cobra.Command{
+			Use: "run-now MACHINE SOURCE", Short: "Make a source due now (its agent backs it up at its next ping)", Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+					if err := s.RunNow(ctx, args[0], args[1]); err != nil {
+						return err
+					}
+					_, err := fmt.Fprintf(g.stdout, "%s %s is due now\n", args[0], args[1])
+					return err
+				})
+			},
+		},
+	)
+	var limit int
+	logs := &cobra.Command{
+		Use: "logs [MACHINE]", Short: "Show backup history (time, source, success, snapshot, summary)", Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			machine := ""
+			if len(args) == 1 {
+				machine = args[0]
+			}
+			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+				list, err := s.Logs(ctx, machine, limit)
+				if err != nil {
+					return err
+				}
+				for _, l := range list {
+					status := "failed"
+					if l.Success {
+						status = "ok"
+					}
+					fmt.Fprintf(g.stdout, "%s %s %s %s %s\n", when(l.Date), l.UnitName, l.Source, status, dash(l.Snapshot))
+					for _, line := range strings.Split(strings.TrimRight(l.Summary, "\n"), "\n") {
+						if line != "" {
+							fmt.Fprintf(g.stdout, "    %s\n", line)
+						}
+					}
+				}
+				return nil
+			})
+		},
+	}
+	logs.Flags().IntVarP(&limit, "limit", "n", 50, "at most this many entries, newest first")
+	var authName string
+	auth := &cobra.Command{Use: "auth", Short: "Registration secrets of the built-in coordinator"}
+	create := &cobra.Command{
+		Use:   "create machine|storage",
+		Short: "Create a registration auth and print its secret once",
+		Long: `Creates a registration auth and prints its secret; only a salted hash is
+stored, so this is the only time it is shown. Agents put the name and secret
+in api_auth_name / api_auth_secret for their first update_config.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+				name := authName
+				secret, err := s.CreateRegistrationAuth(ctx, args[0], name)
+				if err != nil {
+					return err
+				}
+				if name == "" {
+					name = map[string]string{"machine": coordinator.RegistrationAuthName, "storage": "Storage Registrations"}[args[0]]
+				}
+				_, err = fmt.Fprintf(g.stdout, "api_auth_name: %s\napi_auth_secret: %s\n", name, secret)
+				return err
+			})
+		},
+	}
+	create.Flags().StringVar(&authName, "name", "", "auth name (default \"Machine Registrations\" or \"Storage Registrations\")")
+	auth.AddCommand(create)
+	var output string
+	coord := &cobra.Command{Use: "coordinator", Short: "Built-in coordinator maintenance"}
+	export := &cobra.Command{
+		Use:   "export",
+		Short: "Write machines, sources and logs as a Django fixture for turku-api's loaddata",
+		Long: `Writes the built-in coordinator's machines, sources and backup logs as a
+Django fixture (JSON) that the real turku-api loads with
+"python3 -m django loaddata FILE" — the way out when a site outgrows one
+storage unit. See docs/operations.md for the whole procedure.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+				if output == "" || output == "-" {
+					return s.Export(ctx, g.stdout)
+				}
+				f, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(f.Name())
+				if err := s.Export(ctx, f); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				return os.Rename(f.Name(), output)
+			})
+		},
+	}
+	export.Flags().StringVarP(&output, "output", "o", "-", "file to write (default stdout)")
+	coord.AddCommand(export)
+	return []*cobra.Command{machines, sources, logs, auth, coord}
+}
+
+func setActiveCmd(g *globals, verb string, active bool, short string) *cobra.Command {
+	return &cobra.Command{
+		Use: verb + " MACHINE", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+				if err := s.SetMachineActive(ctx, args[0], active); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(g.stdout, "machine %s %sd\n", args[0], verb)
+				return err
+			})
+		},
+	}
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format(time.RFC3339)
+}

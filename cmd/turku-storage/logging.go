@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"log/slog"
+	"log/syslog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+)
+
+// journalSocket is systemd-journald's native protocol socket.
+const journalSocket = "/run/systemd/journal/socket"
+
+// daemonLogger builds the long-running logger from log_file: "systemd"
+// (the journal, with priorities), "syslog", a file path (appended), or ""
+// for stderr. It returns a close function.
+func (g *globals) daemonLogger(logFile string) (*slog.Logger, func(), error) {
+	level, err := g.level()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch logFile {
+	case "":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), func() {}, nil
+	case "systemd":
+		conn, err := net.Dial("unixgram", journalSocket)
+		if err != nil {
+			// Not under systemd: stderr still reaches the journal when
+			// the unit's stderr is the journal, and the operator sees it.
+			l := slog.New(slog.NewTextHandler(g.stderr, opts))
+			l.Warn("log_file is systemd but the journal socket is unavailable; logging to stderr", "err", err)
+			return l, func() {}, nil
+		}
+		h := &journalHandler{level: level, conn: conn, mu: &sync.Mutex{}}
+		return slog.New(h), func() { conn.Close() }, nil
+	case "syslog":
+		w, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "turku-storage")
+		if err != nil {
+			return nil, nil, fmt.Errorf("log_file syslog: %w", err)
+		}
+		return slog.New(&syslogHandler{level: level, w: w, attrs: nil, mu: &sync.Mutex{}}), func() { w.Close() }, nil
+	default:
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log_file: %w", err)
+		}
+		return slog.New(slog.NewTextHandler(f, opts)), func() { f.Close() }, nil
+	}
+}
+
+// formatAttrs renders the record's message and attributes as logfmt text
+// without time and level (the journal and syslog add their own).
+func formatAttrs(r slog.Record, pre []slog.Attr) string {
+	var b bytes.Buffer
+	h := slog.NewTextHandler(&b, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	_ = h.WithAttrs(pre).Handle(context.Background(), r)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// journalHandler speaks journald's native protocol: one datagram per record
+// with MESSAGE, PRIORITY and SYSLOG_IDENTIFIER.
+type journalHandler struct {
+	level slog.Level
+	attrs []slog.Attr
+	conn  net.Conn
+	mu    *sync.Mutex
+}
+
+func (h *journalHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *journalHandler) Handle(_ context.Context, r slog.Record) error {
+	var b bytes.Buffer
+	msg := formatAttrs(r, h.attrs)
+	fmt.Fprintf(&b, "PRIORITY=%d\nSYSLOG_IDENTIFIER=turku-storage\n", priority(r.Level))
+	if strings.Contains(msg, "\n") {
+		// Binary-safe form: name, newline, 64-bit LE length, data.
+		b.WriteString("MESSAGE\n")
+		n := uint64(len(msg))
+		for i := 0; i < 8; i++ {
+			b.WriteByte(byte(n >> (8 * i)))
+		}
+		b.WriteString(msg)
+		b.WriteByte('\n')
+	} else {
+		fmt.Fprintf(&b, "MESSAGE=%s\n", msg)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := h.conn.Write(b.Bytes())
+	return err
+}
+
+func (h *journalHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr{}, h.attrs...), as...)
+	return &c
+}
+
+func (h *journalHandler) WithGroup(string) slog.Handler { return h }
+
+// syslogHandler writes records to the local syslog daemon.
+type syslogHandler struct {
+	level slog.Level
+	attrs []slog.Attr
+	w     *syslog.Writer
+	mu    *sync.Mutex
+}
+
+func (h *syslogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *syslogHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := formatAttrs(r, h.attrs)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case r.Level >= slog.LevelError:
+		return h.w.Err(msg)
+	case r.Level >= slog.LevelWarn:
+		return h.w.Warning(msg)
+	case r.Level >= slog.LevelInfo:
+		return h.w.Info(msg)
+	default:
+		return h.w.Debug(msg)
+	}
+}
+
+func (h *syslogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr{}, h.attrs...), as...)
+	return &c
+}
+
+func (h *syslogHandler) WithGroup(string) slog.Handler { return h }
+
+// priority maps slog levels to syslog priorities (RFC 5424 §6.2.1).
+func priority(l slog.Level) int {
+	switch {
+	case l >= slog.LevelError:
+		return 3
+	case l >= slog.LevelWarn:
+		return 4
+	case l >= slog.LevelInfo:
+		return 6
+	}
+	return 7
+}

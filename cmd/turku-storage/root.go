@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/turku-backup/turku-storage/config"
+)
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	configDir string
+	logLevel  string
+	debug     bool
+	stderr    io.Writer
+	stdout    io.Writer
+	// onListen, when set (tests), is told the SSH server's address once
+	// serve listens.
+	onListen func(net.Addr)
+}
+
+// exitError carries a specific exit status (the old turku-storage-ping
+// used several).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func newRoot() *cobra.Command {
+	return newRootWith(&globals{stderr: os.Stderr, stdout: os.Stdout})
+}
+
+func newRootWith(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "turku-storage",
+		Short: "Turku backup storage unit",
+		Long: `turku-storage is the storage unit of the Turku backup system.
+
+Agents on the machines being backed up connect to its embedded SSH server
+with a reverse tunnel to their private rsync daemon; the storage unit pulls
+each due source through that tunnel into hard-linked snapshots, applies
+retention and reports to the coordinator API (turku-api, or the built-in
+coordinator when no api_url is configured).
+
+Configuration is read from CONFIG_DIR/config.d/*.json, *.yaml and *.yml,
+merged in file-name order; the old Python turku-storage files work unchanged.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.PersistentFlags().StringVarP(&g.configDir, "config-dir", "c", config.DefaultDir, "configuration directory (holds config.d/)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().BoolVar(&g.debug, "debug", false, "shorthand for --log-level=debug")
+	root.AddCommand(
+		newServeCmd(g),
+		newUpdateConfigCmd(g),
+		newConfigCmd(g),
+		newPingCmd(g),
+		newSnapshotsCmd(g),
+		newVersionCmd(g),
+	)
+	root.AddCommand(newCoordinatorCmds(g)...)
+	return root
+}
+
+func (g *globals) level() (slog.Level, error) {
+	if g.debug {
+		return slog.LevelDebug, nil
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	return l, nil
+}
+
+// stderrLogger is for short-lived commands: plain text on stderr.
+func (g *globals) stderrLogger() (*slog.Logger, error) {
+	l, err := g.level()
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// load reads the configuration and logs its warnings.
+func (g *globals) load(log *slog.Logger) (*config.Config, error) {
+	cfg, err := config.Load(g.configDir)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("invalid configuration in %s:\n  %s", g.configDir, strings.Join(ce.Problems, "\n  "))
+		}
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/coordinator"
+	"github.com/turku-backup/turku-storage/registry"
+	"github.com/turku-backup/turku-storage/sshserver"
+)
+
+// wiring turns a Config into the constructors' Options; it holds what
+// several subcommands build the same way.
+type wiring struct {
+	cfg *config.Config
+	log *slog.Logger
+	api *apiclient.Client
+	// coord is the built-in coordinator, when no api_url is configured.
+	coord *coordinator.Coordinator
+	// closers run on Close, in reverse order.
+	closers []func()
+}
+
+func newWiring(cfg *config.Config, log *slog.Logger) (*wiring, error) {
+	w := &wiring{cfg: cfg, log: log}
+	opts := apiclient.Options{
+		URL:       cfg.APIURL,
+		Storage:   apiclient.StorageAuth{Name: cfg.Name, Secret: cfg.Secret},
+		CAFile:    cfg.APICAFile,
+		Timeout:   cfg.APITimeout,
+		UserAgent: "turku-storage/" + versionString(),
+	}
+	if cfg.EmbeddedCoordinator() {
+		h, err := w.openCoordinator()
+		if err != nil {
+			return nil, err
+		}
+		opts.URL = "http://coordinator.invalid/v1"
+		opts.HTTPClient = &http.Client{Transport: handlerTransport{h}}
+	}
+	api, err := apiclient.New(opts)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	w.api = api
+	return w, nil
+}
+
+// Close releases what the wiring opened.
+func (w *wiring) Close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+	w.closers = nil
+}
+
+// hostSigners loads (creating when missing) the SSH host keys.
+func (w *wiring) hostSigners() ([]gossh.Signer, error) {
+	var out []gossh.Signer
+	for _, path := range w.cfg.SSHHostKeyFiles {
+		s, err := sshserver.LoadOrCreateHostKey(path)
+		if err != nil {
+			return nil, fmt.Errorf("ssh_host_key_files: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// advertisedKeys are ssh_ping_host_keys when configured, else the public
+// halves of our own host keys: agents connect with StrictHostKeyChecking.
+func (w *wiring) advertisedKeys(signers []gossh.Signer) []string {
+	if len(w.cfg.SSHPingHostKeys) > 0 {
+		return w.cfg.SSHPingHostKeys
+	}
+	keys := make([]string, 0, len(signers))
+	for _, s := range signers {
+		keys = append(keys, sshserver.AuthorizedKey(s))
+	}
+	return keys
+}
+
+func (w *wiring) volumes() []backup.Volume {
+	out := make([]backup.Volume, 0, len(w.cfg.Volumes))
+	for _, v := range w.cfg.Volumes {
+		out = append(out, backup.Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct})
+	}
+	return out
+}
+
+func (w *wiring) cachePath() string { return filepath.Join(w.cfg.VarDir, registry.CacheFile) }
+
+// registrar builds the storage_update_config caller. Registration auth:
+// flags, then api_auth_name/api_auth_secret, then the legacy api_auth
+// string.
+func (w *wiring) registrar(authName, authSecret string) (*registry.Registrar, error) {
+	opts, err := w.registrarOptions(authName, authSecret)
+	if err != nil {
+		return nil, err
+	}
+	return registry.New(opts), nil
+}
+
+func (w *wiring) registrarOptions(authName, authSecret string) (registry.Options, error) {
+	signers, err := w.hostSigners()
+	if err != nil {
+		return registry.Options{}, err
+	}
+	var auth any
+	switch {
+	case authName != "":
+		auth = apiclient.RegistrationAuth{Name: authName, Secret: authSecret}
+	case w.cfg.APIAuthName != "":
+		auth = apiclient.RegistrationAuth{Name: w.cfg.APIAuthName, Secret: w.cfg.APIAuthSecret}
+	case w.cfg.APIAuth != "":
+		auth = w.cfg.APIAuth
+	}
+	vols := w.volumes()
+	return registry.Options{
+		API: w.api,
+		Storage: apiclient.StorageRegistration{
+			SSHPingHost:     w.cfg.SSHPingHost,
+			SSHPingPort:     w.cfg.SSHPingPort,
+			SSHPingUser:     w.cfg.SSHPingUser,
+			SSHPingHostKeys: w.advertisedKeys(signers),
+			Published:       w.cfg.Published,
+		},
+		Auth:      auth,
+		Space:     func() (int64, int64, error) { return backup.Space(vols) },
+		CachePath: w.cachePath(),
+		Logger:    w.log,
+	}, nil
+}
+
+// engine builds the backup engine.
+func (w *wiring) engine() (*backup.Engine, error) {
+	return backup.New(backup.Options{
+		StorageName:         w.cfg.Name,
+		VarDir:              w.cfg.VarDir,
+		LockDir:             w.cfg.LockDir,
+		Volumes:             w.volumes(),
+		DefaultHighWaterPct: w.cfg.AcceptNewHighWaterPct,
+		SnapshotMode:        w.cfg.SnapshotMode,
+		PreserveHardLinks:   w.cfg.PreserveHardLinks,
+		Location:            w.cfg.Location,
+		RsyncCommand:        w.cfg.RsyncCommand,
+		MaxConcurrent:       w.cfg.MaxConcurrentBackups,
+		API:                 w.api,
+		Logger:              w.log,
+	})
+}
