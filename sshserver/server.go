@@ -18,7 +18,9 @@ import (
 )
 
 // Puller runs a checkin: it asks the coordinator what is due and pulls each
-// source with rsync from req.RsyncAddr. cmd adapts *backup.Engine to it.
+// source with rsync from req.RsyncAddr. It writes its own agent-facing lines
+// to req.Log; its error only makes the exit status 1 and goes to the server
+// log. cmd adapts *backup.Engine to it.
 type Puller interface {
 	Pull(ctx context.Context, req PullRequest) error
 }

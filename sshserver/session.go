@@ -56,28 +56,31 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 	}
 	c.mu.Lock()
 	second := c.session
-	if !second {
-		c.session, c.running = true, true
-	}
+	c.session = true
 	c.mu.Unlock()
 	if second {
 		c.logger().Warn("second session refused")
 		nc.Reject(gossh.Prohibited, "only one session per connection")
 		return
 	}
+	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
+		s.sessions.Add(-1)
+		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
+		nc.Reject(gossh.ResourceShortage, "too many sessions")
+		c.cancel(errTooManySessions) // nothing runs: the connection closes now
+		return
+	}
+	defer s.sessions.Add(-1)
+	// While running, cancelling the connection gives the session
+	// closeGrace to tell the agent why before the connection is cut.
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.running = false
 		c.mu.Unlock()
 	}()
-	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
-		s.sessions.Add(-1)
-		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
-		nc.Reject(gossh.ResourceShortage, "too many sessions")
-		c.cancel(errTooManySessions)
-		return
-	}
-	defer s.sessions.Add(-1)
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		c.logger().Warn("accept session channel", "err", err)
@@ -267,8 +270,8 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 		return sess.ended(ctx, alog)
 	}
 	if err != nil {
+		// The Puller told the agent what failed; the rest is ours.
 		log.Error("checkin failed", "err", err, "duration", time.Since(began))
-		alog.Error("Backup failed")
 		return 1
 	}
 	log.Info("checkin done", "duration", time.Since(began))
