@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -471,71 +470,5 @@ func TestPullSourceOrderAndPartialFailure(t *testing.T) {
 	}
 	if l := env.agent.lines(); len(l) < 1 || l[0] != "INFO: Sources to back up: a, b, c" {
 		t.Errorf("session log %q", l)
-	}
-}
-
-func TestPullLockBusy(t *testing.T) {
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, nil)
-	held, err := lockMachine(env.e.lockDir, testUUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = env.e.Pull(t.Context(), env.request(creds("etc")))
-	if !errors.Is(err, ErrBusy) {
-		t.Fatalf("got %v, want ErrBusy", err)
-	}
-	if diff := cmp.Diff([]string{"ERROR: Another backup of this machine is already running"}, env.agent.lines()); diff != "" {
-		t.Error(diff)
-	}
-	held.Unlock()
-	if _, err := os.Stat(filepath.Join(env.e.lockDir, "turku-storage-ping-"+testUUID+".lock")); err != nil {
-		t.Errorf("lock file has the old name? %v", err)
-	}
-}
-
-func TestPullWaitsForSlot(t *testing.T) {
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) {
-		o.RsyncCommand = recordingRsync(t, rec, 0, "")
-		o.MaxConcurrent = 1
-	})
-	waiting := make(chan struct{})
-	env.agent.onWrite = func(s string) {
-		if strings.Contains(s, "Waiting for a free backup slot") {
-			close(waiting)
-		}
-	}
-	env.e.slots <- struct{}{} // another machine's rsync
-	done := make(chan error, 1)
-	go func() { done <- env.e.Pull(context.Background(), env.request(creds("etc"))) }()
-	<-waiting
-	if _, err := os.Stat(filepath.Join(rec, "args")); err == nil {
-		t.Fatal("rsync ran while the only slot was taken")
-	}
-	<-env.e.slots
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if len(env.e.slots) != 0 {
-		t.Errorf("slot not released")
-	}
-}
-
-func TestPullCancelledWhileWaiting(t *testing.T) {
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.MaxConcurrent = 1 })
-	ctx, cancel := context.WithCancelCause(t.Context())
-	env.agent.onWrite = func(s string) {
-		if strings.Contains(s, "Waiting for a free backup slot") {
-			cancel(errors.New("shutdown"))
-		}
-	}
-	env.e.slots <- struct{}{}
-	err := env.e.Pull(ctx, env.request(creds("etc", "home")))
-	if err == nil || !strings.Contains(err.Error(), "etc, home: shutdown") {
-		t.Fatalf("got %v", err)
-	}
-	rep := env.api.onlyReport(t) // etc is reported failed; home stays due
-	if rep.Success || rep.Summary != "waiting for a backup slot: interrupted: shutdown\n" {
-		t.Errorf("report %+v", rep)
 	}
 }

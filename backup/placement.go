@@ -40,10 +40,7 @@ func statVolume(path string) (volumeStat, error) {
 	if err := unix.Statfs(path, &sf); err != nil {
 		return volumeStat{}, &fs.PathError{Op: "statfs", Path: path, Err: err}
 	}
-	bs := int64(sf.Frsize)
-	if bs == 0 {
-		bs = int64(sf.Bsize)
-	}
+	bs := blockSize(&sf)
 	return volumeStat{
 		dev:      uint64(st.Dev),
 		totalMiB: int64(sf.Blocks) * bs >> 20,

@@ -4,11 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 )
 
 func TestPlacementChoosesAmongSuitableVolumes(t *testing.T) {
@@ -204,60 +200,5 @@ func TestPickWeighted(t *testing.T) {
 	}
 	if i := pickWeighted([]int64{0, 0}); i < 0 || i > 1 {
 		t.Errorf("all-zero weights picked %d", i)
-	}
-}
-
-func TestLockExcludesOldPythonLock(t *testing.T) {
-	dir := t.TempDir()
-	// Python's fcntl.lockf is a classic POSIX record lock; take one the
-	// same way and check our lock respects it.
-	f, err := os.OpenFile(filepath.Join(dir, lockName(testUUID)), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK}
-	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockMachine(dir, testUUID); !errors.Is(err, ErrBusy) {
-		t.Fatalf("got %v, want ErrBusy while a POSIX lock is held", err)
-	}
-	lk.Type = syscall.F_UNLCK
-	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
-		t.Fatal(err)
-	}
-	l, err := lockMachine(dir, testUUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockMachine(dir, testUUID); !errors.Is(err, ErrBusy) {
-		t.Errorf("second lock in one process: got %v, want ErrBusy", err)
-	}
-	if got := readFile(t, filepath.Join(dir, lockName(testUUID))); len(got) != 11 {
-		t.Errorf("lock file %q, want the PID in 10 columns", got)
-	}
-	l.Unlock()
-	l2, err := lockMachine(dir, testUUID)
-	if err != nil {
-		t.Fatalf("relock after unlock: %v", err)
-	}
-	l2.Unlock()
-}
-
-func TestLockRefusesSymlink(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(t.TempDir(), "victim")
-	if err := os.WriteFile(target, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, filepath.Join(dir, lockName(testUUID))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockMachine(dir, testUUID); err == nil || !errors.Is(err, unix.ELOOP) {
-		t.Errorf("got %v, want ELOOP", err)
-	}
-	if diff := cmp.Diff("precious", readFile(t, target)); diff != "" {
-		t.Error(diff)
 	}
 }

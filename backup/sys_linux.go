@@ -20,3 +20,11 @@ func tryLock(f *os.File) error {
 	}
 	return err
 }
+
+// blockSize is the unit of Statfs_t's block counts (statvfs f_frsize).
+func blockSize(sf *unix.Statfs_t) int64 {
+	if sf.Frsize > 0 {
+		return sf.Frsize
+	}
+	return sf.Bsize
+}

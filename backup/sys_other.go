@@ -20,3 +20,6 @@ func tryLock(f *os.File) error {
 	}
 	return err
 }
+
+// blockSize is the unit of Statfs_t's block counts.
+func blockSize(sf *unix.Statfs_t) int64 { return int64(sf.Bsize) }
