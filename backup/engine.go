@@ -48,6 +48,9 @@ type API interface {
 
 // Options configures an Engine. cmd builds it from the configuration.
 type Options struct {
+	// StorageName is this storage unit's name. The engine itself does not
+	// need it (the session logger carries it); it is here for symmetry
+	// with the configuration.
 	StorageName string
 	// VarDir holds machines/ (links to machine directories) and reports/.
 	VarDir string
@@ -78,7 +81,6 @@ type Options struct {
 
 // Engine runs backups. It is safe for concurrent use by many sessions.
 type Engine struct {
-	name      string
 	varDir    string
 	lockDir   string
 	volumes   []Volume
@@ -102,7 +104,6 @@ type Engine struct {
 // New checks opts and returns an Engine. It creates nothing on disk.
 func New(opts Options) (*Engine, error) {
 	e := &Engine{
-		name:        opts.StorageName,
 		lockDir:     opts.LockDir,
 		mode:        opts.SnapshotMode,
 		hardLinks:   opts.PreserveHardLinks,

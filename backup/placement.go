@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -70,7 +71,7 @@ func Space(volumes []Volume) (totalMiB, availMiB int64, err error) {
 	for _, v := range volumes {
 		st, err := statVolume(v.Path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
+			errs = append(errs, fmt.Errorf("volume %s: %w", cmp.Or(v.Name, v.Path), err))
 			continue
 		}
 		if seen[st.dev] || st.totalMiB <= 0 {

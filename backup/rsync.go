@@ -182,6 +182,7 @@ func (l *lineLog) line(b []byte) {
 	if len(s) > maxLineLen {
 		s = s[:maxLineLen] + "…"
 	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	l.log.Debug("rsync", "line", s)
 	l.last = append(l.last, s)
 	if len(l.last) > tailLines {

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -255,8 +256,7 @@ func syncDir(dir string) error {
 // replaceSymlink points link at target atomically: a new symlink under a
 // temporary name is renamed over the old one, so "latest" never vanishes.
 func replaceSymlink(target, link string) error {
-	tmp := filepath.Join(filepath.Dir(link), fmt.Sprintf(".tmp-%s-%d", filepath.Base(link), os.Getpid()))
-	_ = os.Remove(tmp)
+	tmp := filepath.Join(filepath.Dir(link), ".tmp-"+filepath.Base(link)+"-"+rand.Text())
 	if err := os.Symlink(target, tmp); err != nil {
 		return err
 	}
