@@ -3,6 +3,7 @@ package sshserver
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -87,5 +88,39 @@ func TestLookupRefusesCertificate(t *testing.T) {
 	}
 	if _, ok := ks.Lookup(cert); ok {
 		t.Error("certificate accepted as the machine key")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	host := newSigner(t)
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr string
+	}{
+		{name: "no host key: never a throwaway one", opts: Options{User: "u", Puller: &fakePuller{}}, wantErr: "no host key"},
+		{name: "no user", opts: Options{HostSigners: []gossh.Signer{host}, Puller: &fakePuller{}}, wantErr: "no ssh_ping_user"},
+		{name: "no puller", opts: Options{HostSigners: []gossh.Signer{host}, User: "u"}, wantErr: "no Puller"},
+		{name: "enough", opts: Options{HostSigners: []gossh.Signer{host}, User: "u", Puller: &fakePuller{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(tt.opts)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Addr() != nil {
+				t.Errorf("Addr before Serve: %v", s.Addr())
+			}
+			if got := s.opts.LoginGraceTime; got != DefaultLoginGraceTime {
+				t.Errorf("LoginGraceTime default %v", got)
+			}
+		})
 	}
 }

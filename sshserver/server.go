@@ -239,6 +239,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 // ErrMachineRevoked.
 func (s *Server) SetMachines(m map[string]apiclient.MachineInfo) {
 	ks := NewKeyStore(m, s.logger)
+	s.logger.Debug("machine keys replaced", "machines", ks.Len())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys.Store(ks)
@@ -260,7 +261,7 @@ func (s *Server) SetMachines(m map[string]apiclient.MachineInfo) {
 // Serve accepts connections on ln until ctx ends, Shutdown is called or ln
 // fails. When ctx ends, every session is cancelled with cause ErrShutdown.
 // Serve returns once all its connections are gone: nil after ctx ended or
-// Shutdown, else the accept error.
+// Shutdown, else the accept error; ErrServerClosed if Shutdown came first.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {

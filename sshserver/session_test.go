@@ -390,3 +390,22 @@ func TestShutdownWaitsForSessions(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+func TestServeAfterShutdown(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.dial(t, ts.keys[uuidA]).Close() // Serve is running
+	if err := ts.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-ts.serve; err != nil {
+		t.Errorf("Serve returned %v after Shutdown, want nil", err)
+	}
+	ts.serve <- nil // for the cleanup
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Serve(t.Context(), ln); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("second Serve: %v, want ErrServerClosed", err)
+	}
+}
