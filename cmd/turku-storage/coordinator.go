@@ -60,13 +60,13 @@ func (w *wiring) openCoordinator() (http.Handler, error) {
 
 // serveCoordinator serves the built-in coordinator's agent-facing API on
 // coordinator_listen under grp, when there is one.
-func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) error {
+func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net.Addr, error) {
 	if w.coord == nil {
-		return nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", w.cfg.CoordinatorListen)
 	if err != nil {
-		return fmt.Errorf("coordinator_listen: %w", err)
+		return nil, fmt.Errorf("coordinator_listen: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           w.coord.Handler(),
@@ -81,7 +81,7 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) erro
 		cert, err := tls.LoadX509KeyPair(w.cfg.CoordinatorTLSCert, w.cfg.CoordinatorTLSKey)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("coordinator_tls_cert/coordinator_tls_key: %w", err)
+			return nil, fmt.Errorf("coordinator_tls_cert/coordinator_tls_key: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		scheme = "https"
@@ -105,7 +105,7 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) erro
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	return nil
+	return ln.Addr(), nil
 }
 
 // withStore opens the built-in coordinator's database for an admin command.

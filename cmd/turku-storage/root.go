@@ -21,9 +21,9 @@ type globals struct {
 	debug     bool
 	stderr    io.Writer
 	stdout    io.Writer
-	// onListen, when set (tests), is told the SSH server's address once
-	// serve listens.
-	onListen func(net.Addr)
+	// onListen, when set (tests), is told the SSH server's and the
+	// built-in coordinator's (nil without one) addresses once serve runs.
+	onListen func(ssh, coordinator net.Addr)
 }
 
 // exitError carries a specific exit status (the old turku-storage-ping

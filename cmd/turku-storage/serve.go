@@ -131,9 +131,6 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if err != nil {
 		return fmt.Errorf("ssh_listen: %w", err)
 	}
-	if d.g.onListen != nil {
-		d.g.onListen(ln.Addr())
-	}
 	log.Info("serving", "version", versionString(), "ssh_listen", ln.Addr().String(),
 		"storage", cfg.Name, "api", apiLabel(cfg.APIURL))
 	return d.run(ctx, ln, shutdownTimeout)
@@ -153,6 +150,13 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp, gctx := errgroup.WithContext(ctx)
 	sessions, cancelSessions := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelSessions(errors.New("shutdown"))
+	// The coordinator first: when its address is taken, nothing else has
+	// started yet.
+	coordAddr, err := d.w.serveCoordinator(gctx, grp)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
 	grp.Go(func() error {
 		return d.srv.Serve(sessions, ln)
@@ -203,10 +207,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 			}
 		}
 	})
-	if err := d.w.serveCoordinator(gctx, grp); err != nil {
-		return err
+	if d.g.onListen != nil {
+		d.g.onListen(ln.Addr(), coordAddr)
 	}
-	err := grp.Wait()
+	err = grp.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		d.log.Info("stopped")
 		return nil

@@ -1,7 +1,6 @@
 package agenttest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,7 +79,7 @@ func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module) (*
 		t.Fatal(err)
 	}
 	cmd := exec.Command("rsync", "--no-detach", "--daemon", "--config="+confFile)
-	var out syncBuffer
+	var out Output
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
@@ -141,22 +139,4 @@ func FreePort(t testing.TB, host string) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for a subprocess's two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

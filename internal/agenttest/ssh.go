@@ -75,8 +75,8 @@ type Ping struct {
 type Session struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout Output
+	stderr Output
 	done   chan struct{}
 	err    error
 }
@@ -192,5 +192,5 @@ func (s *Session) Wait(t testing.TB, timeout time.Duration) Result {
 	return r
 }
 
-// Stderr returns what ssh printed so far.
-func (s *Session) Stderr() string { return s.stderr.String() }
+// Stderr is what ssh printed so far (the storage unit's log lines).
+func (s *Session) Stderr() *Output { return &s.stderr }
