@@ -69,7 +69,7 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net
 		return nil, fmt.Errorf("coordinator_listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           w.coord.Handler(),
+		Handler:           notifyOnRegistration(w.coord.Handler(), w.machinesChanged),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -306,4 +306,30 @@ func when(t time.Time) string {
 		return "never"
 	}
 	return t.Local().Format(time.RFC3339)
+}
+
+// notifyOnRegistration calls changed after every successful update_config,
+// so a newly registered agent's key is accepted by the SSH server at once
+// instead of at the next refresh.
+func notifyOnRegistration(h http.Handler, changed func()) http.Handler {
+	if changed == nil {
+		return h
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		sr := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
+		h.ServeHTTP(sr, r)
+		if sr.status == http.StatusOK && strings.HasSuffix(r.URL.Path, "/update_config") {
+			changed()
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }

@@ -150,6 +150,12 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp, gctx := errgroup.WithContext(ctx)
 	sessions, cancelSessions := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelSessions(errors.New("shutdown"))
+	d.w.machinesChanged = func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	// The coordinator first: when its address is taken, nothing else has
 	// started yet.
 	coordAddr, err := d.w.serveCoordinator(gctx, grp)

@@ -24,6 +24,9 @@ type wiring struct {
 	api *apiclient.Client
 	// coord is the built-in coordinator, when no api_url is configured.
 	coord *coordinator.Coordinator
+	// machinesChanged, when set, is called after the built-in coordinator
+	// registered or updated a machine.
+	machinesChanged func()
 	// closers run on Close, in reverse order.
 	closers []func()
 }
