@@ -11,7 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf16"
+
+	"github.com/turku-backup/turku-storage/pyjson"
 )
 
 // latestLink is the symlink in a snapshot directory naming the newest
@@ -169,44 +170,11 @@ func encodeInfo(name, base string, begin, finish time.Time) []byte {
 	if base == "" {
 		b.WriteString("null")
 	} else {
-		b.WriteString(pyQuote(base))
+		b.WriteString(pyjson.Quote(base))
 	}
 	fmt.Fprintf(&b, ",\n    \"name\": %s,\n    \"sync_begin\": %s,\n    \"sync_finish\": %s\n}",
-		pyQuote(name), pyQuote(isoTime(begin)), pyQuote(isoTime(finish)))
+		pyjson.Quote(name), pyjson.Quote(isoTime(begin)), pyjson.Quote(isoTime(finish)))
 	return []byte(b.String())
-}
-
-// pyQuote quotes s like Python's json with ensure_ascii=True.
-func pyQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20 || (r >= 0x7f && r < 0x10000):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case r >= 0x10000:
-			r1, r2 := utf16.EncodeRune(r)
-			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

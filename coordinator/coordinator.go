@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/turku-backup/turku-storage/pyjson"
 )
 
 // StorageIdentity is the local storage unit, which the coordinator registers
@@ -172,7 +174,7 @@ func (c *Coordinator) registerLocalStorage(ctx context.Context, id StorageIdenti
 				return err
 			}
 			st = &storageRow{ID: sid, Name: id.Name, SecretHash: newHash, SSHPingHost: id.SSHPingHost,
-				SSHPingHostKeys: pyDumpsStrings(keys), SSHPingPort: int64(port), SSHPingUser: user,
+				SSHPingHostKeys: pyjson.DumpStrings(keys), SSHPingPort: int64(port), SSHPingUser: user,
 				AuthID: auth.ID, Active: true, Published: true, DateRegistered: now, DateUpdated: now}
 			c.log.Info("local storage unit registered", "storage", id.Name)
 			return insertRow(ctx, tx, "storages", storageCols, st)
@@ -182,7 +184,7 @@ func (c *Coordinator) registerLocalStorage(ctx context.Context, id StorageIdenti
 			st.SecretHash = newHash
 		}
 		st.SSHPingHost, st.SSHPingPort, st.SSHPingUser = id.SSHPingHost, int64(port), user
-		st.SSHPingHostKeys = pyDumpsStrings(keys)
+		st.SSHPingHostKeys = pyjson.DumpStrings(keys)
 		st.Active = true
 		if *st == before {
 			return nil

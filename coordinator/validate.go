@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/turku-backup/turku-storage/pyjson"
 )
 
 // This file re-implements the parts of Django model validation (full_clean)
@@ -298,58 +300,14 @@ func stringListField(errs *fieldErrors, field string, v any, maxLen int) (string
 		errs.add(field, "Must be a valid JSON string list")
 		return "", nil
 	}
-	text := pyDumpsStrings(out)
+	text := pyjson.DumpStrings(out)
 	if n := len(text); n > maxLen {
 		errs.add(field, fmt.Sprintf("Ensure this value has at most %d characters (it has %d).", maxLen, n))
 	}
 	return text, out
 }
 
-// pyDumpsStrings is Python's json.dumps of a list of strings (", "
-// separators, ensure_ascii), so stored lists compare and export exactly as
-// turku-api stores them.
-func pyDumpsStrings(list []string) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, s := range list {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('"')
-		for _, r := range s {
-			switch {
-			case r == '"':
-				b.WriteString(`\"`)
-			case r == '\\':
-				b.WriteString(`\\`)
-			case r == '\n':
-				b.WriteString(`\n`)
-			case r == '\r':
-				b.WriteString(`\r`)
-			case r == '\t':
-				b.WriteString(`\t`)
-			case r == '\b':
-				b.WriteString(`\b`)
-			case r == '\f':
-				b.WriteString(`\f`)
-			case r < 0x20:
-				fmt.Fprintf(&b, `\u%04x`, r)
-			case r < 0x80:
-				b.WriteRune(r)
-			case r <= 0xffff:
-				fmt.Fprintf(&b, `\u%04x`, r)
-			default:
-				r -= 0x10000
-				fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-			}
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
-// decodeStringList reads a list stored by pyDumpsStrings (or turku-api).
+// decodeStringList reads a list stored by pyjson.DumpStrings (or turku-api).
 func decodeStringList(text string) []string {
 	var out []string
 	if err := json.Unmarshal([]byte(text), &out); err != nil || out == nil {
