@@ -85,18 +85,8 @@ func (h *journalHandler) Handle(_ context.Context, r slog.Record) error {
 	var b bytes.Buffer
 	msg := formatAttrs(r, h.attrs)
 	fmt.Fprintf(&b, "PRIORITY=%d\nSYSLOG_IDENTIFIER=turku-storage\n", priority(r.Level))
-	if strings.Contains(msg, "\n") {
-		// Binary-safe form: name, newline, 64-bit LE length, data.
-		b.WriteString("MESSAGE\n")
-		n := uint64(len(msg))
-		for i := 0; i < 8; i++ {
-			b.WriteByte(byte(n >> (8 * i)))
-		}
-		b.WriteString(msg)
-		b.WriteByte('\n')
-	} else {
-		fmt.Fprintf(&b, "MESSAGE=%s\n", msg)
-	}
+	// The text handler quotes newlines, so MESSAGE is always one line.
+	fmt.Fprintf(&b, "MESSAGE=%s\n", msg)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, err := h.conn.Write(b.Bytes())

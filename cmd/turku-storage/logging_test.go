@@ -1,0 +1,74 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestDaemonLoggerFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "storage.log")
+	g := &globals{logLevel: "info"}
+	log, closeLog, err := g.daemonLogger(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Debug("hidden")
+	log.Info("session started", "machine", "u1")
+	closeLog()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `msg="session started" machine=u1`) || strings.Contains(string(data), "hidden") {
+		t.Errorf("log file: %q", data)
+	}
+	if _, _, err := g.daemonLogger(filepath.Join(t.TempDir(), "missing", "x.log")); err == nil || !strings.Contains(err.Error(), "log_file") {
+		t.Errorf("unwritable log_file: got %v", err)
+	}
+	bad := &globals{logLevel: "loud"}
+	if _, _, err := bad.daemonLogger(""); err == nil || !strings.Contains(err.Error(), `--log-level "loud"`) {
+		t.Errorf("bad level: got %v", err)
+	}
+}
+
+// TestJournalHandler checks the journald native protocol datagrams.
+func TestJournalHandler(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "journal.sock")
+	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := net.Dial("unixgram", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	log := slog.New(&journalHandler{level: slog.LevelInfo, conn: conn, mu: &sync.Mutex{}}).With("machine", "u1")
+
+	read := func() string {
+		buf := make([]byte, 4096)
+		n, err := srv.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	log.Warn("refresh failed", "err", "boom")
+	got := read()
+	for _, want := range []string{"PRIORITY=4\n", "SYSLOG_IDENTIFIER=turku-storage\n", `MESSAGE=msg="refresh failed" machine=u1 err=boom` + "\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("datagram %q lacks %q", got, want)
+		}
+	}
+	log.Error("multi\nline")
+	got = read()
+	if !strings.Contains(got, "PRIORITY=3\n") || !strings.Contains(got, `MESSAGE=msg="multi\nline" machine=u1`+"\n") {
+		t.Errorf("multi-line datagram %q: want one escaped MESSAGE line", got)
+	}
+}
