@@ -42,6 +42,9 @@ type Endpoint struct {
 	bindAddr string
 	port     uint32
 	logger   *slog.Logger
+	// admit, when set, vets each accepted connection before anything is
+	// sent to the agent.
+	admit func(net.Conn) error
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -61,6 +64,10 @@ type Endpoint struct {
 // bindAddr and port exactly as the agent's "tcpip-forward" request gave
 // them. The Endpoint takes ownership of ln.
 func Forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger) *Endpoint {
+	return forward(ctx, ln, conn, bindAddr, port, logger, nil)
+}
+
+func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger, admit func(net.Conn) error) *Endpoint {
 	ctx, cancel := context.WithCancel(ctx)
 	e := &Endpoint{
 		ln:       ln,
@@ -68,6 +75,7 @@ func Forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 		bindAddr: bindAddr,
 		port:     port,
 		logger:   logger.With("port", port, "listen", ln.Addr().String()),
+		admit:    admit,
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -89,7 +97,7 @@ func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, log
 	if err != nil {
 		return nil, fmt.Errorf("listen for checkin tunnel: %w", err)
 	}
-	return Forward(ctx, ln, conn, bindAddr, port, logger), nil
+	return forward(ctx, ln, conn, bindAddr, port, logger, sameUser), nil
 }
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
@@ -137,6 +145,13 @@ func (e *Endpoint) accept() {
 			}
 			e.cancel()
 			return
+		}
+		if e.admit != nil {
+			if err := e.admit(c); err != nil {
+				e.logger.Warn("tunnel connection refused", "remote", c.RemoteAddr().String(), "err", err)
+				c.Close()
+				continue
+			}
 		}
 		e.conns.Add(1)
 		e.wg.Add(1)

@@ -1,0 +1,67 @@
+//go:build linux
+
+package tunnel
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// peerUID returns the owner of the TCP socket at the far end of c, which
+// must be a loopback IPv4 connection, from /proc/net/tcp: the kernel's own
+// record of which user opened the connecting socket (like SO_PEERCRED for
+// Unix sockets).
+func peerUID(c net.Conn) (int, error) {
+	local, ok1 := c.LocalAddr().(*net.TCPAddr)
+	remote, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 || local.IP.To4() == nil || remote.IP.To4() == nil {
+		return 0, fmt.Errorf("peer %v: not an IPv4 TCP connection", c.RemoteAddr())
+	}
+	// The peer's entry has our remote as its local address and vice versa.
+	want := procAddr(remote) + " " + procAddr(local)
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
+		if len(fields) < 8 || fields[1]+" "+fields[2] != want {
+			continue
+		}
+		return strconv.Atoi(fields[7])
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("peer %v: no socket in /proc/net/tcp", c.RemoteAddr())
+}
+
+// procAddr formats an address as /proc/net/tcp does: the IPv4 address as a
+// host-order (little-endian on every Linux port we run on) 32-bit hex
+// number, then the port in hex.
+func procAddr(a *net.TCPAddr) string {
+	ip := a.IP.To4()
+	return fmt.Sprintf("%08X:%04X", binary.LittleEndian.Uint32(ip), a.Port)
+}
+
+// sameUser admits only connections from sockets owned by our own user:
+// the rsync the backup engine starts. Other local users cannot reach an
+// agent's daemon through a checkin endpoint.
+func sameUser(c net.Conn) error {
+	uid, err := peerUID(c)
+	if err != nil {
+		return err
+	}
+	if uid != os.Getuid() {
+		return fmt.Errorf("peer %v belongs to uid %d, not to us (uid %d)", c.RemoteAddr(), uid, os.Getuid())
+	}
+	return nil
+}
