@@ -1,16 +1,17 @@
 package sshserver
 
 // End-to-end tests with the real OpenSSH client and rsync daemon, run the
-// way the Turku agent runs them (PROTOCOL.md §3).
+// way the Turku agent runs them (PROTOCOL.md §3). internal/agenttest plays
+// the agent.
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,165 +24,23 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
+
+// e2eWait bounds every wait on ssh and its output; only a hung test
+// reaches it.
+const e2eWait = 60 * time.Second
 
 func requireTools(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	for _, tool := range []string{"ssh", "ssh-keygen", "rsync"} {
+	for _, tool := range []string{"ssh", "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-}
-
-// logLines is an io.Writer that sends each line of a subprocess's output to
-// t.Log, keeps them all, and lets a test wait for one.
-type logLines struct {
-	t      *testing.T
-	prefix string
-
-	mu      sync.Mutex // guards the fields below
-	partial []byte
-	lines   []string
-	changed chan struct{} // closed and replaced on every new line
-	done    bool          // the test is over: stop logging
-}
-
-func newLogLines(t *testing.T, prefix string) *logLines {
-	l := &logLines{t: t, prefix: prefix, changed: make(chan struct{})}
-	t.Cleanup(func() {
-		l.mu.Lock()
-		l.done = true
-		l.mu.Unlock()
-	})
-	return l
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(l.partial[:i])
-		l.partial = l.partial[i+1:]
-		l.lines = append(l.lines, line)
-		if !l.done {
-			l.t.Logf("%s: %s", l.prefix, line)
-		}
-		close(l.changed)
-		l.changed = make(chan struct{})
-	}
-	return len(p), nil
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n") + string(l.partial)
-}
-
-// waitFor returns the first submatches of re in a line, or nil if stop
-// closes first.
-func (l *logLines) waitFor(re *regexp.Regexp, stop <-chan struct{}) []string {
-	seen := 0
-	for {
-		l.mu.Lock()
-		lines, changed := l.lines[seen:], l.changed
-		seen = len(l.lines)
-		l.mu.Unlock()
-		for _, line := range lines {
-			if m := re.FindStringSubmatch(line); m != nil {
-				return m
-			}
-		}
-		select {
-		case <-changed:
-		case <-stop:
-			return nil
-		}
-	}
-}
-
-// proc is a subprocess killed and reaped at the end of the test.
-type proc struct {
-	cmd    *exec.Cmd
-	out    *logLines
-	stdin  io.WriteCloser
-	exited chan struct{}
-	err    error // valid once exited is closed
-}
-
-func startProc(t *testing.T, name string, stdin bool, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	p := &proc{cmd: cmd, out: newLogLines(t, name), exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.Env = env
-	if stdin {
-		w, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.stdin = w
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		p.out.Write([]byte(fmt.Sprintf("[exited at %s: %v]\n", time.Now().Format("15:04:05.000"), p.err)))
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
-}
-
-// wait returns the exit code once the process ended.
-func (p *proc) wait() int {
-	<-p.exited
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		return -1
-	}
-	return 0
-}
-
-// cleanEnv is the environment for ssh and rsync: no agent socket, and a
-// HOME of our own so nothing of the user's ~/.ssh is read or written.
-func cleanEnv(t *testing.T, extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SSH_AUTH_SOCK=") || strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "RSYNC_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(append(env, "HOME="+t.TempDir()), extra...)
-}
-
-// rsyncModule is one module of an agent's rsync daemon.
-type rsyncModule struct {
-	name     string
-	path     string
-	readOnly bool
 }
 
 const (
@@ -189,122 +48,58 @@ const (
 	rsyncPassword = "s3cret-from-agent"
 )
 
-// startRsyncd runs the agent's rsync daemon on ip:port, like turku-agent's
-// turku-agent-rsyncd. It reports false if the port could not be bound.
-func startRsyncd(t *testing.T, ip string, port int, modules ...rsyncModule) bool {
+// agentModule is a module of an agent's rsync daemon, with the
+// credentials checkinJSON sends.
+func agentModule(name, path string, writable bool) agenttest.Module {
+	return agenttest.Module{Name: name, Path: path, User: rsyncUser, Password: rsyncPassword, Writable: writable}
+}
+
+// setAgents makes the given machines (unit names by UUID) the only ones,
+// each with a new key, and returns the keys by UUID. The authorized key
+// carries the comment ssh-keygen gives it on the agent ("root@unit").
+func (ts *testServer) setAgents(t *testing.T, units map[string]string) map[string]agenttest.Key {
 	t.Helper()
-	dir := t.TempDir()
-	secrets := filepath.Join(dir, "secrets")
-	if err := os.WriteFile(secrets, []byte(rsyncUser+":"+rsyncPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	keys := map[string]agenttest.Key{}
+	machines := map[string]apiclient.MachineInfo{}
+	for uuid, unit := range units {
+		keys[uuid] = agenttest.NewKey(t)
+		machines[uuid] = apiclient.MachineInfo{UnitName: unit, SSHPublicKey: keys[uuid].Authorized + " root@" + unit}
 	}
-	var conf strings.Builder
-	conf.WriteString("use chroot = no\n")
-	if os.Getuid() == 0 { // else the daemon would switch to nobody
-		fmt.Fprintf(&conf, "uid = 0\ngid = 0\n")
-	}
-	for _, m := range modules {
-		fmt.Fprintf(&conf, "[%s]\n  path = %s\n  read only = %v\n  auth users = %s\n  secrets file = %s\n",
-			m.name, m.path, m.readOnly, rsyncUser, secrets)
-	}
-	confPath := filepath.Join(dir, "rsyncd.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, "rsyncd "+ip, false, cleanEnv(t), "rsync", "--daemon", "--no-detach",
-		"--config="+confPath, "--address="+ip, "--port="+strconv.Itoa(port), "--log-file=/dev/stderr")
-	// The daemon says nothing once bound, so probe until it answers or
-	// exits (bind failure). This waits on another process, not on ours.
-	addr := net.JoinHostPort(ip, strconv.Itoa(port))
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return true
-		}
-		select {
-		case <-p.exited:
-			return false
-		case <-time.After(delay):
-		}
+	ts.SetMachines(machines)
+	return keys
+}
+
+// agentPing is the agent's ssh to ts with key (turku_agent/ping.py),
+// trusting ts's host key, forwarding fwdPort to fwdHost:fwdPort and
+// writing request as the agent's json.dumps wrote it.
+func (ts *testServer) agentPing(key agenttest.Key, fwdHost string, fwdPort int, request string) agenttest.Ping {
+	addr := netip.MustParseAddrPort(ts.addr) // from our own listener
+	return agenttest.Ping{
+		Host: addr.Addr().String(), Port: int(addr.Port()), User: testUser,
+		Key: key, HostKeys: []string{AuthorizedKey(ts.hostKey)},
+		ForwardPort: fwdPort, ForwardTarget: fwdHost, RequestText: request,
 	}
 }
 
-// agentPort returns a port free on all the given loopback addresses, with an
-// rsync daemon on each ip serving modules[ip]; it retries on bind races.
-func agentPort(t *testing.T, modules map[string][]rsyncModule) int {
-	t.Helper()
-	for range 10 {
-		ln, err := net.Listen("tcp", "127.0.0.2:0") // any ip of ours will do to pick
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := true
-		for ip, mods := range modules {
-			if !startRsyncd(t, ip, port, mods...) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return port
-		}
-		t.Logf("port %d taken, trying another", port)
+// runRsync runs the rsync client as the storage unit or an operator does,
+// with password in RSYNC_PASSWORD; env is from agenttest.Env.
+func runRsync(ctx context.Context, t *testing.T, env []string, password string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "rsync", args...)
+	cmd.Env = append(env, "RSYNC_PASSWORD="+password)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if len(out) > 0 {
+		t.Logf("rsync %s: %s", strings.Join(args, " "), out)
 	}
-	t.Fatal("no free agent port")
-	return 0
-}
-
-// e2eAgent is one machine: its OpenSSH key pair.
-type e2eAgent struct {
-	name string
-	key  string // private key file
-	pub  string // authorized_keys line
-}
-
-func newE2EAgent(t *testing.T, name string) *e2eAgent {
-	t.Helper()
-	key := filepath.Join(t.TempDir(), "id_ed25519")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@"+name, "-f", key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	pub, err := os.ReadFile(key + ".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &e2eAgent{name: name, key: key, pub: strings.TrimSpace(string(pub))}
-}
-
-// ssh runs the agent's ssh command line (turku_agent/ping.py), with
-// IdentitiesOnly and -F none so that nothing of this host leaks in.
-func (a *e2eAgent) ssh(t *testing.T, ts *testServer, extra []string, request string) *proc {
-	t.Helper()
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte("127.0.0.1 "+AuthorizedKey(ts.hostKey)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ts.addr)
-	args := []string{"ssh", "-F", "none", "-T", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + kh,
-		"-o", "StrictHostKeyChecking=yes", "-o", "CheckHostIP=no", "-o", "IdentitiesOnly=yes", "-i", a.key}
-	args = append(args, extra...)
-	args = append(args, "-p", port, "-l", testUser, "127.0.0.1", "turku-ping-remote")
-	p := startProc(t, "ssh "+a.name, true, cleanEnv(t), args...)
-	if request != "" {
-		if _, err := io.WriteString(p.stdin, request); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// stdin stays open, as the agent keeps it, until the test ends.
-	t.Cleanup(func() { p.stdin.Close() })
-	return p
+	return err
 }
 
 // rsyncPull is a Puller body that pulls every source with the real rsync
 // client into root/<machine>/<source>/, writing Begin/End lines like the
 // backup engine.
 func rsyncPull(t *testing.T, root string) func(ctx context.Context, req PullRequest) error {
+	env := agenttest.Env(t)
 	return func(ctx context.Context, req PullRequest) error {
 		for src, cred := range req.Credentials {
 			req.Log.Info("Begin: %s %s", req.Machine, src)
@@ -312,16 +107,8 @@ func rsyncPull(t *testing.T, root string) func(ctx context.Context, req PullRequ
 			if err := os.MkdirAll(filepath.Dir(filepath.Clean(dest)), 0o700); err != nil {
 				return err
 			}
-			cmd := exec.CommandContext(ctx, "rsync", "--archive", "--numeric-ids", "--delete",
-				fmt.Sprintf("rsync://%s@%s/%s/", cred.Username, req.RsyncAddr, src), dest)
-			cmd.Env = cleanEnv(t, "RSYNC_PASSWORD="+cred.Password)
-			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-			cmd.WaitDelay = 5 * time.Second
-			out, err := cmd.CombinedOutput()
-			if len(out) > 0 {
-				t.Logf("rsync pull %s: %s", src, out)
-			}
-			if err != nil {
+			url := fmt.Sprintf("rsync://%s@%s/%s/", cred.Username, req.RsyncAddr, src)
+			if err := runRsync(ctx, t, env, cred.Password, "--archive", "--numeric-ids", "--delete", url, dest); err != nil {
 				return fmt.Errorf("rsync %s: %w", src, err)
 			}
 			req.Log.Info("End: %s %s", req.Machine, src)
@@ -377,68 +164,66 @@ func checkinJSON(port int, sources ...string) string {
 func TestE2ECheckin(t *testing.T) {
 	requireTools(t)
 	ts := startServer(t, nil)
-	agent := newE2EAgent(t, "web1")
-	ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: {UnitName: "web1", SSHPublicKey: agent.pub}})
+	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
 	pulled := t.TempDir()
 	ts.puller.pull = rsyncPull(t, pulled)
 
 	etc := t.TempDir()
 	want := writeTree(t, etc, "web1")
-	port := agentPort(t, map[string][]rsyncModule{"127.0.0.2": {{name: "etc", path: etc, readOnly: true}}})
-	fwd := fmt.Sprintf("%d:127.0.0.2:%d", port, port)
+	rsyncd := agenttest.StartRsyncd(t, "127.0.0.2", []agenttest.Module{agentModule("etc", etc, false)})
 
-	ssh := agent.ssh(t, ts, []string{"-R", fwd}, checkinJSON(port, "etc"))
-	if code := ssh.wait(); code != 0 {
-		t.Fatalf("ssh exit %d", code)
+	res := ts.agentPing(key, rsyncd.Host, rsyncd.Port, checkinJSON(rsyncd.Port, "etc")).Start(t).Wait(t, e2eWait)
+	if res.ExitCode != 0 {
+		t.Fatalf("ssh exit %d", res.ExitCode)
 	}
 	checkTree(t, filepath.Join(pulled, uuidA, "etc"), want)
-	out := ssh.out.String()
 	for _, re := range []string{
 		`(?m)^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} primary\] INFO: Begin: ` + uuidA + ` etc$`,
 		`(?m)INFO: End: ` + uuidA + ` etc$`,
 	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("agent output lacks %s:\n%s", re, out)
+		if !regexp.MustCompile(re).MatchString(res.Stderr) {
+			t.Errorf("agent stderr lacks %s:\n%s", re, res.Stderr)
 		}
 	}
+	if res.Stdout != "" {
+		t.Errorf("agent stdout %q, want nothing: the log goes to stderr", res.Stdout)
+	}
+	// The pull went to the agent's daemon, as the module's user.
+	rsyncd.Log().WaitFor(t, "rsync on etc/ from "+rsyncUser+"@", 1, e2eWait)
 }
 
 func TestE2ERestore(t *testing.T) {
 	requireTools(t)
 	ts := startServer(t, nil)
-	agent := newE2EAgent(t, "web1")
-	ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: {UnitName: "web1", SSHPublicKey: agent.pub}})
+	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
 
 	restoreDir := t.TempDir()
-	port := agentPort(t, map[string][]rsyncModule{"127.0.0.2": {{name: "turku-restore", path: restoreDir}}})
-	fwd := fmt.Sprintf("%d:127.0.0.2:%d", port, port)
-	ssh := agent.ssh(t, ts, []string{"-R", fwd},
-		fmt.Sprintf(`{"verbose": true, "action": "restore", "port": %d}`+"\n.\n", port))
+	rsyncd := agenttest.StartRsyncd(t, "127.0.0.2", []agenttest.Module{agentModule("turku-restore", restoreDir, true)})
+	ssh := ts.agentPing(key, rsyncd.Host, rsyncd.Port,
+		fmt.Sprintf(`{"verbose": true, "action": "restore", "port": %d}`+"\n.\n", rsyncd.Port)).Start(t)
 
-	m := ssh.out.waitFor(regexp.MustCompile(`INFO: Restore mode active on port (\d+)\.  Good luck\.$`), ssh.exited)
-	if m == nil {
-		t.Fatalf("ssh exited without restore mode")
-	}
+	// Fails at once if ssh exits without it.
+	m := ssh.Stderr().WaitForLine(t, regexp.MustCompile(`INFO: Restore mode active on port (\d+)\.  Good luck\.$`), e2eWait)
 	listen, _ := strconv.Atoi(m[1])
-	if listen != port {
-		t.Logf("restore port %d was taken; server uses %d", port, listen)
+	if listen != rsyncd.Port {
+		t.Logf("restore port %d was taken; server uses %d", rsyncd.Port, listen)
 	}
 
 	// The operator, on the storage unit (PROTOCOL.md §3.2).
 	snapshot := t.TempDir()
 	want := writeTree(t, snapshot, "snapshot")
-	op := startProc(t, "operator rsync", false, cleanEnv(t, "RSYNC_PASSWORD="+rsyncPassword),
-		"rsync", "-avz", "--numeric-ids", snapshot+"/", fmt.Sprintf("rsync://%s@127.0.0.1:%d/turku-restore/", rsyncUser, listen))
-	if code := op.wait(); code != 0 {
-		t.Fatalf("operator rsync exit %d", code)
+	if err := runRsync(context.Background(), t, agenttest.Env(t), rsyncPassword, "-avz", "--numeric-ids",
+		snapshot+"/", fmt.Sprintf("rsync://%s@127.0.0.1:%d/turku-restore/", rsyncUser, listen)); err != nil {
+		t.Fatalf("operator rsync: %v", err)
 	}
 	checkTree(t, restoreDir, want)
 
-	ssh.stdin.Close() // the agent leaves restore mode
-	if code := ssh.wait(); code != 0 {
-		t.Errorf("ssh exit %d", code)
+	ssh.CloseStdin() // the agent leaves restore mode
+	res := ssh.Wait(t, e2eWait)
+	if res.ExitCode != 0 {
+		t.Errorf("ssh exit %d", res.ExitCode)
 	}
-	if !strings.Contains(ssh.out.String(), "INFO: Restore mode finished") {
+	if !strings.Contains(res.Stderr, "INFO: Restore mode finished") {
 		t.Errorf("no Restore mode finished line")
 	}
 }
@@ -447,12 +232,12 @@ func TestE2ERestore(t *testing.T) {
 func TestE2EUnknownKey(t *testing.T) {
 	requireTools(t)
 	ts := startServer(t, nil)
-	stranger := newE2EAgent(t, "stranger")
-	ssh := stranger.ssh(t, ts, []string{"-vvv", "-R", "50000:127.0.0.2:50000"}, checkinJSON(50000, "etc"))
-	if code := ssh.wait(); code != 255 {
-		t.Errorf("ssh exit %d, want 255", code)
+	ping := ts.agentPing(agenttest.NewKey(t), "127.0.0.2", 50000, checkinJSON(50000, "etc"))
+	ping.ExtraArgs = []string{"-vvv"}
+	res := ping.Start(t).Wait(t, e2eWait)
+	if res.ExitCode != 255 {
+		t.Errorf("ssh exit %d, want 255", res.ExitCode)
 	}
-	out := ssh.out.String()
 	for _, want := range []string{
 		"Permission denied (publickey)",
 		"Host '127.0.0.1' is known and matches the ED25519 host key",
@@ -461,8 +246,8 @@ func TestE2EUnknownKey(t *testing.T) {
 		"kex: server->client cipher: aes128-gcm@openssh.com",
 		"kex: client->server cipher: aes128-gcm@openssh.com",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("ssh output lacks %q", want)
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("ssh stderr lacks %q", want)
 		}
 	}
 	if n := len(ts.puller.machines()); n != 0 {
@@ -474,16 +259,9 @@ func TestE2EUnknownKey(t *testing.T) {
 func TestE2ELocalForwardRefused(t *testing.T) {
 	requireTools(t)
 	ts := startServer(t, nil)
-	agent := newE2EAgent(t, "web1")
-	ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: {UnitName: "web1", SSHPublicKey: agent.pub}})
+	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	local := ln.Addr().String()
-	ln.Close()
-	_, sshPort, _ := net.SplitHostPort(ts.addr)
+	local := net.JoinHostPort("127.0.0.1", strconv.Itoa(agenttest.FreePort(t, "127.0.0.1")))
 	// OpenSSH sets up -L before it opens the session, so the listener is
 	// there once the checkin runs.
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
@@ -498,11 +276,13 @@ func TestE2ELocalForwardRefused(t *testing.T) {
 		}
 		return nil
 	}
-	ssh := agent.ssh(t, ts, []string{"-L", local + ":127.0.0.1:" + sshPort, "-R", "50000:127.0.0.2:50000"}, checkinJSON(50000, "etc"))
-	if code := ssh.wait(); code != 0 {
-		t.Errorf("ssh exit %d", code)
+	ping := ts.agentPing(key, "127.0.0.2", 50000, checkinJSON(50000, "etc"))
+	ping.ExtraArgs = []string{"-L", local + ":" + ts.addr}
+	res := ping.Start(t).Wait(t, e2eWait)
+	if res.ExitCode != 0 {
+		t.Errorf("ssh exit %d", res.ExitCode)
 	}
-	if !strings.Contains(ssh.out.String(), "administratively prohibited") {
+	if !strings.Contains(res.Stderr, "administratively prohibited") {
 		t.Errorf("ssh did not report the refusal")
 	}
 	if n := len(ts.puller.machines()); n != 1 {
@@ -516,19 +296,21 @@ func TestE2ELocalForwardRefused(t *testing.T) {
 func TestE2ETwoAgentsSamePort(t *testing.T) {
 	requireTools(t)
 	ts := startServer(t, nil)
-	agents := map[string]*e2eAgent{uuidA: newE2EAgent(t, "web1"), uuidB: newE2EAgent(t, "db1")}
-	ips := map[string]string{uuidA: "127.0.0.2", uuidB: "127.0.0.3"}
-	machines := map[string]apiclient.MachineInfo{}
+	hosts := map[string]string{uuidA: "127.0.0.2", uuidB: "127.0.0.3"}
+	units := map[string]string{uuidA: "web1", uuidB: "db1"}
+	keys := ts.setAgents(t, units)
 	trees := map[string]map[string][]byte{}
-	modules := map[string][]rsyncModule{}
-	for uuid, a := range agents {
-		machines[uuid] = apiclient.MachineInfo{UnitName: a.name, SSHPublicKey: a.pub}
+	modules := map[string][]agenttest.Module{}
+	for uuid, unit := range units {
 		dir := t.TempDir()
-		trees[uuid] = writeTree(t, dir, a.name)
-		modules[ips[uuid]] = []rsyncModule{{name: "etc", path: dir, readOnly: true}}
+		trees[uuid] = writeTree(t, dir, unit)
+		modules[hosts[uuid]] = []agenttest.Module{agentModule("etc", dir, false)}
 	}
-	ts.SetMachines(machines)
-	port := agentPort(t, modules)
+	daemons := agenttest.StartRsyncdPerHost(t, modules)
+	port := daemons[hosts[uuidA]].Port
+	if other := daemons[hosts[uuidB]].Port; other != port {
+		t.Fatalf("daemons on ports %d and %d, want one port", port, other)
+	}
 
 	// Both pulls must be under way at once: each waits for the other.
 	pulled := t.TempDir()
@@ -540,17 +322,16 @@ func TestE2ETwoAgentsSamePort(t *testing.T) {
 		barrier.Wait()
 		return pull(ctx, req)
 	}
-	var procs []*proc
-	for uuid, a := range agents {
-		fwd := fmt.Sprintf("%d:%s:%d", port, ips[uuid], port)
-		procs = append(procs, a.ssh(t, ts, []string{"-R", fwd}, checkinJSON(port, "etc")))
+	var sessions []*agenttest.Session
+	for uuid := range units {
+		sessions = append(sessions, ts.agentPing(keys[uuid], hosts[uuid], port, checkinJSON(port, "etc")).Start(t))
 	}
-	for _, p := range procs {
-		if code := p.wait(); code != 0 {
-			t.Errorf("ssh exit %d", code)
+	for _, s := range sessions {
+		if res := s.Wait(t, e2eWait); res.ExitCode != 0 {
+			t.Errorf("ssh exit %d", res.ExitCode)
 		}
 	}
-	for uuid := range agents {
+	for uuid := range units {
 		checkTree(t, filepath.Join(pulled, uuid, "etc"), trees[uuid])
 	}
 }

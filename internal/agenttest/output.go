@@ -2,6 +2,8 @@ package agenttest
 
 import (
 	"bytes"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -11,19 +13,36 @@ import (
 // Output collects what a process or logger writes, from any goroutine, and
 // lets a test wait for a line to appear: the signal is the write itself.
 type Output struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the fields below
 	b       bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
+	changed chan struct{} // closed and replaced on every write and on Close
+	closed  bool          // the writer is gone: nothing more will come
 }
 
 func (o *Output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.wake()
+	return o.b.Write(p)
+}
+
+// Close records that nothing more will be written (the process exited),
+// so that a wait for what never came fails at once. The agent's processes
+// close their outputs themselves.
+func (o *Output) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	o.wake()
+	return nil
+}
+
+// wake tells the waiters that something changed; o.mu is held.
+func (o *Output) wake() {
 	if o.changed != nil {
 		close(o.changed)
 		o.changed = nil
 	}
-	return o.b.Write(p)
 }
 
 func (o *Output) String() string {
@@ -36,16 +55,48 @@ func (o *Output) String() string {
 func (o *Output) Count(s string) int { return strings.Count(o.String(), s) }
 
 // WaitFor waits until s occurs at least n times, failing the test after
-// timeout.
+// timeout or once the output is closed without it.
 func (o *Output) WaitFor(t testing.TB, s string, n int, timeout time.Duration) {
+	t.Helper()
+	o.wait(t, timeout, fmt.Sprintf("%q %d times", s, n), func(out string) bool {
+		return strings.Count(out, s) >= n
+	})
+}
+
+// WaitForLine waits for a complete line matching re and returns the
+// submatches of the first one, failing the test after timeout or once the
+// output is closed without one. re sees one line without its newline, so
+// ^ and $ anchor at the line's ends.
+func (o *Output) WaitForLine(t testing.TB, re *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	var m []string
+	o.wait(t, timeout, "a line matching "+re.String(), func(out string) bool {
+		lines := strings.Split(out, "\n")
+		for _, line := range lines[:len(lines)-1] { // the last one is not complete
+			if m = re.FindStringSubmatch(line); m != nil {
+				return true
+			}
+		}
+		return false
+	})
+	return m
+}
+
+// wait waits until done holds for everything written so far.
+func (o *Output) wait(t testing.TB, timeout time.Duration, what string, done func(out string) bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		o.mu.Lock()
-		if strings.Count(o.b.String(), s) >= n {
+		out, closed := o.b.String(), o.closed
+		if done(out) {
 			o.mu.Unlock()
 			return
+		}
+		if closed {
+			o.mu.Unlock()
+			t.Fatalf("output ended without %s:\n%s", what, out)
 		}
 		if o.changed == nil {
 			o.changed = make(chan struct{})
@@ -55,7 +106,7 @@ func (o *Output) WaitFor(t testing.TB, s string, n int, timeout time.Duration) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("%q did not appear %d times within %v; output so far:\n%s", s, n, timeout, o.String())
+			t.Fatalf("no %s within %v; output so far:\n%s", what, timeout, o.String())
 		}
 	}
 }

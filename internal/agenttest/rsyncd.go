@@ -2,13 +2,14 @@ package agenttest
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,41 +28,63 @@ type Module struct {
 type Daemon struct {
 	Host string
 	Port int
-	cmd  *exec.Cmd
-	done chan struct{}
+	log  Output // stdout, stderr and the daemon's log file
+	proc *process
 }
 
 // Addr is host:port.
 func (d *Daemon) Addr() string { return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) }
 
+// Log is what the daemon logged so far: one line per connection and
+// transfer, and its errors.
+func (d *Daemon) Log() *Output { return &d.log }
+
 // StartRsyncd starts `rsync --daemon --no-detach` on host at a free port.
 func StartRsyncd(t testing.TB, host string, modules []Module) *Daemon {
 	t.Helper()
+	return StartRsyncdPerHost(t, map[string][]Module{host: modules})[host]
+}
+
+// StartRsyncdPerHost starts a daemon on each host with its modules, all on
+// one free port, as agents on different machines that picked the same
+// port would run them. It returns the daemons by host.
+func StartRsyncdPerHost(t testing.TB, modules map[string][]Module) map[string]*Daemon {
+	t.Helper()
+	hosts := slices.Sorted(maps.Keys(modules))
 	var lastErr error
 	for range 20 {
-		port, err := freePort(host)
-		if err != nil {
-			t.Fatal(err)
+		port := FreePort(t, hosts[0])
+		daemons := map[string]*Daemon{}
+		for _, host := range hosts {
+			d, err := StartRsyncdOnPort(t, host, port, modules[host])
+			if err != nil {
+				lastErr = err // another process took the port in between: retry
+				break
+			}
+			daemons[host] = d
 		}
-		d, err := StartRsyncdOnPort(t, host, port, modules)
-		if err == nil {
-			return d
+		if len(daemons) == len(hosts) {
+			return daemons
 		}
-		lastErr = err // another process took the port in between: retry
+		for _, d := range daemons {
+			d.proc.stop()
+		}
 	}
 	t.Fatalf("start rsync daemon: %v", lastErr)
 	return nil
 }
 
 // StartRsyncdOnPort starts an rsync daemon on host:port; it returns an
-// error when rsync could not bind.
+// error when rsync could not bind, and fails the test on anything else.
 func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module) (*Daemon, error) {
 	t.Helper()
 	dir := t.TempDir()
 	var conf, secrets strings.Builder
-	fmt.Fprintf(&conf, "address = %s\nport = %d\nlog file = %s\nlist = false\nuse chroot = false\n",
-		host, port, filepath.Join(dir, "rsyncd.log"))
-	if os.Geteuid() == 0 {
+	// The log file is our stderr (the daemon does not detach), so that
+	// the test sees and can wait for what the daemon logs.
+	fmt.Fprintf(&conf, "address = %s\nport = %d\nlog file = /dev/stderr\nlist = false\nuse chroot = false\n",
+		host, port)
+	if os.Geteuid() == 0 { // else the daemon would switch to nobody
 		conf.WriteString("uid = root\ngid = root\n")
 	}
 	conf.WriteString("\n")
@@ -78,43 +101,33 @@ func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module) (*
 	if err := os.WriteFile(secretsFile, []byte(secrets.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	d := &Daemon{Host: host, Port: port}
 	cmd := exec.Command("rsync", "--no-detach", "--daemon", "--config="+confFile)
-	var out Output
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
+	cmd.Env = Env(t)
+	cmd.Stdout = &d.log
+	cmd.Stderr = &d.log
+	proc, err := start(cmd, &d.log)
+	if err != nil {
 		t.Fatalf("start rsync daemon: %v", err)
 	}
-	d := &Daemon{Host: host, Port: port, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(d.done)
-	}()
-	// Ready when it accepts a connection; gone when it exits (bind failed).
-	for {
-		c, err := net.DialTimeout("tcp", d.Addr(), time.Second)
-		if err == nil {
+	d.proc = proc
+	// Ready once a probe connection shows up in its log: a connection
+	// alone may have reached whoever else holds the port, and then the
+	// daemon exits as it cannot bind. rsync gives no readiness signal of
+	// its own, so this polls until one or the other happens.
+	for d.log.Count("connect from ") == 0 {
+		if c, err := net.DialTimeout("tcp", d.Addr(), time.Second); err == nil {
 			c.Close()
-			break
 		}
 		select {
-		case <-d.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "rsyncd.log"))
-			return nil, fmt.Errorf("rsync daemon on %s exited: %s %s", d.Addr(), out.String(), log)
+		case <-proc.done:
+			return nil, fmt.Errorf("rsync daemon on %s exited (%v): %s", d.Addr(), proc.err, d.log.String())
 		case <-time.After(10 * time.Millisecond):
-			// Polling a port that is not listening yet: rsync gives no
-			// readiness signal of its own.
 		}
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-d.done
-		}
-		if log, err := os.ReadFile(filepath.Join(dir, "rsyncd.log")); err == nil && len(log) > 0 {
+		proc.stop()
+		if log := d.log.String(); log != "" {
 			t.Logf("rsyncd %s log:\n%s", d.Addr(), log)
 		}
 	})

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,20 +64,22 @@ type Ping struct {
 	// ForwardPort and ForwardTarget make -R PORT:TARGET:PORT.
 	ForwardPort   int
 	ForwardTarget string
-	// Request is written as JSON followed by a "." line.
-	Request any
-	// ExtraArgs go before the host (e.g. "-L" to test refusals).
+	// Request is written as JSON followed by a "." line. RequestText, if
+	// set instead, is written as is: the agent's own json.dumps bytes, or
+	// a request that is not JSON at all.
+	Request     any
+	RequestText string
+	// ExtraArgs go before the host (e.g. "-L" to test refusals, "-vvv" to
+	// see what ssh negotiated).
 	ExtraArgs []string
 }
 
 // Session is a running ssh client.
 type Session struct {
-	cmd    *exec.Cmd
+	proc   *process
 	stdin  io.WriteCloser
 	stdout Output
 	stderr Output
-	done   chan struct{}
-	err    error
 }
 
 // Args returns the agent's exact ssh command line for p (turku-agent
@@ -105,9 +106,21 @@ func (p Ping) Args(knownHosts string) []string {
 }
 
 // Start runs ssh and writes the request; stdin stays open, as the agent
-// keeps it, until CloseStdin or the server ends the session.
+// keeps it, until CloseStdin or the server ends the session. When the test
+// ends, ssh is stopped if still running and its output goes to t.Log.
 func (p Ping) Start(t testing.TB) *Session {
 	t.Helper()
+	request := []byte(p.RequestText)
+	if p.Request != nil {
+		if p.RequestText != "" {
+			t.Fatal("agenttest.Ping: both Request and RequestText set")
+		}
+		data, err := json.Marshal(p.Request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		request = append(data, "\n.\n"...)
+	}
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	var b strings.Builder
 	for _, k := range p.HostKeys {
@@ -116,43 +129,27 @@ func (p Ping) Start(t testing.TB) *Session {
 	if err := os.WriteFile(kh, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{done: make(chan struct{})}
-	s.cmd = exec.Command("ssh", p.Args(kh)...)
-	s.cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
-	s.cmd.Stdout = &s.stdout
-	s.cmd.Stderr = &s.stderr
-	stdin, err := s.cmd.StdinPipe()
+	s := &Session{}
+	cmd := exec.Command("ssh", p.Args(kh)...)
+	cmd.Env = Env(t)
+	cmd.Stdout = &s.stdout
+	cmd.Stderr = &s.stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.stdin = stdin
-	if err := s.cmd.Start(); err != nil {
+	s.proc, err = start(cmd, &s.stdout, &s.stderr)
+	if err != nil {
 		t.Fatalf("start ssh: %v", err)
 	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.done:
-			case <-time.After(5 * time.Second):
-				_ = s.cmd.Process.Kill()
-				<-s.done
-			}
-		}
+		s.proc.stop()
+		t.Logf("ssh %s@%s:%d: %v; stdout:\n%s\nstderr:\n%s", p.User, p.Host, p.Port, s.proc.err, s.stdout.String(), s.stderr.String())
 	})
-	if p.Request != nil {
-		data, err := json.Marshal(p.Request)
-		if err != nil {
-			t.Fatal(err)
-		}
+	if len(request) > 0 {
 		// A failed write means ssh already exited; Wait reports why.
-		_, _ = s.stdin.Write(append(data, "\n.\n"...))
+		_, _ = s.stdin.Write(request)
 	}
 	return s
 }
@@ -161,7 +158,7 @@ func (p Ping) Start(t testing.TB) *Session {
 func (s *Session) CloseStdin() { _ = s.stdin.Close() }
 
 // Done is closed when ssh exits.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Session) Done() <-chan struct{} { return s.proc.done }
 
 // Result is how an ssh run ended.
 type Result struct {
@@ -174,23 +171,25 @@ type Result struct {
 func (s *Session) Wait(t testing.TB, timeout time.Duration) Result {
 	t.Helper()
 	select {
-	case <-s.done:
+	case <-s.proc.done:
 	case <-time.After(timeout):
-		_ = s.cmd.Process.Kill()
-		<-s.done
+		_ = s.proc.cmd.Process.Kill()
+		<-s.proc.done
 		t.Fatalf("ssh did not finish within %v; stderr:\n%s", timeout, s.stderr.String())
 	}
 	code := 0
 	var ee *exec.ExitError
-	if errors.As(s.err, &ee) {
+	if errors.As(s.proc.err, &ee) {
 		code = ee.ExitCode()
-	} else if s.err != nil {
-		t.Fatalf("ssh: %v", s.err)
+	} else if s.proc.err != nil {
+		t.Fatalf("ssh: %v", s.proc.err)
 	}
-	r := Result{ExitCode: code, Stdout: s.stdout.String(), Stderr: s.stderr.String()}
-	t.Logf("ssh exit %d; stderr:\n%s", r.ExitCode, r.Stderr)
-	return r
+	return Result{ExitCode: code, Stdout: s.stdout.String(), Stderr: s.stderr.String()}
 }
+
+// Stdout is what ssh printed on stdout so far (the storage unit writes
+// its log lines on stderr).
+func (s *Session) Stdout() *Output { return &s.stdout }
 
 // Stderr is what ssh printed so far (the storage unit's log lines).
 func (s *Session) Stderr() *Output { return &s.stderr }
