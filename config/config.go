@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -190,6 +191,10 @@ func (r *reader) integerValue(key string, val any, lo, hi int64) int {
 }
 
 // duration accepts Go durations ("5m", "30s") or a number of seconds.
+// maxDurationSeconds is the largest number of seconds a time.Duration
+// holds; more would wrap around silently.
+const maxDurationSeconds = math.MaxInt64 / int64(time.Second)
+
 func (r *reader) duration(key string) time.Duration {
 	var d time.Duration
 	switch t := r.v.Get(key).(type) {
@@ -200,8 +205,16 @@ func (r *reader) duration(key string) time.Duration {
 			return 0
 		}
 	case int64:
+		if t > maxDurationSeconds {
+			r.fail(key, "%d seconds is out of range (at most %d)", t, maxDurationSeconds)
+			return 0
+		}
 		d = time.Duration(t) * time.Second
 	case float64:
+		if math.IsNaN(t) || t*float64(time.Second) >= math.MaxInt64 {
+			r.fail(key, "%v seconds is out of range (at most %d)", t, maxDurationSeconds)
+			return 0
+		}
 		d = time.Duration(t * float64(time.Second))
 	default:
 		r.fail(key, "want a duration like \"5m\" or a number of seconds, got %s", typeName(t))
@@ -429,6 +442,18 @@ func defaultLockDir() string {
 		}
 	}
 	return "/tmp"
+}
+
+// MarshalJSON writes the durations as Go duration strings ("30s"), a form
+// config.d reads back unchanged: as bare numbers they would be
+// nanoseconds, which config.d would read as seconds.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without this method
+	return json.Marshal(struct {
+		plain
+		APITimeout           string `json:"api_timeout"`
+		UpdateConfigInterval string `json:"update_config_interval"`
+	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -258,5 +259,60 @@ func TestRedacted(t *testing.T) {
 	}
 	if c.Secret != "s" {
 		t.Error("Redacted changed the original")
+	}
+}
+
+// TestDurationRoundTrip: what "config check" prints must read back as the
+// same configuration; durations used to print as nanoseconds, which
+// config.d reads as seconds.
+func TestDurationRoundTrip(t *testing.T) {
+	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
+	c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "api_timeout": 7, "update_config_interval": "90s"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(c.Redacted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed map[string]any
+	if err := json.Unmarshal(data, &printed); err != nil {
+		t.Fatal(err)
+	}
+	if printed["api_timeout"] != "7s" || printed["update_config_interval"] != "1m30s" {
+		t.Errorf("printed api_timeout %v, update_config_interval %v; want \"7s\", \"1m30s\"", printed["api_timeout"], printed["update_config_interval"])
+	}
+	again, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "api_timeout": ` + string(mustJSON(t, printed["api_timeout"])) +
+		`, "update_config_interval": ` + string(mustJSON(t, printed["update_config_interval"])) + `}`}))
+	if err != nil {
+		t.Fatalf("printed durations do not load: %v", err)
+	}
+	if again.APITimeout != c.APITimeout || again.UpdateConfigInterval != c.UpdateConfigInterval {
+		t.Errorf("round trip: got %v, %v; want %v, %v", again.APITimeout, again.UpdateConfigInterval, c.APITimeout, c.UpdateConfigInterval)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDurationOverflow: a number of seconds beyond time.Duration used to
+// wrap around, to a negative duration or to a wrong positive one.
+func TestDurationOverflow(t *testing.T) {
+	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
+	for _, v := range []string{"20000000000", "30000000000", "2e10", "9223372037"} {
+		_, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "api_timeout": ` + v + `}`}))
+		if err == nil || !strings.Contains(err.Error(), "api_timeout: ") || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("api_timeout %s: got %v, want an out of range error", v, err)
+		}
+	}
+	c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "api_timeout": 9223372036}`}))
+	if err != nil || c.APITimeout != 9223372036*time.Second {
+		t.Errorf("largest whole number of seconds: got %v, %v", c, err)
 	}
 }
