@@ -110,9 +110,14 @@ func (e *Engine) spool(uuid, source string, r apiclient.SourceReport) (string, e
 }
 
 // ResendReports delivers spooled reports, oldest first, deleting each one
-// the API accepts or permanently refuses. It stops at the first one the
-// API cannot take now and returns how many remain as an error. Unreadable
-// files are renamed to *.bad and skipped.
+// the API accepts or permanently refuses. When the API cannot be reached
+// (or refuses this storage unit's auth) it stops, since nothing else would
+// go through. When the API answers but fails on one report (an HTTP 5xx
+// that report triggers), that report stays queued and so do the later ones
+// of the same machine and source, to keep their order; the others are
+// still delivered, so one report the API cannot take never holds up the
+// whole queue. It returns how many remain as an error. Unreadable files
+// are renamed to *.bad and skipped.
 func (e *Engine) ResendReports(ctx context.Context) error {
 	e.resendMu.Lock()
 	defer e.resendMu.Unlock()
@@ -130,6 +135,10 @@ func (e *Engine) ResendReports(ctx context.Context) error {
 		}
 	}
 	slices.Sort(names)
+	// held are the machine/source pairs with an older report still queued.
+	held := map[[2]string]bool{}
+	var kept int
+	var keptErr error
 	for i, name := range names {
 		path := filepath.Join(e.reportsDir(), name)
 		var sr spooledReport
@@ -146,18 +155,35 @@ func (e *Engine) ResendReports(ctx context.Context) error {
 			continue
 		}
 		log := e.log.With("machine", sr.Machine, "source", sr.Source)
+		key := [2]string{sr.Machine, sr.Source}
+		if held[key] {
+			kept++
+			continue
+		}
 		err = e.api.SourceUpdate(ctx, sr.Machine, sr.Source, sr.Report)
+		var answered *apiclient.Error
 		switch {
 		case err == nil:
 			log.Info("spooled report delivered", "queued", sr.Queued)
 		case permanentReportError(err):
 			log.Error("spooled report refused, dropped", "err", err, "queued", sr.Queued)
+		case errors.As(err, &answered) && !errors.Is(err, apiclient.ErrBadAuth) && ctx.Err() == nil:
+			log.Warn("spooled report not accepted, kept", "err", err, "queued", sr.Queued)
+			held[key] = true
+			kept++
+			if keptErr == nil {
+				keptErr = err
+			}
+			continue
 		default:
-			return fmt.Errorf("resend reports: %d still queued: %w", len(names)-i, err)
+			return fmt.Errorf("resend reports: %d still queued: %w", kept+len(names)-i, err)
 		}
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("resend reports: %w", err)
 		}
+	}
+	if kept > 0 {
+		return fmt.Errorf("resend reports: %d still queued: %w", kept, keptErr)
 	}
 	return nil
 }

@@ -114,3 +114,57 @@ func TestResendReportsBadFile(t *testing.T) {
 		t.Errorf("sent %+v", env.api.got())
 	}
 }
+
+// TestResendReportsPoisonReport: a report the API answers with an HTTP
+// error of its own (turku-api fails with 500 on every report of a source
+// whose frequency is "cron ...") used to stop ResendReports at the head of
+// the queue, so no later report of any machine was ever delivered. The
+// others go through now; later reports of the same source stay behind it.
+func TestResendReportsPoisonReport(t *testing.T) {
+	env := newTestEnv(t, nil, nil)
+	for _, src := range []string{"etc", "home", "etc"} {
+		if _, err := env.e.spool(testUUID, src, apiclient.SourceReport{Success: true, Summary: src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 500, Body: "Server Error (500)"}}
+	err := env.e.ResendReports(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "2 still queued") {
+		t.Errorf("ResendReports with one report failing: %v, want 2 still queued", err)
+	}
+	if got := env.api.got(); len(got) != 1 || got[0].Source != "home" {
+		t.Fatalf("delivered %+v, want only home", got)
+	}
+	if env.api.attempts != 2 {
+		t.Errorf("%d attempts, want 2 (the later etc report waits behind the first)", env.api.attempts)
+	}
+	if err := env.e.ResendReports(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.api.got(); len(got) != 3 || got[1].Source != "etc" || got[2].Source != "etc" {
+		t.Errorf("delivered %+v", got)
+	}
+	if files := spoolFiles(t, env); files != nil {
+		t.Errorf("spool not emptied: %q", files)
+	}
+
+	// Unreachable or bad auth: stop at once, nothing would go through.
+	for _, down := range []error{errDown, &apiclient.Error{Call: "storage_ping_source_update", Status: 403, Body: "Bad auth"}} {
+		for _, src := range []string{"etc", "home"} {
+			if _, err := env.e.spool(testUUID, src, apiclient.SourceReport{Success: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := env.api.attempts
+		env.api.updateErrs = []error{down}
+		if err := env.e.ResendReports(t.Context()); err == nil || !strings.Contains(err.Error(), "2 still queued") {
+			t.Errorf("%v: ResendReports: %v, want 2 still queued", down, err)
+		}
+		if env.api.attempts != before+1 {
+			t.Errorf("%v: %d attempts, want 1", down, env.api.attempts-before)
+		}
+		if err := env.e.ResendReports(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
