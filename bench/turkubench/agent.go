@@ -1,0 +1,224 @@
+//go:build bench
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// module is one rsync daemon module, as turku-agent writes them.
+type module struct {
+	name, path, user, password string
+}
+
+// startRsyncd starts `rsync --daemon --no-detach` on host:port the way
+// turku-agent configures it (internal/agenttest does the same for tests).
+func (s *site) startRsyncd(ctx context.Context, dir, host string, port int, mods []module) (*exec.Cmd, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var conf, secrets strings.Builder
+	fmt.Fprintf(&conf, "address = %s\nport = %d\nlog file = %s\nlist = false\nuse chroot = false\nuid = root\ngid = root\n\n",
+		host, port, filepath.Join(dir, "rsyncd.log"))
+	secretsFile := filepath.Join(dir, "rsyncd.secrets")
+	for _, m := range mods {
+		fmt.Fprintf(&conf, "[%s]\n    path = %s\n    auth users = %s\n    secrets file = %s\n    read only = true\n\n",
+			m.name, m.path, m.user, secretsFile)
+		fmt.Fprintf(&secrets, "%s:%s\n", m.user, m.password)
+	}
+	confFile := filepath.Join(dir, "rsyncd.conf")
+	if err := os.WriteFile(confFile, []byte(conf.String()), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(secretsFile, []byte(secrets.String()), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("rsync", "--no-detach", "--daemon", "--config="+confFile)
+	done, err := s.p.start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(ctx, net.JoinHostPort(host, strconv.Itoa(port)), done); err != nil {
+		return nil, fmt.Errorf("rsync daemon: %w", err)
+	}
+	return cmd, nil
+}
+
+// agentRun is one `ssh ... turku-ping-remote` as turku-agent runs it.
+type agentRun struct {
+	serverPort int
+	m          *machine
+	fwdPort    int    // -R fwdPort:fwdHost:fwdPort
+	fwdHost    string // the agent's rsyncd_local_address
+	cipher     string // -c, or "" for the client's default list
+	extra      []string
+	request    map[string]any
+}
+
+// session is a running ssh client.
+type session struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *lockedBuffer
+	start  time.Time
+	end    time.Time
+	done   <-chan struct{}
+	err    error
+}
+
+// args is turku-agent's ssh command line (ping.py call_ssh), plus what
+// isolates it from this host's user configuration.
+func (r agentRun) args(knownHosts string) []string {
+	args := []string{
+		"-F", "none", "-o", "IdentitiesOnly=yes",
+		"-T", "-o", "BatchMode=yes",
+		"-o", "UserKnownHostsFile=" + knownHosts,
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "CheckHostIP=no",
+		"-i", r.m.keyFile,
+		"-R", fmt.Sprintf("%d:%s:%d", r.fwdPort, r.fwdHost, r.fwdPort),
+	}
+	if r.cipher != "" {
+		args = append(args, "-c", r.cipher)
+	}
+	args = append(args, r.extra...)
+	return append(args, "-p", strconv.Itoa(r.serverPort), "-l", loginUser, "127.0.0.1", "turku-ping-remote")
+}
+
+// startAgent starts ssh and writes the request and the "." line; stdin
+// stays open, as the agent keeps it, until closeStdin or the server ends
+// the session.
+func (s *site) startAgent(r agentRun) (*session, error) {
+	sess := &session{stderr: &lockedBuffer{}}
+	sess.cmd = exec.Command("ssh", r.args(s.knownHosts)...)
+	sess.cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	sess.cmd.Stdout = io.Discard
+	sess.cmd.Stderr = sess.stderr
+	stdin, err := sess.cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	sess.stdin = stdin
+	data, err := json.Marshal(r.request)
+	if err != nil {
+		return nil, err
+	}
+	sess.start = time.Now()
+	done, err := s.p.start(sess.cmd)
+	if err != nil {
+		return nil, err
+	}
+	finished := make(chan struct{})
+	go func() {
+		<-done
+		sess.end = time.Now()
+		close(finished)
+	}()
+	sess.done = finished
+	// A failed write means ssh already exited; wait tells why.
+	_, _ = stdin.Write(append(data, "\n.\n"...))
+	return sess, nil
+}
+
+func (sess *session) closeStdin() { _ = sess.stdin.Close() }
+
+// wait waits for ssh to exit and returns its exit code.
+func (sess *session) wait(ctx context.Context, timeout time.Duration) (int, error) {
+	select {
+	case <-sess.done:
+	case <-time.After(timeout):
+		_ = sess.cmd.Process.Kill()
+		<-sess.done
+		return -1, fmt.Errorf("ssh did not finish within %v; stderr: %s", timeout, sess.stderr.String())
+	case <-ctx.Done():
+		_ = sess.cmd.Process.Kill()
+		<-sess.done
+		return -1, ctx.Err()
+	}
+	return sess.cmd.ProcessState.ExitCode(), nil
+}
+
+// elapsed is the session's wall time, connect to exit.
+func (sess *session) elapsed() time.Duration { return sess.end.Sub(sess.start) }
+
+// runAgent runs one whole session and returns its wall time; an exit code
+// other than 0 is an error carrying ssh's stderr.
+func (s *site) runAgent(ctx context.Context, r agentRun, timeout time.Duration) (time.Duration, string, error) {
+	sess, err := s.startAgent(r)
+	if err != nil {
+		return 0, "", err
+	}
+	code, err := sess.wait(ctx, timeout)
+	if err != nil {
+		return 0, sess.stderr.String(), err
+	}
+	if code != 0 {
+		return sess.elapsed(), sess.stderr.String(), fmt.Errorf("ssh exit %d: %s", code, strings.TrimSpace(sess.stderr.String()))
+	}
+	return sess.elapsed(), sess.stderr.String(), nil
+}
+
+// lockedBuffer collects a process's output and lets a caller wait for a
+// string to appear.
+type lockedBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor waits until s appears, or done closes, or timeout.
+func (l *lockedBuffer) waitFor(s string, done <-chan struct{}, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		if strings.Contains(l.b.String(), s) {
+			l.mu.Unlock()
+			return nil
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			if strings.Contains(l.String(), s) {
+				return nil
+			}
+			return errors.New("ssh exited: " + strings.TrimSpace(l.String()))
+		case <-deadline.C:
+			return fmt.Errorf("%q did not appear within %v: %s", s, timeout, l.String())
+		}
+	}
+}

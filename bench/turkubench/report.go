@@ -1,0 +1,132 @@
+//go:build bench
+
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// report renders results as the Markdown table docs/benchmarks.md quotes.
+func report(r *results) string {
+	var b strings.Builder
+	mode := "full"
+	if r.Quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(&b, "## turkubench results (%s mode, %s, %s)\n\n", mode, r.Started.Format("2006-01-02 15:04 MST"), r.Finished.Sub(r.Started).Round(1e9))
+	fmt.Fprintf(&b, "Medians; min-max in brackets; n = runs per side. Ratio = ours/OpenSSH.\n\n")
+	fmt.Fprintf(&b, "| measurement | ours | OpenSSH | ours/OpenSSH | direct rsync | n |\n|---|---|---|---|---|---|\n")
+	cell := func(s *stat, format string) string {
+		if s == nil {
+			return "-"
+		}
+		if s.Refused != "" {
+			return "refused: " + s.Refused
+		}
+		if len(s.Runs) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf(format+" %s ["+format+"-"+format+"]", s.Median(), s.Unit, s.Min(), s.Max())
+	}
+	ratio := func(a, o *stat) string {
+		if a == nil || o == nil || len(a.Runs) == 0 || len(o.Runs) == 0 || o.Median() == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a.Median()/o.Median())
+	}
+	n := func(s *stat) string {
+		if s == nil {
+			return "-"
+		}
+		return fmt.Sprint(len(s.Runs))
+	}
+	for _, k := range []string{"1", "10000"} {
+		if st, ok := r.RoundTrip[k]; ok {
+			fmt.Fprintf(&b, "| (a) session round trip, %s machines | %s | %s | %s | - | %s |\n",
+				k, cell(st["ours"], "%.1f"), cell(st["openssh"], "%.1f"), ratio(st["ours"], st["openssh"]), n(st["ours"]))
+		}
+	}
+	for _, c := range slices.Sorted(func(yield func(string) bool) {
+		for k := range r.Throughput {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		st := r.Throughput[c]
+		fmt.Fprintf(&b, "| (b) tunnel throughput, ssh -c %s | %s | %s | %s | - | %s |\n",
+			c, cell(st["ours"], "%.0f"), cell(st["openssh"], "%.0f"), ratio(st["ours"], st["openssh"]), n(st["openssh"]))
+		for _, side := range []string{"server", "client"} {
+			o, s := st["ours "+side+" cpu"], st["openssh "+side+" cpu"]
+			if st["ours"].Refused != "" {
+				o = nil
+			}
+			fmt.Fprintf(&b, "| (b) ... %s CPU per MiB, ssh -c %s | %s | %s | %s | - | %s |\n",
+				side, c, cell(o, "%.2f"), cell(s, "%.2f"), ratio(o, s), n(s))
+		}
+	}
+	if t := r.Throughput; t != nil && t["chacha20-poly1305@openssh.com"]["ours"].Refused != "" {
+		o, c := t["aes128-gcm@openssh.com"]["ours"], t["chacha20-poly1305@openssh.com"]["openssh"]
+		fmt.Fprintf(&b, "| (b) tunnel throughput, client defaults (ours: aes128-gcm, OpenSSH: chacha20-poly1305) | %s | %s | %s | - | %s |\n",
+			cell(o, "%.0f"), cell(c, "%.0f"), ratio(o, c), n(c))
+	}
+	for _, k := range []string{"A full", "A unchanged", "B full", "B unchanged"} {
+		st, ok := r.Backups[k]
+		if !ok {
+			continue
+		}
+		direct := "-"
+		if st["direct"] != nil {
+			direct = cell(st["direct"], "%.2f") + fmt.Sprintf(" (ours/direct %s)", ratio(st["ours"], st["direct"]))
+		}
+		fmt.Fprintf(&b, "| (c) backup %s | %s | %s | %s | %s | %s |\n",
+			k, cell(st["ours"], "%.2f"), cell(st["openssh"], "%.2f"), ratio(st["ours"], st["openssh"]), direct, n(st["ours"]))
+	}
+	if r.FleetOK != nil {
+		fmt.Fprintf(&b, "| (d) %d agents at once (%d port collisions): successful backups | %s | %s | - | - | %s |\n",
+			len(r.FleetPorts), r.FleetColl, cell(r.FleetOK["ours"], "%.0f"), cell(r.FleetOK["openssh"], "%.0f"), n(r.FleetOK["ours"]))
+		fmt.Fprintf(&b, "| (d) %d agents at once: wall time | %s | %s | %s | - | %s |\n",
+			len(r.FleetPorts), cell(r.FleetWall["ours"], "%.1f"), cell(r.FleetWall["openssh"], "%.1f"), ratio(r.FleetWall["ours"], r.FleetWall["openssh"]), n(r.FleetWall["ours"]))
+	}
+	if m := r.Memory; m != nil {
+		o, s := m["ours"], m["openssh"]
+		fmt.Fprintf(&b, "| (e) idle, 10,000 machines: RSS (PSS) | %.1f MiB (%.1f) | %.1f MiB (%.1f), %d process | %.2f | - | 1 |\n",
+			kib(o.Idle.RSS), kib(o.Idle.PSS), kib(s.Idle.RSS), kib(s.Idle.PSS), s.Idle.Procs, float64(o.Idle.RSS)/float64(s.Idle.RSS))
+		fmt.Fprintf(&b, "| (e) added per concurrent session (%d sessions): RSS (PSS) | %.2f MiB (%.2f) | %.2f MiB (%.2f), %d processes | %.2f (PSS %.2f) | - | 1 |\n",
+			o.Sessions, o.PerSessionRSS()/1024, o.PerSessionPSS()/1024, s.PerSessionRSS()/1024, s.PerSessionPSS()/1024,
+			s.Busy.Procs-s.Idle.Procs, o.PerSessionRSS()/s.PerSessionRSS(), o.PerSessionPSS()/s.PerSessionPSS())
+	}
+	fmt.Fprintf(&b, "\nNegotiated by default:\n\n")
+	for _, k := range []string{"ours", "openssh"} {
+		fmt.Fprintf(&b, "- %s: %s\n", k, r.Algorithms[k])
+	}
+	if len(r.Datasets) > 0 {
+		fmt.Fprintf(&b, "\nDatasets:\n\n")
+		for _, d := range r.Datasets {
+			fmt.Fprintf(&b, "- %s: %s, %d bytes\n", d.name, d.desc, d.bytes)
+		}
+	}
+	for _, side := range []string{"ours", "openssh"} {
+		if r.FleetWall != nil && len(r.FleetWall[side].Errors) > 0 {
+			fmt.Fprintf(&b, "\n(d) %s failures:\n\n", side)
+			for _, e := range r.FleetWall[side].Errors {
+				fmt.Fprintf(&b, "- %s\n", e)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "\nEnvironment:\n\n")
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range r.Env {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		fmt.Fprintf(&b, "- %s: %s\n", k, r.Env[k])
+	}
+	return b.String()
+}
+
+func kib(v int64) float64 { return float64(v) / 1024 }
