@@ -36,13 +36,14 @@ type Retention struct {
 
 // ParseRetention parses a spec such as "last 5 days, earliest of month".
 // Items are "last N day[s]", "last N snapshot[s]" and "earliest of [N]
-// day[s]|week[s]|fortnight[s]|month[s]", case-insensitive. Empty items are
-// ignored; any other item is an error, so that a typo never deletes
-// anything.
+// day[s]|week[s]|fortnight[s]|month[s]", in lower case as the old storage
+// unit matched them: it ignored "Last 5 Days", so reading that as a keep
+// rule now would start deleting on an upgrade. Empty items are ignored;
+// any other item is an error, so that a typo never deletes anything.
 func ParseRetention(spec string) (*Retention, error) {
 	r := &Retention{}
 	for raw := range strings.SplitSeq(spec, ",") {
-		f := strings.Fields(strings.ToLower(raw))
+		f := strings.Fields(raw)
 		if len(f) == 0 {
 			continue
 		}

@@ -157,6 +157,19 @@ var retentionCases = []retentionCase{
 	},
 	{
 		name: "last-days", zone: "UTC", now: "2026-11-25 12:00:00",
+		spec: "last 5 days",
+		entries: func(l *time.Location) []dirEntry {
+			return []dirEntry{
+				ours(l, "2026-11-20 11:59:59", "0001"), ours(l, "2026-11-20 12:00:00", "0002"),
+				ours(l, "2026-11-24 12:00:00", "0003"),
+			}
+		},
+	},
+	{
+		// The old storage unit matched items in lower case only: for it
+		// this spec kept nothing, so nothing was deleted. An upgrade must
+		// not start deleting.
+		name: "capitalised-spec-deletes-nothing", zone: "UTC", now: "2026-11-25 12:00:00",
 		spec: "Last 5 Days",
 		entries: func(l *time.Location) []dirEntry {
 			return []dirEntry{
@@ -349,6 +362,8 @@ func TestParseRetentionErrors(t *testing.T) {
 		{"earliest of 0 months", `retention item "earliest of 0 months": count "0": want a whole number from 1 to 100000`},
 		{"last 5 days ago", `retention item "last 5 days ago": unknown item: want "last N days", "last N snapshots" or "earliest of [N] day|week|fortnight|month"`},
 		{"earliest month", `retention item "earliest month": unknown item: want "last N days", "last N snapshots" or "earliest of [N] day|week|fortnight|month"`},
+		{"LAST 5 DAYS", `retention item "LAST 5 DAYS": unknown item: want "last N days", "last N snapshots" or "earliest of [N] day|week|fortnight|month"`},
+		{"last 5 Days", `retention item "last 5 Days": unknown unit "Days": want days or snapshots`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
@@ -368,7 +383,7 @@ func TestParseRetentionAccepts(t *testing.T) {
 		"", "last 5 days", "last 1 day", "last 7 snapshots", "last 1 snapshot",
 		"earliest of month", "earliest of 2 months", "earliest of day", "earliest of 3 days",
 		"earliest of week", "earliest of 2 weeks", "earliest of fortnight", "earliest of 2 fortnights",
-		"last 5 days, earliest of month, earliest of week", "  LAST   5   DAYS  ,", "earliest of 1 month",
+		"last 5 days, earliest of month, earliest of week", "  last   5   days  ,", "earliest of 1 month",
 	} {
 		if _, err := ParseRetention(spec); err != nil {
 			t.Errorf("ParseRetention(%q): %v", spec, err)

@@ -24,6 +24,12 @@ func (s *Server) publicKeyHandler(gctx glssh.Context, key glssh.PublicKey) bool 
 		return false
 	}
 	_, ok := s.keys.Load().Lookup(key)
+	if !ok {
+		// Usually an agent registered since the last key refresh; sshd
+		// logs the same so the operator can match it to a machine.
+		connOf(gctx).logger().Info("public key not authorized", "key_type", key.Type(),
+			"fingerprint", gossh.FingerprintSHA256(key))
+	}
 	return ok
 }
 
