@@ -262,6 +262,9 @@ storage unit. See docs/operations.md for the whole procedure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
+				if err := warnCronSources(ctx, g, s); err != nil {
+					return err
+				}
 				if output == "" || output == "-" {
 					return s.Export(ctx, g.stdout)
 				}
@@ -284,6 +287,23 @@ storage unit. See docs/operations.md for the whole procedure.`,
 	export.Flags().StringVarP(&output, "output", "o", "-", "file to write (default stdout)")
 	coord.AddCommand(export)
 	return []*cobra.Command{machines, sources, logs, auth, coord}
+}
+
+// warnCronSources names the sources whose "cron …" frequency turku-api
+// cannot schedule: its views.py calls the croniter module as a function,
+// so such a source gets HTTP 500 on every report after the move.
+func warnCronSources(ctx context.Context, g *globals, s *coordinator.Store) error {
+	sources, err := s.ListSources(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, src := range sources {
+		if strings.HasPrefix(strings.TrimSpace(src.Frequency), "cron") {
+			fmt.Fprintf(g.stderr, "warning: %s %s has frequency %q: turku-api fails on cron frequencies (HTTP 500 on every report); change it to hourly/daily/weekly/monthly before moving\n",
+				src.UnitName, src.Name, src.Frequency)
+		}
+	}
+	return nil
 }
 
 func setActiveCmd(g *globals, verb string, active bool, short string) *cobra.Command {

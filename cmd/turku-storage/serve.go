@@ -172,8 +172,15 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		d.log.Info("shutting down: no new connections; waiting for running backups", "timeout", shutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
+		// Said when the deadline fires, not when the cancelled sessions
+		// are finally gone.
+		stopWarn := context.AfterFunc(sctx, func() {
+			if errors.Is(sctx.Err(), context.DeadlineExceeded) {
+				d.log.Warn("shutdown deadline passed; cancelling running sessions", "timeout", shutdownTimeout)
+			}
+		})
+		defer stopWarn()
 		if err := d.srv.Shutdown(sctx); err != nil {
-			d.log.Warn("shutdown deadline passed; cancelling running backups", "err", err)
 			cancelSessions(errors.New("shutdown deadline passed"))
 		}
 		return nil

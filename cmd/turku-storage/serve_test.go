@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -194,6 +195,20 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(second, "hosts")); string(got) != "changed\n" {
 		t.Errorf("second snapshot hosts = %q", got)
+	}
+
+	// `snapshots` finds the machine by its bare unit name through the key
+	// cache, and lists both snapshots, the second as latest.
+	r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", "web1", "etc", "--json")
+	var listed map[string][]snapshotJSON
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed["etc"]) != 2 {
+		t.Fatalf("snapshots web1 etc: exit %d, %v, %q", r.code, err, r.stdout)
+	}
+	if got := listed["etc"][1]; got.Name != reports[1].Snapshot || !got.Latest || got.Base != reports[0].Snapshot {
+		t.Errorf("newest listed %+v, want %s as latest with base %s", got, reports[1].Snapshot, reports[0].Snapshot)
+	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", "db9"); r.code != 1 || !strings.Contains(r.stderr, `no machine has unit name "db9"`) {
+		t.Errorf("unknown unit: exit %d, stderr %q", r.code, r.stderr)
 	}
 
 	// Nothing due: the session ends at once with exit 0.
