@@ -37,6 +37,7 @@ type process struct {
 
 // start starts cmd, whose Stdout and Stderr are outs.
 func start(cmd *exec.Cmd, outs ...*Output) (*process, error) {
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
