@@ -1,0 +1,7 @@
+//go:build !linux
+
+package sshserver
+
+import "net"
+
+func quickAck(net.Conn) {}
