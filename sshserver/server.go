@@ -56,10 +56,14 @@ var (
 const (
 	DefaultLoginGraceTime = 30 * time.Second
 	DefaultIdleTimeout    = 5 * time.Minute
-	DefaultMaxStartups    = 30 // sshd: 10:30:100
-	DefaultMaxAuthTries   = 6  // sshd
-	DefaultMaxSessions    = 100
-	DefaultMaxForwards    = 4
+	// DefaultMaxStartups is sshd's full-drop point: its 10:30:100 drops
+	// at random from 10 unauthenticated connections on and all of them
+	// at 100. Ours is a hard cap, so it sits at the top: with 30, a
+	// burst of 50 agents connecting at once lost some (bench/, (d)).
+	DefaultMaxStartups  = 100
+	DefaultMaxAuthTries = 6 // sshd
+	DefaultMaxSessions  = 100
+	DefaultMaxForwards  = 4
 )
 
 // Options configure a Server. Zero durations and counts take the defaults
