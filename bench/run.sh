@@ -3,7 +3,12 @@
 # `turku-storage ping` as the forced command, on loopback, in one go.
 # Not part of `go test ./...` or CI. See docs/benchmarks.md.
 #
-#   bench/run.sh [--quick] [--only a,b,c,d,e] [--out DIR] [--hold] [--serve-env 'GOGC=400']
+#   bench/run.sh [--quick] [--only a,b,c,d,e] [--out DIR] [--bin TURKU_STORAGE]
+#                [--serve-env 'GOGC=400'] [--hold]
+#
+# --bin measures a prebuilt turku-storage (e.g. an older commit) instead of
+# building ./cmd/turku-storage; --serve-env passes extra environment to
+# serve only; --hold sets both servers up and waits (for profiling).
 #
 # Needs: go, rsync, openssh-client, openssh-server (/usr/sbin/sshd, which is
 # run with its own config on a high loopback port; no system sshd is
@@ -15,6 +20,7 @@ cd "$(dirname "$0")/.."
 QUICK=()
 HOLD=()
 SERVE_ENV=
+BIN=
 ONLY=a,b,c,d,e
 OUT=bench/out
 while [ $# -gt 0 ]; do
@@ -24,7 +30,8 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--hold) HOLD=(-hold) ;;
 	--serve-env) SERVE_ENV=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--only a,b,c,d,e] [--out DIR] [--hold] [--serve-env 'VAR=VALUE ...']" >&2; exit 2 ;;
+	--bin) BIN=$(readlink -f "$2"); shift ;;
+	*) echo "usage: $0 [--quick] [--only a,b,c,d,e] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -67,7 +74,11 @@ if [ ! -d /run/sshd ]; then
 fi
 
 mkdir -p "$WORK/bin"
-go build -o "$WORK/bin/turku-storage" ./cmd/turku-storage
+if [ -n "$BIN" ]; then
+	cp "$BIN" "$WORK/bin/turku-storage"
+else
+	go build -o "$WORK/bin/turku-storage" ./cmd/turku-storage
+fi
 go vet -tags bench ./bench/...
 go build -tags bench -o "$WORK/bin/turkubench" ./bench/turkubench
 

@@ -139,13 +139,15 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 	par := map[string]any{
 		"roundtrip_runs": 15, "runs": 5, "tunnel_bytes": int64(1 << 30),
 		"small_files": 20000, "big_files": 4, "big_size": int64(256 << 20),
-		"fleet": 50, "fleet_files": 500, "fleet_runs": 5, "mem_sessions": 20,
+		"fleet": 50, "fleet_files": 500, "fleet_runs": 5, "mem_sessions": 50,
+		"mem_settle": 150 * time.Second, "backup_runs": 7,
 	}
 	if quick {
 		par = map[string]any{
 			"roundtrip_runs": 5, "runs": 3, "tunnel_bytes": int64(256 << 20),
 			"small_files": 5000, "big_files": 4, "big_size": int64(64 << 20),
 			"fleet": 50, "fleet_files": 200, "fleet_runs": 1, "mem_sessions": 10,
+			"mem_settle": time.Duration(0), "backup_runs": 3,
 		}
 	}
 	res := &results{Started: time.Now(), Quick: quick, Params: par, Env: environment()}
@@ -202,7 +204,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		}
 		if has("e") {
 			logf("(e) memory with 10,000 machines")
-			if res.Memory, err = b.memory(ctx, par["mem_sessions"].(int)); err != nil {
+			if res.Memory, err = b.memory(ctx, par["mem_sessions"].(int), par["mem_settle"].(time.Duration)); err != nil {
 				return err
 			}
 		}
@@ -230,7 +232,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 	}
 	if has("c") {
 		logf("(c) backups")
-		if res.Backups, err = b.backups(ctx, par["runs"].(int)); err != nil {
+		if res.Backups, err = b.backups(ctx, par["backup_runs"].(int)); err != nil {
 			return err
 		}
 	}

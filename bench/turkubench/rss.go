@@ -126,6 +126,11 @@ func tree(pid int) []int {
 
 // memResult is measurement (e) for one server.
 type memResult struct {
+	// Loaded is 5 s after start with the machines loaded; Idle is after
+	// settle more, once the Go runtime's periodic GC (every 2 min when
+	// nothing else triggers one) and scavenger have run.
+	Loaded   mem
+	Settle   time.Duration
 	Idle     mem
 	Sessions int
 	Busy     mem
@@ -146,7 +151,7 @@ func (r memResult) PerSessionPSS() float64 {
 // sessions held open at once. For OpenSSH the sshd listener and every
 // process under it (per-connection sshd, shell, `turku-storage ping`)
 // count.
-func (b *bench) memory(ctx context.Context, k int) (map[string]memResult, error) {
+func (b *bench) memory(ctx context.Context, k int, settle time.Duration) (map[string]memResult, error) {
 	res := map[string]memResult{}
 	sessMachines := b.fleet[:k]
 	for _, m := range sessMachines {
@@ -159,8 +164,19 @@ func (b *bench) memory(ctx context.Context, k int) (map[string]memResult, error)
 		if srv.name == "ours" {
 			pid = b.s.serve.Process.Pid
 		}
-		// Let the start-up garbage go: serve has just loaded the keys.
 		time.Sleep(5 * time.Second)
+		loaded, err := treeMem(pid)
+		if err != nil {
+			return nil, err
+		}
+		if srv.name == "ours" && settle > 0 {
+			b.logf("  waiting %v for serve to settle", settle)
+			select {
+			case <-time.After(settle):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		idle, err := treeMem(pid)
 		if err != nil {
 			return nil, err
@@ -198,9 +214,9 @@ func (b *bench) memory(ctx context.Context, k int) (map[string]memResult, error)
 				return nil, err
 			}
 		}
-		res[srv.name] = memResult{Idle: idle, Sessions: k, Busy: busy}
-		b.logf("  %s: idle RSS %d KiB (PSS %d, %d procs); %d sessions RSS %d KiB (PSS %d, %d procs)",
-			srv.name, idle.RSS, idle.PSS, idle.Procs, k, busy.RSS, busy.PSS, busy.Procs)
+		res[srv.name] = memResult{Loaded: loaded, Settle: settle, Idle: idle, Sessions: k, Busy: busy}
+		b.logf("  %s: loaded RSS %d KiB; idle RSS %d KiB (PSS %d, %d procs); %d sessions RSS %d KiB (PSS %d, %d procs)",
+			srv.name, loaded.RSS, idle.RSS, idle.PSS, idle.Procs, k, busy.RSS, busy.PSS, busy.Procs)
 	}
 	return res, nil
 }
