@@ -124,6 +124,10 @@ type Server struct {
 	closeGrace  time.Duration
 	forwardWait time.Duration
 
+	// draining is closed when Shutdown starts: restore sessions, which
+	// otherwise last until the operator ends them, then end once idle.
+	draining chan struct{}
+
 	mu      sync.Mutex // guards the fields below and bindings in conns
 	ln      net.Listener
 	closing bool
@@ -166,6 +170,7 @@ func New(opts Options) (*Server, error) {
 		linger:      5 * time.Second,
 		closeGrace:  5 * time.Second,
 		forwardWait: defaultForwardWait,
+		draining:    make(chan struct{}),
 	}
 	s.keys.Store(NewKeyStore(opts.Machines, s.logger))
 	s.gl = &glssh.Server{
@@ -348,6 +353,9 @@ func (s *Server) isClosing() bool {
 // returns ctx's error once they are gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.draining)
+	}
 	s.closing = true
 	ln := s.ln
 	for c := range s.conns {

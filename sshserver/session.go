@@ -298,14 +298,28 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		io.Copy(io.Discard, br)
 		close(eof)
 	}()
+	draining := false
 	select {
 	case <-eof:
 	case <-ctx.Done():
+	case <-sess.srv.draining:
+		// Shutting down: a restore waits for nobody but the operator, so
+		// it ends as soon as no transfer is running through it.
+		draining = true
+		select {
+		case <-ep.Idle():
+		case <-eof:
+		case <-ctx.Done():
+		}
 	}
 	alog.Info("Restore mode finished")
-	log.Info("restore mode finished")
+	log.Info("restore mode finished", "shutdown", draining)
 	if ctx.Err() != nil {
 		return sess.ended(ctx, alog)
+	}
+	if draining {
+		alog.Error("Session ended: %v", ErrShutdown)
+		return 1
 	}
 	return 0
 }

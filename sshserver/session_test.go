@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/turku-backup/turku-storage/agentproto"
@@ -407,5 +408,59 @@ func TestServeAfterShutdown(t *testing.T) {
 	}
 	if err := ts.Serve(t.Context(), ln); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("second Serve: %v, want ErrServerClosed", err)
+	}
+}
+
+// TestShutdownEndsIdleRestore: a restore session lasts until the operator
+// ends it, so on shutdown it ends as soon as no transfer runs through it —
+// but never cuts a transfer that is running.
+func TestShutdownEndsIdleRestore(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t, ts.keys[uuidA])
+	serveForwards(t, c, "agent-A")
+	port := 0
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+	}
+	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	got, _, wait := restoreSession(t, c, port)
+
+	// The operator's transfer is running when shutdown starts.
+	op, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(op)
+	if greeting, err := br.ReadString('\n'); err != nil || strings.TrimSpace(greeting) != "agent-A" {
+		t.Fatalf("greeting %q, %v", greeting, err)
+	}
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shutdown <- ts.Shutdown(ctx)
+	}()
+	<-ts.draining // Shutdown has begun
+	// The transfer still completes through the draining restore session.
+	if _, err := io.WriteString(op, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	op.(*net.TCPConn).CloseWrite()
+	if echo, err := io.ReadAll(br); err != nil || string(echo) != "ping" {
+		t.Fatalf("transfer during shutdown: %q, %v", echo, err)
+	}
+	op.Close()
+
+	// Idle now: the session ends with the reason, and Shutdown returns
+	// without waiting for its deadline.
+	code, rest := wait()
+	if code != 1 || !strings.Contains(rest, "INFO: Restore mode finished") || !strings.Contains(rest, "ERROR: Session ended: shutdown") {
+		t.Errorf("exit %d, stderr %q; want 1, finished and shutdown", code, rest)
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v, want nil (no deadline reached)", err)
 	}
 }

@@ -61,6 +61,10 @@ type Endpoint struct {
 	bytesOut atomic.Int64 // local to agent
 
 	closeOnce sync.Once
+
+	mu     sync.Mutex    // guards active and idle
+	active int           // forwarded connections open now
+	idle   chan struct{} // closed while active is 0
 }
 
 // Forward starts carrying every connection accepted on ln to conn as a
@@ -158,12 +162,48 @@ func (e *Endpoint) accept() {
 			}
 		}
 		e.conns.Add(1)
+		e.busy(+1)
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
+			defer e.busy(-1)
 			e.carry(c)
 		}()
 	}
+}
+
+// busy counts open forwarded connections and keeps idle in step.
+func (e *Endpoint) busy(delta int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.idle == nil {
+		e.idle = closedChan()
+	}
+	if e.active == 0 && delta > 0 {
+		e.idle = make(chan struct{})
+	}
+	e.active += delta
+	if e.active == 0 && delta < 0 {
+		close(e.idle)
+	}
+}
+
+// Idle returns a channel that is closed while no forwarded connection is
+// open (an operator's restore rsync, for instance). A connection that opens
+// later is not seen by a channel already returned.
+func (e *Endpoint) Idle() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.idle == nil {
+		e.idle = closedChan()
+	}
+	return e.idle
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // carry forwards one accepted connection until both directions are done or
