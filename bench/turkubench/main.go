@@ -40,6 +40,7 @@ type bench struct {
 
 	datasets  []dataset
 	fleetData string
+	rsyncdPID int // the agent's rsync daemon in (c)
 }
 
 type dataset struct {

@@ -222,6 +222,10 @@ var rsyncBaseArgs = []string{"--archive", "--compress", "--numeric-ids", "--dele
 
 // backups is measurement (c): a full and then an unchanged backup of each
 // dataset through both servers, and rsync straight against the daemon.
+// Besides wall time it records CPU time, which a busy shared machine
+// disturbs far less: the storage side's (serve, or sshd and everything
+// under it, rsync included) and the agent side's (ssh client and rsync
+// daemon).
 func (b *bench) backups(ctx context.Context, runs int) (map[string]map[string]*stat, error) {
 	if err := b.s.setMachines(ctx, []*machine{b.agent}); err != nil {
 		return nil, err
@@ -242,33 +246,41 @@ func (b *bench) backups(ctx context.Context, runs int) (map[string]map[string]*s
 		return nil, err
 	}
 	defer b.s.p.stop(rsyncd, 5*time.Second)
+	b.rsyncdPID = rsyncd.Process.Pid
 
 	res := map[string]map[string]*stat{}
 	sides := append(b.servers(), server{name: "direct", dir: filepath.Join(b.work, "direct")})
 	for _, ds := range b.datasets {
-		full, again := ds.name+" full", ds.name+" unchanged"
-		res[full] = map[string]*stat{}
-		res[again] = map[string]*stat{}
-		for _, sd := range sides {
-			res[full][sd.name] = &stat{Unit: "s"}
-			res[again][sd.name] = &stat{Unit: "s"}
+		for _, kind := range []string{"full", "unchanged"} {
+			for _, metric := range []string{"", " storage cpu", " agent cpu"} {
+				key := ds.name + " " + kind + metric
+				res[key] = map[string]*stat{}
+				for _, sd := range sides {
+					res[key][sd.name] = &stat{Unit: "s"}
+				}
+			}
 		}
 		creds := map[string]any{ds.name: map[string]string{"username": user, "password": pass}}
 		for run := range runs {
 			for _, sd := range rotate(sides, run) {
-				var d1, d2 time.Duration
+				var r [2]backupRun
 				var err error
 				if sd.name == "direct" {
-					d1, d2, err = b.directBackup(ctx, sd.dir, port, ds.name, user, pass)
+					r, err = b.directBackup(ctx, sd.dir, port, ds.name, user, pass)
 				} else {
-					d1, d2, err = b.serverBackup(ctx, sd, port, ds.name, creds)
+					r, err = b.serverBackup(ctx, sd, port, ds.name, creds)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("%s backup of %s: %w", sd.name, ds.name, err)
 				}
-				b.logf("  %s %s: full %.2fs, unchanged %.2fs", ds.name, sd.name, d1.Seconds(), d2.Seconds())
-				res[full][sd.name].add(d1.Seconds())
-				res[again][sd.name].add(d2.Seconds())
+				b.logf("  %s %s: full %.2fs (cpu storage %.2fs, agent %.2fs), unchanged %.2fs (cpu storage %.2fs, agent %.2fs)",
+					ds.name, sd.name, r[0].wall.Seconds(), r[0].storageCPU.Seconds(), r[0].agentCPU.Seconds(),
+					r[1].wall.Seconds(), r[1].storageCPU.Seconds(), r[1].agentCPU.Seconds())
+				for i, kind := range []string{"full", "unchanged"} {
+					res[ds.name+" "+kind][sd.name].add(r[i].wall.Seconds())
+					res[ds.name+" "+kind+" storage cpu"][sd.name].add(r[i].storageCPU.Seconds())
+					res[ds.name+" "+kind+" agent cpu"][sd.name].add(r[i].agentCPU.Seconds())
+				}
 			}
 		}
 		for _, sd := range sides {
@@ -280,48 +292,104 @@ func (b *bench) backups(ctx context.Context, runs int) (map[string]map[string]*s
 	return res, nil
 }
 
+// backupRun is one timed backup.
+type backupRun struct {
+	wall       time.Duration
+	storageCPU time.Duration
+	agentCPU   time.Duration
+}
+
+// cpuWithReaped is the CPU time pid used plus what its reaped children
+// (and theirs, recursively) used: utime, stime, cutime and cstime of
+// /proc/PID/stat.
+func cpuWithReaped(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	var total int64
+	for _, i := range []int{11, 12, 13, 14} {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		total += v
+	}
+	return time.Duration(total) * clockTick
+}
+
+// waitNoChildren waits (up to 5 s) until pid has reaped every child, so
+// that their CPU time is in its cutime and cstime.
+func waitNoChildren(pid int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tree(pid)) > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // serverBackup runs two checkins of source through srv from an empty
 // storage: the full one and the unchanged one.
-func (b *bench) serverBackup(ctx context.Context, srv server, port int, source string, creds map[string]any) (time.Duration, time.Duration, error) {
+func (b *bench) serverBackup(ctx context.Context, srv server, port int, source string, creds map[string]any) ([2]backupRun, error) {
+	var out [2]backupRun
 	if err := wipeStorage(srv.dir); err != nil {
-		return 0, 0, err
+		return out, err
 	}
-	var ds [2]time.Duration
-	for i := range ds {
+	storagePID := b.s.sshd.Process.Pid
+	if srv.name == "ours" {
+		storagePID = b.s.serve.Process.Pid
+	}
+	for i := range out {
 		b.s.api.SetDue(b.agent.uuid, source, true)
 		syscall.Sync()
-		d, _, err := b.s.runAgent(ctx, agentRun{
+		s0, a0 := cpuWithReaped(storagePID), cpuWithReaped(b.rsyncdPID)
+		sess, err := b.s.startAgent(agentRun{
 			serverPort: srv.port, m: b.agent, fwdPort: port, fwdHost: "127.0.0.2",
 			request: checkinRequest(port, creds),
-		}, 30*time.Minute)
+		})
 		if err != nil {
-			return 0, 0, err
+			return out, err
+		}
+		code, err := sess.wait(ctx, 30*time.Minute)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("ssh exit %d: %s", code, strings.TrimSpace(sess.stderr.String()))
+		}
+		if err != nil {
+			return out, err
 		}
 		if b.s.api.Due(b.agent.uuid, source) {
-			return 0, 0, errors.New("session succeeded but the source is still due (no successful report)")
+			return out, errors.New("session succeeded but the source is still due (no successful report)")
 		}
-		ds[i] = d
+		if srv.name == "openssh" {
+			waitNoChildren(storagePID) // the session's sshd processes
+		}
+		waitNoChildren(b.rsyncdPID)
+		ps := sess.cmd.ProcessState
+		out[i] = backupRun{
+			wall:       sess.elapsed(),
+			storageCPU: cpuWithReaped(storagePID) - s0,
+			agentCPU:   cpuWithReaped(b.rsyncdPID) - a0 + ps.UserTime() + ps.SystemTime(),
+		}
 	}
-	return ds[0], ds[1], nil
+	return out, nil
 }
 
 // directBackup is the physical reference: the same rsync, straight to the
 // daemon, into an empty tree and then with --link-dest against it.
-func (b *bench) directBackup(ctx context.Context, dir string, port int, source, user, pass string) (time.Duration, time.Duration, error) {
+func (b *bench) directBackup(ctx context.Context, dir string, port int, source, user, pass string) ([2]backupRun, error) {
+	var out [2]backupRun
 	if err := os.RemoveAll(dir); err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	url := fmt.Sprintf("rsync://%s@127.0.0.2:%d/%s/", user, port, source)
 	first, second := filepath.Join(dir, "1"), filepath.Join(dir, "2")
-	var ds [2]time.Duration
 	for i, args := range [][]string{
 		append(append([]string{}, rsyncBaseArgs...), url, first+"/"),
 		append(append([]string{}, rsyncBaseArgs...), "--link-dest="+first, url, second+"/"),
 	} {
 		syscall.Sync()
+		a0 := cpuWithReaped(b.rsyncdPID)
 		cmd := exec.CommandContext(ctx, "rsync", args...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RSYNC_PASSWORD=" + pass}
 		cmd.Stdout = io.Discard
@@ -329,11 +397,17 @@ func (b *bench) directBackup(ctx context.Context, dir string, port int, source, 
 		cmd.Stderr = &stderr
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
-			return 0, 0, fmt.Errorf("rsync: %v: %s", err, stderr.String())
+			return out, fmt.Errorf("rsync: %v: %s", err, stderr.String())
 		}
-		ds[i] = time.Since(start)
+		wall := time.Since(start)
+		waitNoChildren(b.rsyncdPID)
+		out[i] = backupRun{
+			wall:       wall,
+			storageCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+			agentCPU:   cpuWithReaped(b.rsyncdPID) - a0,
+		}
 	}
-	return ds[0], ds[1], nil
+	return out, nil
 }
 
 // drawPorts draws n agent ports from 49152-65535 as turku-agent does

@@ -83,6 +83,15 @@ func report(r *results) string {
 		}
 		fmt.Fprintf(&b, "| (c) backup %s | %s | %s | %s | %s | %s |\n",
 			k, cell(st["ours"], "%.2f"), cell(st["openssh"], "%.2f"), ratio(st["ours"], st["openssh"]), direct, n(st["ours"]))
+		for _, side := range []string{"storage", "agent"} {
+			st, ok := r.Backups[k+" "+side+" cpu"]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(&b, "| (c) ... %s-side CPU time, %s | %s | %s | %s | %s | %s |\n",
+				side, k, cell(st["ours"], "%.2f"), cell(st["openssh"], "%.2f"), ratio(st["ours"], st["openssh"]),
+				cell(st["direct"], "%.2f")+fmt.Sprintf(" (ours/direct %s)", ratio(st["ours"], st["direct"])), n(st["ours"]))
+		}
 	}
 	if r.FleetOK != nil {
 		fmt.Fprintf(&b, "| (d) %d agents at once (%d port collisions): successful backups | %s | %s | - | - | %s |\n",
@@ -101,6 +110,10 @@ func report(r *results) string {
 		fmt.Fprintf(&b, "| (e) added per concurrent session (%d sessions): RSS (PSS) | %.2f MiB (%.2f) | %.2f MiB (%.2f), %d processes | %.2f (PSS %.2f) | - | 1 |\n",
 			o.Sessions, o.PerSessionRSS()/1024, o.PerSessionPSS()/1024, s.PerSessionRSS()/1024, s.PerSessionPSS()/1024,
 			s.Busy.Procs-s.Idle.Procs, o.PerSessionRSS()/s.PerSessionRSS(), o.PerSessionPSS()/s.PerSessionPSS())
+	}
+	if sm, ok := r.Memory["ours, session machines only"]; ok {
+		fmt.Fprintf(&b, "| (e) ours with only the %d session machines registered: idle RSS, added per session | %.1f MiB, %.2f MiB (PSS %.2f) | - | - | - | 1 |\n",
+			sm.Sessions, kib(sm.Idle.RSS), sm.PerSessionRSS()/1024, sm.PerSessionPSS()/1024)
 	}
 	fmt.Fprintf(&b, "\nNegotiated by default:\n\n")
 	for _, k := range []string{"ours", "openssh"} {

@@ -181,42 +181,66 @@ func (b *bench) memory(ctx context.Context, k int, settle time.Duration) (map[st
 		if err != nil {
 			return nil, err
 		}
-		var sessions []*session
-		for _, m := range sessMachines {
-			port, err := freePort("127.0.0.1")
-			if err != nil {
-				return nil, err
-			}
-			sess, err := b.s.startAgent(agentRun{
-				serverPort: srv.port, m: m, fwdPort: port, fwdHost: "127.0.0.2",
-				request: map[string]any{"verbose": true, "action": "restore", "port": port},
-			})
-			if err != nil {
-				return nil, err
-			}
-			sessions = append(sessions, sess)
-		}
-		for _, sess := range sessions {
-			if err := sess.stderr.waitFor("Restore mode active on port ", sess.done, time.Minute); err != nil {
-				return nil, fmt.Errorf("%s: %w", srv.name, err)
-			}
-		}
-		time.Sleep(2 * time.Second)
-		busy, err := treeMem(pid)
+		busy, err := b.busyMem(ctx, srv, pid, sessMachines)
 		if err != nil {
 			return nil, err
-		}
-		for _, sess := range sessions {
-			sess.closeStdin()
-		}
-		for _, sess := range sessions {
-			if _, err := sess.wait(ctx, time.Minute); err != nil {
-				return nil, err
-			}
 		}
 		res[srv.name] = memResult{Loaded: loaded, Settle: settle, Idle: idle, Sessions: k, Busy: busy}
 		b.logf("  %s: loaded RSS %d KiB; idle RSS %d KiB (PSS %d, %d procs); %d sessions RSS %d KiB (PSS %d, %d procs)",
 			srv.name, loaded.RSS, idle.RSS, idle.PSS, idle.Procs, k, busy.RSS, busy.PSS, busy.Procs)
 	}
+	// With 10,000 machines serve holds heap the sessions fit in; with only
+	// the session machines registered, its heap is small and the
+	// sessions' memory shows in RSS.
+	ours := b.servers()[0]
+	if err := b.s.setMachines(ctx, sessMachines); err != nil {
+		return nil, err
+	}
+	time.Sleep(5 * time.Second)
+	idle, err := treeMem(b.s.serve.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	busy, err := b.busyMem(ctx, ours, b.s.serve.Process.Pid, sessMachines)
+	if err != nil {
+		return nil, err
+	}
+	res["ours, session machines only"] = memResult{Loaded: idle, Idle: idle, Sessions: k, Busy: busy}
+	b.logf("  ours with %d machines: idle RSS %d KiB; %d sessions RSS %d KiB", k, idle.RSS, k, busy.RSS)
 	return res, nil
+}
+
+// busyMem holds one restore session per machine open at once on srv and
+// returns the memory of pid's process tree meanwhile.
+func (b *bench) busyMem(ctx context.Context, srv server, pid int, ms []*machine) (mem, error) {
+	var sessions []*session
+	for _, m := range ms {
+		port, err := freePort("127.0.0.1")
+		if err != nil {
+			return mem{}, err
+		}
+		sess, err := b.s.startAgent(agentRun{
+			serverPort: srv.port, m: m, fwdPort: port, fwdHost: "127.0.0.2",
+			request: map[string]any{"verbose": true, "action": "restore", "port": port},
+		})
+		if err != nil {
+			return mem{}, err
+		}
+		sessions = append(sessions, sess)
+	}
+	defer func() {
+		for _, sess := range sessions {
+			sess.closeStdin()
+		}
+		for _, sess := range sessions {
+			_, _ = sess.wait(ctx, time.Minute)
+		}
+	}()
+	for _, sess := range sessions {
+		if err := sess.stderr.waitFor("Restore mode active on port ", sess.done, time.Minute); err != nil {
+			return mem{}, fmt.Errorf("%s: %w", srv.name, err)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	return treeMem(pid)
 }
