@@ -483,7 +483,7 @@ func (b *bench) concurrent(ctx context.Context, n int, seed uint64, runs int) (m
 					ends[i] = time.Now()
 					okc[i] = err == nil && !b.s.api.Due(m.uuid, "data")
 					if !okc[i] {
-						fails[i] = lastLines(stderr, 3)
+						fails[i] = failureLines(stderr)
 						if err != nil && fails[i] == "" {
 							fails[i] = err.Error()
 						}
@@ -509,6 +509,21 @@ func (b *bench) concurrent(ctx context.Context, n int, seed uint64, runs int) (m
 		}
 	}
 	return okCount, wall, ports, nil
+}
+
+// failureLines keeps what tells why a session failed: ssh's warnings and
+// the storage unit's ERROR lines, else the last lines.
+func failureLines(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "Warning:") || strings.Contains(l, "ERROR") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	if len(keep) == 0 {
+		return lastLines(s, 3)
+	}
+	return strings.Join(keep, " | ")
 }
 
 func lastLines(s string, n int) string {
