@@ -84,4 +84,8 @@ go build -tags bench -o "$WORK/bin/turkubench" ./bench/turkubench
 
 "$WORK/bin/turkubench" -bin "$WORK/bin/turku-storage" -work "$WORK" -out "$OUT" -only "$ONLY" -serve-env "$SERVE_ENV" "${QUICK[@]}" "${HOLD[@]}" &
 BENCH_PID=$!
-wait "$BENCH_PID"
+# Not the script's last command: bash then handles a SIGTERM that
+# arrives during wait without running the traps.
+rc=0
+wait "$BENCH_PID" || rc=$?
+exit "$rc"
