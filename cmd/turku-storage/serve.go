@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -75,7 +76,17 @@ func (d *daemon) Pull(ctx context.Context, req sshserver.PullRequest) error {
 	})
 }
 
+// serveGCPercent is serve's garbage-collection target unless GOGC is set.
+// x/crypto allocates a fresh 32 KiB+ buffer for every SSH packet it reads,
+// so at the default of 100 a 1 GiB transfer runs the collector ~476 times.
+// Measured with 400 (docs/benchmarks.md): tunnel throughput 0.64x -> 0.81x
+// of OpenSSH, idle RSS with 10,000 machines 39.8 -> 45.0 MiB.
+const serveGCPercent = 400
+
 func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 	boot, err := g.stderrLogger()
 	if err != nil {
 		return err
