@@ -80,6 +80,24 @@ var (
 	sourceBoolFields = []string{"shared_service", "large_rotating_files", "large_modifying_files", "preserve_hard_links"}
 )
 
+// register checks a registration auth of secretType and hashes the new
+// machine's or storage unit's secret from obj.
+func (c *Coordinator) register(ctx context.Context, req, obj map[string]any, secretType string) (*authRow, string, error) {
+	auth, err := c.registrationAuth(ctx, req, secretType)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, ok := obj["secret"].(string)
+	if !ok {
+		return nil, "", badRequest(`Invalid type for "secret"`)
+	}
+	hash, err := c.store.secrets.hash(secret)
+	if err != nil {
+		return nil, "", err
+	}
+	return auth, hash, nil
+}
+
 func (c *Coordinator) updateConfig(ctx context.Context, req map[string]any) (any, error) {
 	m, uuid, err := c.machineLogin(ctx, req, true)
 	if err != nil {
@@ -90,14 +108,7 @@ func (c *Coordinator) updateConfig(ctx context.Context, req map[string]any) (any
 	var newHash string
 	if m == nil {
 		// Registration: only with a valid machine registration auth.
-		if auth, err = c.registrationAuth(ctx, req, "machine_reg"); err != nil {
-			return nil, err
-		}
-		secret, ok := rm["secret"].(string)
-		if !ok {
-			return nil, badRequest(`Invalid type for "secret"`)
-		}
-		if newHash, err = c.store.secrets.hash(secret); err != nil {
+		if auth, newHash, err = c.register(ctx, req, rm, "machine_reg"); err != nil {
 			return nil, err
 		}
 	}

@@ -97,14 +97,7 @@ func (c *Coordinator) storageUpdateConfig(ctx context.Context, req map[string]an
 	if st == nil {
 		// Registration of another storage unit: only with a valid storage
 		// registration auth. (Machines still all go to the local one.)
-		if auth, err = c.registrationAuth(ctx, req, "storage_reg"); err != nil {
-			return nil, err
-		}
-		secret, ok := rs["secret"].(string)
-		if !ok {
-			return nil, badRequest(`Invalid type for "secret"`)
-		}
-		if newHash, err = c.store.secrets.hash(secret); err != nil {
+		if auth, newHash, err = c.register(ctx, req, rs, "storage_reg"); err != nil {
 			return nil, err
 		}
 	}

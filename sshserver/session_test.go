@@ -201,12 +201,14 @@ func restoreSession(t *testing.T, c *gossh.Client, port int) (int, io.WriteClose
 	return got, in, wait
 }
 
-func TestRestore(t *testing.T) {
-	ts := startServer(t, nil)
+// startRestore connects agent A, forwards a free PORT and starts a restore
+// session; it returns the port the server listens on and the session.
+func startRestore(t *testing.T, ts *testServer) (int, io.WriteCloser, func() (int, string)) {
+	t.Helper()
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
 	// The agent's random PORT; if another test holds it, the server says
-	// which port it took instead, and that is what this test uses.
+	// which port it took instead, and that is what the test uses.
 	port := 0
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		port = ln.Addr().(*net.TCPAddr).Port
@@ -219,6 +221,12 @@ func TestRestore(t *testing.T) {
 	if got != port {
 		t.Logf("restore on %d instead of %d (taken meanwhile)", got, port)
 	}
+	return got, stdin, wait
+}
+
+func TestRestore(t *testing.T) {
+	ts := startServer(t, nil)
+	got, stdin, wait := startRestore(t, ts)
 	greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
 	if err != nil {
 		t.Fatalf("operator rsync: %v", err)
@@ -416,17 +424,7 @@ func TestServeAfterShutdown(t *testing.T) {
 // but never cuts a transfer that is running.
 func TestShutdownEndsIdleRestore(t *testing.T) {
 	ts := startServer(t, nil)
-	c := ts.dial(t, ts.keys[uuidA])
-	serveForwards(t, c, "agent-A")
-	port := 0
-	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		port = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-	}
-	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
-		t.Fatalf("tcpip-forward: %v %v", ok, err)
-	}
-	got, _, wait := restoreSession(t, c, port)
+	got, _, wait := startRestore(t, ts)
 
 	// The operator's transfer is running when shutdown starts.
 	op, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
