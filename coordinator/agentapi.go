@@ -234,11 +234,11 @@ func (c *Coordinator) saveMachine(ctx context.Context, tx *sql.Tx, now time.Time
 			}
 		}
 		if isNew && !ordered.has("uuid") {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM machines WHERE uuid = ?`, m.UUID).Scan(&n); err != nil {
+			exists, err := rowExists(ctx, tx, "machines", "uuid", m.UUID)
+			if err != nil {
 				return nil, fmt.Errorf("check machine uuid: %w", err)
 			}
-			if n > 0 {
+			if exists {
 				// A disabled machine trying to register again.
 				ordered.add("uuid", "Machine with this UUID already exists.")
 			}

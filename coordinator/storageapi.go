@@ -220,11 +220,11 @@ func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time
 			}
 		}
 		if isNew {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM storages WHERE name = ?`, name).Scan(&n); err != nil {
+			exists, err := rowExists(ctx, tx, "storages", "name", name)
+			if err != nil {
 				return nil, fmt.Errorf("check storage name: %w", err)
 			}
-			if n > 0 {
+			if exists {
 				// A disabled storage unit trying to register again.
 				ordered.add("name", "Storage with this Name already exists.")
 			}

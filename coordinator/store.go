@@ -442,3 +442,12 @@ func (s *Store) authByName(ctx context.Context, q querier, name string) (*authRo
 	}
 	return &r, nil
 }
+
+// rowExists reports whether table has a row whose column equals value,
+// active or not (turku-api's unique fields count disabled rows too). table
+// and column are constants of the callers, never request data.
+func rowExists(ctx context.Context, tx *sql.Tx, table, column string, value any) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE `+column+` = ?`, value).Scan(&n)
+	return n > 0, err
+}
