@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/turku-backup/turku-storage/apiclient"
+)
+
+// TestHandlerTransport: the in-process transport carries status, body and
+// request exactly, so the client's error mapping works as over HTTP.
+func TestHandlerTransport(t *testing.T) {
+	var gotPath, gotType string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotType = r.URL.Path, r.Header.Get("Content-Type")
+		body, _ := io.ReadAll(r.Body)
+		if len(body) == 0 {
+			http.Error(w, "empty body", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "Bad auth")
+	})
+	c, err := apiclient.New(apiclient.Options{URL: "http://coordinator.invalid/v1", HTTPClient: &http.Client{Transport: handlerTransport{h}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.PingCheckin(context.Background(), "u1")
+	var apiErr *apiclient.Error
+	if !errors.Is(err, apiclient.ErrBadAuth) || !errors.As(err, &apiErr) || apiErr.Body != "Bad auth" {
+		t.Fatalf("got %v, want 403 Bad auth", err)
+	}
+	if gotPath != "/v1/storage_ping_checkin" || gotType != "application/json" {
+		t.Errorf("handler saw %q %q", gotPath, gotType)
+	}
+}
