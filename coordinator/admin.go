@@ -70,6 +70,19 @@ func tm(p *time.Time) time.Time {
 	return *p
 }
 
+// machineFilter returns the WHERE clause (on alias m) and arguments that
+// restrict a listing to one machine, by UUID or unit name; none for "".
+func (s *Store) machineFilter(ctx context.Context, machine string) (string, []any, error) {
+	if machine == "" {
+		return "", nil, nil
+	}
+	id, _, err := s.resolveMachine(ctx, s.db, machine)
+	if err != nil {
+		return "", nil, err
+	}
+	return ` WHERE m.id = ?`, []any{id}, nil
+}
+
 // resolveMachine finds a machine's id by UUID or unit name.
 func (s *Store) resolveMachine(ctx context.Context, q querier, ref string) (id, uuid string, err error) {
 	if u, perr := parseUUID(ref); perr == nil {
@@ -155,15 +168,11 @@ func (s *Store) SetMachineActive(ctx context.Context, machine string, active boo
 func (s *Store) ListSources(ctx context.Context, machine string) ([]Source, error) {
 	query := `SELECT ` + prefixCols("s", sourceCols) + `, m.uuid, m.unit_name
 		FROM sources s JOIN machines m ON m.id = s.machine_id`
-	var args []any
-	if machine != "" {
-		id, _, err := s.resolveMachine(ctx, s.db, machine)
-		if err != nil {
-			return nil, err
-		}
-		query += ` WHERE m.id = ?`
-		args = append(args, id)
+	where, args, err := s.machineFilter(ctx, machine)
+	if err != nil {
+		return nil, err
 	}
+	query += where
 	query += ` ORDER BY m.unit_name, m.uuid, s.name`
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -220,15 +229,11 @@ func (s *Store) Logs(ctx context.Context, machine string, limit int) ([]BackupLo
 	query := `SELECT ` + prefixCols("l", backupLogCols) + `, s.name, m.uuid, m.unit_name, COALESCE(st.name, '')
 		FROM backup_logs l JOIN sources s ON s.id = l.source_id JOIN machines m ON m.id = s.machine_id
 		LEFT JOIN storages st ON st.id = l.storage_id`
-	var args []any
-	if machine != "" {
-		id, _, err := s.resolveMachine(ctx, s.db, machine)
-		if err != nil {
-			return nil, err
-		}
-		query += ` WHERE m.id = ?`
-		args = append(args, id)
+	where, args, err := s.machineFilter(ctx, machine)
+	if err != nil {
+		return nil, err
 	}
+	query += where
 	query += ` ORDER BY l.date DESC, l.rowid DESC`
 	if limit > 0 {
 		query += ` LIMIT ?`
