@@ -18,6 +18,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // fakeAgent plays the Turku agent's rsync daemon: modules with "auth
@@ -179,20 +180,6 @@ func (a *fakeAgent) close() {
 	a.wg.Wait()
 }
 
-// writeTree creates files (relative path → content) under dir.
-func writeTree(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
 	fi, err := os.Stat(path)
@@ -207,7 +194,7 @@ func inode(t *testing.T, path string) uint64 {
 func integrationEnv(t *testing.T, src apiclient.Source, files map[string]string) (*testEnv, *fakeAgent, string) {
 	t.Helper()
 	srcDir := filepath.Join(t.TempDir(), "etc")
-	writeTree(t, srcDir, files)
+	agenttest.WriteTree(t, srcDir, files)
 	agent := newFakeAgent(t, agentModule{"etc", srcDir, "user-etc", "pw-etc"})
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": src}, func(o *Options) { o.Now = nil })
 	return env, agent, srcDir
@@ -232,7 +219,7 @@ func TestIntegrationLinkDest(t *testing.T) {
 		t.Fatalf("first pull: %v", err)
 	}
 	a := env.api.onlyReport(t)
-	writeTree(t, srcDir, map[string]string{"changed.txt": "version 2"})
+	agenttest.WriteTree(t, srcDir, map[string]string{"changed.txt": "version 2"})
 	env.api.reports = nil
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatalf("second pull: %v", err)
@@ -276,7 +263,7 @@ func TestIntegrationNoneModeInPlace(t *testing.T) {
 	work := filepath.Join(env.machineDir(), "etc", "db")
 	before := inode(t, work)
 	// Same size, newer mtime: rsync must rewrite the file in place.
-	writeTree(t, srcDir, map[string]string{"db": "bbbbbbbb"})
+	agenttest.WriteTree(t, srcDir, map[string]string{"db": "bbbbbbbb"})
 	future := time.Now().Add(time.Hour)
 	if err := os.Chtimes(filepath.Join(srcDir, "db"), future, future); err != nil {
 		t.Fatal(err)
@@ -331,7 +318,7 @@ func TestIntegrationCancelMidTransfer(t *testing.T) {
 	}
 	good := env.api.onlyReport(t).Snapshot
 	env.api.reports = nil
-	writeTree(t, srcDir, map[string]string{"big": string(big)})
+	agenttest.WriteTree(t, srcDir, map[string]string{"big": string(big)})
 	agent.stallAfter = 1 << 20
 
 	ctx, cancel := context.WithCancelCause(t.Context())

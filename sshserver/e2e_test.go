@@ -127,15 +127,7 @@ func writeTree(t *testing.T, dir, tag string) map[string][]byte {
 		"sub/config":     []byte("owner = " + tag + "\n"),
 		"sub/random.bin": big,
 	}
-	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	agenttest.WriteTree(t, dir, files)
 	return files
 }
 

@@ -50,7 +50,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	base := "http://" + d.coord.String() + "/v1"
 	key := agenttest.NewKey(t)
 	data := t.TempDir()
-	writeFiles(t, data, map[string]string{"motd": "hello\n"})
+	agenttest.WriteTree(t, data, map[string]string{"motd": "hello\n"})
 	rsyncd := agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "etc", Path: data, User: "etc-user", Password: "etc-pass"}})
 
 	// turku-update-config: register with the machine registration auth.

@@ -89,7 +89,7 @@ type agent struct {
 func newAgent(t *testing.T, api *apitest.Server, uuid, unit string, files map[string]string) *agent {
 	t.Helper()
 	a := &agent{uuid: uuid, key: agenttest.NewKey(t), data: t.TempDir()}
-	writeFiles(t, a.data, files)
+	agenttest.WriteTree(t, a.data, files)
 	api.AddMachine("primary", uuid, apiclient.MachineInfo{UnitName: unit, SSHPublicKey: a.key.Authorized})
 	a.rsyncd = agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "etc", Path: a.data, User: "etc-user", Password: "etc-pass"}})
 	return a
@@ -281,19 +281,6 @@ func TestServeShutdownCancelsBackup(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "etc_") {
 			t.Errorf("snapshot %s created by a cancelled backup", e.Name())
-		}
-	}
-}
-
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
 		}
 	}
 }
