@@ -37,6 +37,9 @@ type Volume struct {
 	// HighWaterPct is the fill level above which no new machine is placed
 	// here; 0 means Options.DefaultHighWaterPct.
 	HighWaterPct int
+	// MaxUsagePct is the disk guard: above this fill level no backup
+	// starts on the volume; 0 means Options.DefaultMaxUsagePct.
+	MaxUsagePct int
 }
 
 // API is the part of the coordinator API a backup uses;
@@ -60,6 +63,9 @@ type Options struct {
 	Volumes []Volume
 	// DefaultHighWaterPct applies to volumes without their own; 0 means 80.
 	DefaultHighWaterPct int
+	// DefaultMaxUsagePct applies to volumes without their own; 0 means
+	// DefaultMaxUsagePct (95).
+	DefaultMaxUsagePct int
 	// SnapshotMode is ModeLinkDest (the default) or ModeNone.
 	SnapshotMode string
 	// PreserveHardLinks adds --hard-links to every pull.
@@ -73,6 +79,9 @@ type Options struct {
 	// 0 means no limit.
 	MaxConcurrent int
 	API           API
+	// Observer is told of each source's phases and result; nil tells
+	// no one.
+	Observer Observer
 	// Logger receives the storage-side log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -92,9 +101,12 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	slots     chan struct{} // one token per running rsync; nil: unlimited
+	obs       Observer
+	maxUsage  int // the disk guard's threshold for directories outside every volume
 
 	// Seams for tests, set by New.
 	pick        func(weights []int64) int
+	stat        func(path string) (volumeStat, error) // statfs(2) of a volume
 	randHex     func() string
 	retryDelays []time.Duration
 
@@ -112,7 +124,10 @@ func New(opts Options) (*Engine, error) {
 		api:         opts.API,
 		log:         opts.Logger,
 		now:         opts.Now,
+		obs:         opts.Observer,
+		maxUsage:    Volume{}.maxUsage(opts.DefaultMaxUsagePct),
 		pick:        pickWeighted,
+		stat:        statVolume,
 		randHex:     randomHex4,
 		retryDelays: defaultRetryDelays,
 	}
@@ -137,6 +152,7 @@ func New(opts Options) (*Engine, error) {
 			v.Name = v.Path
 		}
 		v.HighWaterPct = v.highWater(opts.DefaultHighWaterPct)
+		v.MaxUsagePct = v.maxUsage(opts.DefaultMaxUsagePct)
 		e.volumes = append(e.volumes, v)
 	}
 	switch e.mode {
@@ -171,6 +187,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	if e.obs == nil {
+		e.obs = nopObserver{}
 	}
 	if opts.MaxConcurrent > 0 {
 		e.slots = make(chan struct{}, opts.MaxConcurrent)

@@ -114,12 +114,12 @@ func (e *Engine) chooseVolume() (Volume, error) {
 		if !v.AcceptNew {
 			continue
 		}
-		st, err := statVolume(v.Path)
+		st, err := e.stat(v.Path)
 		if err != nil {
 			e.log.Warn("volume unusable", "volume", v.Name, "err", err)
 			continue
 		}
-		if st.totalMiB <= 0 || st.usedPct() > float64(v.HighWaterPct) {
+		if st.totalMiB <= 0 || st.usedPct() > float64(v.HighWaterPct) || v.over(st) {
 			continue
 		}
 		cands = append(cands, v)

@@ -68,6 +68,7 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	log := r.log.With("source", name)
 	snap, summary, err := r.backup(ctx, log, name, src)
 	end := r.e.now()
+	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end)
 	if err != nil {
 		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
 		r.alog.Error("%s", agentMessage(name, err))
@@ -95,9 +96,12 @@ func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 func agentMessage(source string, err error) string {
 	var ie *inputError
 	var re *RsyncError
+	var vf *VolumeFullError
 	switch {
 	case errors.As(err, &ie):
 		return fmt.Sprintf("Source %s: %v", source, ie)
+	case errors.As(err, &vf):
+		return fmt.Sprintf("Source %s: storage %v", source, vf)
 	case errors.Is(err, errInterrupted):
 		return fmt.Sprintf("Source %s: backup interrupted", source)
 	case errors.As(err, &re):
@@ -183,6 +187,11 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		ret, retErr = ParseRetention(src.Retention)
 	}
 
+	// The disk guard, before anything on the volume is written or
+	// deleted (retention included).
+	if err := r.e.guard(r.req.Machine); err != nil {
+		return fail(err)
+	}
 	mdir, err := r.machineDir()
 	if err != nil {
 		return fail(err)
@@ -223,10 +232,12 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		defer os.Remove(spec.filterFile)
 	}
 
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseWaiting)
 	release, err := r.e.acquireSlot(ctx, r.alog, r.m.UnitName, name)
 	if err != nil {
 		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
 	}
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning)
 	syncBegin := r.e.now()
 	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass)
 	syncFinish := r.e.now()

@@ -1,0 +1,25 @@
+package backup
+
+import "time"
+
+// Backup phases an Observer is told of.
+const (
+	PhaseWaiting = "waiting" // for a max_concurrent_backups slot
+	PhaseRunning = "running" // rsync runs
+)
+
+// Observer is told how each source's backup goes, for metrics and live
+// status; cmd passes a *monitor.State. Calls come from the sessions'
+// goroutines and must not block.
+type Observer interface {
+	// BackupPhase says the source's backup entered phase.
+	BackupPhase(machine, unit, source, phase string)
+	// BackupFinished says it ended, successfully or not, after running
+	// from begin to end. Every source that began gets exactly one.
+	BackupFinished(machine, unit, source string, ok bool, begin, end time.Time)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) BackupPhase(string, string, string, string)                        {}
+func (nopObserver) BackupFinished(string, string, string, bool, time.Time, time.Time) {}

@@ -1,0 +1,157 @@
+package monitor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names (docs/operations.md, "Monitoring"). Dashboards and the
+// alert rules in examples/ rely on them: do not rename.
+var (
+	descBackups = prometheus.NewDesc("turku_storage_backups_total",
+		"Source backups finished, by result (success, failure).", []string{"result"}, nil)
+	descDuration = prometheus.NewDesc("turku_storage_backup_duration_seconds",
+		"Duration of source backups, from begin to report.", nil, nil)
+	descReceived = prometheus.NewDesc("turku_storage_backup_received_bytes_total",
+		"Bytes received from agents through checkin tunnels.", nil, nil)
+	descLastSuccess = prometheus.NewDesc("turku_storage_source_last_success_timestamp_seconds",
+		"When the source's last successful backup finished (from the newest snapshot on disk at start).",
+		[]string{"machine", "unit", "source"}, nil)
+	descLastAttempt = prometheus.NewDesc("turku_storage_source_last_attempt_timestamp_seconds",
+		"When the source's last backup attempt ended, successful or not.",
+		[]string{"machine", "unit", "source"}, nil)
+	descSessions = prometheus.NewDesc("turku_storage_sessions",
+		"Agent sessions open now, by mode (checkin, restore).", []string{"mode"}, nil)
+	descRunning = prometheus.NewDesc("turku_storage_backups_running",
+		"Source backups whose rsync runs now.", nil, nil)
+	descWaiting = prometheus.NewDesc("turku_storage_backups_waiting",
+		"Source backups waiting for a max_concurrent_backups slot.", nil, nil)
+	descAuthFailures = prometheus.NewDesc("turku_storage_ssh_auth_failures_total",
+		"Failed SSH authentication attempts.", nil, nil)
+	descDropped = prometheus.NewDesc("turku_storage_ssh_connections_dropped_total",
+		"SSH connections dropped by the server, by reason.", []string{"reason"}, nil)
+	descVolumeFree = prometheus.NewDesc("turku_storage_volume_free_bytes",
+		"Bytes available to unprivileged users on the volume's filesystem.", []string{"volume"}, nil)
+	descVolumeSize = prometheus.NewDesc("turku_storage_volume_size_bytes",
+		"Size of the volume's filesystem.", []string{"volume"}, nil)
+	descVolumeMax = prometheus.NewDesc("turku_storage_volume_max_usage_ratio",
+		"The disk guard: fill ratio above which no backup starts on the volume (max_usage_pct/100).",
+		[]string{"volume"}, nil)
+	descMachines = prometheus.NewDesc("turku_storage_machines",
+		"Machines whose keys are loaded.", nil, nil)
+	descKeyRefresh = prometheus.NewDesc("turku_storage_key_refresh_last_success_timestamp_seconds",
+		"When the machine keys were last refreshed from the API (0: never since start).", nil, nil)
+	descSpooled = prometheus.NewDesc("turku_storage_reports_spooled",
+		"Source reports waiting in VAR_DIR/reports for the API.", nil, nil)
+)
+
+// Collector returns a prometheus.Collector that reads s at every scrape.
+func (s *State) Collector() prometheus.Collector { return collector{s} }
+
+type collector struct{ s *State }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descBackups, descDuration, descReceived, descLastSuccess, descLastAttempt,
+		descSessions, descRunning, descWaiting, descAuthFailures, descDropped,
+		descVolumeFree, descVolumeSize, descVolumeMax, descMachines, descKeyRefresh, descSpooled,
+	} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descReceived, float64(s.received.Load()))
+	counter(descAuthFailures, float64(s.authFailures.Load()))
+	gauge(descMachines, float64(s.machines.Load()))
+	refresh := 0.0
+	if ns := s.keyRefresh.Load(); ns != 0 {
+		refresh = float64(ns) / 1e9
+	}
+	gauge(descKeyRefresh, refresh)
+	if s.opts.SpooledReports != nil {
+		gauge(descSpooled, float64(s.opts.SpooledReports()))
+	} else {
+		gauge(descSpooled, 0)
+	}
+	if s.opts.Volumes != nil {
+		for _, v := range s.opts.Volumes() {
+			gauge(descVolumeMax, float64(v.MaxUsagePct)/100, v.Name)
+			if v.Err != "" {
+				continue
+			}
+			gauge(descVolumeFree, float64(v.FreeBytes), v.Name)
+			gauge(descVolumeSize, float64(v.SizeBytes), v.Name)
+		}
+	}
+
+	// Copy under the lock, build metrics outside it: a scrape of 30,000
+	// sources must not hold up the backups reporting into s.
+	type row struct {
+		machine, unit, source string
+		success, attempt      float64
+	}
+	s.mu.Lock()
+	results := map[string]int64{}
+	for k, v := range s.results {
+		results[k] = v
+	}
+	dropped := map[string]int64{}
+	for k, v := range s.dropped {
+		dropped[k] = v
+	}
+	hist := histogram{counts: append([]uint64(nil), s.hist.counts...), sum: s.hist.sum, count: s.hist.count}
+	modes := map[string]int{ModeCheckin: 0, ModeRestore: 0}
+	for se := range s.sessions {
+		modes[se.mode]++
+	}
+	var running, waiting int
+	for _, b := range s.backups {
+		switch b.phase {
+		case PhaseRunning:
+			running++
+		case PhaseWaiting:
+			waiting++
+		}
+	}
+	rows := make([]row, 0, len(s.sources))
+	for k, v := range s.sources {
+		rows = append(rows, row{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt)})
+	}
+	s.mu.Unlock()
+
+	for r, v := range results {
+		counter(descBackups, float64(v), r)
+	}
+	for r, v := range dropped {
+		counter(descDropped, float64(v), r)
+	}
+	buckets := make(map[float64]uint64, len(DurationBuckets))
+	var cum uint64
+	for i, le := range DurationBuckets {
+		if i < len(hist.counts) {
+			cum += hist.counts[i]
+		}
+		buckets[le] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(descDuration, hist.count, hist.sum, buckets)
+	for m, n := range modes {
+		gauge(descSessions, float64(n), m)
+	}
+	gauge(descRunning, float64(running))
+	gauge(descWaiting, float64(waiting))
+	for _, r := range rows {
+		if r.success > 0 {
+			gauge(descLastSuccess, r.success, r.machine, r.unit, r.source)
+		}
+		if r.attempt > 0 {
+			gauge(descLastAttempt, r.attempt, r.machine, r.unit, r.source)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package monitor
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Session modes, the "mode" label of turku_storage_sessions.
+const (
+	ModeCheckin = "checkin"
+	ModeRestore = "restore"
+)
+
+// Backup phases reported by the backup engine.
+const (
+	PhaseWaiting = "waiting" // for a max_concurrent_backups slot
+	PhaseRunning = "running" // rsync runs
+)
+
+// Reasons of turku_storage_ssh_connections_dropped_total. Others may be
+// passed; these are the ones the SSH server uses today.
+const (
+	DropMaxStartups = "max_startups"
+	DropMaxSessions = "max_sessions"
+	DropLoginGrace  = "login_grace"
+)
+
+// DurationBuckets are the upper bounds, in seconds, of
+// turku_storage_backup_duration_seconds: 10 s to 24 h.
+var DurationBuckets = []float64{10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400}
+
+// VolumeUsage is one volume's filesystem as statfs(2) sees it.
+type VolumeUsage struct {
+	Name        string  `json:"name"`
+	Path        string  `json:"path"`
+	SizeBytes   int64   `json:"size_bytes"`
+	FreeBytes   int64   `json:"free_bytes"` // available to unprivileged users (f_bavail)
+	UsedPct     float64 `json:"used_pct"`
+	MaxUsagePct int     `json:"max_usage_pct"` // the disk guard's threshold
+	Err         string  `json:"error,omitempty"`
+}
+
+// Options are the parts of the state that are read, not reported: cmd
+// passes functions that look at the disk when a reader asks.
+type Options struct {
+	// Volumes returns the volumes' usage; nil means none.
+	Volumes func() []VolumeUsage
+	// SpooledReports returns how many reports wait in VAR_DIR/reports;
+	// nil means 0.
+	SpooledReports func() int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// State is the live state. All methods are safe for concurrent use; the
+// methods of a nil *State do nothing, so reporters need no nil checks.
+type State struct {
+	opts Options
+
+	received     atomic.Int64 // bytes from agents through checkin tunnels
+	authFailures atomic.Int64
+	machines     atomic.Int64
+	keyRefresh   atomic.Int64 // UnixNano of the last successful refresh; 0: never
+
+	mu       sync.Mutex // guards the fields below
+	results  map[string]int64
+	hist     histogram
+	dropped  map[string]int64
+	sources  map[sourceKey]*sourceState
+	sessions map[*session]struct{}
+	backups  map[backupKey]*backupState
+}
+
+type sourceKey struct{ machine, source string }
+
+// sourceState is one source's last success and attempt (zero: unknown).
+type sourceState struct {
+	unit        string
+	lastSuccess time.Time
+	lastAttempt time.Time
+}
+
+type backupKey struct{ machine, source string }
+
+type backupState struct {
+	unit  string
+	phase string
+	since time.Time // when the backup began
+	// phaseSince is when it entered phase; startBytes the session's
+	// received count then.
+	phaseSince time.Time
+	startBytes int64
+}
+
+type session struct {
+	mode, machine, unit, remote string
+	port                        int
+	since                       time.Time
+	received                    atomic.Int64
+}
+
+type histogram struct {
+	counts []uint64 // per bucket, not cumulative; the last is +Inf
+	sum    float64
+	count  uint64
+}
+
+func (h *histogram) observe(v float64) {
+	if h.counts == nil {
+		h.counts = make([]uint64, len(DurationBuckets)+1)
+	}
+	i, _ := slices.BinarySearch(DurationBuckets, v)
+	h.counts[i]++
+	h.sum += v
+	h.count++
+}
+
+// New returns an empty State.
+func New(opts Options) *State {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &State{
+		opts:     opts,
+		results:  map[string]int64{"success": 0, "failure": 0},
+		dropped:  map[string]int64{},
+		sources:  map[sourceKey]*sourceState{},
+		sessions: map[*session]struct{}{},
+		backups:  map[backupKey]*backupState{},
+	}
+}
+
+// SeedSource records what the disk says of a source at start: its newest
+// snapshot finished at lastSuccess. A later report wins; an older seed
+// never replaces a newer value.
+func (s *State) SeedSource(machine, unit, source string, lastSuccess time.Time) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.source(machine, source)
+	if st.unit == "" {
+		st.unit = unit
+	}
+	if lastSuccess.After(st.lastSuccess) {
+		st.lastSuccess = lastSuccess
+	}
+	if lastSuccess.After(st.lastAttempt) {
+		st.lastAttempt = lastSuccess
+	}
+}
+
+// source returns the entry for machine/source, creating it. s.mu is held.
+func (s *State) source(machine, source string) *sourceState {
+	k := sourceKey{machine, source}
+	st := s.sources[k]
+	if st == nil {
+		st = &sourceState{}
+		s.sources[k] = st
+	}
+	return st
+}
+
+// BackupPhase records that a source's backup entered phase (PhaseWaiting
+// or PhaseRunning). It implements backup.Observer.
+func (s *State) BackupPhase(machine, unit, source, phase string) {
+	if s == nil {
+		return
+	}
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := backupKey{machine, source}
+	b := s.backups[k]
+	if b == nil {
+		b = &backupState{unit: unit, since: now}
+		s.backups[k] = b
+	}
+	b.phase, b.phaseSince = phase, now
+	b.startBytes = s.machineReceived(machine)
+}
+
+// machineReceived is the bytes the machine's checkin session carried so
+// far; s.mu is held.
+func (s *State) machineReceived(machine string) int64 {
+	for se := range s.sessions {
+		if se.machine == machine && se.mode == ModeCheckin {
+			return se.received.Load()
+		}
+	}
+	return 0
+}
+
+// BackupFinished records a source's result: the backup ran from begin to
+// end. It implements backup.Observer.
+func (s *State) BackupFinished(machine, unit, source string, ok bool, begin, end time.Time) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.backups, backupKey{machine, source})
+	st := s.source(machine, source)
+	if unit != "" {
+		st.unit = unit
+	}
+	if end.After(st.lastAttempt) {
+		st.lastAttempt = end
+	}
+	if ok {
+		s.results["success"]++
+		if end.After(st.lastSuccess) {
+			st.lastSuccess = end
+		}
+	} else {
+		s.results["failure"]++
+	}
+	s.hist.observe(end.Sub(begin).Seconds())
+}
+
+// AuthFailed counts a failed authentication attempt. It implements
+// sshserver.Observer.
+func (s *State) AuthFailed() {
+	if s == nil {
+		return
+	}
+	s.authFailures.Add(1)
+}
+
+// ConnectionDropped counts a connection the SSH server dropped for
+// reason. It implements sshserver.Observer.
+func (s *State) ConnectionDropped(reason string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropped[reason]++
+}
+
+// SessionStarted records an agent session. received counts the bytes its
+// tunnel carries from the agent; end removes the session. It implements
+// sshserver.Observer.
+func (s *State) SessionStarted(mode, machine, unit, remote string, port int) (received func(n int64), end func()) {
+	if s == nil {
+		return func(int64) {}, func() {}
+	}
+	se := &session{mode: mode, machine: machine, unit: unit, remote: remote, port: port, since: s.opts.Now()}
+	s.mu.Lock()
+	s.sessions[se] = struct{}{}
+	s.mu.Unlock()
+	received = func(n int64) {
+		se.received.Add(n)
+		s.received.Add(n)
+	}
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.sessions, se)
+			s.mu.Unlock()
+		})
+	}
+	return received, end
+}
+
+// SetMachines records how many machines' keys are loaded.
+func (s *State) SetMachines(n int) {
+	if s == nil {
+		return
+	}
+	s.machines.Store(int64(n))
+}
+
+// KeyRefreshed records a successful key refresh at t.
+func (s *State) KeyRefreshed(t time.Time) {
+	if s == nil {
+		return
+	}
+	s.keyRefresh.Store(t.UnixNano())
+}

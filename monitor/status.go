@@ -1,0 +1,134 @@
+package monitor
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Status is a point-in-time copy of the live state, for a status view
+// (JSON field names are part of its output).
+type Status struct {
+	Time               time.Time        `json:"time"`
+	Machines           int              `json:"machines"`
+	KeyRefreshed       *time.Time       `json:"key_refreshed,omitempty"`
+	ReportsSpooled     int              `json:"reports_spooled"`
+	ReceivedBytes      int64            `json:"received_bytes"`
+	BackupsSucceeded   int64            `json:"backups_succeeded"`
+	BackupsFailed      int64            `json:"backups_failed"`
+	AuthFailures       int64            `json:"ssh_auth_failures"`
+	ConnectionsDropped map[string]int64 `json:"ssh_connections_dropped"`
+	Sessions           []SessionStatus  `json:"sessions"`
+	Backups            []BackupStatus   `json:"backups"`
+	Volumes            []VolumeUsage    `json:"volumes"`
+}
+
+// SessionStatus is one connected agent's session.
+type SessionStatus struct {
+	Mode          string    `json:"mode"`
+	Machine       string    `json:"machine"`
+	Unit          string    `json:"unit"`
+	Remote        string    `json:"remote"`
+	Port          int       `json:"port"` // the agent's forwarded port; for restore, the local port
+	Since         time.Time `json:"since"`
+	ReceivedBytes int64     `json:"received_bytes"`
+}
+
+// BackupStatus is one source backup running or waiting for a slot.
+type BackupStatus struct {
+	Machine string        `json:"machine"`
+	Unit    string        `json:"unit"`
+	Source  string        `json:"source"`
+	Phase   string        `json:"phase"` // PhaseWaiting or PhaseRunning
+	Since   time.Time     `json:"since"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// ReceivedBytes is what the machine's tunnel carried since rsync
+	// started (0 while waiting).
+	ReceivedBytes int64 `json:"received_bytes"`
+}
+
+// Status returns a copy of the live state. It reads the volumes and the
+// report spool, like a scrape does.
+func (s *State) Status() Status {
+	now := s.opts.Now()
+	st := Status{
+		Time:               now,
+		Machines:           int(s.machines.Load()),
+		ReceivedBytes:      s.received.Load(),
+		AuthFailures:       s.authFailures.Load(),
+		ConnectionsDropped: map[string]int64{},
+		Sessions:           []SessionStatus{},
+		Backups:            []BackupStatus{},
+		Volumes:            []VolumeUsage{},
+	}
+	if ns := s.keyRefresh.Load(); ns != 0 {
+		t := time.Unix(0, ns)
+		st.KeyRefreshed = &t
+	}
+	if s.opts.SpooledReports != nil {
+		st.ReportsSpooled = s.opts.SpooledReports()
+	}
+	if s.opts.Volumes != nil {
+		st.Volumes = append(st.Volumes, s.opts.Volumes()...)
+	}
+	s.mu.Lock()
+	st.BackupsSucceeded, st.BackupsFailed = s.results["success"], s.results["failure"]
+	for k, v := range s.dropped {
+		st.ConnectionsDropped[k] = v
+	}
+	for se := range s.sessions {
+		st.Sessions = append(st.Sessions, SessionStatus{
+			Mode: se.mode, Machine: se.machine, Unit: se.unit, Remote: se.remote,
+			Port: se.port, Since: se.since, ReceivedBytes: se.received.Load(),
+		})
+	}
+	for k, b := range s.backups {
+		bs := BackupStatus{Machine: k.machine, Unit: b.unit, Source: k.source, Phase: b.phase, Since: b.since, Elapsed: now.Sub(b.since)}
+		if b.phase == PhaseRunning {
+			bs.ReceivedBytes = s.machineReceived(k.machine) - b.startBytes
+		}
+		st.Backups = append(st.Backups, bs)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(st.Sessions, func(a, b SessionStatus) int {
+		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Machine, b.Machine))
+	})
+	slices.SortFunc(st.Backups, func(a, b BackupStatus) int {
+		return cmp.Or(cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
+	})
+	return st
+}
+
+// Counts are the figures systemd's STATUS= line shows.
+type Counts struct {
+	Machines, Checkins, Restores, Running, Waiting int
+}
+
+// Counts returns the current counts without reading the disk.
+func (s *State) Counts() Counts {
+	c := Counts{Machines: int(s.machines.Load())}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for se := range s.sessions {
+		if se.mode == ModeRestore {
+			c.Restores++
+		} else {
+			c.Checkins++
+		}
+	}
+	for _, b := range s.backups {
+		if b.phase == PhaseRunning {
+			c.Running++
+		} else {
+			c.Waiting++
+		}
+	}
+	return c
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
