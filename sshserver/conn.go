@@ -67,6 +67,7 @@ func (s *Server) admit(nc net.Conn) *conn {
 	if n := s.startups.Add(1); n > int64(s.opts.MaxStartups) {
 		s.startups.Add(-1)
 		s.logger.Warn("too many unauthenticated connections, dropping", "remote", remote, "max_startups", s.opts.MaxStartups)
+		s.opts.Observer.ConnectionDropped(DropMaxStartups)
 		nc.Close()
 		return nil
 	}
@@ -90,6 +91,7 @@ func (s *Server) admit(nc net.Conn) *conn {
 	c.log.Store(s.logger.With("remote", remote))
 	c.grace = time.AfterFunc(s.opts.LoginGraceTime, func() {
 		c.logger().Warn("login grace time exceeded, dropping")
+		s.opts.Observer.ConnectionDropped(DropLoginGrace)
 		c.cancel(errLoginGrace)
 	})
 	// However the connection ends, a cancelled context closes it: at once

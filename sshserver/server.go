@@ -105,6 +105,15 @@ type Options struct {
 	MaxForwards int
 	// Ciphers overrides the cipher list (see algorithms.go).
 	Ciphers []string
+
+	// Observer is told of failed logins, dropped connections and
+	// sessions; nil tells no one.
+	Observer Observer
+	// Heartbeat, when set, is called from the accept loop at least every
+	// HeartbeatInterval while it runs (systemd's watchdog; see
+	// observe.go).
+	Heartbeat         func()
+	HeartbeatInterval time.Duration
 }
 
 // Server is the embedded SSH server.
@@ -154,6 +163,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	setDefault(&opts.HeartbeatInterval, 10*time.Second)
 	setDefault(&opts.LoginGraceTime, DefaultLoginGraceTime)
 	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&opts.MaxStartups, DefaultMaxStartups)
@@ -237,6 +250,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 		},
 		AuthLogCallback: func(meta gossh.ConnMetadata, method string, err error) {
 			if err != nil && method != "none" {
+				s.opts.Observer.AuthFailed()
 				c.logger().Debug("authentication attempt failed", "user", meta.User(), "method", method, "err", err)
 			}
 		},
@@ -296,8 +310,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 
 	var backoff time.Duration
+	hb := &heartbeat{s: s, ln: ln}
 	for {
+		hb.arm()
 		nc, err := ln.Accept()
+		if hb.beat(err) {
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil || s.isClosing() {
 				return nil

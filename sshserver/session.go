@@ -66,6 +66,7 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
 		s.sessions.Add(-1)
 		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
+		s.opts.Observer.ConnectionDropped(DropMaxSessions)
 		nc.Reject(gossh.ResourceShortage, "too many sessions")
 		c.cancel(errTooManySessions) // nothing runs: the connection closes now
 		return
@@ -251,7 +252,10 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 // checkin hands the Puller a private endpoint carried to the agent's
 // daemon; log carries no "port", which the tunnel adds.
 func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.Request, alog *sessionlog.Logger, log *slog.Logger) int {
-	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
+	received, end := sess.srv.opts.Observer.SessionStarted(ModeCheckin, sess.machine.UUID, sess.machine.Info.UnitName,
+		sess.conn.RemoteAddr().String(), int(fwd.Port))
+	defer end()
+	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.CountReceived(received))
 	if err != nil {
 		log.Error("open checkin tunnel", "err", err)
 		alog.Error("Storage unit could not open the tunnel")
@@ -288,6 +292,9 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		return 1
 	}
 	defer ep.Close()
+	_, end := sess.srv.opts.Observer.SessionStarted(ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,
+		sess.conn.RemoteAddr().String(), ep.Port())
+	defer end()
 	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String())
 	alog.Info("Restore mode active on port %d.  Good luck.", ep.Port())

@@ -49,6 +49,8 @@ type Endpoint struct {
 	// admit, when set, vets each accepted connection before anything is
 	// sent to the agent.
 	admit func(net.Conn) error
+	// received, when set, is told of the agent's bytes as they flow.
+	received func(n int64)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -71,11 +73,20 @@ type Endpoint struct {
 // "forwarded-tcpip" channel whose "address/port that was connected" are
 // bindAddr and port exactly as the agent's "tcpip-forward" request gave
 // them. The Endpoint takes ownership of ln.
-func Forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger) *Endpoint {
-	return forward(ctx, ln, conn, bindAddr, port, logger, nil)
+func Forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger, opts ...Option) *Endpoint {
+	return forward(ctx, ln, conn, bindAddr, port, logger, nil, opts)
 }
 
-func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger, admit func(net.Conn) error) *Endpoint {
+// Option adjusts an Endpoint.
+type Option func(*Endpoint)
+
+// CountReceived has f told of the bytes carried from the agent, as they
+// are written to the local side (metrics and live status count them).
+func CountReceived(f func(n int64)) Option {
+	return func(e *Endpoint) { e.received = f }
+}
+
+func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger, admit func(net.Conn) error, opts []Option) *Endpoint {
 	ctx, cancel := context.WithCancel(ctx)
 	e := &Endpoint{
 		ln:       ln,
@@ -86,6 +97,9 @@ func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 		admit:    admit,
 		ctx:      ctx,
 		cancel:   cancel,
+	}
+	for _, o := range opts {
+		o(e)
 	}
 	e.stop = context.AfterFunc(ctx, func() { ln.Close() })
 	e.wg.Add(1)
@@ -99,13 +113,13 @@ func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 // Checkin returns an Endpoint on a loopback port chosen by the kernel, never
 // the agent's own PORT: two agents may pick the same PORT at once
 // (PROTOCOL.md §3.1, point 5). Addr is what rsync must connect to.
-func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {
+func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger, opts ...Option) (*Endpoint, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for checkin tunnel: %w", err)
 	}
-	return forward(ctx, ln, conn, bindAddr, port, logger, sameUser), nil
+	return forward(ctx, ln, conn, bindAddr, port, logger, sameUser, opts), nil
 }
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
@@ -254,7 +268,11 @@ func (e *Endpoint) carry(c net.Conn) {
 		// packet already received in one Read, so one write(2) and one
 		// window adjustment carry several of them. The wrapper hides
 		// c's ReadFrom, which would copy 32 KiB at a time instead.
-		n, err := io.CopyBuffer(struct{ io.Writer }{c}, ch, make([]byte, copyBufferSize))
+		var dst io.Writer = struct{ io.Writer }{c}
+		if e.received != nil {
+			dst = countingWriter{c, e.received}
+		}
+		n, err := io.CopyBuffer(dst, ch, make([]byte, copyBufferSize))
 		e.bytesIn.Add(n)
 		e.copyError(logger, "from agent", err)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
@@ -282,4 +300,18 @@ func (e *Endpoint) copyError(logger *slog.Logger, dir string, err error) {
 		return
 	}
 	logger.Warn("tunnel copy failed", "direction", dir, "err", err)
+}
+
+// countingWriter tells count of every write as it happens, so a running
+// transfer's progress is visible before the copy ends. Being a plain
+// Writer, it also hides c's ReadFrom.
+type countingWriter struct {
+	w     io.Writer
+	count func(int64)
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.count(int64(n))
+	return n, err
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -217,7 +218,8 @@ func TestCheckinCarriesBothWays(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAgent(t, replier("agent"))
-			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testLogger(t))
+			var received atomic.Int64
+			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testLogger(t), CountReceived(func(n int64) { received.Add(n) }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,6 +242,10 @@ func TestCheckinCarriesBothWays(t *testing.T) {
 			}}
 			if diff := cmp.Diff(wantPayload, a.seen()); diff != "" {
 				t.Errorf("forwarded-tcpip payloads (-want +got):\n%s", diff)
+			}
+			ep.Close() // waits for the copies, so the count is final
+			if got := received.Load(); got != int64(len(want)) {
+				t.Errorf("counted %d bytes received, want %d", got, len(want))
 			}
 		})
 	}

@@ -1,0 +1,88 @@
+package sshserver
+
+import (
+	"errors"
+	"net"
+	"os"
+	"time"
+)
+
+// Session modes an Observer is told of.
+const (
+	ModeCheckin = "checkin"
+	ModeRestore = "restore"
+)
+
+// Reasons for ConnectionDropped.
+const (
+	DropMaxStartups = "max_startups"
+	DropMaxSessions = "max_sessions"
+	DropLoginGrace  = "login_grace"
+)
+
+// Observer is told what the server does, for metrics and live status;
+// cmd passes a *monitor.State. Calls must not block.
+type Observer interface {
+	// AuthFailed counts one failed authentication attempt (an unknown
+	// key, a wrong user).
+	AuthFailed()
+	// ConnectionDropped counts a connection the server dropped for one
+	// of the Drop reasons (admission control may add its own).
+	ConnectionDropped(reason string)
+	// SessionStarted records an agent's session; received is told of the
+	// bytes its checkin tunnel carries from the agent, end is called once
+	// when the session ends. port is the agent's forwarded port for a
+	// checkin, the local listening port for a restore.
+	SessionStarted(mode, machine, unit, remote string, port int) (received func(n int64), end func())
+}
+
+type nopObserver struct{}
+
+func (nopObserver) AuthFailed()              {}
+func (nopObserver) ConnectionDropped(string) {}
+func (nopObserver) SessionStarted(string, string, string, string, int) (func(int64), func()) {
+	return func(int64) {}, func() {}
+}
+
+// deadliner is a listener whose Accept can time out (*net.TCPListener,
+// *net.UnixListener).
+type deadliner interface {
+	SetDeadline(time.Time) error
+}
+
+// heartbeat runs opts.Heartbeat from the accept loop: before each Accept
+// the listener gets a deadline HeartbeatInterval ahead, and each time the
+// loop comes round (by a connection or by the deadline) the beat is sent
+// if it is due. The beat also takes s.mu, which admitting a connection and
+// every key refresh need: if the loop or that lock hangs, the beats stop
+// and systemd's watchdog sees it. It reports whether err was only the
+// deadline passing.
+type heartbeat struct {
+	s    *Server
+	ln   net.Listener
+	last time.Time
+}
+
+func (h *heartbeat) arm() {
+	if h.s.opts.Heartbeat == nil {
+		return
+	}
+	if d, ok := h.ln.(deadliner); ok {
+		_ = d.SetDeadline(time.Now().Add(h.s.opts.HeartbeatInterval))
+	}
+}
+
+func (h *heartbeat) beat(err error) (timedOut bool) {
+	if h.s.opts.Heartbeat == nil {
+		return false
+	}
+	timedOut = err != nil && errors.Is(err, os.ErrDeadlineExceeded)
+	if now := time.Now(); timedOut || now.Sub(h.last) >= h.s.opts.HeartbeatInterval {
+		h.s.mu.Lock()
+		//nolint:staticcheck // an empty critical section: proves s.mu is free
+		h.s.mu.Unlock()
+		h.last = now
+		h.s.opts.Heartbeat()
+	}
+	return timedOut
+}
