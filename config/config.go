@@ -21,6 +21,9 @@ type Volume struct {
 	Path         string `json:"path"`
 	AcceptNew    bool   `json:"accept_new"`
 	HighWaterPct int    `json:"accept_new_high_water_pct"`
+	// MaxUsagePct is the disk guard: above this fill level no backup
+	// starts on the volume (max_usage_pct).
+	MaxUsagePct int `json:"max_usage_pct"`
 }
 
 // Config is the validated, defaulted configuration. Field comments give
@@ -54,6 +57,8 @@ type Config struct {
 
 	AcceptNewHighWaterPct int      `json:"accept_new_high_water_pct"` // accept_new_high_water_pct
 	Volumes               []Volume `json:"volumes"`                   // volumes, sorted by name
+	MaxUsagePct           int      `json:"max_usage_pct"`             // max_usage_pct: the disk guard's default
+	MetricsListen         string   `json:"metrics_listen"`            // metrics_listen; empty: no /metrics
 
 	SSHPingHost string `json:"ssh_ping_host"` // ssh_ping_host
 	SSHPingPort int    `json:"ssh_ping_port"` // ssh_ping_port
@@ -92,6 +97,7 @@ var keys = []string{
 	"ssh_host_key_files", "update_config_interval", "max_concurrent_backups",
 	"rsync_command", "coordinator_listen", "coordinator_tls_cert",
 	"coordinator_tls_key", "machine_registration_secret",
+	"max_usage_pct", "metrics_listen",
 }
 
 // openSSHKeys were used to generate authorized_keys; the embedded SSH
@@ -115,6 +121,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rsync_command", "rsync")
 	v.SetDefault("coordinator_listen", "127.0.0.1:8410")
 	v.SetDefault("log_file", "")
+	v.SetDefault("max_usage_pct", int64(95))
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -303,7 +310,9 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 		}
 	}
 	c.AcceptNewHighWaterPct = r.integer("accept_new_high_water_pct", 0, 100)
-	c.Volumes = r.volumes(c.AcceptNewHighWaterPct)
+	c.MaxUsagePct = r.integer("max_usage_pct", 1, 100)
+	c.Volumes = r.volumes(c.AcceptNewHighWaterPct, c.MaxUsagePct)
+	c.MetricsListen = r.str("metrics_listen")
 
 	c.SSHPingHost = r.str("ssh_ping_host")
 	if c.SSHPingHost == "" {
@@ -360,7 +369,7 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 	return c, nil
 }
 
-func (r *reader) volumes(defaultHWM int) []Volume {
+func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
 	raw, ok := r.src.values["volumes"]
 	if !ok {
 		r.required("volumes")
@@ -383,7 +392,7 @@ func (r *reader) volumes(defaultHWM int) []Volume {
 			r.fail(key, "want a mapping with a path, got %s", typeName(m[name]))
 			continue
 		}
-		vol := Volume{Name: name, AcceptNew: true, HighWaterPct: defaultHWM}
+		vol := Volume{Name: name, AcceptNew: true, HighWaterPct: defaultHWM, MaxUsagePct: defaultMaxUsage}
 		for _, k := range sortedKeys(vm) {
 			sub := key + "." + k
 			switch k {
@@ -403,6 +412,8 @@ func (r *reader) volumes(defaultHWM int) []Volume {
 				vol.AcceptNew = b
 			case "accept_new_high_water_pct":
 				vol.HighWaterPct = r.integerValue(sub, vm[k], 0, 100)
+			case "max_usage_pct":
+				vol.MaxUsagePct = r.integerValue(sub, vm[k], 1, 100)
 			default:
 				r.warnings = append(r.warnings, fmt.Sprintf("%s: %s: unknown key, ignored", r.src.where(sub), sub))
 			}

@@ -58,7 +58,8 @@ func TestLoadSeedConfig(t *testing.T) {
 		APIAuth: "STORAGE AUTH STRING", APITimeout: 30 * time.Second,
 		VarDir: "/var/lib/turku-storage", SnapshotMode: "link-dest", Timezone: "UTC",
 		AcceptNewHighWaterPct: 80,
-		Volumes:               []Volume{{Name: "default", Path: "/media/backup/turku", AcceptNew: true, HighWaterPct: 80}},
+		Volumes:               []Volume{{Name: "default", Path: "/media/backup/turku", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95}},
+		MaxUsagePct:           95,
 		SSHPingHost:           "primary.turku.example.com", SSHPingPort: 22, SSHPingUser: "turku-ping",
 		SSHListen: ":22", SSHHostKeyFiles: []string{"/var/lib/turku-storage/ssh_host_ed25519_key"},
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
@@ -95,9 +96,9 @@ func TestLoadMergeOrder(t *testing.T) {
 		t.Errorf("got ssh_ping_port %d, want 2022 (YAML after JSON wins)", c.SSHPingPort)
 	}
 	wantVols := []Volume{
-		{Name: "Backup-A", Path: "/srv/a", AcceptNew: false, HighWaterPct: 95},
-		{Name: "b", Path: "/srv/b", AcceptNew: true, HighWaterPct: 80},
-		{Name: "c", Path: "/srv/c", AcceptNew: true, HighWaterPct: 80},
+		{Name: "Backup-A", Path: "/srv/a", AcceptNew: false, HighWaterPct: 95, MaxUsagePct: 95},
+		{Name: "b", Path: "/srv/b", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95},
+		{Name: "c", Path: "/srv/c", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95},
 	}
 	if diff := cmp.Diff(wantVols, c.Volumes); diff != "" {
 		t.Errorf("volumes (-want +got):\n%s", diff)
@@ -172,6 +173,14 @@ func TestLoadErrors(t *testing.T) {
 				`config.d/a.json: timezone: unknown time zone "Mars/Olympus"`,
 				`config.d/a.json: update_config_interval: want a duration like "5m" or a number of seconds, got "soon"`,
 				`config.d/a.json: var_dir: want an absolute path, got "relative"`,
+			},
+		},
+		{
+			name:  "disk guard out of range",
+			files: map[string]string{"a.json": `{"name": "n", "secret": "s", "max_usage_pct": 0, "volumes": {"v": {"path": "/v", "max_usage_pct": 101}}}`},
+			want: []string{
+				"config.d/a.json: max_usage_pct: 0 is out of range 1..100",
+				"config.d/a.json: volumes.v.max_usage_pct: 101 is out of range 1..100",
 			},
 		},
 		{
@@ -314,5 +323,28 @@ func TestDurationOverflow(t *testing.T) {
 	c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "api_timeout": 9223372036}`}))
 	if err != nil || c.APITimeout != 9223372036*time.Second {
 		t.Errorf("largest whole number of seconds: got %v, %v", c, err)
+	}
+}
+
+// max_usage_pct: the top-level value is every volume's default, a
+// volume's own wins; metrics_listen is read as given.
+func TestLoadDiskGuardAndMetrics(t *testing.T) {
+	dir := writeConfig(t, map[string]string{
+		"a.json": `{"name": "n", "secret": "s", "max_usage_pct": 90, "metrics_listen": "127.0.0.1:9410",
+			"volumes": {"a": {"path": "/a"}, "b": {"path": "/b", "max_usage_pct": 98}}}`,
+	})
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, v := range c.Volumes {
+		got[v.Name] = v.MaxUsagePct
+	}
+	if diff := cmp.Diff(map[string]int{"a": 90, "b": 98}, got); diff != "" {
+		t.Errorf("max_usage_pct by volume (-want +got):\n%s", diff)
+	}
+	if c.MetricsListen != "127.0.0.1:9410" {
+		t.Errorf("metrics_listen %q", c.MetricsListen)
 	}
 }

@@ -94,7 +94,7 @@ func (w *wiring) advertisedKeys(signers []gossh.Signer) []string {
 func (w *wiring) volumes() []backup.Volume {
 	out := make([]backup.Volume, 0, len(w.cfg.Volumes))
 	for _, v := range w.cfg.Volumes {
-		out = append(out, backup.Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct})
+		out = append(out, backup.Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct, MaxUsagePct: v.MaxUsagePct})
 	}
 	return out
 }
@@ -151,6 +151,7 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		LockDir:             w.cfg.LockDir,
 		Volumes:             w.volumes(),
 		DefaultHighWaterPct: w.cfg.AcceptNewHighWaterPct,
+		DefaultMaxUsagePct:  w.cfg.MaxUsagePct,
 		SnapshotMode:        w.cfg.SnapshotMode,
 		PreserveHardLinks:   w.cfg.PreserveHardLinks,
 		Location:            w.cfg.Location,
