@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxUsagePct is the disk guard's default threshold, BackupPC's
@@ -81,4 +83,20 @@ func (e *Engine) volumeOf(dir string) Volume {
 		return Volume{Name: dir, Path: dir, MaxUsagePct: e.maxUsage}
 	}
 	return *best
+}
+
+// Usage returns the size of the filesystem holding path, the bytes
+// available to unprivileged users (statvfs f_bavail), and its fill level
+// as placement and the disk guard compute it.
+func Usage(path string) (sizeBytes, freeBytes int64, usedPct float64, err error) {
+	var sf unix.Statfs_t
+	if err := unix.Statfs(path, &sf); err != nil {
+		return 0, 0, 0, &fs.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	bs := blockSize(&sf)
+	sizeBytes, freeBytes = int64(sf.Blocks)*bs, int64(sf.Bavail)*bs
+	if sizeBytes > 0 {
+		usedPct = (1 - float64(freeBytes)/float64(sizeBytes)) * 100
+	}
+	return sizeBytes, freeBytes, usedPct, nil
 }

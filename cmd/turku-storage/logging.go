@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"log/slog"
@@ -87,6 +88,7 @@ func (h *journalHandler) Handle(_ context.Context, r slog.Record) error {
 	fmt.Fprintf(&b, "PRIORITY=%d\nSYSLOG_IDENTIFIER=turku-storage\n", priority(r.Level))
 	// The text handler quotes newlines, so MESSAGE is always one line.
 	fmt.Fprintf(&b, "MESSAGE=%s\n", msg)
+	writeJournalFields(&b, h.attrs, r)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, err := h.conn.Write(b.Bytes())
@@ -146,4 +148,47 @@ func priority(l slog.Level) int {
 		return 6
 	}
 	return 7
+}
+
+// journalFields are the slog keys (STYLE: fixed field names) also sent as
+// journal fields, so `journalctl MACHINE=<uuid>` finds a machine's lines.
+var journalFields = map[string]string{
+	"machine":  "MACHINE",
+	"unit":     "UNIT",
+	"source":   "SOURCE",
+	"snapshot": "SNAPSHOT",
+}
+
+// writeJournalFields appends the journalFields found among the handler's
+// and the record's attributes (the record's win), each once.
+func writeJournalFields(b *bytes.Buffer, pre []slog.Attr, r slog.Record) {
+	vals := map[string]string{}
+	add := func(a slog.Attr) bool {
+		if name, ok := journalFields[a.Key]; ok {
+			vals[name] = a.Value.Resolve().String()
+		}
+		return true
+	}
+	for _, a := range pre {
+		add(a)
+	}
+	r.Attrs(add)
+	for _, name := range []string{"MACHINE", "UNIT", "SOURCE", "SNAPSHOT"} {
+		v, ok := vals[name]
+		if !ok {
+			continue
+		}
+		if !strings.ContainsRune(v, '\n') {
+			fmt.Fprintf(b, "%s=%s\n", name, v)
+			continue
+		}
+		// A value with a newline: the name, a newline, its length as a
+		// little-endian uint64, the value and a newline (systemd's
+		// native journal protocol).
+		b.WriteString(name + "\n")
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(v)))
+		b.Write(n[:])
+		b.WriteString(v + "\n")
+	}
 }

@@ -24,6 +24,9 @@ type globals struct {
 	// onListen, when set (tests), is told the SSH server's and the
 	// built-in coordinator's (nil without one) addresses once serve runs.
 	onListen func(ssh, coordinator net.Addr)
+	// onMetrics, when set (tests), is told the metrics listener's
+	// address before onListen.
+	onMetrics func(net.Addr)
 }
 
 // exitError carries a specific exit status (the old turku-storage-ping

@@ -10,15 +10,18 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
 )
@@ -64,6 +67,18 @@ type daemon struct {
 	srv    *sshserver.Server
 	engine atomic.Pointer[backup.Engine]
 	reg    *registry.Registrar
+	// Monitoring (metrics.go, notify.go): keysLoaded is closed once the
+	// machine keys came from the cache or the API.
+	state      *monitor.State
+	notify     notifier
+	keysLoaded chan struct{}
+	keysOnce   sync.Once
+}
+
+// loadedKeys records that n machines' keys are loaded.
+func (d *daemon) loadedKeys(n int) {
+	d.state.SetMachines(n)
+	d.keysOnce.Do(func() { close(d.keysLoaded) })
 }
 
 // Pull implements sshserver.Puller with the current engine.
@@ -106,7 +121,13 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	d := &daemon{g: g, log: log, w: w}
+	w.monitor = newMonitor(cfg)
+	d := &daemon{g: g, log: log, w: w, state: w.monitor, keysLoaded: make(chan struct{})}
+	d.notify = notifier{log: log, state: d.state}
+	watchdog, err := sd.SdWatchdogEnabled(false)
+	if err != nil {
+		log.Warn("systemd watchdog settings unreadable; not pinging it", "err", err)
+	}
 	signers, err := w.hostSigners()
 	if err != nil {
 		return err
@@ -125,12 +146,17 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		StorageName: cfg.Name,
 		Logger:      log,
 		Puller:      d,
+		Observer:    d.state,
+		// Beats from the accept loop: the watchdog ping and STATUS=.
+		Heartbeat:         func() { d.notify.heartbeat(watchdog > 0) },
+		HeartbeatInterval: heartbeatInterval(watchdog),
 	})
 	if err != nil {
 		return err
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
+		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
 	} else if errors.Is(err, registry.ErrNoCache) {
 		log.Warn("no cached machine keys yet; agents are refused until the first refresh succeeds")
@@ -174,12 +200,32 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		ln.Close()
 		return err
 	}
+	metricsAddr, err := serveMetrics(gctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	grp.Go(func() error {
+		seedMonitor(d.state, d.w.cfg, d.log)
+		return nil
+	})
+	// READY=1 once the listener (bound before run) is served and the keys
+	// are loaded, from the cache or the first refresh.
+	grp.Go(func() error {
+		select {
+		case <-d.keysLoaded:
+			d.notify.ready()
+		case <-gctx.Done():
+		}
+		return nil
+	})
 
 	grp.Go(func() error {
 		return d.srv.Serve(sessions, ln)
 	})
 	grp.Go(func() error {
 		<-gctx.Done()
+		d.notify.stopping()
 		d.log.Info("shutting down: no new connections; waiting for running backups", "timeout", shutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
@@ -199,6 +245,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
+			d.state.KeyRefreshed(time.Now())
+			d.loadedKeys(len(res.Machines))
 		})
 		return nil
 	})
@@ -223,7 +271,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 				return nil
 			case <-hup:
 				d.log.Info("SIGHUP: reloading configuration and refreshing keys")
+				d.notify.reloading()
 				d.reload()
+				d.notify.ready()
 				select {
 				case kick <- struct{}{}:
 				default:
@@ -231,6 +281,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 			}
 		}
 	})
+	if d.g.onMetrics != nil && metricsAddr != nil {
+		d.g.onMetrics(metricsAddr)
+	}
 	if d.g.onListen != nil {
 		d.g.onListen(ln.Addr(), coordAddr)
 	}
@@ -258,7 +311,7 @@ func (d *daemon) reload() {
 	if keys := restartKeys(d.w.cfg, cfg); len(keys) > 0 {
 		d.log.Warn("configuration changed in settings that need a restart; they keep their running values", "keys", keys)
 	}
-	w := &wiring{cfg: cfg, log: d.log, api: d.w.api}
+	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, monitor: d.w.monitor}
 	engine, err := w.engine()
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
@@ -297,6 +350,7 @@ func restartKeys(a, b *config.Config) []string {
 	diff("coordinator_tls_cert", a.CoordinatorTLSCert == b.CoordinatorTLSCert)
 	diff("coordinator_tls_key", a.CoordinatorTLSKey == b.CoordinatorTLSKey)
 	diff("machine_registration_secret", a.MachineRegistrationSecret == b.MachineRegistrationSecret)
+	diff("metrics_listen", a.MetricsListen == b.MetricsListen)
 	return out
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
+	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
 )
@@ -27,6 +28,8 @@ type wiring struct {
 	// machinesChanged, when set, is called after the built-in coordinator
 	// registered or updated a machine.
 	machinesChanged func()
+	// monitor receives the backups' phases and results; nil: none.
+	monitor *monitor.State
 	// closers run on Close, in reverse order.
 	closers []func()
 }
@@ -158,6 +161,16 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		RsyncCommand:        w.cfg.RsyncCommand,
 		MaxConcurrent:       w.cfg.MaxConcurrentBackups,
 		API:                 w.api,
+		Observer:            w.observer(),
 		Logger:              w.log,
 	})
+}
+
+// observer is the engine's Observer: the monitor, or none (a nil
+// *monitor.State in the interface would not be nil).
+func (w *wiring) observer() backup.Observer {
+	if w.monitor == nil {
+		return nil
+	}
+	return w.monitor
 }

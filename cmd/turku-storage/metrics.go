@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/monitor"
+	"github.com/turku-backup/turku-storage/registry"
+)
+
+// newMonitor builds the live state serve reports into: volumes and the
+// report spool are read from disk whenever a scrape or status asks.
+func newMonitor(cfg *config.Config) *monitor.State {
+	vols := cfg.Volumes
+	reports := filepath.Join(cfg.VarDir, "reports")
+	return monitor.New(monitor.Options{
+		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(vols) },
+		SpooledReports: func() int { return spooledReports(reports) },
+	})
+}
+
+// volumeUsage stats every configured volume.
+func volumeUsage(vols []config.Volume) []monitor.VolumeUsage {
+	out := make([]monitor.VolumeUsage, 0, len(vols))
+	for _, v := range vols {
+		u := monitor.VolumeUsage{Name: v.Name, Path: v.Path, MaxUsagePct: v.MaxUsagePct}
+		var err error
+		if u.SizeBytes, u.FreeBytes, u.UsedPct, err = backup.Usage(v.Path); err != nil {
+			u.Err = err.Error()
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// spooledReports counts the reports waiting in VAR_DIR/reports (the
+// *.json files; unreadable ones are renamed *.bad and not counted).
+func spooledReports(dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+// seedMonitor records every source's newest snapshot on disk as its last
+// success, with the unit name from the key cache where known.
+func seedMonitor(state *monitor.State, cfg *config.Config, log *slog.Logger) {
+	units := map[string]string{}
+	if c, err := registry.LoadCache(filepath.Join(cfg.VarDir, registry.CacheFile)); err == nil {
+		for uuid, m := range c.Machines {
+			units[uuid] = m.UnitName
+		}
+	}
+	start := time.Now()
+	machines, err := backup.Inventory(cfg.VarDir, cfg.Location)
+	if err != nil {
+		log.Warn("reading the snapshots on disk for metrics failed", "err", err)
+		return
+	}
+	n := 0
+	for _, m := range machines {
+		if m.Err != nil {
+			log.Warn("reading a machine's snapshots for metrics failed", "machine", m.UUID, "err", m.Err)
+		}
+		for _, s := range m.Sources {
+			if latest := s.Newest(); latest != nil {
+				state.SeedSource(m.UUID, units[m.UUID], s.Name, latest.SyncFinish)
+				n++
+			}
+		}
+	}
+	log.Info("read the snapshots on disk", "machines", len(machines), "sources", n, "duration", time.Since(start))
+}
+
+// metricsHandler serves the Prometheus text format at /metrics only: the
+// state's collector and the standard Go and process collectors.
+func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		state.Collector(),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	return mux, nil
+}
+
+// serveMetrics listens on metrics_listen and serves /metrics under grp
+// until ctx ends. It returns the address, or nil when metrics_listen is
+// empty.
+func serveMetrics(ctx context.Context, grp *errgroup.Group, addr string, state *monitor.State, log *slog.Logger) (net.Addr, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	h, err := metricsHandler(state, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	grp.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		return nil
+	})
+	grp.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	log.Info("serving metrics", "metrics_listen", ln.Addr().String())
+	return ln.Addr(), nil
+}
