@@ -15,7 +15,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "turku-storage: %v\n", err)
+		if !quietExit(err) {
+			fmt.Fprintf(os.Stderr, "turku-storage: %v\n", err)
+		}
 		stop()
 		os.Exit(exitCode(err))
 	}

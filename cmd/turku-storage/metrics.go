@@ -27,7 +27,7 @@ import (
 // report spool are read from disk whenever a scrape or status asks.
 func newMonitor(cfg *config.Config) *monitor.State {
 	vols := cfg.Volumes
-	reports := filepath.Join(cfg.VarDir, "reports")
+	reports := reportsDir(cfg)
 	return monitor.New(monitor.Options{
 		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(vols) },
 		SpooledReports: func() int { return spooledReports(reports) },
@@ -47,6 +47,8 @@ func volumeUsage(vols []config.Volume) []monitor.VolumeUsage {
 	}
 	return out
 }
+
+func reportsDir(cfg *config.Config) string { return filepath.Join(cfg.VarDir, "reports") }
 
 // spooledReports counts the reports waiting in VAR_DIR/reports (the
 // *.json files; unreadable ones are renamed *.bad and not counted).

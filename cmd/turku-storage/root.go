@@ -34,10 +34,19 @@ type globals struct {
 type exitError struct {
 	code int
 	err  error
+	// quiet: the command already said everything on stdout (check).
+	quiet bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// quietExit reports whether err is an exit status to return without
+// printing the error.
+func quietExit(err error) bool {
+	var ee *exitError
+	return errors.As(err, &ee) && ee.quiet
+}
 
 func exitCode(err error) int {
 	var ee *exitError
@@ -79,6 +88,7 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newConfigCmd(g),
 		newPingCmd(g),
 		newSnapshotsCmd(g),
+		newCheckCmd(g),
 		newVersionCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)

@@ -25,6 +25,7 @@ const (
 // daemonUnderTest is `turku-storage serve` running in-process.
 type daemonUnderTest struct {
 	ssh, coord net.Addr
+	metrics    net.Addr          // with metrics_listen set
 	log        *agenttest.Output // the daemon's own log (log_file unset: stderr)
 	cancel     context.CancelFunc
 	done       chan runResult
@@ -43,7 +44,8 @@ func startServe(t *testing.T, s *site, args ...string) *daemonUnderTest {
 		close(ready)
 	}}
 	go func() {
-		root := newRootWith(&globals{stdout: d.log, stderr: d.log, onListen: g.onListen})
+		root := newRootWith(&globals{stdout: d.log, stderr: d.log, onListen: g.onListen,
+			onMetrics: func(a net.Addr) { d.metrics = a }})
 		root.SetArgs(append([]string{"-c", s.dir, "serve"}, args...))
 		code := 0
 		if err := root.ExecuteContext(ctx); err != nil {
