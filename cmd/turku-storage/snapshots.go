@@ -21,7 +21,9 @@ func newSnapshotsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshots [MACHINE [SOURCE]]",
 		Short: "List machines, sources and snapshots on this storage unit",
-		Long: `Without arguments, lists the machines (VAR_DIR/machines). With MACHINE
+		Long: `Without arguments, gives the overview: every machine (VAR_DIR/machines)
+with its UUID and name links, each source's newest snapshot, its age and
+how many there are (--json: every snapshot of every machine). With MACHINE
 (a UUID, or the ENV-SERVICE-UNIT link name), lists each source's snapshots;
 with SOURCE, only that source's. Each snapshot shows its name, finish time,
 base snapshot and whether it is "latest". --json prints the same for
@@ -38,7 +40,7 @@ scripts.`,
 			}
 			machinesDir := filepath.Join(cfg.VarDir, "machines")
 			if len(args) == 0 {
-				return listMachines(g, machinesDir, asJSON)
+				return listMachines(g, cfg.VarDir, cfg.Location, asJSON)
 			}
 			dir, err := machineDir(machinesDir, args[0], filepath.Join(cfg.VarDir, registry.CacheFile))
 			if err != nil {
@@ -122,44 +124,72 @@ func machineDir(machinesDir, name, cachePath string) (string, error) {
 	return p, nil
 }
 
-func listMachines(g *globals, machinesDir string, asJSON bool) error {
-	entries, err := os.ReadDir(machinesDir)
-	if err != nil && !os.IsNotExist(err) {
+// machineOverview is one machine in `snapshots` without arguments.
+type machineOverview struct {
+	UUID    string           `json:"uuid"`
+	Path    string           `json:"path"`
+	Names   []string         `json:"names"`
+	Sources []sourceOverview `json:"sources"`
+	Error   string           `json:"error,omitempty"`
+}
+
+type sourceOverview struct {
+	Name string `json:"name"`
+	// Latest is the newest snapshot's name, "" if it has none.
+	Latest    string         `json:"latest"`
+	Finished  *time.Time     `json:"finished,omitempty"`
+	Count     int            `json:"count"`
+	Snapshots []snapshotJSON `json:"snapshots"`
+}
+
+// listMachines is the overview: every machine (UUID, name links), each
+// source with its newest snapshot, that snapshot's age and the count.
+func listMachines(g *globals, varDir string, loc *time.Location, asJSON bool) error {
+	machines, err := backup.Inventory(varDir, loc)
+	if err != nil {
 		return err
 	}
-	// UUID links point at machine directories; name links point at a UUID.
-	type machine struct {
-		UUID  string   `json:"uuid"`
-		Path  string   `json:"path"`
-		Names []string `json:"names"`
-	}
-	byUUID := map[string]*machine{}
-	names := map[string][]string{}
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join(machinesDir, e.Name()))
-		if err != nil {
-			continue
+	list := make([]machineOverview, 0, len(machines))
+	for _, m := range machines {
+		mo := machineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []sourceOverview{}}
+		if m.Err != nil {
+			mo.Error = m.Err.Error()
 		}
-		if filepath.IsAbs(target) {
-			byUUID[e.Name()] = &machine{UUID: e.Name(), Path: target, Names: []string{}}
-		} else {
-			names[target] = append(names[target], e.Name())
+		for _, src := range m.Sources {
+			so := sourceOverview{Name: src.Name, Count: len(src.Snapshots), Snapshots: []snapshotJSON{}}
+			for _, sn := range src.Snapshots {
+				so.Snapshots = append(so.Snapshots, snapshotJSON{Name: sn.Name, SyncFinish: sn.SyncFinish, Base: sn.Base, Latest: sn.Latest})
+			}
+			if n := src.Newest(); n != nil {
+				so.Latest = n.Name
+				so.Finished = &n.SyncFinish
+			}
+			mo.Sources = append(mo.Sources, so)
 		}
+		list = append(list, mo)
 	}
-	list := []*machine{}
-	for uuid, m := range byUUID {
-		m.Names = append(m.Names, names[uuid]...)
-		sort.Strings(m.Names)
-		list = append(list, m)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].UUID < list[j].UUID })
 	if asJSON {
 		return writeJSON(g, list)
 	}
+	now := time.Now()
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MACHINE\tNAMES\tPATH")
+	fmt.Fprintln(tw, "MACHINE\tNAMES\tSOURCE\tLATEST\tAGE\tSNAPSHOTS")
 	for _, m := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.UUID, dash(strings.Join(m.Names, ",")), m.Path)
+		names := dash(strings.Join(m.Names, ","))
+		if m.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\n", m.UUID, names, "error: "+m.Error)
+			continue
+		}
+		if len(m.Sources) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t0\n", m.UUID, names)
+		}
+		for _, src := range m.Sources {
+			age := "-"
+			if src.Finished != nil {
+				age = roundAge(now.Sub(*src.Finished))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.UUID, names, src.Name, dash(src.Latest), age, src.Count)
+		}
 	}
 	return tw.Flush()
 }

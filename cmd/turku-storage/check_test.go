@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	uuidOld = "11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+	uuidNew = "22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+)
+
+// addSnapshot makes a snapshot of source on machine uuid (placing it on
+// the site's volume, with name link "prod-www-<unit>") that finished age
+// ago, as the backup engine names them. It returns the snapshot's name.
+func addSnapshot(t *testing.T, s *site, uuid, unit, source string, age time.Duration) string {
+	t.Helper()
+	mdir := filepath.Join(s.volume, uuid)
+	machines := filepath.Join(s.varDir, "machines")
+	if err := os.MkdirAll(machines, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(machines, uuid)); os.IsNotExist(err) {
+		for _, link := range [][2]string{{mdir, uuid}, {uuid, "prod-www-" + unit}} {
+			if err := os.Symlink(link[0], filepath.Join(machines, link[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	name := source + "_" + time.Now().Add(-age).UTC().Format("20060102-150405") + "_ab12"
+	snapDir := filepath.Join(mdir, source+".snapshots")
+	if err := os.MkdirAll(filepath.Join(snapDir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(snapDir, "latest"))
+	if err := os.Symlink(name, filepath.Join(snapDir, "latest")); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		setup    func(t *testing.T, s *site)
+		wantCode int
+		// wantFirst matches the first line; wantLines are the lines after
+		// it (matched as regular expressions).
+		wantFirst string
+		wantLines []string
+	}{
+		{
+			name:      "nothing backed up yet",
+			setup:     func(*testing.T, *site) {},
+			wantCode:  0,
+			wantFirst: `^TURKU-STORAGE OK - 0 sources of 0 machines backed up within 48h0m0s \| machines=0;;;0 sources=0;;;0 stale=0;;;0 oldest_age=0s;;172800;0 full_volumes=0;;;0 spooled_reports=0;;;0 'used_default'=[0-9.]+%;;95;0;100$`,
+		},
+		{
+			name: "all recent",
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", 3*time.Hour)
+				addSnapshot(t, s, uuidNew, "db1", "etc", time.Hour)
+				addSnapshot(t, s, uuidNew, "db1", "var", 20*time.Hour)
+			},
+			wantCode:  0,
+			wantFirst: `^TURKU-STORAGE OK - 3 sources of 2 machines backed up within 48h0m0s \| machines=2;;;0 sources=3;;;0 stale=0;;;0 oldest_age=720\d\ds;`,
+		},
+		{
+			name: "one stale",
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", 50*time.Hour)
+				addSnapshot(t, s, uuidNew, "db1", "etc", time.Hour)
+			},
+			wantCode:  2,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources have no snapshot within 48h0m0s \| machines=2;;;0 sources=2;;;0 stale=1;;;0 oldest_age=180\d\d\ds;;172800;0 `,
+			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago$`},
+		},
+		{
+			name: "warning level",
+			args: []string{"--warn-age", "24h"},
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", 30*time.Hour)
+			},
+			wantCode:  1,
+			wantFirst: `^TURKU-STORAGE WARNING - 1 of 1 sources have no snapshot within 24h0m0s \| .* oldest_age=108\d\d\ds;86400;172800;0 `,
+			wantLines: []string{`^WARNING: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot .* finished 30h0m ago$`},
+		},
+		{
+			name: "max-age flag",
+			args: []string{"--max-age", "2h"},
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", 3*time.Hour)
+			},
+			wantCode:  2,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 sources have no snapshot within 2h0m0s \|`,
+			wantLines: []string{`^CRITICAL: .* etc: newest snapshot .* finished 3h0m ago$`},
+		},
+		{
+			name: "snapshot-less source is counted, not checked",
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", time.Hour)
+				if err := os.Mkdir(filepath.Join(s.volume, uuidOld, "db"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode:  0,
+			wantFirst: `^TURKU-STORAGE OK - 1 sources of 1 machines backed up within 48h0m0s \| machines=1;;;0 sources=2;;;0 stale=0;;;0 `,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSite(t, nil)
+			tt.setup(t, s)
+			r := run(t, context.Background(), nil, append([]string{"-c", s.dir, "check"}, tt.args...)...)
+			if r.code != tt.wantCode {
+				t.Errorf("exit %d, want %d", r.code, tt.wantCode)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+			if !regexp.MustCompile(tt.wantFirst).MatchString(lines[0]) {
+				t.Errorf("first line\n%s\ndoes not match\n%s", lines[0], tt.wantFirst)
+			}
+			if len(lines)-1 != len(tt.wantLines) {
+				t.Fatalf("got %d detail lines %q, want %d", len(lines)-1, lines[1:], len(tt.wantLines))
+			}
+			for i, re := range tt.wantLines {
+				if !regexp.MustCompile(re).MatchString(lines[i+1]) {
+					t.Errorf("line %d %q does not match %s", i+2, lines[i+1], re)
+				}
+			}
+			if r.stderr != "" && tt.wantCode != 0 {
+				// run prints the error like main would; main stays
+				// quiet for check's own statuses.
+				if !quietExitPrinted(r.stderr) {
+					t.Errorf("stderr %q", r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// quietExitPrinted reports whether stderr holds only what the test's run
+// helper prints for any error (main does not print quiet ones).
+func quietExitPrinted(stderr string) bool {
+	return regexp.MustCompile(`^turku-storage: (OK|WARNING|CRITICAL)\n$`).MatchString(stderr)
+}
+
+func TestCheckUnknown(t *testing.T) {
+	s := newSite(t, nil)
+	if err := os.WriteFile(filepath.Join(s.dir, "config.d", "20-bad.json"), []byte(`{"max_usage_pct": 0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, context.Background(), nil, "-c", s.dir, "check")
+	if r.code != 3 || !strings.HasPrefix(r.stdout, "TURKU-STORAGE UNKNOWN - invalid configuration") || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q; want 3 and one UNKNOWN line", r.code, r.stdout)
+	}
+}
+
+func TestSnapshotsOverview(t *testing.T) {
+	s := newSite(t, nil)
+	old := addSnapshot(t, s, uuidOld, "web1", "etc", 50*time.Hour)
+	first := addSnapshot(t, s, uuidNew, "db1", "etc", 26*time.Hour)
+	second := addSnapshot(t, s, uuidNew, "db1", "etc", 2*time.Hour)
+
+	r := run(t, context.Background(), nil, "-c", s.dir, "snapshots")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	want := []string{
+		`^MACHINE\s+NAMES\s+SOURCE\s+LATEST\s+AGE\s+SNAPSHOTS$`,
+		`^` + uuidOld + `\s+prod-www-web1\s+etc\s+` + old + `\s+50h0m\s+1$`,
+		`^` + uuidNew + `\s+prod-www-db1\s+etc\s+` + second + `\s+2h0m\s+2$`,
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), r.stdout)
+	}
+	for i, re := range want {
+		if !regexp.MustCompile(re).MatchString(lines[i]) {
+			t.Errorf("line %d %q does not match %s", i+1, lines[i], re)
+		}
+	}
+
+	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", "--json")
+	var got []machineOverview
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	names := map[string]map[string][]string{}
+	for _, m := range got {
+		names[m.UUID] = map[string][]string{}
+		for _, src := range m.Sources {
+			for _, sn := range src.Snapshots {
+				names[m.UUID][src.Name] = append(names[m.UUID][src.Name], sn.Name)
+			}
+		}
+	}
+	wantNames := map[string]map[string][]string{
+		uuidOld: {"etc": {old}},
+		uuidNew: {"etc": {first, second}},
+	}
+	if diff := cmp.Diff(wantNames, names); diff != "" {
+		t.Errorf("--json snapshot names (-want +got):\n%s", diff)
+	}
+	if got[1].Path != filepath.Join(s.volume, uuidNew) || got[1].Names[0] != "prod-www-db1" || got[1].Sources[0].Latest != second || got[1].Sources[0].Count != 2 {
+		t.Errorf("--json machine %+v", got[1])
+	}
+}
