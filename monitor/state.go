@@ -55,7 +55,8 @@ type Options struct {
 }
 
 // State is the live state. All methods are safe for concurrent use; the
-// methods of a nil *State do nothing, so reporters need no nil checks.
+// reporting methods (those the backup engine and the SSH server call) of a
+// nil *State do nothing, so reporters need no nil checks.
 type State struct {
 	opts Options
 

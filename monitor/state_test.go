@@ -1,0 +1,157 @@
+package monitor
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+const machine = "0f3c5a5e-1b2c-4d3e-8f9a-0b1c2d3e4f50"
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestStatusFollowsABackup(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)}
+	s := New(Options{
+		Now:            clk.Now,
+		SpooledReports: func() int { return 2 },
+		Volumes: func() []VolumeUsage {
+			return []VolumeUsage{{Name: "vol1", Path: "/srv/vol1", SizeBytes: 1000, FreeBytes: 400, UsedPct: 60, MaxUsagePct: 95}}
+		},
+	})
+	s.SetMachines(3)
+	received, end := s.SessionStarted(ModeCheckin, machine, "web1", "192.0.2.7:50000", 51234)
+	received(10) // the rsync greeting, before the source's slot
+	s.BackupPhase(machine, "web1", "etc", PhaseWaiting)
+	clk.add(time.Minute)
+	st := s.Status()
+	if len(st.Backups) != 1 || st.Backups[0].Phase != PhaseWaiting || st.Backups[0].ReceivedBytes != 0 {
+		t.Errorf("waiting: backups %+v", st.Backups)
+	}
+	s.BackupPhase(machine, "web1", "etc", PhaseRunning)
+	received(1000)
+	clk.add(time.Minute)
+	received(500)
+
+	st = s.Status()
+	want := []BackupStatus{{
+		Machine: machine, Unit: "web1", Source: "etc", Phase: PhaseRunning,
+		Since: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), Elapsed: 2 * time.Minute, ReceivedBytes: 1500,
+	}}
+	if diff := cmp.Diff(want, st.Backups); diff != "" {
+		t.Errorf("running backup (-want +got):\n%s", diff)
+	}
+	if len(st.Sessions) != 1 || st.Sessions[0].ReceivedBytes != 1510 || st.Sessions[0].Remote != "192.0.2.7:50000" {
+		t.Errorf("sessions %+v", st.Sessions)
+	}
+	if c := s.Counts(); c != (Counts{Machines: 3, Checkins: 1, Running: 1}) {
+		t.Errorf("counts %+v", c)
+	}
+	if st.ReportsSpooled != 2 || len(st.Volumes) != 1 || st.Machines != 3 {
+		t.Errorf("status %+v", st)
+	}
+
+	s.BackupFinished(machine, "web1", "etc", true, clk.Now().Add(-2*time.Minute), clk.Now())
+	end()
+	end() // twice is harmless
+	st = s.Status()
+	if len(st.Backups) != 0 || len(st.Sessions) != 0 || st.BackupsSucceeded != 1 || st.ReceivedBytes != 1510 {
+		t.Errorf("after: %+v", st)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	s := New(Options{})
+	end := time.Unix(1764039600, 0)
+	s.SeedSource(machine, "web1", "etc", end.Add(-time.Hour))
+	s.SeedSource(machine, "web1", "var", end.Add(-48*time.Hour))
+	s.BackupFinished(machine, "web1", "etc", true, end.Add(-90*time.Second), end)
+	s.BackupFinished(machine, "web1", "var", false, end.Add(-5*time.Second), end)
+	// An older seed (read from disk after the backup) does not win.
+	s.SeedSource(machine, "web1", "etc", end.Add(-time.Hour))
+	s.AuthFailed()
+	s.ConnectionDropped(DropMaxStartups)
+	s.ConnectionDropped(DropMaxStartups)
+
+	want := `
+# HELP turku_storage_backups_total Source backups finished, by result (success, failure).
+# TYPE turku_storage_backups_total counter
+turku_storage_backups_total{result="failure"} 1
+turku_storage_backups_total{result="success"} 1
+# HELP turku_storage_source_last_success_timestamp_seconds When the source's last successful backup finished (from the newest snapshot on disk at start).
+# TYPE turku_storage_source_last_success_timestamp_seconds gauge
+turku_storage_source_last_success_timestamp_seconds{machine="` + machine + `",source="etc",unit="web1"} 1.7640396e+09
+turku_storage_source_last_success_timestamp_seconds{machine="` + machine + `",source="var",unit="web1"} 1.7638668e+09
+# HELP turku_storage_source_last_attempt_timestamp_seconds When the source's last backup attempt ended, successful or not.
+# TYPE turku_storage_source_last_attempt_timestamp_seconds gauge
+turku_storage_source_last_attempt_timestamp_seconds{machine="` + machine + `",source="etc",unit="web1"} 1.7640396e+09
+turku_storage_source_last_attempt_timestamp_seconds{machine="` + machine + `",source="var",unit="web1"} 1.7640396e+09
+# HELP turku_storage_ssh_connections_dropped_total SSH connections dropped by the server, by reason.
+# TYPE turku_storage_ssh_connections_dropped_total counter
+turku_storage_ssh_connections_dropped_total{reason="max_startups"} 2
+# HELP turku_storage_ssh_auth_failures_total Failed SSH authentication attempts.
+# TYPE turku_storage_ssh_auth_failures_total counter
+turku_storage_ssh_auth_failures_total 1
+# HELP turku_storage_backup_duration_seconds Duration of source backups, from begin to report.
+# TYPE turku_storage_backup_duration_seconds histogram
+turku_storage_backup_duration_seconds_bucket{le="10"} 1
+turku_storage_backup_duration_seconds_bucket{le="30"} 1
+turku_storage_backup_duration_seconds_bucket{le="60"} 1
+turku_storage_backup_duration_seconds_bucket{le="300"} 2
+turku_storage_backup_duration_seconds_bucket{le="900"} 2
+turku_storage_backup_duration_seconds_bucket{le="1800"} 2
+turku_storage_backup_duration_seconds_bucket{le="3600"} 2
+turku_storage_backup_duration_seconds_bucket{le="7200"} 2
+turku_storage_backup_duration_seconds_bucket{le="14400"} 2
+turku_storage_backup_duration_seconds_bucket{le="28800"} 2
+turku_storage_backup_duration_seconds_bucket{le="86400"} 2
+turku_storage_backup_duration_seconds_bucket{le="+Inf"} 2
+turku_storage_backup_duration_seconds_sum 95
+turku_storage_backup_duration_seconds_count 2
+`
+	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(want),
+		"turku_storage_backups_total", "turku_storage_source_last_success_timestamp_seconds",
+		"turku_storage_source_last_attempt_timestamp_seconds", "turku_storage_ssh_connections_dropped_total",
+		"turku_storage_ssh_auth_failures_total", "turku_storage_backup_duration_seconds"); err != nil {
+		t.Error(err)
+	}
+	// Every metric passes the registry's consistency checks.
+	if problems, err := testutil.CollectAndLint(s.Collector()); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+// The methods of a nil *State do nothing (serve without monitoring).
+func TestNilState(t *testing.T) {
+	var s *State
+	s.AuthFailed()
+	s.ConnectionDropped("x")
+	s.BackupPhase(machine, "u", "etc", PhaseRunning)
+	s.BackupFinished(machine, "u", "etc", true, time.Now(), time.Now())
+	s.SeedSource(machine, "u", "etc", time.Now())
+	s.SetMachines(1)
+	s.KeyRefreshed(time.Now())
+	received, end := s.SessionStarted(ModeCheckin, machine, "u", "r", 1)
+	received(1)
+	end()
+}
