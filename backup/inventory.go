@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -36,8 +37,10 @@ func (s SourceOnDisk) Newest() *Snapshot { return newest(s.Snapshots) }
 // Inventory lists every machine under VAR_DIR/machines with its sources
 // and snapshots, sorted by UUID and source name. A machine whose directory
 // cannot be read is listed with Err; only a VAR_DIR/machines that cannot
-// be read fails the whole listing. It changes nothing on disk.
-func Inventory(varDir string, loc *time.Location) ([]MachineOnDisk, error) {
+// be read fails the whole listing, and ctx ending stops it (every
+// snapshot's .json is read, which takes a while on a large unit). It
+// changes nothing on disk.
+func Inventory(ctx context.Context, varDir string, loc *time.Location) ([]MachineOnDisk, error) {
 	dir := filepath.Join(varDir, "machines")
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -66,6 +69,9 @@ func Inventory(varDir string, loc *time.Location) ([]MachineOnDisk, error) {
 	}
 	out := make([]MachineOnDisk, 0, len(byUUID))
 	for uuid, m := range byUUID {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		m.Names = append(m.Names, names[uuid]...)
 		slices.Sort(m.Names)
 		m.Sources, m.Err = sourcesOnDisk(m.Dir, loc)

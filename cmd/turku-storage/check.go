@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,7 @@ that do not scrape /metrics can call it.`,
 			cfg, err := g.load(log)
 			if err == nil {
 				var r checkResult
-				r, err = runCheck(cfg, maxAge, warnAge, time.Now())
+				r, err = runCheck(cmd.Context(), cfg, maxAge, warnAge, time.Now())
 				if err == nil {
 					r.write(g.stdout)
 					if r.state == checkOK {
@@ -89,9 +90,9 @@ func (r checkResult) write(w io.Writer) {
 	}
 }
 
-func runCheck(cfg *config.Config, maxAge, warnAge time.Duration, now time.Time) (checkResult, error) {
+func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Duration, now time.Time) (checkResult, error) {
 	var r checkResult
-	machines, err := backup.Inventory(cfg.VarDir, cfg.Location)
+	machines, err := backup.Inventory(ctx, cfg.VarDir, cfg.Location)
 	if err != nil {
 		return r, fmt.Errorf("read machines: %w", err)
 	}

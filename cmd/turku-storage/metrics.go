@@ -68,7 +68,7 @@ func spooledReports(dir string) int {
 
 // seedMonitor records every source's newest snapshot on disk as its last
 // success, with the unit name from the key cache where known.
-func seedMonitor(state *monitor.State, cfg *config.Config, log *slog.Logger) {
+func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, log *slog.Logger) {
 	units := map[string]string{}
 	if c, err := registry.LoadCache(filepath.Join(cfg.VarDir, registry.CacheFile)); err == nil {
 		for uuid, m := range c.Machines {
@@ -76,9 +76,11 @@ func seedMonitor(state *monitor.State, cfg *config.Config, log *slog.Logger) {
 		}
 	}
 	start := time.Now()
-	machines, err := backup.Inventory(cfg.VarDir, cfg.Location)
+	machines, err := backup.Inventory(ctx, cfg.VarDir, cfg.Location)
 	if err != nil {
-		log.Warn("reading the snapshots on disk for metrics failed", "err", err)
+		if ctx.Err() == nil {
+			log.Warn("reading the snapshots on disk for metrics failed", "err", err)
+		}
 		return
 	}
 	n := 0

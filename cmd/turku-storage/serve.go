@@ -206,7 +206,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		return err
 	}
 	grp.Go(func() error {
-		seedMonitor(d.state, d.w.cfg, d.log)
+		seedMonitor(gctx, d.state, d.w.cfg, d.log)
 		return nil
 	})
 	// READY=1 once the listener (bound before run) is served and the keys

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -40,7 +41,7 @@ scripts.`,
 			}
 			machinesDir := filepath.Join(cfg.VarDir, "machines")
 			if len(args) == 0 {
-				return listMachines(g, cfg.VarDir, cfg.Location, asJSON)
+				return listMachines(cmd.Context(), g, cfg.VarDir, cfg.Location, asJSON)
 			}
 			dir, err := machineDir(machinesDir, args[0], filepath.Join(cfg.VarDir, registry.CacheFile))
 			if err != nil {
@@ -144,8 +145,8 @@ type sourceOverview struct {
 
 // listMachines is the overview: every machine (UUID, name links), each
 // source with its newest snapshot, that snapshot's age and the count.
-func listMachines(g *globals, varDir string, loc *time.Location, asJSON bool) error {
-	machines, err := backup.Inventory(varDir, loc)
+func listMachines(ctx context.Context, g *globals, varDir string, loc *time.Location, asJSON bool) error {
+	machines, err := backup.Inventory(ctx, varDir, loc)
 	if err != nil {
 		return err
 	}
