@@ -64,7 +64,7 @@ func TestStatusFollowsABackup(t *testing.T) {
 	if len(st.Sessions) != 1 || st.Sessions[0].ReceivedBytes != 1510 || st.Sessions[0].Remote != "192.0.2.7:50000" {
 		t.Errorf("sessions %+v", st.Sessions)
 	}
-	if c := s.Counts(); c != (Counts{Machines: 3, Checkins: 1, Running: 1}) {
+	if c := s.Counts(); c != (Counts{Machines: 3, Checkins: 1, Running: 1, Spooled: 2}) {
 		t.Errorf("counts %+v", c)
 	}
 	if st.ReportsSpooled != 2 || len(st.Volumes) != 1 || st.Machines != 3 {

@@ -101,12 +101,16 @@ func (s *State) Status() Status {
 
 // Counts are the figures systemd's STATUS= line shows.
 type Counts struct {
-	Machines, Checkins, Restores, Running, Waiting int
+	Machines, Checkins, Restores, Running, Waiting, Spooled int
 }
 
-// Counts returns the current counts without reading the disk.
+// Counts returns the current counts; of the disk it reads only the
+// report spool's directory.
 func (s *State) Counts() Counts {
 	c := Counts{Machines: int(s.machines.Load())}
+	if s.opts.SpooledReports != nil {
+		c.Spooled = s.opts.SpooledReports()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for se := range s.sessions {

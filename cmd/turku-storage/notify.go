@@ -29,8 +29,8 @@ func (n notifier) send(lines string) {
 // status is the STATUS= line: what `systemctl status` shows.
 func (n notifier) status() string {
 	c := n.state.Counts()
-	return fmt.Sprintf("STATUS=%d machines; %d checkin and %d restore sessions; %d backups running, %d waiting",
-		c.Machines, c.Checkins, c.Restores, c.Running, c.Waiting)
+	return fmt.Sprintf("STATUS=%d machines; %d checkin and %d restore sessions; %d backups running, %d waiting; %d reports spooled",
+		c.Machines, c.Checkins, c.Restores, c.Running, c.Waiting, c.Spooled)
 }
 
 // ready says the SSH listener accepts and the keys are loaded.
