@@ -23,13 +23,13 @@ import (
 	"github.com/turku-backup/turku-storage/registry"
 )
 
-// newMonitor builds the live state serve reports into: volumes and the
-// report spool are read from disk whenever a scrape or status asks.
-func newMonitor(cfg *config.Config) *monitor.State {
-	vols := cfg.Volumes
+// newMonitor builds the live state serve reports into: volumes (as
+// volumes returns them, the current configuration's) and the report spool
+// are read from disk whenever a scrape or status asks.
+func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.State {
 	reports := reportsDir(cfg)
 	return monitor.New(monitor.Options{
-		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(vols) },
+		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(volumes()) },
 		SpooledReports: func() int { return spooledReports(reports) },
 	})
 }

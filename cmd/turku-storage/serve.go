@@ -73,6 +73,7 @@ type daemon struct {
 	notify     notifier
 	keysLoaded chan struct{}
 	keysOnce   sync.Once
+	volumes    atomic.Pointer[[]config.Volume] // the current configuration's, for metrics
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -121,8 +122,10 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	w.monitor = newMonitor(cfg)
-	d := &daemon{g: g, log: log, w: w, state: w.monitor, keysLoaded: make(chan struct{})}
+	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
+	d.volumes.Store(&cfg.Volumes)
+	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() })
+	d.state = w.monitor
 	d.notify = notifier{log: log, state: d.state}
 	watchdog, err := sd.SdWatchdogEnabled(false)
 	if err != nil {
@@ -323,6 +326,7 @@ func (d *daemon) reload() {
 		return
 	}
 	d.engine.Store(engine)
+	d.volumes.Store(&cfg.Volumes)
 	d.reg.Update(opts)
 	d.log.Info("configuration reloaded", "files", cfg.Files)
 }
