@@ -336,3 +336,44 @@ func TestMetricsHandlerOnlyMetrics(t *testing.T) {
 		}
 	}
 }
+
+// During a backup slowed by the agent's --bwlimit, /metrics shows the
+// checkin session, the running backup and the received bytes growing as
+// they flow through the tunnel.
+func TestServeMetricsDuringBackup(t *testing.T) {
+	api := apitest.New()
+	t.Cleanup(api.Close)
+	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0"})
+	raw := make([]byte, 1<<20)
+	rand.Read(raw)
+	a := newAgent(t, api, machineUUID, "web1", map[string]string{"big": string(raw)})
+	// 20 KiB/s: the pull runs for most of a minute.
+	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc", Bwlimit: "20"})
+	hostKeys := registered(t, api, s)
+	d := startServe(t, s, "--shutdown-timeout", "0s")
+
+	sess := a.ping(t, d, hostKeys)
+	sess.Stderr().WaitFor(t, "Begin: web1 etc", 1, waitLong)
+	var first float64
+	deadline := time.Now().Add(waitLong)
+	for {
+		fams := scrape(t, d.metrics)
+		got := mustSample(t, fams, "turku_storage_backup_received_bytes_total")
+		running, _ := sample(fams, "turku_storage_backups_running")
+		switch {
+		case first == 0 && got > 0 && running == 1:
+			first = got
+			if n := mustSample(t, fams, "turku_storage_sessions", "mode", "checkin"); n != 1 {
+				t.Errorf("checkin sessions %v, want 1", n)
+			}
+		case first > 0 && got > first:
+			d.stop(t) // cancels the transfer; the test is done
+			sess.Wait(t, waitLong)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received bytes did not grow during the backup (first %v, now %v, running %v)", first, got, running)
+		}
+		time.Sleep(50 * time.Millisecond) // polling /metrics, as a scraper does
+	}
+}
