@@ -123,6 +123,8 @@ type reader struct {
 	src      *source
 	problems []string
 	warnings []string
+	// sshdGlob is SSHDHostKeyGlob; tests point it elsewhere.
+	sshdGlob string
 }
 
 func (r *reader) fail(key, format string, args ...any) {
@@ -249,8 +251,8 @@ func (r *reader) strings(key string) []string {
 	}
 }
 
-func build(v *viper.Viper, src *source) (*Config, error) {
-	r := &reader{v: v, src: src}
+func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
+	r := &reader{v: v, src: src, sshdGlob: sshdGlob}
 	c := &Config{Dir: filepath.Dir(src.dir), Files: src.files}
 
 	for _, k := range sortedKeys(src.values) {
@@ -314,10 +316,13 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 	if c.SSHPingUser == "" {
 		r.fail("ssh_ping_user", "must not be empty")
 	}
+	var adv *advertisedHostKeys
 	if v.IsSet("ssh_ping_host_keys") {
 		c.SSHPingHostKeys = r.strings("ssh_ping_host_keys")
+		adv = &advertisedHostKeys{key: "ssh_ping_host_keys"}
 	} else if g := r.str("ssh_ping_host_keys_glob"); g != "" {
-		c.SSHPingHostKeys = r.globKeys("ssh_ping_host_keys_glob", g)
+		adv = &advertisedHostKeys{key: "ssh_ping_host_keys_glob"}
+		c.SSHPingHostKeys, adv.files = r.globKeys("ssh_ping_host_keys_glob", g)
 	}
 	c.SSHListen = r.str("ssh_listen")
 	if c.SSHListen == "" {
@@ -349,10 +354,21 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 		}
 	}
 	for i, k := range c.SSHPingHostKeys {
-		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
-			r.fail(fmt.Sprintf("ssh_ping_host_keys[%d]", i), "not a public key in authorized_keys form: %v", err)
+		from := fmt.Sprintf("ssh_ping_host_keys[%d]", i)
+		if adv.files != nil {
+			from = adv.files[i]
 		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k))
+		if err != nil {
+			if adv.files != nil {
+				r.fail(adv.key, "%s: not a public key in authorized_keys form: %v", from, err)
+			} else {
+				r.fail(from, "not a public key in authorized_keys form: %v", err)
+			}
+		}
+		adv.keys = append(adv.keys, hostKeyFile{pub: pub, from: from, err: err})
 	}
+	r.resolveHostKeys(c, adv, v.IsSet("ssh_host_key_files"), r.sshdGlob)
 	c.Warnings = append(c.Warnings, r.warnings...)
 	if len(r.problems) > 0 {
 		return nil, &Error{Problems: r.problems}
@@ -415,22 +431,24 @@ func (r *reader) volumes(defaultHWM int) []Volume {
 	return out
 }
 
-func (r *reader) globKeys(key, pattern string) []string {
-	files, err := filepath.Glob(pattern)
+// globKeys reads the public keys in the files pattern matches, one a
+// file, and returns them with their files.
+func (r *reader) globKeys(key, pattern string) (keys, files []string) {
+	matches, err := filepath.Glob(pattern)
 	if err != nil {
 		r.fail(key, "bad pattern %q: %v", pattern, err)
-		return nil
+		return nil, nil
 	}
-	var out []string
-	for _, f := range files {
+	for _, f := range matches {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			r.fail(key, "read %s: %v", f, err)
 			continue
 		}
-		out = append(out, strings.TrimRight(string(data), "\r\n"))
+		keys = append(keys, strings.TrimRight(string(data), "\r\n"))
+		files = append(files, f)
 	}
-	return out
+	return keys, files
 }
 
 // defaultLockDir is the first of the old storage unit's candidates that

@@ -39,6 +39,11 @@ type source struct {
 // Load reads dir/config.d, applies defaults and validates. Warnings (unknown
 // keys, ignored OpenSSH-era keys) are returned in Config.Warnings.
 func Load(dir string) (*Config, error) {
+	return load(dir, SSHDHostKeyGlob)
+}
+
+// load is Load with the sshd host keys looked for in sshdGlob.
+func load(dir, sshdGlob string) (*Config, error) {
 	src, err := readDir(dir)
 	if err != nil {
 		return nil, err
@@ -51,7 +56,7 @@ func Load(dir string) (*Config, error) {
 	if err := v.MergeConfigMap(normalize(src.values).(map[string]any)); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.d"), err)
 	}
-	return build(v, src)
+	return build(v, src, sshdGlob)
 }
 
 func readDir(dir string) (*source, error) {

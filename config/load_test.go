@@ -117,11 +117,12 @@ func TestLoadMergeOrder(t *testing.T) {
 }
 
 func TestLoadListsReplace(t *testing.T) {
-	key1 := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl one"
-	key2 := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEbOxo9SUaS1/ZYsxCpYP9A8SmMRe1OkDTVYbfz4Sl5q two"
+	keys := t.TempDir()
+	k1, k2 := filepath.Join(keys, "one"), filepath.Join(keys, "two")
+	key1, key2 := writeHostKey(t, k1, false), writeHostKey(t, k2, true)
 	dir := writeConfig(t, map[string]string{
-		"00.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "ssh_ping_host_keys": ["` + key1 + `", "` + key1 + `"]}`,
-		"01.json": `{"ssh_ping_host_keys": ["` + key2 + `"]}`,
+		"00.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "ssh_ping_host_keys": ["` + key1 + `", "` + key1 + `"], "ssh_host_key_files": ["` + k1 + `"]}`,
+		"01.json": `{"ssh_ping_host_keys": ["` + key2 + `"], "ssh_host_key_files": ["` + k2 + `"]}`,
 	})
 	c, err := Load(dir)
 	if err != nil {
