@@ -65,7 +65,7 @@ func (r *reader) resolveHostKeys(c *Config, adv *advertisedHostKeys, explicit bo
 	var served []hostKeyFile
 	if explicit {
 		for _, f := range c.SSHHostKeyFiles {
-			served = append(served, readPrivateHostKey(f))
+			served = append(served, readPrivateHostKey(f, true))
 		}
 	} else {
 		var candidates []string
@@ -81,7 +81,7 @@ func (r *reader) resolveHostKeys(c *Config, adv *advertisedHostKeys, explicit bo
 		var found []string
 		var foundKeys []hostKeyFile
 		for _, cand := range candidates {
-			k := readPrivateHostKey(cand)
+			k := readPrivateHostKey(cand, false)
 			served = append(served, k)
 			if k.pub != nil && containsKey(adv.keys, k.pub) && !containsKey(foundKeys, k.pub) {
 				found = append(found, cand)
@@ -93,7 +93,7 @@ func (r *reader) resolveHostKeys(c *Config, adv *advertisedHostKeys, explicit bo
 			return
 		}
 		// What serve would do instead: its own key.
-		served = append(served, readPrivateHostKey(c.SSHHostKeyFiles[0]))
+		served = append(served, readPrivateHostKey(c.SSHHostKeyFiles[0], true))
 	}
 	if sameKeys(adv.keys, served) {
 		return
@@ -122,11 +122,11 @@ func (r *reader) resolveHostKeys(c *Config, adv *advertisedHostKeys, explicit bo
 }
 
 // readPrivateHostKey reads the public half of a private host key file.
-// A file that does not exist yet is one serve would generate: a new key,
-// which no agent knows.
-func readPrivateHostKey(path string) hostKeyFile {
+// A served file that does not exist yet is one serve would generate: a new
+// key, which no agent knows.
+func readPrivateHostKey(path string, served bool) hostKeyFile {
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && served {
 		return hostKeyFile{from: path, err: errors.New("does not exist: serve would generate a new key")}
 	}
 	if err != nil {

@@ -109,7 +109,7 @@ func TestHostKeysFollowTheOldConfig(t *testing.T) {
 				"advertised (ssh_ping_host_keys_glob):",
 				"ssh-ed25519 SHA256:",
 				"(" + filepath.Join(pubOnly, "ssh_host_ed25519_key.pub") + ")",
-				filepath.Join(pubOnly, "ssh_host_ed25519_key") + ": does not exist",
+				filepath.Join(pubOnly, "ssh_host_ed25519_key") + ": no such file or directory",
 				filepath.Join(varDir, "ssh_host_ed25519_key") + ": does not exist: serve would generate a new key",
 				"set ssh_host_key_files to their private halves, readable by this user (e.g. " + filepath.Join(pubOnly, "ssh_host_ecdsa_key") + ")",
 				"or advertise the keys this server serves: remove ssh_ping_host_keys_glob",
