@@ -115,5 +115,8 @@ func (g *globals) load(log *slog.Logger) (*config.Config, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	for _, w := range cfg.Ignored {
+		log.Info("config: " + w)
+	}
 	return cfg, nil
 }
