@@ -47,6 +47,9 @@ ignored.`,
 			if _, err := fmt.Fprintf(g.stdout, "%s\n", data); err != nil {
 				return err
 			}
+			for _, w := range cfg.Ignored {
+				log.Info("config: " + w)
+			}
 			printOrigins(g.stderr, cfg)
 			return nil
 		},

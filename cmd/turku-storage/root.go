@@ -115,8 +115,9 @@ func (g *globals) load(log *slog.Logger) (*config.Config, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	// Named by config check; every command repeating them is noise.
 	for _, w := range cfg.Ignored {
-		log.Info("config: " + w)
+		log.Debug("config: " + w)
 	}
 	return cfg, nil
 }
