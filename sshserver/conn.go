@@ -212,10 +212,12 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) Write(p []byte) (int, error) {
 	if c.authed.Load() {
 		c.extendDeadline(&c.writeDeadline, c.Conn.SetWriteDeadline)
-	} else {
-		c.kex.wrote(p)
+		return c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	c.kex.wrote(p)
+	n, err := c.Conn.Write(p)
+	c.kex.writeFailed(err, c.logger())
+	return n, err
 }
 
 // extendDeadline moves a deadline to IdleTimeout from now, unless it was

@@ -157,6 +157,23 @@ func (w *kexWatch) read(p []byte, err error, log *slog.Logger) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.in.feed(p, nil)
+	w.failed(err, log)
+}
+
+// writeFailed decides the same when a write failed: a client that closed
+// while our NEWKEYS was on its way can make the write fail (EPIPE, reset)
+// before any read does, and the transport then closes the connection
+// itself.
+func (w *kexWatch) writeFailed(err error, log *slog.Logger) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failed(err, log)
+}
+
+func (w *kexWatch) failed(err error, log *slog.Logger) {
 	if err == nil || w.warned || !w.rejectedHostKey(err) {
 		return
 	}
