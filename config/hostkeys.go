@@ -54,7 +54,7 @@ type advertisedHostKeys struct {
 // a list, the sshd keys in sshdGlob): the identity the old unit's sshd
 // had stays, and no agent notices the migration.
 func (r *reader) resolveHostKeys(c *Config, adv *advertisedHostKeys, explicit bool, sshdGlob string) {
-	if adv == nil || len(adv.keys) == 0 {
+	if adv == nil || len(adv.keys) == 0 || sshdGlob == "" {
 		return
 	}
 	for _, k := range adv.keys {

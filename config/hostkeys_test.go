@@ -168,3 +168,24 @@ func mustReadPub(t *testing.T, priv string) string {
 	}
 	return strings.TrimSuffix(strings.TrimSpace(string(data)), " root@oldhost")
 }
+
+// TestLoadBehindOpenSSH: in forced-command mode sshd serves the host keys,
+// so keys whose private halves this user cannot read are no reason to
+// refuse the configuration there; Load still refuses it.
+func TestLoadBehindOpenSSH(t *testing.T) {
+	keys := t.TempDir()
+	writeHostKey(t, filepath.Join(keys, "ssh_host_ed25519_key"), false)
+	os.Remove(filepath.Join(keys, "ssh_host_ed25519_key"))
+	dir := writeConfig(t, map[string]string{"a.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "var_dir": ` +
+		jsonString(t, t.TempDir()) + `, "ssh_ping_host_keys_glob": ` + jsonString(t, filepath.Join(keys, "*.pub")) + `}`})
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "advertises host keys this server would not serve") {
+		t.Errorf("Load: got %v, want the host key refusal", err)
+	}
+	c, err := LoadBehindOpenSSH(dir)
+	if err != nil {
+		t.Fatalf("LoadBehindOpenSSH: %v", err)
+	}
+	if len(c.SSHPingHostKeys) != 1 {
+		t.Errorf("advertised keys %q, want the one .pub", c.SSHPingHostKeys)
+	}
+}

@@ -104,7 +104,11 @@ func (g *globals) stderrLogger() (*slog.Logger, error) {
 
 // load reads the configuration and logs its warnings.
 func (g *globals) load(log *slog.Logger) (*config.Config, error) {
-	cfg, err := config.Load(g.configDir)
+	return g.loadWith(log, config.Load)
+}
+
+func (g *globals) loadWith(log *slog.Logger, load func(dir string) (*config.Config, error)) (*config.Config, error) {
+	cfg, err := load(g.configDir)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
