@@ -304,6 +304,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	r := &reader{v: v, src: src, sshdGlob: sshdGlob}
 	c := &Config{Dir: filepath.Dir(src.dir), Files: src.files, Origins: src.origins()}
 	r.checkKeys(c)
+	r.checkEnv(c)
 
 	c.Name = r.required("name")
 	c.Secret = r.required("secret")

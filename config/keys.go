@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 )
@@ -51,12 +52,39 @@ func (r *reader) checkKeys(c *Config) {
 	}
 }
 
+// checkEnv does for TURKU_STORAGE_* variables what checkKeys does for
+// the files' keys: one that names no key is an error when it is close to a
+// key's variable, else a warning.
+func (r *reader) checkEnv(c *Config) {
+	var names []string
+	for _, k := range keys {
+		if k != "volumes" {
+			names = append(names, EnvName(k))
+		}
+	}
+	var seen []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix+"_") && !slices.Contains(names, name) {
+			seen = append(seen, name)
+		}
+	}
+	slices.Sort(seen)
+	for _, name := range seen {
+		if near := nearest(name, names); near != "" {
+			r.problems = append(r.problems, fmt.Sprintf("environment %s: unknown variable; did you mean %s?", name, near))
+			continue
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s: names no configuration key, ignored", name))
+	}
+}
+
 // nearest returns the known key closest to key within maxTypoDistance, or
 // "".
 func nearest(key string, known []string) string {
 	best, bestD := "", maxTypoDistance+1
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(key), k); d < bestD {
+		if d := editDistance(strings.ToLower(key), strings.ToLower(k)); d < bestD {
 			best, bestD = k, d
 		}
 	}

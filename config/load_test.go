@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,12 +313,19 @@ func TestLoadEnvironment(t *testing.T) {
 		t.Errorf("origin of name %q", got)
 	}
 
+	t.Setenv("TURKU_STORAGE_FROBNICATE", "1")
+	c, err = Load(dir)
+	if err != nil || !slices.Contains(c.Warnings, "environment TURKU_STORAGE_FROBNICATE: names no configuration key, ignored") {
+		t.Errorf("unknown variable: got %v, warnings %q", err, c.Warnings)
+	}
+	t.Setenv("TURKU_STORAGE_SSH_LISEN", "127.0.0.1:1")
 	t.Setenv("TURKU_STORAGE_MAX_CONCURRENT_BACKUPS", "lots")
 	t.Setenv("TURKU_STORAGE_PRESERVE_HARD_LINKS", "yes please")
 	_, err = Load(dir)
 	want := []string{
 		`environment TURKU_STORAGE_PRESERVE_HARD_LINKS: preserve_hard_links: want true or false, got "yes please"`,
 		`environment TURKU_STORAGE_MAX_CONCURRENT_BACKUPS: max_concurrent_backups: want an integer, got "lots"`,
+		"environment TURKU_STORAGE_SSH_LISEN: unknown variable; did you mean TURKU_STORAGE_SSH_LISTEN?",
 	}
 	for _, w := range want {
 		if err == nil || !strings.Contains(err.Error(), w) {
