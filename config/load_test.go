@@ -413,3 +413,32 @@ func TestDurationOverflow(t *testing.T) {
 		t.Errorf("largest whole number of seconds: got %v, %v", c, err)
 	}
 }
+
+// FuzzLoad: whatever a config.d file holds, Load returns a configuration
+// or an error naming the file, and never panics. Seeded from the tables
+// above.
+func FuzzLoad(f *testing.F) {
+	f.Add(seedConfig, true)
+	f.Add(`{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v", "acept_new": false}}}`, true)
+	f.Add("ssh_lisen: 127.0.0.1:2222\nSnapshot_Mode: none\nvolumes:\n  default:\n    accept_new: true\n", false)
+	f.Add(`{"volumes": ["/v"], "api_timeout": 2e10, "ssh_ping_port": "22"}`, true)
+	f.Fuzz(func(t *testing.T, body string, isJSON bool) {
+		name := "a.yaml"
+		if isJSON {
+			name = "a.json"
+		}
+		base := `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}}`
+		_, err := Load(writeConfig(t, map[string]string{"00-base.json": base, name: body}))
+		var ce *Error
+		if err != nil && !errors.As(err, &ce) && !strings.Contains(err.Error(), "config.d/"+name) {
+			t.Fatalf("error names neither a key nor the file: %v", err)
+		}
+		if ce != nil {
+			for _, p := range ce.Problems {
+				if !strings.HasPrefix(p, "config.d") && !strings.HasPrefix(p, "environment ") {
+					t.Fatalf("problem names no file: %q", p)
+				}
+			}
+		}
+	})
+}
