@@ -56,7 +56,7 @@ case $dir in
 *) dir=$(pwd)/$dir ;;
 esac
 case $dir in
-*'"'* | *'\'*) echo "quickstart: directory $dir: no quotes or backslashes, please" >&2; exit 2 ;;
+*[\\\"\ ]*) echo "quickstart: directory '$dir': no spaces, quotes or backslashes, please" >&2; exit 2 ;;
 esac
 
 checkout=$(cd "$(dirname "$0")/.." && pwd)
