@@ -132,6 +132,10 @@ func readPrivateHostKey(path string, served bool) hostKeyFile {
 	if err != nil {
 		return hostKeyFile{from: path, err: unwrapPathError(err)}
 	}
+	// As sshserver.LoadOrCreateHostKey, which serve uses, refuses it.
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return hostKeyFile{from: path, err: fmt.Errorf("permissions %04o are too open: serve refuses a host key others may read (chmod 600)", st.Mode().Perm())}
+	}
 	s, err := ssh.ParsePrivateKey(data)
 	if err != nil {
 		return hostKeyFile{from: path, err: err}

@@ -72,6 +72,9 @@ func TestHostKeysFollowTheOldConfig(t *testing.T) {
 	}
 	other := filepath.Join(t.TempDir(), "other_key")
 	writeHostKey(t, other, false)
+	openKey := filepath.Join(t.TempDir(), "group_readable_key")
+	writeHostKey(t, openKey, false)
+	os.Chmod(openKey, 0o640)
 	varDir := t.TempDir()
 	base := `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "var_dir": ` + jsonString(t, varDir)
 	sshdGlob := filepath.Join(old, "ssh_host_*_key")
@@ -124,6 +127,11 @@ func TestHostKeysFollowTheOldConfig(t *testing.T) {
 				"(" + other + ")",
 				"remove ssh_ping_host_keys (",
 			},
+		},
+		{
+			name:    "explicit file others may read",
+			extra:   `"ssh_ping_host_keys": [` + jsonString(t, strings.TrimSpace(mustReadPub(t, openKey))) + `], "ssh_host_key_files": [` + jsonString(t, openKey) + `]`,
+			wantErr: []string{openKey + ": permissions 0640 are too open"},
 		},
 		{
 			name:    "list: no private half anywhere",
