@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,8 +33,10 @@ type Volume struct {
 	// AcceptNew is whether new machines may be placed here (config
 	// default true: the caller must set it).
 	AcceptNew bool
-	// HighWaterPct is the fill level above which no new machine is placed
-	// here; 0 means Options.DefaultHighWaterPct.
+	// HighWaterPct is the fill level (percent used) above which no new
+	// machine is placed here, taken as it is: 0 admits new machines only
+	// to an empty filesystem. The configuration always sets it
+	// (accept_new_high_water_pct, 80 unless configured).
 	HighWaterPct int
 	// MaxUsagePct is the disk guard: above this fill level no backup
 	// starts on the volume; 0 means Options.DefaultMaxUsagePct.
@@ -57,12 +58,10 @@ type Options struct {
 	StorageName string
 	// VarDir holds machines/ (links to machine directories) and reports/.
 	VarDir string
-	// LockDir holds the per-machine locks; "" picks the first existing of
-	// /run/lock, /var/lock, /run, /var/run, /tmp like the old code.
+	// LockDir holds the per-machine locks (turku-storage-ping-UUID.lock).
+	// Required: its default is the configuration's (lock_dir).
 	LockDir string
 	Volumes []Volume
-	// DefaultHighWaterPct applies to volumes without their own; 0 means 80.
-	DefaultHighWaterPct int
 	// DefaultMaxUsagePct applies to volumes without their own; 0 means
 	// DefaultMaxUsagePct (95).
 	DefaultMaxUsagePct int
@@ -151,7 +150,6 @@ func New(opts Options) (*Engine, error) {
 		if v.Name == "" {
 			v.Name = v.Path
 		}
-		v.HighWaterPct = v.highWater(opts.DefaultHighWaterPct)
 		v.MaxUsagePct = v.maxUsage(opts.DefaultMaxUsagePct)
 		e.volumes = append(e.volumes, v)
 	}
@@ -166,15 +164,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("backup: API is not set")
 	}
 	if e.lockDir == "" {
-		for _, d := range []string{"/run/lock", "/var/lock", "/run", "/var/run", "/tmp"} {
-			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-				e.lockDir = d
-				break
-			}
-		}
-		if e.lockDir == "" {
-			return nil, errors.New("backup: no lock directory found")
-		}
+		return nil, errors.New("backup: no lock directory (LockDir)")
 	}
 	if e.loc == nil {
 		e.loc = time.UTC

@@ -13,9 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultHighWaterPct is the old accept_new_high_water_pct default.
-const defaultHighWaterPct = 80
-
 // ErrNoVolume is returned when a new machine cannot be placed: no volume
 // accepts new machines, or all that do are above their high-water mark.
 var ErrNoVolume = errors.New("no volume accepts new machines (all are full, above their high-water mark, or closed to new machines)")
@@ -49,21 +46,10 @@ func statVolume(path string) (volumeStat, error) {
 	}, nil
 }
 
-// highWater returns the volume's limit, 0 meaning def (or 80 if def is 0).
-func (v Volume) highWater(def int) int {
-	switch {
-	case v.HighWaterPct > 0:
-		return v.HighWaterPct
-	case def > 0:
-		return def
-	}
-	return defaultHighWaterPct
-}
-
 // Space returns the total and available MiB to advertise in
 // storage_update_config (PROTOCOL.md §2.1): each filesystem (st_dev)
 // counts once; a volume closed to new machines or above its high-water
-// mark (0 meaning 80%) contributes nothing available. Volumes that cannot
+// mark contributes nothing available. Volumes that cannot
 // be examined are left out and named in err; the totals cover the rest.
 func Space(volumes []Volume) (totalMiB, availMiB int64, err error) {
 	seen := map[uint64]bool{}
@@ -79,7 +65,7 @@ func Space(volumes []Volume) (totalMiB, availMiB int64, err error) {
 		}
 		seen[st.dev] = true
 		totalMiB += st.totalMiB
-		if v.AcceptNew && st.usedPct() <= float64(v.highWater(0)) {
+		if v.AcceptNew && st.usedPct() <= float64(v.HighWaterPct) {
 			availMiB += st.availM
 		}
 	}

@@ -65,6 +65,22 @@ func TestPlacementChoosesAmongSuitableVolumes(t *testing.T) {
 	}
 }
 
+// TestPlacementHighWaterZero: a volume whose high-water mark is 0% takes
+// no new machine on a filesystem that holds anything.
+func TestPlacementHighWaterZero(t *testing.T) {
+	env := newTestEnv(t, nil, func(o *Options) { o.Volumes[0].HighWaterPct = 0 })
+	st, err := statVolume(env.e.volumes[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.usedPct() <= 0 {
+		t.Skip("test filesystem is empty")
+	}
+	if _, err := env.e.placeMachine(testUUID); !errors.Is(err, ErrNoVolume) {
+		t.Fatalf("got %v, want ErrNoVolume", err)
+	}
+}
+
 func TestPlacementNoVolume(t *testing.T) {
 	env := newTestEnv(t, nil, func(o *Options) { o.Volumes[0].AcceptNew = false })
 	if _, err := env.e.placeMachine(testUUID); !errors.Is(err, ErrNoVolume) {
@@ -171,6 +187,10 @@ func TestSpace(t *testing.T) {
 		{name: "same filesystem counted once", vols: []Volume{{Path: a, AcceptNew: true, HighWaterPct: 100}, {Path: b, AcceptNew: true, HighWaterPct: 100}},
 			total: st.totalMiB, avail: st.availM},
 		{name: "closed contributes nothing available", vols: []Volume{{Path: a, AcceptNew: false}},
+			total: st.totalMiB, avail: 0},
+		// accept_new_high_water_pct: 0 means 0%: a filesystem with
+		// anything on it takes no new machines (it used to read as 80%).
+		{name: "high water 0 on a used filesystem", vols: []Volume{{Path: a, AcceptNew: true, HighWaterPct: 0}},
 			total: st.totalMiB, avail: 0},
 		{name: "missing volume reported", vols: []Volume{{Name: "gone", Path: filepath.Join(root, "gone"), AcceptNew: true}, {Path: a, AcceptNew: true, HighWaterPct: 100}},
 			total: st.totalMiB, avail: st.availM, wantError: true},

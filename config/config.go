@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,8 +80,15 @@ type Config struct {
 	CoordinatorTLSKey         string `json:"coordinator_tls_key"`         // coordinator_tls_key
 	MachineRegistrationSecret string `json:"machine_registration_secret"` // machine_registration_secret
 
-	// Warnings are non-fatal findings: unknown keys, ignored keys.
+	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
+	// Ignored names the keys of the old storage unit that this
+	// implementation accepts and does not use.
+	Ignored []string `json:"-"`
+	// Origins maps every top-level key set by a file or the environment
+	// to that file ("config.d/10-main.json") or variable ("environment
+	// TURKU_STORAGE_SSH_LISTEN"); other keys have their defaults.
+	Origins map[string]string `json:"-"`
 }
 
 // EmbeddedCoordinator reports whether no api_url is configured, so serve
@@ -100,14 +108,21 @@ var keys = []string{
 	"max_usage_pct", "metrics_listen",
 }
 
-// openSSHKeys were used to generate authorized_keys; the embedded SSH
-// server makes them meaningless.
+// openSSHKeys are the keys the old storage unit read that this one does
+// not: they generated authorized_keys, which the embedded SSH server makes
+// meaningless. They are accepted and named as ignored.
 var openSSHKeys = []string{"authorized_keys_file", "authorized_keys_user", "authorized_keys_command"}
 
 // SnapshotModes are the snapshot modes the backup engine knows.
 var SnapshotModes = []string{"link-dest", "none"}
 
+// setDefaults declares every default that does not depend on another key.
+// Derived ones are set in build: ssh_listen (":" + ssh_ping_port),
+// ssh_host_key_files (var_dir's ssh_host_ed25519_key, or the private
+// halves of the advertised keys), ssh_ping_host (this host's name) and the
+// volumes' accept_new_high_water_pct (the top-level one).
 func setDefaults(v *viper.Viper) {
+	v.SetDefault("lock_dir", defaultLockDir())
 	v.SetDefault("var_dir", "/var/lib/turku-storage")
 	v.SetDefault("snapshot_mode", "link-dest")
 	v.SetDefault("preserve_hard_links", false)
@@ -130,6 +145,8 @@ type reader struct {
 	src      *source
 	problems []string
 	warnings []string
+	// sshdGlob is SSHDHostKeyGlob; tests point it elsewhere.
+	sshdGlob string
 }
 
 func (r *reader) fail(key, format string, args ...any) {
@@ -137,7 +154,7 @@ func (r *reader) fail(key, format string, args ...any) {
 }
 
 func (r *reader) str(key string) string {
-	switch t := r.v.Get(key).(type) {
+	switch t := r.v.Get(key).(type) { // an environment value is a string too
 	case nil:
 		return ""
 	case string:
@@ -165,6 +182,16 @@ func (r *reader) boolean(key string) bool {
 		return false
 	case bool:
 		return t
+	case string:
+		if r.src.fromEnv(key) {
+			b, err := strconv.ParseBool(t)
+			if err != nil {
+				r.fail(key, "want true or false, got %q", t)
+			}
+			return b
+		}
+		r.fail(key, "want true or false, got %s", typeName(t))
+		return false
 	default:
 		r.fail(key, "want true or false, got %s", typeName(t))
 		return false
@@ -172,7 +199,16 @@ func (r *reader) boolean(key string) bool {
 }
 
 func (r *reader) integer(key string, lo, hi int64) int {
-	return r.integerValue(key, r.v.Get(key), lo, hi)
+	val := r.v.Get(key)
+	if s, ok := val.(string); ok && r.src.fromEnv(key) {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			r.fail(key, "want an integer, got %q", s)
+			return 0
+		}
+		val = n
+	}
+	return r.integerValue(key, val, lo, hi)
 }
 
 func (r *reader) integerValue(key string, val any, lo, hi int64) int {
@@ -204,7 +240,13 @@ const maxDurationSeconds = math.MaxInt64 / int64(time.Second)
 
 func (r *reader) duration(key string) time.Duration {
 	var d time.Duration
-	switch t := r.v.Get(key).(type) {
+	val := r.v.Get(key)
+	if s, ok := val.(string); ok && r.src.fromEnv(key) {
+		if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
+			val = n // seconds, as in a file
+		}
+	}
+	switch t := val.(type) {
 	case string:
 		var err error
 		if d, err = time.ParseDuration(t); err != nil {
@@ -238,6 +280,15 @@ func (r *reader) strings(key string) []string {
 	case nil:
 		return nil
 	case string:
+		if r.src.fromEnv(key) {
+			var out []string
+			for _, e := range strings.Split(t, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					out = append(out, e)
+				}
+			}
+			return out
+		}
 		return []string{t}
 	case []any:
 		out := make([]string, 0, len(t))
@@ -256,19 +307,11 @@ func (r *reader) strings(key string) []string {
 	}
 }
 
-func build(v *viper.Viper, src *source) (*Config, error) {
-	r := &reader{v: v, src: src}
-	c := &Config{Dir: filepath.Dir(src.dir), Files: src.files}
-
-	for _, k := range sortedKeys(src.values) {
-		switch {
-		case slices.Contains(keys, k):
-		case slices.Contains(openSSHKeys, k):
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s: ignored: the embedded SSH server needs no authorized_keys", src.where(k), k))
-		default:
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s: unknown key, ignored", src.where(k), k))
-		}
-	}
+func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
+	r := &reader{v: v, src: src, sshdGlob: sshdGlob}
+	c := &Config{Dir: filepath.Dir(src.dir), Files: src.files, Origins: src.origins()}
+	r.checkKeys(c)
+	r.checkEnv(c)
 
 	c.Name = r.required("name")
 	c.Secret = r.required("secret")
@@ -292,7 +335,7 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 	c.VarDir = r.str("var_dir")
 	c.LockDir = r.str("lock_dir")
 	if c.LockDir == "" {
-		c.LockDir = defaultLockDir()
+		c.LockDir = defaultLockDir() // set, but empty
 	}
 	c.SnapshotMode = r.str("snapshot_mode")
 	if !slices.Contains(SnapshotModes, c.SnapshotMode) {
@@ -323,10 +366,13 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 	if c.SSHPingUser == "" {
 		r.fail("ssh_ping_user", "must not be empty")
 	}
+	var adv *advertisedHostKeys
 	if v.IsSet("ssh_ping_host_keys") {
 		c.SSHPingHostKeys = r.strings("ssh_ping_host_keys")
+		adv = &advertisedHostKeys{key: "ssh_ping_host_keys"}
 	} else if g := r.str("ssh_ping_host_keys_glob"); g != "" {
-		c.SSHPingHostKeys = r.globKeys("ssh_ping_host_keys_glob", g)
+		adv = &advertisedHostKeys{key: "ssh_ping_host_keys_glob"}
+		c.SSHPingHostKeys, adv.files = r.globKeys("ssh_ping_host_keys_glob", g)
 	}
 	c.SSHListen = r.str("ssh_listen")
 	if c.SSHListen == "" {
@@ -358,10 +404,21 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 		}
 	}
 	for i, k := range c.SSHPingHostKeys {
-		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
-			r.fail(fmt.Sprintf("ssh_ping_host_keys[%d]", i), "not a public key in authorized_keys form: %v", err)
+		from := fmt.Sprintf("ssh_ping_host_keys[%d]", i)
+		if adv.files != nil {
+			from = adv.files[i]
 		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k))
+		if err != nil {
+			if adv.files != nil {
+				r.fail(adv.key, "%s: not a public key in authorized_keys form: %v", from, err)
+			} else {
+				r.fail(from, "not a public key in authorized_keys form: %v", err)
+			}
+		}
+		adv.keys = append(adv.keys, hostKeyFile{pub: pub, from: from, err: err})
 	}
+	r.resolveHostKeys(c, adv, v.IsSet("ssh_host_key_files"), r.sshdGlob)
 	c.Warnings = append(c.Warnings, r.warnings...)
 	if len(r.problems) > 0 {
 		return nil, &Error{Problems: r.problems}
@@ -370,8 +427,8 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 }
 
 func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
-	raw, ok := r.src.values["volumes"]
-	if !ok {
+	raw := r.v.Get("volumes")
+	if raw == nil {
 		r.required("volumes")
 		return nil
 	}
@@ -385,11 +442,17 @@ func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
 		return nil
 	}
 	var out []Volume
-	for _, name := range sortedKeys(m) {
+	for _, lower := range sortedKeys(m) {
+		// viper folds the names to lower case; they are written back
+		// as the files spell them.
+		name := r.src.volumeNames[lower]
+		if name == "" {
+			name = lower
+		}
 		key := "volumes." + name
-		vm, ok := m[name].(map[string]any)
+		vm, ok := m[lower].(map[string]any)
 		if !ok {
-			r.fail(key, "want a mapping with a path, got %s", typeName(m[name]))
+			r.fail(key, "want a mapping with a path, got %s", typeName(m[lower]))
 			continue
 		}
 		vol := Volume{Name: name, AcceptNew: true, HighWaterPct: defaultHWM, MaxUsagePct: defaultMaxUsage}
@@ -414,34 +477,36 @@ func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
 				vol.HighWaterPct = r.integerValue(sub, vm[k], 0, 100)
 			case "max_usage_pct":
 				vol.MaxUsagePct = r.integerValue(sub, vm[k], 1, 100)
-			default:
-				r.warnings = append(r.warnings, fmt.Sprintf("%s: %s: unknown key, ignored", r.src.where(sub), sub))
 			}
+			// Other keys were reported by checkKeys.
 		}
 		if _, ok := vm["path"]; !ok {
 			r.fail(key+".path", "required")
 		}
 		out = append(out, vol)
 	}
+	slices.SortFunc(out, func(a, b Volume) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-func (r *reader) globKeys(key, pattern string) []string {
-	files, err := filepath.Glob(pattern)
+// globKeys reads the public keys in the files pattern matches, one a
+// file, and returns them with their files.
+func (r *reader) globKeys(key, pattern string) (keys, files []string) {
+	matches, err := filepath.Glob(pattern)
 	if err != nil {
 		r.fail(key, "bad pattern %q: %v", pattern, err)
-		return nil
+		return nil, nil
 	}
-	var out []string
-	for _, f := range files {
+	for _, f := range matches {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			r.fail(key, "read %s: %v", f, err)
 			continue
 		}
-		out = append(out, strings.TrimRight(string(data), "\r\n"))
+		keys = append(keys, strings.TrimRight(string(data), "\r\n"))
+		files = append(files, f)
 	}
-	return out
+	return keys, files
 }
 
 // defaultLockDir is the first of the old storage unit's candidates that

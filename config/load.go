@@ -18,6 +18,10 @@ import (
 // DefaultDir is where the old storage unit kept its configuration.
 const DefaultDir = "/etc/turku-storage"
 
+// EnvPrefix starts the environment variables that override a key:
+// TURKU_STORAGE_SSH_LISTEN overrides ssh_listen.
+const EnvPrefix = "TURKU_STORAGE"
+
 // Error lists every problem found in a configuration.
 type Error struct {
 	Problems []string
@@ -27,40 +31,63 @@ func (e *Error) Error() string {
 	return strings.Join(e.Problems, "\n")
 }
 
-// source is the merged raw configuration and, for every key path
-// ("volumes.default.path"), the file that last set it.
+// source records where each setting came from: for every key path in
+// lower case ("volumes.default.path"), the file or environment variable
+// that last set it. viper holds the values; it folds keys to lower case,
+// so the names as written (volume names keep their case) are kept here.
 type source struct {
 	dir    string
 	files  []string
-	values map[string]any
 	origin map[string]string
+	// isMap is whether the last file to set a path set a mapping there.
+	isMap map[string]bool
+	// written are the key paths as the files spell them, with the file
+	// that last set each.
+	written map[string]string
+	// volumeNames maps a volume's name in lower case to its name as
+	// written.
+	volumeNames map[string]string
+	problems    []string
 }
 
-// Load reads dir/config.d, applies defaults and validates. Warnings (unknown
-// keys, ignored OpenSSH-era keys) are returned in Config.Warnings.
+// Load reads dir/config.d, applies defaults and environment overrides,
+// and validates. Warnings (unknown keys) are returned in Config.Warnings,
+// keys of the old storage unit that are no longer used in Config.Ignored.
 func Load(dir string) (*Config, error) {
-	src, err := readDir(dir)
+	return load(dir, SSHDHostKeyGlob)
+}
+
+// LoadBehindOpenSSH is Load for the forced-command mode (`ping`), where
+// the system's sshd, not this program, serves the host keys: the
+// advertised keys are not matched with ssh_host_key_files.
+func LoadBehindOpenSSH(dir string) (*Config, error) {
+	return load(dir, "")
+}
+
+// load is Load with the sshd host keys looked for in sshdGlob; "" leaves
+// the host keys unchecked.
+func load(dir, sshdGlob string) (*Config, error) {
+	v := viper.New()
+	setDefaults(v)
+	src, err := readDir(v, dir)
 	if err != nil {
 		return nil, err
 	}
-	v := viper.New()
-	setDefaults(v)
-	// Viper folds keys to lower case; values stay as decoded, so names
-	// under volumes are read back from src.values, not from viper.
-	// MergeConfigMap lower-cases the maps it is given in place: hand it a copy.
-	if err := v.MergeConfigMap(normalize(src.values).(map[string]any)); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.d"), err)
-	}
-	return build(v, src)
+	bindEnv(v, src)
+	return build(v, src, sshdGlob)
 }
 
-func readDir(dir string) (*source, error) {
+// readDir merges config.d's files into v in file-name order, like the old
+// dict_merge: nested mappings merge, everything else (lists included) is
+// replaced by the later file.
+func readDir(v *viper.Viper, dir string) (*source, error) {
 	cd := filepath.Join(dir, "config.d")
 	entries, err := os.ReadDir(cd)
 	if err != nil {
 		return nil, fmt.Errorf("read configuration directory: %w", err)
 	}
-	src := &source{dir: cd, values: map[string]any{}, origin: map[string]string{}}
+	src := &source{dir: cd, origin: map[string]string{}, isMap: map[string]bool{},
+		written: map[string]string{}, volumeNames: map[string]string{}}
 	var names []string
 	for _, e := range entries {
 		n := e.Name()
@@ -88,9 +115,76 @@ func readDir(dir string) (*source, error) {
 			return nil, fmt.Errorf("%s: %w", label, err)
 		}
 		src.files = append(src.files, label)
-		merge(src.values, m, "", label, src.origin)
+		src.record(m, "", label)
+		// MergeConfigMap folds the keys of the maps it is given in place:
+		// hand it a copy.
+		if err := v.MergeConfigMap(normalize(m).(map[string]any)); err != nil {
+			return nil, fmt.Errorf("%s: %w", label, err)
+		}
+	}
+	if len(src.problems) > 0 {
+		return nil, &Error{Problems: src.problems}
 	}
 	return src, nil
+}
+
+// record notes where the settings of one file's mapping m come from.
+// viper leaves a mapping in place when a later file puts something else
+// at its key, where the old code replaced it: that is refused here.
+func (s *source) record(m map[string]any, prefix, file string) {
+	for _, k := range sortedKeys(m) {
+		val := m[k]
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		lower := strings.ToLower(path)
+		sub, isMap := val.(map[string]any)
+		if s.isMap[lower] && !isMap {
+			s.problems = append(s.problems, fmt.Sprintf("%s: %s: want a mapping, as %s set it, got %s", file, path, s.origin[lower], typeName(val)))
+			continue
+		}
+		if prefix == "volumes" {
+			if prev, ok := s.volumeNames[strings.ToLower(k)]; ok && prev != k {
+				s.problems = append(s.problems, fmt.Sprintf("%s: %s: the volume names %q and %q differ only in case", file, path, prev, k))
+				continue
+			}
+			s.volumeNames[strings.ToLower(k)] = k
+		}
+		s.origin[lower] = file
+		s.isMap[lower] = isMap
+		s.written[path] = file
+		if isMap {
+			s.record(sub, path, file)
+		}
+	}
+}
+
+// bindEnv lets TURKU_STORAGE_KEY override key, for every top-level key
+// but volumes (a mapping has no one-variable form).
+func bindEnv(v *viper.Viper, src *source) {
+	v.SetEnvPrefix(EnvPrefix)
+	for _, k := range keys {
+		if k == "volumes" {
+			continue
+		}
+		name := EnvName(k)
+		_ = v.BindEnv(k, name) // fails only without a key
+		if val, ok := os.LookupEnv(name); ok && val != "" {
+			src.origin[k] = "environment " + name
+		}
+	}
+}
+
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(key)
+}
+
+// fromEnv reports whether key's value comes from the environment: a
+// string to be read as the key's type.
+func (s *source) fromEnv(key string) bool {
+	return strings.HasPrefix(s.origin[strings.ToLower(key)], "environment ")
 }
 
 func decodeFile(path string) (map[string]any, error) {
@@ -123,8 +217,10 @@ func decodeFile(path string) (map[string]any, error) {
 	return m, nil
 }
 
-// normalize turns YAML's map[any]any-free output and JSON numbers into one
-// shape: map[string]any, []any, string, bool, json.Number-like int64/float64.
+// normalize turns YAML's and JSON's output into one shape, a copy:
+// map[string]any, []any, string, bool, int64 or float64 (JSON numbers are
+// decoded as written, so 1.5 stays a float and "an integer" can be told
+// apart).
 func normalize(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
@@ -161,42 +257,13 @@ func normalize(v any) any {
 	return v
 }
 
-// merge deep-merges m into dst like the old dict_merge: nested mappings
-// merge, everything else (lists included) is replaced by the later file.
-func merge(dst, m map[string]any, prefix, file string, origin map[string]string) {
-	for k, v := range m {
-		path := k
-		if prefix != "" {
-			path = prefix + "." + k
-		}
-		if sub, ok := v.(map[string]any); ok {
-			if cur, ok := dst[k].(map[string]any); ok {
-				origin[path] = file
-				merge(cur, sub, path, file, origin)
-				continue
-			}
-			fresh := map[string]any{}
-			dst[k] = fresh
-			for p := range origin {
-				if strings.HasPrefix(p, path+".") {
-					delete(origin, p)
-				}
-			}
-			origin[path] = file
-			merge(fresh, sub, path, file, origin)
-			continue
-		}
-		dst[k] = v
-		origin[path] = file
-	}
-}
-
-// where names the file that set key, or the directory when no file did.
+// where names the file or environment variable that set key, or the
+// directory when none did.
 func (s *source) where(key string) string {
 	if i := strings.IndexByte(key, '['); i >= 0 {
 		key = key[:i]
 	}
-	for k := key; k != ""; {
+	for k := strings.ToLower(key); k != ""; {
 		if f, ok := s.origin[k]; ok {
 			return f
 		}
@@ -207,6 +274,18 @@ func (s *source) where(key string) string {
 		k = k[:i]
 	}
 	return "config.d"
+}
+
+// Origins returns, for every top-level key set by a file or the
+// environment, where it was set (the last file to set it wins).
+func (s *source) origins() map[string]string {
+	out := map[string]string{}
+	for k, f := range s.origin {
+		if !strings.Contains(k, ".") {
+			out[k] = f
+		}
+	}
+	return out
 }
 
 func typeName(v any) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +65,9 @@ func TestLoadSeedConfig(t *testing.T) {
 		SSHListen: ":22", SSHHostKeyFiles: []string{"/var/lib/turku-storage/ssh_host_ed25519_key"},
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
 		CoordinatorListen: "127.0.0.1:8410",
-		Warnings:          []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
+		Ignored:           []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
-	ignore := []string{"Dir", "Files", "Location", "LockDir"}
+	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}
 	if diff := cmp.Diff(want, c, cmpIgnore(ignore...)); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
 	}
@@ -118,11 +119,12 @@ func TestLoadMergeOrder(t *testing.T) {
 }
 
 func TestLoadListsReplace(t *testing.T) {
-	key1 := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl one"
-	key2 := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEbOxo9SUaS1/ZYsxCpYP9A8SmMRe1OkDTVYbfz4Sl5q two"
+	keys := t.TempDir()
+	k1, k2 := filepath.Join(keys, "one"), filepath.Join(keys, "two")
+	key1, key2 := writeHostKey(t, k1, false), writeHostKey(t, k2, true)
 	dir := writeConfig(t, map[string]string{
-		"00.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "ssh_ping_host_keys": ["` + key1 + `", "` + key1 + `"]}`,
-		"01.json": `{"ssh_ping_host_keys": ["` + key2 + `"]}`,
+		"00.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "ssh_ping_host_keys": ["` + key1 + `", "` + key1 + `"], "ssh_host_key_files": ["` + k1 + `"]}`,
+		"01.json": `{"ssh_ping_host_keys": ["` + key2 + `"], "ssh_host_key_files": ["` + k2 + `"]}`,
 	})
 	c, err := Load(dir)
 	if err != nil {
@@ -194,6 +196,34 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{"config.d/a.json: volumes: want a mapping of volume name to settings, got a list"},
 		},
 		{
+			name: "typos of known keys",
+			files: map[string]string{
+				"a.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v", "acept_new": false}}}`,
+				"b.yaml": "ssh_lisen: 127.0.0.1:2222\nSnapshot_Mode: none\n",
+			},
+			want: []string{
+				"config.d/b.yaml: Snapshot_Mode: unknown key; did you mean snapshot_mode?",
+				"config.d/b.yaml: ssh_lisen: unknown key; did you mean ssh_listen?",
+				"config.d/a.json: volumes.v.acept_new: unknown key; did you mean volumes.v.accept_new?",
+			},
+		},
+		{
+			name: "a mapping replaced by a later file",
+			files: map[string]string{
+				"a.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}}`,
+				"b.json": `{"volumes": "/v"}`,
+			},
+			want: []string{"config.d/b.json: volumes: want a mapping, as config.d/a.json set it, got a string"},
+		},
+		{
+			name: "volume names that differ only in case",
+			files: map[string]string{
+				"a.json": `{"name": "n", "secret": "s", "volumes": {"Backup": {"path": "/v"}}}`,
+				"b.json": `{"volumes": {"backup": {"path": "/w"}}}`,
+			},
+			want: []string{`config.d/b.json: volumes.backup: the volume names "Backup" and "backup" differ only in case`},
+		},
+		{
 			name:  "bad api_url",
 			files: map[string]string{"a.json": `{"name": "n", "secret": "s", "api_url": "turku.example.com", "volumes": {"v": {"path": "/v"}}}`},
 			want:  []string{`config.d/a.json: api_url: want an http:// or https:// URL, got "turku.example.com"`},
@@ -251,12 +281,79 @@ func TestLoadWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"config.d/a.json: authorized_keys_file: ignored: the embedded SSH server needs no authorized_keys",
 		"config.d/a.json: frobnicate: unknown key, ignored",
 		"config.d/a.json: volumes.v.mount_opts: unknown key, ignored",
 	}
 	if diff := cmp.Diff(want, c.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"config.d/a.json: authorized_keys_file: ignored: the embedded SSH server needs no authorized_keys"}, c.Ignored); diff != "" {
+		t.Errorf("ignored (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadEnvironment: TURKU_STORAGE_KEY overrides key, read as the
+// key's type; a bad value names the variable and the key.
+func TestLoadEnvironment(t *testing.T) {
+	dir := writeConfig(t, map[string]string{
+		"a.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}, "ssh_listen": "0.0.0.0:22", "ssh_ping_port": 22}`,
+	})
+	t.Setenv("TURKU_STORAGE_SSH_LISTEN", "127.0.0.1:2222")
+	t.Setenv("TURKU_STORAGE_SSH_PING_PORT", "2222")
+	t.Setenv("TURKU_STORAGE_PRESERVE_HARD_LINKS", "true")
+	t.Setenv("TURKU_STORAGE_API_TIMEOUT", "7")
+	t.Setenv("TURKU_STORAGE_UPDATE_CONFIG_INTERVAL", "90s")
+	t.Setenv("TURKU_STORAGE_SSH_HOST_KEY_FILES", "/k/one, /k/two")
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SSHListen != "127.0.0.1:2222" || c.SSHPingPort != 2222 || !c.PreserveHardLinks || c.APITimeout != 7*time.Second || c.UpdateConfigInterval != 90*time.Second {
+		t.Errorf("got ssh_listen %q, ssh_ping_port %d, preserve_hard_links %v, api_timeout %v, update_config_interval %v",
+			c.SSHListen, c.SSHPingPort, c.PreserveHardLinks, c.APITimeout, c.UpdateConfigInterval)
+	}
+	if diff := cmp.Diff([]string{"/k/one", "/k/two"}, c.SSHHostKeyFiles); diff != "" {
+		t.Errorf("ssh_host_key_files (-want +got):\n%s", diff)
+	}
+	if got := c.Origins["ssh_listen"]; got != "environment TURKU_STORAGE_SSH_LISTEN" {
+		t.Errorf("origin of ssh_listen %q", got)
+	}
+	if got := c.Origins["name"]; got != "config.d/a.json" {
+		t.Errorf("origin of name %q", got)
+	}
+
+	t.Setenv("TURKU_STORAGE_FROBNICATE", "1")
+	c, err = Load(dir)
+	if err != nil || !slices.Contains(c.Warnings, "environment TURKU_STORAGE_FROBNICATE: names no configuration key, ignored") {
+		t.Errorf("unknown variable: got %v, warnings %q", err, c.Warnings)
+	}
+	t.Setenv("TURKU_STORAGE_SSH_LISEN", "127.0.0.1:1")
+	t.Setenv("TURKU_STORAGE_MAX_CONCURRENT_BACKUPS", "lots")
+	t.Setenv("TURKU_STORAGE_PRESERVE_HARD_LINKS", "yes please")
+	_, err = Load(dir)
+	want := []string{
+		`environment TURKU_STORAGE_PRESERVE_HARD_LINKS: preserve_hard_links: want true or false, got "yes please"`,
+		`environment TURKU_STORAGE_MAX_CONCURRENT_BACKUPS: max_concurrent_backups: want an integer, got "lots"`,
+		"environment TURKU_STORAGE_SSH_LISEN: unknown variable; did you mean TURKU_STORAGE_SSH_LISTEN?",
+	}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("got %v, want it to contain %q", err, w)
+		}
+	}
+}
+
+// TestLoadHighWaterZero: 0 is a high-water mark like any other, for the
+// default and for one volume.
+func TestLoadHighWaterZero(t *testing.T) {
+	c, err := Load(writeConfig(t, map[string]string{
+		"a.json": `{"name": "n", "secret": "s", "accept_new_high_water_pct": 0, "volumes": {"a": {"path": "/a"}, "b": {"path": "/b", "accept_new_high_water_pct": 50}}}`,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AcceptNewHighWaterPct != 0 || c.Volumes[0].HighWaterPct != 0 || c.Volumes[1].HighWaterPct != 50 {
+		t.Errorf("got default %d, volumes %+v; want 0, a at 0, b at 50", c.AcceptNewHighWaterPct, c.Volumes)
 	}
 }
 
@@ -347,4 +444,33 @@ func TestLoadDiskGuardAndMetrics(t *testing.T) {
 	if c.MetricsListen != "127.0.0.1:9410" {
 		t.Errorf("metrics_listen %q", c.MetricsListen)
 	}
+}
+
+// FuzzLoad: whatever a config.d file holds, Load returns a configuration
+// or an error naming the file, and never panics. Seeded from the tables
+// above.
+func FuzzLoad(f *testing.F) {
+	f.Add(seedConfig, true)
+	f.Add(`{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v", "acept_new": false}}}`, true)
+	f.Add("ssh_lisen: 127.0.0.1:2222\nSnapshot_Mode: none\nvolumes:\n  default:\n    accept_new: true\n", false)
+	f.Add(`{"volumes": ["/v"], "api_timeout": 2e10, "ssh_ping_port": "22"}`, true)
+	f.Fuzz(func(t *testing.T, body string, isJSON bool) {
+		name := "a.yaml"
+		if isJSON {
+			name = "a.json"
+		}
+		base := `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}}`
+		_, err := Load(writeConfig(t, map[string]string{"00-base.json": base, name: body}))
+		var ce *Error
+		if err != nil && !errors.As(err, &ce) && !strings.Contains(err.Error(), "config.d/"+name) {
+			t.Fatalf("error names neither a key nor the file: %v", err)
+		}
+		if ce != nil {
+			for _, p := range ce.Problems {
+				if !strings.HasPrefix(p, "config.d") && !strings.HasPrefix(p, "environment ") {
+					t.Fatalf("problem names no file: %q", p)
+				}
+			}
+		}
+	})
 }

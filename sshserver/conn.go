@@ -40,6 +40,7 @@ type conn struct {
 	startup    sync.Once // releases the MaxStartups slot
 	grace      *time.Timer
 	closeOnce  sync.Once
+	kex        kexWatch // the handshake, for a client rejecting our host key
 
 	mu          sync.Mutex // guards the fields below
 	finished    bool       // no new work may start
@@ -190,7 +191,9 @@ const readBufferSize = 128 << 10
 func (c *conn) Read(p []byte) (int, error) {
 	if !c.authed.Load() {
 		quickAck(c.Conn)
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		c.kex.read(p[:n], err, c.logger())
+		return n, err
 	}
 	if c.rpos == c.rend {
 		c.extendDeadline(&c.readDeadline, c.Conn.SetReadDeadline)
@@ -211,8 +214,12 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) Write(p []byte) (int, error) {
 	if c.authed.Load() {
 		c.extendDeadline(&c.writeDeadline, c.Conn.SetWriteDeadline)
+		return c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	c.kex.wrote(p)
+	n, err := c.Conn.Write(p)
+	c.kex.writeFailed(err, c.logger())
+	return n, err
 }
 
 // extendDeadline moves a deadline to IdleTimeout from now, unless it was

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -187,6 +188,21 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "frobnicate: unknown key, ignored") {
 		t.Errorf("no warning for the unknown key: %q", r.stderr)
+	}
+	// Which file set each key; the environment wins over the files.
+	if !regexp.MustCompile(`(?m)^api_url +config\.d/10-main\.json$`).MatchString(r.stderr) {
+		t.Errorf("config check does not say which file set api_url: %q", r.stderr)
+	}
+	t.Setenv("TURKU_STORAGE_SSH_LISTEN", "127.0.0.1:0")
+	r = run(t, ctx, nil, "-c", s.dir, "config", "check")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^ssh_listen +environment TURKU_STORAGE_SSH_LISTEN$`).MatchString(r.stderr) {
+		t.Errorf("config check with TURKU_STORAGE_SSH_LISTEN: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	typo := newSite(t, map[string]any{"ssh_lisen": "127.0.0.1:2222"})
+	r = run(t, ctx, nil, "-c", typo.dir, "config", "check")
+	if r.code != 1 || !strings.Contains(r.stderr, "config.d/10-main.json: ssh_lisen: unknown key; did you mean ssh_listen?") {
+		t.Errorf("typo: exit %d, stderr %q", r.code, r.stderr)
 	}
 
 	bad := newSite(t, map[string]any{"secret": nil, "ssh_ping_port": 70000})

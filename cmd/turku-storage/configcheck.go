@@ -3,8 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/turku-backup/turku-storage/config"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -17,10 +22,14 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Validate the configuration and print the effective settings",
 		Long: `Reads CONFIG_DIR/config.d, applies defaults and validates every key.
 
-On success prints the effective configuration as JSON, with secrets masked,
-and exits 0. On failure prints every problem, each naming the file and the
-key (e.g. "config.d/10-volumes.yaml: volumes.default.path: required"), and
-exits 1. Unknown keys are reported as warnings, not errors.`,
+On success prints the effective configuration as JSON on stdout, with
+secrets masked, then on stderr which file (or TURKU_STORAGE_* environment
+variable) set each key, and exits 0. On failure prints every problem, each
+naming the file and the key (e.g. "config.d/10-volumes.yaml:
+volumes.default.path: required"), and exits 1. An unknown key close to a
+known one is an error ("did you mean ssh_listen?"); other unknown keys are
+warnings, and the old storage unit's authorized_keys_* are named as
+ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.stderrLogger()
@@ -35,9 +44,31 @@ exits 1. Unknown keys are reported as warnings, not errors.`,
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(g.stdout, "%s\n", data)
-			return err
+			if _, err := fmt.Fprintf(g.stdout, "%s\n", data); err != nil {
+				return err
+			}
+			for _, w := range cfg.Ignored {
+				log.Info("config: " + w)
+			}
+			printOrigins(g.stderr, cfg)
+			return nil
 		},
 	})
 	return cmd
+}
+
+// printOrigins writes which file or environment variable set each key.
+func printOrigins(w io.Writer, cfg *config.Config) {
+	keys := make([]string, 0, len(cfg.Origins))
+	for k := range cfg.Origins {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tSET BY")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\n", k, cfg.Origins[k])
+	}
+	fmt.Fprintln(tw, "(other keys)\tdefault")
+	tw.Flush()
 }

@@ -119,13 +119,13 @@ func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *c
 		return err
 	}
 	if !cfg.EmbeddedCoordinator() {
-		return fmt.Errorf("api_url is set (%s): machines and sources are managed in turku-api, not here", cfg.APIURL)
+		return notEmbedded(cmd, cfg.APIURL)
 	}
 	path := coordinatorDBPath(cfg)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("built-in coordinator database %s: %w (has 'serve' run yet?)", path, err)
 	}
-	s, err := coordinator.OpenStore(cmd.Context(), path, coordinator.StoreOptions{Logger: log})
+	s, err := coordinator.OpenStore(cmd.Context(), path, coordinator.StoreOptions{Logger: g.commandLogger(log)})
 	if err != nil {
 		return err
 	}

@@ -83,8 +83,8 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	if n := len(reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any)); n != 0 {
 		t.Fatalf("a new daily source is due at once (%d due); want tomorrow", n)
 	}
-	if r := run(t, context.Background(), nil, "-c", s.dir, "sources", "run-now", "web1", "etc"); r.code != 0 {
-		t.Fatalf("sources run-now: exit %d", r.code)
+	if r := run(t, context.Background(), nil, "-c", s.dir, "sources", "run-now", "web1", "etc"); r.code != 0 || r.stdout != "web1 etc is due now\n" || r.stderr != "" {
+		t.Fatalf("sources run-now: exit %d, stdout %q, stderr %q; want only its own message", r.code, r.stdout, r.stderr)
 	}
 	_, reply, _ = agentAPI(t, base, "agent_ping_checkin", ping)
 	due := reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any)
@@ -131,5 +131,17 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	var fixture []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &fixture); err != nil || len(fixture) == 0 {
 		t.Errorf("export is not a fixture: %v", err)
+	}
+
+	// A first start is not a warning: the refresh right after fills the
+	// empty cache.
+	if log := d.log.String(); strings.Contains(log, `level=WARN msg="no cached machine keys`) || !strings.Contains(log, "no cached machine keys yet") {
+		t.Errorf("first start: want the empty cache noted at INFO, not WARN")
+	}
+	// With api_url set, the history is turku-api's.
+	withAPI := newSite(t, map[string]any{"api_url": "https://turku.example.com/v1"})
+	r = run(t, context.Background(), nil, "-c", withAPI.dir, "logs")
+	if r.code != 1 || !strings.Contains(r.stderr, "the backup history is kept by turku-api") {
+		t.Errorf("logs with api_url: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
@@ -43,7 +44,8 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 	if err != nil {
 		return err
 	}
-	cfg, err := g.load(slog.New(slog.DiscardHandler))
+	// sshd serves the host keys here, not us.
+	cfg, err := g.loadWith(slog.New(slog.DiscardHandler), config.LoadBehindOpenSSH)
 	if err != nil {
 		boot.Error("invalid configuration", "err", err)
 		return err

@@ -117,7 +117,11 @@ func (g *globals) stderrLogger() (*slog.Logger, error) {
 
 // load reads the configuration and logs its warnings.
 func (g *globals) load(log *slog.Logger) (*config.Config, error) {
-	cfg, err := config.Load(g.configDir)
+	return g.loadWith(log, config.Load)
+}
+
+func (g *globals) loadWith(log *slog.Logger, load func(dir string) (*config.Config, error)) (*config.Config, error) {
+	cfg, err := load(g.configDir)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -127,6 +131,10 @@ func (g *globals) load(log *slog.Logger) (*config.Config, error) {
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
+	}
+	// Named by config check; every command repeating them is noise.
+	for _, w := range cfg.Ignored {
+		log.Debug("config: " + w)
 	}
 	return cfg, nil
 }

@@ -162,7 +162,8 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
 	} else if errors.Is(err, registry.ErrNoCache) {
-		log.Warn("no cached machine keys yet; agents are refused until the first refresh succeeds")
+		// A first start: the refresh that follows at once fills it.
+		log.Info("no cached machine keys yet; agents are refused until the first refresh succeeds")
 	} else {
 		log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
 	}

@@ -212,6 +212,9 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", "db9"); r.code != 1 || !strings.Contains(r.stderr, `no machine has unit name "db9"`) {
 		t.Errorf("unknown unit: exit %d, stderr %q", r.code, r.stderr)
 	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", "web1", "nosuchsource"); r.code != 1 || !strings.Contains(r.stderr, `machine web1: no source "nosuchsource" on this storage unit (sources: etc)`) || r.stdout != "" {
+		t.Errorf("unknown source: exit %d, stdout %q, stderr %q; want an error naming the sources", r.code, r.stdout, r.stderr)
+	}
 
 	// Nothing due: the session ends at once with exit 0.
 	res = a.ping(t, d, hostKeys).Wait(t, waitLong)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -47,11 +48,15 @@ scripts.`,
 			if err != nil {
 				return err
 			}
-			var sources []string
-			if len(args) == 2 {
-				sources = []string{args[1]}
-			} else if sources, err = backup.ListSources(dir); err != nil {
+			sources, err := backup.ListSources(dir)
+			if err != nil {
 				return err
+			}
+			if len(args) == 2 {
+				if !slices.Contains(sources, args[1]) {
+					return fmt.Errorf("machine %s: no source %q on this storage unit (sources: %s)", args[0], args[1], dash(strings.Join(sources, ", ")))
+				}
+				sources = []string{args[1]}
 			}
 			out := map[string][]snapshotJSON{}
 			for _, src := range sources {

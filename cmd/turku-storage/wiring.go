@@ -149,20 +149,19 @@ func (w *wiring) registrarOptions(authName, authSecret string) (registry.Options
 // engine builds the backup engine.
 func (w *wiring) engine() (*backup.Engine, error) {
 	return backup.New(backup.Options{
-		StorageName:         w.cfg.Name,
-		VarDir:              w.cfg.VarDir,
-		LockDir:             w.cfg.LockDir,
-		Volumes:             w.volumes(),
-		DefaultHighWaterPct: w.cfg.AcceptNewHighWaterPct,
-		DefaultMaxUsagePct:  w.cfg.MaxUsagePct,
-		SnapshotMode:        w.cfg.SnapshotMode,
-		PreserveHardLinks:   w.cfg.PreserveHardLinks,
-		Location:            w.cfg.Location,
-		RsyncCommand:        w.cfg.RsyncCommand,
-		MaxConcurrent:       w.cfg.MaxConcurrentBackups,
-		API:                 w.api,
-		Observer:            w.observer(),
-		Logger:              w.log,
+		StorageName:        w.cfg.Name,
+		VarDir:             w.cfg.VarDir,
+		LockDir:            w.cfg.LockDir,
+		Volumes:            w.volumes(),
+		DefaultMaxUsagePct: w.cfg.MaxUsagePct,
+		SnapshotMode:       w.cfg.SnapshotMode,
+		PreserveHardLinks:  w.cfg.PreserveHardLinks,
+		Location:           w.cfg.Location,
+		RsyncCommand:       w.cfg.RsyncCommand,
+		MaxConcurrent:      w.cfg.MaxConcurrentBackups,
+		API:                w.api,
+		Observer:           w.observer(),
+		Logger:             w.log,
 	})
 }
 

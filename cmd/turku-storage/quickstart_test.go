@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
+)
+
+// runQuickstart runs examples/quickstart.sh -n (configuration and steps
+// only: no build, no serve) on dir and returns what it printed.
+func runQuickstart(t *testing.T, dir string) string {
+	t.Helper()
+	cmd := exec.Command("sh", filepath.Join("..", "..", "examples", "quickstart.sh"), "-n", "-d", dir, "-s", "28022", "-a", "28410")
+	cmd.Env = agenttest.Env(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("quickstart.sh: %v\n%s", err, out)
+	}
+	t.Logf("quickstart.sh -n:\n%s", out)
+	return string(out)
+}
+
+// printedJSON returns the JSON object the quickstart prints after the line
+// naming file.
+func printedJSON(t *testing.T, out, file string) map[string]any {
+	t.Helper()
+	i := strings.Index(out, file+":")
+	if i < 0 {
+		t.Fatalf("quickstart does not show %s", file)
+	}
+	rest := out[i:]
+	j := strings.Index(rest, "{")
+	if j < 0 {
+		t.Fatalf("quickstart shows no JSON for %s", file)
+	}
+	var v map[string]any
+	if err := json.NewDecoder(strings.NewReader(rest[j:])).Decode(&v); err != nil {
+		t.Fatalf("%s as printed is not JSON: %v\n%s", file, err, rest)
+	}
+	return v
+}
+
+// TestQuickstartSteps follows examples/quickstart.sh's printed steps on
+// the server side, with the agent played by the coordinator calls
+// turku-update-config makes and by the real ssh and rsync daemon: the
+// printed agent configuration and source file register a machine whose
+// source, made due with the printed run-now, ends in a snapshot that
+// `logs` and `snapshots` show. The script's ports are replaced with
+// loopback port 0 through the TURKU_STORAGE_* overrides.
+func TestQuickstartSteps(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "qs")
+	out := runQuickstart(t, dir)
+	for _, want := range []string{
+		"fresh state under " + dir,
+		"https://github.com/rfinnie/turku-agent",
+		"http://127.0.0.1:28410/v1",
+		"/etc/turku-agent/sources.d/etc.json",
+		"turku-update-config", "turku-agent-ping", "sources run-now UNIT etc",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quickstart output lacks %q", want)
+		}
+	}
+	agentCfg := printedJSON(t, out, "/etc/turku-agent/config.d/10-api.json")
+	sources := printedJSON(t, out, "/etc/turku-agent/sources.d/etc.json")
+	if agentCfg["api_url"] != "http://127.0.0.1:28410/v1" {
+		t.Errorf("printed api_url %v", agentCfg["api_url"])
+	}
+	unit, _ := agentCfg["unit_name"].(string)
+	if unit == "" {
+		t.Fatalf("printed agent config has no unit_name: %v", agentCfg)
+	}
+
+	t.Setenv("TURKU_STORAGE_SSH_LISTEN", "127.0.0.1:0")
+	t.Setenv("TURKU_STORAGE_COORDINATOR_LISTEN", "127.0.0.1:0")
+	s := &site{dir: filepath.Join(dir, "etc"), varDir: filepath.Join(dir, "var"), volume: filepath.Join(dir, "volume")}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "config", "check"); r.code != 0 {
+		t.Fatalf("config check of the quickstart configuration: exit %d", r.code)
+	}
+	d := startServe(t, s)
+	base := "http://" + d.coord.String() + "/v1"
+
+	// Step 4, turku-update-config: the machine with the printed
+	// registration auth and source file.
+	key := agenttest.NewKey(t)
+	data := t.TempDir()
+	agenttest.WriteTree(t, data, map[string]string{"hostname": unit + "\n"})
+	rsyncd := agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "etc", Path: data, User: "etc-user", Password: "etc-pass"}})
+	code, _, body := agentAPI(t, base, "update_config", map[string]any{
+		"machine": map[string]any{"uuid": machineUUID, "secret": "machine-secret", "unit_name": unit,
+			"ssh_public_key": key.Authorized, "sources": sources},
+		"auth": map[string]any{"name": agentCfg["api_auth_name"], "secret": agentCfg["api_auth_secret"]},
+	})
+	if code != http.StatusOK {
+		t.Fatalf("registration with the printed auth: %d %q", code, body)
+	}
+	d.log.WaitFor(t, "refreshed machines from API\" machines=1", 1, waitLong)
+	if r := run(t, context.Background(), nil, "-c", s.dir, "machines", "list"); !strings.Contains(r.stdout, machineUUID) {
+		t.Errorf("machines list lacks the machine: %q", r.stdout)
+	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "sources", "list"); !strings.Contains(r.stdout, "etc") {
+		t.Errorf("sources list lacks etc: %q", r.stdout)
+	}
+
+	// Step 5: run-now, then turku-agent-ping.
+	if r := run(t, context.Background(), nil, "-c", s.dir, "sources", "run-now", unit, "etc"); r.code != 0 {
+		t.Fatalf("sources run-now %s etc: exit %d", unit, r.code)
+	}
+	_, reply, _ := agentAPI(t, base, "agent_ping_checkin", map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "machine-secret"}})
+	var hostKeys []string
+	for _, k := range reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any)["etc"].(map[string]any)["storage"].(map[string]any)["ssh_ping_host_keys"].([]any) {
+		hostKeys = append(hostKeys, k.(string))
+	}
+	a := &agent{uuid: machineUUID, key: key, data: data, rsyncd: rsyncd}
+	if res := a.ping(t, d, hostKeys).Wait(t, waitLong); res.ExitCode != 0 || !strings.Contains(res.Stderr, "End: "+unit+" etc") {
+		t.Fatalf("backup: exit %d", res.ExitCode)
+	}
+
+	// Step 6: the result.
+	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !strings.Contains(r.stdout, unit+" etc ok etc_") {
+		t.Errorf("logs: %q", r.stdout)
+	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", unit, "etc"); r.code != 0 || !strings.Contains(r.stdout, "latest") {
+		t.Errorf("snapshots %s etc: exit %d, %q", unit, r.code, r.stdout)
+	}
+
+	// A second run says that it reuses this state.
+	if out := runQuickstart(t, dir); !strings.Contains(out, "reusing the state under "+dir) {
+		t.Errorf("second run does not say it reuses the state")
+	}
+}
