@@ -22,9 +22,37 @@ var (
 	ErrNotFound   = errors.New("not found")
 )
 
-// maxReplyBytes bounds what we read of any reply: the machine list for
-// 10,000 machines is about 2 MiB.
-const maxReplyBytes = 64 << 20
+// Reply limits: what each call can legitimately return, with room to
+// spare. A reply over its limit is an error naming the limit, read no
+// further and never acted on.
+const (
+	// updateConfigReplyLimit holds the machine list: ~200 bytes per machine
+	// with an Ed25519 key, ~900 with RSA-4096, so 32 MiB is 35,000 machines
+	// with the largest keys turku-agent makes and 150,000 with Ed25519.
+	updateConfigReplyLimit = 32 << 20
+	// checkinReplyLimit holds one machine's due sources with their filter
+	// and exclude lists.
+	checkinReplyLimit = 1 << 20
+	// smallReplyLimit is for replies that are an empty object or a few
+	// fields (storage_ping_source_update, health) and for error bodies,
+	// of which only the first 200 characters are shown.
+	smallReplyLimit = 64 << 10
+)
+
+// replyLimit returns the largest reply call may send.
+func replyLimit(call string) int64 {
+	switch call {
+	case "storage_update_config":
+		return updateConfigReplyLimit
+	case "storage_ping_checkin":
+		return checkinReplyLimit
+	}
+	return smallReplyLimit
+}
+
+// ErrReplyTooLarge is returned when a reply exceeds what its call can
+// legitimately hold.
+var ErrReplyTooLarge = errors.New("reply too large")
 
 // Error is a non-200 reply. Body is the API's short text ("Bad auth",
 // "Machine not found").
@@ -186,12 +214,26 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	limit := replyLimit(name)
+	if resp.StatusCode != http.StatusOK {
+		limit = smallReplyLimit
+	}
+	tooLarge := func() error {
+		return fmt.Errorf("%s: %w: over the %s limit for this call", name, ErrReplyTooLarge, sizeString(limit))
+	}
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > limit {
+		return tooLarge()
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("%s: read reply: %w", name, err)
 	}
-	if len(data) > maxReplyBytes {
-		return fmt.Errorf("%s: reply larger than %d bytes", name, maxReplyBytes)
+	if int64(len(data)) > limit {
+		if resp.StatusCode != http.StatusOK {
+			// An error page is still an error; its start says which.
+			return &Error{Call: name, Status: resp.StatusCode, Body: shortBody(data)}
+		}
+		return tooLarge()
 	}
 	if resp.StatusCode != http.StatusOK {
 		return &Error{Call: name, Status: resp.StatusCode, Body: shortBody(data)}
@@ -200,6 +242,14 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 		return fmt.Errorf("%s: malformed reply: %w", name, err)
 	}
 	return nil
+}
+
+// sizeString writes a limit in the unit it was chosen in.
+func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // shortBody keeps an error body readable in one log line.
