@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,6 +24,12 @@ var (
 	ErrBadAuth    = errors.New("bad auth")
 	ErrNotFound   = errors.New("not found")
 )
+
+// ErrNotSent marks a call that certainly never reached the API: no
+// connection could be made (refused, unresolvable, TLS handshake failed).
+// Repeating such a call cannot make the API act twice, which is not true
+// of a call that timed out after it was sent.
+var ErrNotSent = errors.New("request not sent")
 
 // Reply limits: what each call can legitimately return, with room to
 // spare. A reply over its limit is an error naming the limit, read no
@@ -95,7 +104,8 @@ type Options struct {
 	// CAFile, when set, is a PEM bundle that replaces the system roots for
 	// verifying the API's certificate (config key api_ca_file).
 	CAFile string
-	// Timeout bounds each call; 0 means 30 s.
+	// Timeout bounds each call whose context has no deadline of its own;
+	// 0 means 30 s.
 	Timeout time.Duration
 	// UserAgent is sent on every call.
 	UserAgent string
@@ -194,9 +204,16 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 	return &resp, nil
 }
 
+// call posts body to the API's endpoint name and decodes the reply into
+// out. The client's Timeout bounds it unless ctx has a deadline: a caller
+// that would rather wait for the answer than be left not knowing whether
+// the API acted (a report) says so with its own.
 func (c *Client) call(ctx context.Context, name string, body, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("%s: encode request: %w", name, err)
@@ -209,8 +226,13 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
+	var conn connTrace
+	req = req.WithContext(httptrace.WithClientTrace(ctx, conn.trace()))
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if conn.neverConnected() || dialFailed(err) {
+			return fmt.Errorf("%s: %w: %w", name, ErrNotSent, err)
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer resp.Body.Close()
@@ -242,6 +264,46 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 		return fmt.Errorf("%s: malformed reply: %w", name, err)
 	}
 	return nil
+}
+
+// connTrace records whether a call got as far as a connection.
+type connTrace struct {
+	mu            sync.Mutex
+	asked, gotOne bool
+}
+
+func (t *connTrace) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) {
+			t.mu.Lock()
+			t.asked = true
+			t.mu.Unlock()
+		},
+		GotConn: func(httptrace.GotConnInfo) {
+			t.mu.Lock()
+			t.gotOne = true
+			t.mu.Unlock()
+		},
+	}
+}
+
+// neverConnected reports whether the transport looked for a connection
+// and never got one, so nothing was written. A transport that reports
+// neither (an in-process handler) proves nothing.
+func (t *connTrace) neverConnected() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.asked && !t.gotOne
+}
+
+// dialFailed reports whether err is a failure to connect at all.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var verify *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns) ||
+		errors.As(err, &verify) || errors.As(err, &record)
 }
 
 // sizeString writes a limit in the unit it was chosen in.
