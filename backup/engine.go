@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/turku-backup/turku-storage/agentproto"
@@ -70,9 +69,15 @@ type Options struct {
 	// RsyncCommand is the rsync binary; "" means "rsync" on PATH.
 	RsyncCommand string
 	// MaxConcurrent bounds the rsyncs running at once across machines;
-	// 0 means no limit.
+	// 0 means no limit. Ignored when Slots is set.
 	MaxConcurrent int
-	API           API
+	// Slots, when set, is the bound shared with other engines of the same
+	// daemon (see Slots); nil makes one of MaxConcurrent.
+	Slots *Slots
+	// Reports, when set, is the report queue shared with other engines of
+	// the same daemon (see Reports); nil makes one on VarDir.
+	Reports *Reports
+	API     API
 	// Logger receives the storage-side log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -91,30 +96,27 @@ type Engine struct {
 	api       API
 	log       *slog.Logger
 	now       func() time.Time
-	slots     chan struct{} // one token per running rsync; nil: unlimited
+	slots     *Slots
+	reports   *Reports
 
 	// Seams for tests, set by New.
-	pick        func(weights []int64) int
-	randHex     func() string
-	retryDelays []time.Duration
-
-	resendMu sync.Mutex // serialises ResendReports
+	pick    func(weights []int64) int
+	randHex func() string
 }
 
 // New checks opts and returns an Engine. It creates nothing on disk.
 func New(opts Options) (*Engine, error) {
 	e := &Engine{
-		lockDir:     opts.LockDir,
-		mode:        opts.SnapshotMode,
-		hardLinks:   opts.PreserveHardLinks,
-		loc:         opts.Location,
-		rsync:       opts.RsyncCommand,
-		api:         opts.API,
-		log:         opts.Logger,
-		now:         opts.Now,
-		pick:        pickWeighted,
-		randHex:     randomHex4,
-		retryDelays: defaultRetryDelays,
+		lockDir:   opts.LockDir,
+		mode:      opts.SnapshotMode,
+		hardLinks: opts.PreserveHardLinks,
+		loc:       opts.Location,
+		rsync:     opts.RsyncCommand,
+		api:       opts.API,
+		log:       opts.Logger,
+		now:       opts.Now,
+		pick:      pickWeighted,
+		randHex:   randomHex4,
 	}
 	if opts.VarDir == "" {
 		return nil, errors.New("backup: var dir is not set")
@@ -172,8 +174,13 @@ func New(opts Options) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	if opts.MaxConcurrent > 0 {
-		e.slots = make(chan struct{}, opts.MaxConcurrent)
+	e.slots = opts.Slots
+	if e.slots == nil {
+		e.slots = NewSlots(opts.MaxConcurrent)
+	}
+	e.reports = opts.Reports
+	if e.reports == nil {
+		e.reports = NewReports(ReportsOptions{VarDir: e.varDir, API: e.api, Logger: e.log, Now: e.now})
 	}
 	return e, nil
 }

@@ -45,18 +45,18 @@ func TestPullWaitsForSlot(t *testing.T) {
 			close(waiting)
 		}
 	}
-	env.e.slots <- struct{}{} // another machine's rsync
+	takeSlot(t, env.e.slots) // another machine's rsync
 	done := make(chan error, 1)
 	go func() { done <- env.e.Pull(context.Background(), env.request(creds("etc"))) }()
 	<-waiting
 	if _, err := os.Stat(filepath.Join(rec, "args")); err == nil {
 		t.Fatal("rsync ran while the only slot was taken")
 	}
-	<-env.e.slots
+	env.e.slots.release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(env.e.slots) != 0 {
+	if env.e.slots.Running() != 0 {
 		t.Errorf("slot not released")
 	}
 }
@@ -69,7 +69,7 @@ func TestPullCancelledWhileWaiting(t *testing.T) {
 			cancel(errors.New("shutdown"))
 		}
 	}
-	env.e.slots <- struct{}{}
+	takeSlot(t, env.e.slots)
 	err := env.e.Pull(ctx, env.request(creds("etc", "home")))
 	if err == nil || !strings.Contains(err.Error(), "etc, home: shutdown") {
 		t.Fatalf("got %v", err)
@@ -132,5 +132,12 @@ func TestLockRefusesSymlink(t *testing.T) {
 	}
 	if diff := cmp.Diff("precious", readFile(t, target)); diff != "" {
 		t.Error(diff)
+	}
+}
+
+func takeSlot(t *testing.T, s *Slots) {
+	t.Helper()
+	if ok, _, _ := s.tryAcquire(); !ok {
+		t.Fatal("no free slot")
 	}
 }

@@ -61,7 +61,7 @@ func (r *machineRun) machineDir() (string, error) {
 	return r.dir, r.dirErr
 }
 
-// source backs up and reports one source, and reports whether both
+// source backs up and reports one source, and reports whether the backup
 // worked.
 func (r *machineRun) source(ctx context.Context, name string, src apiclient.Source) bool {
 	begin := r.e.now()
@@ -81,10 +81,9 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 		TimeBegin: epoch(begin),
 		TimeEnd:   epoch(end),
 	}
-	if derr := r.e.deliver(ctx, r.req.Machine, name, rep); derr != nil {
-		r.alog.Error("Source %s: the API did not accept the report", name)
-		return false
-	}
+	// The snapshot is safe: the report is spooled and delivered in the
+	// background, so the agent's session does not wait for the API.
+	r.e.reports.Send(r.req.Machine, name, rep)
 	return err == nil
 }
 
