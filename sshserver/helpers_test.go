@@ -145,7 +145,7 @@ func startServer(t *testing.T, tweak func(*Options)) *testServer {
 	ts.addr = ln.Addr().String()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-ts.serve; err != nil {
+		if err := <-ts.serve; err != nil && !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
 	})

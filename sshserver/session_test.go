@@ -343,32 +343,59 @@ func TestRefreshKeepsSession(t *testing.T) {
 	}
 }
 
+// TestShutdownCancelsSessions: when Shutdown's context ends, running
+// sessions are cancelled with its cause, which the agent reads.
 func TestShutdownCancelsSessions(t *testing.T) {
-	ts := startServer(t, nil)
-	pulling := make(chan struct{})
-	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-		close(pulling)
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51234)
-	shutdown := make(chan error, 1)
-	go func() {
-		<-pulling
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel() // the deadline has passed: cancel the sessions now
-		shutdown <- ts.Shutdown(ctx)
-	}()
-	code, stderr := runSession(t, c, checkinRequest(51234))
-	if code != 1 || !strings.Contains(stderr, "ERROR: Session ended: shutdown") {
-		t.Errorf("exit %d, stderr %q; want 1 and shutdown", code, stderr)
-	}
-	if err := <-shutdown; !errors.Is(err, context.Canceled) {
-		t.Errorf("Shutdown: %v, want context.Canceled", err)
-	}
-	if _, err := net.Dial("tcp", ts.addr); err == nil {
-		t.Error("still accepting after Shutdown")
+	deadlinePassed := fmt.Errorf("%w deadline passed", ErrShutdown)
+	for _, tc := range []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		want    string
+		wantErr error
+	}{
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}, "ERROR: Session ended: shutdown\n", context.Canceled},
+		{"deadline with cause", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeoutCause(context.Background(), 0, deadlinePassed)
+		}, "ERROR: Session ended: shutdown deadline passed\n", context.DeadlineExceeded},
+		{"other cause", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			cancel(errors.New("second signal"))
+			return ctx, func() {}
+		}, "ERROR: Session ended: shutdown: second signal\n", context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, nil)
+			pulling := make(chan struct{})
+			ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+				close(pulling)
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			c := ts.dial(t, ts.keys[uuidA])
+			forwardRequest(c, "localhost", 51234)
+			shutdown := make(chan error, 1)
+			go func() {
+				<-pulling
+				ctx, cancel := tc.ctx() // the deadline has passed: cancel the sessions now
+				defer cancel()
+				shutdown <- ts.Shutdown(ctx)
+			}()
+			code, stderr := runSession(t, c, checkinRequest(51234))
+			if code != 1 || !strings.HasSuffix(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, tc.want)
+			}
+			if err := <-shutdown; !errors.Is(err, tc.wantErr) {
+				t.Errorf("Shutdown: %v, want %v", err, tc.wantErr)
+			}
+			if _, err := net.Dial("tcp", ts.addr); err == nil {
+				t.Error("still accepting after Shutdown")
+			}
+		})
 	}
 }
 
@@ -406,8 +433,8 @@ func TestServeAfterShutdown(t *testing.T) {
 	if err := ts.Shutdown(t.Context()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := <-ts.serve; err != nil {
-		t.Errorf("Serve returned %v after Shutdown, want nil", err)
+	if err := <-ts.serve; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve returned %v after Shutdown, want ErrServerClosed", err)
 	}
 	ts.serve <- nil // for the cleanup
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -107,6 +107,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	if res.ExitCode != 0 || !strings.Contains(res.Stderr, "End: web1 etc") {
 		t.Fatalf("backup: exit %d", res.ExitCode)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong) // in the background
 	_, reply, _ = agentAPI(t, base, "agent_ping_checkin", ping)
 	if due := reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any); len(due) != 0 {
 		t.Errorf("still due after a successful backup: %v", due)

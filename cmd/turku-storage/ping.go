@@ -81,6 +81,8 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {
 		slog.Error("%v", err)
@@ -92,6 +94,12 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 		RsyncAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(req.Port)),
 		Log:         slog,
 	})
+	// This process is the agent's session, and its end would stop the
+	// background deliveries: the reports are waited for here (each
+	// already spooled; those a signal cuts short are resent by serve).
+	if werr := w.reports.Wait(ctx); werr != nil {
+		log.Warn("reports not yet answered; left spooled", "err", werr)
+	}
 	if err != nil {
 		log.Warn("session failed", "err", err)
 		return &exitError{code: 1, err: errors.New("backup failed; see the log lines above")}

@@ -24,6 +24,9 @@ type globals struct {
 	// onListen, when set (tests), is told the SSH server's and the
 	// built-in coordinator's (nil without one) addresses once serve runs.
 	onListen func(ssh, coordinator net.Addr)
+	// signals are the process's signals as main routes them (tests
+	// inject their own); the zero value never fires.
+	signals signals
 }
 
 // exitError carries a specific exit status (the old turku-storage-ping

@@ -27,23 +27,29 @@ type daemonUnderTest struct {
 	ssh, coord net.Addr
 	log        *agenttest.Output // the daemon's own log (log_file unset: stderr)
 	cancel     context.CancelFunc
-	done       chan runResult
-	stopOnce   sync.Once
-	result     runResult
+	// hup and force stand in for the process's signals: a SIGHUP, and the
+	// second SIGTERM of an impatient operator.
+	hup      chan struct{}
+	force    context.CancelCauseFunc
+	done     chan runResult
+	stopOnce sync.Once
+	result   runResult
 }
 
 // startServe runs serve until the test ends (or stop is called).
 func startServe(t *testing.T, s *site, args ...string) *daemonUnderTest {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemonUnderTest{log: &agenttest.Output{}, cancel: cancel, done: make(chan runResult, 1)}
+	d := &daemonUnderTest{log: &agenttest.Output{}, cancel: cancel, done: make(chan runResult, 1), hup: make(chan struct{}, 1)}
+	force, forceCancel := context.WithCancelCause(context.Background())
+	d.force = forceCancel
 	ready := make(chan struct{})
-	g := &globals{onListen: func(ssh, coord net.Addr) {
+	g := &globals{stdout: d.log, stderr: d.log, signals: signals{hup: d.hup, force: force}, onListen: func(ssh, coord net.Addr) {
 		d.ssh, d.coord = ssh, coord
 		close(ready)
 	}}
 	go func() {
-		root := newRootWith(&globals{stdout: d.log, stderr: d.log, onListen: g.onListen})
+		root := newRootWith(g)
 		root.SetArgs(append([]string{"-c", s.dir, "serve"}, args...))
 		code := 0
 		if err := root.ExecuteContext(ctx); err != nil {
@@ -147,6 +153,8 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("first backup: ssh exit %d", res.ExitCode)
 	}
+	// The report is delivered in the background once the snapshot is safe.
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
 	for _, want := range []string{"primary] INFO: Sources to back up: etc", "INFO: Begin: web1 etc", "INFO: End: web1 etc", "INFO: Done"} {
 		if !strings.Contains(res.Stderr, want) {
 			t.Errorf("agent log lacks %q", want)
@@ -182,6 +190,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("second backup: ssh exit %d", res.ExitCode)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 2, waitLong)
 	reports = api.Reports()
 	if len(reports) != 2 || !reports[1].Success || !strings.Contains(reports[1].Summary, "Base snapshot: "+reports[0].Snapshot) {
 		t.Fatalf("second report %+v", reports[len(reports)-1])
@@ -238,9 +247,7 @@ func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 	// Revoke in the API, then SIGHUP: the next refresh drops the key.
 	api.RemoveMachine(machineUUID)
 	refreshes := d.log.Count("refreshed machines from API")
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	d.hup <- struct{}{}
 	d.log.WaitFor(t, "refreshed machines from API", refreshes+1, waitLong)
 	res = a.ping(t, d, hostKeys).Wait(t, waitLong)
 	if res.ExitCode != 255 || !strings.Contains(res.Stderr, "Permission denied") {
