@@ -41,8 +41,9 @@ func newServeCmd(g *globals) *cobra.Command {
 
 SIGTERM or SIGINT stop accepting connections, let running backups finish
 for up to --shutdown-timeout, then cancel them (the working tree is kept for
-the next run and the failure is reported). SIGHUP re-reads the
-configuration (settings that need a restart are named in the log) and
+the next run and the failure is reported); a second SIGTERM or SIGINT
+cancels them at once. SIGHUP re-reads the configuration (settings that need
+a restart are named in the log and keep their running values) and
 refreshes the keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
