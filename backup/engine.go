@@ -217,19 +217,19 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 		alog = sessionlog.Discard()
 	}
 	if err := checkComponent("machine UUID", req.Machine); err != nil {
-		alog.Error("Invalid machine UUID")
+		alog.Errorf("Invalid machine UUID")
 		return fmt.Errorf("pull: %w", err)
 	}
 	if _, _, err := net.SplitHostPort(req.RsyncAddr); err != nil {
-		alog.Error("Internal error: no rsync endpoint")
+		alog.Errorf("Internal error: no rsync endpoint")
 		return fmt.Errorf("pull %s: rsync address: %w", req.Machine, err)
 	}
 	lock, err := lockMachine(e.lockDir, req.Machine)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
-			alog.Error("Another backup of this machine is already running")
+			alog.Errorf("Another backup of this machine is already running")
 		} else {
-			alog.Error("Internal error: cannot lock the machine")
+			alog.Errorf("Internal error: cannot lock the machine")
 		}
 		return fmt.Errorf("pull %s: %w", req.Machine, err)
 	}
@@ -237,12 +237,12 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 
 	resp, err := e.api.PingCheckin(ctx, req.Machine)
 	if err != nil {
-		alog.Error("Checkin with the API failed")
+		alog.Errorf("Checkin with the API failed")
 		return fmt.Errorf("pull %s: %w", req.Machine, err)
 	}
 	m := resp.Machine
 	if m.UUID != "" && m.UUID != req.Machine {
-		alog.Error("Checkin with the API failed")
+		alog.Errorf("Checkin with the API failed")
 		return fmt.Errorf("pull %s: checkin answered for machine %q", req.Machine, m.UUID)
 	}
 	names := make([]string, 0, len(m.ScheduledSources))
@@ -251,9 +251,9 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 	}
 	slices.Sort(names)
 	if len(names) > 0 {
-		alog.Info("Sources to back up: %s", strings.Join(names, ", "))
+		alog.Infof("Sources to back up: %s", strings.Join(names, ", "))
 	} else {
-		alog.Info("No sources to back up now")
+		alog.Infof("No sources to back up now")
 	}
 
 	run := &machineRun{e: e, req: req, m: m, alog: alog, log: e.log.With("machine", req.Machine, "unit", m.UnitName)}
@@ -264,13 +264,13 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 			failed = append(failed, names[i:]...)
 			break
 		}
-		alog.Info("Begin: %s %s", m.UnitName, name)
+		alog.Infof("Begin: %s %s", m.UnitName, name)
 		if !run.source(ctx, name, m.ScheduledSources[name]) {
 			failed = append(failed, name)
 		}
-		alog.Info("End: %s %s", m.UnitName, name)
+		alog.Infof("End: %s %s", m.UnitName, name)
 	}
-	alog.Info("Done")
+	alog.Infof("Done")
 	if len(failed) > 0 {
 		if err := context.Cause(ctx); err != nil {
 			return fmt.Errorf("pull %s: sources not backed up: %s: %w", req.Machine, strings.Join(failed, ", "), err)

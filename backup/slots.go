@@ -76,7 +76,7 @@ func (s *Slots) acquire(ctx context.Context, log *sessionlog.Logger, unit, sourc
 	if ok {
 		return release, nil
 	}
-	log.Info("Waiting for a free backup slot: %d other backups are running (%s %s)", running, unit, source)
+	log.Infof("Waiting for a free backup slot: %d other backups are running (%s %s)", running, unit, source)
 	for {
 		select {
 		case <-retry:

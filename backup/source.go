@@ -70,7 +70,7 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	end := r.e.now()
 	if err != nil {
 		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
-		r.alog.Error("%s", agentMessage(name, err))
+		r.alog.Errorf("%s", agentMessage(name, err))
 	} else {
 		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin))
 	}
@@ -254,7 +254,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	case retErr != nil:
 		fmt.Fprintf(&sum, "Retention not applied, no snapshot removed: %v\n", retErr)
 		log.Warn("retention not applied", "err", retErr)
-		r.alog.Error("Source %s: %v", name, retErr)
+		r.alog.Errorf("Source %s: %v", name, retErr)
 	case ret != nil:
 		r.applyRetention(log, &sum, ret, mdir, name, snap)
 	}

@@ -102,7 +102,7 @@ func rsyncPull(t *testing.T, root string) func(ctx context.Context, req PullRequ
 	env := agenttest.Env(t)
 	return func(ctx context.Context, req PullRequest) error {
 		for src, cred := range req.Credentials {
-			req.Log.Info("Begin: %s %s", req.Machine, src)
+			req.Log.Infof("Begin: %s %s", req.Machine, src)
 			dest := filepath.Join(root, req.Machine, src) + "/"
 			if err := os.MkdirAll(filepath.Dir(filepath.Clean(dest)), 0o700); err != nil {
 				return err
@@ -111,7 +111,7 @@ func rsyncPull(t *testing.T, root string) func(ctx context.Context, req PullRequ
 			if err := runRsync(ctx, t, env, cred.Password, "--archive", "--numeric-ids", "--delete", url, dest); err != nil {
 				return fmt.Errorf("rsync %s: %w", src, err)
 			}
-			req.Log.Info("End: %s %s", req.Machine, src)
+			req.Log.Infof("End: %s %s", req.Machine, src)
 		}
 		return nil
 	}

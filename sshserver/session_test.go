@@ -39,7 +39,7 @@ func TestSessionProtocol(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				req.Log.Info("Begin: web1 etc (%s)", greeting)
+				req.Log.Infof("Begin: web1 etc (%s)", greeting)
 				return nil
 			},
 			wantCode:   0,
