@@ -46,6 +46,7 @@ func readFile(t *testing.T, path string) string {
 }
 
 func TestPullLinkDest(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	src := map[string]apiclient.Source{"etc": {
 		Retention: "last 5 snapshots", Filter: []string{"- *.tmp"}, Exclude: []string{"cache/"},
@@ -134,6 +135,7 @@ func TestPullLinkDest(t *testing.T) {
 }
 
 func TestPullSnapshotModes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		configMode string
@@ -180,6 +182,7 @@ func TestPullSnapshotModes(t *testing.T) {
 // TestPullBadInput feeds untrusted input that must fail the source with a
 // clear summary, without running rsync or creating anything on disk.
 func TestPullBadInput(t *testing.T) {
+	t.Parallel()
 	good := apiclient.Source{}
 	tests := []struct {
 		name    string
@@ -265,6 +268,7 @@ func TestPullBadInput(t *testing.T) {
 }
 
 func TestPullBadMachine(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, nil)
 	for _, uuid := range []string{"", ".", "..", "a/b", "../x", "a\x00"} {
 		req := env.request(creds("etc"))
@@ -285,6 +289,7 @@ func TestPullBadMachine(t *testing.T) {
 }
 
 func TestPullRsyncResults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		code    int
@@ -340,6 +345,7 @@ func TestPullRsyncResults(t *testing.T) {
 }
 
 func TestPullRetention(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {Retention: "last 2 snapshots"}}, func(o *Options) {
 		o.RsyncCommand = recordingRsync(t, rec, 0, "")
@@ -412,6 +418,7 @@ func sortedCopy(s []string) []string {
 }
 
 func TestPullRetentionError(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {Retention: "last 1 snapshots, forever"}}, func(o *Options) {
 		o.RsyncCommand = recordingRsync(t, rec, 0, "")
@@ -431,6 +438,7 @@ func TestPullRetentionError(t *testing.T) {
 }
 
 func TestPullCheckinFailure(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	env.api.checkinErr = &apiclient.Error{Call: "storage_ping_checkin", Status: 403, Body: "Bad auth"}
 	err := env.e.Pull(t.Context(), env.request(nil))
@@ -443,6 +451,7 @@ func TestPullCheckinFailure(t *testing.T) {
 }
 
 func TestPullNothingDue(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	if err := env.e.Pull(t.Context(), env.request(nil)); err != nil {
 		t.Fatal(err)
@@ -456,6 +465,7 @@ func TestPullNothingDue(t *testing.T) {
 }
 
 func TestPullSourceOrderAndPartialFailure(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"b": {}, "a": {}, "c": {Filter: []string{". /etc/x"}}}, func(o *Options) {
 		o.RsyncCommand = recordingRsync(t, rec, 0, "")

@@ -15,6 +15,7 @@ import (
 )
 
 func TestPullLockBusy(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, nil)
 	held, err := lockMachine(env.e.lockDir, testUUID)
 	if err != nil {
@@ -34,6 +35,7 @@ func TestPullLockBusy(t *testing.T) {
 }
 
 func TestPullWaitsForSlot(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) {
 		o.RsyncCommand = recordingRsync(t, rec, 0, "")
@@ -62,6 +64,7 @@ func TestPullWaitsForSlot(t *testing.T) {
 }
 
 func TestPullCancelledWhileWaiting(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.MaxConcurrent = 1 })
 	ctx, cancel := context.WithCancelCause(t.Context())
 	env.agent.onWrite = func(s string) {
@@ -81,6 +84,7 @@ func TestPullCancelledWhileWaiting(t *testing.T) {
 }
 
 func TestLockExcludesOldPythonLock(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// Python's fcntl.lockf is a classic POSIX record lock; take one the
 	// same way and check our lock respects it.
@@ -119,6 +123,7 @@ func TestLockExcludesOldPythonLock(t *testing.T) {
 }
 
 func TestLockRefusesSymlink(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := filepath.Join(t.TempDir(), "victim")
 	if err := os.WriteFile(target, []byte("precious"), 0o644); err != nil {

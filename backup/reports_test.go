@@ -23,6 +23,7 @@ func spoolFiles(t *testing.T, env *testEnv) []string {
 }
 
 func TestReportRetriedThenDelivered(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{errDown, errDown}
@@ -41,6 +42,7 @@ func TestReportRetriedThenDelivered(t *testing.T) {
 }
 
 func TestReportSpooledAndResent(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{errDown, errDown, errDown, errDown, errDown, errDown}
@@ -81,6 +83,7 @@ func TestReportSpooledAndResent(t *testing.T) {
 // sent, so the API refusing the report (the source was deleted meanwhile)
 // fails nothing the agent waits for; it is logged and not retried.
 func TestReportPermanentRefusal(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 404, Body: "Source not found"}}
@@ -98,6 +101,7 @@ func TestReportPermanentRefusal(t *testing.T) {
 // TestReportAnsweredWithErrorRetried: an HTTP 5xx is an answer: the API
 // did not take the report, so it is sent again at once.
 func TestReportAnsweredWithErrorRetried(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}
@@ -119,6 +123,7 @@ func TestReportAnsweredWithErrorRetried(t *testing.T) {
 // answered may have reached the API; it is not repeated at once but kept,
 // and ResendReports sends it once.
 func TestReportUnansweredSentOnceLater(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{fmt.Errorf("storage_ping_source_update: %w", context.DeadlineExceeded)}
@@ -147,6 +152,7 @@ func TestReportUnansweredSentOnceLater(t *testing.T) {
 // leaves it alone; when the API wakes up and processes it, the report is
 // delivered exactly once.
 func TestReportHungAPI(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
@@ -176,6 +182,7 @@ func TestReportHungAPI(t *testing.T) {
 // TestReportsClose: stopping the daemon while a report waits for its
 // answer leaves it spooled for the next start.
 func TestReportsClose(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
@@ -190,6 +197,7 @@ func TestReportsClose(t *testing.T) {
 }
 
 func TestResendReportsBadFile(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	dir := filepath.Join(env.varDir, "reports")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -221,6 +229,7 @@ func TestResendReportsBadFile(t *testing.T) {
 // the queue, so no later report of any machine was ever delivered. The
 // others go through now; later reports of the same source stay behind it.
 func TestResendReportsPoisonReport(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	for _, src := range []string{"etc", "home", "etc"} {
 		if _, err := env.e.reports.spool(testUUID, src, apiclient.SourceReport{Success: true, Summary: src}); err != nil {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestLogger(t *testing.T) {
+	t.Parallel()
 	now := func() time.Time { return time.Date(2026, 11, 25, 3, 15, 0, 123456789, time.UTC) }
 	tests := []struct {
 		name    string

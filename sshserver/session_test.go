@@ -20,6 +20,7 @@ import (
 )
 
 func TestSessionProtocol(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		forward    uint32 // 0: none
@@ -120,6 +121,7 @@ func TestSessionProtocol(t *testing.T) {
 }
 
 func TestCheckinPullRequest(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	if ok, err := forwardRequest(c, "localhost", 51234); !ok || err != nil {
@@ -225,6 +227,7 @@ func startRestore(t *testing.T, ts *testServer) (int, io.WriteCloser, func() (in
 }
 
 func TestRestore(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	got, stdin, wait := startRestore(t, ts)
 	greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
@@ -248,6 +251,7 @@ func TestRestore(t *testing.T) {
 }
 
 func TestRestorePortTaken(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
@@ -276,6 +280,7 @@ func TestRestorePortTaken(t *testing.T) {
 // TestRevocationEndsSession: a refresh that drops the machine ends its
 // running session, and the agent is told why.
 func TestRevocationEndsSession(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	pulling := make(chan struct{})
 	causes := make(chan error, 1)
@@ -311,6 +316,7 @@ func TestRevocationEndsSession(t *testing.T) {
 // TestKeyRotationRevokes: same machine, new key: the old key's connection
 // ends too.
 func TestKeyRotationRevokes(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	pulling := make(chan struct{})
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
@@ -331,6 +337,7 @@ func TestKeyRotationRevokes(t *testing.T) {
 
 // TestRefreshKeepsSession: a refresh that keeps the machine changes nothing.
 func TestRefreshKeepsSession(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
 		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1-renamed", ts.keys[uuidA])})
@@ -346,6 +353,7 @@ func TestRefreshKeepsSession(t *testing.T) {
 // TestShutdownCancelsSessions: when Shutdown's context ends, running
 // sessions are cancelled with its cause, which the agent reads.
 func TestShutdownCancelsSessions(t *testing.T) {
+	t.Parallel()
 	deadlinePassed := fmt.Errorf("%w deadline passed", ErrShutdown)
 	for _, tc := range []struct {
 		name    string
@@ -400,6 +408,7 @@ func TestShutdownCancelsSessions(t *testing.T) {
 }
 
 func TestShutdownWaitsForSessions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	pulling := make(chan struct{})
 	release := make(chan struct{})
@@ -428,6 +437,7 @@ func TestShutdownWaitsForSessions(t *testing.T) {
 }
 
 func TestServeAfterShutdown(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ts.dial(t, ts.keys[uuidA]).Close() // Serve is running
 	if err := ts.Shutdown(t.Context()); err != nil {
@@ -450,6 +460,7 @@ func TestServeAfterShutdown(t *testing.T) {
 // ends it, so on shutdown it ends as soon as no transfer runs through it —
 // but never cuts a transfer that is running.
 func TestShutdownEndsIdleRestore(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	got, _, wait := startRestore(t, ts)
 

@@ -42,6 +42,7 @@ func agentAPI(t *testing.T, base, call string, body any) (int, map[string]any, s
 }
 
 func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, map[string]any{"machine_registration_secret": "MRS"})
 	d := startServe(t, s)
 	if d.coord == nil {

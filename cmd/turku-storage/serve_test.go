@@ -140,6 +140,7 @@ func inode(t *testing.T, path string) uint64 {
 }
 
 func TestServeBackupThroughTunnel(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
@@ -228,6 +229,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 }
 
 func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
@@ -256,6 +258,7 @@ func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 }
 
 func TestServeShutdownCancelsBackup(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
