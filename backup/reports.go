@@ -133,12 +133,14 @@ func NewReports(opts ReportsOptions) *Reports {
 // report is still sent, from memory.
 func (q *Reports) Send(uuid, source string, r apiclient.SourceReport) {
 	log := q.log.With("machine", uuid, "source", source)
-	path, err := q.spool(uuid, source, r)
-	if err != nil {
+	// Claimed before the file exists, so ResendReports never finds it
+	// unclaimed.
+	path := q.newPath()
+	q.claim(path)
+	if err := q.spool(path, uuid, source, r); err != nil {
 		log.Error("report not spooled; sending it without a copy on disk", "err", err)
+		q.unclaim(path)
 		path = ""
-	} else {
-		q.claim(path)
 	}
 	q.mu.Lock()
 	if q.ctx.Err() != nil {
@@ -303,20 +305,23 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// spool writes the report atomically to VAR_DIR/reports. File names sort
-// in queue order.
-func (q *Reports) spool(uuid, source string, r apiclient.SourceReport) (string, error) {
+// newPath names a new spool file. Names sort in queue order.
+func (q *Reports) newPath() string {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	return filepath.Join(q.dir, fmt.Sprintf("%020d-%s.json", q.now().UnixNano(), hex.EncodeToString(rnd[:])))
+}
+
+// spool writes the report atomically (fsync'd) to path.
+func (q *Reports) spool(path, uuid, source string, r apiclient.SourceReport) error {
 	if err := os.MkdirAll(q.dir, 0o700); err != nil {
-		return "", err
+		return err
 	}
 	data, err := json.MarshalIndent(spooledReport{Machine: uuid, Source: source, Report: r, Queued: isoTime(q.now())}, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	path := filepath.Join(q.dir, fmt.Sprintf("%020d-%s.json", q.now().UnixNano(), hex.EncodeToString(rnd[:])))
-	return path, writeFileAtomic(path, data, 0o600)
+	return writeFileAtomic(path, data, 0o600)
 }
 
 // ResendReports delivers the spooled reports no other sender holds, oldest
@@ -382,6 +387,12 @@ func (q *Reports) Resend(ctx context.Context) error {
 			// Its first delivery is still waiting for the API's answer.
 			held[key] = true
 			kept++
+			continue
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			// Delivered by its sender between our reading and claiming it
+			// (a sender removes the file before it lets go).
+			q.unclaim(path)
 			continue
 		}
 		err = q.sendOne(ctx, log, sr.Machine, sr.Source, sr.Report)

@@ -232,7 +232,7 @@ func TestResendReportsPoisonReport(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	for _, src := range []string{"etc", "home", "etc"} {
-		if _, err := env.e.reports.spool(testUUID, src, apiclient.SourceReport{Success: true, Summary: src}); err != nil {
+		if err := env.e.reports.spool(env.e.reports.newPath(), testUUID, src, apiclient.SourceReport{Success: true, Summary: src}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -260,7 +260,7 @@ func TestResendReportsPoisonReport(t *testing.T) {
 	// Unreachable or bad auth: stop at once, nothing would go through.
 	for _, down := range []error{errDown, &apiclient.Error{Call: "storage_ping_source_update", Status: 403, Body: "Bad auth"}} {
 		for _, src := range []string{"etc", "home"} {
-			if _, err := env.e.reports.spool(testUUID, src, apiclient.SourceReport{Success: true}); err != nil {
+			if err := env.e.reports.spool(env.e.reports.newPath(), testUUID, src, apiclient.SourceReport{Success: true}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"sync"
 	"syscall"
 )
@@ -26,7 +27,7 @@ type signals struct {
 
 // routeSignals turns the signals read from sigs into a context that ends
 // on the first SIGTERM or SIGINT (cause errSignal), sig.force that ends on
-// the second, and sig.hup. With reload false, SIGHUP stops the command
+// the second (after which a third takes the default action), and sig.hup. With reload false, SIGHUP stops the command
 // like SIGTERM (a short-lived command whose terminal went away). stop ends
 // the routing and waits for it.
 func routeSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (ctx context.Context, sig signals, stop func()) {
@@ -55,6 +56,9 @@ func routeSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (c
 				cancel(fmt.Errorf("%w: %v", errSignal, s))
 			default:
 				cancelForce(fmt.Errorf("second signal (%v)", s))
+				// A third ends the process by the default action, should
+				// stopping at once itself hang.
+				signal.Reset(os.Interrupt, syscall.SIGTERM)
 			}
 		}
 	})
