@@ -248,9 +248,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 // stay spooled for the next start.
 func (d *daemon) shutdown(ctx context.Context, timeout time.Duration) {
 	d.log.Info("shutting down: no new connections; waiting for running backups", "timeout", timeout)
-	now, stopNow := context.WithCancelCause(context.WithoutCancel(ctx))
+	base, stopNow := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopNow(nil)
-	sctx, cancel := context.WithTimeoutCause(now, timeout, errShutdownDeadline)
+	sctx, cancel := context.WithTimeoutCause(base, timeout, errShutdownDeadline)
 	defer cancel()
 	if force := d.g.signals.force; force != nil {
 		defer context.AfterFunc(force, func() {
@@ -266,7 +266,7 @@ func (d *daemon) shutdown(ctx context.Context, timeout time.Duration) {
 		}
 	})()
 	_ = d.srv.Shutdown(sctx) // its only error is sctx's, logged above
-	rctx, rcancel := context.WithTimeout(now, d.w.cfg.APITimeout)
+	rctx, rcancel := context.WithTimeout(base, d.w.cfg.APITimeout)
 	defer rcancel()
 	if err := d.w.reports.Wait(rctx); err != nil {
 		d.log.Warn("reports still unanswered at shutdown; kept to resend at the next start", "err", err)

@@ -279,6 +279,9 @@ func TestServeShutdownCancelsBackup(t *testing.T) {
 	if res.ExitCode == 0 {
 		t.Error("agent session reported success for a cancelled backup")
 	}
+	if !strings.Contains(res.Stderr, "ERROR: Session ended: shutdown deadline passed") {
+		t.Errorf("agent not told the deadline passed: %q", res.Stderr)
+	}
 	reports := api.Reports()
 	if len(reports) != 1 || reports[0].Success || reports[0].Snapshot != "" {
 		t.Fatalf("reports %+v, want one failure without snapshot", reports)
