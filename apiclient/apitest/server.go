@@ -46,7 +46,8 @@ type Server struct {
 	storages map[string]string // registered storage units: name -> secret
 	machines map[string]*Machine
 	requests []Request
-	failNext int // answer the next N calls with HTTP 500
+	failNext int            // answer the next N calls with HTTP 500
+	failCall map[string]int // answer the next N calls of one name with HTTP 500
 	hung     map[string]*hang
 }
 
@@ -134,6 +135,17 @@ func (s *Server) FailNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = n
+}
+
+// FailCalls makes the next n calls named call answer HTTP 500, as
+// turku-api does while its database is down.
+func (s *Server) FailCalls(call string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failCall == nil {
+		s.failCall = map[string]int{}
+	}
+	s.failCall[call] = n
 }
 
 // Requests returns the recorded calls named call ("" for all).
@@ -265,6 +277,10 @@ func (s *Server) dispatch(call string, body map[string]any) (any, *httpError) {
 	defer s.mu.Unlock()
 	if s.failNext > 0 {
 		s.failNext--
+		return nil, fail(http.StatusInternalServerError, "Server Error (500)")
+	}
+	if s.failCall[call] > 0 {
+		s.failCall[call]--
 		return nil, fail(http.StatusInternalServerError, "Server Error (500)")
 	}
 	switch call {

@@ -317,6 +317,37 @@ func TestServeReportOnceWithHungAPI(t *testing.T) {
 	}
 }
 
+// TestServeResendsAfterRefresh: a report the API answered with 5xx
+// (three times) was resent only every 5 minutes. It now goes as soon as
+// an API call succeeds again: the next key refresh.
+func TestServeResendsAfterRefresh(t *testing.T) {
+	t.Parallel()
+	api := apitest.New()
+	t.Cleanup(api.Close)
+	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
+	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
+	hostKeys := registered(t, api, s)
+	d := startServe(t, s)
+
+	api.FailCalls("storage_ping_source_update", 3) // the first try and both retries
+	if res := a.ping(t, d, hostKeys).Wait(t, waitLong); res.ExitCode != 0 {
+		t.Fatalf("agent: exit %d", res.ExitCode)
+	}
+	d.log.WaitFor(t, "report not delivered; kept to resend after the next successful API call", 1, waitLong)
+	if reports := api.Reports(); len(reports) != 0 {
+		t.Fatalf("reports %+v while the API failed", reports)
+	}
+	d.hup <- struct{}{} // stands for the next update_config_interval
+	d.log.WaitFor(t, "spooled report delivered", 1, waitLong)
+	if reports := api.Reports(); len(reports) != 1 || !reports[0].Success {
+		t.Errorf("reports %+v, want one success", reports)
+	}
+	if files := listFiles(t, filepath.Join(s.varDir, "reports")); len(files) != 0 {
+		t.Errorf("spool still holds %q", files)
+	}
+}
+
 func listFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
