@@ -39,8 +39,8 @@ import (
 //
 // What remains at-least-once: a copy that reached the API but whose
 // answer was lost (connection cut, no answer within replyWait, the daemon
-// stopped while waiting) is sent once more, and a crash between the API's
-// answer and the removal of the spool file does the same.
+// stopped while waiting) is sent once more, and so is one whose spool file
+// a crash kept between the API's answer and the file's removal (fsync'd).
 
 // defaultRetryDelays are the pauses between attempts to deliver a report
 // that never arrived or was answered with an error, before it is left to
@@ -285,9 +285,13 @@ func (q *Reports) remove(log *slog.Logger, path string) {
 	if path == "" {
 		return
 	}
-	if err := os.Remove(path); err != nil {
-		// Left behind, it would be sent again: say so loudly.
-		log.Error("delivered report not removed from the spool; it will be sent again", "file", path, "err", err)
+	// Left behind (or back after a crash), it would be sent again.
+	err := os.Remove(path)
+	if err == nil {
+		err = syncDir(q.dir)
+	}
+	if err != nil {
+		log.Error("delivered report not removed from the spool; it may be sent again", "file", path, "err", err)
 	}
 }
 
@@ -417,6 +421,9 @@ func (q *Reports) Resend(ctx context.Context) error {
 			return fmt.Errorf("resend reports: %d still queued: %w", kept+len(names)-i, err)
 		}
 		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("resend reports: %w", err)
+		}
+		if err := syncDir(q.dir); err != nil {
 			return fmt.Errorf("resend reports: %w", err)
 		}
 	}
