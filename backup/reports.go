@@ -146,7 +146,11 @@ func (q *Reports) Send(uuid, source string, r apiclient.SourceReport) {
 	if q.ctx.Err() != nil {
 		q.mu.Unlock()
 		q.unclaim(path)
-		log.Warn("report queue closed; report left spooled", "file", path)
+		if path == "" {
+			log.Error("report lost: queue closed and spool not writable", "report", r)
+		} else {
+			log.Warn("report queue closed; report left spooled", "file", path)
+		}
 		return
 	}
 	q.running++
