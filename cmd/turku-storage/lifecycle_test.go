@@ -123,6 +123,8 @@ func TestServeSIGHUPDuringStartup(t *testing.T) {
 	case <-warned:
 	case <-exited:
 		t.Fatalf("serve exited before reading its configuration: %v", exitErr)
+	case <-time.After(waitLong):
+		t.Fatal("serve did not warn about zz_unknown_key on stderr before opening log_file")
 	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
