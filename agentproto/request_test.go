@@ -11,6 +11,7 @@ import (
 )
 
 func TestRead(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -66,6 +67,7 @@ func TestRead(t *testing.T) {
 // TestReadStopsAtDot proves the reader does not wait for EOF: the agent
 // keeps stdin open after the "." line.
 func TestReadStopsAtDot(t *testing.T) {
+	t.Parallel()
 	pr, pw := io.Pipe()
 	defer pr.Close()
 	go func() {
@@ -84,6 +86,7 @@ func TestReadStopsAtDot(t *testing.T) {
 }
 
 func TestReadTooLarge(t *testing.T) {
+	t.Parallel()
 	in := strings.Repeat("x", MaxRequestBytes+10) + "\n.\n"
 	_, err := Read(bufio.NewReader(strings.NewReader(in)))
 	if !errors.Is(err, ErrTooLarge) {

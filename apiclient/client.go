@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,9 +25,43 @@ var (
 	ErrNotFound   = errors.New("not found")
 )
 
-// maxReplyBytes bounds what we read of any reply: the machine list for
-// 10,000 machines is about 2 MiB.
-const maxReplyBytes = 64 << 20
+// ErrNotSent marks a call that certainly never reached the API: no
+// connection could be made (refused, unresolvable, TLS handshake failed).
+// Repeating such a call cannot make the API act twice, which is not true
+// of a call that timed out after it was sent.
+var ErrNotSent = errors.New("request not sent")
+
+// Reply limits: what each call can legitimately return, with room to
+// spare. A reply over its limit is an error naming the limit, read no
+// further and never acted on.
+const (
+	// updateConfigReplyLimit holds the machine list: ~200 bytes per machine
+	// with an Ed25519 key, ~900 with RSA-4096, so 32 MiB is 35,000 machines
+	// with the largest keys turku-agent makes and 150,000 with Ed25519.
+	updateConfigReplyLimit = 32 << 20
+	// checkinReplyLimit holds one machine's due sources with their filter
+	// and exclude lists.
+	checkinReplyLimit = 1 << 20
+	// smallReplyLimit is for replies that are an empty object or a few
+	// fields (storage_ping_source_update, health) and for error bodies,
+	// of which only the first 200 characters are shown.
+	smallReplyLimit = 64 << 10
+)
+
+// replyLimit returns the largest reply call may send.
+func replyLimit(call string) int64 {
+	switch call {
+	case "storage_update_config":
+		return updateConfigReplyLimit
+	case "storage_ping_checkin":
+		return checkinReplyLimit
+	}
+	return smallReplyLimit
+}
+
+// ErrReplyTooLarge is returned when a reply exceeds what its call can
+// legitimately hold.
+var ErrReplyTooLarge = errors.New("reply too large")
 
 // Error is a non-200 reply. Body is the API's short text ("Bad auth",
 // "Machine not found").
@@ -67,7 +104,8 @@ type Options struct {
 	// CAFile, when set, is a PEM bundle that replaces the system roots for
 	// verifying the API's certificate (config key api_ca_file).
 	CAFile string
-	// Timeout bounds each call; 0 means 30 s.
+	// Timeout bounds each call whose context has no deadline of its own;
+	// 0 means 30 s.
 	Timeout time.Duration
 	// UserAgent is sent on every call.
 	UserAgent string
@@ -166,9 +204,16 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 	return &resp, nil
 }
 
+// call posts body to the API's endpoint name and decodes the reply into
+// out. The client's Timeout bounds it unless ctx has a deadline: a caller
+// that would rather wait for the answer than be left not knowing whether
+// the API acted (a report) says so with its own.
 func (c *Client) call(ctx context.Context, name string, body, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("%s: encode request: %w", name, err)
@@ -181,17 +226,36 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
+	var conn connTrace
+	req = req.WithContext(httptrace.WithClientTrace(ctx, conn.trace()))
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if conn.neverConnected() || dialFailed(err) {
+			return fmt.Errorf("%s: %w: %w", name, ErrNotSent, err)
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	limit := replyLimit(name)
+	if resp.StatusCode != http.StatusOK {
+		limit = smallReplyLimit
+	}
+	tooLarge := func() error {
+		return fmt.Errorf("%s: %w: over the %s limit for this call", name, ErrReplyTooLarge, sizeString(limit))
+	}
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > limit {
+		return tooLarge()
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("%s: read reply: %w", name, err)
 	}
-	if len(data) > maxReplyBytes {
-		return fmt.Errorf("%s: reply larger than %d bytes", name, maxReplyBytes)
+	if int64(len(data)) > limit {
+		if resp.StatusCode != http.StatusOK {
+			// An error page is still an error; its start says which.
+			return &Error{Call: name, Status: resp.StatusCode, Body: shortBody(data)}
+		}
+		return tooLarge()
 	}
 	if resp.StatusCode != http.StatusOK {
 		return &Error{Call: name, Status: resp.StatusCode, Body: shortBody(data)}
@@ -200,6 +264,54 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 		return fmt.Errorf("%s: malformed reply: %w", name, err)
 	}
 	return nil
+}
+
+// connTrace records whether a call got as far as a connection.
+type connTrace struct {
+	mu            sync.Mutex
+	asked, gotOne bool
+}
+
+func (t *connTrace) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) {
+			t.mu.Lock()
+			t.asked = true
+			t.mu.Unlock()
+		},
+		GotConn: func(httptrace.GotConnInfo) {
+			t.mu.Lock()
+			t.gotOne = true
+			t.mu.Unlock()
+		},
+	}
+}
+
+// neverConnected reports whether the transport looked for a connection
+// and never got one, so nothing was written. A transport that reports
+// neither (an in-process handler) proves nothing.
+func (t *connTrace) neverConnected() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.asked && !t.gotOne
+}
+
+// dialFailed reports whether err is a failure to connect at all.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var verify *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns) ||
+		errors.As(err, &verify) || errors.As(err, &record)
+}
+
+// sizeString writes a limit in the unit it was chosen in.
+func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // shortBody keeps an error body readable in one log line.

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/turku-backup/turku-storage/agentproto"
@@ -75,9 +74,15 @@ type Options struct {
 	// RsyncCommand is the rsync binary; "" means "rsync" on PATH.
 	RsyncCommand string
 	// MaxConcurrent bounds the rsyncs running at once across machines;
-	// 0 means no limit.
+	// 0 means no limit. Ignored when Slots is set.
 	MaxConcurrent int
-	API           API
+	// Slots, when set, is the bound shared with other engines of the same
+	// daemon (see Slots); nil makes one of MaxConcurrent.
+	Slots *Slots
+	// Reports, when set, is the report queue shared with other engines of
+	// the same daemon (see Reports); nil makes one on VarDir.
+	Reports *Reports
+	API     API
 	// Observer is told of each source's phases and result; nil tells
 	// no one.
 	Observer Observer
@@ -99,36 +104,33 @@ type Engine struct {
 	api       API
 	log       *slog.Logger
 	now       func() time.Time
-	slots     chan struct{} // one token per running rsync; nil: unlimited
+	slots     *Slots
+	reports   *Reports
 	obs       Observer
 	maxUsage  int // the disk guard's threshold for directories outside every volume
 
 	// Seams for tests, set by New.
-	pick        func(weights []int64) int
-	stat        func(path string) (volumeStat, error) // statfs(2) of a volume
-	randHex     func() string
-	retryDelays []time.Duration
-
-	resendMu sync.Mutex // serialises ResendReports
+	pick    func(weights []int64) int
+	stat    func(path string) (volumeStat, error) // statfs(2) of a volume
+	randHex func() string
 }
 
 // New checks opts and returns an Engine. It creates nothing on disk.
 func New(opts Options) (*Engine, error) {
 	e := &Engine{
-		lockDir:     opts.LockDir,
-		mode:        opts.SnapshotMode,
-		hardLinks:   opts.PreserveHardLinks,
-		loc:         opts.Location,
-		rsync:       opts.RsyncCommand,
-		api:         opts.API,
-		log:         opts.Logger,
-		now:         opts.Now,
-		obs:         opts.Observer,
-		maxUsage:    Volume{}.maxUsage(opts.DefaultMaxUsagePct),
-		pick:        pickWeighted,
-		stat:        statVolume,
-		randHex:     randomHex4,
-		retryDelays: defaultRetryDelays,
+		lockDir:   opts.LockDir,
+		mode:      opts.SnapshotMode,
+		hardLinks: opts.PreserveHardLinks,
+		loc:       opts.Location,
+		rsync:     opts.RsyncCommand,
+		api:       opts.API,
+		log:       opts.Logger,
+		now:       opts.Now,
+		obs:       opts.Observer,
+		maxUsage:  Volume{}.maxUsage(opts.DefaultMaxUsagePct),
+		stat:      statVolume,
+		pick:      pickWeighted,
+		randHex:   randomHex4,
 	}
 	if opts.VarDir == "" {
 		return nil, errors.New("backup: var dir is not set")
@@ -181,8 +183,13 @@ func New(opts Options) (*Engine, error) {
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
-	if opts.MaxConcurrent > 0 {
-		e.slots = make(chan struct{}, opts.MaxConcurrent)
+	e.slots = opts.Slots
+	if e.slots == nil {
+		e.slots = NewSlots(opts.MaxConcurrent)
+	}
+	e.reports = opts.Reports
+	if e.reports == nil {
+		e.reports = NewReports(ReportsOptions{VarDir: e.varDir, API: e.api, Logger: e.log, Now: e.now})
 	}
 	return e, nil
 }
@@ -219,19 +226,19 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 		alog = sessionlog.Discard()
 	}
 	if err := checkComponent("machine UUID", req.Machine); err != nil {
-		alog.Error("Invalid machine UUID")
+		alog.Errorf("Invalid machine UUID")
 		return fmt.Errorf("pull: %w", err)
 	}
 	if _, _, err := net.SplitHostPort(req.RsyncAddr); err != nil {
-		alog.Error("Internal error: no rsync endpoint")
+		alog.Errorf("Internal error: no rsync endpoint")
 		return fmt.Errorf("pull %s: rsync address: %w", req.Machine, err)
 	}
 	lock, err := lockMachine(e.lockDir, req.Machine)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
-			alog.Error("Another backup of this machine is already running")
+			alog.Errorf("Another backup of this machine is already running")
 		} else {
-			alog.Error("Internal error: cannot lock the machine")
+			alog.Errorf("Internal error: cannot lock the machine")
 		}
 		return fmt.Errorf("pull %s: %w", req.Machine, err)
 	}
@@ -239,12 +246,12 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 
 	resp, err := e.api.PingCheckin(ctx, req.Machine)
 	if err != nil {
-		alog.Error("Checkin with the API failed")
+		alog.Errorf("Checkin with the API failed")
 		return fmt.Errorf("pull %s: %w", req.Machine, err)
 	}
 	m := resp.Machine
 	if m.UUID != "" && m.UUID != req.Machine {
-		alog.Error("Checkin with the API failed")
+		alog.Errorf("Checkin with the API failed")
 		return fmt.Errorf("pull %s: checkin answered for machine %q", req.Machine, m.UUID)
 	}
 	names := make([]string, 0, len(m.ScheduledSources))
@@ -253,9 +260,9 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 	}
 	slices.Sort(names)
 	if len(names) > 0 {
-		alog.Info("Sources to back up: %s", strings.Join(names, ", "))
+		alog.Infof("Sources to back up: %s", strings.Join(names, ", "))
 	} else {
-		alog.Info("No sources to back up now")
+		alog.Infof("No sources to back up now")
 	}
 
 	run := &machineRun{e: e, req: req, m: m, alog: alog, log: e.log.With("machine", req.Machine, "unit", m.UnitName)}
@@ -266,13 +273,13 @@ func (e *Engine) Pull(ctx context.Context, req Request) error {
 			failed = append(failed, names[i:]...)
 			break
 		}
-		alog.Info("Begin: %s %s", m.UnitName, name)
+		alog.Infof("Begin: %s %s", m.UnitName, name)
 		if !run.source(ctx, name, m.ScheduledSources[name]) {
 			failed = append(failed, name)
 		}
-		alog.Info("End: %s %s", m.UnitName, name)
+		alog.Infof("End: %s %s", m.UnitName, name)
 	}
-	alog.Info("Done")
+	alog.Infof("Done")
 	if len(failed) > 0 {
 		if err := context.Cause(ctx); err != nil {
 			return fmt.Errorf("pull %s: sources not backed up: %s: %w", req.Machine, strings.Join(failed, ", "), err)

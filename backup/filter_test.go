@@ -62,6 +62,7 @@ var filterAccepts = []string{
 }
 
 func TestCheckFilterRule(t *testing.T) {
+	t.Parallel()
 	for _, tt := range filterRejects {
 		t.Run(tt.rule, func(t *testing.T) {
 			err := checkFilterRule(tt.rule)
@@ -83,6 +84,7 @@ func TestCheckFilterRule(t *testing.T) {
 }
 
 func TestFilterRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		filters  []string
@@ -123,6 +125,7 @@ func TestFilterRules(t *testing.T) {
 // file (here it hides secret.txt), and every accepted rule is one rsync
 // parses and that leaves secret.txt alone.
 func TestFilterRulesAgainstRsync(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("rsync"); err != nil {
 		t.Skip("rsync not installed")
 	}

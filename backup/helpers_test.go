@@ -27,6 +27,12 @@ type fakeAPI struct {
 	updateErrs []error // returned by successive SourceUpdate calls; then nil
 	attempts   int
 	reports    []recordedReport
+	// hold, when set, hangs SourceUpdate until it is closed; each call
+	// first sends on arrived.
+	hold, arrived chan struct{}
+	// flush, when set, waits for the engine's background report
+	// deliveries, so that got sees every report sent so far.
+	flush func()
 }
 
 type recordedReport struct {
@@ -45,10 +51,24 @@ func (f *fakeAPI) PingCheckin(_ context.Context, uuid string) (*apiclient.Checki
 	return &apiclient.CheckinResponse{Machine: m}, nil
 }
 
-func (f *fakeAPI) SourceUpdate(_ context.Context, uuid, source string, r apiclient.SourceReport) error {
+func (f *fakeAPI) SourceUpdate(ctx context.Context, uuid, source string, r apiclient.SourceReport) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.attempts++
+	if f.hold != nil {
+		// A hung API: the call is answered once released, or the caller
+		// gives up first (and then does not know the API processed it).
+		hold, arrived := f.hold, f.arrived
+		f.mu.Unlock()
+		arrived <- struct{}{}
+		select {
+		case <-hold:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+		f.reports = append(f.reports, recordedReport{uuid, source, r})
+		return ctx.Err()
+	}
 	if len(f.updateErrs) > 0 {
 		err := f.updateErrs[0]
 		f.updateErrs = f.updateErrs[1:]
@@ -61,6 +81,9 @@ func (f *fakeAPI) SourceUpdate(_ context.Context, uuid, source string, r apiclie
 }
 
 func (f *fakeAPI) got() []recordedReport {
+	if f.flush != nil {
+		f.flush()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]recordedReport(nil), f.reports...)
@@ -172,7 +195,8 @@ func newTestEnv(t *testing.T, sources map[string]apiclient.Source, mod func(*Opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.retryDelays = []time.Duration{0, 0}
+	e.reports.retryDelays = []time.Duration{0, 0}
+	env.api.flush = func() { _ = e.reports.Wait(context.Background()) }
 	env.e = e
 	return env
 }

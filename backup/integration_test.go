@@ -208,6 +208,7 @@ func (env *testEnv) pull(t *testing.T, ctx context.Context, agent *fakeAgent, c 
 }
 
 func TestIntegrationLinkDest(t *testing.T) {
+	t.Parallel()
 	src := apiclient.Source{Filter: []string{"- *.tmp"}, Exclude: []string{"cache/"}, PreserveHardLinks: true, Retention: "last 5 snapshots"}
 	env, agent, srcDir := integrationEnv(t, src, map[string]string{
 		"same.txt": "unchanged", "changed.txt": "v1", "sub/deep.txt": "deep", "x.tmp": "filtered", "cache/c": "excluded", "hl1": "linked",
@@ -256,6 +257,7 @@ func TestIntegrationLinkDest(t *testing.T) {
 }
 
 func TestIntegrationNoneModeInPlace(t *testing.T) {
+	t.Parallel()
 	env, agent, srcDir := integrationEnv(t, apiclient.Source{LargeModifyingFiles: true}, map[string]string{"db": "aaaaaaaa"})
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatal(err)
@@ -283,6 +285,7 @@ func TestIntegrationNoneModeInPlace(t *testing.T) {
 }
 
 func TestIntegrationWrongPassword(t *testing.T) {
+	t.Parallel()
 	env, agent, _ := integrationEnv(t, apiclient.Source{}, map[string]string{"f": "x"})
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatal(err)
@@ -308,6 +311,7 @@ func TestIntegrationWrongPassword(t *testing.T) {
 }
 
 func TestIntegrationCancelMidTransfer(t *testing.T) {
+	t.Parallel()
 	big := make([]byte, 8<<20)
 	if _, err := rand.Read(big); err != nil {
 		t.Fatal(err)
@@ -350,6 +354,7 @@ func TestIntegrationCancelMidTransfer(t *testing.T) {
 // but before the rename: the next run must pick the working tree up as it
 // is, not transfer it again.
 func TestIntegrationReusesWorkingTree(t *testing.T) {
+	t.Parallel()
 	env, agent, srcDir := integrationEnv(t, apiclient.Source{}, map[string]string{"a": "aaa", "b/c": "ccc"})
 	mdir := env.machineDir()
 	if err := os.MkdirAll(filepath.Join(env.varDir, "machines"), 0o755); err != nil {

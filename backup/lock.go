@@ -51,23 +51,9 @@ func lockMachine(dir, uuid string) (*machineLock, error) {
 // process that opened it just before lock a file nobody else sees.
 func (l *machineLock) Unlock() error { return l.f.Close() }
 
-// acquireSlot waits for one of the MaxConcurrent rsync slots, telling the
-// agent when it has to wait, and returns the function that frees it.
+// acquireSlot waits for one of the max_concurrent_backups rsync slots,
+// telling the agent when it has to wait, and returns the function that
+// frees it.
 func (e *Engine) acquireSlot(ctx context.Context, log *sessionlog.Logger, unit, source string) (func(), error) {
-	if e.slots == nil {
-		return func() {}, nil
-	}
-	release := func() { <-e.slots }
-	select {
-	case e.slots <- struct{}{}:
-		return release, nil
-	default:
-	}
-	log.Info("Waiting for a free backup slot: %d other backups are running (%s %s)", cap(e.slots), unit, source)
-	select {
-	case e.slots <- struct{}{}:
-		return release, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", errInterrupted, context.Cause(ctx))
-	}
+	return e.slots.acquire(ctx, log, unit, source)
 }

@@ -15,6 +15,7 @@ import (
 )
 
 func TestPullLockBusy(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, nil)
 	held, err := lockMachine(env.e.lockDir, testUUID)
 	if err != nil {
@@ -34,6 +35,7 @@ func TestPullLockBusy(t *testing.T) {
 }
 
 func TestPullWaitsForSlot(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) {
 		o.RsyncCommand = recordingRsync(t, rec, 0, "")
@@ -45,23 +47,24 @@ func TestPullWaitsForSlot(t *testing.T) {
 			close(waiting)
 		}
 	}
-	env.e.slots <- struct{}{} // another machine's rsync
+	takeSlot(t, env.e.slots) // another machine's rsync
 	done := make(chan error, 1)
 	go func() { done <- env.e.Pull(context.Background(), env.request(creds("etc"))) }()
 	<-waiting
 	if _, err := os.Stat(filepath.Join(rec, "args")); err == nil {
 		t.Fatal("rsync ran while the only slot was taken")
 	}
-	<-env.e.slots
+	env.e.slots.release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(env.e.slots) != 0 {
+	if env.e.slots.Running() != 0 {
 		t.Errorf("slot not released")
 	}
 }
 
 func TestPullCancelledWhileWaiting(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.MaxConcurrent = 1 })
 	ctx, cancel := context.WithCancelCause(t.Context())
 	env.agent.onWrite = func(s string) {
@@ -69,7 +72,7 @@ func TestPullCancelledWhileWaiting(t *testing.T) {
 			cancel(errors.New("shutdown"))
 		}
 	}
-	env.e.slots <- struct{}{}
+	takeSlot(t, env.e.slots)
 	err := env.e.Pull(ctx, env.request(creds("etc", "home")))
 	if err == nil || !strings.Contains(err.Error(), "etc, home: shutdown") {
 		t.Fatalf("got %v", err)
@@ -81,6 +84,7 @@ func TestPullCancelledWhileWaiting(t *testing.T) {
 }
 
 func TestLockExcludesOldPythonLock(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// Python's fcntl.lockf is a classic POSIX record lock; take one the
 	// same way and check our lock respects it.
@@ -119,6 +123,7 @@ func TestLockExcludesOldPythonLock(t *testing.T) {
 }
 
 func TestLockRefusesSymlink(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := filepath.Join(t.TempDir(), "victim")
 	if err := os.WriteFile(target, []byte("precious"), 0o644); err != nil {
@@ -132,5 +137,12 @@ func TestLockRefusesSymlink(t *testing.T) {
 	}
 	if diff := cmp.Diff("precious", readFile(t, target)); diff != "" {
 		t.Error(diff)
+	}
+}
+
+func takeSlot(t *testing.T, s *Slots) {
+	t.Helper()
+	if ok, _, _ := s.tryAcquire(); !ok {
+		t.Fatal("no free slot")
 	}
 }

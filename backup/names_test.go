@@ -7,6 +7,7 @@ import (
 )
 
 func TestCheckSourceName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		want string // "" = accepted
@@ -40,6 +41,7 @@ func TestCheckSourceName(t *testing.T) {
 }
 
 func TestMachineLinkName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		env, service, unit string
 		want               string
@@ -74,6 +76,7 @@ func TestMachineLinkName(t *testing.T) {
 }
 
 func TestParseSnapshotName(t *testing.T) {
+	t.Parallel()
 	berlin := mustLoc(t, "Europe/Berlin")
 	tests := []struct {
 		name string
@@ -109,6 +112,7 @@ func TestParseSnapshotName(t *testing.T) {
 }
 
 func TestExcludedName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dir, source string
 		want        bool
@@ -131,6 +135,7 @@ func TestExcludedName(t *testing.T) {
 // TestEncodeInfo pins the .json bytes to what Python's
 // json.dump(sort_keys=True, indent=4) wrote for the same values.
 func TestEncodeInfo(t *testing.T) {
+	t.Parallel()
 	berlin := mustLoc(t, "Europe/Berlin")
 	begin := time.Date(2026, 11, 25, 3, 15, 0, 123456789, berlin)
 	finish := time.Date(2026, 11, 25, 3, 16, 0, 0, berlin)
@@ -153,6 +158,7 @@ func TestEncodeInfo(t *testing.T) {
 }
 
 func TestISOTimeRoundTrip(t *testing.T) {
+	t.Parallel()
 	ny := mustLoc(t, "America/New_York")
 	for _, tm := range []time.Time{
 		time.Date(2026, 3, 8, 1, 59, 59, 999999000, ny),

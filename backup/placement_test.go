@@ -8,6 +8,7 @@ import (
 )
 
 func TestPlacementChoosesAmongSuitableVolumes(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	vols := []Volume{
 		{Name: "closed", Path: filepath.Join(root, "closed"), AcceptNew: false, HighWaterPct: 100},
@@ -82,6 +83,7 @@ func TestPlacementHighWaterZero(t *testing.T) {
 }
 
 func TestPlacementNoVolume(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, func(o *Options) { o.Volumes[0].AcceptNew = false })
 	if _, err := env.e.placeMachine(testUUID); !errors.Is(err, ErrNoVolume) {
 		t.Fatalf("got %v, want ErrNoVolume", err)
@@ -92,6 +94,7 @@ func TestPlacementNoVolume(t *testing.T) {
 }
 
 func TestPlacementUnmountedVolume(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	gone := filepath.Join(t.TempDir(), "unmounted", testUUID)
 	if err := os.MkdirAll(filepath.Join(env.varDir, "machines"), 0o755); err != nil {
@@ -109,6 +112,7 @@ func TestPlacementUnmountedVolume(t *testing.T) {
 }
 
 func TestMachineNameLink(t *testing.T) {
+	t.Parallel()
 	other := "11111111-2222-3333-4444-555555555555"
 	tests := []struct {
 		name     string
@@ -152,6 +156,7 @@ func TestMachineNameLink(t *testing.T) {
 // TestMachineLinkHijack: a name link sitting where a UUID link belongs is
 // refused rather than followed into another machine's directory.
 func TestMachineLinkHijack(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	machines := filepath.Join(env.varDir, "machines")
 	if err := os.MkdirAll(machines, 0o755); err != nil {
@@ -166,6 +171,7 @@ func TestMachineLinkHijack(t *testing.T) {
 }
 
 func TestSpace(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
 	for _, d := range []string{a, b} {
@@ -211,6 +217,7 @@ func TestSpace(t *testing.T) {
 }
 
 func TestPickWeighted(t *testing.T) {
+	t.Parallel()
 	counts := make([]int, 3)
 	for range 3000 {
 		counts[pickWeighted([]int64{0, 1, 3})]++

@@ -37,6 +37,7 @@ func linkCopy(tb testing.TB, src, dst string) {
 }
 
 func TestRemoveTree(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	base := filepath.Join(root, "base")
 	makeBaseTree(t, base, 40, 20)
@@ -82,6 +83,7 @@ func TestRemoveTree(t *testing.T) {
 }
 
 func TestFinishDeletes(t *testing.T) {
+	t.Parallel()
 	snapDir := t.TempDir()
 	makeBaseTree(t, filepath.Join(snapDir, "_delete-etc_20261101-030000_dead"), 3, 3)
 	for _, p := range []string{"etc_20261101-030000_dead.json", "etc_20261102-030000_beef.json"} {

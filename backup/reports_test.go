@@ -1,7 +1,8 @@
 package backup
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,14 +12,18 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient"
 )
 
-var errDown = errors.New("storage_ping_source_update: connection refused")
+// errDown is a report that certainly never reached the API.
+var errDown = fmt.Errorf("storage_ping_source_update: %w: connection refused", apiclient.ErrNotSent)
 
+// spoolFiles lists the spool once no background delivery runs.
 func spoolFiles(t *testing.T, env *testEnv) []string {
 	t.Helper()
+	env.api.flush()
 	return listTree(t, filepath.Join(env.varDir, "reports"))
 }
 
 func TestReportRetriedThenDelivered(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{errDown, errDown}
@@ -37,6 +42,7 @@ func TestReportRetriedThenDelivered(t *testing.T) {
 }
 
 func TestReportSpooledAndResent(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{errDown, errDown, errDown, errDown, errDown, errDown}
@@ -73,23 +79,125 @@ func TestReportSpooledAndResent(t *testing.T) {
 	}
 }
 
+// TestReportPermanentRefusal: the snapshot is safe before the report is
+// sent, so the API refusing the report (the source was deleted meanwhile)
+// fails nothing the agent waits for; it is logged and not retried.
 func TestReportPermanentRefusal(t *testing.T) {
+	t.Parallel()
 	rec := t.TempDir()
 	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 404, Body: "Source not found"}}
-	err := env.e.Pull(t.Context(), env.request(creds("etc")))
-	if err == nil {
-		t.Fatal("Pull succeeded although the API refused the report")
-	}
-	if env.api.attempts != 1 {
-		t.Errorf("%d attempts, want 1 (not retried)", env.api.attempts)
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatalf("Pull: %v", err)
 	}
 	if got := spoolFiles(t, env); got != nil {
 		t.Errorf("spooled a refused report: %q", got)
 	}
+	if env.api.attempts != 1 {
+		t.Errorf("%d attempts, want 1 (not retried)", env.api.attempts)
+	}
+}
+
+// TestReportAnsweredWithErrorRetried: an HTTP 5xx is an answer: the API
+// did not take the report, so it is sent again at once.
+func TestReportAnsweredWithErrorRetried(t *testing.T) {
+	t.Parallel()
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	if rep := env.api.onlyReport(t); !rep.Success {
+		t.Errorf("report %+v", rep)
+	}
+	if env.api.attempts != 2 {
+		t.Errorf("%d attempts, want 2", env.api.attempts)
+	}
+	if got := spoolFiles(t, env); got != nil {
+		t.Errorf("spooled %q", got)
+	}
+}
+
+// TestReportUnansweredSentOnceLater: a report that was sent and not
+// answered may have reached the API; it is not repeated at once but kept,
+// and ResendReports sends it once.
+func TestReportUnansweredSentOnceLater(t *testing.T) {
+	t.Parallel()
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.updateErrs = []error{fmt.Errorf("storage_ping_source_update: %w", context.DeadlineExceeded)}
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	if files := spoolFiles(t, env); len(files) != 1 || env.api.attempts != 1 {
+		t.Fatalf("after an unanswered report: spool %q, %d attempts; want 1 file, 1 attempt", files, env.api.attempts)
+	}
+	if err := env.e.ResendReports(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.e.ResendReports(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if env.api.attempts != 2 || len(env.api.got()) != 1 {
+		t.Errorf("%d attempts, %d delivered; want 2 and 1", env.api.attempts, len(env.api.got()))
+	}
+	if files := spoolFiles(t, env); files != nil {
+		t.Errorf("spool not emptied: %q", files)
+	}
+}
+
+// TestReportHungAPI: with the API hung, Pull returns (the agent's session
+// ends) while the report waits for its answer; ResendReports meanwhile
+// leaves it alone; when the API wakes up and processes it, the report is
+// delivered exactly once.
+func TestReportHungAPI(t *testing.T) {
+	t.Parallel()
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	<-env.api.arrived // Pull returned; its report is still unanswered
+	err := env.e.ResendReports(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "1 still queued") {
+		t.Errorf("ResendReports during the first delivery: %v, want 1 still queued", err)
+	}
+	close(env.api.hold)
+	if got := env.api.got(); len(got) != 1 || !got[0].Report.Success {
+		t.Fatalf("delivered %+v, want one success", got)
+	}
+	if err := env.e.ResendReports(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if env.api.attempts != 1 || len(env.api.got()) != 1 {
+		t.Errorf("%d attempts, %d delivered; want 1 and 1", env.api.attempts, len(env.api.got()))
+	}
+	if files := spoolFiles(t, env); files != nil {
+		t.Errorf("spool not emptied: %q", files)
+	}
+}
+
+// TestReportsClose: stopping the daemon while a report waits for its
+// answer leaves it spooled for the next start.
+func TestReportsClose(t *testing.T) {
+	t.Parallel()
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	<-env.api.arrived
+	env.e.reports.Close()
+	if files := spoolFiles(t, env); len(files) != 1 {
+		t.Errorf("spool %q, want the report kept", files)
+	}
 }
 
 func TestResendReportsBadFile(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	dir := filepath.Join(env.varDir, "reports")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -121,9 +229,10 @@ func TestResendReportsBadFile(t *testing.T) {
 // the queue, so no later report of any machine was ever delivered. The
 // others go through now; later reports of the same source stay behind it.
 func TestResendReportsPoisonReport(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, nil, nil)
 	for _, src := range []string{"etc", "home", "etc"} {
-		if _, err := env.e.spool(testUUID, src, apiclient.SourceReport{Success: true, Summary: src}); err != nil {
+		if err := env.e.reports.spool(env.e.reports.newPath(), testUUID, src, apiclient.SourceReport{Success: true, Summary: src}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,7 +260,7 @@ func TestResendReportsPoisonReport(t *testing.T) {
 	// Unreachable or bad auth: stop at once, nothing would go through.
 	for _, down := range []error{errDown, &apiclient.Error{Call: "storage_ping_source_update", Status: 403, Body: "Bad auth"}} {
 		for _, src := range []string{"etc", "home"} {
-			if _, err := env.e.spool(testUUID, src, apiclient.SourceReport{Success: true}); err != nil {
+			if err := env.e.reports.spool(env.e.reports.newPath(), testUUID, src, apiclient.SourceReport{Success: true}); err != nil {
 				t.Fatal(err)
 			}
 		}

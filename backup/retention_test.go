@@ -325,6 +325,7 @@ func renderPlan(t *testing.T, tc retentionCase) string {
 }
 
 func TestRetentionGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range retentionCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := renderPlan(t, tc)
@@ -347,6 +348,7 @@ func TestRetentionGolden(t *testing.T) {
 }
 
 func TestParseRetentionErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		spec string
 		want string
@@ -379,6 +381,7 @@ func TestParseRetentionErrors(t *testing.T) {
 }
 
 func TestParseRetentionAccepts(t *testing.T) {
+	t.Parallel()
 	for _, spec := range []string{
 		"", "last 5 days", "last 1 day", "last 7 snapshots", "last 1 snapshot",
 		"earliest of month", "earliest of 2 months", "earliest of day", "earliest of 3 days",

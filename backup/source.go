@@ -61,7 +61,7 @@ func (r *machineRun) machineDir() (string, error) {
 	return r.dir, r.dirErr
 }
 
-// source backs up and reports one source, and reports whether both
+// source backs up and reports one source, and reports whether the backup
 // worked.
 func (r *machineRun) source(ctx context.Context, name string, src apiclient.Source) bool {
 	begin := r.e.now()
@@ -71,7 +71,7 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end)
 	if err != nil {
 		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
-		r.alog.Error("%s", agentMessage(name, err))
+		r.alog.Errorf("%s", agentMessage(name, err))
 	} else {
 		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin))
 	}
@@ -82,10 +82,9 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 		TimeBegin: epoch(begin),
 		TimeEnd:   epoch(end),
 	}
-	if derr := r.e.deliver(ctx, r.req.Machine, name, rep); derr != nil {
-		r.alog.Error("Source %s: the API did not accept the report", name)
-		return false
-	}
+	// The snapshot is safe: the report is spooled and delivered in the
+	// background, so the agent's session does not wait for the API.
+	r.e.reports.Send(r.req.Machine, name, rep)
 	return err == nil
 }
 
@@ -266,7 +265,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	case retErr != nil:
 		fmt.Fprintf(&sum, "Retention not applied, no snapshot removed: %v\n", retErr)
 		log.Warn("retention not applied", "err", retErr)
-		r.alog.Error("Source %s: %v", name, retErr)
+		r.alog.Errorf("Source %s: %v", name, retErr)
 	case ret != nil:
 		r.applyRetention(log, &sum, ret, mdir, name, snap)
 	}

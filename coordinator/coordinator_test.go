@@ -128,6 +128,7 @@ func (f *fixture) register(t *testing.T, sources obj) {
 }
 
 func TestTransport(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tests := []struct {
 		name        string
@@ -166,6 +167,7 @@ func TestTransport(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource})
 	// Both spellings of the path work.
@@ -180,6 +182,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestRegistration(t *testing.T) {
+	t.Parallel()
 	valid := func(mod func(m, req obj)) obj {
 		req := agentConfig(obj{"etc": etcSource})
 		mod(req["machine"].(obj), req)
@@ -237,6 +240,7 @@ func TestRegistration(t *testing.T) {
 }
 
 func TestKnownMachine(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource})
 
@@ -286,6 +290,7 @@ func wantEtc() obj {
 }
 
 func TestBackupCycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	st := f.c.Store()
@@ -386,6 +391,7 @@ func TestBackupCycle(t *testing.T) {
 }
 
 func TestHourlySchedule(t *testing.T) {
+	t.Parallel()
 	// The next due time after a success is the frequency applied to the
 	// report time in the source's own hash slot: for "hourly" that is the
 	// next hour at minute = second = h(0,59).
@@ -408,6 +414,7 @@ func TestHourlySchedule(t *testing.T) {
 }
 
 func TestSourcesUnpublished(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource, "home": obj{"path": "/home"}})
@@ -456,6 +463,7 @@ func TestSourcesUnpublished(t *testing.T) {
 }
 
 func TestDisabledMachine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource})
@@ -491,6 +499,7 @@ func TestDisabledMachine(t *testing.T) {
 }
 
 func TestUnpublishedMachine(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	req := agentConfig(obj{"etc": etcSource})
 	req["machine"].(obj)["published"] = false
@@ -504,6 +513,7 @@ func TestUnpublishedMachine(t *testing.T) {
 }
 
 func TestStorageCalls(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource})
 	wrong := obj{"name": storageName, "secret": "wrong"}
@@ -573,6 +583,7 @@ func TestStorageCalls(t *testing.T) {
 }
 
 func TestNoStorageAvailable(t *testing.T) {
+	t.Parallel()
 	// When the local storage unit withdraws itself (published: false), new
 	// machines cannot be placed, as in turku-api with no storage.
 	f := newFixture(t)
@@ -584,6 +595,7 @@ func TestNoStorageAvailable(t *testing.T) {
 }
 
 func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	opts := Options{DBPath: filepath.Join(dir, "c.db"), Argon2: testArgon2,

@@ -18,6 +18,7 @@ type fixtureObject struct {
 }
 
 func TestExport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource})

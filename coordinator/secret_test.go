@@ -7,6 +7,7 @@ import (
 )
 
 func TestSecrets(t *testing.T) {
+	t.Parallel()
 	s := newSecrets(testArgon2)
 	h, err := s.hash("correct horse")
 	if err != nil {
@@ -58,6 +59,7 @@ func TestSecrets(t *testing.T) {
 }
 
 func TestDjangoArgon2Compat(t *testing.T) {
+	t.Parallel()
 	// Made by Django 3.2's Argon2PasswordHasher (argon2-cffi), with costs
 	// lowered to t=1, m=64, p=1 to keep the test fast: secret "lètmein",
 	// salt "ThisIsASalt", Django's 16-byte hash. (Django accepts our hashes

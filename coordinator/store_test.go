@@ -41,6 +41,7 @@ func tables(t *testing.T, s *Store) []string {
 }
 
 func TestMigrations(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	wantTables := []string{"auths", "backup_logs", "backup_logs_source_date", "machines", "machines_storage",
 		"schema_version", "sources", "sources_machine_due", "storages"}
@@ -123,6 +124,7 @@ func TestMigrations(t *testing.T) {
 }
 
 func TestAdmin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.register(t, obj{"etc": etcSource})

@@ -35,6 +35,7 @@ func newRegistrar(t *testing.T, api *apitest.Server, secret string) (*Registrar,
 }
 
 func TestRefreshWritesCache(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	api.AddStorage("primary", "S")
@@ -69,6 +70,7 @@ func TestRefreshWritesCache(t *testing.T) {
 }
 
 func TestFailedRefreshKeepsCache(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	api.AddStorage("primary", "S")
@@ -98,6 +100,7 @@ func TestFailedRefreshKeepsCache(t *testing.T) {
 }
 
 func TestLoadCacheErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := LoadCache(filepath.Join(dir, "absent")); !errors.Is(err, ErrNoCache) {
 		t.Errorf("absent: got %v", err)
@@ -110,6 +113,7 @@ func TestLoadCacheErrors(t *testing.T) {
 }
 
 func TestLoopAppliesAndRetries(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	api.AddStorage("primary", "S")

@@ -32,22 +32,22 @@ func New(w io.Writer, name string, verbose bool, now func() time.Time) *Logger {
 // Discard returns a Logger that writes nothing.
 func Discard() *Logger { return New(io.Discard, "", false, nil) }
 
-// Info writes an INFO line when the agent asked for verbose output.
-func (l *Logger) Info(format string, args ...any) {
+// Infof writes an INFO line when the agent asked for verbose output.
+func (l *Logger) Infof(format string, args ...any) {
 	if l.verbose {
 		l.write("INFO", format, args)
 	}
 }
 
-// Warning writes a WARNING line when the agent asked for verbose output.
-func (l *Logger) Warning(format string, args ...any) {
+// Warningf writes a WARNING line when the agent asked for verbose output.
+func (l *Logger) Warningf(format string, args ...any) {
 	if l.verbose {
 		l.write("WARNING", format, args)
 	}
 }
 
-// Error always writes an ERROR line.
-func (l *Logger) Error(format string, args ...any) {
+// Errorf always writes an ERROR line.
+func (l *Logger) Errorf(format string, args ...any) {
 	l.write("ERROR", format, args)
 }
 
@@ -73,3 +73,15 @@ func (l *Logger) write(level, format string, args []any) {
 	}
 	_, l.err = io.WriteString(l.w, line)
 }
+
+// Info is Infof.
+//
+// Deprecated: use Infof; kept while code written against the old name is
+// merged.
+func (l *Logger) Info(format string, args ...any) { l.Infof(format, args...) }
+
+// Error is Errorf.
+//
+// Deprecated: use Errorf; kept while code written against the old name is
+// merged.
+func (l *Logger) Error(format string, args ...any) { l.Errorf(format, args...) }

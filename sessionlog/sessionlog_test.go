@@ -7,6 +7,7 @@ import (
 )
 
 func TestLogger(t *testing.T) {
+	t.Parallel()
 	now := func() time.Time { return time.Date(2026, 11, 25, 3, 15, 0, 123456789, time.UTC) }
 	tests := []struct {
 		name    string
@@ -29,9 +30,9 @@ func TestLogger(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
 			l := New(&b, "primary", tt.verbose, now)
-			l.Info("Begin: %s %s", "web1", "etc")
-			l.Warning("slow")
-			l.Error("bad\nINFO: fake")
+			l.Infof("Begin: %s %s", "web1", "etc")
+			l.Warningf("slow")
+			l.Errorf("bad\nINFO: fake")
 			if got := b.String(); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}

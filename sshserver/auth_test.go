@@ -11,6 +11,7 @@ import (
 )
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	tests := []struct {
 		name    string
@@ -52,6 +53,7 @@ func TestAuth(t *testing.T) {
 // TestAuthOffersPublicKeyOnly: the methods list after "none" is publickey
 // alone, so clients never prompt for passwords.
 func TestAuthOffersPublicKeyOnly(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	var offered []string
 	cfg := ts.clientConfig(testUser)
@@ -73,6 +75,7 @@ func TestAuthOffersPublicKeyOnly(t *testing.T) {
 // with an unknown key, then signs with machine A's key. The session must
 // be A's and nothing may be attributed to V.
 func TestIdentityIsTheSigningKey(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error { return nil }
 	var accepted int

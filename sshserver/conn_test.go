@@ -13,6 +13,7 @@ import (
 // buffer; whatever sizes the reader asks for, it gets the bytes in order,
 // then the peer's EOF.
 func TestConnReadAhead(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		sizes []int // read sizes, cycled

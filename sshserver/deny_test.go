@@ -9,6 +9,7 @@ import (
 
 // TestDeniedChannels: ssh -L, -D, -W and unknown channel types are refused.
 func TestDeniedChannels(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	tests := []struct {
@@ -53,6 +54,7 @@ func TestDeniedChannels(t *testing.T) {
 }
 
 func TestGlobalRequests(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(o *Options) { o.MaxForwards = 2 })
 	c := ts.dial(t, ts.keys[uuidA])
 	tests := []struct {
@@ -96,6 +98,7 @@ func TestGlobalRequests(t *testing.T) {
 }
 
 func TestDeniedSessionRequests(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	sess, err := c.NewSession()
@@ -150,6 +153,7 @@ func TestDeniedSessionRequests(t *testing.T) {
 }
 
 func TestOneSessionPerConnection(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	first, err := c.NewSession()

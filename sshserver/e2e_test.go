@@ -102,7 +102,7 @@ func rsyncPull(t *testing.T, root string) func(ctx context.Context, req PullRequ
 	env := agenttest.Env(t)
 	return func(ctx context.Context, req PullRequest) error {
 		for src, cred := range req.Credentials {
-			req.Log.Info("Begin: %s %s", req.Machine, src)
+			req.Log.Infof("Begin: %s %s", req.Machine, src)
 			dest := filepath.Join(root, req.Machine, src) + "/"
 			if err := os.MkdirAll(filepath.Dir(filepath.Clean(dest)), 0o700); err != nil {
 				return err
@@ -111,7 +111,7 @@ func rsyncPull(t *testing.T, root string) func(ctx context.Context, req PullRequ
 			if err := runRsync(ctx, t, env, cred.Password, "--archive", "--numeric-ids", "--delete", url, dest); err != nil {
 				return fmt.Errorf("rsync %s: %w", src, err)
 			}
-			req.Log.Info("End: %s %s", req.Machine, src)
+			req.Log.Infof("End: %s %s", req.Machine, src)
 		}
 		return nil
 	}
@@ -154,6 +154,7 @@ func checkinJSON(port int, sources ...string) string {
 }
 
 func TestE2ECheckin(t *testing.T) {
+	t.Parallel()
 	requireTools(t)
 	ts := startServer(t, nil)
 	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
@@ -185,6 +186,7 @@ func TestE2ECheckin(t *testing.T) {
 }
 
 func TestE2ERestore(t *testing.T) {
+	t.Parallel()
 	requireTools(t)
 	ts := startServer(t, nil)
 	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
@@ -222,6 +224,7 @@ func TestE2ERestore(t *testing.T) {
 
 // TestE2EUnknownKey also pins what OpenSSH negotiates with us.
 func TestE2EUnknownKey(t *testing.T) {
+	t.Parallel()
 	requireTools(t)
 	ts := startServer(t, nil)
 	ping := ts.agentPing(agenttest.NewKey(t), "127.0.0.2", 50000, checkinJSON(50000, "etc"))
@@ -249,6 +252,7 @@ func TestE2EUnknownKey(t *testing.T) {
 
 // TestE2ELocalForwardRefused: ssh -L gets nothing through.
 func TestE2ELocalForwardRefused(t *testing.T) {
+	t.Parallel()
 	requireTools(t)
 	ts := startServer(t, nil)
 	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
@@ -286,6 +290,7 @@ func TestE2ELocalForwardRefused(t *testing.T) {
 // the same time; each pull must get its own agent's data. Their daemons
 // listen on 127.0.0.2:PORT and 127.0.0.3:PORT, as two hosts' would.
 func TestE2ETwoAgentsSamePort(t *testing.T) {
+	t.Parallel()
 	requireTools(t)
 	ts := startServer(t, nil)
 	hosts := map[string]string{uuidA: "127.0.0.2", uuidB: "127.0.0.3"}

@@ -136,6 +136,11 @@ func startServer(t *testing.T, tweak func(*Options)) *testServer {
 	}
 	ts.Server = srv
 	srv.forwardWait = 100 * time.Millisecond
+	// The 5 s defaults are for agents on real networks; a test client that
+	// keeps its connection after the session (Go's, unlike OpenSSH) would
+	// wait them out. closeGrace only bounds a goodbye that is sent at once.
+	srv.linger = 500 * time.Millisecond
+	srv.closeGrace = 2 * time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +150,7 @@ func startServer(t *testing.T, tweak func(*Options)) *testServer {
 	ts.addr = ln.Addr().String()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-ts.serve; err != nil {
+		if err := <-ts.serve; err != nil && !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
 	})

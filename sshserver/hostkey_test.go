@@ -11,6 +11,7 @@ import (
 )
 
 func TestLoadOrCreateHostKey(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "new", "dir")
 	path := filepath.Join(dir, "ssh_host_ed25519_key")
 
@@ -60,6 +61,7 @@ func TestLoadOrCreateHostKey(t *testing.T) {
 }
 
 func TestLoadHostKeyErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name    string
@@ -88,6 +90,7 @@ func TestLoadHostKeyErrors(t *testing.T) {
 
 // TestLoadOpenSSHHostKey: a key made by ssh-keygen (e.g. sshd's own) works.
 func TestLoadOpenSSHHostKey(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Skip("no ssh-keygen")
 	}

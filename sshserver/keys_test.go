@@ -12,6 +12,7 @@ import (
 )
 
 func TestNewKeyStore(t *testing.T) {
+	t.Parallel()
 	good, other, shared := newSigner(t), newSigner(t), newSigner(t)
 	rsaSmall, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -80,6 +81,7 @@ func TestNewKeyStore(t *testing.T) {
 // TestLookupRefusesCertificate: a certificate over a machine's key is not
 // that machine's key.
 func TestLookupRefusesCertificate(t *testing.T) {
+	t.Parallel()
 	machineKey := newSigner(t)
 	ks := NewKeyStore(map[string]apiclient.MachineInfo{"m": {SSHPublicKey: AuthorizedKey(machineKey)}}, testLogger(t))
 	cert := &gossh.Certificate{Key: machineKey.PublicKey(), CertType: gossh.UserCert, ValidPrincipals: []string{testUser}, ValidBefore: gossh.CertTimeInfinity}
@@ -92,6 +94,7 @@ func TestLookupRefusesCertificate(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	host := newSigner(t)
 	tests := []struct {
 		name    string

@@ -281,10 +281,11 @@ func (s *Server) SetMachines(m map[string]apiclient.MachineInfo) {
 	}
 }
 
-// Serve accepts connections on ln until ctx ends, Shutdown is called or ln
-// fails. When ctx ends, every session is cancelled with cause ErrShutdown.
-// Serve returns once all its connections are gone: nil after ctx ended or
-// Shutdown, else the accept error; ErrServerClosed if Shutdown came first.
+// Serve accepts connections on ln until Shutdown is called, ctx ends or ln
+// fails, and returns once all its connections are gone. As with net/http,
+// it returns ErrServerClosed after Shutdown (at once if Shutdown came
+// first), else the accept error. ctx ending is an immediate stop: every
+// session is cancelled with shutdownCause(ctx), and Serve returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -304,7 +305,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.wg.Done()
 
 	stop := context.AfterFunc(ctx, func() {
-		s.stop(ErrShutdown)
+		s.stop(shutdownCause(ctx))
 		ln.Close()
 	})
 	defer stop()
@@ -318,8 +319,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil || s.isClosing() {
+			if ctx.Err() != nil {
 				return nil
+			}
+			if s.isClosing() {
+				return ErrServerClosed
 			}
 			if errors.Is(err, net.ErrClosed) {
 				s.logger.Error("listener closed under the server", "err", err)
@@ -367,9 +371,11 @@ func (s *Server) isClosing() bool {
 }
 
 // Shutdown stops accepting, drops connections that run no session, and
-// waits for the running sessions to end. When ctx ends first, the sessions
-// are cancelled with cause ErrShutdown (the agent is told), and Shutdown
-// returns ctx's error once they are gone.
+// waits for the running sessions to end, like net/http's. When ctx ends
+// first, the sessions are cancelled with shutdownCause(ctx) — the agent
+// reads it ("Session ended: shutdown deadline passed" when the caller's
+// context.WithTimeoutCause says so) — and Shutdown returns ctx's error once
+// they are gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
@@ -397,10 +403,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		if s.stop != nil {
-			s.stop(ErrShutdown)
+			s.stop(shutdownCause(ctx))
 		}
 		s.mu.Unlock()
 		<-done
 		return ctx.Err()
 	}
+}
+
+// shutdownCause is why sessions end when ctx, a shutdown context, ended:
+// its cause when it has one, as an ErrShutdown.
+func shutdownCause(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, ErrShutdown):
+		return cause
+	case cause == nil || cause == context.Canceled || cause == context.DeadlineExceeded:
+		return ErrShutdown
+	}
+	return fmt.Errorf("%w: %w", ErrShutdown, cause)
 }

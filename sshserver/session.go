@@ -223,7 +223,7 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	case r := <-read:
 		if r.err != nil {
 			log.Warn("bad agent request", "err", r.err)
-			alog.Error("Invalid request: %v", r.err)
+			alog.Errorf("Invalid request: %v", r.err)
 			return 1
 		}
 		req = r.req
@@ -240,7 +240,7 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	fwd, ok := sess.conn.forwardFor(ctx, req.Port)
 	if !ok {
 		tlog.Warn("request names a port the connection did not forward", "port", req.Port)
-		alog.Error("Port %d is not forwarded on this connection (ssh -R %d:127.0.0.1:%d)", req.Port, req.Port, req.Port)
+		alog.Errorf("Port %d is not forwarded on this connection (ssh -R %d:127.0.0.1:%d)", req.Port, req.Port, req.Port)
 		return 1
 	}
 	if req.Action == agentproto.ActionRestore {
@@ -258,7 +258,7 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.CountReceived(received))
 	if err != nil {
 		log.Error("open checkin tunnel", "err", err)
-		alog.Error("Storage unit could not open the tunnel")
+		alog.Errorf("Storage unit could not open the tunnel")
 		return 1
 	}
 	defer ep.Close()
@@ -288,7 +288,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
 	if err != nil {
 		log.Error("open restore tunnel", "err", err)
-		alog.Error("Storage unit could not open the restore port")
+		alog.Errorf("Storage unit could not open the restore port")
 		return 1
 	}
 	defer ep.Close()
@@ -297,7 +297,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 	defer end()
 	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String())
-	alog.Info("Restore mode active on port %d.  Good luck.", ep.Port())
+	alog.Infof("Restore mode active on port %d.  Good luck.", ep.Port())
 	eof := make(chan struct{})
 	sess.wg.Add(1)
 	go func() {
@@ -319,13 +319,13 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		case <-ctx.Done():
 		}
 	}
-	alog.Info("Restore mode finished")
+	alog.Infof("Restore mode finished")
 	log.Info("restore mode finished", "shutdown", draining)
 	if ctx.Err() != nil {
 		return sess.ended(ctx, alog)
 	}
 	if draining {
-		alog.Error("Session ended: %v", ErrShutdown)
+		alog.Errorf("Session ended: %v", ErrShutdown)
 		return 1
 	}
 	return 0
@@ -339,6 +339,6 @@ func (sess *session) ended(ctx context.Context, alog *sessionlog.Logger) int {
 		return 1
 	}
 	sess.logger.Warn("session ended early", "err", cause)
-	alog.Error("Session ended: %v", cause)
+	alog.Errorf("Session ended: %v", cause)
 	return 1
 }

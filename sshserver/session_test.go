@@ -20,6 +20,7 @@ import (
 )
 
 func TestSessionProtocol(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		forward    uint32 // 0: none
@@ -39,7 +40,7 @@ func TestSessionProtocol(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				req.Log.Info("Begin: web1 etc (%s)", greeting)
+				req.Log.Infof("Begin: web1 etc (%s)", greeting)
 				return nil
 			},
 			wantCode:   0,
@@ -120,6 +121,7 @@ func TestSessionProtocol(t *testing.T) {
 }
 
 func TestCheckinPullRequest(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	if ok, err := forwardRequest(c, "localhost", 51234); !ok || err != nil {
@@ -225,6 +227,7 @@ func startRestore(t *testing.T, ts *testServer) (int, io.WriteCloser, func() (in
 }
 
 func TestRestore(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	got, stdin, wait := startRestore(t, ts)
 	greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
@@ -248,6 +251,7 @@ func TestRestore(t *testing.T) {
 }
 
 func TestRestorePortTaken(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
@@ -276,6 +280,7 @@ func TestRestorePortTaken(t *testing.T) {
 // TestRevocationEndsSession: a refresh that drops the machine ends its
 // running session, and the agent is told why.
 func TestRevocationEndsSession(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	pulling := make(chan struct{})
 	causes := make(chan error, 1)
@@ -311,6 +316,7 @@ func TestRevocationEndsSession(t *testing.T) {
 // TestKeyRotationRevokes: same machine, new key: the old key's connection
 // ends too.
 func TestKeyRotationRevokes(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	pulling := make(chan struct{})
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
@@ -331,6 +337,7 @@ func TestKeyRotationRevokes(t *testing.T) {
 
 // TestRefreshKeepsSession: a refresh that keeps the machine changes nothing.
 func TestRefreshKeepsSession(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
 		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1-renamed", ts.keys[uuidA])})
@@ -343,36 +350,65 @@ func TestRefreshKeepsSession(t *testing.T) {
 	}
 }
 
+// TestShutdownCancelsSessions: when Shutdown's context ends, running
+// sessions are cancelled with its cause, which the agent reads.
 func TestShutdownCancelsSessions(t *testing.T) {
-	ts := startServer(t, nil)
-	pulling := make(chan struct{})
-	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-		close(pulling)
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51234)
-	shutdown := make(chan error, 1)
-	go func() {
-		<-pulling
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel() // the deadline has passed: cancel the sessions now
-		shutdown <- ts.Shutdown(ctx)
-	}()
-	code, stderr := runSession(t, c, checkinRequest(51234))
-	if code != 1 || !strings.Contains(stderr, "ERROR: Session ended: shutdown") {
-		t.Errorf("exit %d, stderr %q; want 1 and shutdown", code, stderr)
-	}
-	if err := <-shutdown; !errors.Is(err, context.Canceled) {
-		t.Errorf("Shutdown: %v, want context.Canceled", err)
-	}
-	if _, err := net.Dial("tcp", ts.addr); err == nil {
-		t.Error("still accepting after Shutdown")
+	t.Parallel()
+	deadlinePassed := fmt.Errorf("%w deadline passed", ErrShutdown)
+	for _, tc := range []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		want    string
+		wantErr error
+	}{
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}, "ERROR: Session ended: shutdown\n", context.Canceled},
+		{"deadline with cause", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeoutCause(context.Background(), 0, deadlinePassed)
+		}, "ERROR: Session ended: shutdown deadline passed\n", context.DeadlineExceeded},
+		{"other cause", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			cancel(errors.New("second signal"))
+			return ctx, func() {}
+		}, "ERROR: Session ended: shutdown: second signal\n", context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, nil)
+			pulling := make(chan struct{})
+			ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+				close(pulling)
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			c := ts.dial(t, ts.keys[uuidA])
+			forwardRequest(c, "localhost", 51234)
+			shutdown := make(chan error, 1)
+			go func() {
+				<-pulling
+				ctx, cancel := tc.ctx() // the deadline has passed: cancel the sessions now
+				defer cancel()
+				shutdown <- ts.Shutdown(ctx)
+			}()
+			code, stderr := runSession(t, c, checkinRequest(51234))
+			if code != 1 || !strings.HasSuffix(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, tc.want)
+			}
+			if err := <-shutdown; !errors.Is(err, tc.wantErr) {
+				t.Errorf("Shutdown: %v, want %v", err, tc.wantErr)
+			}
+			if _, err := net.Dial("tcp", ts.addr); err == nil {
+				t.Error("still accepting after Shutdown")
+			}
+		})
 	}
 }
 
 func TestShutdownWaitsForSessions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	pulling := make(chan struct{})
 	release := make(chan struct{})
@@ -401,13 +437,14 @@ func TestShutdownWaitsForSessions(t *testing.T) {
 }
 
 func TestServeAfterShutdown(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ts.dial(t, ts.keys[uuidA]).Close() // Serve is running
 	if err := ts.Shutdown(t.Context()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := <-ts.serve; err != nil {
-		t.Errorf("Serve returned %v after Shutdown, want nil", err)
+	if err := <-ts.serve; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve returned %v after Shutdown, want ErrServerClosed", err)
 	}
 	ts.serve <- nil // for the cleanup
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -423,6 +460,7 @@ func TestServeAfterShutdown(t *testing.T) {
 // ends it, so on shutdown it ends as soon as no transfer runs through it —
 // but never cuts a transfer that is running.
 func TestShutdownEndsIdleRestore(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	got, _, wait := startRestore(t, ts)
 

@@ -46,7 +46,15 @@ type Server struct {
 	storages map[string]string // registered storage units: name -> secret
 	machines map[string]*Machine
 	requests []Request
-	failNext int // answer the next N calls with HTTP 500
+	failNext int            // answer the next N calls with HTTP 500
+	failCall map[string]int // answer the next N calls of one name with HTTP 500
+	hung     map[string]*hang
+}
+
+// hang is a call the API hangs on.
+type hang struct {
+	arrived chan struct{}
+	release chan struct{}
 }
 
 // New starts a fake API on loopback; it is closed by t.Cleanup-style Close.
@@ -129,6 +137,17 @@ func (s *Server) FailNext(n int) {
 	s.failNext = n
 }
 
+// FailCalls makes the next n calls named call answer HTTP 500, as
+// turku-api does while its database is down.
+func (s *Server) FailCalls(call string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failCall == nil {
+		s.failCall = map[string]int{}
+	}
+	s.failCall[call] = n
+}
+
 // Requests returns the recorded calls named call ("" for all).
 func (s *Server) Requests(call string) []Request {
 	s.mu.Lock()
@@ -178,9 +197,43 @@ type httpError struct {
 
 func fail(status int, body string) *httpError { return &httpError{status, body} }
 
+// Hang makes the API hang on call, as turku-api does when its database is
+// stuck: each request for call is read and then held, unanswered, until
+// release is called; then it is processed and answered as usual (a client
+// that gave up meanwhile does not undo it, as it does not in Django).
+// arrived receives once per held request. Call release before Close.
+func (s *Server) Hang(call string) (arrived <-chan struct{}, release func()) {
+	h := &hang{arrived: make(chan struct{}, 64), release: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hung == nil {
+		s.hung = map[string]*hang{}
+	}
+	s.hung[call] = h
+	var once sync.Once
+	return h.arrived, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.hung, call)
+			s.mu.Unlock()
+			close(h.release)
+		})
+	}
+}
+
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	call := strings.TrimPrefix(r.URL.Path, "/v1/")
 	body, herr := s.parse(r)
+	s.mu.Lock()
+	h := s.hung[call]
+	s.mu.Unlock()
+	if h != nil {
+		select {
+		case h.arrived <- struct{}{}:
+		default:
+		}
+		<-h.release
+	}
 	var reply any
 	if herr == nil {
 		reply, herr = s.dispatch(call, body)
@@ -224,6 +277,10 @@ func (s *Server) dispatch(call string, body map[string]any) (any, *httpError) {
 	defer s.mu.Unlock()
 	if s.failNext > 0 {
 		s.failNext--
+		return nil, fail(http.StatusInternalServerError, "Server Error (500)")
+	}
+	if s.failCall[call] > 0 {
+		s.failCall[call]--
 		return nil, fail(http.StatusInternalServerError, "Server Error (500)")
 	}
 	switch call {

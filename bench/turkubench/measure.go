@@ -355,7 +355,8 @@ func (b *bench) serverBackup(ctx context.Context, srv server, port int, source s
 		if err != nil {
 			return out, err
 		}
-		if b.s.api.Due(b.agent.uuid, source) {
+		// serve delivers the report after the session, in the background.
+		if !b.reported(source, 30*time.Second) {
 			return out, errors.New("session succeeded but the source is still due (no successful report)")
 		}
 		if srv.name == "openssh" {
@@ -532,4 +533,17 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// reported reports whether the source stopped being due (its successful
+// report arrived) within timeout.
+func (b *bench) reported(source string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for b.s.api.Due(b.agent.uuid, source) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

@@ -105,6 +105,7 @@ func run(t *testing.T, ctx context.Context, g *globals, args ...string) runResul
 }
 
 func TestUpdateConfig(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	api.AddRegistrationAuth("Storage Registrations", "R")
@@ -170,6 +171,7 @@ func TestUpdateConfig(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
+	// Not parallel: t.Setenv below.
 	ctx := context.Background()
 	s := newSite(t, map[string]any{"api_url": "https://turku.example.com/v1", "api_auth_secret": "topsecret", "api_auth_name": "n", "frobnicate": true})
 	r := run(t, ctx, nil, "-c", s.dir, "config", "check")
@@ -223,6 +225,7 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"update-config", "--help"}, {"config", "check", "--help"},
 		{"ping", "--help"}, {"snapshots", "--help"}, {"coordinator", "export", "--help"},

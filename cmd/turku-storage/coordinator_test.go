@@ -42,6 +42,7 @@ func agentAPI(t *testing.T, base, call string, body any) (int, map[string]any, s
 }
 
 func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, map[string]any{"machine_registration_secret": "MRS"})
 	d := startServe(t, s)
 	if d.coord == nil {
@@ -107,6 +108,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	if res.ExitCode != 0 || !strings.Contains(res.Stderr, "End: web1 etc") {
 		t.Fatalf("backup: exit %d", res.ExitCode)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong) // in the background
 	_, reply, _ = agentAPI(t, base, "agent_ping_checkin", ping)
 	if due := reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any); len(due) != 0 {
 		t.Errorf("still due after a successful backup: %v", due)

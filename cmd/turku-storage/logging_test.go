@@ -11,6 +11,7 @@ import (
 )
 
 func TestDaemonLoggerFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "storage.log")
 	g := &globals{logLevel: "info"}
 	log, closeLog, err := g.daemonLogger(path)
@@ -38,6 +39,7 @@ func TestDaemonLoggerFile(t *testing.T) {
 
 // TestJournalHandler checks the journald native protocol datagrams.
 func TestJournalHandler(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "journal.sock")
 	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {

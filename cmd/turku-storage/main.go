@@ -12,13 +12,23 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
+	// First of all: a signal that arrives while the daemon starts must
+	// not take its default action (SIGHUP would end the process).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+
+	g := &globals{stderr: os.Stderr, stdout: os.Stdout}
+	root := newRootWith(g)
+	// SIGHUP reloads serve; any other command stops on it.
+	cmd, _, err := root.Find(os.Args[1:])
+	ctx, sig, stop := routeSignals(context.Background(), sigs, err == nil && cmd.Name() == "serve")
+	g.signals = sig
+	err = root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		if !quietExit(err) {
 			fmt.Fprintf(os.Stderr, "turku-storage: %v\n", err)
 		}
-		stop()
 		os.Exit(exitCode(err))
 	}
 }

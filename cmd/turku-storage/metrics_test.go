@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -301,9 +300,7 @@ func TestServeSystemdNotify(t *testing.T) {
 
 	waitNotify(t, notes, "WATCHDOG=1")
 
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	d.hup <- struct{}{}
 	seen = waitNotify(t, notes, "RELOADING=1")
 	if !strings.Contains(seen[len(seen)-1], "MONOTONIC_USEC=") {
 		t.Errorf("RELOADING datagram %q lacks MONOTONIC_USEC", seen[len(seen)-1])

@@ -66,34 +66,43 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 	br := bufio.NewReader(stdin)
 	req, err := agentproto.Read(br)
 	if err != nil {
-		sessionlog.New(g.stderr, cfg.Name, false, nil).Error("%v", err)
+		sessionlog.New(g.stderr, cfg.Name, false, nil).Errorf("%v", err)
 		log.Warn("bad agent request", "err", err)
 		return &exitError{code: 1, err: err}
 	}
-	slog := sessionlog.New(g.stderr, cfg.Name, req.Verbose, nil)
+	// alog writes the lines the agent sees.
+	alog := sessionlog.New(g.stderr, cfg.Name, req.Verbose, nil)
 	if req.Action == agentproto.ActionRestore {
-		slog.Info("Restore mode active on port %d.  Good luck.", req.Port)
+		alog.Infof("Restore mode active on port %d.  Good luck.", req.Port)
 		_, _ = io.Copy(io.Discard, br)
-		slog.Info("Restore mode finished")
+		alog.Infof("Restore mode finished")
 		return nil
 	}
 	w, err := newWiring(cfg, log)
 	if err != nil {
-		slog.Error("%v", err)
+		alog.Errorf("%v", err)
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {
-		slog.Error("%v", err)
+		alog.Errorf("%v", err)
 		return &exitError{code: 1, err: err}
 	}
 	err = engine.Pull(ctx, backup.Request{
 		Machine:     uuid,
 		Credentials: req.Sources,
 		RsyncAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(req.Port)),
-		Log:         slog,
+		Log:         alog,
 	})
+	// This process is the agent's session, and its end would stop the
+	// background deliveries: the reports are waited for here (each
+	// already spooled; those a signal cuts short are resent by serve).
+	if werr := w.reports.Wait(ctx); werr != nil {
+		log.Warn("reports not yet answered; left spooled", "err", werr)
+	}
 	if err != nil {
 		log.Warn("session failed", "err", err)
 		return &exitError{code: 1, err: errors.New("backup failed; see the log lines above")}

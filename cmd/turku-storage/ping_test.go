@@ -33,6 +33,7 @@ func runWithStdin(t *testing.T, stdin string, args ...string) runResult {
 // runs it from authorized_keys: the agent's reverse forward is already
 // bound on 127.0.0.1:PORT (here the agent's daemon itself listens there).
 func TestPingForcedCommand(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	api.AddStorage("primary", "S")

@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
@@ -46,8 +44,9 @@ func newServeCmd(g *globals) *cobra.Command {
 
 SIGTERM or SIGINT stop accepting connections, let running backups finish
 for up to --shutdown-timeout, then cancel them (the working tree is kept for
-the next run and the failure is reported). SIGHUP re-reads the
-configuration (settings that need a restart are named in the log) and
+the next run and the failure is reported); a second SIGTERM or SIGINT
+cancels them at once. SIGHUP re-reads the configuration (settings that need
+a restart are named in the log and keep their running values) and
 refreshes the keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -58,8 +57,10 @@ refreshes the keys.`,
 	return cmd
 }
 
-// daemon is one running serve. The engine and registrar are replaced on
-// SIGHUP; a session keeps the engine it started with.
+// daemon is one running serve. The engine and the registrar's options are
+// replaced on SIGHUP; a session keeps the engine it started with. What
+// outlives a reload is held here or in w: the SSH server with its user and
+// host keys, the backup slots and the report queue.
 type daemon struct {
 	g      *globals
 	log    *slog.Logger
@@ -74,6 +75,9 @@ type daemon struct {
 	keysLoaded chan struct{}
 	keysOnce   sync.Once
 	volumes    atomic.Pointer[[]config.Volume] // the current configuration's, for metrics
+	// hostKeys are advertised to the API for the daemon's life: the keys
+	// the SSH server was started with (or ssh_ping_host_keys as read then).
+	hostKeys []string
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -81,6 +85,10 @@ func (d *daemon) loadedKeys(n int) {
 	d.state.SetMachines(n)
 	d.keysOnce.Do(func() { close(d.keysLoaded) })
 }
+
+// errShutdownDeadline is why sessions still running when the shutdown
+// deadline passes end; the agent reads it.
+var errShutdownDeadline = fmt.Errorf("%w deadline passed", sshserver.ErrShutdown)
 
 // Pull implements sshserver.Puller with the current engine.
 func (d *daemon) Pull(ctx context.Context, req sshserver.PullRequest) error {
@@ -135,14 +143,16 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if err != nil {
 		return err
 	}
+	d.hostKeys = w.advertisedKeys(signers)
+	w.slots = backup.NewSlots(cfg.MaxConcurrentBackups)
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {
 		return err
 	}
 	d.engine.Store(engine)
-	if d.reg, err = w.registrar("", ""); err != nil {
-		return err
-	}
+	d.reg = registry.New(w.registrarOptions("", "", d.hostKeys))
 	d.srv, err = sshserver.New(sshserver.Options{
 		HostSigners: signers,
 		User:        cfg.SSHPingUser,
@@ -181,22 +191,19 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 // server, its shutdown, the key refresh loop, the report resender, the
 // SIGHUP handler and the built-in coordinator.
 func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	kick := make(chan struct{}, 1)
-
-	// gctx ends on SIGTERM/SIGINT; sessions get their own context that
-	// survives it until the shutdown deadline.
-	grp, gctx := errgroup.WithContext(ctx)
-	sessions, cancelSessions := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelSessions(errors.New("shutdown"))
-	d.w.machinesChanged = func() {
+	resend := make(chan struct{}, 1)
+	poke := func(c chan struct{}) {
 		select {
-		case kick <- struct{}{}:
+		case c <- struct{}{}:
 		default:
 		}
 	}
+
+	// gctx ends on SIGTERM/SIGINT; sessions run on until Shutdown's
+	// deadline.
+	grp, gctx := errgroup.WithContext(ctx)
+	d.w.machinesChanged = func() { poke(kick) }
 	// The coordinator first: when its address is taken, nothing else has
 	// started yet.
 	coordAddr, err := d.w.serveCoordinator(gctx, grp)
@@ -225,25 +232,16 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 
 	grp.Go(func() error {
-		return d.srv.Serve(sessions, ln)
+		err := d.srv.Serve(context.WithoutCancel(ctx), ln)
+		if errors.Is(err, sshserver.ErrServerClosed) {
+			return nil
+		}
+		return err
 	})
 	grp.Go(func() error {
 		<-gctx.Done()
 		d.notify.stopping()
-		d.log.Info("shutting down: no new connections; waiting for running backups", "timeout", shutdownTimeout)
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		// Said when the deadline fires, not when the cancelled sessions
-		// are finally gone.
-		stopWarn := context.AfterFunc(sctx, func() {
-			if errors.Is(sctx.Err(), context.DeadlineExceeded) {
-				d.log.Warn("shutdown deadline passed; cancelling running sessions", "timeout", shutdownTimeout)
-			}
-		})
-		defer stopWarn()
-		if err := d.srv.Shutdown(sctx); err != nil {
-			cancelSessions(errors.New("shutdown deadline passed"))
-		}
+		d.shutdown(ctx, shutdownTimeout)
 		return nil
 	})
 	grp.Go(func() error {
@@ -251,6 +249,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 			d.srv.SetMachines(res.Machines)
 			d.state.KeyRefreshed(time.Now())
 			d.loadedKeys(len(res.Machines))
+			// The API answers again: what it could not take goes now.
+			poke(resend)
 		})
 		return nil
 	})
@@ -258,13 +258,15 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		t := time.NewTicker(resendInterval)
 		defer t.Stop()
 		for {
-			if err := d.engine.Load().ResendReports(gctx); err != nil && gctx.Err() == nil {
+			if err := d.w.reports.Resend(gctx); err != nil && gctx.Err() == nil {
 				d.log.Warn("resending spooled reports failed", "err", err)
 			}
+			d.log.Debug("report spool checked")
 			select {
 			case <-gctx.Done():
 				return nil
 			case <-t.C:
+			case <-resend:
 			}
 		}
 	})
@@ -273,15 +275,12 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 			select {
 			case <-gctx.Done():
 				return nil
-			case <-hup:
+			case <-d.g.signals.hup:
 				d.log.Info("SIGHUP: reloading configuration and refreshing keys")
 				d.notify.reloading()
 				d.reload()
 				d.notify.ready()
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
+				poke(kick)
 			}
 		}
 	})
@@ -299,10 +298,45 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	return err
 }
 
+// shutdown drains the SSH server: running sessions have until timeout,
+// then are cancelled with errShutdownDeadline; a second SIGTERM/SIGINT
+// cancels them at once. The reports of the last backups (a cancelled one's
+// too) then get up to api_timeout to be answered; those still unanswered
+// stay spooled for the next start.
+func (d *daemon) shutdown(ctx context.Context, timeout time.Duration) {
+	d.log.Info("shutting down: no new connections; waiting for running backups", "timeout", timeout)
+	base, stopNow := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopNow(nil)
+	sctx, cancel := context.WithTimeoutCause(base, timeout, errShutdownDeadline)
+	defer cancel()
+	if force := d.g.signals.force; force != nil {
+		defer context.AfterFunc(force, func() {
+			d.log.Warn("second signal: stopping at once", "cause", context.Cause(force))
+			stopNow(context.Cause(force))
+		})()
+	}
+	// Said when the deadline fires, not when the cancelled sessions are
+	// finally gone.
+	defer context.AfterFunc(sctx, func() {
+		if errors.Is(context.Cause(sctx), errShutdownDeadline) {
+			d.log.Warn("shutdown deadline passed; cancelling running sessions", "timeout", timeout)
+		}
+	})()
+	_ = d.srv.Shutdown(sctx) // its only error is sctx's, logged above
+	rctx, rcancel := context.WithTimeout(base, d.w.cfg.APITimeout)
+	defer rcancel()
+	if err := d.w.reports.Wait(rctx); err != nil {
+		d.log.Warn("reports still unanswered at shutdown; kept to resend at the next start", "err", err)
+	}
+	d.w.reports.Close()
+}
+
 // reload re-reads the configuration on SIGHUP. The backup engine and the
 // registration are rebuilt from it (running sessions keep the engine they
-// started with); settings bound at start are named so the operator knows a
-// restart is needed for them. An invalid configuration changes nothing.
+// started with; all engines share one set of backup slots, resized to
+// max_concurrent_backups); settings bound at start are named so the
+// operator knows a restart is needed for them. An invalid configuration
+// changes nothing.
 func (d *daemon) reload() {
 	cfg, err := config.Load(d.g.configDir)
 	if err != nil {
@@ -315,17 +349,17 @@ func (d *daemon) reload() {
 	if keys := restartKeys(d.w.cfg, cfg); len(keys) > 0 {
 		d.log.Warn("configuration changed in settings that need a restart; they keep their running values", "keys", keys)
 	}
-	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, monitor: d.w.monitor}
+	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, slots: d.w.slots, reports: d.w.reports, monitor: d.w.monitor}
 	engine, err := w.engine()
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
 	}
-	opts, err := w.registrarOptions("", "")
-	if err != nil {
-		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
-		return
-	}
+	// The API is told what the SSH server serves: its login name and host
+	// keys stay as started until a restart.
+	opts := w.registrarOptions("", "", d.hostKeys)
+	opts.Storage.SSHPingUser = d.w.cfg.SSHPingUser
+	d.w.slots.SetLimit(cfg.MaxConcurrentBackups)
 	d.engine.Store(engine)
 	d.volumes.Store(&cfg.Volumes)
 	d.reg.Update(opts)
@@ -349,6 +383,7 @@ func restartKeys(a, b *config.Config) []string {
 	diff("ssh_listen", a.SSHListen == b.SSHListen)
 	diff("ssh_host_key_files", slices.Equal(a.SSHHostKeyFiles, b.SSHHostKeyFiles))
 	diff("ssh_ping_user", a.SSHPingUser == b.SSHPingUser)
+	diff("ssh_ping_host_keys", slices.Equal(a.SSHPingHostKeys, b.SSHPingHostKeys))
 	diff("log_file", a.LogFile == b.LogFile)
 	diff("update_config_interval", a.UpdateConfigInterval == b.UpdateConfigInterval)
 	diff("coordinator_listen", a.CoordinatorListen == b.CoordinatorListen)

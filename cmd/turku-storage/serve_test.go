@@ -28,24 +28,30 @@ type daemonUnderTest struct {
 	metrics    net.Addr          // with metrics_listen set
 	log        *agenttest.Output // the daemon's own log (log_file unset: stderr)
 	cancel     context.CancelFunc
-	done       chan runResult
-	stopOnce   sync.Once
-	result     runResult
+	// hup and force stand in for the process's signals: a SIGHUP, and the
+	// second SIGTERM of an impatient operator.
+	hup      chan struct{}
+	force    context.CancelCauseFunc
+	done     chan runResult
+	stopOnce sync.Once
+	result   runResult
 }
 
 // startServe runs serve until the test ends (or stop is called).
 func startServe(t *testing.T, s *site, args ...string) *daemonUnderTest {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemonUnderTest{log: &agenttest.Output{}, cancel: cancel, done: make(chan runResult, 1)}
+	d := &daemonUnderTest{log: &agenttest.Output{}, cancel: cancel, done: make(chan runResult, 1), hup: make(chan struct{}, 1)}
+	force, forceCancel := context.WithCancelCause(context.Background())
+	d.force = forceCancel
 	ready := make(chan struct{})
-	g := &globals{onListen: func(ssh, coord net.Addr) {
+	g := &globals{stdout: d.log, stderr: d.log, signals: signals{hup: d.hup, force: force}, onListen: func(ssh, coord net.Addr) {
 		d.ssh, d.coord = ssh, coord
 		close(ready)
 	}}
 	go func() {
-		root := newRootWith(&globals{stdout: d.log, stderr: d.log, onListen: g.onListen,
-			onMetrics: func(a net.Addr) { d.metrics = a }})
+		g.onMetrics = func(a net.Addr) { d.metrics = a }
+		root := newRootWith(g)
 		root.SetArgs(append([]string{"-c", s.dir, "serve"}, args...))
 		code := 0
 		if err := root.ExecuteContext(ctx); err != nil {
@@ -136,6 +142,7 @@ func inode(t *testing.T, path string) uint64 {
 }
 
 func TestServeBackupThroughTunnel(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
@@ -149,6 +156,8 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("first backup: ssh exit %d", res.ExitCode)
 	}
+	// The report is delivered in the background once the snapshot is safe.
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
 	for _, want := range []string{"primary] INFO: Sources to back up: etc", "INFO: Begin: web1 etc", "INFO: End: web1 etc", "INFO: Done"} {
 		if !strings.Contains(res.Stderr, want) {
 			t.Errorf("agent log lacks %q", want)
@@ -184,6 +193,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("second backup: ssh exit %d", res.ExitCode)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 2, waitLong)
 	reports = api.Reports()
 	if len(reports) != 2 || !reports[1].Success || !strings.Contains(reports[1].Summary, "Base snapshot: "+reports[0].Snapshot) {
 		t.Fatalf("second report %+v", reports[len(reports)-1])
@@ -224,6 +234,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 }
 
 func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
@@ -243,9 +254,7 @@ func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 	// Revoke in the API, then SIGHUP: the next refresh drops the key.
 	api.RemoveMachine(machineUUID)
 	refreshes := d.log.Count("refreshed machines from API")
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	d.hup <- struct{}{}
 	d.log.WaitFor(t, "refreshed machines from API", refreshes+1, waitLong)
 	res = a.ping(t, d, hostKeys).Wait(t, waitLong)
 	if res.ExitCode != 255 || !strings.Contains(res.Stderr, "Permission denied") {
@@ -254,6 +263,7 @@ func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 }
 
 func TestServeShutdownCancelsBackup(t *testing.T) {
+	t.Parallel()
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
@@ -273,6 +283,9 @@ func TestServeShutdownCancelsBackup(t *testing.T) {
 	res := sess.Wait(t, waitLong)
 	if res.ExitCode == 0 {
 		t.Error("agent session reported success for a cancelled backup")
+	}
+	if !strings.Contains(res.Stderr, "ERROR: Session ended: shutdown deadline passed") {
+		t.Errorf("agent not told the deadline passed: %q", res.Stderr)
 	}
 	reports := api.Reports()
 	if len(reports) != 1 || reports[0].Success || reports[0].Snapshot != "" {

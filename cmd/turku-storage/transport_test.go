@@ -13,6 +13,7 @@ import (
 // TestHandlerTransport: the in-process transport carries status, body and
 // request exactly, so the client's error mapping works as over HTTP.
 func TestHandlerTransport(t *testing.T) {
+	t.Parallel()
 	var gotPath, gotType string
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotPath, gotType = r.URL.Path, r.Header.Get("Content-Type")

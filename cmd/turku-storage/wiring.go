@@ -32,6 +32,10 @@ type wiring struct {
 	monitor *monitor.State
 	// closers run on Close, in reverse order.
 	closers []func()
+	// slots and reports, when set, are shared by every engine built (see
+	// backup.Slots and backup.Reports); serve sets them once.
+	slots   *backup.Slots
+	reports *backup.Reports
 }
 
 func newWiring(cfg *config.Config, log *slog.Logger) (*wiring, error) {
@@ -104,22 +108,20 @@ func (w *wiring) volumes() []backup.Volume {
 
 func (w *wiring) cachePath() string { return filepath.Join(w.cfg.VarDir, registry.CacheFile) }
 
-// registrar builds the storage_update_config caller. Registration auth:
-// flags, then api_auth_name/api_auth_secret, then the legacy api_auth
-// string.
+// registrar builds the storage_update_config caller, advertising the
+// host keys (created when missing) the server will serve. Registration
+// auth: flags, then api_auth_name/api_auth_secret, then the legacy
+// api_auth string.
 func (w *wiring) registrar(authName, authSecret string) (*registry.Registrar, error) {
-	opts, err := w.registrarOptions(authName, authSecret)
+	signers, err := w.hostSigners()
 	if err != nil {
 		return nil, err
 	}
-	return registry.New(opts), nil
+	return registry.New(w.registrarOptions(authName, authSecret, w.advertisedKeys(signers))), nil
 }
 
-func (w *wiring) registrarOptions(authName, authSecret string) (registry.Options, error) {
-	signers, err := w.hostSigners()
-	if err != nil {
-		return registry.Options{}, err
-	}
+// registrarOptions are the registrar's options advertising hostKeys.
+func (w *wiring) registrarOptions(authName, authSecret string, hostKeys []string) registry.Options {
 	var auth any
 	switch {
 	case authName != "":
@@ -136,14 +138,14 @@ func (w *wiring) registrarOptions(authName, authSecret string) (registry.Options
 			SSHPingHost:     w.cfg.SSHPingHost,
 			SSHPingPort:     w.cfg.SSHPingPort,
 			SSHPingUser:     w.cfg.SSHPingUser,
-			SSHPingHostKeys: w.advertisedKeys(signers),
+			SSHPingHostKeys: hostKeys,
 			Published:       w.cfg.Published,
 		},
 		Auth:      auth,
 		Space:     func() (int64, int64, error) { return backup.Space(vols) },
 		CachePath: w.cachePath(),
 		Logger:    w.log,
-	}, nil
+	}
 }
 
 // engine builds the backup engine.
@@ -159,6 +161,8 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		Location:           w.cfg.Location,
 		RsyncCommand:       w.cfg.RsyncCommand,
 		MaxConcurrent:      w.cfg.MaxConcurrentBackups,
+		Slots:              w.slots,
+		Reports:            w.reports,
 		API:                w.api,
 		Observer:           w.observer(),
 		Logger:             w.log,

@@ -16,6 +16,7 @@ import (
 const sid = "3f2c7a4e-8b1d-4c6f-9a2e-5d7b8c9e0f1a"
 
 func TestHash(t *testing.T) {
+	t.Parallel()
 	// The cases of turku-api's own TestHashedint.
 	tests := []struct {
 		name string
@@ -39,6 +40,7 @@ func TestHash(t *testing.T) {
 }
 
 func TestNext(t *testing.T) {
+	t.Parallel()
 	// Wednesday 2026-11-25 14:30:45.5 UTC.
 	base := time.Date(2026, 11, 25, 14, 30, 45, 500_000_000, time.UTC)
 	utc := func(s string) time.Time {
@@ -127,6 +129,7 @@ func TestNext(t *testing.T) {
 }
 
 func TestNextLocation(t *testing.T) {
+	t.Parallel()
 	hel, err := time.LoadLocation("Europe/Helsinki")
 	if err != nil {
 		t.Skipf("no tzdata: %v", err)
@@ -162,6 +165,7 @@ func TestNextLocation(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	// Each of these makes turku-api raise (and answer 500).
 	tests := []string{
 		"daily,",              // int("")
@@ -191,6 +195,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestNextNoMatch(t *testing.T) {
+	t.Parallel()
 	f, err := Parse("cron 0 0 30 2 *")
 	if err != nil {
 		t.Fatal(err)
