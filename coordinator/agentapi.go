@@ -45,10 +45,26 @@ func (c *Coordinator) machineLogin(ctx context.Context, req map[string]any, isUp
 		return nil, "", errBadAuth
 	}
 	secret, ok := rm["secret"].(string)
-	if !ok || !c.store.secrets.verify(secret, m.SecretHash) {
+	if !ok {
 		return nil, "", errBadAuth
 	}
+	if err := c.checkSecret(secret, m.SecretHash); err != nil {
+		return nil, "", err
+	}
 	return m, uuid, nil
+}
+
+// checkSecret answers a request's secret: nil when it matches the stored
+// hash, errBadAuth when not, errBusy when it cannot be checked now.
+func (c *Coordinator) checkSecret(secret, hash string) error {
+	ok, err := c.store.secrets.tryVerify(secret, hash)
+	if err != nil {
+		return errBusy
+	}
+	if !ok {
+		return errBadAuth
+	}
+	return nil
 }
 
 // registrationAuth checks the request's "auth" {name, secret} against an
@@ -64,8 +80,11 @@ func (c *Coordinator) registrationAuth(ctx context.Context, req map[string]any, 
 	if err != nil {
 		return nil, err
 	}
-	if a == nil || !a.Active || a.SecretType != secretType || !c.store.secrets.verify(secret, a.SecretHash) {
+	if a == nil || !a.Active || a.SecretType != secretType {
 		return nil, errBadAuth
+	}
+	if err := c.checkSecret(secret, a.SecretHash); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

@@ -55,7 +55,7 @@ func (w *wiring) openCoordinator() (http.Handler, error) {
 	}
 	w.coord = c
 	w.closers = append(w.closers, func() { c.Close() })
-	return c.Handler(), nil
+	return c.InProcessHandler(), nil
 }
 
 // serveCoordinator serves the built-in coordinator's agent-facing API on
