@@ -206,8 +206,8 @@ func TestAttackArgon2SlotsFull(t *testing.T) {
 
 func TestAttackWrongSecrets(t *testing.T) {
 	f := newFixture(t)
-	addr, admitted := attackServer(t, f)
 	f.c.admission.lim.PenaltyFailures = 3
+	addr, admitted := attackServer(t, f)
 	// Guesses at the registration secret under the well-known auth name.
 	guess := func(i int) string {
 		return fmt.Sprintf(`{"machine": {"uuid": "%s", "secret": "s"}, "auth": {"name": %q, "secret": "guess-%d"}}`,
@@ -293,5 +293,92 @@ func TestRequestShape(t *testing.T) {
 				t.Errorf("got %d %q, want %d %q", code, body, tc.wantCode, tc.wantBody)
 			}
 		})
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add(`{"machine": {"uuid": "x", "secret": "y", "sources": {"a": {"path": "/", "filter": ["- a"]}}}}`)
+	f.Add(`{"machine": {"uuid": "[[[[", "secret": "\\\"[["}}`)
+	f.Add(`{"a": [[[[[[[[[[]]]]]]]]]]}`)
+	f.Add(`{"machine": {"extra": 1}}`)
+	want := fields{"machine": fields{"uuid": nil, "secret": nil, "sources": nil}}
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := decodeRequest(strings.NewReader(body), want)
+		if err != nil {
+			return
+		}
+		if d := depth(req); d > maxDepth {
+			t.Errorf("decoded %q with depth %d, over %d", body, d, maxDepth)
+		}
+		if err := checkFields(req, want, ""); err != nil {
+			t.Errorf("decoded %q with a field the call does not take: %v", body, err)
+		}
+	})
+}
+
+// depth is the nesting of a decoded JSON value: 1 for an empty object.
+func depth(v any) int {
+	d := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+		return d + 1
+	case []any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+		return d + 1
+	}
+	return 0
+}
+
+func TestAttackIdleConnections(t *testing.T) {
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll := f.c.Listener(ln).(*limitListener)
+	closed := make(chan struct{}, 100)
+	ll.closed = func() { closed <- struct{}{} }
+	srv := &httptest.Server{Listener: ll, Config: &http.Server{Handler: f.c.Handler()}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := ln.Addr().String()
+
+	// One address opens connections and sends nothing.
+	var idle []net.Conn
+	for range maxConnsPerAddr {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		idle = append(idle, c)
+	}
+	// Its next connection is closed at once, without an answer.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/health HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Errorf("connection over the per-address cap: read %d bytes, want it closed", n)
+	}
+	// Another address is served.
+	if code, _, body := post(t, "127.0.0.3", addr, "/v1/health", "{}"); code != http.StatusOK {
+		t.Errorf("health from another address: %d %q, want 200", code, body)
+	}
+	<-closed // that connection's place given back
+	// Closing one idle connection frees its place.
+	idle[0].Close()
+	<-closed
+	if code, _, body := post(t, "127.0.0.2", addr, "/v1/health", "{}"); code != http.StatusOK {
+		t.Errorf("health after a connection closed: %d %q, want 200", code, body)
 	}
 }

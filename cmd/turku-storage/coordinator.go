@@ -68,6 +68,7 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net
 	if err != nil {
 		return nil, fmt.Errorf("coordinator_listen: %w", err)
 	}
+	ln = w.coord.Listener(ln)
 	srv := &http.Server{
 		Handler:           notifyOnRegistration(w.coord.Handler(), w.machinesChanged),
 		ReadHeaderTimeout: 10 * time.Second,
