@@ -382,3 +382,19 @@ func TestAttackIdleConnections(t *testing.T) {
 		t.Errorf("health after a connection closed: %d %q, want 200", code, body)
 	}
 }
+
+func TestBodyLimitWithoutLength(t *testing.T) {
+	// A chunked body has no Content-Length to refuse up front: reading
+	// stops at the limit.
+	f := newFixture(t)
+	body := `{"machine": {"uuid": "` + strings.Repeat("a", 5000) + `", "secret": "s"}}`
+	req := httptest.NewRequest(http.MethodPost, "/v1/agent_ping_checkin", io.NopCloser(strings.NewReader(body)))
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	f.c.Handler().ServeHTTP(rec, req)
+	want := "Request body too large: agent_ping_checkin takes at most 4096 bytes"
+	if rec.Code != http.StatusRequestEntityTooLarge || rec.Body.String() != want {
+		t.Errorf("got %d %q, want 413 %q", rec.Code, rec.Body.String(), want)
+	}
+}

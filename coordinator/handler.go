@@ -105,18 +105,18 @@ func (c *Coordinator) handler(network bool) http.Handler {
 			writeText(w, http.StatusNotFound, "Not found")
 			return
 		}
-		var key string
-		if network {
-			key = addrKey(r.RemoteAddr)
-			if ref := c.admission.admit(key); ref != nil {
-				writeRetry(w, http.StatusTooManyRequests, ref.msg, ref.retryAfter)
-				return
-			}
+		if !network {
+			c.serveCall(w, r, name, ep)
+			return
 		}
-		status := c.serveCall(w, r, name, ep)
-		if network {
-			c.admission.release(key, status == http.StatusForbidden, status == http.StatusOK)
+		key := addrKey(r.RemoteAddr)
+		if ref := c.admission.admit(key); ref != nil {
+			writeRetry(w, http.StatusTooManyRequests, ref.msg, ref.retryAfter)
+			return
 		}
+		status := http.StatusInternalServerError // if serveCall panics
+		defer func() { c.admission.release(key, status == http.StatusForbidden, status == http.StatusOK) }()
+		status = c.serveCall(w, r, name, ep)
 	})
 }
 
