@@ -47,3 +47,12 @@ func (b contractBackend) AddStorage(t *testing.T, name, secret string) {
 func TestContract(t *testing.T) {
 	contract.Run(t, func(t *testing.T) contract.Backend { return contractBackend{newFixture(t)} })
 }
+
+func (b contractBackend) AddRegistrationAuth(t *testing.T) (string, string) {
+	t.Helper()
+	secret, err := b.f.c.Store().CreateRegistrationAuth(context.Background(), "storage", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Storage Registrations", secret
+}

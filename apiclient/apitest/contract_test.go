@@ -32,3 +32,8 @@ func TestContract(t *testing.T) {
 		return backend{s}
 	})
 }
+
+func (b backend) AddRegistrationAuth(*testing.T) (string, string) {
+	b.s.AddRegistrationAuth("Storage Registrations", "registration-secret")
+	return "Storage Registrations", "registration-secret"
+}

@@ -285,19 +285,8 @@ func (s *Server) storageUpdateConfig(body map[string]any) (any, *httpError) {
 			return nil, fail(http.StatusForbidden, "Bad auth")
 		}
 	}
-	// The model's integer fields, checked in its field order as
-	// full_clean does: PositiveIntegerField, the port within 1..65535.
-	for _, f := range []struct {
-		key    string
-		lo, hi float64
-	}{{"ssh_ping_port", 1, 65535}, {"space_total", 0, 2147483647}, {"space_available", 0, 2147483647}} {
-		v, ok := st[f.key]
-		if !ok {
-			continue
-		}
-		if msg := integerProblem(v, f.lo, f.hi); msg != "" {
-			return nil, fail(http.StatusBadRequest, fmt.Sprintf("Validation error: {'%s': ['%s']}", f.key, msg))
-		}
+	if msg := storageProblems(st, !known); msg != "" {
+		return nil, fail(http.StatusBadRequest, "Validation error: {"+msg+"}")
 	}
 	s.storages[name] = st["secret"].(string)
 	machines := map[string]any{}
@@ -309,6 +298,45 @@ func (s *Server) storageUpdateConfig(body map[string]any) (any, *httpError) {
 		}
 	}
 	return map[string]any{"machines": machines}, nil
+}
+
+// storageProblems is what turku-api's full_clean of a storage unit says
+// about the fields this fake checks, in the model's field order, as the
+// inside of a Python dict ("" when nothing): on registration the SSH host,
+// port and user are required; the port is 1..65535 and the space figures
+// are positive 32-bit integers.
+func storageProblems(st map[string]any, isNew bool) string {
+	var out []string
+	add := func(field, msg string) { out = append(out, fmt.Sprintf("'%s': ['%s']", field, msg)) }
+	text := func(field string) {
+		switch v, ok := st[field]; {
+		case ok && v == nil:
+			add(field, "This field cannot be null.")
+		case isNew && (!ok || v == ""):
+			add(field, "This field cannot be blank.")
+		}
+	}
+	integer := func(field string, lo, hi float64) {
+		v, ok := st[field]
+		switch {
+		case !ok:
+			if isNew && field == "ssh_ping_port" { // no default
+				add(field, "This field cannot be null.")
+			}
+		case v == nil:
+			add(field, "This field cannot be null.")
+		default:
+			if msg := integerProblem(v, lo, hi); msg != "" {
+				add(field, msg)
+			}
+		}
+	}
+	text("ssh_ping_host")
+	integer("ssh_ping_port", 1, 65535)
+	text("ssh_ping_user")
+	integer("space_total", 0, 2147483647)
+	integer("space_available", 0, 2147483647)
+	return strings.Join(out, ", ")
 }
 
 // nullable is how turku-api sends an optional text field: null when unset.

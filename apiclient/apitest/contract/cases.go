@@ -6,11 +6,12 @@ import (
 )
 
 // A case is set up on a fresh backend holding machine web1 (machineUUID)
-// with its source "etc", not due.
+// with its source "etc", not due. setup may return a registration auth
+// for the steps.
 type contractCase struct {
 	name  string
-	setup func(t *testing.T, b Backend)
-	steps func(auth obj) []step
+	setup func(t *testing.T, b Backend) (reg obj)
+	steps func(auth, reg obj) []step
 }
 
 // some marks an object of which only the listed keys are compared.
@@ -58,7 +59,7 @@ func cases() []contractCase {
 		noSources = `Missing required option "machine.sources"`
 	)
 	return []contractCase{
-		{name: "transport", steps: func(auth obj) []step {
+		{name: "transport", steps: func(auth, _ obj) []step {
 			return []step{
 				{name: "GET", method: http.MethodGet, call: "storage_ping_checkin", wantCode: 405},
 				{name: "no content type", contentType: "-", call: "storage_ping_checkin", body: checkin(auth, machineUUID),
@@ -69,7 +70,7 @@ func cases() []contractCase {
 				{name: "unknown call", call: "storage_nothing", body: obj{}, wantCode: 404, anyText: true},
 			}
 		}},
-		{name: "storage auth", steps: func(auth obj) []step {
+		{name: "storage auth", steps: func(auth, _ obj) []step {
 			var out []step
 			for _, call := range []string{"storage_update_config", "storage_ping_checkin", "storage_ping_source_update"} {
 				out = append(out,
@@ -86,7 +87,7 @@ func cases() []contractCase {
 			}
 			return out
 		}},
-		{name: "storage_update_config", steps: func(auth obj) []step {
+		{name: "storage_update_config", steps: func(auth, _ obj) []step {
 			withSpace := func(k string, v any) obj {
 				return obj{"storage": obj{"name": auth["name"], "secret": auth["secret"], k: v}}
 			}
@@ -109,8 +110,8 @@ func cases() []contractCase {
 						"ssh_ping_port": 22, "ssh_ping_user": "root"}}, wantCode: 403, wantText: badAuth},
 			}
 		}},
-		{name: "machine lookup", setup: func(t *testing.T, b Backend) { b.AddStorage(t, "second", "s2") },
-			steps: func(auth obj) []step {
+		{name: "machine lookup", setup: func(t *testing.T, b Backend) obj { b.AddStorage(t, "second", "s2"); return nil },
+			steps: func(auth, _ obj) []step {
 				second := obj{"name": "second", "secret": "s2"}
 				var out []step
 				for _, call := range []string{"storage_ping_checkin", "storage_ping_source_update"} {
@@ -127,12 +128,37 @@ func cases() []contractCase {
 				}
 				return out
 			}},
-		{name: "not due", steps: func(auth obj) []step {
+		{name: "storage registration", setup: func(t *testing.T, b Backend) obj {
+			name, secret := b.AddRegistrationAuth(t)
+			return obj{"name": name, "secret": secret}
+		}, steps: func(auth, reg obj) []step {
+			third := obj{"name": "third", "secret": "s3", "ssh_ping_host": "third.example.com",
+				"ssh_ping_port": 22, "ssh_ping_user": "root"}
+			bare := obj{"name": "third", "secret": "s3"}
+			return []step{
+				{name: "wrong registration secret", call: "storage_update_config",
+					body: obj{"storage": third, "auth": obj{"name": reg["name"], "secret": "wrong"}}, wantCode: 403, wantText: badAuth},
+				{name: "registration without auth", call: "storage_update_config", body: obj{"storage": third},
+					wantCode: 403, wantText: badAuth},
+				{name: "registration without SSH details", call: "storage_update_config", body: obj{"storage": bare, "auth": reg},
+					wantCode: 400, wantText: "Validation error: {'ssh_ping_host': ['This field cannot be blank.'], " +
+						"'ssh_ping_port': ['This field cannot be null.'], 'ssh_ping_user': ['This field cannot be blank.']}"},
+				{name: "registration", call: "storage_update_config", body: obj{"storage": third, "auth": reg},
+					wantCode: 200, wantJSON: obj{"machines": obj{}}},
+				{name: "then known, without auth", call: "storage_update_config",
+					body: obj{"storage": obj{"name": "third", "secret": "s3"}}, wantCode: 200, wantJSON: obj{"machines": obj{}}},
+				{name: "then known, wrong secret", call: "storage_update_config",
+					body: obj{"storage": obj{"name": "third", "secret": "s4"}}, wantCode: 403, wantText: badAuth},
+				{name: "a machine of another unit", call: "storage_ping_checkin",
+					body: checkin(obj{"name": "third", "secret": "s3"}, machineUUID), wantCode: 404, wantText: "Machine not found"},
+			}
+		}},
+		{name: "not due", steps: func(auth, _ obj) []step {
 			return []step{{name: "checkin", call: "storage_ping_checkin", body: checkin(auth, machineUUID), wantCode: 200,
 				wantJSON: checkinReply(obj{})}}
 		}},
-		{name: "due, then backed up", setup: func(t *testing.T, b Backend) { b.MakeDue(t, machineUUID, "etc") },
-			steps: func(auth obj) []step {
+		{name: "due, then backed up", setup: func(t *testing.T, b Backend) obj { b.MakeDue(t, machineUUID, "etc"); return nil },
+			steps: func(auth, _ obj) []step {
 				return []step{
 					{name: "checkin", call: "storage_ping_checkin", body: checkin(auth, machineUUID), wantCode: 200,
 						wantJSON: checkinReply(obj{"etc": etcSource})},

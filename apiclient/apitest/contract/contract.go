@@ -25,6 +25,9 @@ type Backend interface {
 	MakeDue(t *testing.T, uuid, source string)
 	// AddStorage registers a second storage unit.
 	AddStorage(t *testing.T, name, secret string)
+	// AddRegistrationAuth creates a storage registration auth and returns
+	// its name and secret.
+	AddRegistrationAuth(t *testing.T) (name, secret string)
 }
 
 // UUIDs as agents make them (version 4), which pass turku-api's checks.
@@ -61,12 +64,13 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBackend(t)
 			b.AddMachine(t, machineUUID, "web1", machineKey)
+			var reg obj
 			if c.setup != nil {
-				c.setup(t, b)
+				reg = c.setup(t, b)
 			}
 			name, secret := b.Storage()
 			auth := obj{"name": name, "secret": secret}
-			for _, s := range c.steps(auth) {
+			for _, s := range c.steps(auth, reg) {
 				do(t, b.Handler(), s)
 			}
 		})
