@@ -39,10 +39,10 @@ func (c *Coordinator) machineLogin(ctx context.Context, req map[string]any, isUp
 		if isUpdateConfig {
 			return nil, uuid, nil
 		}
-		return nil, "", errBadAuth
+		return nil, "", c.refuseUnknown()
 	}
 	if !isUpdateConfig && !m.Published {
-		return nil, "", errBadAuth
+		return nil, "", c.refuseUnknown()
 	}
 	secret, ok := rm["secret"].(string)
 	if !ok {
@@ -67,6 +67,17 @@ func (c *Coordinator) checkSecret(secret, hash string) error {
 	return nil
 }
 
+// refuseUnknown answers a login for a record that does not exist (or may
+// not log in) as a wrong secret for one that does would be answered at
+// this moment: errBusy while the verification slots are full, else
+// errBadAuth. So the 503 does not tell which UUIDs and names exist.
+func (c *Coordinator) refuseUnknown() error {
+	if c.store.secrets.slotsFull() {
+		return errBusy
+	}
+	return errBadAuth
+}
+
 // registrationAuth checks the request's "auth" {name, secret} against an
 // active registration auth of the given type.
 func (c *Coordinator) registrationAuth(ctx context.Context, req map[string]any, secretType string) (*authRow, error) {
@@ -81,7 +92,7 @@ func (c *Coordinator) registrationAuth(ctx context.Context, req map[string]any, 
 		return nil, err
 	}
 	if a == nil || !a.Active || a.SecretType != secretType {
-		return nil, errBadAuth
+		return nil, c.refuseUnknown()
 	}
 	if err := c.checkSecret(secret, a.SecretHash); err != nil {
 		return nil, err

@@ -196,6 +196,14 @@ func TestAttackArgon2SlotsFull(t *testing.T) {
 	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
 		t.Errorf("wrong secret with the slots full: %d %q Retry-After %q, want 503 at once with Retry-After", code, body, hdr.Get("Retry-After"))
 	}
+	// An unknown machine gets the same answer, so the 503 does not tell
+	// which machines exist.
+	unknown := `{"machine": {"uuid": "` + otherUUID + `", "secret": "guess"}}`
+	code, hdr, body = post(t, "127.0.0.4", addr, "/v1/agent_ping_checkin", unknown)
+	<-admitted
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Errorf("unknown machine with the slots full: %d %q, want 503 like a known one", code, body)
+	}
 	// A known agent whose secret was verified before is not held up.
 	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
 	<-admitted

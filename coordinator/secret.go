@@ -125,6 +125,9 @@ func (s *secrets) tryVerify(secret, encoded string) (bool, error) {
 	return s.check(secret, encoded, false)
 }
 
+// slotsFull reports whether every argon2 slot is busy right now.
+func (s *secrets) slotsFull() bool { return len(s.sem) == cap(s.sem) }
+
 func (s *secrets) check(secret, encoded string, wait bool) (bool, error) {
 	k := verifyKey{hash: encoded, secret: sha256.Sum256([]byte(secret))}
 	s.mu.Lock()

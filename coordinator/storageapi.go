@@ -39,7 +39,7 @@ func (c *Coordinator) storageLogin(ctx context.Context, req map[string]any, isUp
 		if isUpdateConfig && nameOK {
 			return nil, nil
 		}
-		return nil, errBadAuth
+		return nil, c.refuseUnknown()
 	}
 	secret, ok := rs["secret"].(string)
 	if !ok {
