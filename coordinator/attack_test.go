@@ -291,6 +291,8 @@ func TestRequestShape(t *testing.T) {
 		{"too deep", "/v1/update_config", deep, 400, "invalid JSON: nested deeper than 8 levels"},
 		{"brackets in strings do not count", "/v1/update_config",
 			`{"machine": {"uuid": "x", "secret": "` + strings.Repeat("[", 20) + `"}}`, 400, "Invalid machine UUID"},
+		{"too many values", "/v1/update_config", `{"machine": {"uuid": "x", "secret": "y", "sources": {"a": [` +
+			strings.Repeat("0,", 9000) + `0]}}}`, 400, "invalid JSON: more than 8192 values"},
 		{"checkin body over 4 KiB", "/v1/agent_ping_checkin", `{"machine": {"uuid": "` + strings.Repeat("a", 4100) + `"}}`,
 			413, "Request body too large: agent_ping_checkin takes at most 4096 bytes"},
 	}

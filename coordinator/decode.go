@@ -15,6 +15,12 @@ import (
 // operator wrote them, so leave room for a little more.
 const maxDepth = 8
 
+// maxValues bounds the number of values in a request, which is what
+// decoding it into maps costs (about 100 bytes each): a 64 KiB body of
+// tiny values would otherwise cost several MiB. A hundred sources with
+// their filter rules are a few thousand.
+const maxValues = 8192
+
 // fields is the shape a call accepts: the keys allowed in the request
 // object and, for keys holding an object, the keys allowed in it. A nil
 // fields for a key allows anything there (bounded by maxDepth and the
@@ -40,7 +46,7 @@ func decodeRequest(r io.Reader, want fields) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDepth(body); err != nil {
+	if err := checkStructure(body); err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -64,11 +70,12 @@ func decodeRequest(r io.Reader, want fields) (map[string]any, error) {
 	return req, nil
 }
 
-// checkDepth refuses JSON nested deeper than maxDepth before anything is
-// built from it. Strings are skipped so brackets in them do not count;
-// malformed JSON is left for the decoder to name.
-func checkDepth(body []byte) error {
-	depth := 0
+// checkStructure refuses JSON nested deeper than maxDepth, or holding more
+// than about maxValues values, before anything is built from it. Strings
+// are skipped so brackets and commas in them do not count; malformed JSON
+// is left for the decoder to name.
+func checkStructure(body []byte) error {
+	depth, values := 0, 0
 	inString, escaped := false, false
 	for _, b := range body {
 		switch {
@@ -83,13 +90,18 @@ func checkDepth(body []byte) error {
 			}
 		case b == '"':
 			inString = true
+		case b == ',':
+			values++
 		case b == '{' || b == '[':
-			depth++
-			if depth > maxDepth {
+			values++
+			if depth++; depth > maxDepth {
 				return fmt.Errorf("invalid JSON: nested deeper than %d levels", maxDepth)
 			}
 		case b == '}' || b == ']':
 			depth--
+		}
+		if values > maxValues {
+			return fmt.Errorf("invalid JSON: more than %d values", maxValues)
 		}
 	}
 	return nil
