@@ -1,5 +1,5 @@
 // Package agentproto parses what a Turku agent writes on its SSH session's
-// stdin (PROTOCOL.md §3): one JSON object, then a line holding only ".".
+// stdin (docs/protocol.md §5): one JSON object, then a line holding only ".".
 // Both the embedded SSH server and the OpenSSH forced-command mode
 // ("turku-storage ping") use it, so the two can never disagree.
 package agentproto

@@ -33,7 +33,8 @@ func TestUpdateConfigRegistration(t *testing.T) {
 	ctx := context.Background()
 
 	c := mustClient(t, apiclient.Options{URL: api.BaseURL(), Storage: apiclient.StorageAuth{Name: "primary", Secret: "S"}})
-	req := apiclient.UpdateConfigRequest{Storage: apiclient.StorageRegistration{SSHPingPort: 22, SpaceTotal: 10, SpaceAvailable: 5}}
+	req := apiclient.UpdateConfigRequest{Storage: apiclient.StorageRegistration{SSHPingHost: "primary.example.com",
+		SSHPingPort: 22, SSHPingUser: "root", SpaceTotal: 10, SpaceAvailable: 5}}
 
 	_, err := c.UpdateConfig(ctx, req)
 	if !errors.Is(err, apiclient.ErrBadAuth) || !strings.Contains(err.Error(), "Bad auth") {
@@ -57,7 +58,7 @@ func TestUpdateConfigRegistration(t *testing.T) {
 		t.Fatalf("wrong secret: got %v, want ErrBadAuth", err)
 	}
 
-	// The wire body carries exactly the §2.1 fields.
+	// The wire body carries exactly the fields of docs/protocol.md §3.1.
 	got := api.Requests("storage_update_config")[1].Body
 	st := got["storage"].(map[string]any)
 	for _, k := range []string{"name", "secret", "ssh_ping_host", "ssh_ping_port", "ssh_ping_user", "ssh_ping_host_keys", "space_total", "space_available"} {

@@ -21,7 +21,7 @@ type RegistrationAuth struct {
 }
 
 // StorageRegistration is the "storage" object of storage_update_config
-// (PROTOCOL.md §2.1). Space figures are MiB; the API stores them as 32-bit
+// (docs/protocol.md §3.1). Space figures are MiB; the API stores them as 32-bit
 // positive integers.
 type StorageRegistration struct {
 	Name            string   `json:"name"`
@@ -59,7 +59,7 @@ type UpdateConfigResponse struct {
 }
 
 // Source is one scheduled source in a storage_ping_checkin reply
-// (PROTOCOL.md §2.2). Any field may be missing or null.
+// (docs/protocol.md §3.2). Any field may be missing or null.
 type Source struct {
 	Path                string       `json:"path"`
 	Retention           string       `json:"retention"`
@@ -108,7 +108,7 @@ type machineRef struct {
 	UUID string `json:"uuid"`
 }
 
-// SourceReport is the outcome of one source's run (PROTOCOL.md §2.3).
+// SourceReport is the outcome of one source's run (docs/protocol.md §3.3).
 // Times are Unix epoch seconds.
 type SourceReport struct {
 	Success   bool    `json:"success"`

@@ -2,7 +2,7 @@
 // checkin it asks the coordinator which sources are due, pulls each with
 // rsync through the agent's tunnel into a working tree, turns it into a
 // dated snapshot, applies the source's retention and reports the outcome
-// (PROTOCOL.md §3.1, §4, §5).
+// (docs/protocol.md §5.3, §6, §7).
 //
 // It owns the on-disk layout under VAR_DIR and the volumes: machine
 // placement, snapshot directories and their .json files, the per-machine

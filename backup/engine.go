@@ -18,7 +18,7 @@ import (
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
-// Snapshot modes (PROTOCOL.md §3.1 step 2).
+// Snapshot modes (docs/protocol.md §5.3 step 2).
 const (
 	ModeLinkDest = "link-dest"
 	ModeNone     = "none"

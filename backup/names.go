@@ -15,7 +15,7 @@ import (
 const maxNameLen = 200
 
 // snapshotsSuffix names a source's snapshot directory next to its working
-// tree (PROTOCOL.md §4).
+// tree (docs/protocol.md §6.2).
 const snapshotsSuffix = ".snapshots"
 
 // deletePrefix marks a snapshot directory that is being removed.
@@ -61,7 +61,7 @@ func checkSourceName(name string) error {
 
 // machineLinkName returns the VAR_DIR/machines name link for a machine:
 // "<env>-<service>-<unit>", leaving out empty environment and service
-// names like the old code did, with '/' turned into '_' (PROTOCOL.md §4).
+// names like the old code did, with '/' turned into '_' (docs/protocol.md §6.1).
 func machineLinkName(env, service, unit string) (string, error) {
 	parts := []struct{ kind, v string }{
 		{"environment name", env}, {"service name", service}, {"unit name", unit},

@@ -47,7 +47,7 @@ func statVolume(path string) (volumeStat, error) {
 }
 
 // Space returns the total and available MiB to advertise in
-// storage_update_config (PROTOCOL.md §2.1): each filesystem (st_dev)
+// storage_update_config (docs/protocol.md §3.1): each filesystem (st_dev)
 // counts once; a volume closed to new machines or above its high-water
 // mark contributes nothing available. Volumes that cannot
 // be examined are left out and named in err; the totals cover the rest.
@@ -157,7 +157,7 @@ func (e *Engine) readMachineLink(uuid string) (string, error) {
 }
 
 // placeMachine returns the machine's directory, placing a new machine on
-// a volume first (PROTOCOL.md §4). An existing machines/<uuid> link always
+// a volume first (docs/protocol.md §6.1). An existing machines/<uuid> link always
 // wins. The machine directory itself is created if missing, but not the
 // volume: an unmounted volume must not fill the root filesystem.
 func (e *Engine) placeMachine(uuid string) (string, error) {

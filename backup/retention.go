@@ -28,7 +28,7 @@ type retentionItem struct {
 	unit string // "day", "week" or "month" for earliestOf
 }
 
-// Retention is a parsed retention spec (PROTOCOL.md §5): a snapshot is
+// Retention is a parsed retention spec (docs/protocol.md §7): a snapshot is
 // kept if any item keeps it.
 type Retention struct {
 	items []retentionItem

@@ -51,7 +51,7 @@ func (e *RsyncError) Error() string {
 }
 
 // rsyncSucceeded reports whether an exit code counts as a good backup
-// (PROTOCOL.md §3.1 step 3).
+// (docs/protocol.md §5.3 step 3).
 func rsyncSucceeded(code int) bool { return code == 0 || code == 24 }
 
 // pullSpec is everything one rsync pull needs.
@@ -67,7 +67,7 @@ type pullSpec struct {
 	bwlimit    string
 }
 
-// rsyncArgs returns the arguments of PROTOCOL.md §3.1 step 3, in the old
+// rsyncArgs returns the arguments of docs/protocol.md §5.3 step 3, in the old
 // code's order. The password is never among them.
 func rsyncArgs(p pullSpec) []string {
 	args := []string{"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose"}

@@ -19,7 +19,7 @@ import (
 // snapshot.
 const latestLink = "latest"
 
-// Snapshot is one snapshot of a source (PROTOCOL.md §4).
+// Snapshot is one snapshot of a source (docs/protocol.md §6.2).
 type Snapshot struct {
 	// Name is the name recorded in its .json, else its directory name.
 	Name string

@@ -120,7 +120,7 @@ func failureSummary(err error) string {
 	return s
 }
 
-// snapshotMode resolves PROTOCOL.md §3.1 step 2.
+// snapshotMode resolves docs/protocol.md §5.3 step 2.
 func (e *Engine) snapshotMode(src apiclient.Source) (string, error) {
 	mode := e.mode
 	if mode == ModeLinkDest && (src.LargeRotatingFiles || src.LargeModifyingFiles) {
@@ -136,7 +136,7 @@ func (e *Engine) snapshotMode(src apiclient.Source) (string, error) {
 }
 
 // credentials picks the rsync login: the agent's for this source if it
-// sent an entry, else the (very old) API's (PROTOCOL.md §3.1 step 1).
+// sent an entry, else the (very old) API's (docs/protocol.md §5.3 step 1).
 func (r *machineRun) credentials(name string, src apiclient.Source) (user, pass string, err error) {
 	if c, ok := r.req.Credentials[name]; ok {
 		user, pass = c.Username, c.Password

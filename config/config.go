@@ -80,6 +80,10 @@ type Config struct {
 	CoordinatorTLSKey         string `json:"coordinator_tls_key"`         // coordinator_tls_key
 	MachineRegistrationSecret string `json:"machine_registration_secret"` // machine_registration_secret
 
+	// CoordinatorInsecureListen allows coordinator_listen on a
+	// non-loopback address without TLS (coordinator_insecure_listen).
+	CoordinatorInsecureListen bool `json:"coordinator_insecure_listen"`
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -104,7 +108,7 @@ var keys = []string{
 	"ssh_ping_host_keys", "ssh_ping_host_keys_glob", "ssh_listen",
 	"ssh_host_key_files", "update_config_interval", "max_concurrent_backups",
 	"rsync_command", "coordinator_listen", "coordinator_tls_cert",
-	"coordinator_tls_key", "machine_registration_secret",
+	"coordinator_tls_key", "machine_registration_secret", "coordinator_insecure_listen",
 	"max_usage_pct", "metrics_listen",
 }
 
@@ -396,6 +400,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	if (c.CoordinatorTLSCert == "") != (c.CoordinatorTLSKey == "") {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
+	r.checkCoordinatorListen(c)
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
 
 	for _, k := range []string{"var_dir", "lock_dir"} {

@@ -39,16 +39,43 @@ func (c *Coordinator) machineLogin(ctx context.Context, req map[string]any, isUp
 		if isUpdateConfig {
 			return nil, uuid, nil
 		}
-		return nil, "", errBadAuth
+		return nil, "", c.refuseUnknown()
 	}
 	if !isUpdateConfig && !m.Published {
-		return nil, "", errBadAuth
+		return nil, "", c.refuseUnknown()
 	}
 	secret, ok := rm["secret"].(string)
-	if !ok || !c.store.secrets.verify(secret, m.SecretHash) {
+	if !ok {
 		return nil, "", errBadAuth
 	}
+	if err := c.checkSecret(secret, m.SecretHash); err != nil {
+		return nil, "", err
+	}
 	return m, uuid, nil
+}
+
+// checkSecret answers a request's secret: nil when it matches the stored
+// hash, errBadAuth when not, errBusy when it cannot be checked now.
+func (c *Coordinator) checkSecret(secret, hash string) error {
+	ok, err := c.store.secrets.tryVerify(secret, hash)
+	if err != nil {
+		return errBusy
+	}
+	if !ok {
+		return errBadAuth
+	}
+	return nil
+}
+
+// refuseUnknown answers a login for a record that does not exist (or may
+// not log in) as a wrong secret for one that does would be answered at
+// this moment: errBusy while the verification slots are full, else
+// errBadAuth. So the 503 does not tell which UUIDs and names exist.
+func (c *Coordinator) refuseUnknown() error {
+	if c.store.secrets.slotsFull() {
+		return errBusy
+	}
+	return errBadAuth
 }
 
 // registrationAuth checks the request's "auth" {name, secret} against an
@@ -64,8 +91,11 @@ func (c *Coordinator) registrationAuth(ctx context.Context, req map[string]any, 
 	if err != nil {
 		return nil, err
 	}
-	if a == nil || !a.Active || a.SecretType != secretType || !c.store.secrets.verify(secret, a.SecretHash) {
-		return nil, errBadAuth
+	if a == nil || !a.Active || a.SecretType != secretType {
+		return nil, c.refuseUnknown()
+	}
+	if err := c.checkSecret(secret, a.SecretHash); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

@@ -43,6 +43,8 @@ type Options struct {
 	RegistrationSecret string
 	// Argon2 are the hashing costs for new secrets; zero means DefaultArgon2.
 	Argon2 Argon2Params
+	// Limits bound what Handler admits; zero fields mean DefaultLimits.
+	Limits Limits
 }
 
 // Names of the auths the coordinator manages itself. Machine Registrations
@@ -60,6 +62,7 @@ type Coordinator struct {
 	now         func() time.Time
 	loc         *time.Location
 	storageName string
+	admission   *admission
 }
 
 // New opens the database, migrates it, registers the local storage unit and
@@ -88,7 +91,8 @@ func New(opts Options) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
-	c := &Coordinator{store: store, log: log, now: now, loc: loc, storageName: opts.Storage.Name}
+	c := &Coordinator{store: store, log: log, now: now, loc: loc, storageName: opts.Storage.Name,
+		admission: newAdmission(opts.Limits, now, log)}
 	if err := c.registerLocalStorage(ctx, opts.Storage); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("coordinator: register storage %s: %w", opts.Storage.Name, err)

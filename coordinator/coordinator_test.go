@@ -59,7 +59,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &fixture{c: c, h: c.Handler(), clock: clk}
+	return &fixture{c: c, h: c.InProcessHandler(), clock: clk}
 }
 
 // post sends body (marshalled unless it is a string) to path and returns the
@@ -605,7 +605,7 @@ func TestRestartKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := (&fixture{c: c, h: c.Handler()})
+	h := (&fixture{c: c, h: c.InProcessHandler()})
 	h.register(t, obj{"etc": etcSource})
 	c.Close()
 
@@ -617,7 +617,7 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	f := &fixture{c: c, h: c.Handler()}
+	f := &fixture{c: c, h: c.InProcessHandler()}
 	if code, _ := f.post(t, "/v1/storage_update_config", obj{"storage": storageAuth()}); code != 403 {
 		t.Errorf("old storage secret: %d, want 403", code)
 	}

@@ -1,124 +1,189 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // apiError is an answer other than 200, with turku-api's status and text.
 type apiError struct {
-	status int
-	msg    string
+	status     int
+	msg        string
+	retryAfter time.Duration // sent as Retry-After when set (429, 503)
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
 
-func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
-func notFound(msg string) error   { return &apiError{http.StatusNotFound, msg} }
+func badRequest(msg string) error { return &apiError{status: http.StatusBadRequest, msg: msg} }
+func notFound(msg string) error   { return &apiError{status: http.StatusNotFound, msg: msg} }
 
 // errBadAuth is what turku-api answers for any failed login, never saying
 // whether the machine exists.
-var errBadAuth = &apiError{http.StatusForbidden, "Bad auth"}
+var errBadAuth = &apiError{status: http.StatusForbidden, msg: "Bad auth"}
 
-// maxBody bounds a request; the largest real ones (update_config with many
-// sources, a source report with a long summary) are a few hundred KiB.
-const maxBody = 16 << 20
+// errBusy answers a login whose secret would need an argon2 verification
+// while every verification slot is taken: rather than queue behind them
+// (and let wrong secrets delay real agents), the caller is told to retry.
+var errBusy = &apiError{status: http.StatusServiceUnavailable,
+	msg: "Busy verifying secrets, try again shortly", retryAfter: 2 * time.Second}
 
 // call is one API view: it gets the decoded JSON object and returns the
 // value to send as JSON, or an error (an *apiError for a deliberate answer).
 type call func(ctx context.Context, req map[string]any) (any, error)
 
-// Handler serves the API: POST /v1/<call> as turku-api does, and also
-// /<call>, so api_url may name the coordinator with or without /v1.
-func (c *Coordinator) Handler() http.Handler {
-	calls := map[string]call{
-		"health":                     c.health,
-		"update_config":              c.updateConfig,
-		"agent_ping_checkin":         c.agentPingCheckin,
-		"agent_ping_restore":         c.agentPingRestore,
-		"storage_update_config":      c.storageUpdateConfig,
-		"storage_ping_checkin":       c.storagePingCheckin,
-		"storage_ping_source_update": c.storagePingSourceUpdate,
+// endpoint is one API call: its view, the largest body it reads, the
+// fields it takes, and whether it is served on coordinator_listen.
+type endpoint struct {
+	fn      call
+	maxBody int64
+	fields  fields
+	agent   bool
+}
+
+// Body limits. Agent calls carry a UUID and a secret, or (update_config)
+// the machine and its sources: a source with the longest filter and
+// exclude lists turku-api stores is about 6 KiB, typical ones a few
+// hundred bytes. The storage-facing calls come only from this process; a
+// report carries rsync's summary (a few KiB).
+const (
+	maxAgentBody        = 4 << 10
+	maxUpdateConfigBody = 64 << 10
+	maxStorageBody      = 1 << 20
+)
+
+func (c *Coordinator) endpoints() map[string]endpoint {
+	agentReq := fields{"machine": agentMachineKeys}
+	machineReq := fields{"uuid": nil, "secret": nil, "environment_name": nil, "service_name": nil,
+		"unit_name": nil, "comment": nil, "ssh_public_key": nil, "published": nil, "sources": nil}
+	storageReq := fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil}}
+	return map[string]endpoint{
+		"health":             {c.health, maxAgentBody, fields{}, true},
+		"update_config":      {c.updateConfig, maxUpdateConfigBody, fields{"machine": machineReq, "auth": authKeys}, true},
+		"agent_ping_checkin": {c.agentPingCheckin, maxAgentBody, agentReq, true},
+		"agent_ping_restore": {c.agentPingRestore, maxAgentBody, agentReq, true},
+		"storage_update_config": {c.storageUpdateConfig, maxStorageBody,
+			fields{"storage": storageKeys, "auth": authKeys}, false},
+		"storage_ping_checkin": {c.storagePingCheckin, maxAgentBody, storageReq, false},
+		"storage_ping_source_update": {c.storagePingSourceUpdate, maxStorageBody,
+			fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil, "sources": nil}}, false},
 	}
+}
+
+// Handler serves the agent-facing calls (health, update_config,
+// agent_ping_checkin, agent_ping_restore) for coordinator_listen: POST
+// /v1/<call> as turku-api does, and also /<call>, so api_url may name the
+// coordinator with or without /v1. Before a body is read, each request
+// passes admission (Options.Limits): caps on requests in flight, overall
+// and per client address, and penalties for addresses that keep sending
+// wrong secrets. The storage-facing calls answer 404 here: they are
+// served only in-process, by InProcessHandler.
+func (c *Coordinator) Handler() http.Handler {
+	return c.handler(true)
+}
+
+// InProcessHandler serves every call, the storage-facing ones included,
+// without admission control. It is for this storage unit's own in-process
+// transport and must never be served on a listener.
+func (c *Coordinator) InProcessHandler() http.Handler {
+	return c.handler(false)
+}
+
+func (c *Coordinator) handler(network bool) http.Handler {
+	calls := c.endpoints()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/v1")
 		name, ok := strings.CutPrefix(name, "/")
-		fn := calls[name]
-		if !ok || fn == nil {
+		ep, known := calls[name]
+		if !ok || !known || (network && !ep.agent) {
 			writeText(w, http.StatusNotFound, "Not found")
 			return
 		}
-		// The same checks, in the same order, as turku-api's
-		// ViewV1._parse_json_post.
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			w.WriteHeader(http.StatusMethodNotAllowed)
+		if !network {
+			c.serveCall(w, r, name, ep)
 			return
 		}
-		if r.Header.Get("Content-Type") != "application/json" {
-			writeText(w, http.StatusBadRequest, "Bad Content-Type (expected application/json)")
+		key := addrKey(r.RemoteAddr)
+		if ref := c.admission.admit(key); ref != nil {
+			writeRetry(w, http.StatusTooManyRequests, ref.msg, ref.retryAfter)
 			return
 		}
-		req, err := decodeRequest(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			writeText(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		out, err := fn(r.Context(), req)
-		if ae, ok := errors.AsType[*apiError](err); ok {
-			c.log.Debug("api call refused", "call", name, "remote", r.RemoteAddr, "status", ae.status, "err", ae.msg)
-			writeText(w, ae.status, ae.msg)
-			return
-		}
-		if err != nil {
-			c.log.Error("api call failed", "call", name, "remote", r.RemoteAddr, "err", err)
-			writeText(w, http.StatusInternalServerError, "Internal server error")
-			return
-		}
-		body, err := json.Marshal(out)
-		if err != nil {
-			c.log.Error("encode api answer", "call", name, "err", err)
-			writeText(w, http.StatusInternalServerError, "Internal server error")
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
+		status := http.StatusInternalServerError // if serveCall panics
+		defer func() { c.admission.release(key, status == http.StatusForbidden, status == http.StatusOK) }()
+		status = c.serveCall(w, r, name, ep)
 	})
 }
 
-func writeText(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	io.WriteString(w, msg)
+// serveCall answers one admitted call and returns the status it sent.
+func (c *Coordinator) serveCall(w http.ResponseWriter, r *http.Request, name string, ep endpoint) int {
+	// The same checks, in the same order, as turku-api's
+	// ViewV1._parse_json_post, with a body limit first.
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return http.StatusMethodNotAllowed
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		return writeText(w, http.StatusBadRequest, "Bad Content-Type (expected application/json)")
+	}
+	tooLarge := func() int {
+		c.log.Debug("api request too large", "call", name, "remote", r.RemoteAddr, "bytes", r.ContentLength)
+		// The rest of the body is not read: close rather than drain it.
+		w.Header().Set("Connection", "close")
+		return writeText(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("Request body too large: %s takes at most %d bytes", name, ep.maxBody))
+	}
+	if r.ContentLength > ep.maxBody {
+		return tooLarge()
+	}
+	req, err := decodeRequest(http.MaxBytesReader(w, r.Body, ep.maxBody), ep.fields)
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return tooLarge()
+	}
+	if err != nil {
+		return writeText(w, http.StatusBadRequest, err.Error())
+	}
+	out, err := ep.fn(r.Context(), req)
+	if ae, ok := errors.AsType[*apiError](err); ok {
+		c.log.Debug("api call refused", "call", name, "remote", r.RemoteAddr, "status", ae.status, "err", ae.msg)
+		if ae.retryAfter > 0 {
+			return writeRetry(w, ae.status, ae.msg, ae.retryAfter)
+		}
+		return writeText(w, ae.status, ae.msg)
+	}
+	if err != nil {
+		c.log.Error("api call failed", "call", name, "remote", r.RemoteAddr, "err", err)
+		return writeText(w, http.StatusInternalServerError, "Internal server error")
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		c.log.Error("encode api answer", "call", name, "err", err)
+		return writeText(w, http.StatusInternalServerError, "Internal server error")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+	return http.StatusOK
 }
 
-// decodeRequest reads one JSON object. Numbers stay json.Number so that
-// integers and floats convert as Python would.
-func decodeRequest(r io.Reader) (map[string]any, error) {
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read request: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("invalid JSON: extra data after the object")
-	}
-	req, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("invalid JSON: expected an object")
-	}
-	return req, nil
+// writeText sends a short error text. Django's HttpResponse* classes,
+// which turku-api answers errors with, label it text/html.
+func writeText(w http.ResponseWriter, status int, msg string) int {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, msg)
+	return status
+}
+
+// writeRetry sends a refusal the client may retry after d.
+func writeRetry(w http.ResponseWriter, status int, msg string, d time.Duration) int {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(d)))
+	return writeText(w, status, msg)
 }
 
 // object returns m[key] as an object, and whether it was one.

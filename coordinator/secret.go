@@ -105,20 +105,50 @@ func (s *secrets) hash(secret string) (string, error) {
 	return encoded, nil
 }
 
-// verify reports whether secret matches the encoded hash.
+// verify reports whether secret matches the encoded hash, waiting for a
+// verification slot if all are taken. It is for the coordinator's own
+// start-up; requests use tryVerify.
 func (s *secrets) verify(secret, encoded string) bool {
+	ok, _ := s.check(secret, encoded, true)
+	return ok
+}
+
+// errSlotsFull is tryVerify's answer when the secret is not in the cache
+// and every argon2 slot is busy.
+var errSlotsFull = errors.New("all secret verification slots are busy")
+
+// tryVerify reports whether secret matches the encoded hash, like verify,
+// but fails at once with errSlotsFull instead of waiting for a slot: a
+// burst of wrong secrets then costs its senders a retry, not the real
+// agents queued behind them.
+func (s *secrets) tryVerify(secret, encoded string) (bool, error) {
+	return s.check(secret, encoded, false)
+}
+
+// slotsFull reports whether every argon2 slot is busy right now.
+func (s *secrets) slotsFull() bool { return len(s.sem) == cap(s.sem) }
+
+func (s *secrets) check(secret, encoded string, wait bool) (bool, error) {
 	k := verifyKey{hash: encoded, secret: sha256.Sum256([]byte(secret))}
 	s.mu.Lock()
 	_, hit := s.ok[k]
 	s.mu.Unlock()
 	if hit {
-		return true
+		return true, nil
 	}
 	ph, err := parseHash(encoded)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	s.sem <- struct{}{}
+	if wait {
+		s.sem <- struct{}{}
+	} else {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			return false, errSlotsFull
+		}
+	}
 	var key []byte
 	if ph.variant == "argon2id" {
 		key = argon2.IDKey([]byte(secret), ph.salt, ph.time, ph.memory, ph.threads, uint32(len(ph.key)))
@@ -127,10 +157,10 @@ func (s *secrets) verify(secret, encoded string) bool {
 	}
 	<-s.sem
 	if subtle.ConstantTimeCompare(key, ph.key) != 1 {
-		return false
+		return false, nil
 	}
 	s.remember(encoded, secret)
-	return true
+	return true, nil
 }
 
 func (s *secrets) remember(encoded, secret string) {

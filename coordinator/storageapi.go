@@ -39,11 +39,14 @@ func (c *Coordinator) storageLogin(ctx context.Context, req map[string]any, isUp
 		if isUpdateConfig && nameOK {
 			return nil, nil
 		}
-		return nil, errBadAuth
+		return nil, c.refuseUnknown()
 	}
 	secret, ok := rs["secret"].(string)
-	if !ok || !c.store.secrets.verify(secret, st.SecretHash) {
+	if !ok {
 		return nil, errBadAuth
+	}
+	if err := c.checkSecret(secret, st.SecretHash); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -1,5 +1,5 @@
-// Package sshserver is the storage unit's embedded SSH listener (PROTOCOL.md
-// §3), built on gliderlabs/ssh with every default replaced: public-key
+// Package sshserver is the storage unit's embedded SSH listener (docs/protocol.md
+// §5), built on gliderlabs/ssh with every default replaced: public-key
 // authentication only, against the machine keys the coordinator lists;
 // reverse forwards are recorded, never bound; the one session per connection
 // reads the agent's request and either hands a private tunnel endpoint to a

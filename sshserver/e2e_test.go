@@ -1,7 +1,7 @@
 package sshserver
 
 // End-to-end tests with the real OpenSSH client and rsync daemon, run the
-// way the Turku agent runs them (PROTOCOL.md §3). internal/agenttest plays
+// way the Turku agent runs them (docs/protocol.md §5). internal/agenttest plays
 // the agent.
 
 import (
@@ -203,7 +203,7 @@ func TestE2ERestore(t *testing.T) {
 		t.Logf("restore port %d was taken; server uses %d", rsyncd.Port, listen)
 	}
 
-	// The operator, on the storage unit (PROTOCOL.md §3.2).
+	// The operator, on the storage unit (docs/protocol.md §5.4).
 	snapshot := t.TempDir()
 	want := writeTree(t, snapshot, "snapshot")
 	if err := runRsync(context.Background(), t, agenttest.Env(t), rsyncPassword, "-avz", "--numeric-ids",

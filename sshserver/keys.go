@@ -48,7 +48,7 @@ type storedKey struct {
 }
 
 // NewKeyStore builds a KeyStore from storage_update_config's machines
-// (PROTOCOL.md §2.1). A machine whose key is missing, unparsable, of a
+// (docs/protocol.md §3.1). A machine whose key is missing, unparsable, of a
 // refused type, carries authorized_keys options, or is shared with another
 // machine cannot log in; each is logged and skipped so that one bad entry
 // never locks out the others.

@@ -198,7 +198,7 @@ func (sess *session) exit(code int) {
 	}
 }
 
-// serve runs the Turku protocol (PROTOCOL.md §3) and returns the exit status.
+// serve runs the Turku protocol (docs/protocol.md §5) and returns the exit status.
 func (sess *session) serve(ctx context.Context, cmd string) int {
 	s := sess.srv
 	stderr := sess.ch.Stderr()

@@ -112,7 +112,7 @@ func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 
 // Checkin returns an Endpoint on a loopback port chosen by the kernel, never
 // the agent's own PORT: two agents may pick the same PORT at once
-// (PROTOCOL.md §3.1, point 5). Addr is what rsync must connect to.
+// (docs/protocol.md §5.3 step 5). Addr is what rsync must connect to.
 func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger, opts ...Option) (*Endpoint, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -123,7 +123,7 @@ func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, log
 }
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
-// expects the agent (PROTOCOL.md §3.2). If that port cannot be bound (another
+// expects the agent (docs/protocol.md §5.4). If that port cannot be bound (another
 // agent's restore, or anything else, holds it), it falls back to a port
 // chosen by the kernel; Addr tells which one it got.
 func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {

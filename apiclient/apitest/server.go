@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -301,10 +303,13 @@ func (s *Server) dispatch(call string, body map[string]any) (any, *httpError) {
 // wrong secret is 403; an unknown storage is allowed only for
 // storage_update_config (then registration auth decides).
 func (s *Server) storageLogin(body map[string]any, updateConfig bool) (string, bool, *httpError) {
-	st, ok := body["storage"].(map[string]any)
-	if !ok {
+	raw, present := body["storage"]
+	if !present {
 		return "", false, fail(http.StatusBadRequest, `Missing required option "storage"`)
 	}
+	// turku-api checks `"name" in storage`; on anything but an object
+	// that fails (a string's substring test) or crashes: refuse.
+	st, _ := raw.(map[string]any)
 	name, ok1 := st["name"].(string)
 	secret, ok2 := st["secret"].(string)
 	if !ok1 || !ok2 {
@@ -337,22 +342,95 @@ func (s *Server) storageUpdateConfig(body map[string]any) (any, *httpError) {
 			return nil, fail(http.StatusForbidden, "Bad auth")
 		}
 	}
-	for _, k := range []string{"space_total", "space_available", "ssh_ping_port"} {
-		if v, ok := st[k]; ok {
-			f, isNum := v.(float64)
-			if !isNum || f != float64(int64(f)) || f < 0 || f > 2147483647 {
-				return nil, fail(http.StatusBadRequest, fmt.Sprintf("Validation error: {'%s': ['Enter a whole number.']}", k))
+	if msg := storageProblems(st, !known); msg != "" {
+		return nil, fail(http.StatusBadRequest, "Validation error: {"+msg+"}")
+	}
+	s.storages[name] = st["secret"].(string)
+	machines := map[string]any{}
+	for uuid, m := range s.machines {
+		if m.Storage == name {
+			machines[uuid] = map[string]any{"environment_name": nullable(m.Info.EnvironmentName),
+				"service_name": nullable(m.Info.ServiceName), "unit_name": m.Info.UnitName,
+				"comment": nullable(m.Info.Comment), "ssh_public_key": m.Info.SSHPublicKey}
+		}
+	}
+	return map[string]any{"machines": machines}, nil
+}
+
+// storageProblems is what turku-api's full_clean of a storage unit says
+// about the fields this fake checks, in the model's field order, as the
+// inside of a Python dict ("" when nothing): on registration the SSH host,
+// port and user are required; the port is 1..65535 and the space figures
+// are positive 32-bit integers.
+func storageProblems(st map[string]any, isNew bool) string {
+	var out []string
+	add := func(field, msg string) { out = append(out, fmt.Sprintf("'%s': ['%s']", field, msg)) }
+	text := func(field string) {
+		switch v, ok := st[field]; {
+		case ok && v == nil:
+			add(field, "This field cannot be null.")
+		case isNew && (!ok || v == ""):
+			add(field, "This field cannot be blank.")
+		}
+	}
+	integer := func(field string, lo, hi float64) {
+		v, ok := st[field]
+		switch {
+		case !ok:
+			if isNew && field == "ssh_ping_port" { // no default
+				add(field, "This field cannot be null.")
+			}
+		case v == nil:
+			add(field, "This field cannot be null.")
+		default:
+			if msg := integerProblem(v, lo, hi); msg != "" {
+				add(field, msg)
 			}
 		}
 	}
-	s.storages[name] = st["secret"].(string)
-	machines := map[string]apiclient.MachineInfo{}
-	for uuid, m := range s.machines {
-		if m.Storage == name {
-			machines[uuid] = m.Info
-		}
+	text("ssh_ping_host")
+	integer("ssh_ping_port", 1, 65535)
+	text("ssh_ping_user")
+	integer("space_total", 0, 2147483647)
+	integer("space_available", 0, 2147483647)
+	return strings.Join(out, ", ")
+}
+
+// nullable is how turku-api sends an optional text field: null when unset.
+func nullable(s string) any {
+	if s == "" {
+		return nil
 	}
-	return apiclient.UpdateConfigResponse{Machines: machines}, nil
+	return s
+}
+
+// integerProblem is Django's complaint about v as a model integer field
+// (int(v), then the range validators), or "" when it has none.
+func integerProblem(v any, lo, hi float64) string {
+	var n float64
+	switch x := v.(type) {
+	case float64:
+		n = math.Trunc(x) // int() truncates
+	case bool:
+		if x {
+			n = 1
+		}
+	case string:
+		i, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+		if err != nil {
+			return fmt.Sprintf("“%s” value must be an integer.", x)
+		}
+		n = float64(i)
+	default:
+		return fmt.Sprintf("“%v” value must be an integer.", x)
+	}
+	if n < lo {
+		return fmt.Sprintf("Ensure this value is greater than or equal to %.0f.", lo)
+	}
+	if n > hi {
+		return fmt.Sprintf("Ensure this value is less than or equal to %.0f.", hi)
+	}
+	return ""
 }
 
 func (s *Server) storageMachine(body map[string]any) (string, *Machine, *httpError) {
@@ -360,10 +438,12 @@ func (s *Server) storageMachine(body map[string]any) (string, *Machine, *httpErr
 	if herr != nil {
 		return "", nil, herr
 	}
-	m, ok := body["machine"].(map[string]any)
-	if !ok {
+	raw, present := body["machine"]
+	if !present {
 		return "", nil, fail(http.StatusBadRequest, `Missing required option "machine"`)
 	}
+	// `"uuid" in machine` on a string is a substring test: it fails.
+	m, _ := raw.(map[string]any)
 	uuid, ok := m["uuid"].(string)
 	if !ok {
 		return "", nil, fail(http.StatusBadRequest, `Missing required option "machine.uuid"`)
@@ -386,9 +466,10 @@ func (s *Server) storagePingCheckin(body map[string]any) (any, *httpError) {
 			due[name] = src.Source
 		}
 	}
-	return apiclient.CheckinResponse{Machine: apiclient.CheckinMachine{
-		UUID: uuid, EnvironmentName: m.Info.EnvironmentName, ServiceName: m.Info.ServiceName,
-		UnitName: m.Info.UnitName, ScheduledSources: due,
+	return map[string]any{"machine": map[string]any{
+		"uuid": uuid, "environment_name": nullable(m.Info.EnvironmentName),
+		"service_name": nullable(m.Info.ServiceName), "unit_name": m.Info.UnitName,
+		"scheduled_sources": due,
 	}}, nil
 }
 

@@ -55,7 +55,7 @@ func (w *wiring) openCoordinator() (http.Handler, error) {
 	}
 	w.coord = c
 	w.closers = append(w.closers, func() { c.Close() })
-	return c.Handler(), nil
+	return c.InProcessHandler(), nil
 }
 
 // serveCoordinator serves the built-in coordinator's agent-facing API on
@@ -68,6 +68,7 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net
 	if err != nil {
 		return nil, fmt.Errorf("coordinator_listen: %w", err)
 	}
+	ln = w.coord.Listener(ln)
 	srv := &http.Server{
 		Handler:           notifyOnRegistration(w.coord.Handler(), w.machinesChanged),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -122,7 +122,9 @@ func TestQuickstartSteps(t *testing.T) {
 		t.Fatalf("backup: exit %d", res.ExitCode)
 	}
 
-	// Step 6: the result.
+	// Step 6: the result, once the report (delivered after the agent's
+	// session) reached the coordinator.
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
 	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !strings.Contains(r.stdout, unit+" etc ok etc_") {
 		t.Errorf("logs: %q", r.stdout)
 	}
