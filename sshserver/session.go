@@ -278,14 +278,13 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 	return 0
 }
 
-// restore opens 127.0.0.1:PORT (or another port if taken, and says so) for
-// the operator's rsync until the agent closes its stdin or goes away.
+// restore opens 127.0.0.1:PORT for the operator's rsync until the agent
+// closes its stdin or goes away; a PORT that cannot be opened fails the
+// session (restoreRefused).
 func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader, alog *sessionlog.Logger, log *slog.Logger) int {
 	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
 	if err != nil {
-		log.Error("open restore tunnel", "err", err)
-		alog.Error("Storage unit could not open the restore port")
-		return 1
+		return restoreRefused(err, fwd.Port, alog, log)
 	}
 	defer ep.Close()
 	log = log.With("port", fwd.Port)
