@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -87,6 +89,7 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 		return
 	}
 	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger()}
+	defer sess.recoverSession()
 	sess.run(reqs)
 }
 
@@ -214,6 +217,12 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	sess.wg.Add(1)
 	go func() {
 		defer sess.wg.Done()
+		defer func() {
+			if v := recover(); v != nil { // a parser bug, fed by the agent
+				log.Error("panic recovered reading the agent request", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+				read <- result{nil, errInternal}
+			}
+		}()
 		req, err := agentproto.Read(br)
 		read <- result{req, err}
 	}()
@@ -260,7 +269,7 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 	defer ep.Close()
 	log = log.With("port", fwd.Port)
 	began := time.Now()
-	err = sess.srv.opts.Puller.Pull(ctx, PullRequest{
+	err = sess.pull(ctx, PullRequest{
 		Machine:     sess.machine.UUID,
 		Credentials: req.Sources,
 		RsyncAddr:   ep.Addr().String(),
