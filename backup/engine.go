@@ -77,6 +77,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Registered reports whether a machine is still registered to this
+	// storage unit (the key cache); a name link pointing at a registered
+	// machine is never taken by another. Nil counts every machine as
+	// registered.
+	Registered func(uuid string) bool
 }
 
 // Engine runs backups. It is safe for concurrent use by many sessions.
@@ -99,6 +104,9 @@ type Engine struct {
 	retryDelays []time.Duration
 
 	resendMu sync.Mutex // serialises ResendReports
+
+	registered func(uuid string) bool
+	names      nameConflicts
 }
 
 // New checks opts and returns an Engine. It creates nothing on disk.
@@ -115,6 +123,7 @@ func New(opts Options) (*Engine, error) {
 		pick:        pickWeighted,
 		randHex:     randomHex4,
 		retryDelays: defaultRetryDelays,
+		registered:  opts.Registered,
 	}
 	if opts.VarDir == "" {
 		return nil, errors.New("backup: var dir is not set")

@@ -158,5 +158,6 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		MaxConcurrent:       w.cfg.MaxConcurrentBackups,
 		API:                 w.api,
 		Logger:              w.log,
+		Registered:          w.registered,
 	})
 }
