@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,8 +53,8 @@ type Options struct {
 	StorageName string
 	// VarDir holds machines/ (links to machine directories) and reports/.
 	VarDir string
-	// LockDir holds the per-machine locks; "" picks the first existing of
-	// /run/lock, /var/lock, /run, /var/run, /tmp like the old code.
+	// LockDir holds the per-machine locks, created 0700 if missing; ""
+	// is VarDir/lock (DefaultLockDirName).
 	LockDir string
 	Volumes []Volume
 	// DefaultHighWaterPct applies to volumes without their own; 0 means 80.
@@ -159,15 +158,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("backup: API is not set")
 	}
 	if e.lockDir == "" {
-		for _, d := range []string{"/run/lock", "/var/lock", "/run", "/var/run", "/tmp"} {
-			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-				e.lockDir = d
-				break
-			}
-		}
-		if e.lockDir == "" {
-			return nil, errors.New("backup: no lock directory found")
-		}
+		e.lockDir = filepath.Join(e.varDir, DefaultLockDirName)
 	}
 	if e.loc == nil {
 		e.loc = time.UTC

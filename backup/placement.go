@@ -176,7 +176,7 @@ func (e *Engine) readMachineLink(uuid string) (string, error) {
 // volume: an unmounted volume must not fill the root filesystem.
 func (e *Engine) placeMachine(uuid string) (string, error) {
 	machines := e.machinesDir()
-	if err := os.MkdirAll(machines, 0o755); err != nil {
+	if err := os.MkdirAll(machines, 0o700); err != nil {
 		return "", fmt.Errorf("create %s: %w", machines, err)
 	}
 	dir, err := e.readMachineLink(uuid)

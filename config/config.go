@@ -284,8 +284,8 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 	c.LogFile = r.str("log_file")
 	c.VarDir = r.str("var_dir")
 	c.LockDir = r.str("lock_dir")
-	if c.LockDir == "" {
-		c.LockDir = defaultLockDir()
+	if c.LockDir == "" && filepath.IsAbs(c.VarDir) {
+		c.LockDir = filepath.Join(c.VarDir, "lock")
 	}
 	c.SnapshotMode = r.str("snapshot_mode")
 	if !slices.Contains(SnapshotModes, c.SnapshotMode) {
@@ -431,17 +431,6 @@ func (r *reader) globKeys(key, pattern string) []string {
 		out = append(out, strings.TrimRight(string(data), "\r\n"))
 	}
 	return out
-}
-
-// defaultLockDir is the first of the old storage unit's candidates that
-// exists, so old and new code on one host share lock files.
-func defaultLockDir() string {
-	for _, d := range []string{"/run/lock", "/var/lock", "/run", "/var/run", "/tmp"} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	return "/tmp"
 }
 
 // MarshalJSON writes the durations as Go duration strings ("30s"), a form

@@ -116,6 +116,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	d.engine.Store(engine)
+	secureAtStart(ctx, w, engine, log)
 	if d.reg, err = w.registrar("", ""); err != nil {
 		return err
 	}
