@@ -103,3 +103,22 @@ func TestServeMakesFilesPrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWarnsOldRsync: an rsync older than the client-side fixes lets
+// a hostile agent's daemon write outside the destination; serve warns,
+// naming the version found and the fixed one, and runs on (distributions
+// backport fixes).
+func TestServeWarnsOldRsync(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "rsync")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'rsync  version 3.2.7  protocol version 31'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newSite(t, map[string]any{"rsync_command": fake})
+	d := startServe(t, s)
+	log := d.log.String()
+	for _, want := range []string{"rsync is older than its security fixes", "version=3.2.7", "fixed=3.5.0", "CVE-2024-12087"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("serve log lacks %q:\n%s", want, log)
+		}
+	}
+}
