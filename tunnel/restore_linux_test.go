@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -47,5 +48,35 @@ func TestRestoreRefusesOtherUsers(t *testing.T) {
 	}
 	if n := op.opened.Load(); n != 0 {
 		t.Errorf("a foreign user's connection reached the agent (%d channels)", n)
+	}
+}
+
+// TestRestoreRefusesOrphanedSocket: a local user connects, writes and
+// closes at once; by the time the storage unit looks, the user's socket
+// has no file any more and /proc/net/tcp shows it as root's (uid 0, inode
+// 0). Root's rsync is admitted to a restore port, an orphan is not.
+func TestRestoreRefusesOrphanedSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(port)+" && echo hi >&3 && exec 3>&-")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect as nobody: %v", err)
+	}
+	// The process is gone: its socket is an orphan now.
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := ownUserOrRoot(c); err == nil {
+		t.Error("an orphaned socket of another user was admitted")
 	}
 }
