@@ -110,3 +110,29 @@ func TestSecureDirs(t *testing.T) {
 		t.Errorf("name link touched: %v %v", fi, err)
 	}
 }
+
+// TestSecureDirsWarnsSharedLockDir: a lock_dir other users can write to
+// (the old code's /run/lock) is warned about at start, and left as it is.
+func TestSecureDirsWarnsSharedLockDir(t *testing.T) {
+	var logs syncBuffer
+	shared := filepath.Join(t.TempDir(), "lock")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t, nil, func(o *Options) {
+		o.LockDir = shared
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	if err := env.e.SecureDirs(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "lock_dir is writable by other local users") {
+		t.Errorf("no warning: %s", logs.String())
+	}
+	if fi, err := os.Stat(shared); err != nil || fi.Mode()&fs.ModeSticky == 0 || fi.Mode().Perm() != 0o777 {
+		t.Errorf("shared lock dir changed: %v %v", fi.Mode(), err)
+	}
+}
