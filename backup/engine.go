@@ -57,8 +57,8 @@ type Options struct {
 	StorageName string
 	// VarDir holds machines/ (links to machine directories) and reports/.
 	VarDir string
-	// LockDir holds the per-machine locks (turku-storage-ping-UUID.lock).
-	// Required: its default is the configuration's (lock_dir).
+	// LockDir holds the per-machine locks, created 0700 if missing; ""
+	// is VarDir/lock (DefaultLockDirName).
 	LockDir string
 	Volumes []Volume
 	// DefaultMaxUsagePct applies to volumes without their own; 0 means
@@ -90,6 +90,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Registered reports whether a machine is still registered to this
+	// storage unit (the key cache); a name link pointing at a registered
+	// machine is never taken by another. Nil counts every machine as
+	// registered.
+	Registered func(uuid string) bool
 }
 
 // Engine runs backups. It is safe for concurrent use by many sessions.
@@ -113,24 +118,28 @@ type Engine struct {
 	pick    func(weights []int64) int
 	stat    func(path string) (volumeStat, error) // statfs(2) of a volume
 	randHex func() string
+
+	registered func(uuid string) bool
+	names      nameConflicts
 }
 
 // New checks opts and returns an Engine. It creates nothing on disk.
 func New(opts Options) (*Engine, error) {
 	e := &Engine{
-		lockDir:   opts.LockDir,
-		mode:      opts.SnapshotMode,
-		hardLinks: opts.PreserveHardLinks,
-		loc:       opts.Location,
-		rsync:     opts.RsyncCommand,
-		api:       opts.API,
-		log:       opts.Logger,
-		now:       opts.Now,
-		obs:       opts.Observer,
-		maxUsage:  Volume{}.maxUsage(opts.DefaultMaxUsagePct),
-		stat:      statVolume,
-		pick:      pickWeighted,
-		randHex:   randomHex4,
+		lockDir:    opts.LockDir,
+		mode:       opts.SnapshotMode,
+		hardLinks:  opts.PreserveHardLinks,
+		loc:        opts.Location,
+		rsync:      opts.RsyncCommand,
+		api:        opts.API,
+		log:        opts.Logger,
+		now:        opts.Now,
+		obs:        opts.Observer,
+		maxUsage:   Volume{}.maxUsage(opts.DefaultMaxUsagePct),
+		stat:       statVolume,
+		pick:       pickWeighted,
+		randHex:    randomHex4,
+		registered: opts.Registered,
 	}
 	if opts.VarDir == "" {
 		return nil, errors.New("backup: var dir is not set")
@@ -166,7 +175,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("backup: API is not set")
 	}
 	if e.lockDir == "" {
-		return nil, errors.New("backup: no lock directory (LockDir)")
+		e.lockDir = filepath.Join(e.varDir, DefaultLockDirName)
 	}
 	if e.loc == nil {
 		e.loc = time.UTC

@@ -27,6 +27,9 @@ type machineLock struct{ f *os.File }
 // POSIX lockf lock the old Python code took on the same file and, unlike
 // lockf, with other sessions of this very process.
 func lockMachine(dir, uuid string) (*machineLock, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create lock directory: %w", err)
+	}
 	path := filepath.Join(dir, lockName(uuid))
 	// O_NOFOLLOW: lock directories such as /run/lock are world-writable.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|nofollow, 0o644)

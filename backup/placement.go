@@ -162,7 +162,7 @@ func (e *Engine) readMachineLink(uuid string) (string, error) {
 // volume: an unmounted volume must not fill the root filesystem.
 func (e *Engine) placeMachine(uuid string) (string, error) {
 	machines := e.machinesDir()
-	if err := os.MkdirAll(machines, 0o755); err != nil {
+	if err := os.MkdirAll(machines, 0o700); err != nil {
 		return "", fmt.Errorf("create %s: %w", machines, err)
 	}
 	dir, err := e.readMachineLink(uuid)
@@ -192,7 +192,8 @@ func (e *Engine) placeMachine(uuid string) (string, error) {
 
 // linkMachineName points VAR_DIR/machines/<env>-<service>-<unit> at the
 // UUID link. It never replaces anything but another name link (a symlink
-// to a bare name): not a machine link, not a real file, and no name that
+// to a bare name) of a machine no longer registered: not a machine link,
+// not a real file, not a registered machine's name, and no name that
 // looks like a UUID, so a unit name cannot hijack another machine.
 func (e *Engine) linkMachineName(uuid, name string) error {
 	if name == uuid || looksLikeUUID(name) {
@@ -219,6 +220,15 @@ func (e *Engine) linkMachineName(uuid, name string) error {
 	}
 	if strings.Contains(target, "/") {
 		e.log.Warn("machine name link skipped: a machine link has that name", "machine", uuid, "unit", name)
+		return nil
+	}
+	if e.isRegistered(target) {
+		// Another machine still registered here claims the name: keep
+		// its link, or an operator restoring it would get our files.
+		if e.names.first(name, uuid) {
+			e.log.Warn("machine name link conflict: the name belongs to another registered machine, keeping its link",
+				"machine", uuid, "unit", name, "owner", target)
+		}
 		return nil
 	}
 	return replaceSymlink(uuid, link)

@@ -121,7 +121,7 @@ func TestMachineNameLink(t *testing.T) {
 		want     string // readlink of machines/<link> afterwards
 	}{
 		{name: "new", link: "web1", want: testUUID},
-		{name: "repoint name link", link: "web1", want: testUUID,
+		{name: "keep another machine's name link", link: "web1", want: other,
 			existing: func(m string) error { return os.Symlink(other, filepath.Join(m, "web1")) }},
 		{name: "never replace a machine link", link: "web1", want: "/vol/" + other,
 			existing: func(m string) error { return os.Symlink("/vol/"+other, filepath.Join(m, "web1")) }},

@@ -66,7 +66,7 @@ func (r *machineRun) machineDir() (string, error) {
 func (r *machineRun) source(ctx context.Context, name string, src apiclient.Source) bool {
 	begin := r.e.now()
 	log := r.log.With("source", name)
-	snap, summary, err := r.backup(ctx, log, name, src)
+	snap, summary, err := r.safeBackup(ctx, log, name, src)
 	end := r.e.now()
 	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end)
 	if err != nil {
@@ -237,10 +237,17 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
 	}
 	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning)
+	released := false
+	defer func() {
+		if !released { // a panic left it held
+			release()
+		}
+	}()
 	syncBegin := r.e.now()
 	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass)
 	syncFinish := r.e.now()
 	release()
+	released = true
 	if err != nil {
 		return fail(err)
 	}

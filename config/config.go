@@ -123,10 +123,11 @@ var SnapshotModes = []string{"link-dest", "none"}
 // setDefaults declares every default that does not depend on another key.
 // Derived ones are set in build: ssh_listen (":" + ssh_ping_port),
 // ssh_host_key_files (var_dir's ssh_host_ed25519_key, or the private
-// halves of the advertised keys), ssh_ping_host (this host's name) and the
+// halves of the advertised keys), lock_dir (var_dir's lock), ssh_ping_host
+// (this host's name) and the
 // volumes' accept_new_high_water_pct (the top-level one).
 func setDefaults(v *viper.Viper) {
-	v.SetDefault("lock_dir", defaultLockDir())
+	v.SetDefault("lock_dir", "") // derived from var_dir in build
 	v.SetDefault("var_dir", "/var/lib/turku-storage")
 	v.SetDefault("snapshot_mode", "link-dest")
 	v.SetDefault("preserve_hard_links", false)
@@ -338,8 +339,9 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	c.LogFile = r.str("log_file")
 	c.VarDir = r.str("var_dir")
 	c.LockDir = r.str("lock_dir")
-	if c.LockDir == "" {
-		c.LockDir = defaultLockDir() // set, but empty
+	// Derived: a private directory under var_dir (see docs/configuration.md).
+	if c.LockDir == "" && filepath.IsAbs(c.VarDir) {
+		c.LockDir = filepath.Join(c.VarDir, "lock")
 	}
 	c.SnapshotMode = r.str("snapshot_mode")
 	if !slices.Contains(SnapshotModes, c.SnapshotMode) {
@@ -512,17 +514,6 @@ func (r *reader) globKeys(key, pattern string) (keys, files []string) {
 		files = append(files, f)
 	}
 	return keys, files
-}
-
-// defaultLockDir is the first of the old storage unit's candidates that
-// exists, so old and new code on one host share lock files.
-func defaultLockDir() string {
-	for _, d := range []string{"/run/lock", "/var/lock", "/run", "/var/run", "/tmp"} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	return "/tmp"
 }
 
 // MarshalJSON writes the durations as Go duration strings ("30s"), a form

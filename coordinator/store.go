@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -53,6 +54,9 @@ func OpenStore(ctx context.Context, path string, opts StoreOptions) (*Store, err
 	}
 	if strings.Contains(path, "?") {
 		return nil, fmt.Errorf("open coordinator database %s: path must not contain '?'", path)
+	}
+	if err := privateDBFiles(path, cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))); err != nil {
+		return nil, fmt.Errorf("open coordinator database %s: %w", path, err)
 	}
 	dsn := fmt.Sprintf("file:%s?_busy_timeout=%d&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate",
 		path, busyTimeout.Milliseconds())

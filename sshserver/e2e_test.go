@@ -200,7 +200,7 @@ func TestE2ERestore(t *testing.T) {
 	m := ssh.Stderr().WaitForLine(t, regexp.MustCompile(`INFO: Restore mode active on port (\d+)\.  Good luck\.$`), e2eWait)
 	listen, _ := strconv.Atoi(m[1])
 	if listen != rsyncd.Port {
-		t.Logf("restore port %d was taken; server uses %d", rsyncd.Port, listen)
+		t.Fatalf("restore on port %d, agent asked %d", listen, rsyncd.Port)
 	}
 
 	// The operator, on the storage unit (docs/protocol.md §5.4).

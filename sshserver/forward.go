@@ -41,6 +41,7 @@ func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *go
 		return false, nil
 	}
 	defer c.doneWork()
+	defer c.recoverRequest(req.Type)
 	var p tcpipForwardRequest
 	if err := gossh.Unmarshal(req.Payload, &p); err != nil {
 		c.logger().Warn("malformed tcpip-forward request", "err", err)
@@ -80,6 +81,7 @@ func (s *Server) handleCancelTCPIPForward(gctx glssh.Context, _ *glssh.Server, r
 		return false, nil
 	}
 	defer c.doneWork()
+	defer c.recoverRequest(req.Type)
 	var p tcpipForwardRequest
 	if err := gossh.Unmarshal(req.Payload, &p); err != nil {
 		c.logger().Warn("malformed cancel-tcpip-forward request", "err", err)
@@ -142,6 +144,7 @@ func (s *Server) denyGlobalRequest(gctx glssh.Context, _ *glssh.Server, req *gos
 		return false, nil
 	}
 	defer c.doneWork()
+	defer c.recoverRequest(req.Type)
 	switch req.Type {
 	case "keepalive@openssh.com", "no-more-sessions@openssh.com", "hostkeys-prove-00@openssh.com":
 	default:

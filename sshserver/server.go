@@ -348,7 +348,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.gl.HandleConn(c)
+			s.handleConn(c)
 			c.finish()
 		}()
 	}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -88,6 +90,7 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 		return
 	}
 	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger()}
+	defer sess.recoverSession()
 	sess.run(reqs)
 }
 
@@ -215,6 +218,12 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	sess.wg.Add(1)
 	go func() {
 		defer sess.wg.Done()
+		defer func() {
+			if v := recover(); v != nil { // a parser bug, fed by the agent
+				log.Error("panic recovered reading the agent request", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+				read <- result{nil, errInternal}
+			}
+		}()
 		req, err := agentproto.Read(br)
 		read <- result{req, err}
 	}()
@@ -264,7 +273,7 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 	defer ep.Close()
 	log = log.With("port", fwd.Port)
 	began := time.Now()
-	err = sess.srv.opts.Puller.Pull(ctx, PullRequest{
+	err = sess.pull(ctx, PullRequest{
 		Machine:     sess.machine.UUID,
 		Credentials: req.Sources,
 		RsyncAddr:   ep.Addr().String(),
@@ -282,14 +291,13 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 	return 0
 }
 
-// restore opens 127.0.0.1:PORT (or another port if taken, and says so) for
-// the operator's rsync until the agent closes its stdin or goes away.
+// restore opens 127.0.0.1:PORT for the operator's rsync until the agent
+// closes its stdin or goes away; a PORT that cannot be opened fails the
+// session (restoreRefused).
 func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader, alog *sessionlog.Logger, log *slog.Logger) int {
 	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
 	if err != nil {
-		log.Error("open restore tunnel", "err", err)
-		alog.Errorf("Storage unit could not open the restore port")
-		return 1
+		return restoreRefused(err, fwd.Port, alog, log)
 	}
 	defer ep.Close()
 	_, end := sess.srv.opts.Observer.SessionStarted(ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,

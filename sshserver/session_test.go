@@ -209,8 +209,7 @@ func startRestore(t *testing.T, ts *testServer) (int, io.WriteCloser, func() (in
 	t.Helper()
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
-	// The agent's random PORT; if another test holds it, the server says
-	// which port it took instead, and that is what the test uses.
+	// The agent's random PORT, free a moment ago.
 	port := 0
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		port = ln.Addr().(*net.TCPAddr).Port
@@ -221,7 +220,7 @@ func startRestore(t *testing.T, ts *testServer) (int, io.WriteCloser, func() (in
 	}
 	got, stdin, wait := restoreSession(t, c, port)
 	if got != port {
-		t.Logf("restore on %d instead of %d (taken meanwhile)", got, port)
+		t.Fatalf("restore on %d, asked %d", got, port)
 	}
 	return got, stdin, wait
 }
@@ -250,6 +249,10 @@ func TestRestore(t *testing.T) {
 	}
 }
 
+// TestRestorePortTaken: the agent prints restore instructions naming the
+// port it asked for; when that port is taken on the storage unit the
+// session fails and says so, instead of opening another port an operator
+// would never be told about while the asked one reaches a squatter.
 func TestRestorePortTaken(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
@@ -264,16 +267,35 @@ func TestRestorePortTaken(t *testing.T) {
 	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
 		t.Fatalf("tcpip-forward: %v %v", ok, err)
 	}
-	got, stdin, wait := restoreSession(t, c, port)
-	if got == port {
-		t.Fatalf("server reports the taken port %d", port)
+	code, stderr := runSession(t, c, fmt.Sprintf(`{"action": "restore", "port": %d}`+"\n.\n", port))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
 	}
-	if greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(got))); err != nil || greeting != "agent-A" {
-		t.Errorf("operator rsync on fallback port: %q, %v", greeting, err)
+	want := fmt.Sprintf("ERROR: Restore port %d is in use on the storage unit", port)
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q, want %q", stderr, want)
 	}
-	stdin.Close()
-	if code, _ := wait(); code != 0 {
-		t.Errorf("exit %d", code)
+	if strings.Contains(stderr, "Restore mode active") {
+		t.Errorf("restore started on another port: %q", stderr)
+	}
+}
+
+// TestRestorePrivilegedPort: a hostile agent asking for restore port 25
+// must not make a root storage unit listen there.
+func TestRestorePrivilegedPort(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t, ts.keys[uuidA])
+	serveForwards(t, c, "agent-A")
+	const port = 25
+	if ok, err := forwardRequest(c, "localhost", port); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	code, stderr := runSession(t, c, fmt.Sprintf(`{"action": "restore", "port": %d}`+"\n.\n", port))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if want := "ERROR: Restore port 25 is below 1024"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q, want %q", stderr, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -123,21 +124,28 @@ func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, log
 }
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
-// expects the agent (docs/protocol.md §5.4). If that port cannot be bound (another
-// agent's restore, or anything else, holds it), it falls back to a port
-// chosen by the kernel; Addr tells which one it got.
+// expects the agent (docs/protocol.md §5.4). It admits only connections of
+// our own user or root. A port below 1024 is refused
+// (ErrRestorePortPrivileged), and so is a port that cannot be bound
+// (ErrRestorePortTaken): the agent told the operator that port, so no
+// other will do.
 func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {
+	if port < minRestorePort {
+		return nil, fmt.Errorf("restore port %d: %w", port, ErrRestorePortPrivileged)
+	}
+	if port > 65535 {
+		return nil, fmt.Errorf("restore port %d: out of range", port)
+	}
 	var lc net.ListenConfig
 	want := net.JoinHostPort("127.0.0.1", strconv.FormatUint(uint64(port), 10))
 	ln, err := lc.Listen(ctx, "tcp", want)
-	if err != nil {
-		logger.Warn("restore port unavailable, using another", "port", port, "err", err)
-		ln, err = lc.Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("listen for restore tunnel: %w", err)
-		}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("restore port %d: %w: %w", port, ErrRestorePortTaken, err)
 	}
-	return Forward(ctx, ln, conn, bindAddr, port, logger), nil
+	if err != nil {
+		return nil, fmt.Errorf("listen for restore tunnel on port %d: %w", port, err)
+	}
+	return forward(ctx, ln, conn, bindAddr, port, logger, ownUserOrRoot, nil), nil
 }
 
 // Addr returns the local address connections must be made to.

@@ -346,7 +346,10 @@ func TestRestoreBindsRequestedPort(t *testing.T) {
 	}
 }
 
-func TestRestoreFallsBackWhenPortTaken(t *testing.T) {
+// TestRestoreRefusesTakenPort: the agent prints restore instructions with
+// the port it asked for, so a restore must never move to another port
+// where whoever squatted the asked one would meet the operator's rsync.
+func TestRestoreRefusesTakenPort(t *testing.T) {
 	a := newAgent(t, replier("agent"))
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -356,20 +359,32 @@ func TestRestoreFallsBackWhenPortTaken(t *testing.T) {
 	port := uint32(taken.Addr().(*net.TCPAddr).Port)
 
 	ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		ep.Close()
+		t.Fatalf("restore opened %v although port %d is taken", ep.Addr(), port)
 	}
-	defer ep.Close()
-	if uint32(ep.Port()) == port {
-		t.Fatalf("restore claims the taken port %d", port)
+	if !errors.Is(err, ErrRestorePortTaken) {
+		t.Errorf("got %v, want ErrRestorePortTaken", err)
 	}
-	got, _ := roundTrip(t, ep.Addr(), []byte("x"))
-	if string(got) != "agent:x" {
-		t.Errorf("got %q", got)
+	if !strings.Contains(err.Error(), fmt.Sprint(port)) {
+		t.Errorf("error %q does not name port %d", err, port)
 	}
-	// The agent still sees the port it asked for, not the fallback.
-	if p := a.seen(); len(p) != 1 || p[0].Port != port {
-		t.Errorf("payloads %+v, want port %d", p, port)
+}
+
+// TestRestoreRefusesPrivilegedPort: a root storage unit must not bind
+// 127.0.0.1:25 (or any port below 1024) because an agent asked.
+func TestRestoreRefusesPrivilegedPort(t *testing.T) {
+	a := newAgent(t, replier("agent"))
+	for _, port := range []uint32{1, 25, 873, 1023} {
+		ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
+		if err == nil {
+			ep.Close()
+			t.Errorf("port %d: restore listens on %v", port, ep.Addr())
+			continue
+		}
+		if !errors.Is(err, ErrRestorePortPrivileged) {
+			t.Errorf("port %d: got %v, want ErrRestorePortPrivileged", port, err)
+		}
 	}
 }
 

@@ -152,6 +152,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	d.engine.Store(engine)
+	secureAtStart(ctx, w, engine, log)
 	d.reg = registry.New(w.registrarOptions("", "", d.hostKeys))
 	d.srv, err = sshserver.New(sshserver.Options{
 		HostSigners: signers,

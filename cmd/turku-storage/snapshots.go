@@ -112,6 +112,9 @@ func machineDir(machinesDir, name, cachePath string) (string, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return "", fmt.Errorf("machine %q: not a machine UUID or unit name", name)
 	}
+	if err := checkUnambiguous(cachePath, name); err != nil {
+		return "", err
+	}
 	p := filepath.Join(machinesDir, name)
 	info, err := os.Stat(p)
 	if err != nil {

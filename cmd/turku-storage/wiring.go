@@ -166,6 +166,7 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		API:                w.api,
 		Observer:           w.observer(),
 		Logger:             w.log,
+		Registered:         w.registered,
 	})
 }
 

@@ -1,0 +1,160 @@
+package sshserver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// panicOnce is a slog.Handler that panics the first time a record with
+// message msg is logged, standing in for a bug in code that runs there.
+// Every record goes on to the embedded Handler; recovered is closed once a
+// "panic recovered" record has been written.
+type panicOnce struct {
+	slog.Handler
+	*panicState
+}
+
+type panicState struct {
+	msg       string
+	armed     atomic.Bool
+	once      sync.Once
+	recovered chan struct{}
+}
+
+func newPanicOnce(h slog.Handler, msg string) panicOnce {
+	p := panicOnce{h, &panicState{msg: msg, recovered: make(chan struct{})}}
+	p.armed.Store(true)
+	return p
+}
+
+func (h panicOnce) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg && h.armed.CompareAndSwap(true, false) {
+		panic("injected by test at " + h.msg)
+	}
+	err := h.Handler.Handle(ctx, r)
+	if strings.HasPrefix(r.Message, "panic recovered") {
+		h.once.Do(func() { close(h.recovered) })
+	}
+	return err
+}
+
+func (h panicOnce) WithAttrs(as []slog.Attr) slog.Handler {
+	return panicOnce{h.Handler.WithAttrs(as), h.panicState}
+}
+
+func (h panicOnce) WithGroup(name string) slog.Handler {
+	return panicOnce{h.Handler.WithGroup(name), h.panicState}
+}
+
+// waitRecovered waits for the server to log the recovered panic.
+func (h panicOnce) waitRecovered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.recovered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no panic recovered")
+	}
+}
+
+// checkinWorks runs a checkin as machine V on a new connection.
+func checkinWorks(t *testing.T, ts *testServer) {
+	t.Helper()
+	c := ts.dial(t, ts.keys[uuidV])
+	if ok, err := forwardRequest(c, "localhost", 50001); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	if code, stderr := runSession(t, c, checkinRequest(50001)); code != 0 {
+		t.Errorf("checkin after the panic: exit %d: %s", code, stderr)
+	}
+}
+
+// TestPullerPanic: a panic in one checkin fails that session, with a
+// message to its agent and the stack in our log, and the server goes on
+// serving other agents.
+func TestPullerPanic(t *testing.T) {
+	var logs syncBuffer
+	ts := startServer(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	ts.puller.pull = func(_ context.Context, req PullRequest) error {
+		if req.Machine == uuidA {
+			panic("injected by test")
+		}
+		return nil
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	if ok, err := forwardRequest(c, "localhost", 50000); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	code, stderr := runSession(t, c, checkinRequest(50000))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "ERROR: Storage unit internal error") {
+		t.Errorf("agent not told: %q", stderr)
+	}
+	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
+		t.Errorf("no panic with stack in the log: %s", s)
+	}
+	checkinWorks(t, ts)
+}
+
+// TestSessionPanic: a panic in the session handler outside the Puller
+// (here: while logging the session's start) ends that session only.
+func TestSessionPanic(t *testing.T) {
+	var logs syncBuffer
+	h := newPanicOnce(slog.NewTextHandler(&logs, nil), "session started")
+	ts := startServer(t, func(o *Options) { o.Logger = slog.New(h) })
+	c := ts.dial(t, ts.keys[uuidA])
+	if ok, err := forwardRequest(c, "localhost", 50000); !ok || err != nil {
+		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	}
+	// The panic comes as the session starts, so the channel may be gone
+	// before the request is written: a write error is expected then.
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("new session: %v", err)
+	}
+	defer sess.Close()
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("turku-ping-remote"); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	_, _ = io.WriteString(in, checkinRequest(50000))
+	if code := exitCode(t, sess.Wait()); code == 0 {
+		t.Errorf("session that panicked exited 0")
+	}
+	h.waitRecovered(t)
+	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
+		t.Errorf("no panic with stack in the log: %s", s)
+	}
+	checkinWorks(t, ts)
+}
+
+// TestConnectionPanic: a panic during the SSH handshake (here: while
+// logging a failed authentication attempt) drops that connection only.
+func TestConnectionPanic(t *testing.T) {
+	var logs syncBuffer
+	h := newPanicOnce(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), "authentication attempt failed")
+	ts := startServer(t, func(o *Options) { o.Logger = slog.New(h) })
+	_, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(newSigner(t))))
+	if err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	h.waitRecovered(t)
+	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
+		t.Errorf("no panic with stack in the log: %s", s)
+	}
+	checkinWorks(t, ts)
+}

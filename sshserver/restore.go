@@ -1,0 +1,27 @@
+package sshserver
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/turku-backup/turku-storage/sessionlog"
+	"github.com/turku-backup/turku-storage/tunnel"
+)
+
+// restoreRefused tells the agent why its restore port could not be opened
+// and returns the session's exit status. The agent printed instructions
+// naming that port, so the session fails rather than listening elsewhere.
+func restoreRefused(err error, port uint32, alog *sessionlog.Logger, log *slog.Logger) int {
+	switch {
+	case errors.Is(err, tunnel.ErrRestorePortPrivileged):
+		log.Warn("restore refused: privileged port", "err", err)
+		alog.Error("Restore port %d is below 1024; choose a port from 1024 to 65535", port)
+	case errors.Is(err, tunnel.ErrRestorePortTaken):
+		log.Warn("restore refused: port in use", "err", err)
+		alog.Error("Restore port %d is in use on the storage unit; run the restore again to choose another port", port)
+	default:
+		log.Error("open restore tunnel", "err", err)
+		alog.Error("Storage unit could not open restore port %d", port)
+	}
+	return 1
+}

@@ -1,0 +1,43 @@
+//go:build linux
+
+package sshserver
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestRestoreRefusesLocalUser: another local user (nobody) connects to an
+// open restore port to read the agent's rsync greeting; it must get
+// nothing, while the operator's rsync (our own user) still reaches the
+// agent.
+func TestRestoreRefusesLocalUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	ts := startServer(t, nil)
+	port, stdin, wait := startRestore(t, ts)
+
+	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(port)+" && head -n 1 <&3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("connect as nobody: %v", err)
+	}
+	if strings.Contains(string(out), "agent-A") {
+		t.Errorf("nobody read the agent's greeting: %q", out)
+	}
+	greeting, err := rsyncLike(t.Context(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil || greeting != "agent-A" {
+		t.Errorf("operator rsync: %q, %v; want agent-A", greeting, err)
+	}
+	stdin.Close()
+	if code, _ := wait(); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+}

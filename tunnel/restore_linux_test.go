@@ -1,0 +1,82 @@
+//go:build linux
+
+package tunnel
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// TestRestoreRefusesOtherUsers connects to a restore port as another local
+// user (nobody), as a user reading the agent's rsync greeting would: the
+// agent must never see that connection, while our own user's still goes
+// through.
+func TestRestoreRefusesOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	op := &countingOpener{}
+	var logs safeBuffer
+	var ep *Endpoint
+	for try := 0; ; try++ {
+		var err error
+		ep, err = Restore(context.Background(), op, "localhost", freePort(t), slog.New(slog.NewTextHandler(&logs, nil)))
+		if err == nil {
+			break
+		}
+		if try == 5 {
+			t.Fatal(err)
+		}
+	}
+	defer ep.Close()
+
+	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(ep.Port())+" && cat <&3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Stderr = io.Discard
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect as nobody: %v", err)
+	}
+	if !contains(logs.String(), "tunnel connection refused") || !contains(logs.String(), "belongs to uid 65534") {
+		t.Errorf("no refusal logged: %s", logs.String())
+	}
+	if n := op.opened.Load(); n != 0 {
+		t.Errorf("a foreign user's connection reached the agent (%d channels)", n)
+	}
+}
+
+// TestRestoreRefusesOrphanedSocket: a local user connects, writes and
+// closes at once; by the time the storage unit looks, the user's socket
+// has no file any more and /proc/net/tcp shows it as root's (uid 0, inode
+// 0). Root's rsync is admitted to a restore port, an orphan is not.
+func TestRestoreRefusesOrphanedSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(port)+" && echo hi >&3 && exec 3>&-")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect as nobody: %v", err)
+	}
+	// The process is gone: its socket is an orphan now.
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := ownUserOrRoot(c); err == nil {
+		t.Error("an orphaned socket of another user was admitted")
+	}
+}
