@@ -59,7 +59,7 @@ func TestPullLinkDest(t *testing.T) {
 		t.Fatalf("first pull: %v", err)
 	}
 	first := env.api.onlyReport(t).Snapshot
-	env.api.reports = nil
+	env.api.reset()
 	if err := env.e.Pull(ctx, env.request(creds("etc"))); err != nil {
 		t.Fatalf("second pull: %v", err)
 	}

@@ -73,7 +73,7 @@ func TestDiskGuardRefusesFullVolume(t *testing.T) {
 	}
 	agenttest.WriteTree(t, srcDir, map[string]string{"f.txt": "two", "new.txt": "new"})
 	before := listTree(t, env.volume)
-	env.api.reports = nil
+	env.api.reset()
 	err := env.pull(t, t.Context(), agent, creds("etc"))
 	if err == nil {
 		t.Fatal("pull into a full volume succeeded")
@@ -104,7 +104,7 @@ func TestDiskGuardRefusesFullVolume(t *testing.T) {
 
 	// Below the threshold again, the backup runs.
 	env.e.stat = func(string) (volumeStat, error) { return volumeStat{dev: 1, totalMiB: 1000, availM: 60}, nil }
-	env.api.reports = nil
+	env.api.reset()
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatalf("pull below the threshold: %v", err)
 	}

@@ -90,6 +90,17 @@ func (f *fakeAPI) got() []recordedReport {
 }
 
 // onlyReport returns the single report, failing the test otherwise.
+// reset forgets the reports recorded so far, once the engine's
+// background deliveries are done.
+func (f *fakeAPI) reset() {
+	if f.flush != nil {
+		f.flush()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = nil
+}
+
 func (f *fakeAPI) onlyReport(t *testing.T) apiclient.SourceReport {
 	t.Helper()
 	r := f.got()

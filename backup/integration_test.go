@@ -221,7 +221,7 @@ func TestIntegrationLinkDest(t *testing.T) {
 	}
 	a := env.api.onlyReport(t)
 	agenttest.WriteTree(t, srcDir, map[string]string{"changed.txt": "version 2"})
-	env.api.reports = nil
+	env.api.reset()
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatalf("second pull: %v", err)
 	}
@@ -291,7 +291,7 @@ func TestIntegrationWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := env.api.onlyReport(t).Snapshot
-	env.api.reports = nil
+	env.api.reset()
 	err := env.pull(t, t.Context(), agent, map[string]agentproto.Credential{"etc": {Username: "user-etc", Password: "wrong"}})
 	var re *RsyncError
 	if !errors.As(err, &re) && err == nil {
@@ -321,7 +321,7 @@ func TestIntegrationCancelMidTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := env.api.onlyReport(t).Snapshot
-	env.api.reports = nil
+	env.api.reset()
 	agenttest.WriteTree(t, srcDir, map[string]string{"big": string(big)})
 	agent.stallAfter = 1 << 20
 
