@@ -1,0 +1,242 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startServer serves a fresh Live on a socket in a temporary directory.
+func startServer(t *testing.T, opts Options) (string, *Live) {
+	t.Helper()
+	if opts.Live == nil {
+		opts.Live = NewLive(nil)
+	}
+	path := filepath.Join(t.TempDir(), "run", "control.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		ln.Close()
+	})
+	return path, opts.Live
+}
+
+func TestStatusShowsLiveState(t *testing.T) {
+	vol := t.TempDir()
+	reports := t.TempDir()
+	for _, f := range []string{"00000000000000000001-ab.json", "00000000000000000002-cd.json", "x.json.bad"} {
+		os.WriteFile(filepath.Join(reports, f), []byte("{}"), 0o600)
+	}
+	path, live := startServer(t, Options{
+		Version: "v1", MaxConcurrentBackups: 2, ReportsDir: reports,
+		Volumes: []Volume{{Name: "default", Path: vol, AcceptNew: true, HighWaterPct: 80}, {Name: "gone", Path: filepath.Join(vol, "missing")}},
+	})
+	live.KeysLoaded(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), 3, "api")
+	endA := live.SessionStarted(SessionInfo{Machine: "m-a", Unit: "web1", Remote: "127.0.0.1:4000", Mode: ModeCheckin, AgentPort: 51000})
+	endR := live.SessionStarted(SessionInfo{Machine: "m-b", Unit: "db1", Remote: "127.0.0.1:4001", Mode: ModeRestore, AgentPort: 52000, RestorePort: 52001})
+	var received, files atomic.Int64
+	received.Store(4096)
+	files.Store(7)
+	doneRun := live.BackupRunning(BackupInfo{Machine: "m-a", Unit: "web1", Source: "etc", Received: received.Load, Files: files.Load})
+	doneWait := live.BackupWaiting(BackupInfo{Machine: "m-c", Source: "home"})
+
+	st, err := GetStatus(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Agents) != 2 || len(st.Restores) != 1 || st.Restores[0].RestorePort != 52001 || st.Restores[0].Machine != "m-b" {
+		t.Errorf("agents %+v, restores %+v", st.Agents, st.Restores)
+	}
+	if len(st.Backups) != 1 || st.Backups[0].Bytes != 4096 || st.Backups[0].Files == nil || *st.Backups[0].Files != 7 || st.Backups[0].State != StateRunning {
+		t.Errorf("backups %+v", st.Backups)
+	}
+	if len(st.Waiting) != 1 || st.Waiting[0].Source != "home" || st.Waiting[0].State != StateWaiting {
+		t.Errorf("waiting %+v", st.Waiting)
+	}
+	if st.Keys.Machines != 3 || st.Keys.From != "api" || st.Version != "v1" || st.MaxConcurrentBackups != 2 {
+		t.Errorf("keys %+v, version %q, max %d", st.Keys, st.Version, st.MaxConcurrentBackups)
+	}
+	if st.SpooledReports != 2 {
+		t.Errorf("spooled reports %d, want 2 (the .bad file is not queued)", st.SpooledReports)
+	}
+	if len(st.Volumes) != 2 || st.Volumes[0].SizeBytes <= 0 || st.Volumes[0].FreeBytes <= 0 || st.Volumes[0].Error != "" {
+		t.Errorf("volume %+v, want its size and free space", st.Volumes[0])
+	}
+	if len(st.Volumes) == 2 && st.Volumes[1].Error == "" {
+		t.Errorf("missing volume %+v, want an error", st.Volumes[1])
+	}
+
+	// Bytes are read at each request.
+	received.Store(8192)
+	st, err = GetStatus(context.Background(), path)
+	if err != nil || len(st.Backups) != 1 || st.Backups[0].Bytes != 8192 {
+		t.Fatalf("second status %+v, %v: want 8192 bytes", st, err)
+	}
+
+	endA()
+	endR()
+	endR() // idempotent
+	doneRun()
+	doneWait()
+	st, err = GetStatus(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Agents)+len(st.Restores)+len(st.Backups)+len(st.Waiting) != 0 {
+		t.Errorf("after the end: %+v", st)
+	}
+}
+
+func TestWaitRestore(t *testing.T) {
+	path, live := startServer(t, Options{})
+	// None yet: the wait ends with the caller's context.
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 50*time.Millisecond, errors.New("gave up"))
+	defer cancel()
+	if _, err := WaitRestore(ctx, path, "m-a"); err == nil || !strings.Contains(err.Error(), "gave up") {
+		t.Fatalf("no session: %v, want the caller's cause", err)
+	}
+
+	// A checkin of the same machine and another machine's restore do not
+	// answer; this machine's restore does, whenever it starts.
+	defer live.SessionStarted(SessionInfo{Machine: "m-a", Mode: ModeCheckin})()
+	defer live.SessionStarted(SessionInfo{Machine: "m-b", Mode: ModeRestore, RestorePort: 1})()
+	got := make(chan *Agent, 1)
+	errc := make(chan error, 1)
+	go func() {
+		a, err := WaitRestore(context.Background(), path, "m-a")
+		got <- a
+		errc <- err
+	}()
+	defer live.SessionStarted(SessionInfo{Machine: "m-a", Unit: "web1", Mode: ModeRestore, AgentPort: 50000, RestorePort: 50001})()
+	select {
+	case a := <-got:
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if a.Machine != "m-a" || a.RestorePort != 50001 || a.Mode != ModeRestore {
+			t.Errorf("got %+v, want m-a's restore on 50001", a)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitRestore did not answer")
+	}
+}
+
+func TestListenSocketFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "control.sock")
+
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("socket %v, %v: want a 0600 socket", fi.Mode(), err)
+	}
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "another turku-storage serve") {
+		t.Errorf("second Listen on a live socket: %v", err)
+	}
+	ln.Close()
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("socket left after Close: %v", err)
+	}
+
+	// A socket left by a process that died is replaced.
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+	ln, err = Listen(path)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	ln.Close()
+
+	// Anything else at the path is left alone.
+	os.WriteFile(path, []byte("precious"), 0o644)
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("Listen over a file: %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "precious" {
+		t.Errorf("file changed to %q", data)
+	}
+	if _, err := Listen("relative.sock"); err == nil {
+		t.Error("relative path accepted")
+	}
+}
+
+// TestOtherUserRefused: a local user who is not root nor serve's user gets
+// nothing, even if the socket's mode was widened by hand. The test binary
+// itself, run as nobody, plays that user.
+func TestOtherUserRefused(t *testing.T) {
+	if p := os.Getenv("CONTROL_TEST_DIAL"); p != "" {
+		_, err := GetStatus(context.Background(), p)
+		if err == nil {
+			os.Stdout.WriteString("GOT STATUS\n")
+			os.Exit(0)
+		}
+		os.Stdout.WriteString("ERR " + err.Error() + "\n")
+		os.Exit(3)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a process as another user")
+	}
+	path, live := startServer(t, Options{})
+	defer live.SessionStarted(SessionInfo{Machine: "secret-machine", Mode: ModeRestore})()
+	// Let nobody reach the socket's directory (t.TempDir makes 0700 ones).
+	for d := filepath.Dir(path); len(d) > len(os.TempDir()); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	// The test binary sits in a directory only root may read.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(filepath.Dir(filepath.Dir(path)), "control.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dial := func() (string, int) {
+		cmd := exec.Command(bin, "-test.run=^TestOtherUserRefused$")
+		cmd.Env = append(os.Environ(), "CONTROL_TEST_DIAL="+path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil {
+			t.Fatalf("run as nobody: %v", err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	// As created (0600): the kernel refuses the connection.
+	if out, code := dial(); code != 3 || strings.Contains(out, "secret-machine") {
+		t.Errorf("mode 0600: exit %d, %q", code, out)
+	}
+	// Widened by mistake: the server refuses the peer.
+	os.Chmod(path, 0o666)
+	out, code := dial()
+	if code != 3 || !strings.Contains(out, "permission denied") || strings.Contains(out, "secret-machine") {
+		t.Errorf("mode 0666: exit %d, %q; want the server's refusal", code, out)
+	}
+}
