@@ -55,7 +55,8 @@ type Endpoint struct {
 	stop   func() bool // unregisters the listener-closing AfterFunc
 	wg     sync.WaitGroup
 
-	// Counters for the closing log line; updated by the copy goroutines.
+	// Counters for the closing log line and Received; updated by the
+	// copy goroutines (bytesIn as the bytes flow).
 	conns    atomic.Int64
 	bytesIn  atomic.Int64 // agent to local
 	bytesOut atomic.Int64 // local to agent
@@ -128,6 +129,10 @@ func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, log
 
 // Addr returns the local address connections must be made to.
 func (e *Endpoint) Addr() net.Addr { return e.ln.Addr() }
+
+// Received returns how many bytes came from the agent through the
+// Endpoint so far, counted as they are written to the local side.
+func (e *Endpoint) Received() int64 { return e.bytesIn.Load() }
 
 // Port returns the local port of Addr.
 func (e *Endpoint) Port() int { return e.ln.Addr().(*net.TCPAddr).Port }
@@ -254,8 +259,7 @@ func (e *Endpoint) carry(c net.Conn) {
 		// packet already received in one Read, so one write(2) and one
 		// window adjustment carry several of them. The wrapper hides
 		// c's ReadFrom, which would copy 32 KiB at a time instead.
-		n, err := io.CopyBuffer(struct{ io.Writer }{c}, ch, make([]byte, copyBufferSize))
-		e.bytesIn.Add(n)
+		_, err := io.CopyBuffer(countingWriter{c, &e.bytesIn}, ch, make([]byte, copyBufferSize))
 		e.copyError(logger, "from agent", err)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
@@ -282,4 +286,22 @@ func (e *Endpoint) copyError(logger *slog.Logger, dir string, err error) {
 		return
 	}
 	logger.Warn("tunnel copy failed", "direction", dir, "err", err)
+}
+
+// countingWriter adds what it writes to n as it goes, so that Received
+// shows a transfer's progress, not only its end.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+// Write counts p before writing it, so whoever read the bytes sees them
+// counted, and takes back what was not written.
+func (cw countingWriter) Write(p []byte) (int, error) {
+	cw.n.Add(int64(len(p)))
+	n, err := cw.w.Write(p)
+	if n < len(p) {
+		cw.n.Add(int64(n - len(p)))
+	}
+	return n, err
 }
