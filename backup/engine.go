@@ -73,6 +73,8 @@ type Options struct {
 	// 0 means no limit.
 	MaxConcurrent int
 	API           API
+	// Observer, when set, is told about waiting and running backups.
+	Observer Observer
 	// Logger receives the storage-side log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -92,6 +94,7 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	slots     chan struct{} // one token per running rsync; nil: unlimited
+	observer  Observer
 
 	// Seams for tests, set by New.
 	pick        func(weights []int64) int
@@ -110,6 +113,7 @@ func New(opts Options) (*Engine, error) {
 		loc:         opts.Location,
 		rsync:       opts.RsyncCommand,
 		api:         opts.API,
+		observer:    opts.Observer,
 		log:         opts.Logger,
 		now:         opts.Now,
 		pick:        pickWeighted,
@@ -195,6 +199,9 @@ type Request struct {
 	RsyncAddr string
 	// Log receives the agent-facing lines; nil discards them.
 	Log *sessionlog.Logger
+	// Received, when set, counts the bytes that came from the agent
+	// through RsyncAddr so far (live status).
+	Received func() int64
 }
 
 // Pull does for one checkin what the old turku-storage-ping did: take the

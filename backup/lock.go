@@ -53,7 +53,8 @@ func (l *machineLock) Unlock() error { return l.f.Close() }
 
 // acquireSlot waits for one of the MaxConcurrent rsync slots, telling the
 // agent when it has to wait, and returns the function that frees it.
-func (e *Engine) acquireSlot(ctx context.Context, log *sessionlog.Logger, unit, source string) (func(), error) {
+func (e *Engine) acquireSlot(ctx context.Context, log *sessionlog.Logger, info SourceInfo) (func(), error) {
+	unit, source := info.Unit, info.Source
 	if e.slots == nil {
 		return func() {}, nil
 	}
@@ -64,6 +65,7 @@ func (e *Engine) acquireSlot(ctx context.Context, log *sessionlog.Logger, unit, 
 	default:
 	}
 	log.Info("Waiting for a free backup slot: %d other backups are running (%s %s)", cap(e.slots), unit, source)
+	defer observe(e.observer, Observer.BackupWaiting, info)()
 	select {
 	case e.slots <- struct{}{}:
 		return release, nil

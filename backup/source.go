@@ -223,12 +223,21 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		defer os.Remove(spec.filterFile)
 	}
 
-	release, err := r.e.acquireSlot(ctx, r.alog, r.m.UnitName, name)
+	info := SourceInfo{Machine: r.req.Machine, Unit: r.m.UnitName, Source: name}
+	release, err := r.e.acquireSlot(ctx, r.alog, info)
 	if err != nil {
 		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
 	}
 	syncBegin := r.e.now()
-	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass)
+	var progress rsyncProgress
+	if received := r.req.Received; received != nil {
+		base := received()
+		info.Received = func() int64 { return received() - base }
+	}
+	info.Files = progress.files.Load
+	running := observe(r.e.observer, Observer.BackupRunning, info)
+	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
+	running()
 	syncFinish := r.e.now()
 	release()
 	if err != nil {

@@ -36,6 +36,9 @@ type PullRequest struct {
 	RsyncAddr string
 	// Log writes the lines the agent sees.
 	Log *sessionlog.Logger
+	// Received counts the bytes that came from the agent through
+	// RsyncAddr so far (live status).
+	Received func() int64
 }
 
 // Causes a session or connection ended, as context.Cause reports them and
@@ -85,6 +88,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps the agent's log lines; nil is time.Now.
 	Now func() time.Time
+	// Observer, when set, is told about running sessions (live status).
+	Observer SessionObserver
 
 	// LoginGraceTime bounds the time from connect to a running command,
 	// authentication included (sshd LoginGraceTime).

@@ -258,6 +258,7 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 		return 1
 	}
 	defer ep.Close()
+	defer sess.observe(agentproto.ActionCheckin, fwd.Port, 0)()
 	log = log.With("port", fwd.Port)
 	began := time.Now()
 	err = sess.srv.opts.Puller.Pull(ctx, PullRequest{
@@ -265,6 +266,7 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 		Credentials: req.Sources,
 		RsyncAddr:   ep.Addr().String(),
 		Log:         alog,
+		Received:    ep.Received,
 	})
 	if ctx.Err() != nil {
 		return sess.ended(ctx, alog)
@@ -288,6 +290,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		return 1
 	}
 	defer ep.Close()
+	defer sess.observe(agentproto.ActionRestore, fwd.Port, ep.Port())()
 	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String())
 	alog.Info("Restore mode active on port %d.  Good luck.", ep.Port())
