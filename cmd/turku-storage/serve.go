@@ -19,6 +19,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/control"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
 )
@@ -64,6 +65,9 @@ type daemon struct {
 	srv    *sshserver.Server
 	engine atomic.Pointer[backup.Engine]
 	reg    *registry.Registrar
+	// live is what the control socket ctl reports.
+	live *control.Live
+	ctl  *control.Listener
 }
 
 // Pull implements sshserver.Puller with the current engine.
@@ -73,6 +77,7 @@ func (d *daemon) Pull(ctx context.Context, req sshserver.PullRequest) error {
 		Credentials: req.Credentials,
 		RsyncAddr:   req.RsyncAddr,
 		Log:         req.Log,
+		Received:    req.Received,
 	})
 }
 
@@ -106,7 +111,8 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	d := &daemon{g: g, log: log, w: w}
+	d := &daemon{g: g, log: log, w: w, live: control.NewLive(nil)}
+	w.observer = liveBackups{d.live}
 	signers, err := w.hostSigners()
 	if err != nil {
 		return err
@@ -125,12 +131,14 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		StorageName: cfg.Name,
 		Logger:      log,
 		Puller:      d,
+		Observer:    liveSessions{d.live},
 	})
 	if err != nil {
 		return err
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
+		d.live.KeysLoaded(c.Updated, len(c.Machines), "cache")
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
 	} else if errors.Is(err, registry.ErrNoCache) {
 		log.Warn("no cached machine keys yet; agents are refused until the first refresh succeeds")
@@ -138,8 +146,12 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
 	}
 
+	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.SSHListen)
 	if err != nil {
+		d.ctl.Close()
 		return fmt.Errorf("ssh_listen: %w", err)
 	}
 	log.Info("serving", "version", versionString(), "ssh_listen", ln.Addr().String(),
@@ -172,6 +184,12 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	coordAddr, err := d.w.serveCoordinator(gctx, grp)
 	if err != nil {
 		ln.Close()
+		d.ctl.Close()
+		return err
+	}
+	if err := d.w.serveControl(gctx, grp, d.ctl, d.live); err != nil {
+		ln.Close()
+		d.ctl.Close()
 		return err
 	}
 
@@ -199,6 +217,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
+			d.live.KeysLoaded(time.Now(), len(res.Machines), "api")
 		})
 		return nil
 	})
@@ -258,7 +277,7 @@ func (d *daemon) reload() {
 	if keys := restartKeys(d.w.cfg, cfg); len(keys) > 0 {
 		d.log.Warn("configuration changed in settings that need a restart; they keep their running values", "keys", keys)
 	}
-	w := &wiring{cfg: cfg, log: d.log, api: d.w.api}
+	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, observer: d.w.observer}
 	engine, err := w.engine()
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
@@ -297,6 +316,7 @@ func restartKeys(a, b *config.Config) []string {
 	diff("coordinator_tls_cert", a.CoordinatorTLSCert == b.CoordinatorTLSCert)
 	diff("coordinator_tls_key", a.CoordinatorTLSKey == b.CoordinatorTLSKey)
 	diff("machine_registration_secret", a.MachineRegistrationSecret == b.MachineRegistrationSecret)
+	diff("control_socket", a.ControlSocket == b.ControlSocket)
 	return out
 }
 

@@ -27,6 +27,9 @@ type wiring struct {
 	// machinesChanged, when set, is called after the built-in coordinator
 	// registered or updated a machine.
 	machinesChanged func()
+	// observer, when set (serve), is told about waiting and running
+	// backups.
+	observer backup.Observer
 	// closers run on Close, in reverse order.
 	closers []func()
 }
@@ -157,6 +160,7 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		RsyncCommand:        w.cfg.RsyncCommand,
 		MaxConcurrent:       w.cfg.MaxConcurrentBackups,
 		API:                 w.api,
+		Observer:            w.observer,
 		Logger:              w.log,
 	})
 }
