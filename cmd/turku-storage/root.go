@@ -77,6 +77,8 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newPingCmd(g),
 		newSnapshotsCmd(g),
 		newVersionCmd(g),
+		newStatusCmd(g),
+		newRestoreCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root
