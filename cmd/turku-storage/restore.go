@@ -125,7 +125,7 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "Restoring %s of %s (%s)%s to module %s on port %d\n", snap.Name, machine, uuid,
+	fmt.Fprintf(g.stderr, "Restoring %s of %s%s to module %s on port %d\n", snap.Name, machineLabel(uuid, sess.Unit),
 		pathNote(f.path), f.module, sess.RestorePort)
 	r := &restoreRun{
 		g: g, rsync: cfg.RsyncCommand, user: user, password: pass, module: f.module,

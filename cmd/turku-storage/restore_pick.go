@@ -86,10 +86,6 @@ type restoreSource struct {
 // there (data -> /etc) would otherwise make rsync send the storage unit's
 // own files. A symlink as the last component is sent as a link.
 func resolveSubpath(snap, sub string) (restoreSource, error) {
-	clean := filepath.Clean("/" + sub)[1:]
-	if sub == "" || clean == "" {
-		return restoreSource{Arg: snap + "/"}, nil
-	}
 	if strings.Contains(sub, "\x00") {
 		return restoreSource{}, fmt.Errorf("--path %q: contains NUL", sub)
 	}
@@ -97,6 +93,11 @@ func resolveSubpath(snap, sub string) (restoreSource, error) {
 		if part == ".." {
 			return restoreSource{}, fmt.Errorf("--path %q: \"..\" would leave the snapshot", sub)
 		}
+	}
+	// A leading "/" means the snapshot's root, the source's path.
+	clean := filepath.Clean("/" + sub)[1:]
+	if clean == "" {
+		return restoreSource{Arg: snap + "/"}, nil
 	}
 	parts := strings.Split(clean, "/")
 	cur := snap
