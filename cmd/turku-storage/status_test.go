@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestStatusDuringBackup(t *testing.T) {
 		return len(st.Backups) == 1 && st.Backups[0].Bytes > 0
 	})
 	b := first.Backups[0]
-	if b.Machine != machineUUID || b.Unit != "web1" || b.Source != "etc" || b.State != control.StateRunning {
+	if b.Machine != machineUUID || b.Unit != "web1" || b.Source != "etc" || b.State != control.StateRunning || b.Files == nil {
 		t.Errorf("running backup %+v", b)
 	}
 	if len(first.Agents) != 1 || first.Agents[0].Mode != control.ModeCheckin || first.Agents[0].Unit != "web1" ||
@@ -115,5 +116,38 @@ func TestStatusWithoutServe(t *testing.T) {
 	r := run(t, context.Background(), nil, "-c", s.dir, "status", "--json")
 	if r.code != 1 || !strings.Contains(r.stderr, "serve is not running") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	files := int64(12)
+	st := &control.Status{
+		Version: "1.0", Now: now, Started: now.Add(-time.Hour), MaxConcurrentBackups: 4,
+		Agents: []control.Agent{
+			{Machine: "m-1", Unit: "web1", Remote: "192.0.2.1:5000", Mode: "checkin", Since: now.Add(-90 * time.Second), AgentPort: 51000},
+			{Machine: "m-2", Remote: "192.0.2.2:5000", Mode: "restore", Since: now.Add(-time.Minute), AgentPort: 52000, RestorePort: 52001},
+		},
+		Backups:        []control.Backup{{Machine: "m-1", Unit: "web1", Source: "etc", Since: now.Add(-80 * time.Second), Bytes: 3 << 20, BytesPerSecond: 1 << 20, Files: &files}},
+		Waiting:        []control.Backup{{Machine: "m-3", Source: "home", Since: now.Add(-5 * time.Second)}},
+		Keys:           control.Keys{Machines: 3, Updated: now.Add(-2 * time.Minute), From: "api"},
+		Volumes:        []control.Volume{{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60}},
+		SpooledReports: 2,
+	}
+	var b strings.Builder
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, re := range []string{
+		`turku-storage 1\.0, up 1h0m0s; keys: 3 machines from api, 2m0s ago; spooled reports: 2`,
+		`BACKUPS RUNNING \(1 of 4 slots\)`,
+		`(?m)^web1 \(m-1\)\s+etc\s+1m20s\s+3\.0 MiB\s+1\.0 MiB/s\s+12$`,
+		`(?m)^m-3\s+home\s+5s$`,
+		`(?m)^m-2\s+restore\s+192\.0\.2\.2:5000\s+1m0s\s+restore on 127\.0\.0\.1:52001$`,
+		`(?m)^default\s+/srv/turku\s+100 GiB\s+40 GiB\s+60\.0%\s+up to 80%$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(b.String()) {
+			t.Errorf("output lacks %s:\n%s", re, b.String())
+		}
 	}
 }
