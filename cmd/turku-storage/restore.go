@@ -63,7 +63,8 @@ would change on the machine instead.
 Exit status: 0 done; 1 bad input (machine, source, snapshot, path) or
 another error; 3 no restore session; 4 the agent's rsync daemon refused the
 user or password; 5 rsync failed otherwise.`,
-		Args: cobra.RangeArgs(2, 3),
+		Args:              cobra.RangeArgs(2, 3),
+		ValidArgsFunction: completeMachineSource(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snapshot := ""
 			if len(args) == 3 {

@@ -85,6 +85,25 @@ func TestRestore(t *testing.T) {
 	snapshot := reports[0].Snapshot
 	storage := treeState(t, s.volume)
 	ctx := context.Background()
+
+	// Shell completion offers what is on disk.
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"restore", ""}, []string{machineUUID, "web1"}},
+		{[]string{"restore", "we"}, []string{"web1"}},
+		{[]string{"restore", "web1", ""}, []string{"etc"}},
+		{[]string{"restore", "web1", "etc", ""}, []string{snapshot, "latest"}},
+		{[]string{"snapshots", machineUUID, ""}, []string{"etc"}},
+	} {
+		r := run(t, ctx, nil, append([]string{"-c", s.dir, "__complete"}, tt.args...)...)
+		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		got = got[:len(got)-1] // the directive line
+		if !cmp.Equal(got, tt.want) {
+			t.Errorf("complete %q: got %q, want %q", tt.args, got, tt.want)
+		}
+	}
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pwFile, []byte("restore-pass\n"), 0o600)
 	restore := func(args ...string) runResult {

@@ -79,6 +79,7 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newVersionCmd(g),
 		newStatusCmd(g),
 		newRestoreCmd(g),
+		newDocsCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root
