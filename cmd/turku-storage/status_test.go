@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,6 +51,60 @@ func waitStatus(t *testing.T, s *site, what string, cond func(*control.Status) b
 	}
 }
 
+// slowAgent is an agent whose daemon sends at most kibps KiB/s (rsync
+// --daemon --bwlimit, as on a slow link), with one random file of size
+// bytes (--compress gains nothing on it) in its module etc.
+func slowAgent(t *testing.T, api *apitest.Server, uuid, unit string, size, kibps int) *agent {
+	t.Helper()
+	a := &agent{uuid: uuid, key: agenttest.NewKey(t), data: t.TempDir()}
+	big := make([]byte, size)
+	rand.Read(big)
+	agenttest.WriteTree(t, a.data, map[string]string{"big.bin": string(big), "small": "x\n"})
+	api.AddMachine("primary", uuid, apiclient.MachineInfo{UnitName: unit, SSHPublicKey: a.key.Authorized})
+	a.rsyncd = agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "etc", Path: a.data, User: "etc-user", Password: "etc-pass"}},
+		fmt.Sprintf("--bwlimit=%d", kibps))
+	return a
+}
+
+// TestStatusShowsWaitingBackup: with one backup slot, a second agent's
+// source waits while the first runs, and status says so.
+func TestStatusShowsWaitingBackup(t *testing.T) {
+	api := apitest.New()
+	t.Cleanup(api.Close)
+	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "max_concurrent_backups": 1})
+	const other = "0d9b4e3c-1f2a-4b5c-8d7e-6f5a4b3c2d1e"
+	slow := slowAgent(t, api, machineUUID, "web1", 256<<10, 64)
+	fast := newAgent(t, api, other, "db1", map[string]string{"f": "1\n"})
+	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
+	api.AddSource(other, "etc", apiclient.Source{Path: "/etc"})
+	hostKeys := registered(t, api, s)
+	d := startServe(t, s)
+
+	first := slow.ping(t, d, hostKeys)
+	waitStatus(t, s, "web1 running", func(st *control.Status) bool {
+		return len(st.Backups) == 1 && st.Backups[0].Machine == machineUUID
+	})
+	second := fast.ping(t, d, hostKeys)
+	st := waitStatus(t, s, "db1 waiting", func(st *control.Status) bool { return len(st.Waiting) == 1 })
+	if w := st.Waiting[0]; w.Machine != other || w.Unit != "db1" || w.Source != "etc" || w.State != control.StateWaiting {
+		t.Errorf("waiting %+v, want db1's etc", w)
+	}
+	if len(st.Backups) != 1 || st.Backups[0].Machine != machineUUID || st.MaxConcurrentBackups != 1 || len(st.Agents) != 2 {
+		t.Errorf("backups %+v, agents %d, slots %d: want web1 running alone in the one slot", st.Backups, len(st.Agents), st.MaxConcurrentBackups)
+	}
+	for _, sess := range []*agenttest.Session{first, second} {
+		if res := sess.Wait(t, waitLong); res.ExitCode != 0 {
+			t.Errorf("ssh exit %d", res.ExitCode)
+		}
+	}
+	if !strings.Contains(second.Stderr().String(), "Waiting for a free backup slot") {
+		t.Error("the waiting agent was not told")
+	}
+	waitStatus(t, s, "nothing running or waiting", func(st *control.Status) bool {
+		return len(st.Backups)+len(st.Waiting)+len(st.Agents) == 0
+	})
+}
+
 // TestStatusDuringBackup: while an agent's daemon sends slowly (its
 // --bwlimit), status shows the agent, the running backup and its bytes
 // growing; afterwards neither.
@@ -57,13 +112,9 @@ func TestStatusDuringBackup(t *testing.T) {
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
-	a := &agent{uuid: machineUUID, key: agenttest.NewKey(t), data: t.TempDir()}
-	big := make([]byte, 384<<10) // random: --compress gains nothing
-	rand.Read(big)
-	agenttest.WriteTree(t, a.data, map[string]string{"big.bin": string(big), "small": "x\n"})
-	api.AddMachine("primary", machineUUID, apiclient.MachineInfo{UnitName: "web1", SSHPublicKey: a.key.Authorized})
 	// 64 KiB/s from the agent's daemon: about six seconds for the pull.
-	a.rsyncd = agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "etc", Path: a.data, User: "etc-user", Password: "etc-pass"}}, "--bwlimit=64")
+	const size = 384 << 10
+	a := slowAgent(t, api, machineUUID, "web1", size, 64)
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)
 	d := startServe(t, s)
@@ -93,7 +144,7 @@ func TestStatusDuringBackup(t *testing.T) {
 	later := waitStatus(t, s, "the backup's bytes growing", func(st *control.Status) bool {
 		return len(st.Backups) == 1 && st.Backups[0].Bytes > b.Bytes
 	})
-	if got := later.Backups[0]; got.ElapsedSeconds < b.ElapsedSeconds || got.BytesPerSecond <= 0 || got.Bytes > int64(len(big))+64<<10 {
+	if got := later.Backups[0]; got.ElapsedSeconds < b.ElapsedSeconds || got.BytesPerSecond <= 0 || got.Bytes > size+64<<10 {
 		t.Errorf("later sample %+v after %+v", got, b)
 	}
 
