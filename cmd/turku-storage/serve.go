@@ -187,13 +187,18 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		d.ctl.Close()
 		return err
 	}
-	if err := d.w.serveControl(gctx, grp, d.ctl, d.live); err != nil {
+	// The control socket answers until the last session is gone, so
+	// status shows the backups a shutdown waits for.
+	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopControl()
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.live); err != nil {
 		ln.Close()
 		d.ctl.Close()
 		return err
 	}
 
 	grp.Go(func() error {
+		defer stopControl()
 		return d.srv.Serve(sessions, ln)
 	})
 	grp.Go(func() error {

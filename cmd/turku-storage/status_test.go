@@ -204,3 +204,33 @@ func TestPrintStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusDuringShutdown: while SIGTERM waits for a running backup,
+// status still answers and shows it; the socket goes with serve.
+func TestStatusDuringShutdown(t *testing.T) {
+	api := apitest.New()
+	t.Cleanup(api.Close)
+	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	a := slowAgent(t, api, machineUUID, "web1", 192<<10, 64)
+	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
+	hostKeys := registered(t, api, s)
+	d := startServe(t, s, "--shutdown-timeout", "1m")
+
+	sess := a.ping(t, d, hostKeys)
+	waitStatus(t, s, "the backup running", func(st *control.Status) bool { return len(st.Backups) == 1 })
+	d.cancel() // SIGTERM
+	d.log.WaitFor(t, "shutting down", 1, waitLong)
+	if st := statusJSON(t, s); len(st.Backups) != 1 || st.Backups[0].Machine != machineUUID {
+		t.Errorf("status while shutting down: backups %+v, want web1's", st.Backups)
+	}
+	if res := sess.Wait(t, waitLong); res.ExitCode != 0 {
+		t.Errorf("backup during shutdown: ssh exit %d", res.ExitCode)
+	}
+	if r := d.stop(t); r.code != 0 {
+		t.Errorf("serve exit %d", r.code)
+	}
+	r := run(t, context.Background(), nil, "-c", s.dir, "status", "--json")
+	if r.code != 1 || !strings.Contains(r.stderr, "serve is not running") {
+		t.Errorf("after serve stopped: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
