@@ -123,7 +123,8 @@ func Listen(path string) (*Listener, error) {
 			return nil, fmt.Errorf("control_socket %s: remove stale socket: %w", path, err)
 		}
 	}
-	tmp := path + ".new-" + strconv.Itoa(os.Getpid())
+	// Short, so it fits a socket address wherever path does.
+	tmp := filepath.Join(filepath.Dir(path), "."+strconv.Itoa(os.Getpid()))
 	os.Remove(tmp)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
