@@ -68,7 +68,7 @@ type daemon struct {
 	srv    *sshserver.Server
 	engine atomic.Pointer[backup.Engine]
 	reg    *registry.Registrar
-	// The live state (metrics.go, notify.go, live.go): /metrics, STATUS=
+	// The live state (metrics.go, notify.go, control.go): /metrics, STATUS=
 	// and the control socket ctl read it. keysLoaded is closed once the
 	// machine keys came from the cache or the API.
 	state      *monitor.State
