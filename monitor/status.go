@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Status is a point-in-time copy of the live state, for a status view
-// (JSON field names are part of its output).
+// Status is a point-in-time copy of the live state; the control socket
+// arranges it into the document `status --json` prints.
 type Status struct {
 	Time         time.Time  `json:"time"`
 	Machines     int        `json:"machines"`
