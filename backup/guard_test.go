@@ -20,7 +20,7 @@ type recordingObserver struct {
 	events []string
 }
 
-func (o *recordingObserver) BackupPhase(machine, unit, source, phase string) {
+func (o *recordingObserver) BackupPhase(machine, unit, source, phase string, files func() int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.events = append(o.events, strings.Join([]string{machine, unit, source, phase}, " "))

@@ -12,8 +12,10 @@ const (
 // status; cmd passes a *monitor.State. Calls come from the sessions'
 // goroutines and must not block.
 type Observer interface {
-	// BackupPhase says the source's backup entered phase.
-	BackupPhase(machine, unit, source, phase string)
+	// BackupPhase says the source's backup entered phase. In
+	// PhaseRunning, files returns how many files rsync listed so far
+	// (its --verbose lines); it is nil in PhaseWaiting.
+	BackupPhase(machine, unit, source, phase string, files func() int64)
 	// BackupFinished says it ended, successfully or not, after running
 	// from begin to end. Every source that began gets exactly one.
 	BackupFinished(machine, unit, source string, ok bool, begin, end time.Time)
@@ -21,5 +23,5 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) BackupPhase(string, string, string, string)                        {}
+func (nopObserver) BackupPhase(string, string, string, string, func() int64)          {}
 func (nopObserver) BackupFinished(string, string, string, bool, time.Time, time.Time) {}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -91,11 +92,18 @@ func rsyncArgs(p pullSpec) []string {
 	return append(args, url, strings.TrimSuffix(p.dest, "/")+"/")
 }
 
+// rsyncProgress is what a running rsync has told so far.
+type rsyncProgress struct {
+	// files counts the file lines of --verbose output.
+	files atomic.Int64
+}
+
 // runRsync runs command with args, RSYNC_PASSWORD only in its environment,
-// streaming its output to log at debug level. It returns nil or an
+// streaming its output to log at debug level and counting into progress
+// (which may be nil). It returns nil or an
 // *RsyncError; when ctx ends rsync gets SIGTERM, and the error also wraps
 // the context's cause.
-func runRsync(ctx context.Context, log *slog.Logger, command string, args []string, password string) error {
+func runRsync(ctx context.Context, log *slog.Logger, command string, args []string, password string, progress *rsyncProgress) error {
 	cmd := exec.CommandContext(ctx, command, args...)
 	// Only what rsync needs: no secrets of ours, no inherited RSYNC_* knobs.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RSYNC_PASSWORD=" + password}
@@ -113,7 +121,7 @@ func runRsync(ctx context.Context, log *slog.Logger, command string, args []stri
 		return syscall.Kill(-pgid, syscall.SIGTERM)
 	}
 	cmd.WaitDelay = rsyncWaitDelay
-	out := &lineLog{log: log}
+	out := &lineLog{log: log, progress: progress}
 	cmd.Stdout, cmd.Stderr = out, out
 	log.Debug("rsync start", "args", args)
 	start := time.Now()
@@ -150,10 +158,11 @@ func runRsync(ctx context.Context, log *slog.Logger, command string, args []stri
 // from one goroutine at a time; the mutex is for tail readers), logs each
 // line and keeps the last tailLines.
 type lineLog struct {
-	log     *slog.Logger
-	mu      sync.Mutex // guards partial and last
-	partial []byte
-	last    []string
+	log      *slog.Logger
+	progress *rsyncProgress // nil: not counted
+	mu       sync.Mutex     // guards partial and last
+	partial  []byte
+	last     []string
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
@@ -184,6 +193,9 @@ func (l *lineLog) line(b []byte) {
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	l.log.Debug("rsync", "line", s)
+	if l.progress != nil && isFileLine(s) {
+		l.progress.files.Add(1)
+	}
 	l.last = append(l.last, s)
 	if len(l.last) > tailLines {
 		l.last = l.last[len(l.last)-tailLines:]
@@ -203,4 +215,23 @@ func (l *lineLog) tail() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.last...)
+}
+
+// isFileLine reports whether a line of rsync --verbose output (without
+// --itemize-changes) names a file it transferred: not a directory (ends in
+// "/"), not a deletion, not a warning, not the header or the closing
+// totals. Symlinks ("a -> b") and hard links ("a => b") count.
+func isFileLine(s string) bool {
+	switch {
+	case s == "", strings.HasSuffix(s, "/"),
+		s == "receiving incremental file list", s == "receiving file list ... done",
+		s == "sending incremental file list", s == "created directory" || strings.HasPrefix(s, "created directory "),
+		strings.HasPrefix(s, "deleting "), strings.HasPrefix(s, "sent "), strings.HasPrefix(s, "total size is "),
+		strings.HasPrefix(s, "rsync: "), strings.HasPrefix(s, "rsync error: "), strings.HasPrefix(s, "@ERROR"),
+		strings.HasPrefix(s, "skipping "), strings.HasPrefix(s, "file has vanished: "),
+		strings.HasPrefix(s, "cannot delete "), strings.HasPrefix(s, "IO error "),
+		strings.HasPrefix(s, "WARNING: "), strings.HasPrefix(s, "Number of "):
+		return false
+	}
+	return true
 }

@@ -231,12 +231,13 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		defer os.Remove(spec.filterFile)
 	}
 
-	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseWaiting)
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseWaiting, nil)
 	release, err := r.e.acquireSlot(ctx, r.alog, r.m.UnitName, name)
 	if err != nil {
 		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
 	}
-	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning)
+	var progress rsyncProgress
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning, progress.files.Load)
 	released := false
 	defer func() {
 		if !released { // a panic left it held
@@ -244,7 +245,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		}
 	}()
 	syncBegin := r.e.now()
-	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass)
+	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
 	syncFinish := r.e.now()
 	release()
 	released = true

@@ -74,6 +74,9 @@ type Config struct {
 	UpdateConfigInterval time.Duration `json:"update_config_interval"` // update_config_interval
 	MaxConcurrentBackups int           `json:"max_concurrent_backups"` // max_concurrent_backups
 	RsyncCommand         string        `json:"rsync_command"`          // rsync_command
+	// ControlSocket is the Unix socket `status` and `restore` ask serve
+	// on (control_socket).
+	ControlSocket string `json:"control_socket"`
 
 	CoordinatorListen         string `json:"coordinator_listen"`          // coordinator_listen
 	CoordinatorTLSCert        string `json:"coordinator_tls_cert"`        // coordinator_tls_cert
@@ -109,7 +112,7 @@ var keys = []string{
 	"ssh_host_key_files", "update_config_interval", "max_concurrent_backups",
 	"rsync_command", "coordinator_listen", "coordinator_tls_cert",
 	"coordinator_tls_key", "machine_registration_secret", "coordinator_insecure_listen",
-	"max_usage_pct", "metrics_listen",
+	"max_usage_pct", "metrics_listen", "control_socket",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -142,6 +145,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("coordinator_listen", "127.0.0.1:8410")
 	v.SetDefault("log_file", "")
 	v.SetDefault("max_usage_pct", int64(95))
+	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -404,6 +408,12 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	}
 	r.checkCoordinatorListen(c)
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
+	c.ControlSocket = r.str("control_socket")
+	if !filepath.IsAbs(c.ControlSocket) {
+		r.fail("control_socket", "want an absolute path, got %q", c.ControlSocket)
+	} else if len(c.ControlSocket) > maxSocketPath {
+		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
+	}
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
@@ -515,6 +525,10 @@ func (r *reader) globKeys(key, pattern string) (keys, files []string) {
 	}
 	return keys, files
 }
+
+// maxSocketPath is the longest path a Unix socket address holds on Linux
+// (sun_path is 108 bytes with the terminating NUL).
+const maxSocketPath = 107
 
 // MarshalJSON writes the durations as Go duration strings ("30s"), a form
 // config.d reads back unchanged: as bare numbers they would be

@@ -64,8 +64,8 @@ func TestLoadSeedConfig(t *testing.T) {
 		SSHPingHost:           "primary.turku.example.com", SSHPingPort: 22, SSHPingUser: "turku-ping",
 		SSHListen: ":22", SSHHostKeyFiles: []string{"/var/lib/turku-storage/ssh_host_ed25519_key"},
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
-		CoordinatorListen: "127.0.0.1:8410",
-		Ignored:           []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
+		CoordinatorListen: "127.0.0.1:8410", ControlSocket: "/run/turku-storage/control.sock",
+		Ignored: []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}
 	if diff := cmp.Diff(want, c, cmpIgnore(ignore...)); diff != "" {
@@ -222,6 +222,16 @@ func TestLoadErrors(t *testing.T) {
 				"b.json": `{"volumes": {"backup": {"path": "/w"}}}`,
 			},
 			want: []string{`config.d/b.json: volumes.backup: the volume names "Backup" and "backup" differ only in case`},
+		},
+		{
+			name:  "bad control_socket",
+			files: map[string]string{"a.json": `{"name": "n", "secret": "s", "control_socket": "run/control.sock", "volumes": {"v": {"path": "/v"}}}`},
+			want:  []string{`config.d/a.json: control_socket: want an absolute path, got "run/control.sock"`},
+		},
+		{
+			name:  "control_socket too long",
+			files: map[string]string{"a.json": `{"name": "n", "secret": "s", "control_socket": "/` + strings.Repeat("d", 120) + `", "volumes": {"v": {"path": "/v"}}}`},
+			want:  []string{`config.d/a.json: control_socket: path is 121 bytes, longer than a Unix socket address allows (107)`},
 		},
 		{
 			name:  "bad api_url",

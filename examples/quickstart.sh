@@ -89,6 +89,7 @@ cat >"$dir/etc/config.d/10-storage.json" <<JSON
     "ssh_ping_user": "turku-ping",
     "var_dir": "$dir/var",
     "lock_dir": "$dir/lock",
+    "control_socket": "$dir/control.sock",
     "volumes": {
         "default": {"path": "$dir/volume"}
     }

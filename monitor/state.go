@@ -13,6 +13,12 @@ const (
 	ModeRestore = "restore"
 )
 
+// Where the machine keys in use came from.
+const (
+	KeysFromAPI   = "api"
+	KeysFromCache = "cache"
+)
+
 // Backup phases reported by the backup engine.
 const (
 	PhaseWaiting = "waiting" // for a max_concurrent_backups slot
@@ -31,15 +37,20 @@ const (
 // turku_storage_backup_duration_seconds: 10 s to 24 h.
 var DurationBuckets = []float64{10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400}
 
-// VolumeUsage is one volume's filesystem as statfs(2) sees it.
+// VolumeUsage is one configured volume and its filesystem as statfs(2)
+// sees it.
 type VolumeUsage struct {
-	Name        string  `json:"name"`
-	Path        string  `json:"path"`
-	SizeBytes   int64   `json:"size_bytes"`
-	FreeBytes   int64   `json:"free_bytes"` // available to unprivileged users (f_bavail)
-	UsedPct     float64 `json:"used_pct"`
-	MaxUsagePct int     `json:"max_usage_pct"` // the disk guard's threshold
-	Err         string  `json:"error,omitempty"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// AcceptNew and HighWaterPct are the volume's accept_new and
+	// accept_new_high_water_pct: whether placement puts new machines here.
+	AcceptNew    bool    `json:"accept_new"`
+	HighWaterPct int     `json:"accept_new_high_water_pct"`
+	SizeBytes    int64   `json:"size_bytes"`
+	FreeBytes    int64   `json:"free_bytes"` // available to unprivileged users (f_bavail)
+	UsedPct      float64 `json:"used_pct"`
+	MaxUsagePct  int     `json:"max_usage_pct"` // the disk guard's threshold
+	Err          string  `json:"error,omitempty"`
 }
 
 // Options are the parts of the state that are read, not reported: cmd
@@ -72,6 +83,13 @@ type State struct {
 	sources  map[sourceKey]*sourceState
 	sessions map[*session]struct{}
 	backups  map[backupKey]*backupState
+	// changed is closed and replaced whenever sessions change, so a
+	// waiter (RestoreSession) wakes without polling.
+	changed chan struct{}
+	// keysFrom is where the machine keys in use came from ("api" or
+	// "cache"), keysUpdated when they were fetched from the API.
+	keysFrom    string
+	keysUpdated time.Time
 }
 
 type sourceKey struct{ machine, source string }
@@ -93,11 +111,13 @@ type backupState struct {
 	// received count then.
 	phaseSince time.Time
 	startBytes int64
+	// files counts the files rsync listed; nil while waiting.
+	files func() int64
 }
 
 type session struct {
 	mode, machine, unit, remote string
-	port                        int
+	port, restorePort           int
 	since                       time.Time
 	received                    atomic.Int64
 }
@@ -130,6 +150,7 @@ func New(opts Options) *State {
 		sources:  map[sourceKey]*sourceState{},
 		sessions: map[*session]struct{}{},
 		backups:  map[backupKey]*backupState{},
+		changed:  make(chan struct{}),
 	}
 }
 
@@ -166,8 +187,9 @@ func (s *State) source(machine, source string) *sourceState {
 }
 
 // BackupPhase records that a source's backup entered phase (PhaseWaiting
-// or PhaseRunning). It implements backup.Observer.
-func (s *State) BackupPhase(machine, unit, source, phase string) {
+// or PhaseRunning); files, when not nil, counts the files rsync listed so
+// far. It implements backup.Observer.
+func (s *State) BackupPhase(machine, unit, source, phase string, files func() int64) {
 	if s == nil {
 		return
 	}
@@ -180,7 +202,7 @@ func (s *State) BackupPhase(machine, unit, source, phase string) {
 		b = &backupState{unit: unit, since: now}
 		s.backups[k] = b
 	}
-	b.phase, b.phaseSince = phase, now
+	b.phase, b.phaseSince, b.files = phase, now, files
 	b.startBytes = s.machineReceived(machine)
 }
 
@@ -242,16 +264,18 @@ func (s *State) ConnectionDropped(reason string) {
 	s.dropped[reason]++
 }
 
-// SessionStarted records an agent session. received counts the bytes its
-// tunnel carries from the agent; end removes the session. It implements
-// sshserver.Observer.
-func (s *State) SessionStarted(mode, machine, unit, remote string, port int) (received func(n int64), end func()) {
+// SessionStarted records an agent session: port is the agent's forwarded
+// PORT, restorePort the local port of a restore session (0 for a
+// checkin). received counts the bytes its tunnel carries from the agent;
+// end removes the session. It implements sshserver.Observer.
+func (s *State) SessionStarted(mode, machine, unit, remote string, port, restorePort int) (received func(n int64), end func()) {
 	if s == nil {
 		return func(int64) {}, func() {}
 	}
-	se := &session{mode: mode, machine: machine, unit: unit, remote: remote, port: port, since: s.opts.Now()}
+	se := &session{mode: mode, machine: machine, unit: unit, remote: remote, port: port, restorePort: restorePort, since: s.opts.Now()}
 	s.mu.Lock()
 	s.sessions[se] = struct{}{}
+	s.sessionsChanged()
 	s.mu.Unlock()
 	received = func(n int64) {
 		se.received.Add(n)
@@ -262,6 +286,7 @@ func (s *State) SessionStarted(mode, machine, unit, remote string, port int) (re
 		once.Do(func() {
 			s.mu.Lock()
 			delete(s.sessions, se)
+			s.sessionsChanged()
 			s.mu.Unlock()
 		})
 	}
@@ -276,10 +301,49 @@ func (s *State) SetMachines(n int) {
 	s.machines.Store(int64(n))
 }
 
-// KeyRefreshed records a successful key refresh at t.
+// sessionsChanged wakes the RestoreSession waiters; s.mu is held.
+func (s *State) sessionsChanged() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// RestoreSession returns the newest restore session of machine, or nil,
+// and a channel closed at the next change of sessions: a caller waiting
+// for one to start checks again when it is closed.
+func (s *State) RestoreSession(machine string) (*SessionStatus, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found *session
+	for se := range s.sessions {
+		if se.mode == ModeRestore && se.machine == machine && (found == nil || se.since.After(found.since)) {
+			found = se
+		}
+	}
+	if found == nil {
+		return nil, s.changed
+	}
+	st := found.status()
+	return &st, s.changed
+}
+
+// KeyRefreshed records a successful key refresh from the API at t.
 func (s *State) KeyRefreshed(t time.Time) {
 	if s == nil {
 		return
 	}
 	s.keyRefresh.Store(t.UnixNano())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keysFrom, s.keysUpdated = KeysFromAPI, t
+}
+
+// KeysFromCache records that the machine keys in use were loaded from the
+// cache, which the API sent at updated.
+func (s *State) KeysFromCache(updated time.Time) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keysFrom, s.keysUpdated = KeysFromCache, updated
 }

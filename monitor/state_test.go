@@ -3,6 +3,7 @@ package monitor
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,23 +41,27 @@ func TestStatusFollowsABackup(t *testing.T) {
 		},
 	})
 	s.SetMachines(3)
-	received, end := s.SessionStarted(ModeCheckin, machine, "web1", "192.0.2.7:50000", 51234)
+	received, end := s.SessionStarted(ModeCheckin, machine, "web1", "192.0.2.7:50000", 51234, 0)
 	received(10) // the rsync greeting, before the source's slot
-	s.BackupPhase(machine, "web1", "etc", PhaseWaiting)
+	s.BackupPhase(machine, "web1", "etc", PhaseWaiting, nil)
 	clk.add(time.Minute)
 	st := s.Status()
-	if len(st.Backups) != 1 || st.Backups[0].Phase != PhaseWaiting || st.Backups[0].ReceivedBytes != 0 {
+	if len(st.Backups) != 1 || st.Backups[0].Phase != PhaseWaiting || st.Backups[0].ReceivedBytes != 0 || st.Backups[0].Files != nil {
 		t.Errorf("waiting: backups %+v", st.Backups)
 	}
-	s.BackupPhase(machine, "web1", "etc", PhaseRunning)
+	var files atomic.Int64
+	s.BackupPhase(machine, "web1", "etc", PhaseRunning, files.Load)
+	files.Store(7)
 	received(1000)
 	clk.add(time.Minute)
 	received(500)
 
 	st = s.Status()
+	seven := int64(7)
 	want := []BackupStatus{{
 		Machine: machine, Unit: "web1", Source: "etc", Phase: PhaseRunning,
-		Since: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), Elapsed: 2 * time.Minute, ReceivedBytes: 1500,
+		Since: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), Elapsed: 2 * time.Minute,
+		PhaseSince: time.Date(2026, 11, 25, 3, 1, 0, 0, time.UTC), ReceivedBytes: 1500, Files: &seven,
 	}}
 	if diff := cmp.Diff(want, st.Backups); diff != "" {
 		t.Errorf("running backup (-want +got):\n%s", diff)
@@ -146,12 +151,65 @@ func TestNilState(t *testing.T) {
 	var s *State
 	s.AuthFailed()
 	s.ConnectionDropped("x")
-	s.BackupPhase(machine, "u", "etc", PhaseRunning)
+	s.BackupPhase(machine, "u", "etc", PhaseRunning, nil)
 	s.BackupFinished(machine, "u", "etc", true, time.Now(), time.Now())
 	s.SeedSource(machine, "u", "etc", time.Now())
 	s.SetMachines(1)
 	s.KeyRefreshed(time.Now())
-	received, end := s.SessionStarted(ModeCheckin, machine, "u", "r", 1)
+	s.KeysFromCache(time.Now())
+	received, end := s.SessionStarted(ModeCheckin, machine, "u", "r", 1, 0)
 	received(1)
 	end()
+}
+
+// RestoreSession finds a machine's newest restore session with both its
+// ports, and its channel wakes a waiter when any session starts or ends.
+func TestRestoreSession(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)}
+	s := New(Options{Now: clk.Now})
+	got, changed := s.RestoreSession(machine)
+	if got != nil {
+		t.Fatalf("no session yet, got %+v", got)
+	}
+	// A checkin of the machine is no restore session, but it is a change.
+	_, endCheckin := s.SessionStarted(ModeCheckin, machine, "web1", "r", 51000, 0)
+	defer endCheckin()
+	select {
+	case <-changed:
+	default:
+		t.Fatal("a session started and the channel stayed open")
+	}
+	got, changed = s.RestoreSession(machine)
+	if got != nil {
+		t.Fatalf("checkin taken for a restore: %+v", got)
+	}
+	_, endOther := s.SessionStarted(ModeRestore, "other", "db1", "r", 52000, 52001)
+	defer endOther()
+	<-changed
+	_, endOld := s.SessionStarted(ModeRestore, machine, "web1", "r", 50000, 50001)
+	clk.add(time.Second)
+	_, endNew := s.SessionStarted(ModeRestore, machine, "web1", "r", 50000, 50002)
+	got, changed = s.RestoreSession(machine)
+	if got == nil || got.Mode != ModeRestore || got.Port != 50000 || got.RestorePort != 50002 {
+		t.Errorf("restore session %+v, want the newest one, on 50002", got)
+	}
+	endNew()
+	<-changed
+	if got, _ := s.RestoreSession(machine); got == nil || got.RestorePort != 50001 {
+		t.Errorf("after the newest ended: %+v, want the one on 50001", got)
+	}
+	endOld()
+
+	if st := s.Status(); st.KeysFrom != "" || st.KeysUpdated != nil {
+		t.Errorf("keys before any load: %q %v", st.KeysFrom, st.KeysUpdated)
+	}
+	cached := clk.Now().Add(-time.Hour)
+	s.KeysFromCache(cached)
+	if st := s.Status(); st.KeysFrom != KeysFromCache || st.KeysUpdated == nil || !st.KeysUpdated.Equal(cached) || st.KeyRefreshed != nil {
+		t.Errorf("keys from the cache: %q %v, refreshed %v", st.KeysFrom, st.KeysUpdated, st.KeyRefreshed)
+	}
+	s.KeyRefreshed(clk.Now())
+	if st := s.Status(); st.KeysFrom != KeysFromAPI || st.KeysUpdated == nil || !st.KeysUpdated.Equal(clk.Now()) {
+		t.Errorf("keys from the API: %q %v", st.KeysFrom, st.KeysUpdated)
+	}
 }

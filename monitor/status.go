@@ -6,12 +6,17 @@ import (
 	"time"
 )
 
-// Status is a point-in-time copy of the live state, for a status view
-// (JSON field names are part of its output).
+// Status is a point-in-time copy of the live state; the control socket
+// arranges it into the document `status --json` prints.
 type Status struct {
-	Time               time.Time        `json:"time"`
-	Machines           int              `json:"machines"`
-	KeyRefreshed       *time.Time       `json:"key_refreshed,omitempty"`
+	Time         time.Time  `json:"time"`
+	Machines     int        `json:"machines"`
+	KeyRefreshed *time.Time `json:"key_refreshed,omitempty"`
+	// KeysFrom is where the keys in use came from (KeysFromAPI,
+	// KeysFromCache; empty before either), KeysUpdated when the API sent
+	// them.
+	KeysFrom           string           `json:"keys_from,omitempty"`
+	KeysUpdated        *time.Time       `json:"keys_updated,omitempty"`
 	ReportsSpooled     int              `json:"reports_spooled"`
 	ReceivedBytes      int64            `json:"received_bytes"`
 	BackupsSucceeded   int64            `json:"backups_succeeded"`
@@ -25,11 +30,14 @@ type Status struct {
 
 // SessionStatus is one connected agent's session.
 type SessionStatus struct {
-	Mode          string    `json:"mode"`
-	Machine       string    `json:"machine"`
-	Unit          string    `json:"unit"`
-	Remote        string    `json:"remote"`
-	Port          int       `json:"port"` // the agent's forwarded port; for restore, the local port
+	Mode    string `json:"mode"`
+	Machine string `json:"machine"`
+	Unit    string `json:"unit"`
+	Remote  string `json:"remote"`
+	Port    int    `json:"port"` // the agent's forwarded PORT
+	// RestorePort is, for a restore session, the local port the
+	// operator's rsync connects to.
+	RestorePort   int       `json:"restore_port,omitempty"`
 	Since         time.Time `json:"since"`
 	ReceivedBytes int64     `json:"received_bytes"`
 }
@@ -42,9 +50,14 @@ type BackupStatus struct {
 	Phase   string        `json:"phase"` // PhaseWaiting or PhaseRunning
 	Since   time.Time     `json:"since"`
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// PhaseSince is when it entered Phase: when it began to wait, or
+	// when rsync started.
+	PhaseSince time.Time `json:"phase_since"`
 	// ReceivedBytes is what the machine's tunnel carried since rsync
 	// started (0 while waiting).
 	ReceivedBytes int64 `json:"received_bytes"`
+	// Files is how many files rsync listed so far; nil while waiting.
+	Files *int64 `json:"files,omitempty"`
 }
 
 // Status returns a copy of the live state. It reads the volumes and the
@@ -72,20 +85,27 @@ func (s *State) Status() Status {
 		st.Volumes = append(st.Volumes, s.opts.Volumes()...)
 	}
 	s.mu.Lock()
+	st.KeysFrom = s.keysFrom
+	if !s.keysUpdated.IsZero() {
+		t := s.keysUpdated
+		st.KeysUpdated = &t
+	}
 	st.BackupsSucceeded, st.BackupsFailed = s.results["success"], s.results["failure"]
 	for k, v := range s.dropped {
 		st.ConnectionsDropped[k] = v
 	}
 	for se := range s.sessions {
-		st.Sessions = append(st.Sessions, SessionStatus{
-			Mode: se.mode, Machine: se.machine, Unit: se.unit, Remote: se.remote,
-			Port: se.port, Since: se.since, ReceivedBytes: se.received.Load(),
-		})
+		st.Sessions = append(st.Sessions, se.status())
 	}
 	for k, b := range s.backups {
-		bs := BackupStatus{Machine: k.machine, Unit: b.unit, Source: k.source, Phase: b.phase, Since: b.since, Elapsed: now.Sub(b.since)}
+		bs := BackupStatus{Machine: k.machine, Unit: b.unit, Source: k.source, Phase: b.phase, Since: b.since,
+			Elapsed: now.Sub(b.since), PhaseSince: b.phaseSince}
 		if b.phase == PhaseRunning {
 			bs.ReceivedBytes = s.machineReceived(k.machine) - b.startBytes
+		}
+		if b.files != nil {
+			n := b.files()
+			bs.Files = &n
 		}
 		st.Backups = append(st.Backups, bs)
 	}
@@ -97,6 +117,14 @@ func (s *State) Status() Status {
 		return cmp.Or(cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
 	})
 	return st
+}
+
+// status copies a session; it reads only atomics and immutable fields.
+func (se *session) status() SessionStatus {
+	return SessionStatus{
+		Mode: se.mode, Machine: se.machine, Unit: se.unit, Remote: se.remote,
+		Port: se.port, RestorePort: se.restorePort, Since: se.since, ReceivedBytes: se.received.Load(),
+	}
 }
 
 // Counts are the figures systemd's STATUS= line shows.

@@ -31,16 +31,18 @@ type Observer interface {
 	ConnectionDropped(reason string)
 	// SessionStarted records an agent's session; received is told of the
 	// bytes its checkin tunnel carries from the agent, end is called once
-	// when the session ends. port is the agent's forwarded port for a
-	// checkin, the local listening port for a restore.
-	SessionStarted(mode, machine, unit, remote string, port int) (received func(n int64), end func())
+	// when the session ends. agentPort is the PORT the agent forwarded;
+	// restorePort is, for a restore, the local port the operator's rsync
+	// connects to (0 for a checkin). A restore is reported once its port
+	// listens.
+	SessionStarted(mode, machine, unit, remote string, agentPort, restorePort int) (received func(n int64), end func())
 }
 
 type nopObserver struct{}
 
 func (nopObserver) AuthFailed()              {}
 func (nopObserver) ConnectionDropped(string) {}
-func (nopObserver) SessionStarted(string, string, string, string, int) (func(int64), func()) {
+func (nopObserver) SessionStarted(string, string, string, string, int, int) (func(int64), func()) {
 	return func(int64) {}, func() {}
 }
 

@@ -42,10 +42,14 @@ func (o *recordingObserver) ConnectionDropped(reason string) {
 	o.dropped[reason]++
 }
 
-func (o *recordingObserver) SessionStarted(mode, machine, unit, remote string, port int) (func(int64), func()) {
+func (o *recordingObserver) SessionStarted(mode, machine, unit, remote string, agentPort, restorePort int) (func(int64), func()) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := &observedSession{desc: fmt.Sprintf("%s %s %s %d remote-set=%v", mode, machine, unit, port, strings.HasPrefix(remote, "127.0.0.1:")), done: make(chan struct{})}
+	desc := fmt.Sprintf("%s %s %s %d remote-set=%v", mode, machine, unit, agentPort, strings.HasPrefix(remote, "127.0.0.1:"))
+	if restorePort != 0 {
+		desc += fmt.Sprintf(" restore-port=%d", restorePort)
+	}
+	s := &observedSession{desc: desc, done: make(chan struct{})}
 	o.sessions = append(o.sessions, s)
 	return func(n int64) {
 			o.mu.Lock()

@@ -262,7 +262,7 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 // daemon; log carries no "port", which the tunnel adds.
 func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.Request, alog *sessionlog.Logger, log *slog.Logger) int {
 	received, end := sess.srv.opts.Observer.SessionStarted(ModeCheckin, sess.machine.UUID, sess.machine.Info.UnitName,
-		sess.conn.RemoteAddr().String(), int(fwd.Port))
+		sess.conn.RemoteAddr().String(), int(fwd.Port), 0)
 	defer end()
 	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.CountReceived(received))
 	if err != nil {
@@ -301,7 +301,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 	}
 	defer ep.Close()
 	_, end := sess.srv.opts.Observer.SessionStarted(ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,
-		sess.conn.RemoteAddr().String(), ep.Port())
+		sess.conn.RemoteAddr().String(), int(fwd.Port), ep.Port())
 	defer end()
 	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String())

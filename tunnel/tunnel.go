@@ -318,8 +318,13 @@ type countingWriter struct {
 	count func(int64)
 }
 
+// Write counts p before writing it, so whoever read the bytes sees them
+// counted, and takes back what was not written.
 func (w countingWriter) Write(p []byte) (int, error) {
+	w.count(int64(len(p)))
 	n, err := w.w.Write(p)
-	w.count(int64(n))
+	if n < len(p) {
+		w.count(int64(n - len(p)))
+	}
 	return n, err
 }

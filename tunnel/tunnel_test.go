@@ -450,3 +450,42 @@ func TestAgentRefusesChannel(t *testing.T) {
 		t.Errorf("got %q, %v from a refused channel; want EOF", got, err)
 	}
 }
+
+// TestReceivedCountsWhileOpen: CountReceived is told what came from the
+// agent while the connection is still open (live status), not only at its
+// end, and before the local side can read it.
+func TestReceivedCountsWhileOpen(t *testing.T) {
+	chunk := bytes.Repeat([]byte("x"), 100<<10)
+	release := make(chan struct{})
+	a := newAgent(t, func(ch gossh.Channel) {
+		defer ch.Close()
+		ch.Write(chunk)
+		<-release
+		ch.Write(chunk)
+	})
+	var received atomic.Int64
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testLogger(t), CountReceived(func(n int64) { received.Add(n) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	c, err := net.Dial("tcp", ep.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, len(chunk))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := received.Load(); got != int64(len(chunk)) {
+		t.Errorf("Received %d while open, want %d", got, len(chunk))
+	}
+	close(release)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := received.Load(); got != int64(2*len(chunk)) {
+		t.Errorf("Received %d, want %d", got, 2*len(chunk))
+	}
+}

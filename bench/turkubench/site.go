@@ -166,6 +166,7 @@ func (s *site) writeStorageConfig(dir string, port int, logFile string) error {
 		},
 		"var_dir":                filepath.Join(dir, "var"),
 		"lock_dir":               filepath.Join(dir, "lock"),
+		"control_socket":         filepath.Join(dir, "control.sock"),
 		"log_file":               logFile,
 		"ssh_listen":             net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		"ssh_ping_host":          "127.0.0.1",

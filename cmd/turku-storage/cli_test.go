@@ -47,6 +47,7 @@ func newSite(t *testing.T, extra map[string]any) *site {
 		"volumes":       map[string]any{"default": map[string]any{"path": s.volume}},
 		"ssh_ping_host": "127.0.0.1", "ssh_ping_user": "turku-ping",
 		"ssh_listen": "127.0.0.1:0", "coordinator_listen": "127.0.0.1:0",
+		"control_socket": controlSocketPath(t, root),
 	}
 	for k, v := range extra {
 		cfg[k] = v
@@ -59,6 +60,22 @@ func newSite(t *testing.T, extra map[string]any) *site {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// controlSocketPath is a socket path under root, or under a shorter
+// temporary directory when root is too deep for a Unix socket address.
+func controlSocketPath(t *testing.T, root string) string {
+	t.Helper()
+	p := filepath.Join(root, "run", "control.sock")
+	if len(p) <= 100 {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "control.sock")
 }
 
 // syncWriter collects output written from several goroutines.

@@ -168,9 +168,9 @@ func TestServeSIGHUPDuringStartup(t *testing.T) {
 	}
 }
 
-// slowAgent is a machine whose one source takes minutes at 10 KiB/s: its
+// slowSourceAgent is a machine whose one source takes minutes at 10 KiB/s: its
 // backup holds a slot until serve stops.
-func slowAgent(t *testing.T, api *apitest.Server, uuid, unit string) *agent {
+func slowSourceAgent(t *testing.T, api *apitest.Server, uuid, unit string) *agent {
 	t.Helper()
 	a := newAgent(t, api, uuid, unit, map[string]string{"big": strings.Repeat("0123456789abcdef", 1<<16)})
 	api.AddSource(uuid, "etc", apiclient.Source{Path: "/etc", Bwlimit: "10"})
@@ -187,7 +187,7 @@ func TestServeReload(t *testing.T) {
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "max_concurrent_backups": 1})
-	first := slowAgent(t, api, machineUUID, "web1")
+	first := slowSourceAgent(t, api, machineUUID, "web1")
 	second := newAgent(t, api, "5d4ad5bb-2f7a-4f43-9d6e-7a1a3c4e0b21", "web2", map[string]string{"f": "1"})
 	api.AddSource("5d4ad5bb-2f7a-4f43-9d6e-7a1a3c4e0b21", "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)
@@ -247,7 +247,7 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	api := apitest.New()
 	t.Cleanup(api.Close)
 	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
-	a := slowAgent(t, api, machineUUID, "web1")
+	a := slowSourceAgent(t, api, machineUUID, "web1")
 	hostKeys := registered(t, api, s)
 	d := startServe(t, s, "--shutdown-timeout", "1h")
 

@@ -38,7 +38,7 @@ func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.Sta
 func volumeUsage(vols []config.Volume) []monitor.VolumeUsage {
 	out := make([]monitor.VolumeUsage, 0, len(vols))
 	for _, v := range vols {
-		u := monitor.VolumeUsage{Name: v.Name, Path: v.Path, MaxUsagePct: v.MaxUsagePct}
+		u := monitor.VolumeUsage{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct, MaxUsagePct: v.MaxUsagePct}
 		var err error
 		if u.SizeBytes, u.FreeBytes, u.UsedPct, err = backup.Usage(v.Path); err != nil {
 			u.Err = err.Error()

@@ -93,6 +93,9 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newSnapshotsCmd(g),
 		newCheckCmd(g),
 		newVersionCmd(g),
+		newStatusCmd(g),
+		newRestoreCmd(g),
+		newDocsCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root

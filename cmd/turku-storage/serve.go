@@ -19,6 +19,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/control"
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
@@ -68,13 +69,15 @@ type daemon struct {
 	srv    *sshserver.Server
 	engine atomic.Pointer[backup.Engine]
 	reg    *registry.Registrar
-	// Monitoring (metrics.go, notify.go): keysLoaded is closed once the
+	// The live state (metrics.go, notify.go, control.go): /metrics, STATUS=
+	// and the control socket ctl read it. keysLoaded is closed once the
 	// machine keys came from the cache or the API.
 	state      *monitor.State
 	notify     notifier
 	keysLoaded chan struct{}
 	keysOnce   sync.Once
-	volumes    atomic.Pointer[[]config.Volume] // the current configuration's, for metrics
+	volumes    atomic.Pointer[[]config.Volume] // the current configuration's, for metrics and status
+	ctl        *control.Listener
 	// hostKeys are advertised to the API for the daemon's life: the keys
 	// the SSH server was started with (or ssh_ping_host_keys as read then).
 	hostKeys []string
@@ -170,6 +173,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
+		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
 	} else if errors.Is(err, registry.ErrNoCache) {
@@ -179,8 +183,12 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
 	}
 
+	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.SSHListen)
 	if err != nil {
+		d.ctl.Close()
 		return fmt.Errorf("ssh_listen: %w", err)
 	}
 	log.Info("serving", "version", versionString(), "ssh_listen", ln.Addr().String(),
@@ -210,11 +218,22 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	coordAddr, err := d.w.serveCoordinator(gctx, grp)
 	if err != nil {
 		ln.Close()
+		d.ctl.Close()
 		return err
 	}
 	metricsAddr, err := serveMetrics(gctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
 	if err != nil {
 		ln.Close()
+		d.ctl.Close()
+		return err
+	}
+	// The control socket answers until the last session is gone, so
+	// status shows the backups a shutdown waits for.
+	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopControl()
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state); err != nil {
+		ln.Close()
+		d.ctl.Close()
 		return err
 	}
 	grp.Go(func() error {
@@ -233,6 +252,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 
 	grp.Go(func() error {
+		// The control socket answers until the last session is gone.
+		defer stopControl()
 		err := d.srv.Serve(context.WithoutCancel(ctx), ln)
 		if errors.Is(err, sshserver.ErrServerClosed) {
 			return nil
@@ -392,6 +413,7 @@ func restartKeys(a, b *config.Config) []string {
 	diff("coordinator_tls_key", a.CoordinatorTLSKey == b.CoordinatorTLSKey)
 	diff("machine_registration_secret", a.MachineRegistrationSecret == b.MachineRegistrationSecret)
 	diff("metrics_listen", a.MetricsListen == b.MetricsListen)
+	diff("control_socket", a.ControlSocket == b.ControlSocket)
 	return out
 }
 

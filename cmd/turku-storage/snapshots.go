@@ -30,7 +30,8 @@ how many there are (--json: every snapshot of every machine). With MACHINE
 with SOURCE, only that source's. Each snapshot shows its name, finish time,
 base snapshot and whether it is "latest". --json prints the same for
 scripts.`,
-		Args: cobra.MaximumNArgs(2),
+		Args:              cobra.MaximumNArgs(2),
+		ValidArgsFunction: completeMachineSource(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.stderrLogger()
 			if err != nil {

@@ -1,50 +1,163 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os/exec"
+	"regexp"
+	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/turku-backup/turku-storage/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...
+// -X main.buildDate=...". Unset, they come from the build info: the module
+// version (go install pkg@version) and the VCS stamp (vcs.revision,
+// vcs.time, vcs.modified) that go build records in a checkout.
+var (
+	version   = ""
+	commit    = ""
+	buildDate = ""
+)
 
-func versionString() string {
-	if version != "" {
-		return version
+// buildInfo is what `version` reports about the binary.
+type buildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`
+	Modified  bool   `json:"modified,omitempty"`
+	BuildDate string `json:"build_date,omitempty"`
+	GoVersion string `json:"go"`
+	Platform  string `json:"platform"`
+}
+
+func readBuildInfo() buildInfo {
+	b := buildInfo{Version: version, Commit: commit, BuildDate: buildDate,
+		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	bi, ok := debug.ReadBuildInfo()
+	if ok && b.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		b.Version = bi.Main.Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		rev, dirty := "", false
+	if ok {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				if b.Commit == "" {
+					b.Commit = s.Value
+				}
+			case "vcs.time":
+				// The commit's time: the closest a reproducible build has
+				// to a build date.
+				if b.BuildDate == "" {
+					b.BuildDate = s.Value
+				}
 			case "vcs.modified":
-				dirty = s.Value == "true"
+				b.Modified = s.Value == "true"
 			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			if dirty {
-				rev += "-dirty"
-			}
-			return "devel-" + rev
 		}
 	}
-	return "devel"
+	return b
+}
+
+// versionString is the short version: the release, or devel-COMMIT.
+func versionString() string {
+	b := readBuildInfo()
+	if b.Version != "" {
+		return b.Version
+	}
+	if b.Commit == "" {
+		return "devel"
+	}
+	rev := b.Commit
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if b.Modified {
+		rev += "-dirty"
+	}
+	return "devel-" + rev
+}
+
+// rsyncInfo is the rsync binary serve would run.
+type rsyncInfo struct {
+	Command  string `json:"command"`
+	Path     string `json:"path,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+var rsyncVersionLine = regexp.MustCompile(`rsync\s+version\s+v?(\S+)\s+protocol version (\d+)`)
+
+// findRsync runs `command --version` and reads its first line.
+func findRsync(ctx context.Context, command string) rsyncInfo {
+	r := rsyncInfo{Command: command}
+	path, err := exec.LookPath(command)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Path = path
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		r.Error = fmt.Sprintf("%s --version: %v", path, err)
+		return r
+	}
+	first, _, _ := bytes.Cut(out, []byte("\n"))
+	m := rsyncVersionLine.FindSubmatch(first)
+	if m == nil {
+		r.Error = fmt.Sprintf("%s --version: unrecognised output %q", path, first)
+		return r
+	}
+	r.Version, r.Protocol = string(m[1]), string(m[2])
+	return r
 }
 
 func newVersionCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Short: "Print the version, build and the rsync found",
+		Long: `Prints the version, the commit and build date it was built from, the Go
+version, and the rsync binary serve would run (rsync_command from the
+configuration when it loads, else "rsync" on PATH) with its version.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(g.stdout, "turku-storage %s\n", versionString())
-			return err
+			command := "rsync"
+			// The configuration is optional here: version must work on a
+			// fresh install.
+			if cfg, err := config.Load(g.configDir); err == nil {
+				command = cfg.RsyncCommand
+			}
+			b := readBuildInfo()
+			b.Version = versionString()
+			rs := findRsync(cmd.Context(), command)
+			if asJSON {
+				return writeJSON(g, struct {
+					buildInfo
+					Rsync rsyncInfo `json:"rsync"`
+				}{b, rs})
+			}
+			fmt.Fprintf(g.stdout, "turku-storage %s\n", b.Version)
+			commit := dash(b.Commit)
+			if b.Modified {
+				commit += " (modified)"
+			}
+			fmt.Fprintf(g.stdout, "  commit:  %s\n  built:   %s\n  go:      %s %s\n", commit, dash(b.BuildDate), b.GoVersion, b.Platform)
+			if rs.Error != "" {
+				fmt.Fprintf(g.stdout, "  rsync:   %s: %s\n", rs.Command, rs.Error)
+			} else {
+				fmt.Fprintf(g.stdout, "  rsync:   %s, version %s, protocol %s\n", rs.Path, rs.Version, rs.Protocol)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }

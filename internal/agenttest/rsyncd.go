@@ -40,15 +40,17 @@ func (d *Daemon) Addr() string { return net.JoinHostPort(d.Host, strconv.Itoa(d.
 func (d *Daemon) Log() *Output { return &d.log }
 
 // StartRsyncd starts `rsync --daemon --no-detach` on host at a free port.
-func StartRsyncd(t testing.TB, host string, modules []Module) *Daemon {
+// daemonArgs are added to the daemon's command line (e.g. --bwlimit=RATE,
+// which caps what the daemon sends, as an agent on a slow link would).
+func StartRsyncd(t testing.TB, host string, modules []Module, daemonArgs ...string) *Daemon {
 	t.Helper()
-	return StartRsyncdPerHost(t, map[string][]Module{host: modules})[host]
+	return StartRsyncdPerHost(t, map[string][]Module{host: modules}, daemonArgs...)[host]
 }
 
 // StartRsyncdPerHost starts a daemon on each host with its modules, all on
 // one free port, as agents on different machines that picked the same
 // port would run them. It returns the daemons by host.
-func StartRsyncdPerHost(t testing.TB, modules map[string][]Module) map[string]*Daemon {
+func StartRsyncdPerHost(t testing.TB, modules map[string][]Module, daemonArgs ...string) map[string]*Daemon {
 	t.Helper()
 	hosts := slices.Sorted(maps.Keys(modules))
 	var lastErr error
@@ -56,7 +58,7 @@ func StartRsyncdPerHost(t testing.TB, modules map[string][]Module) map[string]*D
 		port := FreePort(t, hosts[0])
 		daemons := map[string]*Daemon{}
 		for _, host := range hosts {
-			d, err := StartRsyncdOnPort(t, host, port, modules[host])
+			d, err := StartRsyncdOnPort(t, host, port, modules[host], daemonArgs...)
 			if err != nil {
 				lastErr = err // another process took the port in between: retry
 				break
@@ -76,7 +78,7 @@ func StartRsyncdPerHost(t testing.TB, modules map[string][]Module) map[string]*D
 
 // StartRsyncdOnPort starts an rsync daemon on host:port; it returns an
 // error when rsync could not bind, and fails the test on anything else.
-func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module) (*Daemon, error) {
+func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module, daemonArgs ...string) (*Daemon, error) {
 	t.Helper()
 	dir := t.TempDir()
 	var conf, secrets strings.Builder
@@ -102,7 +104,7 @@ func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module) (*
 		t.Fatal(err)
 	}
 	d := &Daemon{Host: host, Port: port}
-	cmd := exec.Command("rsync", "--no-detach", "--daemon", "--config="+confFile)
+	cmd := exec.Command("rsync", append([]string{"--no-detach", "--daemon", "--config=" + confFile}, daemonArgs...)...)
 	cmd.Env = Env(t)
 	cmd.Stdout = &d.log
 	cmd.Stderr = &d.log

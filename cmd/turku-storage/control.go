@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/turku-backup/turku-storage/control"
+	"github.com/turku-backup/turku-storage/monitor"
+)
+
+// serveControl answers the control socket ln from the live state under
+// grp until ctx ends.
+func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State) error {
+	srv, err := control.NewServer(control.Options{
+		State:                state,
+		Version:              versionString(),
+		Started:              time.Now(),
+		MaxConcurrentBackups: w.cfg.MaxConcurrentBackups,
+		Logger:               w.log,
+	})
+	if err != nil {
+		return err
+	}
+	grp.Go(func() error {
+		defer ln.Close()
+		return srv.Serve(ctx, ln)
+	})
+	return nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/turku-backup/turku-storage/control"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON, watch bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what the running serve is doing now",
+		Long: `Asks the running serve, through its control socket (control_socket),
+what it is doing: connected agents (machine, unit, remote address, mode,
+since when), running backups (source, elapsed time, bytes received through
+the tunnel so far and their rate, files rsync listed), backups waiting for
+a max_concurrent_backups slot, restore sessions with their ports, the last
+key refresh, spooled reports and the volumes with their free space.
+
+On a terminal it prints a table, and --watch redraws it in place every
+--interval until interrupted. Otherwise, or with --json, it prints one JSON
+document.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.stderrLogger()
+			if err != nil {
+				return err
+			}
+			cfg, err := g.load(log)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			get := func() (*control.Status, error) {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				return control.GetStatus(cctx, cfg.ControlSocket)
+			}
+			if asJSON || !isTerminal(g.stdout) {
+				st, err := get()
+				if err != nil {
+					return err
+				}
+				return writeJSON(g, st)
+			}
+			for {
+				st, err := get()
+				if err != nil {
+					return err
+				}
+				if watch {
+					// Home, then clear to the end: redrawn in place.
+					fmt.Fprint(g.stdout, "\x1b[H\x1b[2J")
+				}
+				if err := printStatus(g.stdout, st); err != nil || !watch {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document")
+	cmd.Flags().BoolVar(&watch, "watch", false, "on a terminal, redraw every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often --watch redraws")
+	return cmd
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// printStatus writes st as the tables a person reads.
+func printStatus(w io.Writer, st *control.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
+	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %d machines", st.Version, since(st.Started), st.Keys.Machines)
+	if !st.Keys.Updated.IsZero() {
+		fmt.Fprintf(tw, " from %s, %s ago", st.Keys.From, since(st.Keys.Updated))
+	}
+	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
+
+	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %d slots)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES\n", len(st.Backups), st.MaxConcurrentBackups)
+	for _, b := range st.Backups {
+		files := "-"
+		if b.Files != nil {
+			files = fmt.Sprint(*b.Files)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/s\t%s\n", machineLabel(b.Machine, b.Unit), b.Source, since(b.Since),
+			humanize.IBytes(uint64(b.Bytes)), humanize.IBytes(uint64(b.BytesPerSecond)), files)
+	}
+	if len(st.Waiting) > 0 {
+		fmt.Fprintf(tw, "\nWAITING FOR A SLOT\tSOURCE\tWAITING\n")
+		for _, b := range st.Waiting {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", machineLabel(b.Machine, b.Unit), b.Source, since(b.Since))
+		}
+	}
+	fmt.Fprintf(tw, "\nAGENTS (%d)\tMODE\tREMOTE\tSINCE\tPORT\n", len(st.Agents))
+	for _, a := range st.Agents {
+		port := fmt.Sprint(a.AgentPort)
+		if a.Mode == control.ModeRestore {
+			port = fmt.Sprintf("restore on 127.0.0.1:%d", a.RestorePort)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", machineLabel(a.Machine, a.Unit), a.Mode, a.Remote, since(a.Since), port)
+	}
+	fmt.Fprintf(tw, "\nVOLUMES\tPATH\tSIZE\tFREE\tUSED\tNEW MACHINES\n")
+	for _, v := range st.Volumes {
+		if v.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\terror: %s\n", v.Name, v.Path, v.Error)
+			continue
+		}
+		accept := "no"
+		if v.AcceptNew {
+			accept = fmt.Sprintf("up to %d%%", v.HighWaterPct)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f%%\t%s\n", v.Name, v.Path, humanize.IBytes(uint64(v.SizeBytes)),
+			humanize.IBytes(uint64(v.FreeBytes)), v.UsedPct, accept)
+	}
+	return tw.Flush()
+}
+
+// machineLabel is "unit (uuid)", or the UUID alone.
+func machineLabel(uuid, unit string) string {
+	if unit == "" {
+		return uuid
+	}
+	return strings.TrimSpace(unit + " (" + uuid + ")")
+}
