@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // ErrNoVolume is returned when a new machine cannot be placed: no volume
@@ -177,7 +179,7 @@ func (e *Engine) placeMachine(uuid string) (string, error) {
 		if err := os.Symlink(dir, filepath.Join(machines, uuid)); err != nil {
 			return "", fmt.Errorf("machine %s: link to %s: %w", uuid, dir, err)
 		}
-		if err := syncDir(machines); err != nil {
+		if err := atomicfile.SyncDir(machines); err != nil {
 			return "", err
 		}
 		e.log.Info("machine placed", "machine", uuid, "volume", vol.Name, "dir", dir)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // Delivery of storage_ping_source_update (docs/protocol.md). turku-api
@@ -292,7 +293,7 @@ func (q *Reports) remove(log *slog.Logger, path string) {
 	// Left behind (or back after a crash), it would be sent again.
 	err := os.Remove(path)
 	if err == nil {
-		err = syncDir(q.dir)
+		err = atomicfile.SyncDir(q.dir)
 	}
 	if err != nil {
 		log.Error("delivered report not removed from the spool; it may be sent again", "file", path, "err", err)
@@ -329,7 +330,7 @@ func (q *Reports) spool(path, uuid, source string, r apiclient.SourceReport) err
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // ResendReports delivers the spooled reports no other sender holds, oldest
@@ -427,7 +428,7 @@ func (q *Reports) Resend(ctx context.Context) error {
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("resend reports: %w", err)
 		}
-		if err := syncDir(q.dir); err != nil {
+		if err := atomicfile.SyncDir(q.dir); err != nil {
 			return fmt.Errorf("resend reports: %w", err)
 		}
 	}

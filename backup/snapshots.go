@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 	"github.com/turku-backup/turku-storage/pyjson"
 )
 
@@ -177,50 +178,6 @@ func encodeInfo(name, base string, begin, finish time.Time) []byte {
 	return []byte(b.String())
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, fsyncs it, renames it into place and fsyncs the directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes renames and creations in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // replaceSymlink points link at target atomically: a new symlink under a
 // temporary name is renamed over the old one, so "latest" never vanishes.
 func replaceSymlink(target, link string) error {
@@ -240,21 +197,21 @@ func replaceSymlink(target, link string) error {
 // ignored), then the rename, then "latest".
 func commitSnapshot(work, snapDir, name, base string, begin, finish time.Time) error {
 	info := encodeInfo(name, base, begin, finish)
-	if err := writeFileAtomic(filepath.Join(snapDir, name+".json"), info, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(snapDir, name+".json"), info, 0o644); err != nil {
 		return fmt.Errorf("write %s.json: %w", name, err)
 	}
 	if err := os.Rename(work, filepath.Join(snapDir, name)); err != nil {
 		os.Remove(filepath.Join(snapDir, name+".json"))
 		return fmt.Errorf("rename working tree to snapshot %s: %w", name, err)
 	}
-	if err := syncDir(snapDir); err != nil {
+	if err := atomicfile.SyncDir(snapDir); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(work)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(work)); err != nil {
 		return err
 	}
 	if err := replaceSymlink(name, filepath.Join(snapDir, latestLink)); err != nil {
 		return fmt.Errorf("point %s at %s: %w", latestLink, name, err)
 	}
-	return syncDir(snapDir)
+	return atomicfile.SyncDir(snapDir)
 }

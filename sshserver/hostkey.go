@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // LoadOrCreateHostKey returns the host key stored at path, creating an
@@ -40,30 +42,14 @@ func LoadOrCreateHostKey(path string) (gossh.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host key %s: %w", path, err)
 	}
-	// Write a temporary file and link it into place: a crash never leaves a
+	// Written in full, then linked into place: a crash never leaves a
 	// half-written key, and of two processes racing here one key wins and
 	// both use it.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".hostkey-*") // mode 0600
-	if err != nil {
-		return nil, fmt.Errorf("host key %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(pem.EncodeToMemory(block)); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("host key %s: write: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("host key %s: write: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("host key %s: write: %w", path, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteNew(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return loadHostKey(path)
 		}
-		return nil, fmt.Errorf("host key %s: %w", path, err)
+		return nil, fmt.Errorf("host key %s: write: %w", path, err)
 	}
 	pub := AuthorizedKey(signer) + " turku-storage host key\n"
 	if err := os.WriteFile(path+".pub", []byte(pub), 0o644); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // coordinatorDB is the built-in coordinator's database under var_dir.
@@ -269,19 +270,16 @@ storage unit. See docs/operations.md for the whole procedure.`,
 				if output == "" || output == "-" {
 					return s.Export(ctx, g.stdout)
 				}
-				f, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp*")
+				// 0600: the fixture holds every machine's secret hash.
+				f, err := atomicfile.Create(output, 0o600)
 				if err != nil {
 					return err
 				}
-				defer os.Remove(f.Name())
+				defer f.Cleanup()
 				if err := s.Export(ctx, f); err != nil {
-					f.Close()
 					return err
 				}
-				if err := f.Close(); err != nil {
-					return err
-				}
-				return os.Rename(f.Name(), output)
+				return f.Commit()
 			})
 		},
 	}
