@@ -110,64 +110,26 @@ var (
 	sourceBoolFields = []string{"shared_service", "large_rotating_files", "large_modifying_files", "preserve_hard_links"}
 )
 
-// register checks a registration auth of secretType and hashes the new
-// machine's or storage unit's secret from obj.
-func (c *Coordinator) register(ctx context.Context, req, obj map[string]any, secretType string) (*authRow, string, error) {
-	auth, err := c.registrationAuth(ctx, req, secretType)
-	if err != nil {
-		return nil, "", err
-	}
-	secret, ok := obj["secret"].(string)
-	if !ok {
-		return nil, "", badRequest(`Invalid type for "secret"`)
-	}
-	hash, err := c.store.secrets.hash(secret)
-	if err != nil {
-		return nil, "", err
-	}
-	return auth, hash, nil
-}
-
 func (c *Coordinator) updateConfig(ctx context.Context, req map[string]any) (any, error) {
 	m, uuid, err := c.machineLogin(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
 	rm, _ := object(req, "machine")
-	var auth *authRow
-	var newHash string
-	if m == nil {
-		// Registration: only with a valid machine registration auth.
-		if auth, newHash, err = c.register(ctx, req, rm, "machine_reg"); err != nil {
-			return nil, err
-		}
-	}
-	rs, hasSources := rm["sources"]
-	reqSources, ok := rs.(map[string]any)
-	if hasSources && !ok {
-		return nil, badRequest(`Invalid type for "sources"`)
-	}
-
-	known := m != nil
-	err = c.store.tx(ctx, func(tx *sql.Tx) error {
-		now := c.now()
-		var cur *machineRow
-		if known {
-			// Re-read under the write lock.
-			var err error
-			if cur, err = c.store.machineByUUID(ctx, tx, uuid, true); err != nil {
-				return err
+	_, err = saveOrRegister(ctx, c, m, req, rm, "machine_reg",
+		func(tx *sql.Tx) (*machineRow, error) { return c.store.machineByUUID(ctx, tx, uuid, true) },
+		func(tx *sql.Tx, now time.Time, cur *machineRow, auth *authRow, newHash string) (*machineRow, error) {
+			rs, hasSources := rm["sources"]
+			reqSources, ok := rs.(map[string]any)
+			if hasSources && !ok {
+				return nil, badRequest(`Invalid type for "sources"`)
 			}
-			if cur == nil {
-				return errBadAuth
+			saved, err := c.saveMachine(ctx, tx, now, cur, uuid, rm, auth, newHash)
+			if err != nil {
+				return nil, err
 			}
-		}
-		saved, err := c.saveMachine(ctx, tx, now, cur, uuid, rm, auth, newHash)
-		if err != nil {
-			return err
-		}
-		return c.saveSources(ctx, tx, now, saved, reqSources)
-	})
+			return saved, c.saveSources(ctx, tx, now, saved, reqSources)
+		})
 	if err != nil {
 		return nil, err
 	}

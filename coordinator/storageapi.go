@@ -95,33 +95,14 @@ func (c *Coordinator) storageUpdateConfig(ctx context.Context, req map[string]an
 		return nil, err
 	}
 	rs, _ := object(req, "storage")
-	var auth *authRow
-	var newHash string
-	if st == nil {
-		// Registration of another storage unit: only with a valid storage
-		// registration auth. (Machines still all go to the local one.)
-		if auth, newHash, err = c.register(ctx, req, rs, "storage_reg"); err != nil {
-			return nil, err
-		}
-	}
 	name := rs["name"].(string) // storageLogin checked it
-	var saved *storageRow
-	err = c.store.tx(ctx, func(tx *sql.Tx) error {
-		now := c.now()
-		cur := st
-		if cur != nil {
-			var err error
-			if cur, err = c.store.storageByName(ctx, tx, name, true); err != nil {
-				return err
-			}
-			if cur == nil {
-				return errBadAuth
-			}
-		}
-		var err error
-		saved, err = c.saveStorage(ctx, tx, now, cur, name, rs, auth, newHash)
-		return err
-	})
+	// Registration of another storage unit needs a valid storage
+	// registration auth. (Machines still all go to the local one.)
+	saved, err := saveOrRegister(ctx, c, st, req, rs, "storage_reg",
+		func(tx *sql.Tx) (*storageRow, error) { return c.store.storageByName(ctx, tx, name, true) },
+		func(tx *sql.Tx, now time.Time, cur *storageRow, auth *authRow, newHash string) (*storageRow, error) {
+			return c.saveStorage(ctx, tx, now, cur, name, rs, auth, newHash)
+		})
 	if err != nil {
 		return nil, err
 	}
