@@ -32,11 +32,7 @@ warnings, and the old storage unit's authorized_keys_* are named as
 ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.stderrLogger()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.load(log)
+			log, cfg, err := g.loadWithLog()
 			if err != nil {
 				return err
 			}

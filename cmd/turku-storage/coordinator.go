@@ -112,11 +112,7 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net
 
 // withStore opens the built-in coordinator's database for an admin command.
 func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *coordinator.Store) error) error {
-	log, err := g.stderrLogger()
-	if err != nil {
-		return err
-	}
-	cfg, err := g.load(log)
+	log, cfg, err := g.loadWithLog()
 	if err != nil {
 		return err
 	}

@@ -83,11 +83,7 @@ user or password; 5 rsync failed otherwise.`,
 }
 
 func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source, snapshot string) error {
-	log, err := g.stderrLogger()
-	if err != nil {
-		return err
-	}
-	cfg, err := g.load(log)
+	_, cfg, err := g.loadWithLog()
 	if err != nil {
 		return err
 	}

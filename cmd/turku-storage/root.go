@@ -121,6 +121,20 @@ func (g *globals) stderrLogger() (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// loadWithLog opens a short-lived command: the stderr logger at the level
+// the flags chose, and the configuration, its warnings logged there.
+func (g *globals) loadWithLog() (*slog.Logger, *config.Config, error) {
+	log, err := g.stderrLogger()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := g.load(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, cfg, nil
+}
+
 // load reads the configuration and logs its warnings.
 func (g *globals) load(log *slog.Logger) (*config.Config, error) {
 	return g.loadWith(log, config.Load)

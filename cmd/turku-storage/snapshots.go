@@ -33,11 +33,7 @@ scripts.`,
 		Args:              cobra.MaximumNArgs(2),
 		ValidArgsFunction: completeMachineSource(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.stderrLogger()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.load(log)
+			_, cfg, err := g.loadWithLog()
 			if err != nil {
 				return err
 			}

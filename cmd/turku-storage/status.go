@@ -34,11 +34,7 @@ On a terminal it prints a table, and --watch redraws it in place every
 document.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.stderrLogger()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.load(log)
+			_, cfg, err := g.loadWithLog()
 			if err != nil {
 				return err
 			}

@@ -28,17 +28,13 @@ spread the load.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			log, err := g.stderrLogger()
-			if err != nil {
-				return err
-			}
 			if (authName == "") != (authSecret == "") {
 				return fmt.Errorf("--api-auth-name and --api-auth-secret go together")
 			}
 			if wait < 0 {
 				return fmt.Errorf("--wait %v: want a number of seconds ≥ 0", wait)
 			}
-			cfg, err := g.load(log)
+			log, cfg, err := g.loadWithLog()
 			if err != nil {
 				return err
 			}
