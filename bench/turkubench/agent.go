@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // module is one rsync daemon module, as turku-agent writes them.
@@ -80,22 +82,19 @@ type session struct {
 }
 
 // args is turku-agent's ssh command line (ping.py call_ssh), plus what
-// isolates it from this host's user configuration.
+// isolates it from this host's user configuration: the same line the
+// end-to-end tests run.
 func (r agentRun) args(knownHosts string) []string {
-	args := []string{
-		"-F", "none", "-o", "IdentitiesOnly=yes",
-		"-T", "-o", "BatchMode=yes",
-		"-o", "UserKnownHostsFile=" + knownHosts,
-		"-o", "StrictHostKeyChecking=yes",
-		"-o", "CheckHostIP=no",
-		"-i", r.m.keyFile,
-		"-R", fmt.Sprintf("%d:%s:%d", r.fwdPort, r.fwdHost, r.fwdPort),
-	}
+	extra := r.extra
 	if r.cipher != "" {
-		args = append(args, "-c", r.cipher)
+		extra = append([]string{"-c", r.cipher}, r.extra...)
 	}
-	args = append(args, r.extra...)
-	return append(args, "-p", strconv.Itoa(r.serverPort), "-l", loginUser, "127.0.0.1", "turku-ping-remote")
+	return agenttest.Ping{
+		Host: "127.0.0.1", Port: r.serverPort, User: loginUser,
+		Key:         agenttest.Key{Path: r.m.keyFile},
+		ForwardPort: r.fwdPort, ForwardTarget: r.fwdHost,
+		ExtraArgs: extra,
+	}.Args(knownHosts)
 }
 
 // startAgent starts ssh and writes the request and the "." line; stdin
