@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/testlog"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
@@ -110,14 +110,6 @@ func (f *fakeAPI) onlyReport(t *testing.T) apiclient.SourceReport {
 	return r[0].Report
 }
 
-// testLogWriter sends log output to t.Log.
-type testLogWriter struct{ t testing.TB }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // stepClock returns a clock that starts at start and advances a second
 // per reading, so every snapshot gets a distinct time.
 func stepClock(start time.Time) func() time.Time {
@@ -195,7 +187,7 @@ func newTestEnv(t *testing.T, sources map[string]apiclient.Source, mod func(*Opt
 		LockDir:      filepath.Join(root, "lock"),
 		Volumes:      []Volume{{Name: "vol1", Path: env.volume, AcceptNew: true, HighWaterPct: 100}},
 		API:          env.api,
-		Logger:       slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       testlog.New(t),
 		Now:          stepClock(time.Date(2026, 11, 25, 3, 15, 0, 0, time.UTC)),
 		RsyncCommand: "rsync",
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/internal/testlog"
 )
 
 // fakeAgent plays the Turku agent's rsync daemon: modules with "auth
@@ -115,7 +116,7 @@ func (a *fakeAgent) handle(client net.Conn) error {
 	}
 	cmd := exec.Command("rsync", "--daemon", "--config="+a.conf)
 	cmd.Stdin, cmd.Stdout = ff, ff
-	cmd.Stderr = testLogWriter{a.t}
+	cmd.Stderr = testlog.Writer(a.t)
 	err = cmd.Start()
 	ff.Close()
 	if err != nil {

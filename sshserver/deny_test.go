@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -140,7 +141,7 @@ func TestDeniedSessionRequests(t *testing.T) {
 	}
 	// Still usable afterwards, like OpenSSH after a refused pty.
 	forwardRequest(c, "localhost", 51234)
-	var stderr syncBuffer
+	var stderr agenttest.Output
 	sess.Stderr = &stderr
 	in, _ := sess.StdinPipe()
 	if err := sess.Start("turku-ping-remote"); err != nil {
@@ -169,7 +170,7 @@ func TestOneSessionPerConnection(t *testing.T) {
 	}
 	// A second exec on the same session is refused too.
 	forwardRequest(c, "localhost", 51234)
-	var stderr syncBuffer
+	var stderr agenttest.Output
 	first.Stderr = &stderr
 	in, _ := first.StdinPipe()
 	if err := first.Start("turku-ping-remote"); err != nil {

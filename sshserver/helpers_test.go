@@ -2,14 +2,12 @@ package sshserver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -26,33 +26,6 @@ const (
 	uuidB    = "22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 	uuidV    = "33333333-cccc-4ccc-8ccc-cccccccccccc"
 )
-
-// testLogger sends a log to t.Log until the test's cleanup starts; a late
-// line from a goroutine winding down is dropped rather than panicking.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
 
 func newSigner(t testing.TB) gossh.Signer {
 	t.Helper()
@@ -125,7 +98,7 @@ func startServer(t *testing.T, tweak func(*Options)) *testServer {
 			uuidA: machineInfo("web1", ts.keys[uuidA]),
 			uuidV: machineInfo("victim", ts.keys[uuidV]),
 		},
-		Logger: testLogger(t),
+		Logger: testlog.New(t),
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -242,24 +215,6 @@ func rsyncLike(ctx context.Context, addr string) (string, error) {
 	return strings.TrimSpace(greeting), nil
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // runSession execs cmd, writes stdin, keeps stdin open like the agent, and
 // returns the exit status (-1 if none) and stderr.
 func runSession(t *testing.T, c *gossh.Client, stdin string) (int, string) {
@@ -275,7 +230,7 @@ func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, 
 		t.Fatalf("new session: %v", err)
 	}
 	defer sess.Close()
-	var stderr syncBuffer
+	var stderr agenttest.Output
 	sess.Stderr = &stderr
 	in, err := sess.StdinPipe()
 	if err != nil {

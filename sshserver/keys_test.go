@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -44,7 +45,7 @@ func TestNewKeyStore(t *testing.T) {
 		"shared one": {SSHPublicKey: AuthorizedKey(shared)},
 		"shared two": {SSHPublicKey: AuthorizedKey(shared)},
 	}
-	ks := NewKeyStore(machines, testLogger(t))
+	ks := NewKeyStore(machines, testlog.New(t))
 	if got, want := ks.Len(), 3; got != want {
 		t.Errorf("got %d usable keys, want %d", got, want)
 	}
@@ -83,7 +84,7 @@ func TestNewKeyStore(t *testing.T) {
 func TestLookupRefusesCertificate(t *testing.T) {
 	t.Parallel()
 	machineKey := newSigner(t)
-	ks := NewKeyStore(map[string]apiclient.MachineInfo{"m": {SSHPublicKey: AuthorizedKey(machineKey)}}, testLogger(t))
+	ks := NewKeyStore(map[string]apiclient.MachineInfo{"m": {SSHPublicKey: AuthorizedKey(machineKey)}}, testlog.New(t))
 	cert := &gossh.Certificate{Key: machineKey.PublicKey(), CertType: gossh.UserCert, ValidPrincipals: []string{testUser}, ValidBefore: gossh.CertTimeInfinity}
 	if err := cert.SignCert(rand.Reader, newSigner(t)); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -80,7 +81,7 @@ func checkinWorks(t *testing.T, ts *testServer) {
 // message to its agent and the stack in our log, and the server goes on
 // serving other agents.
 func TestPullerPanic(t *testing.T) {
-	var logs syncBuffer
+	var logs agenttest.Output
 	ts := startServer(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
@@ -110,7 +111,7 @@ func TestPullerPanic(t *testing.T) {
 // TestSessionPanic: a panic in the session handler outside the Puller
 // (here: while logging the session's start) ends that session only.
 func TestSessionPanic(t *testing.T) {
-	var logs syncBuffer
+	var logs agenttest.Output
 	h := newPanicOnce(slog.NewTextHandler(&logs, nil), "session started")
 	ts := startServer(t, func(o *Options) { o.Logger = slog.New(h) })
 	c := ts.dial(t, ts.keys[uuidA])
@@ -145,7 +146,7 @@ func TestSessionPanic(t *testing.T) {
 // TestConnectionPanic: a panic during the SSH handshake (here: while
 // logging a failed authentication attempt) drops that connection only.
 func TestConnectionPanic(t *testing.T) {
-	var logs syncBuffer
+	var logs agenttest.Output
 	h := newPanicOnce(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), "authentication attempt failed")
 	ts := startServer(t, func(o *Options) { o.Logger = slog.New(h) })
 	_, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(newSigner(t))))

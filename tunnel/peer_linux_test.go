@@ -12,11 +12,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -63,7 +63,7 @@ func TestCheckinRefusesOtherUsers(t *testing.T) {
 		t.Skip("needs root to connect as another user")
 	}
 	op := &countingOpener{}
-	var logs safeBuffer
+	var logs agenttest.Output
 	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -83,24 +83,6 @@ func TestCheckinRefusesOtherUsers(t *testing.T) {
 	if n := op.opened.Load(); n != 0 {
 		t.Errorf("a foreign user's connection reached the agent (%d channels)", n)
 	}
-}
-
-// safeBuffer is written by the endpoint's goroutine and read by the test.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // TestRestoreRefusesOtherUsers connects to a restore port as another local
@@ -23,7 +25,7 @@ func TestRestoreRefusesOtherUsers(t *testing.T) {
 		t.Skip("needs root to connect as another user")
 	}
 	op := &countingOpener{}
-	var logs safeBuffer
+	var logs agenttest.Output
 	var ep *Endpoint
 	for try := 0; ; try++ {
 		var err error

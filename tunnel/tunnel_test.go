@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -16,21 +15,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
 )
-
-// testLogger writes the package's log to t.Log.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // agent is the client half of an in-process SSH connection over loopback;
 // it plays the Turku agent: it answers "forwarded-tcpip" channels with
@@ -219,7 +206,7 @@ func TestCheckinCarriesBothWays(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAgent(t, replier("agent"))
 			var received atomic.Int64
-			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testLogger(t), CountReceived(func(n int64) { received.Add(n) }))
+			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testlog.New(t), CountReceived(func(n int64) { received.Add(n) }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +245,7 @@ func TestSamePortIsolated(t *testing.T) {
 	agents := map[string]*agent{"A": newAgent(t, replier("A")), "B": newAgent(t, replier("B"))}
 	eps := map[string]*Endpoint{}
 	for name, a := range agents {
-		ep, err := Checkin(t.Context(), a.server, "localhost", port, testLogger(t))
+		ep, err := Checkin(t.Context(), a.server, "localhost", port, testlog.New(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +313,7 @@ func TestRestoreBindsRequestedPort(t *testing.T) {
 	// Another process may grab the port between freePort and Restore; retry.
 	for try := 0; ; try++ {
 		port := freePort(t)
-		ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
+		ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,7 +345,7 @@ func TestRestoreRefusesTakenPort(t *testing.T) {
 	defer taken.Close()
 	port := uint32(taken.Addr().(*net.TCPAddr).Port)
 
-	ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
+	ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t))
 	if err == nil {
 		ep.Close()
 		t.Fatalf("restore opened %v although port %d is taken", ep.Addr(), port)
@@ -376,7 +363,7 @@ func TestRestoreRefusesTakenPort(t *testing.T) {
 func TestRestoreRefusesPrivilegedPort(t *testing.T) {
 	a := newAgent(t, replier("agent"))
 	for _, port := range []uint32{1, 25, 873, 1023} {
-		ep, err := Restore(t.Context(), a.server, "localhost", port, testLogger(t))
+		ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t))
 		if err == nil {
 			ep.Close()
 			t.Errorf("port %d: restore listens on %v", port, ep.Addr())
@@ -406,7 +393,7 @@ func TestStopEndsEverything(t *testing.T) {
 			})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			ep, err := Checkin(ctx, a.server, "localhost", 51234, testLogger(t))
+			ep, err := Checkin(ctx, a.server, "localhost", 51234, testlog.New(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -434,7 +421,7 @@ func TestStopEndsEverything(t *testing.T) {
 
 func TestAgentRefusesChannel(t *testing.T) {
 	a := newAgent(t, nil)
-	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testLogger(t))
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +451,7 @@ func TestReceivedCountsWhileOpen(t *testing.T) {
 		ch.Write(chunk)
 	})
 	var received atomic.Int64
-	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testLogger(t), CountReceived(func(n int64) { received.Add(n) }))
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t), CountReceived(func(n int64) { received.Add(n) }))
 	if err != nil {
 		t.Fatal(err)
 	}
