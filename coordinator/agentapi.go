@@ -220,19 +220,10 @@ func (c *Coordinator) saveMachine(ctx context.Context, tx *sql.Tx, now time.Time
 		if m.SSHPublicKey == "" && !errs.has("ssh_public_key") {
 			errs.add("ssh_public_key", "This field cannot be blank.")
 		}
-		for _, f := range []string{"environment_name", "service_name", "unit_name", "comment", "ssh_public_key", "published"} {
-			for _, msg := range errs.msgs[f] {
-				ordered.add(f, msg)
-			}
-		}
+		ordered.addFrom(&errs, "environment_name", "service_name", "unit_name", "comment", "ssh_public_key", "published")
 		if isNew && !ordered.has("uuid") {
-			exists, err := rowExists(ctx, tx, "machines", "uuid", m.UUID)
-			if err != nil {
-				return nil, fmt.Errorf("check machine uuid: %w", err)
-			}
-			if exists {
-				// A disabled machine trying to register again.
-				ordered.add("uuid", "Machine with this UUID already exists.")
+			if err := checkNotRegistered(ctx, tx, &ordered, "machines", "uuid", m.UUID, "Machine with this UUID already exists."); err != nil {
+				return nil, err
 			}
 		}
 		if err := ordered.err(); err != nil {
@@ -240,14 +231,13 @@ func (c *Coordinator) saveMachine(ctx context.Context, tx *sql.Tx, now time.Time
 		}
 	}
 	m.DateCheckedIn = &now
-	if isNew {
-		if err := insertRow(ctx, tx, "machines", machineCols, m); err != nil {
-			return nil, err
-		}
-		c.log.Info("machine registered", "machine", m.UUID, "unit", m.UnitName)
-		return m, nil
+	if err := saveRow(ctx, tx, "machines", machineCols, m, isNew); err != nil {
+		return nil, err
 	}
-	return m, updateRow(ctx, tx, "machines", machineCols, m)
+	if isNew {
+		c.log.Info("machine registered", "machine", m.UUID, "unit", m.UnitName)
+	}
+	return m, nil
 }
 
 func deref(s *string) string {
@@ -407,24 +397,13 @@ func (c *Coordinator) applySource(ctx context.Context, tx *sql.Tx, now time.Time
 		errs.add("path", "This field cannot be blank.")
 	}
 	var ordered fieldErrors
-	if s.Name == "" {
-		ordered.add("name", "This field cannot be blank.")
-	} else if n := len([]rune(s.Name)); n > 200 {
-		ordered.add("name", fmt.Sprintf("Ensure this value has at most 200 characters (it has %d).", n))
-	}
-	for _, f := range []string{"comment", "path", "filter", "exclude", "frequency", "retention", "bwlimit",
-		"snapshot_mode", "preserve_hard_links", "shared_service", "large_rotating_files", "large_modifying_files"} {
-		for _, msg := range errs.msgs[f] {
-			ordered.add(f, msg)
-		}
-	}
+	charField(&ordered, "name", s.Name, 200, false, false)
+	ordered.addFrom(&errs, "comment", "path", "filter", "exclude", "frequency", "retention", "bwlimit",
+		"snapshot_mode", "preserve_hard_links", "shared_service", "large_rotating_files", "large_modifying_files")
 	if err := ordered.err(); err != nil {
 		return err
 	}
-	if isNew {
-		return insertRow(ctx, tx, "sources", sourceCols, s)
-	}
-	return updateRow(ctx, tx, "sources", sourceCols, s)
+	return saveRow(ctx, tx, "sources", sourceCols, s, isNew)
 }
 
 // nextBackup is frequency_next_scheduled(frequency, str(source.id), now).

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,6 +219,10 @@ func TestRegistration(t *testing.T) {
 			"Validation error: {'snapshot_mode': [\"Value 'zfs' is not a valid choice.\"]}"},
 		{"bad filter", valid(func(m, r obj) { m["sources"] = obj{"etc": obj{"path": "/etc", "filter": "- x"}} }), 400,
 			"Validation error: {'filter': ['Must be a valid JSON string list']}"},
+		{"source name blank", valid(func(m, r obj) { m["sources"] = obj{"": obj{"path": "/etc"}} }), 400,
+			"Validation error: {'name': ['This field cannot be blank.']}"},
+		{"source name too long", valid(func(m, r obj) { m["sources"] = obj{strings.Repeat("é", 201): obj{"path": "/etc"}} }), 400,
+			"Validation error: {'name': ['Ensure this value has at most 200 characters (it has 201).']}"},
 		{"bad frequency window", valid(func(m, r obj) { m["sources"] = obj{"etc": obj{"path": "/etc", "frequency": "daily, ab"}} }), 400,
 			`Validation error: {'frequency': ['time window "ab": start: hours: "ab" is not a number']}`},
 	}
@@ -579,6 +584,42 @@ func TestStorageCalls(t *testing.T) {
 		"'ssh_ping_port': ['This field cannot be null.'], 'ssh_ping_user': ['This field cannot be blank.']}"
 	if code != 400 || body != wantBody {
 		t.Errorf("incomplete registration: %d %q, want 400 %q", code, body, wantBody)
+	}
+}
+
+// TestStorageRegistrationValidation: a new storage unit's name is checked
+// like turku-api's model: required and at most 200 characters before the
+// other fields, then unique among active and disabled storage units
+// (full_clean checks uniqueness after the fields).
+func TestStorageRegistrationValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	secret, err := f.c.Store().CreateRegistrationAuth(context.Background(), "storage", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	register := func(name string) (int, string) {
+		return f.post(t, "/v1/storage_update_config", obj{"storage": obj{"name": name, "secret": "s2",
+			"ssh_ping_host": "other.example.com", "ssh_ping_user": "root", "ssh_ping_port": 70000},
+			"auth": obj{"name": "Storage Registrations", "secret": secret}})
+	}
+	const badPort = "'ssh_ping_port': ['Ensure this value is less than or equal to 65535.']"
+	long := strings.Repeat("é", 201)
+	if code, body := register(long); code != 400 ||
+		body != "Validation error: {'name': ['Ensure this value has at most 200 characters (it has 201).'], "+badPort+"}" {
+		t.Errorf("name too long: %d %q", code, body)
+	}
+	if code, body := register(""); code != 400 ||
+		body != "Validation error: {'name': ['This field cannot be blank.'], "+badPort+"}" {
+		t.Errorf("blank name: %d %q", code, body)
+	}
+	// The local storage unit, disabled, registering again: its name is taken.
+	if _, err := f.c.store.db.Exec(`UPDATE storages SET active = 0 WHERE name = ?`, storageName); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := register(storageName); code != 400 ||
+		body != "Validation error: {"+badPort+", 'name': ['Storage with this Name already exists.']}" {
+		t.Errorf("disabled storage registering again: %d %q", code, body)
 	}
 }
 

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 )
 
@@ -46,6 +47,20 @@ func saveOrRegister[R any](ctx context.Context, c *Coordinator, known *R, req, o
 		return nil, err
 	}
 	return saved, nil
+}
+
+// checkNotRegistered adds turku-api's unique-field error msg to errs when
+// a registration's key (column = value) is taken already, active or not:
+// a disabled machine or storage unit trying to register again.
+func checkNotRegistered(ctx context.Context, tx *sql.Tx, errs *fieldErrors, table, column, value, msg string) error {
+	exists, err := rowExists(ctx, tx, table, column, value)
+	if err != nil {
+		return fmt.Errorf("check %s %s: %w", table, column, err)
+	}
+	if exists {
+		errs.add(column, msg)
+	}
+	return nil
 }
 
 // register checks a registration auth of secretType and hashes the new

@@ -192,25 +192,12 @@ func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time
 			errs.add("ssh_ping_user", "This field cannot be blank.")
 		}
 		var ordered fieldErrors
-		if name == "" {
-			ordered.add("name", "This field cannot be blank.")
-		} else if n := len([]rune(name)); n > 200 {
-			ordered.add("name", fmt.Sprintf("Ensure this value has at most 200 characters (it has %d).", n))
-		}
-		for _, f := range []string{"comment", "ssh_ping_host", "ssh_ping_host_keys", "ssh_ping_port",
-			"ssh_ping_user", "space_total", "space_available", "published"} {
-			for _, msg := range errs.msgs[f] {
-				ordered.add(f, msg)
-			}
-		}
+		charField(&ordered, "name", name, 200, false, false)
+		ordered.addFrom(&errs, "comment", "ssh_ping_host", "ssh_ping_host_keys", "ssh_ping_port",
+			"ssh_ping_user", "space_total", "space_available", "published")
 		if isNew {
-			exists, err := rowExists(ctx, tx, "storages", "name", name)
-			if err != nil {
-				return nil, fmt.Errorf("check storage name: %w", err)
-			}
-			if exists {
-				// A disabled storage unit trying to register again.
-				ordered.add("name", "Storage with this Name already exists.")
+			if err := checkNotRegistered(ctx, tx, &ordered, "storages", "name", name, "Storage with this Name already exists."); err != nil {
+				return nil, err
 			}
 		}
 		if err := ordered.err(); err != nil {
@@ -218,11 +205,13 @@ func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time
 		}
 	}
 	st.DateCheckedIn = &now
+	if err := saveRow(ctx, tx, "storages", storageCols, st, isNew); err != nil {
+		return nil, err
+	}
 	if isNew {
 		c.log.Info("storage unit registered", "storage", name)
-		return st, insertRow(ctx, tx, "storages", storageCols, st)
 	}
-	return st, updateRow(ctx, tx, "storages", storageCols, st)
+	return st, nil
 }
 
 func (c *Coordinator) storagePingCheckin(ctx context.Context, req map[string]any) (any, error) {

@@ -447,6 +447,14 @@ func (s *Store) authByName(ctx context.Context, q querier, name string) (*authRo
 	return &r, nil
 }
 
+// saveRow inserts r (isNew) or updates it.
+func saveRow(ctx context.Context, q querier, table, cols string, r row, isNew bool) error {
+	if isNew {
+		return insertRow(ctx, q, table, cols, r)
+	}
+	return updateRow(ctx, q, table, cols, r)
+}
+
 // rowExists reports whether table has a row whose column equals value,
 // active or not (turku-api's unique fields count disabled rows too). table
 // and column are constants of the callers, never request data.

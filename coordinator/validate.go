@@ -36,6 +36,17 @@ func (e *fieldErrors) add(field, msg string) {
 
 func (e *fieldErrors) has(field string) bool { _, ok := e.msgs[field]; return ok }
 
+// addFrom copies from's messages for fields, in that order: full_clean
+// reports fields in the model's declaration order, whatever order they
+// were checked in.
+func (e *fieldErrors) addFrom(from *fieldErrors, fields ...string) {
+	for _, f := range fields {
+		for _, msg := range from.msgs[f] {
+			e.add(f, msg)
+		}
+	}
+}
+
 // err returns turku-api's 400 answer, formatted as str(ValidationError) of
 // an error dict: {'field': ['message']}.
 func (e *fieldErrors) err() error {
