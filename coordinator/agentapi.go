@@ -214,12 +214,8 @@ func (c *Coordinator) saveMachine(ctx context.Context, tx *sql.Tx, now time.Time
 			ordered.add("uuid", "Invalid UUID format")
 		}
 		// Required fields the request never set are blank.
-		if m.UnitName == "" && !errs.has("unit_name") {
-			errs.add("unit_name", "This field cannot be blank.")
-		}
-		if m.SSHPublicKey == "" && !errs.has("ssh_public_key") {
-			errs.add("ssh_public_key", "This field cannot be blank.")
-		}
+		errs.requireSet("unit_name", m.UnitName)
+		errs.requireSet("ssh_public_key", m.SSHPublicKey)
 		ordered.addFrom(&errs, "environment_name", "service_name", "unit_name", "comment", "ssh_public_key", "published")
 		if isNew && !ordered.has("uuid") {
 			if err := checkNotRegistered(ctx, tx, &ordered, "machines", "uuid", m.UUID, "Machine with this UUID already exists."); err != nil {
@@ -393,9 +389,7 @@ func (c *Coordinator) applySource(ctx context.Context, tx *sql.Tx, now time.Time
 	}
 	s.DateUpdated = now
 	// Defaults that are blank fail too (a new source without a path).
-	if s.Path == "" && !errs.has("path") {
-		errs.add("path", "This field cannot be blank.")
-	}
+	errs.requireSet("path", s.Path)
 	var ordered fieldErrors
 	charField(&ordered, "name", s.Name, 200, false, false)
 	ordered.addFrom(&errs, "comment", "path", "filter", "exclude", "frequency", "retention", "bwlimit",

@@ -208,6 +208,8 @@ func TestRegistration(t *testing.T) {
 			"Validation error: {'uuid': ['Invalid UUID format']}"},
 		{"no unit name", valid(func(m, r obj) { delete(m, "unit_name") }), 400,
 			"Validation error: {'unit_name': ['This field cannot be blank.']}"},
+		{"no ssh key", valid(func(m, r obj) { delete(m, "ssh_public_key") }), 400,
+			"Validation error: {'ssh_public_key': ['This field cannot be blank.']}"},
 		{"null unit name", valid(func(m, r obj) { m["unit_name"] = nil }), 400,
 			"Validation error: {'unit_name': ['This field cannot be null.']}"},
 		{"bad published", valid(func(m, r obj) { m["published"] = "maybe" }), 400,

@@ -182,15 +182,11 @@ func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time
 	}
 	if modified {
 		st.DateUpdated = now
-		if st.SSHPingHost == "" && !errs.has("ssh_ping_host") {
-			errs.add("ssh_ping_host", "This field cannot be blank.")
-		}
+		errs.requireSet("ssh_ping_host", st.SSHPingHost)
 		if !portSet {
 			errs.add("ssh_ping_port", "This field cannot be null.")
 		}
-		if st.SSHPingUser == "" && !errs.has("ssh_ping_user") {
-			errs.add("ssh_ping_user", "This field cannot be blank.")
-		}
+		errs.requireSet("ssh_ping_user", st.SSHPingUser)
 		var ordered fieldErrors
 		charField(&ordered, "name", name, 200, false, false)
 		ordered.addFrom(&errs, "comment", "ssh_ping_host", "ssh_ping_host_keys", "ssh_ping_port",

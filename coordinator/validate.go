@@ -36,6 +36,15 @@ func (e *fieldErrors) add(field, msg string) {
 
 func (e *fieldErrors) has(field string) bool { _, ok := e.msgs[field]; return ok }
 
+// requireSet adds Django's error for a required field left blank, unless
+// field has an error already: a default that is blank fails too (a new
+// source without a path).
+func (e *fieldErrors) requireSet(field, value string) {
+	if value == "" && !e.has(field) {
+		e.add(field, "This field cannot be blank.")
+	}
+}
+
 // addFrom copies from's messages for fields, in that order: full_clean
 // reports fields in the model's declaration order, whatever order they
 // were checked in.
