@@ -59,18 +59,28 @@ func TestPeerUIDOwnConnection(t *testing.T) {
 // TestCheckinRefusesOtherUsers connects to a checkin endpoint as another
 // user (nobody): the agent must never see that connection.
 func TestCheckinRefusesOtherUsers(t *testing.T) {
+	refusesOtherUsers(t, func(op Opener, log *slog.Logger) (*Endpoint, error) {
+		return Checkin(context.Background(), op, "localhost", 50000, log)
+	})
+}
+
+// refusesOtherUsers opens an endpoint with open and connects to it as
+// another local user (nobody), with bash's /dev/tcp; the refusal must be
+// logged and no channel opened to the agent.
+func refusesOtherUsers(t *testing.T, open func(Opener, *slog.Logger) (*Endpoint, error)) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to connect as another user")
 	}
 	op := &countingOpener{}
 	var logs agenttest.Output
-	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(&logs, nil)))
+	ep, err := open(op, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ep.Close()
 
-	// bash's /dev/tcp connects; the read returns at EOF when we close it.
+	// The read returns at EOF when the endpoint closes the connection.
 	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(ep.Port())+" && cat <&3")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Stderr = io.Discard
