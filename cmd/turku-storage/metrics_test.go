@@ -199,6 +199,7 @@ func TestServeDiskGuard(t *testing.T) {
 	if !strings.Contains(res.Stderr, "Source etc: storage volume default is ") || !strings.Contains(res.Stderr, "above its limit of 1% (max_usage_pct): no backup started") {
 		t.Errorf("agent not told about the full volume:\n%s", res.Stderr)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong) // in the background
 	reports := api.Reports()
 	if len(reports) != 1 || reports[0].Success || !strings.Contains(reports[0].Summary, "volume default is ") {
 		t.Fatalf("reports %+v, want one failure naming the volume", reports)

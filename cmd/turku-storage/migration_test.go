@@ -162,6 +162,7 @@ func TestMigrationKeepsHostKeys(t *testing.T) {
 	if res.ExitCode != 0 || strings.Contains(res.Stderr, "Host key verification failed") {
 		t.Fatalf("agent holding the old known_hosts lines: ssh exit %d", res.ExitCode)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong) // in the background
 	reports := api.Reports()
 	if len(reports) != 1 || !reports[0].Success {
 		t.Fatalf("reports %+v, want one success", reports)
