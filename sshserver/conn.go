@@ -192,6 +192,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	if c.rpos == c.rend {
 		c.extendDeadline(&c.readDeadline, c.Conn.SetReadDeadline)
+		if len(p) >= readBufferSize/4 {
+			// The body of a large packet: read it in place rather
+			// than through rbuf, one copy fewer.
+			return c.Conn.Read(p)
+		}
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, readBufferSize)
 		}

@@ -19,10 +19,6 @@ type Opener interface {
 	OpenChannel(name string, data []byte) (gossh.Channel, <-chan *gossh.Request, error)
 }
 
-// copyBufferSize is the buffer carrying the agent's data to the local
-// connection: 8 SSH packets (x/crypto's channelMaxPacket, 32 KiB) at once.
-const copyBufferSize = 256 << 10
-
 // ChannelType is the channel type of a reverse-forwarded connection.
 const ChannelType = "forwarded-tcpip"
 
@@ -250,11 +246,10 @@ func (e *Endpoint) carry(c net.Conn) {
 	}()
 	go func() {
 		defer wg.Done()
-		// A buffer larger than the channel's 32 KiB packets drains every
-		// packet already received in one Read, so one write(2) and one
-		// window adjustment carry several of them. The wrapper hides
-		// c's ReadFrom, which would copy 32 KiB at a time instead.
-		n, err := io.CopyBuffer(struct{ io.Writer }{c}, ch, make([]byte, copyBufferSize))
+		// The channel's WriteTo (third_party/x/crypto, see
+		// docs/benchmarks.md) hands every packet already received to one
+		// writev(2) and one window adjustment, without copying them.
+		n, err := io.Copy(c, ch)
 		e.bytesIn.Add(n)
 		e.copyError(logger, "from agent", err)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {

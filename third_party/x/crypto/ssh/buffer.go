@@ -6,6 +6,7 @@ package ssh
 
 import (
 	"io"
+	"net"
 	"sync"
 )
 
@@ -26,6 +27,9 @@ type buffer struct {
 type element struct {
 	buf  []byte
 	next *element
+	// packet, if set, is the pooled packet buf points into; it is
+	// released once buf has been consumed.
+	packet []byte
 }
 
 // newBuffer returns an empty buffer that is not closed.
@@ -42,8 +46,14 @@ func newBuffer() *buffer {
 // write makes buf available for Read to receive.
 // buf must not be modified after the call to write.
 func (b *buffer) write(buf []byte) {
+	b.writePacket(buf, nil)
+}
+
+// writePacket is write for buf inside packet, a buffer from newPacket that
+// is released once buf has been consumed.
+func (b *buffer) writePacket(buf, packet []byte) {
 	b.Cond.L.Lock()
-	e := &element{buf: buf}
+	e := &element{buf: buf, packet: packet}
 	b.tail.next = e
 	b.tail = e
 	b.Cond.Signal()
@@ -75,6 +85,7 @@ func (b *buffer) Read(buf []byte) (n int, err error) {
 		}
 		// if there is a next buffer, make it the head
 		if len(b.head.buf) == 0 && b.head != b.tail {
+			b.head.release()
 			b.head = b.head.next
 			continue
 		}
@@ -94,4 +105,45 @@ func (b *buffer) Read(buf []byte) (n int, err error) {
 		b.Cond.Wait()
 	}
 	return
+}
+
+// release returns e's packet, whose data has been consumed, to the pool.
+func (e *element) release() {
+	if e.packet != nil {
+		releasePacket(e.packet)
+		e.packet = nil
+	}
+}
+
+// writeTo waits for data, then writes all that is buffered to w with one
+// net.Buffers write, without copying it, and releases it. It returns
+// io.EOF once the buffer is closed and drained. Data that w did not take
+// is dropped along with w's error.
+func (b *buffer) writeTo(w io.Writer) (int64, error) {
+	b.Cond.L.Lock()
+	for b.head == b.tail && len(b.head.buf) == 0 {
+		if b.closed {
+			b.Cond.L.Unlock()
+			return 0, io.EOF
+		}
+		b.Cond.Wait()
+	}
+	// Detach the list: write appends after the new tail only, so the
+	// detached elements are ours alone.
+	first := b.head
+	e := new(element)
+	b.head, b.tail = e, e
+	b.Cond.L.Unlock()
+
+	var bufs net.Buffers
+	for e := first; e != nil; e = e.next {
+		if len(e.buf) > 0 {
+			bufs = append(bufs, e.buf)
+		}
+	}
+	n, err := bufs.WriteTo(w)
+	for e := first; e != nil; e = e.next {
+		e.release()
+	}
+	return n, err
 }

@@ -173,7 +173,10 @@ func (s *connectionState) readPacket(r *bufio.Reader, strictMode bool) ([]byte, 
 
 	// The packet may point to an internal buffer, so copy the
 	// packet out here.
-	fresh := make([]byte, len(packet))
+	var fresh []byte
+	if len(packet) > 0 {
+		fresh = newPacket(len(packet), packet[0])
+	}
 	copy(fresh, packet)
 
 	return fresh, err
