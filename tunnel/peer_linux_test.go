@@ -16,15 +16,22 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
 
 // countingOpener refuses every channel and counts the attempts.
-type countingOpener struct{ opened atomic.Int64 }
+type countingOpener struct {
+	opened  atomic.Int64
+	handled chan<- struct{} // if set, gets a value per attempt
+}
 
 func (o *countingOpener) OpenChannel(string, []byte) (gossh.Channel, <-chan *gossh.Request, error) {
 	o.opened.Add(1)
+	if o.handled != nil {
+		o.handled <- struct{}{}
+	}
 	return nil, nil, errors.New("refused by test")
 }
 
@@ -87,13 +94,19 @@ func TestCheckinRefusesOtherUsers(t *testing.T) {
 
 // safeBuffer is written by the endpoint's goroutine and read by the test.
 type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu    sync.Mutex
+	b     strings.Builder
+	// refusals, if set, gets a value per "tunnel connection refused"
+	// record.
+	refusals chan<- struct{}
 }
 
 func (s *safeBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refusals != nil && strings.Contains(string(p), "tunnel connection refused") {
+		s.refusals <- struct{}{}
+	}
 	return s.b.Write(p)
 }
 
@@ -104,3 +117,47 @@ func (s *safeBuffer) String() string {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestCheckinRefusesOrphanedSockets is the race of a local user who
+// connects, writes and closes at once: the closed socket lingers in
+// /proc/net/tcp as an orphan that shows uid 0 and no inode, which a root
+// storage read as its own. No such connection may reach the agent.
+func TestCheckinRefusesOrphanedSockets(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	const tries = 100
+	// Each connection ends either as a channel to the agent or as a
+	// refusal in the log; both signal handled.
+	handled := make(chan struct{}, 2*tries)
+	op := &countingOpener{handled: handled}
+	logs := &safeBuffer{refusals: handled}
+	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+
+	script := "for i in $(seq " + strconv.Itoa(tries) + "); do exec 3<>/dev/tcp/127.0.0.1/" + strconv.Itoa(ep.Port()) +
+		" && printf '@RSYNCD: 31.0\\n' >&3 && exec 3>&-; done"
+	cmd := exec.Command("bash", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect as nobody: %v: %s", err, stderr.String())
+	}
+	for i := range tries {
+		select {
+		case <-handled:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d of %d connections handled: %s", i, tries, logs.String())
+		}
+	}
+	if n := op.opened.Load(); n != 0 {
+		t.Errorf("%d of %d orphaned connections of a foreign user reached the agent", n, tries)
+	}
+	if got := strings.Count(logs.String(), "tunnel connection refused"); got != tries {
+		t.Errorf("got %d refusals logged, want %d: %s", got, tries, logs.String())
+	}
+}
