@@ -15,7 +15,10 @@ import (
 // peerUID returns the owner of the TCP socket at the far end of c, which
 // must be a loopback IPv4 connection, from /proc/net/tcp: the kernel's own
 // record of which user opened the connecting socket (like SO_PEERCRED for
-// Unix sockets).
+// Unix sockets). Only a socket still open in some process (it has an
+// inode) counts: once its owner closes it, the kernel keeps the socket as
+// an orphan that shows uid 0 and inode 0, so a local user who connects,
+// writes and closes at once would otherwise pass for root.
 func peerUID(c net.Conn) (int, error) {
 	local, ok1 := c.LocalAddr().(*net.TCPAddr)
 	remote, ok2 := c.RemoteAddr().(*net.TCPAddr)
@@ -32,9 +35,15 @@ func peerUID(c net.Conn) (int, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		// sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
-		if len(fields) < 8 || fields[1]+" "+fields[2] != want {
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+		if len(fields) < 10 || fields[1]+" "+fields[2] != want {
 			continue
+		}
+		// A socket its owner has closed is orphaned (sock_orphan): inode
+		// 0, uid 0, whatever its state (FIN_WAIT1 after close, TIME_WAIT
+		// later). One shut down for writing only is still its owner's.
+		if fields[9] == "0" {
+			return 0, fmt.Errorf("peer %v: socket no longer open (state %s, inode 0)", c.RemoteAddr(), fields[3])
 		}
 		return strconv.Atoi(fields[7])
 	}
