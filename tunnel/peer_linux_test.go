@@ -94,8 +94,8 @@ func TestCheckinRefusesOtherUsers(t *testing.T) {
 
 // safeBuffer is written by the endpoint's goroutine and read by the test.
 type safeBuffer struct {
-	mu    sync.Mutex
-	b     strings.Builder
+	mu sync.Mutex
+	b  strings.Builder
 	// refusals, if set, gets a value per "tunnel connection refused"
 	// record.
 	refusals chan<- struct{}
