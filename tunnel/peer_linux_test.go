@@ -161,3 +161,43 @@ func TestCheckinRefusesOrphanedSockets(t *testing.T) {
 		t.Errorf("got %d refusals logged, want %d: %s", got, tries, logs.String())
 	}
 }
+
+// BenchmarkPeerUID measures the checkin endpoint's admission check, once
+// per rsync connection, against what the connection itself costs: a
+// loopback connect and accept, reported as baseline-ns/op.
+func BenchmarkPeerUID(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	connect := func() (net.Conn, net.Conn) {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return client, server
+	}
+	const baseRuns = 200
+	start := time.Now()
+	for range baseRuns {
+		c, s := connect()
+		c.Close()
+		s.Close()
+	}
+	base := time.Since(start) / baseRuns
+	client, server := connect()
+	defer client.Close()
+	defer server.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := sameUser(server); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(base.Nanoseconds()), "baseline-ns/op")
+}
