@@ -2,7 +2,7 @@
 # third_party/x-crypto.sh: third_party/x/crypto is the golang.org/x/crypto
 # release that go.mod requires plus third_party/x-crypto.patch, and nothing
 # else. go.mod's replace directive builds against that copy. Why the patch
-# exists and what it changes: docs/benchmarks.md, "The x/crypto patch".
+# exists, what it changes and how to keep it: docs/x-crypto-patch.md.
 #
 #   third_party/x-crypto.sh check           verify it (CI runs this)
 #   third_party/x-crypto.sh diff            rewrite the patch from the copy,
