@@ -162,8 +162,8 @@ func TestCheckinRefusesOrphanedSockets(t *testing.T) {
 	}
 }
 
-// BenchmarkPeerUID measures the checkin endpoint's admission check, once
-// per rsync connection, against what the connection itself costs: a
+// BenchmarkPeerUID measures the admission checks, the checkin endpoint's
+// once per rsync connection, against what the connection itself costs: a
 // loopback connect and accept, reported as baseline-ns/op.
 func BenchmarkPeerUID(b *testing.B) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -193,11 +193,20 @@ func BenchmarkPeerUID(b *testing.B) {
 	client, server := connect()
 	defer client.Close()
 	defer server.Close()
-	b.ResetTimer()
-	for b.Loop() {
-		if err := sameUser(server); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name  string
+		admit func(net.Conn) error
+	}{
+		{"sameUser", sameUser},
+		{"rsyncAdmitter", newRsyncAdmitter().admit},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := bc.admit(server); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(base.Nanoseconds()), "baseline-ns/op")
+		})
 	}
-	b.ReportMetric(float64(base.Nanoseconds()), "baseline-ns/op")
 }

@@ -94,14 +94,17 @@ func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 
 // Checkin returns an Endpoint on a loopback port chosen by the kernel, never
 // the agent's own PORT: two agents may pick the same PORT at once
-// (PROTOCOL.md §3.1, point 5). Addr is what rsync must connect to.
+// (docs/protocol.md §3.1, point 5). Addr is what rsync must connect to.
+// On Linux it admits only the one connection each rsync run of ours makes
+// (a direct child of this process, or this process itself), while that
+// rsync runs; see rsyncAdmitter.
 func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for checkin tunnel: %w", err)
 	}
-	return forward(ctx, ln, conn, bindAddr, port, logger, sameUser), nil
+	return forward(ctx, ln, conn, bindAddr, port, logger, newRsyncAdmitter().admit), nil
 }
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync

@@ -1,0 +1,82 @@
+//go:build linux
+
+package tunnel
+
+import (
+	"context"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// connectAsChild runs script (bash; PORT replaced by the endpoint's port)
+// as a child of the test, which holds its connections open until the
+// test has seen want of them handled, and returns the log.
+func connectAsChild(t *testing.T, script string, want int) (op *countingOpener, logs *safeBuffer) {
+	t.Helper()
+	handled := make(chan struct{}, 2*want)
+	op = &countingOpener{handled: handled}
+	logs = &safeBuffer{refusals: handled}
+	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+
+	cmd := exec.Command("bash", "-c", strings.ReplaceAll(script, "PORT", strconv.Itoa(ep.Port())))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr safeBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child: %v: %s", err, stderr.String())
+		}
+	}()
+	for i := range want {
+		select {
+		case <-handled:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d of %d connections handled: %s %s", i, want, logs.String(), stderr.String())
+		}
+	}
+	return op, logs
+}
+
+// TestCheckinAdmitsOneConnectionPerRsync: the engine's rsync (a child of
+// ours) makes one connection per run; a second one from the same process
+// is not rsync's and must not reach the agent.
+func TestCheckinAdmitsOneConnectionPerRsync(t *testing.T) {
+	op, logs := connectAsChild(t, `exec 3<>/dev/tcp/127.0.0.1/PORT && printf a >&3 &&
+		exec 4<>/dev/tcp/127.0.0.1/PORT && printf b >&4 && { read -r _ || true; }`, 2)
+	if n := op.opened.Load(); n != 1 {
+		t.Errorf("got %d channels to the agent, want 1", n)
+	}
+	if !strings.Contains(logs.String(), "already made its connection") {
+		t.Errorf("second connection not refused: %s", logs.String())
+	}
+}
+
+// TestCheckinRefusesOtherProcesses: a process of our own user that is not
+// a child of ours (here a grandchild; on a storage unit any other root
+// process) does not reach the agent through a checkin endpoint.
+func TestCheckinRefusesOtherProcesses(t *testing.T) {
+	// Two commands, so that the outer bash forks the inner one rather
+	// than replacing itself with it.
+	op, logs := connectAsChild(t, `bash -c 'exec 3<>/dev/tcp/127.0.0.1/PORT && printf a >&3 && { read -r _ || true; }'; exit $?`, 1)
+	if n := op.opened.Load(); n != 0 {
+		t.Errorf("a grandchild's connection reached the agent (%d channels)", n)
+	}
+	if !strings.Contains(logs.String(), "not held by this process or one of its children") {
+		t.Errorf("no refusal logged: %s", logs.String())
+	}
+}
