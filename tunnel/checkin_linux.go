@@ -129,13 +129,19 @@ func startTime(pid int) string {
 }
 
 // statFields returns the fields of a /proc/PID/stat file after the
-// command name, which may itself contain spaces and parentheses.
+// command name.
 func statFields(path string) []string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	s := string(b)
+	return parseStat(string(b))
+}
+
+// parseStat splits the text of a /proc/PID/stat file after the command
+// name, "(comm)", which any process sets for itself (prctl PR_SET_NAME)
+// and which may contain spaces and parentheses: it ends at the last ')'.
+func parseStat(s string) []string {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return nil

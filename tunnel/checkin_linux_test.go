@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,5 +79,31 @@ func TestCheckinRefusesOtherProcesses(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "not held by this process or one of its children") {
 		t.Errorf("no refusal logged: %s", logs.String())
+	}
+}
+
+// FuzzParseStat: whatever a process names itself, the fields after its
+// name in /proc/PID/stat are read as the kernel wrote them.
+func FuzzParseStat(f *testing.F) {
+	f.Add("rsync")
+	f.Add("a) S 1 (b")
+	f.Add(") ) )")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, comm string) {
+		if strings.ContainsAny(comm, "\n\x00") || len(comm) > 64 {
+			return // the kernel keeps 15 bytes and ends the file with one newline
+		}
+		const rest = "S 4242 4242 0 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10"
+		got := parseStat("1234 (" + comm + ") " + rest + "\n")
+		want := strings.Fields(rest)
+		if !slices.Equal(got, want) {
+			t.Errorf("parseStat with comm %q: got %q, want %q", comm, got, want)
+		}
+		if len(got) > 19 && got[19] != "987654" {
+			t.Errorf("start time %q, want 987654", got[19])
+		}
+	})
+	if got := parseStat("no parenthesis"); got != nil {
+		f.Errorf("parseStat without a command name: got %q, want nil", got)
 	}
 }
