@@ -46,6 +46,11 @@ func (a *rsyncAdmitter) admit(c net.Conn) error {
 	}
 	self := os.Getpid()
 	pid, err := socketHolder(inode, append([]int{self}, children(self)...))
+	if errors.Is(err, errNotHeld) {
+		// The kernel's children lists are not guaranteed complete while
+		// processes come and go; look again the slow way before refusing.
+		pid, err = socketHolder(inode, childrenByParent(self))
+	}
 	if err != nil {
 		return fmt.Errorf("peer %v: %w", c.RemoteAddr(), err)
 	}
@@ -85,8 +90,7 @@ func socketHolder(inode uint64, pids []int) (int, error) {
 
 // children returns the pids of pid's direct children, from each thread's
 // children list (Go starts processes from whichever thread runs the
-// goroutine), or, where the kernel has no such file, from every process's
-// parent.
+// goroutine), or, where the kernel has no such file, childrenByParent.
 func children(pid int) []int {
 	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
 	if err == nil && len(tasks) > 0 {
@@ -104,6 +108,12 @@ func children(pid int) []int {
 		}
 		return out
 	}
+	return childrenByParent(pid)
+}
+
+// childrenByParent returns the pids of pid's direct children by reading
+// every process's parent.
+func childrenByParent(pid int) []int {
 	var out []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range procs {
