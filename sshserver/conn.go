@@ -182,7 +182,9 @@ func (c *conn) after(d time.Duration, f func()) {
 // readBufferSize is how much one read(2) may take from the socket once the
 // agent is authenticated. x/crypto reads each packet through a 4 KiB
 // bufio.Reader, which costs two or three read(2) calls per 32 KiB packet;
-// reading ahead here makes it one per several packets.
+// reading ahead here makes it one per several small packets. The body of
+// a large packet (channels accept 128 KiB, docs/x-crypto-patch.md) is
+// read in place instead.
 const readBufferSize = 128 << 10
 
 // Read and Write enforce the idle timeout once the agent is authenticated.
@@ -197,6 +199,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	if c.rpos == c.rend {
 		c.extendDeadline(&c.readDeadline, c.Conn.SetReadDeadline)
+		if len(p) >= readBufferSize/4 {
+			// The body of a large packet: read it in place rather
+			// than through rbuf, one copy fewer.
+			return c.Conn.Read(p)
+		}
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, readBufferSize)
 		}

@@ -15,33 +15,57 @@ import (
 // peerUID returns the owner of the TCP socket at the far end of c, which
 // must be a loopback IPv4 connection, from /proc/net/tcp: the kernel's own
 // record of which user opened the connecting socket (like SO_PEERCRED for
-// Unix sockets).
+// Unix sockets). Only a socket still open in some process (it has an
+// inode) counts: once its owner closes it, the kernel keeps the socket as
+// an orphan that shows uid 0 and inode 0, so a local user who connects,
+// writes and closes at once would otherwise pass for root.
 func peerUID(c net.Conn) (int, error) {
+	uid, _, err := peerSocket(c)
+	return uid, err
+}
+
+// peerSocket is peerUID that also returns the socket's inode, by which
+// /proc/PID/fd names it ("socket:[INODE]").
+func peerSocket(c net.Conn) (uid int, inode uint64, err error) {
 	local, ok1 := c.LocalAddr().(*net.TCPAddr)
 	remote, ok2 := c.RemoteAddr().(*net.TCPAddr)
 	if !ok1 || !ok2 || local.IP.To4() == nil || remote.IP.To4() == nil {
-		return 0, fmt.Errorf("peer %v: not an IPv4 TCP connection", c.RemoteAddr())
+		return 0, 0, fmt.Errorf("peer %v: not an IPv4 TCP connection", c.RemoteAddr())
 	}
 	// The peer's entry has our remote as its local address and vice versa.
 	want := procAddr(remote) + " " + procAddr(local)
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		// sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
-		if len(fields) < 8 || fields[1]+" "+fields[2] != want {
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+		if len(fields) < 10 || fields[1]+" "+fields[2] != want {
 			continue
 		}
-		return strconv.Atoi(fields[7])
+		// A socket its owner has closed is orphaned (sock_orphan): inode
+		// 0, uid 0, whatever its state (FIN_WAIT1 after close, TIME_WAIT
+		// later). One shut down for writing only is still its owner's.
+		if fields[9] == "0" {
+			return 0, 0, fmt.Errorf("peer %v: socket no longer open (state %s, inode 0)", c.RemoteAddr(), fields[3])
+		}
+		uid, err := strconv.Atoi(fields[7])
+		if err != nil {
+			return 0, 0, fmt.Errorf("peer %v: uid %q in /proc/net/tcp: %w", c.RemoteAddr(), fields[7], err)
+		}
+		inode, err := strconv.ParseUint(fields[9], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("peer %v: inode %q in /proc/net/tcp: %w", c.RemoteAddr(), fields[9], err)
+		}
+		return uid, inode, nil
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return 0, fmt.Errorf("peer %v: no socket in /proc/net/tcp", c.RemoteAddr())
+	return 0, 0, fmt.Errorf("peer %v: no socket in /proc/net/tcp", c.RemoteAddr())
 }
 
 // procAddr formats an address as /proc/net/tcp does: the IPv4 address as a

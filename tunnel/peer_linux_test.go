@@ -15,16 +15,23 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
 // countingOpener refuses every channel and counts the attempts.
-type countingOpener struct{ opened atomic.Int64 }
+type countingOpener struct {
+	opened  atomic.Int64
+	handled chan<- struct{} // if set, gets a value per attempt
+}
 
 func (o *countingOpener) OpenChannel(string, []byte) (gossh.Channel, <-chan *gossh.Request, error) {
 	o.opened.Add(1)
+	if o.handled != nil {
+		o.handled <- struct{}{}
+	}
 	return nil, nil, errors.New("refused by test")
 }
 
@@ -96,3 +103,96 @@ func refusesOtherUsers(t *testing.T, open func(Opener, *slog.Logger) (*Endpoint,
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestCheckinRefusesOrphanedSockets is the race of a local user who
+// connects, writes and closes at once: the closed socket lingers in
+// /proc/net/tcp as an orphan that shows uid 0 and no inode, which a root
+// storage read as its own. No such connection may reach the agent.
+func TestCheckinRefusesOrphanedSockets(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	const tries = 100
+	// Each connection ends either as a channel to the agent or as a
+	// refusal in the log; both signal handled.
+	handled := make(chan struct{}, 2*tries)
+	op := &countingOpener{handled: handled}
+	logs := &safeBuffer{refusals: handled}
+	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+
+	script := "for i in $(seq " + strconv.Itoa(tries) + "); do exec 3<>/dev/tcp/127.0.0.1/" + strconv.Itoa(ep.Port()) +
+		" && printf '@RSYNCD: 31.0\\n' >&3 && exec 3>&-; done"
+	cmd := exec.Command("bash", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect as nobody: %v: %s", err, stderr.String())
+	}
+	for i := range tries {
+		select {
+		case <-handled:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d of %d connections handled: %s", i, tries, logs.String())
+		}
+	}
+	if n := op.opened.Load(); n != 0 {
+		t.Errorf("%d of %d orphaned connections of a foreign user reached the agent", n, tries)
+	}
+	if got := strings.Count(logs.String(), "tunnel connection refused"); got != tries {
+		t.Errorf("got %d refusals logged, want %d: %s", got, tries, logs.String())
+	}
+}
+
+// BenchmarkPeerUID measures the admission checks, the checkin endpoint's
+// once per rsync connection, against what the connection itself costs: a
+// loopback connect and accept, reported as baseline-ns/op.
+func BenchmarkPeerUID(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	connect := func() (net.Conn, net.Conn) {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return client, server
+	}
+	const baseRuns = 200
+	start := time.Now()
+	for range baseRuns {
+		c, s := connect()
+		c.Close()
+		s.Close()
+	}
+	base := time.Since(start) / baseRuns
+	client, server := connect()
+	defer client.Close()
+	defer server.Close()
+	for _, bc := range []struct {
+		name  string
+		admit func(net.Conn) error
+	}{
+		{"sameUser", sameUser},
+		{"rsyncAdmitter", newRsyncAdmitter().admit},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := bc.admit(server); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(base.Nanoseconds()), "baseline-ns/op")
+		})
+	}
+}

@@ -20,10 +20,6 @@ type Opener interface {
 	OpenChannel(name string, data []byte) (gossh.Channel, <-chan *gossh.Request, error)
 }
 
-// copyBufferSize is the buffer carrying the agent's data to the local
-// connection: 8 SSH packets (x/crypto's channelMaxPacket, 32 KiB) at once.
-const copyBufferSize = 256 << 10
-
 // ChannelType is the channel type of a reverse-forwarded connection.
 const ChannelType = "forwarded-tcpip"
 
@@ -114,13 +110,16 @@ func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 // Checkin returns an Endpoint on a loopback port chosen by the kernel, never
 // the agent's own PORT: two agents may pick the same PORT at once
 // (docs/protocol.md §5.3 step 5). Addr is what rsync must connect to.
+// On Linux it admits only the one connection each rsync run of ours makes
+// (a direct child of this process, or this process itself), while that
+// rsync runs; see rsyncAdmitter.
 func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger, opts ...Option) (*Endpoint, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for checkin tunnel: %w", err)
 	}
-	return forward(ctx, ln, conn, bindAddr, port, logger, sameUser, opts), nil
+	return forward(ctx, ln, conn, bindAddr, port, logger, newRsyncAdmitter().admit, opts), nil
 }
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
@@ -272,15 +271,16 @@ func (e *Endpoint) carry(c net.Conn) {
 	}()
 	go func() {
 		defer wg.Done()
-		// A buffer larger than the channel's 32 KiB packets drains every
-		// packet already received in one Read, so one write(2) and one
-		// window adjustment carry several of them. The wrapper hides
-		// c's ReadFrom, which would copy 32 KiB at a time instead.
-		var dst io.Writer = struct{ io.Writer }{c}
+		// The channel's WriteTo (third_party/x/crypto, see
+		// docs/benchmarks.md) hands every packet already received to the
+		// local connection without copying it: in one writev(2) when c is
+		// the socket itself, one write(2) per packet through the counting
+		// writer that live status needs.
+		var dst io.Writer = c
 		if e.received != nil {
 			dst = countingWriter{c, e.received}
 		}
-		n, err := io.CopyBuffer(dst, ch, make([]byte, copyBufferSize))
+		n, err := io.Copy(dst, ch)
 		e.bytesIn.Add(n)
 		e.copyError(logger, "from agent", err)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {

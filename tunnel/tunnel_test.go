@@ -476,3 +476,41 @@ func TestReceivedCountsWhileOpen(t *testing.T) {
 		t.Errorf("Received %d, want %d", got, 2*len(chunk))
 	}
 }
+
+// TestLocalCloseEndsFlood: the local side (rsync) goes away while the
+// agent is still sending. The copy from the channel, which writes the
+// agent's packets straight to the local connection, must fail, close the
+// channel (the agent's writes end) and let the connection's goroutines
+// finish, so that Close returns.
+func TestLocalCloseEndsFlood(t *testing.T) {
+	agentDone := make(chan error, 1)
+	a := newAgent(t, func(ch gossh.Channel) {
+		buf := bytes.Repeat([]byte{0x5a}, 1<<20)
+		var err error
+		for i := 0; i < 256 && err == nil; i++ { // at most 256 MiB
+			_, err = ch.Write(buf)
+		}
+		agentDone <- err
+	})
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	c, err := net.Dial("tcp", ep.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(c, first); err != nil {
+		t.Fatal(err)
+	}
+	if first[0] != 0x5a {
+		t.Errorf("got %#x, want 0x5a", first[0])
+	}
+	c.Close()
+	if err := <-agentDone; err == nil {
+		t.Errorf("the agent wrote 256 MiB to a tunnel whose local side had closed")
+	}
+	ep.Close()
+}

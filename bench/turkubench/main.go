@@ -28,6 +28,10 @@ import (
 // 50 agents the same port (seeds below it give at most one).
 const portSeed = 150
 
+// nightSeed draws the ports of (f): no two agents share one, as on a
+// night where all goes well.
+const nightSeed = 1
+
 type bench struct {
 	s    *site
 	work string
@@ -89,6 +93,10 @@ type results struct {
 	FleetWall  map[string]*stat
 	FleetPorts []int
 	FleetColl  int
+	NightOK    map[string]*stat
+	NightWall  map[string]*stat
+	NightCPU   map[string]*stat
+	NightPorts []int
 	Memory     map[string]memResult
 	Params     map[string]any
 	Datasets   []dataset
@@ -100,13 +108,13 @@ func main() {
 		work  = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
 		out   = flag.String("out", "bench/out", "where results.json and results.md go")
 		quick = flag.Bool("quick", false, "fewer runs and smaller data")
-		only  = flag.String("only", "a,b,c,d,e", "measurements to run")
+		only  = flag.String("only", "a,b,c,d,e,f", "measurements to run")
 		env   = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
 		hold  = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
 	)
 	flag.Parse()
 	if *bin == "" || *work == "" {
-		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e] [-hold]")
+		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f] [-hold]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -141,14 +149,14 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		"roundtrip_runs": 15, "runs": 5, "tunnel_bytes": int64(1 << 30),
 		"small_files": 20000, "big_files": 4, "big_size": int64(256 << 20),
 		"fleet": 50, "fleet_files": 500, "fleet_runs": 5, "mem_sessions": 50,
-		"mem_settle": 150 * time.Second, "backup_runs": 7,
+		"mem_settle": 150 * time.Second, "backup_runs": 7, "night_agents": 4, "night_runs": 3,
 	}
 	if quick {
 		par = map[string]any{
 			"roundtrip_runs": 5, "runs": 3, "tunnel_bytes": int64(256 << 20),
 			"small_files": 5000, "big_files": 4, "big_size": int64(64 << 20),
 			"fleet": 50, "fleet_files": 200, "fleet_runs": 1, "mem_sessions": 10,
-			"mem_settle": time.Duration(0), "backup_runs": 3,
+			"mem_settle": time.Duration(0), "backup_runs": 3, "night_agents": 4, "night_runs": 1,
 		}
 	}
 	res := &results{Started: time.Now(), Quick: quick, Params: par, Env: environment()}
@@ -225,7 +233,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			logf("  ours %.0f MiB/s %s, openssh %.0f MiB/s %s", r["ours"].Median(), r["ours"].Refused, r["openssh"].Median(), r["openssh"].Refused)
 		}
 	}
-	if has("c") || has("d") {
+	if has("c") || has("d") || has("f") {
 		if err := b.makeDatasets(par); err != nil {
 			return err
 		}
@@ -245,6 +253,18 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		if res.FleetOK, res.FleetWall, _, err = b.concurrent(ctx, n, portSeed, par["fleet_runs"].(int)); err != nil {
 			return err
 		}
+	}
+	if has("f") {
+		n := par["night_agents"].(int)
+		ports, coll := drawPorts(nightSeed, n)
+		if coll > 0 {
+			return fmt.Errorf("(f) port seed %d draws %d collisions", nightSeed, coll)
+		}
+		logf("(f) a real night: %d agents backing up dataset B (%d bytes) each, at once", n, b.datasets[1].bytes)
+		if res.NightOK, res.NightWall, res.NightCPU, _, err = b.atOnce(ctx, "night", b.datasets[1].dir, n, nightSeed, par["night_runs"].(int)); err != nil {
+			return err
+		}
+		res.NightPorts = ports
 	}
 	res.Finished = time.Now()
 	data, _ := json.MarshalIndent(res, "", "  ")

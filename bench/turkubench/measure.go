@@ -433,41 +433,58 @@ func drawPorts(seed uint64, n int) ([]int, int) {
 // rsync daemon (on its own loopback address, as on its own host), ports
 // drawn with collisions.
 func (b *bench) concurrent(ctx context.Context, n int, seed uint64, runs int) (map[string]*stat, map[string]*stat, []int, error) {
-	ports, _ := drawPorts(seed, n)
+	ok, wall, _, ports, err := b.atOnce(ctx, "fleet", b.fleetData, n, seed, runs)
+	return ok, wall, ports, err
+}
+
+// atOnce runs n agents at once, each with its own rsync daemon serving
+// data (on its own loopback address, as on its own host) and its port
+// drawn from seed, runs times per side. It returns per side the successful
+// backups, the wall time from the start to the last exit and the storage
+// side's CPU time (serve and its rsyncs; or sshd, the session processes,
+// the pings and their rsyncs).
+func (b *bench) atOnce(ctx context.Context, name, data string, n int, seed uint64, runs int) (okCount, wall, cpu map[string]*stat, ports []int, err error) {
+	ports, _ = drawPorts(seed, n)
 	agents := make([]*machine, n)
 	for i := range agents {
 		agents[i] = b.fleet[i]
 		if err := agents[i].writeKey(b.s.keyDir); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	if err := b.s.setMachines(ctx, agents); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	creds := make([]map[string]any, n)
 	for i, m := range agents {
 		pass := fmt.Sprintf("%016x", rand.Uint64())
 		b.s.api.AddSource(m.uuid, "data", apiclient.Source{Path: "/data", Retention: "last 5 snapshots"})
 		host := fmt.Sprintf("127.0.2.%d", i+1)
-		cmd, err := b.s.startRsyncd(ctx, filepath.Join(b.work, "fleet", m.unit), host, ports[i],
-			[]module{{name: "data", path: b.fleetData, user: "agent", password: pass}})
+		cmd, err := b.s.startRsyncd(ctx, filepath.Join(b.work, name, m.unit), host, ports[i],
+			[]module{{name: "data", path: data, user: "agent", password: pass}})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		defer b.s.p.stop(cmd, 5*time.Second)
 		creds[i] = map[string]any{"data": map[string]string{"username": "agent", "password": pass}}
 	}
-	wall := map[string]*stat{"ours": {Unit: "s"}, "openssh": {Unit: "s"}}
-	okCount := map[string]*stat{"ours": {Unit: "of " + strconv.Itoa(n)}, "openssh": {Unit: "of " + strconv.Itoa(n)}}
+	wall = map[string]*stat{"ours": {Unit: "s"}, "openssh": {Unit: "s"}}
+	cpu = map[string]*stat{"ours": {Unit: "s"}, "openssh": {Unit: "s"}}
+	okCount = map[string]*stat{"ours": {Unit: "of " + strconv.Itoa(n)}, "openssh": {Unit: "of " + strconv.Itoa(n)}}
 	for run := range runs {
 		for _, srv := range rotate(b.servers(), run) {
 			if err := wipeStorage(srv.dir); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 			for _, m := range agents {
 				b.s.api.SetDue(m.uuid, "data", true)
 			}
 			syscall.Sync()
+			storagePID := b.s.sshd.Process.Pid
+			if srv.name == "ours" {
+				storagePID = b.s.serve.Process.Pid
+			}
+			cpu0 := cpuWithReaped(storagePID)
 			var wg sync.WaitGroup
 			okc := make([]bool, n)
 			ends := make([]time.Time, n)
@@ -492,6 +509,10 @@ func (b *bench) concurrent(ctx context.Context, n int, seed uint64, runs int) (m
 				}()
 			}
 			wg.Wait()
+			if srv.name == "openssh" {
+				waitNoChildren(storagePID) // the session's sshd processes
+			}
+			cpu[srv.name].add((cpuWithReaped(storagePID) - cpu0).Seconds())
 			var last time.Time
 			good := 0
 			for i := range agents {
@@ -504,12 +525,12 @@ func (b *bench) concurrent(ctx context.Context, n int, seed uint64, runs int) (m
 					wall[srv.name].Errors = append(wall[srv.name].Errors, fmt.Sprintf("run %d agent %d (port %d): %s", run+1, i, ports[i], fails[i]))
 				}
 			}
-			b.logf("  %s: %d/%d in %.1fs", srv.name, good, n, last.Sub(start).Seconds())
+			b.logf("  %s: %d/%d in %.1fs, storage CPU %.2fs", srv.name, good, n, last.Sub(start).Seconds(), cpu[srv.name].Runs[len(cpu[srv.name].Runs)-1])
 			wall[srv.name].add(last.Sub(start).Seconds())
 			okCount[srv.name].add(float64(good))
 		}
 	}
-	return okCount, wall, ports, nil
+	return okCount, wall, cpu, ports, nil
 }
 
 // failureLines keeps what tells why a session failed: ssh's warnings and

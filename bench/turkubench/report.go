@@ -72,6 +72,11 @@ func report(r *results) string {
 		fmt.Fprintf(&b, "| (b) tunnel throughput, client defaults (ours: aes128-gcm, OpenSSH: chacha20-poly1305) | %s | %s | %s | - | %s |\n",
 			cell(o, "%.0f"), cell(c, "%.0f"), ratio(o, c), n(c))
 	}
+	if t := r.Throughput; t != nil && t["chacha20-poly1305@openssh.com"]["ours"].Refused != "" {
+		o, c := t["aes128-gcm@openssh.com"]["ours server cpu"], t["chacha20-poly1305@openssh.com"]["openssh server cpu"]
+		fmt.Fprintf(&b, "| (b) ... server CPU per MiB, client defaults (ours: aes128-gcm, OpenSSH: chacha20-poly1305) | %s | %s | %s | - | %s |\n",
+			cell(o, "%.2f"), cell(c, "%.2f"), ratio(o, c), n(c))
+	}
 	for _, k := range []string{"A full", "A unchanged", "B full", "B unchanged"} {
 		st, ok := r.Backups[k]
 		if !ok {
@@ -98,6 +103,14 @@ func report(r *results) string {
 			len(r.FleetPorts), r.FleetColl, cell(r.FleetOK["ours"], "%.0f"), cell(r.FleetOK["openssh"], "%.0f"), n(r.FleetOK["ours"]))
 		fmt.Fprintf(&b, "| (d) %d agents at once: wall time | %s | %s | %s | - | %s |\n",
 			len(r.FleetPorts), cell(r.FleetWall["ours"], "%.1f"), cell(r.FleetWall["openssh"], "%.1f"), ratio(r.FleetWall["ours"], r.FleetWall["openssh"]), n(r.FleetWall["ours"]))
+	}
+	if r.NightOK != nil {
+		fmt.Fprintf(&b, "| (f) a real night, %d agents backing up B at once: successful backups | %s | %s | - | - | %s |\n",
+			len(r.NightPorts), cell(r.NightOK["ours"], "%.0f"), cell(r.NightOK["openssh"], "%.0f"), n(r.NightOK["ours"]))
+		fmt.Fprintf(&b, "| (f) ... wall time | %s | %s | %s | - | %s |\n",
+			cell(r.NightWall["ours"], "%.1f"), cell(r.NightWall["openssh"], "%.1f"), ratio(r.NightWall["ours"], r.NightWall["openssh"]), n(r.NightWall["ours"]))
+		fmt.Fprintf(&b, "| (f) ... storage-side CPU time | %s | %s | %s | - | %s |\n",
+			cell(r.NightCPU["ours"], "%.1f"), cell(r.NightCPU["openssh"], "%.1f"), ratio(r.NightCPU["ours"], r.NightCPU["openssh"]), n(r.NightCPU["ours"]))
 	}
 	if m := r.Memory; m != nil {
 		o, s := m["ours"], m["openssh"]
@@ -129,6 +142,12 @@ func report(r *results) string {
 		if r.FleetWall != nil && len(r.FleetWall[side].Errors) > 0 {
 			fmt.Fprintf(&b, "\n(d) %s failures:\n\n", side)
 			for _, e := range r.FleetWall[side].Errors {
+				fmt.Fprintf(&b, "- %s\n", e)
+			}
+		}
+		if r.NightWall != nil && len(r.NightWall[side].Errors) > 0 {
+			fmt.Fprintf(&b, "\n(f) %s failures:\n\n", side)
+			for _, e := range r.NightWall[side].Errors {
 				fmt.Fprintf(&b, "- %s\n", e)
 			}
 		}
