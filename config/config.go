@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,6 +75,12 @@ type Config struct {
 	CoordinatorTLSKey         string `json:"coordinator_tls_key"`         // coordinator_tls_key
 	MachineRegistrationSecret string `json:"machine_registration_secret"` // machine_registration_secret
 
+	// SSH admission and session limits (sshlimits.go).
+	SSHMaxStartups          MaxStartups    `json:"ssh_max_startups"`            // ssh_max_startups
+	SSHPerSourceMaxStartups int            `json:"ssh_per_source_max_startups"` // ssh_per_source_max_startups
+	SSHTrustedNetworks      []netip.Prefix `json:"ssh_trusted_networks"`        // ssh_trusted_networks
+	RestoreMaxLifetime      time.Duration  `json:"restore_max_lifetime"`        // restore_max_lifetime
+
 	// Warnings are non-fatal findings: unknown keys, ignored keys.
 	Warnings []string `json:"-"`
 }
@@ -92,6 +99,8 @@ var keys = []string{
 	"ssh_host_key_files", "update_config_interval", "max_concurrent_backups",
 	"rsync_command", "coordinator_listen", "coordinator_tls_cert",
 	"coordinator_tls_key", "machine_registration_secret",
+	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
+	"restore_max_lifetime",
 }
 
 // openSSHKeys were used to generate authorized_keys; the embedded SSH
@@ -115,6 +124,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rsync_command", "rsync")
 	v.SetDefault("coordinator_listen", "127.0.0.1:8410")
 	v.SetDefault("log_file", "")
+	setSSHLimitDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -342,6 +352,7 @@ func build(v *viper.Viper, src *source) (*Config, error) {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
+	r.sshLimits(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
@@ -453,7 +464,8 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		plain
 		APITimeout           string `json:"api_timeout"`
 		UpdateConfigInterval string `json:"update_config_interval"`
-	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String()})
+		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
+	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

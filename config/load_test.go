@@ -63,7 +63,8 @@ func TestLoadSeedConfig(t *testing.T) {
 		SSHListen: ":22", SSHHostKeyFiles: []string{"/var/lib/turku-storage/ssh_host_ed25519_key"},
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
 		CoordinatorListen: "127.0.0.1:8410",
-		Warnings:          []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
+		SSHMaxStartups:    MaxStartups{30, 30, 100}, SSHPerSourceMaxStartups: 10, RestoreMaxLifetime: 3 * time.Hour,
+		Warnings: []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir"}
 	if diff := cmp.Diff(want, c, cmpIgnore(ignore...)); diff != "" {

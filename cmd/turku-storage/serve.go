@@ -125,6 +125,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		StorageName: cfg.Name,
 		Logger:      log,
 		Puller:      d,
+		// Admission and session limits (docs/operations.md, "Facing the internet").
+		MaxStartups:          sshserver.MaxStartups(cfg.SSHMaxStartups),
+		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
+		TrustedNetworks:      cfg.SSHTrustedNetworks,
+		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
 	})
 	if err != nil {
 		return err
