@@ -40,7 +40,10 @@ type bench struct {
 
 	datasets  []dataset
 	fleetData string
-	rsyncdPID int // the agent's rsync daemon in (c)
+	only      string // servers() returns only this side, if set
+	// machinesSet: concurrent leaves the registered machines alone.
+	machinesSet bool
+	rsyncdPID   int // the agent's rsync daemon in (c)
 }
 
 type dataset struct {
@@ -90,6 +93,7 @@ type results struct {
 	FleetPorts []int
 	FleetColl  int
 	Memory     map[string]memResult
+	Attack     map[string]*attackResult
 	Params     map[string]any
 	Datasets   []dataset
 }
@@ -100,7 +104,7 @@ func main() {
 		work  = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
 		out   = flag.String("out", "bench/out", "where results.json and results.md go")
 		quick = flag.Bool("quick", false, "fewer runs and smaller data")
-		only  = flag.String("only", "a,b,c,d,e", "measurements to run")
+		only  = flag.String("only", "a,b,c,d,e,f", "measurements to run")
 		env   = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
 		hold  = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
 	)
@@ -243,6 +247,15 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		logf("(d) %d agents at once, port seed %d: %d collisions", n, portSeed, coll)
 		res.FleetPorts, res.FleetColl = ports, coll
 		if res.FleetOK, res.FleetWall, _, err = b.concurrent(ctx, n, portSeed, par["fleet_runs"].(int)); err != nil {
+			return err
+		}
+	}
+	if has("f") {
+		logf("(f) under attack: %d idle connections from %s, key probes from %s", floodConns, floodSource, probeSource)
+		if err := s.setSSHDMaxStartups(ctx, "10:30:100"); err != nil {
+			return err
+		}
+		if res.Attack, err = b.attack(ctx, par["runs"].(int)); err != nil {
 			return err
 		}
 	}
