@@ -7,6 +7,7 @@ package sshserver
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -266,6 +267,26 @@ func TestHandshakeTime(t *testing.T) {
 			t.Errorf("got %v, want the connection closed at once", err)
 		}
 	})
+}
+
+// TestHandshakeTimeStopsAtKex: the handshake deadline ends with the first
+// key exchange; an agent whose checkin outlasts it is not cut off.
+func TestHandshakeTimeStopsAtKex(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond })
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		// Well past the handshake deadline: the backup itself.
+		select {
+		case <-time.After(time.Second):
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51234)
+	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 0 {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
 }
 
 // TestPenalties: refused keys earn the source a penalty; once it passes the
