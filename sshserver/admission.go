@@ -341,10 +341,12 @@ func (a *admission) drop(now time.Time, reason string) {
 	clear(a.dropped)
 }
 
-// sweep forgets sources with nothing left to remember, at most once a
-// minute; a.mu is held.
+// sweep forgets sources with nothing left to remember, once a minute, or
+// once a second while the table is full (a sweep walks all of it); a.mu
+// is held.
 func (a *admission) sweep(now time.Time) {
-	if now.Sub(a.lastSweep) < time.Minute && len(a.sources) < maxSources {
+	since := now.Sub(a.lastSweep)
+	if since < time.Second || since < time.Minute && len(a.sources) < maxSources {
 		return
 	}
 	a.lastSweep = now

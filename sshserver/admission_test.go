@@ -486,3 +486,31 @@ func TestSourceOf(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceTableBounded: a distributed attack from more addresses than
+// the table holds costs no more memory, and served penalties are
+// forgotten.
+func TestSourceTableBounded(t *testing.T) {
+	clock := newFakeClock()
+	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
+		PerSourceMaxStartups: 10, Penalties: DefaultPenalties}, logger: slog.New(slog.DiscardHandler)}
+	a := newAdmission(s)
+	for i := range maxSources + 5000 {
+		src := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
+		if ok, why := a.admit(src); !ok {
+			t.Fatalf("source %d refused (%s)", i, why)
+		}
+		a.release(src, outcomeNoAuth)
+	}
+	if n := len(a.sources); n > maxSources {
+		t.Errorf("%d sources remembered, want at most %d", n, maxSources)
+	}
+	if a.total != 0 {
+		t.Errorf("%d startups counted after every connection ended", a.total)
+	}
+	clock.Advance(strikesFor + time.Second)
+	a.admit(netip.MustParsePrefix("192.0.2.1/32"))
+	if n := len(a.sources); n != 1 {
+		t.Errorf("%d sources remembered a day later, want 1", n)
+	}
+}
