@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -52,6 +54,34 @@ func TestSSHLimits(t *testing.T) {
 		}
 		if want := (MaxStartups{50, 100, 50}); c.SSHMaxStartups != want {
 			t.Errorf("got %v, want %v", c.SSHMaxStartups, want)
+		}
+	})
+	t.Run("printed form loads back", func(t *testing.T) {
+		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base +
+			`, "ssh_max_startups": "10:30:60", "ssh_trusted_networks": ["192.0.2.0/24"], "restore_max_lifetime": "90m"}`}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var printed map[string]any
+		if err := json.Unmarshal(data, &printed); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, k := range []string{"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks", "restore_max_lifetime"} {
+			keys = append(keys, fmt.Sprintf("%q: %s", k, mustJSON(t, printed[k])))
+		}
+		again, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, ` + strings.Join(keys, ", ") + `}`}))
+		if err != nil {
+			t.Fatalf("printed %s does not load: %v", strings.Join(keys, ", "), err)
+		}
+		if again.SSHMaxStartups != c.SSHMaxStartups || again.RestoreMaxLifetime != c.RestoreMaxLifetime ||
+			again.SSHPerSourceMaxStartups != c.SSHPerSourceMaxStartups || len(again.SSHTrustedNetworks) != 1 ||
+			again.SSHTrustedNetworks[0] != c.SSHTrustedNetworks[0] {
+			t.Errorf("round trip of %s changed the values", strings.Join(keys, ", "))
 		}
 	})
 	errs := []struct {
