@@ -3,7 +3,7 @@
 # `turku-storage ping` as the forced command, on loopback, in one go.
 # Not part of `go test ./...` or CI. See docs/benchmarks.md.
 #
-#   bench/run.sh [--quick] [--only a,b,c,d,e,f] [--out DIR] [--bin TURKU_STORAGE]
+#   bench/run.sh [--quick] [--only a,b,c,d,e,f,g] [--out DIR] [--bin TURKU_STORAGE]
 #                [--serve-env 'GOGC=400'] [--hold]
 #
 # --bin measures a prebuilt turku-storage (e.g. an older commit) instead of
@@ -21,7 +21,7 @@ QUICK=()
 HOLD=()
 SERVE_ENV=
 BIN=
-ONLY=a,b,c,d,e,f
+ONLY=a,b,c,d,e,f,g
 OUT=bench/out
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 	--hold) HOLD=(-hold) ;;
 	--serve-env) SERVE_ENV=$2; shift ;;
 	--bin) BIN=$(readlink -f "$2"); shift ;;
-	*) echo "usage: $0 [--quick] [--only a,b,c,d,e,f] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--only a,b,c,d,e,f,g] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold]" >&2; exit 2 ;;
 	esac
 	shift
 done

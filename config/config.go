@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,6 +88,12 @@ type Config struct {
 	// non-loopback address without TLS (coordinator_insecure_listen).
 	CoordinatorInsecureListen bool `json:"coordinator_insecure_listen"`
 
+	// SSH admission and session limits (sshlimits.go).
+	SSHMaxStartups          MaxStartups    `json:"ssh_max_startups"`            // ssh_max_startups
+	SSHPerSourceMaxStartups int            `json:"ssh_per_source_max_startups"` // ssh_per_source_max_startups
+	SSHTrustedNetworks      []netip.Prefix `json:"ssh_trusted_networks"`        // ssh_trusted_networks
+	RestoreMaxLifetime      time.Duration  `json:"restore_max_lifetime"`        // restore_max_lifetime
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -113,6 +120,8 @@ var keys = []string{
 	"rsync_command", "coordinator_listen", "coordinator_tls_cert",
 	"coordinator_tls_key", "machine_registration_secret", "coordinator_insecure_listen",
 	"max_usage_pct", "metrics_listen", "control_socket",
+	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
+	"restore_max_lifetime",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -146,6 +155,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log_file", "")
 	v.SetDefault("max_usage_pct", int64(95))
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
+	setSSHLimitDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -414,6 +424,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	} else if len(c.ControlSocket) > maxSocketPath {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
 	}
+	r.sshLimits(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
@@ -539,7 +550,8 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		plain
 		APITimeout           string `json:"api_timeout"`
 		UpdateConfigInterval string `json:"update_config_interval"`
-	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String()})
+		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
+	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

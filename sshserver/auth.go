@@ -19,16 +19,34 @@ var (
 // publicKeyHandler answers "would this key do?". It is also asked about keys
 // the client never signs with (RFC 4252 §7 queries), so it decides nothing
 // about identity; verifiedKey does (CVE-2024-45337).
+//
+// Every key offered counts towards MaxAuthTries, queries included (x/crypto
+// gives queries a budget of their own): past it the connection is cut, so
+// a scanner learns little about which keys are registered per connection,
+// and its source earns a penalty (admission.go).
 func (s *Server) publicKeyHandler(gctx glssh.Context, key glssh.PublicKey) bool {
+	c := connOf(gctx)
+	if n := c.keysTried.Add(1); int(n) > s.opts.MaxAuthTries {
+		c.authFailed.Store(true)
+		c.logger().Debug("too many public keys offered, dropping", "max_auth_tries", s.opts.MaxAuthTries)
+		c.cancel(errTooManyKeys)
+		return false
+	}
 	if gctx.User() != s.opts.User {
 		return false
 	}
 	_, ok := s.keys.Load().Lookup(key)
 	if !ok {
 		// Usually an agent registered since the last key refresh; sshd
-		// logs the same so the operator can match it to a machine.
-		connOf(gctx).logger().Info("public key not authorized", "key_type", key.Type(),
-			"fingerprint", gossh.FingerprintSHA256(key))
+		// logs the same so the operator can match it to a machine. Once
+		// per connection: a scanner's further keys are not news.
+		if c.keysTried.Load() == 1 {
+			c.logger().Info("public key not authorized", "key_type", key.Type(),
+				"fingerprint", gossh.FingerprintSHA256(key))
+		} else {
+			c.logger().Debug("public key not authorized", "key_type", key.Type(),
+				"fingerprint", gossh.FingerprintSHA256(key))
+		}
 	}
 	return ok
 }
@@ -57,7 +75,7 @@ func (s *Server) verifiedKey(c *conn, meta gossh.ConnMetadata, key gossh.PublicK
 	c.log.Store(c.logger().With("machine", m.UUID, "unit", m.Info.UnitName))
 	c.logger().Info("agent authenticated", "fingerprint", fp)
 	c.authed.Store(true)
-	c.releaseStartup()
+	c.releaseStartup(outcomeAuthenticated)
 	return &gossh.Permissions{Extensions: map[string]string{extKeyFingerprint: fp}}, nil
 }
 

@@ -6,13 +6,16 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
 
 func TestAuth(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, nil)
+	// Five refusals from one address would earn it a penalty
+	// (admission_test.go); not what this test is about.
+	ts := startServer(t, func(o *Options) { o.Penalties.Min = time.Hour })
 	tests := []struct {
 		name    string
 		user    string

@@ -2,8 +2,10 @@ package sshserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +39,11 @@ type conn struct {
 	// Read-ahead buffer, used by Read only: rbuf[rpos:rend] is unread.
 	rbuf       []byte
 	rpos, rend int
-	startup    sync.Once // releases the MaxStartups slot
+	src        netip.Prefix // the source admission counts it against
+	startup    sync.Once    // releases the admission slot
+	authFailed atomic.Bool  // a key or user was refused
+	keysTried  atomic.Int32 // public keys offered, queries included
+	handshake  *time.Timer  // until the first key exchange is done
 	grace      *time.Timer
 	closeOnce  sync.Once
 	kex        kexWatch // the handshake, for a client rejecting our host key
@@ -61,21 +67,22 @@ func connOf(gctx glssh.Context) *conn {
 	return gctx.Value(connKey).(*conn)
 }
 
-// admit applies MaxStartups to a new connection and registers it; nil means
-// it was dropped.
+// admit applies admission (admission.go) to a new connection and registers
+// it; nil means it was dropped before the banner.
 func (s *Server) admit(nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
-	if n := s.startups.Add(1); n > int64(s.opts.MaxStartups) {
-		s.startups.Add(-1)
-		s.logger.Warn("too many unauthenticated connections, dropping", "remote", remote, "max_startups", s.opts.MaxStartups)
-		s.opts.Observer.ConnectionDropped(DropMaxStartups)
+	src := sourceOf(nc.RemoteAddr())
+	if ok, why := s.adm.admit(src); !ok {
+		// Summaries are logged by admission, one per source.
+		s.logger.Debug("connection refused before the banner", "remote", remote, "reason", why)
+		s.opts.Observer.ConnectionDropped(dropReasons[why])
 		nc.Close()
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		s.startups.Add(-1)
+		s.adm.release(src, outcomeNone)
 		nc.Close()
 		return nil
 	}
@@ -86,12 +93,22 @@ func (s *Server) admit(nc net.Conn) *conn {
 		ctx:    ctx,
 		cancel: cancel,
 		idle:   s.opts.IdleTimeout,
+		src:    src,
 
 		fwdChanged: make(chan struct{}),
 	}
 	c.log.Store(s.logger.With("remote", remote))
+	c.handshake = time.AfterFunc(s.opts.HandshakeTimeout, func() {
+		c.logger().Debug("no key exchange within the handshake time, dropping")
+		s.opts.Observer.ConnectionDropped(DropHandshake)
+		c.cancel(errHandshakeTime)
+	})
 	c.grace = time.AfterFunc(s.opts.LoginGraceTime, func() {
-		c.logger().Warn("login grace time exceeded, dropping")
+		if c.authed.Load() {
+			c.logger().Info("login grace time exceeded, dropping")
+		} else {
+			c.logger().Debug("login grace time exceeded, dropping")
+		}
 		s.opts.Observer.ConnectionDropped(DropLoginGrace)
 		c.cancel(errLoginGrace)
 	})
@@ -128,6 +145,7 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 	c.cancel(errConnClosed)
 	c.work.Wait()
+	c.handshake.Stop()
 	c.grace.Stop()
 	c.mu.Lock()
 	for _, t := range c.timers {
@@ -135,7 +153,7 @@ func (c *conn) finish() {
 	}
 	c.mu.Unlock()
 	c.closeNet()
-	c.releaseStartup()
+	c.releaseStartup(c.outcome())
 	c.srv.mu.Lock()
 	delete(c.srv.conns, c)
 	c.srv.mu.Unlock()
@@ -154,8 +172,27 @@ func (c *conn) startWork() bool {
 
 func (c *conn) doneWork() { c.work.Done() }
 
-func (c *conn) releaseStartup() {
-	c.startup.Do(func() { c.srv.startups.Add(-1) })
+// releaseStartup gives back the admission slot, once: at authentication
+// or when the connection ends.
+func (c *conn) releaseStartup(how outcome) {
+	c.startup.Do(func() { c.srv.adm.release(c.src, how) })
+}
+
+// outcome is how the connection ended, for penalties (admission.go).
+func (c *conn) outcome() outcome {
+	if c.authed.Load() {
+		return outcomeAuthenticated
+	}
+	switch cause := context.Cause(c.ctx); {
+	case errors.Is(cause, errLoginGrace), errors.Is(cause, errHandshakeTime):
+		return outcomeGraceExceeded
+	case errors.Is(cause, ErrShutdown):
+		return outcomeNone
+	}
+	if c.authFailed.Load() {
+		return outcomeAuthFail
+	}
+	return outcomeNoAuth
 }
 
 func (c *conn) closeNet() {

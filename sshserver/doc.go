@@ -4,5 +4,7 @@
 // reverse forwards are recorded, never bound; the one session per connection
 // reads the agent's request and either hands a private tunnel endpoint to a
 // Puller (checkin) or opens the restore port (restore). Host keys, limits
-// modelled on OpenSSH's sshd and the algorithm choice live here too.
+// modelled on OpenSSH's sshd (admission per source before the banner,
+// penalties, per-machine session limits) and the algorithm choice live
+// here too.
 package sshserver

@@ -22,6 +22,9 @@ type tcpipForwardRequest struct {
 	BindPort uint32 // port number to bind
 }
 
+// minForwardPort is the lowest port a reverse forward may name.
+const minForwardPort = 1024
+
 // loopbackBind reports whether a requested bind address means loopback only:
 // OpenSSH sends "localhost" for -R PORT:HOST:HOSTPORT.
 func loopbackBind(addr string) bool {
@@ -52,8 +55,10 @@ func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *go
 		log.Warn("reverse forward refused: not a loopback address")
 		return false, nil
 	}
-	if p.BindPort == 0 || p.BindPort > 65535 {
-		log.Warn("reverse forward refused: port out of range")
+	// The agent picks its port in 49152-65535 (turku-agent ping.py);
+	// privileged ports and port 0 (server's choice) are never needed.
+	if p.BindPort < minForwardPort || p.BindPort > 65535 {
+		log.Warn("reverse forward refused: port out of range", "min", minForwardPort, "max", 65535)
 		return false, nil
 	}
 	c.mu.Lock()

@@ -15,10 +15,22 @@ const (
 
 // Reasons for ConnectionDropped.
 const (
-	DropMaxStartups = "max_startups"
+	DropMaxStartups = "max_startups"      // the global cap was full
+	DropEarlyDrop   = "random_early_drop" // dropped at random past its start
+	DropPerSource   = "per_source"        // the source's own cap was full
+	DropPenalty     = "penalty"           // the source serves a penalty
+	DropHandshake   = "handshake_timeout" // no key exchange in time
 	DropMaxSessions = "max_sessions"
 	DropLoginGrace  = "login_grace"
 )
+
+// dropReasons maps admission's refusals to the reasons Observer is told.
+var dropReasons = map[string]string{
+	refusedFull:      DropMaxStartups,
+	refusedEarlyDrop: DropEarlyDrop,
+	refusedPerSource: DropPerSource,
+	refusedPenalty:   DropPenalty,
+}
 
 // Observer is told what the server does, for metrics and live status;
 // cmd passes a *monitor.State. Calls must not block.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,21 +50,21 @@ var (
 	errConnClosed      = errors.New("connection closed")
 	errSessionDone     = errors.New("session ended")
 	errLoginGrace      = errors.New("login grace time exceeded")
+	errHandshakeTime   = errors.New("handshake time exceeded")
+	errTooManyKeys     = errors.New("too many public keys offered")
 	errTooManySessions = errors.New("too many sessions")
+	errRestoreLifetime = errors.New("restore time limit reached")
 )
 
 // Defaults, after OpenSSH's sshd where it has one.
 const (
 	DefaultLoginGraceTime = 30 * time.Second
 	DefaultIdleTimeout    = 5 * time.Minute
-	// DefaultMaxStartups is sshd's full-drop point: its 10:30:100 drops
-	// at random from 10 unauthenticated connections on and all of them
-	// at 100. Ours is a hard cap, so it sits at the top: with 30, a
-	// burst of 50 agents connecting at once lost some (bench/, (d)).
-	DefaultMaxStartups  = 100
-	DefaultMaxAuthTries = 6 // sshd
-	DefaultMaxSessions  = 100
-	DefaultMaxForwards  = 4
+	DefaultMaxAuthTries   = 6 // sshd
+	DefaultMaxSessions    = 100
+	DefaultMaxForwards    = 4
+	// DefaultRestoreMaxLifetime ends a forgotten restore session.
+	DefaultRestoreMaxLifetime = 3 * time.Hour
 )
 
 // Options configure a Server. Zero durations and counts take the defaults
@@ -83,7 +84,8 @@ type Options struct {
 	Machines map[string]apiclient.MachineInfo
 	// Logger receives the server's own log. Nil discards.
 	Logger *slog.Logger
-	// Now stamps the agent's log lines; nil is time.Now.
+	// Now stamps the agent's log lines and times source penalties; nil
+	// is time.Now.
 	Now func() time.Time
 
 	// LoginGraceTime bounds the time from connect to a running command,
@@ -94,13 +96,30 @@ type Options struct {
 	// session, which a live OpenSSH client answers (sshd
 	// ClientAliveInterval × ClientAliveCountMax).
 	IdleTimeout time.Duration
-	// MaxStartups caps concurrent unauthenticated connections; excess
-	// connections are dropped at once.
-	MaxStartups int
-	// MaxAuthTries caps failed authentication attempts per connection.
+	// HandshakeTimeout bounds the version exchange and first key
+	// exchange, within LoginGraceTime.
+	HandshakeTimeout time.Duration
+	// MaxStartups caps concurrent unauthenticated connections with random
+	// early drop (see admission.go); zero is DefaultMaxStartups.
+	MaxStartups MaxStartups
+	// PerSourceMaxStartups caps unauthenticated connections per IPv4
+	// address or IPv6 /64.
+	PerSourceMaxStartups int
+	// Penalties are what misbehaving sources earn; zero fields take
+	// DefaultPenalties.
+	Penalties Penalties
+	// TrustedNetworks are never penalised nor held to the per-source
+	// limit (the operator's own networks).
+	TrustedNetworks []netip.Prefix
+	// MaxAuthTries caps failed authentication attempts per connection,
+	// and public keys offered per connection, queries included.
 	MaxAuthTries int
-	// MaxSessions caps sessions running at once across all connections.
+	// MaxSessions caps sessions running at once across all connections;
+	// restore sessions may take at most half of them, so checkins always
+	// find room.
 	MaxSessions int
+	// RestoreMaxLifetime ends a restore session after this long.
+	RestoreMaxLifetime time.Duration
 	// MaxForwards caps reverse forwards per connection; the agent asks one.
 	MaxForwards int
 	// Ciphers overrides the cipher list (see algorithms.go).
@@ -114,6 +133,9 @@ type Options struct {
 	// observe.go).
 	Heartbeat         func()
 	HeartbeatInterval time.Duration
+	// released, for tests, is called after admission took back a
+	// connection's slot and applied its outcome.
+	released func(src netip.Prefix)
 }
 
 // Server is the embedded SSH server.
@@ -123,8 +145,13 @@ type Server struct {
 	gl     *glssh.Server
 	keys   atomic.Pointer[KeyStore]
 
-	startups atomic.Int64 // unauthenticated connections
+	adm      *admission
 	sessions atomic.Int64 // running sessions
+	restores atomic.Int64 // running restore sessions, also in sessions
+	// busy holds machine+"\x00"+action for each running checkin and
+	// restore: one of each per machine.
+	busyMu sync.Mutex
+	busy   map[string]bool
 
 	// Test hooks: how long a connection may stay after its session ended,
 	// how long a cancelled session has to say goodbye before its
@@ -169,10 +196,23 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.HeartbeatInterval, 10*time.Second)
 	setDefault(&opts.LoginGraceTime, DefaultLoginGraceTime)
 	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
-	setDefault(&opts.MaxStartups, DefaultMaxStartups)
+	setDefault(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
+	if opts.MaxStartups == (MaxStartups{}) {
+		opts.MaxStartups = DefaultMaxStartups
+	}
+	if m := opts.MaxStartups; m.Full < 1 || m.Start < 1 || m.Start > m.Full || m.Rate < 0 || m.Rate > 100 {
+		return nil, fmt.Errorf("sshserver: MaxStartups %d:%d:%d: want 1 <= start <= full and rate 0..100", m.Start, m.Rate, m.Full)
+	}
+	setDefault(&opts.PerSourceMaxStartups, DefaultPerSourceMaxStartups)
+	setDefault(&opts.Penalties.AuthFail, DefaultPenalties.AuthFail)
+	setDefault(&opts.Penalties.NoAuth, DefaultPenalties.NoAuth)
+	setDefault(&opts.Penalties.GraceExceeded, DefaultPenalties.GraceExceeded)
+	setDefault(&opts.Penalties.Min, DefaultPenalties.Min)
+	setDefault(&opts.Penalties.Max, DefaultPenalties.Max)
 	setDefault(&opts.MaxAuthTries, DefaultMaxAuthTries)
 	setDefault(&opts.MaxSessions, DefaultMaxSessions)
 	setDefault(&opts.MaxForwards, DefaultMaxForwards)
+	setDefault(&opts.RestoreMaxLifetime, DefaultRestoreMaxLifetime)
 	if len(opts.Ciphers) == 0 {
 		opts.Ciphers = cipherAlgorithms
 	}
@@ -184,7 +224,9 @@ func New(opts Options) (*Server, error) {
 		closeGrace:  5 * time.Second,
 		forwardWait: defaultForwardWait,
 		draining:    make(chan struct{}),
+		busy:        map[string]bool{},
 	}
+	s.adm = newAdmission(s)
 	s.keys.Store(NewKeyStore(opts.Machines, s.logger))
 	s.gl = &glssh.Server{
 		HostSigners: signers(opts.HostSigners),
@@ -193,8 +235,10 @@ func New(opts Options) (*Server, error) {
 		PublicKeyHandler:     s.publicKeyHandler,
 		ServerConfigCallback: s.serverConfig,
 		ConnCallback:         s.connCallback,
+		// Port probes, ssh-keyscan and scanners end here before
+		// authentication: nothing for the operator to act on.
 		ConnectionFailedCallback: func(c net.Conn, err error) {
-			s.logger.Info("connection failed", "remote", c.RemoteAddr().String(), "err", err)
+			s.logger.Debug("connection failed", "remote", c.RemoteAddr().String(), "err", err)
 		},
 		// Unused (our session handler ignores them) but denied in case.
 		PtyCallback: func(glssh.Context, glssh.Pty) bool { return false },
@@ -243,7 +287,9 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 			Ciphers:      s.opts.Ciphers,
 			MACs:         macAlgorithms,
 		},
-		MaxAuthTries:            s.opts.MaxAuthTries,
+		MaxAuthTries: s.opts.MaxAuthTries,
+		// Called once the first key exchange is done.
+		PreAuthConnCallback:     func(gossh.ServerPreAuthConn) { c.handshake.Stop() },
 		PublicKeyAuthAlgorithms: gossh.SupportedAlgorithms().PublicKeyAuths, // no SHA-1 ssh-rsa
 		VerifiedPublicKeyCallback: func(meta gossh.ConnMetadata, key gossh.PublicKey, _ *gossh.Permissions, _ string) (*gossh.Permissions, error) {
 			return s.verifiedKey(c, meta, key)
@@ -251,6 +297,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 		AuthLogCallback: func(meta gossh.ConnMetadata, method string, err error) {
 			if err != nil && method != "none" {
 				s.opts.Observer.AuthFailed()
+				c.authFailed.Store(true)
 				c.logger().Debug("authentication attempt failed", "user", meta.User(), "method", method, "err", err)
 			}
 		},

@@ -246,6 +246,11 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	alog = sessionlog.New(stderr, s.opts.StorageName, req.Verbose, s.opts.Now)
 	// The tunnel logs the port itself.
 	tlog := log.With("action", req.Action)
+	release, ok := s.claim(sess.machine.UUID, req.Action, tlog, alog)
+	if !ok {
+		return 1
+	}
+	defer release()
 	fwd, ok := sess.conn.forwardFor(ctx, req.Port)
 	if !ok {
 		tlog.Warn("request names a port the connection did not forward", "port", req.Port)
@@ -304,8 +309,12 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		sess.conn.RemoteAddr().String(), int(fwd.Port), ep.Port())
 	defer end()
 	log = log.With("port", fwd.Port)
-	log.Info("restore mode active", "listen", ep.Addr().String())
+	log.Info("restore mode active", "listen", ep.Addr().String(), "max_lifetime", sess.srv.opts.RestoreMaxLifetime)
 	alog.Infof("Restore mode active on port %d.  Good luck.", ep.Port())
+	// A restore forgotten in a terminal holds its slot and a port: it
+	// ends after RestoreMaxLifetime, and the agent is told why.
+	ctx, cancel := context.WithTimeoutCause(ctx, sess.srv.opts.RestoreMaxLifetime, errRestoreLifetime)
+	defer cancel()
 	eof := make(chan struct{})
 	sess.wg.Add(1)
 	go func() {
@@ -326,6 +335,11 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		case <-eof:
 		case <-ctx.Done():
 		}
+	}
+	if errors.Is(context.Cause(ctx), errRestoreLifetime) {
+		log.Info("restore mode ended: time limit reached", "max_lifetime", sess.srv.opts.RestoreMaxLifetime)
+		alog.Errorf("Restore mode ended: the storage unit's time limit of %s was reached", sess.srv.opts.RestoreMaxLifetime)
+		return 1
 	}
 	alog.Infof("Restore mode finished")
 	log.Info("restore mode finished", "shutdown", draining)

@@ -281,21 +281,23 @@ func TestRestorePortTaken(t *testing.T) {
 }
 
 // TestRestorePrivilegedPort: a hostile agent asking for restore port 25
-// must not make a root storage unit listen there.
+// must not make a root storage unit listen there: the forward is refused
+// (only ports 1024-65535), and so is a restore on a port never forwarded.
+// tunnel.Restore refuses ports below 1024 as well (tunnel tests).
 func TestRestorePrivilegedPort(t *testing.T) {
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
 	const port = 25
-	if ok, err := forwardRequest(c, "localhost", port); !ok || err != nil {
-		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	if ok, err := forwardRequest(c, "localhost", port); ok || err != nil {
+		t.Fatalf("tcpip-forward for port %d: got %v %v, want refused", port, ok, err)
 	}
 	code, stderr := runSession(t, c, fmt.Sprintf(`{"action": "restore", "port": %d}`+"\n.\n", port))
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if want := "ERROR: Restore port 25 is below 1024"; !strings.Contains(stderr, want) {
-		t.Errorf("stderr %q, want %q", stderr, want)
+	if strings.Contains(stderr, "Restore mode active") {
+		t.Errorf("restore started: %q", stderr)
 	}
 }
 

@@ -44,7 +44,10 @@ type bench struct {
 
 	datasets  []dataset
 	fleetData string
-	rsyncdPID int // the agent's rsync daemon in (c)
+	only      string // servers() returns only this side, if set
+	// machinesSet: concurrent leaves the registered machines alone.
+	machinesSet bool
+	rsyncdPID   int // the agent's rsync daemon in (c)
 }
 
 type dataset struct {
@@ -98,6 +101,7 @@ type results struct {
 	NightCPU   map[string]*stat
 	NightPorts []int
 	Memory     map[string]memResult
+	Attack     map[string]*attackResult
 	Params     map[string]any
 	Datasets   []dataset
 }
@@ -108,13 +112,13 @@ func main() {
 		work  = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
 		out   = flag.String("out", "bench/out", "where results.json and results.md go")
 		quick = flag.Bool("quick", false, "fewer runs and smaller data")
-		only  = flag.String("only", "a,b,c,d,e,f", "measurements to run")
+		only  = flag.String("only", "a,b,c,d,e,f,g", "measurements to run")
 		env   = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
 		hold  = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
 	)
 	flag.Parse()
 	if *bin == "" || *work == "" {
-		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f] [-hold]")
+		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f,g] [-hold]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -233,7 +237,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			logf("  ours %.0f MiB/s %s, openssh %.0f MiB/s %s", r["ours"].Median(), r["ours"].Refused, r["openssh"].Median(), r["openssh"].Refused)
 		}
 	}
-	if has("c") || has("d") || has("f") {
+	if has("c") || has("d") || has("f") || has("g") {
 		if err := b.makeDatasets(par); err != nil {
 			return err
 		}
@@ -265,6 +269,15 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			return err
 		}
 		res.NightPorts = ports
+	}
+	if has("g") {
+		logf("(g) under attack: %d idle connections from %s, key probes from %s", floodConns, floodSource, probeSource)
+		if err := s.setSSHDMaxStartups(ctx, "10:30:100"); err != nil {
+			return err
+		}
+		if res.Attack, err = b.attack(ctx, par["runs"].(int)); err != nil {
+			return err
+		}
 	}
 	res.Finished = time.Now()
 	data, _ := json.MarshalIndent(res, "", "  ")

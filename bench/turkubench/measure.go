@@ -30,10 +30,16 @@ type server struct {
 }
 
 func (b *bench) servers() []server {
-	return []server{
+	all := []server{
 		{name: "ours", port: b.s.servePort, dir: b.s.oursDir},
 		{name: "openssh", port: b.s.sshdPort, dir: b.s.pingDir},
 	}
+	for _, s := range all {
+		if s.name == b.only {
+			return []server{s}
+		}
+	}
+	return all
 }
 
 // rotate returns xs starting at run mod len: runs alternate which side
@@ -452,8 +458,10 @@ func (b *bench) atOnce(ctx context.Context, name, data string, n int, seed uint6
 			return nil, nil, nil, nil, err
 		}
 	}
-	if err := b.s.setMachines(ctx, agents); err != nil {
-		return nil, nil, nil, nil, err
+	if !b.machinesSet {
+		if err := b.s.setMachines(ctx, agents); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
 	creds := make([]map[string]any, n)
 	for i, m := range agents {
@@ -497,6 +505,8 @@ func (b *bench) atOnce(ctx context.Context, name, data string, n int, seed uint6
 					_, stderr, err := b.s.runAgent(ctx, agentRun{
 						serverPort: srv.port, m: m, fwdPort: ports[i], fwdHost: fmt.Sprintf("127.0.2.%d", i+1),
 						request: checkinRequest(ports[i], creds[i]),
+						// Each agent connects from its own host's address.
+						extra: []string{"-b", fmt.Sprintf("127.0.2.%d", i+1)},
 					}, 20*time.Minute)
 					ends[i] = time.Now()
 					okc[i] = err == nil && !b.s.api.Due(m.uuid, "data")

@@ -162,7 +162,76 @@ func report(r *results) string {
 	}) {
 		fmt.Fprintf(&b, "- %s: %s\n", k, r.Env[k])
 	}
+	if r.Attack != nil {
+		b.WriteString(attackReport(r.Attack))
+	}
 	return b.String()
 }
 
 func kib(v int64) float64 { return float64(v) / 1024 }
+
+// attackReport renders (g), the open-internet scenario, side by side.
+func attackReport(m map[string]*attackResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### (g) under attack: %d idle connections from %s, key probes from %s (%d workers, %d keys each)\n\n",
+		floodConns, floodSource, probeSource, probeWorkers, probeKeys)
+	fmt.Fprintf(&b, "| | ours | OpenSSH |\n|---|---|---|\n")
+	o, s := m["ours"], m["openssh"]
+	row := func(name string, f func(r *attackResult) string) {
+		cell := func(r *attackResult) string {
+			if r == nil {
+				return "-"
+			}
+			return f(r)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, cell(o), cell(s))
+	}
+	med := func(st *stat) string {
+		if st == nil || len(st.Runs) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f %s [%.1f-%.1f]", st.Median(), st.Unit, st.Min(), st.Max())
+	}
+	row("agent round trip, quiet", func(r *attackResult) string { return med(r.Quiet) })
+	row("agent round trip, under attack", func(r *attackResult) string { return med(r.Attacked) })
+	row("... attacked/quiet", func(r *attackResult) string {
+		if len(r.Attacked.Runs) == 0 || r.Quiet.Median() == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", r.Attacked.Median()/r.Quiet.Median())
+	})
+	row("agent connects on first try", func(r *attackResult) string { return fmt.Sprintf("%d of %d", r.FirstTry, r.Tries) })
+	row("50 agents back up, quiet", func(r *attackResult) string {
+		if r.FleetQuietOK == nil || len(r.FleetQuietOK.Runs) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f of 50 in %.1f s", r.FleetQuietOK.Runs[0], r.FleetQuietWall.Runs[0])
+	})
+	row("50 agents back up, under attack", func(r *attackResult) string {
+		if r.FleetOK == nil || len(r.FleetOK.Runs) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f of 50 in %.1f s", r.FleetOK.Runs[0], r.FleetWall.Runs[0])
+	})
+	state := func(p procState) string {
+		return fmt.Sprintf("%d procs, RSS %.1f MiB, PSS %.1f MiB, %d fds", p.Procs, kib(p.RSSKiB), kib(p.PSSKiB), p.FDs)
+	}
+	row("server before the attack", func(r *attackResult) string { return state(r.Before) })
+	row("server after the attacked round trips", func(r *attackResult) string { return state(r.During) })
+	row("server after the 50 agents, attack on", func(r *attackResult) string { return state(r.After) })
+	row("flood: connections open at the end; answered with any bytes (total)", func(r *attackResult) string {
+		return fmt.Sprintf("%d; %d", r.FloodHeld, r.FloodBanner)
+	})
+	row("probe: connections; answered with any bytes", func(r *attackResult) string {
+		return fmt.Sprintf("%d; %d in %.0f s", r.ProbeConns, r.ProbeBanner, r.ProbeSecs)
+	})
+	for name, r := range map[string]*attackResult{"ours": o, "openssh": s} {
+		if r != nil && len(r.Attacked.Errors) > 0 {
+			fmt.Fprintf(&b, "\n%s agent failures: %q\n", name, r.Attacked.Errors)
+		}
+		if r != nil && r.FleetWall != nil && len(r.FleetWall.Errors) > 0 {
+			fmt.Fprintf(&b, "\n%s fleet failures (first 3): %q\n", name, r.FleetWall.Errors[:min(3, len(r.FleetWall.Errors))])
+		}
+	}
+	return b.String()
+}

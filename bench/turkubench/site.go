@@ -95,7 +95,9 @@ type site struct {
 	sshdPort   int
 	sshd       *exec.Cmd
 	authKeys   string
-	pingDir    string // config dir of `turku-storage ping`
+	// sshdMaxStartups is sshd's MaxStartups; "" is "100".
+	sshdMaxStartups string
+	pingDir         string // config dir of `turku-storage ping`
 
 	// Ours.
 	oursDir   string
@@ -243,9 +245,14 @@ func (s *site) waitAccepted(ctx context.Context, m *machine) error {
 // startSSHD starts the OpenSSH baseline with its own configuration, host
 // key and pid file on 127.0.0.1:sshdPort.
 func (s *site) startSSHD(ctx context.Context) error {
+	if s.sshdMaxStartups == "" {
+		s.sshdMaxStartups = "100"
+	}
 	s.authKeys = filepath.Join(s.sshdDir, "authorized_keys")
-	if err := os.WriteFile(s.authKeys, nil, 0o600); err != nil {
-		return err
+	if _, err := os.Stat(s.authKeys); err != nil {
+		if err := os.WriteFile(s.authKeys, nil, 0o600); err != nil {
+			return err
+		}
 	}
 	s.sshdConfig = filepath.Join(s.sshdDir, "sshd_config")
 	conf := fmt.Sprintf(`# turkubench: OpenSSH baseline. Its own port, keys and files; never the system sshd's.
@@ -270,14 +277,15 @@ PrintMotd no
 PrintLastLog no
 UseDNS no
 # Many agents at once must not be dropped by the default 10:30:100
-# random early drop: only port collisions should fail them.
-MaxStartups 100
+# random early drop: only port collisions should fail them. (f) restores
+# the default (setSSHDMaxStartups).
+MaxStartups %s
 # bash sources ~/.bashrc for commands run by sshd when SHLVL < 2; a
 # turku-ping user has no such rc file, but root's here may be heavy
 # (pyenv init: ~0.9 s). With SHLVL=1 the forced command's bash skips it.
 SetEnv SHLVL=1
 LogLevel ERROR
-`, s.sshdPort, s.hostKeyFile, filepath.Join(s.sshdDir, "sshd.pid"), s.authKeys)
+`, s.sshdPort, s.hostKeyFile, filepath.Join(s.sshdDir, "sshd.pid"), s.authKeys, s.sshdMaxStartups)
 	if err := os.WriteFile(s.sshdConfig, []byte(conf), 0o600); err != nil {
 		return err
 	}
@@ -300,6 +308,15 @@ LogLevel ERROR
 		return fmt.Errorf("sshd: %w: %s", err, b)
 	}
 	return nil
+}
+
+// setSSHDMaxStartups restarts sshd with MaxStartups v (sshd's default is
+// 10:30:100). OpenSSH_9.2 has no PerSourceMaxStartups or
+// PerSourcePenalties (both 9.8); with a newer sshd they would go here too.
+func (s *site) setSSHDMaxStartups(ctx context.Context, v string) error {
+	s.p.stop(s.sshd, 5*time.Second)
+	s.sshdMaxStartups = v
+	return s.startSSHD(ctx)
 }
 
 func (s *site) sshdAddr() string  { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.sshdPort)) }

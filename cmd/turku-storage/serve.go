@@ -167,6 +167,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		// Beats from the accept loop: the watchdog ping and STATUS=.
 		Heartbeat:         func() { d.notify.heartbeat(watchdog > 0) },
 		HeartbeatInterval: heartbeatInterval(watchdog),
+		// Admission and session limits (docs/operations.md, "Facing the internet").
+		MaxStartups:          sshserver.MaxStartups(cfg.SSHMaxStartups),
+		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
+		TrustedNetworks:      cfg.SSHTrustedNetworks,
+		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,290 @@
+//go:build bench
+
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Measurement (g): the open internet. While one address (127.0.3.1) holds
+// 300 idle TCP connections (redialling each one the server closes, after
+// 100 ms) and another (127.0.3.2) offers unknown keys as fast as it can,
+// the measured agent (from 127.0.0.1) runs checkin round trips as in (a),
+// and then the 50 agents of (d) back up at once, each from its own
+// address (127.0.2.N), as they did once before the attack. Each side is attacked on
+// its own, one after the other.
+
+const (
+	floodConns    = 300
+	floodSource   = "127.0.3.1"
+	probeSource   = "127.0.3.2"
+	probeWorkers  = 4
+	probeKeys     = 20
+	floodRedialMs = 100
+)
+
+// attackResult is (g) for one server.
+type attackResult struct {
+	Quiet       *stat // agent round trip without attack, ms
+	Attacked    *stat // the same under attack, ms
+	FirstTry    int   // attacked round trips that succeeded on their first try
+	Tries       int
+	FloodHeld   int   // flood connections open (banner or not) at the end
+	FloodBanner int64 // flood connections that got any bytes (a version line, or sshd's "Exceeded MaxStartups")
+	ProbeConns  int64 // prober connections attempted
+	ProbeBanner int64 // ... that got any bytes
+	ProbeSecs   float64
+	Before      procState // server before the attack
+	During      procState // server at the end of the attacked round trips
+	After       procState // after the fleet, attack still running
+	FleetOK     *stat
+	FleetWall   *stat
+	// The fleet before the attack.
+	FleetQuietOK   *stat
+	FleetQuietWall *stat
+}
+
+// procState is memory and open file descriptors of a server's process tree.
+type procState struct {
+	Procs  int
+	RSSKiB int64
+	PSSKiB int64
+	FDs    int
+}
+
+func serverState(pid int) procState {
+	m, _ := treeMem(pid)
+	st := procState{Procs: m.Procs, RSSKiB: m.RSS, PSSKiB: m.PSS}
+	for _, p := range tree(pid) {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
+		st.FDs += len(ents)
+	}
+	return st
+}
+
+// attacker runs the flood and the probe against one port until stopped.
+type attacker struct {
+	addr        string
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	held        atomic.Int64
+	floodBanner atomic.Int64
+	probeConns  atomic.Int64
+	probeBanner atomic.Int64
+	started     time.Time
+}
+
+func startAttack(port int) (*attacker, error) {
+	a := &attacker{addr: net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), stop: make(chan struct{}), started: time.Now()}
+	var keys []gossh.Signer
+	for range probeKeys {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		s, err := gossh.NewSignerFromKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, s)
+	}
+	for range floodConns {
+		a.wg.Add(1)
+		go a.flood()
+	}
+	for range probeWorkers {
+		a.wg.Add(1)
+		go a.probe(keys)
+	}
+	return a, nil
+}
+
+func (a *attacker) stopped() bool {
+	select {
+	case <-a.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func dialer(src string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+}
+
+// flood holds one idle connection, and redials when the server closes it.
+func (a *attacker) flood() {
+	defer a.wg.Done()
+	d := dialer(floodSource)
+	for !a.stopped() {
+		c, err := d.Dial("tcp", a.addr)
+		if err == nil {
+			a.held.Add(1)
+			done := make(chan struct{})
+			go func() {
+				select {
+				case <-a.stop:
+					c.Close()
+				case <-done:
+				}
+			}()
+			buf := make([]byte, 256)
+			got := false
+			for {
+				n, err := c.Read(buf)
+				if n > 0 && !got {
+					got = true
+					a.floodBanner.Add(1)
+				}
+				if err != nil {
+					break
+				}
+			}
+			close(done)
+			c.Close()
+			a.held.Add(-1)
+		}
+		select {
+		case <-a.stop:
+		case <-time.After(floodRedialMs * time.Millisecond):
+		}
+	}
+}
+
+type countConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// probe offers unknown keys, one connection after another, with no pause.
+func (a *attacker) probe(keys []gossh.Signer) {
+	defer a.wg.Done()
+	d := dialer(probeSource)
+	cfg := &gossh.ClientConfig{User: loginUser, Auth: []gossh.AuthMethod{gossh.PublicKeys(keys...)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second}
+	for !a.stopped() {
+		nc, err := d.Dial("tcp", a.addr)
+		a.probeConns.Add(1)
+		if err != nil {
+			continue
+		}
+		cc := &countConn{Conn: nc}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		if c, _, _, err := gossh.NewClientConn(cc, a.addr, cfg); err == nil {
+			c.Close()
+		}
+		if cc.n.Load() > 0 {
+			a.probeBanner.Add(1)
+		}
+		nc.Close()
+	}
+}
+
+func (a *attacker) end() {
+	close(a.stop)
+	a.wg.Wait()
+}
+
+// attack is measurement (g) for every side.
+func (b *bench) attack(ctx context.Context, runs int) (map[string]*attackResult, error) {
+	if b.fleetData == "" {
+		b.fleetData = filepath.Join(b.work, "data", "fleet")
+		if _, err := smallFiles(b.fleetData, 500, 3); err != nil {
+			return nil, err
+		}
+	}
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*attackResult{}
+	for _, srv := range b.servers() {
+		r := &attackResult{Quiet: &stat{Unit: "ms"}, Attacked: &stat{Unit: "ms"}}
+		out[srv.name] = r
+		// The agent and the fleet, registered once: setMachines restarts
+		// serve, which must not happen during the attack.
+		for _, m := range b.fleet {
+			if err := m.writeKey(b.s.keyDir); err != nil {
+				return nil, err
+			}
+		}
+		if err := b.s.setMachines(ctx, append([]*machine{b.agent}, b.fleet...)); err != nil {
+			return nil, err
+		}
+		pid := b.s.serve.Process.Pid
+		if srv.name == "openssh" {
+			pid = b.s.sshd.Process.Pid
+		}
+		run := agentRun{serverPort: srv.port, m: b.agent, fwdPort: port, fwdHost: "127.0.0.2",
+			request: checkinRequest(port, map[string]any{})}
+		for i := range runs + 2 {
+			d, _, err := b.s.runAgent(ctx, run, time.Minute)
+			if err != nil {
+				return nil, fmt.Errorf("%s quiet round trip: %w", srv.name, err)
+			}
+			if i >= 2 {
+				r.Quiet.add(float64(d) / float64(time.Millisecond))
+			}
+		}
+		// The fleet backs up once before the attack, as it does every
+		// night: its addresses are then known to serve (admission.go).
+		b.only, b.machinesSet = srv.name, true
+		ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
+		b.only, b.machinesSet = "", false
+		if err != nil {
+			return nil, err
+		}
+		r.FleetQuietOK, r.FleetQuietWall = ok[srv.name], wall[srv.name]
+		r.Before = serverState(pid)
+		b.logf("  %s: quiet %.1f ms; %+v; starting the attack", srv.name, r.Quiet.Median(), r.Before)
+		a, err := startAttack(srv.port)
+		if err != nil {
+			return nil, err
+		}
+		// Let the flood fill whatever it can before the agent comes.
+		time.Sleep(5 * time.Second)
+		for range runs {
+			r.Tries++
+			d, stderr, err := b.s.runAgent(ctx, run, time.Minute)
+			if err != nil {
+				r.Attacked.Errors = append(r.Attacked.Errors, failureLines(stderr))
+				continue
+			}
+			r.FirstTry++
+			r.Attacked.add(float64(d) / float64(time.Millisecond))
+		}
+		r.During = serverState(pid)
+		b.logf("  %s: attacked %d/%d first try, %.1f ms; %+v", srv.name, r.FirstTry, r.Tries, r.Attacked.Median(), r.During)
+
+		b.only, b.machinesSet = srv.name, true
+		ok, wall, _, err = b.concurrent(ctx, len(b.fleet), portSeed, 1)
+		b.only, b.machinesSet = "", false
+		if err != nil {
+			a.end()
+			return nil, err
+		}
+		r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
+		r.After = serverState(pid)
+		r.FloodHeld = int(a.held.Load())
+		r.ProbeSecs = time.Since(a.started).Seconds()
+		a.end()
+		r.FloodBanner, r.ProbeConns, r.ProbeBanner = a.floodBanner.Load(), a.probeConns.Load(), a.probeBanner.Load()
+		b.logf("  %s: fleet %v/%d; flood held %d, %d banners; probe %d connections, %d banners in %.0f s; %+v",
+			srv.name, r.FleetOK.Runs, len(b.fleet), r.FloodHeld, r.FloodBanner, r.ProbeConns, r.ProbeBanner, r.ProbeSecs, r.After)
+	}
+	return out, nil
+}

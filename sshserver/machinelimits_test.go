@@ -1,0 +1,161 @@
+package sshserver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// TestOneCheckinPerMachine: a second checkin of the same machine is
+// refused with a message while the first runs on undisturbed; another
+// machine is not affected.
+func TestOneCheckinPerMachine(t *testing.T) {
+	ts := startServer(t, nil)
+	pulling := make(chan struct{}, 1)
+	release := make(chan struct{})
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		if req.Machine != uuidA {
+			return nil
+		}
+		pulling <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	first := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(first, "localhost", 51234)
+	done := make(chan int, 1)
+	go func() {
+		code, _ := runSession(t, first, checkinRequest(51234))
+		done <- code
+	}()
+	<-pulling
+
+	second := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(second, "localhost", 51235)
+	code, stderr := runSession(t, second, checkinRequest(51235))
+	if code != 1 || !strings.Contains(stderr, "ERROR: A checkin for this machine is already running on this storage unit") {
+		t.Errorf("second checkin: exit %d, stderr %q; want 1 and the reason", code, stderr)
+	}
+
+	// Machine V checks in meanwhile.
+	other := ts.dial(t, ts.keys[uuidV])
+	forwardRequest(other, "localhost", 51236)
+	if code, stderr := runSession(t, other, checkinRequest(51236)); code != 0 {
+		t.Errorf("other machine: exit %d, stderr %q", code, stderr)
+	}
+
+	close(release)
+	if code := <-done; code != 0 {
+		t.Errorf("first checkin exit %d, want 0 (undisturbed)", code)
+	}
+	if got := len(ts.puller.machines()); got != 2 {
+		t.Errorf("%d checkins ran, want 2", got)
+	}
+	// Once done, the machine may check in again.
+	again := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(again, "localhost", 51237)
+	if code, stderr := runSession(t, again, checkinRequest(51237)); code != 0 {
+		t.Errorf("checkin after the first ended: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestOneRestorePerMachine: the same for restore sessions, which otherwise
+// a machine could open by the hundred and hold with keepalives.
+func TestOneRestorePerMachine(t *testing.T) {
+	ts := startServer(t, nil)
+	_, stdin, wait := startRestore(t, ts)
+
+	c := ts.dial(t, ts.keys[uuidA])
+	forwardRequest(c, "localhost", 51240)
+	code, stderr := runSession(t, c, `{"action": "restore", "port": 51240}`+"\n.\n")
+	if code != 1 || !strings.Contains(stderr, "ERROR: A restore for this machine is already running on this storage unit") {
+		t.Errorf("second restore: exit %d, stderr %q; want 1 and the reason", code, stderr)
+	}
+
+	stdin.Close()
+	if code, rest := wait(); code != 0 || !strings.HasSuffix(rest, "INFO: Restore mode finished") {
+		t.Errorf("first restore: exit %d, stderr %q; want undisturbed", code, rest)
+	}
+}
+
+// TestRestoresLeaveRoomForCheckins: restores take at most half of
+// MaxSessions, so checkins always find room.
+func TestRestoresLeaveRoomForCheckins(t *testing.T) {
+	// 3 sessions, of which restores may take 1. (With 2, the refused
+	// restore's session may not have given its slot back yet when the
+	// checkin below asks for one.)
+	ts := startServer(t, func(o *Options) { o.MaxSessions = 3 })
+	_, stdin, wait := startRestore(t, ts) // machine A, the one restore slot
+	defer func() {
+		stdin.Close()
+		wait()
+	}()
+
+	v := ts.dial(t, ts.keys[uuidV])
+	forwardRequest(v, "localhost", 51250)
+	code, stderr := runSession(t, v, `{"action": "restore", "port": 51250}`+"\n.\n")
+	if code != 1 || !strings.Contains(stderr, "ERROR: Too many restore sessions on this storage unit") {
+		t.Errorf("restore beyond the share: exit %d, stderr %q", code, stderr)
+	}
+	v2 := ts.dial(t, ts.keys[uuidV])
+	forwardRequest(v2, "localhost", 51251)
+	if code, stderr := runSession(t, v2, checkinRequest(51251)); code != 0 {
+		t.Errorf("checkin beside the restore: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestRestoreMaxLifetime: a restore left open ends after its time limit,
+// and the agent is told.
+func TestRestoreMaxLifetime(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.RestoreMaxLifetime = 300 * time.Millisecond })
+	_, _, wait := startRestore(t, ts) // stdin stays open, as a forgotten terminal's
+	code, rest := wait()
+	want := fmt.Sprintf("ERROR: Restore mode ended: the storage unit's time limit of %s was reached", 300*time.Millisecond)
+	if code != 1 || !strings.Contains(rest, want) {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, rest, want)
+	}
+	// The slot is free again.
+	_, stdin, wait := startRestore(t, ts)
+	stdin.Close()
+	if code, _ := wait(); code != 0 {
+		t.Errorf("next restore exit %d", code)
+	}
+}
+
+// TestReverseForwardPorts: only ports an agent can ask for.
+func TestReverseForwardPorts(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.MaxForwards = 10 })
+	c := ts.dial(t, ts.keys[uuidA])
+	tests := []struct {
+		name   string
+		port   uint32
+		wantOK bool
+	}{
+		{name: "ssh", port: 22},
+		{name: "privileged", port: 1023},
+		{name: "zero", port: 0},
+		{name: "beyond 65535", port: 70000},
+		{name: "lowest unprivileged", port: 1024, wantOK: true},
+		{name: "agent's range", port: 51234, wantOK: true},
+		{name: "highest", port: 65535, wantOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, _, err := c.SendRequest("tcpip-forward", true, gossh.Marshal(&tcpipForwardRequest{BindAddr: "localhost", BindPort: tt.port}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tt.wantOK {
+				t.Errorf("got %v, want %v", ok, tt.wantOK)
+			}
+		})
+	}
+}
