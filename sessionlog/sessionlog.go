@@ -74,14 +74,4 @@ func (l *Logger) write(level, format string, args []any) {
 	_, l.err = io.WriteString(l.w, line)
 }
 
-// Info is Infof.
-//
-// Deprecated: use Infof; kept while code written against the old name is
-// merged.
-func (l *Logger) Info(format string, args ...any) { l.Infof(format, args...) }
 
-// Error is Errorf.
-//
-// Deprecated: use Errorf; kept while code written against the old name is
-// merged.
-func (l *Logger) Error(format string, args ...any) { l.Errorf(format, args...) }

@@ -18,7 +18,7 @@ func (s *Server) claim(machine, action string, log *slog.Logger, alog *sessionlo
 	if s.busy[key] {
 		s.busyMu.Unlock()
 		log.Info("session refused: machine already has one running")
-		alog.Error("A %s for this machine is already running on this storage unit; try again once it has ended", action)
+		alog.Errorf("A %s for this machine is already running on this storage unit; try again once it has ended", action)
 		return nil, false
 	}
 	restore := action == agentproto.ActionRestore
@@ -26,7 +26,7 @@ func (s *Server) claim(machine, action string, log *slog.Logger, alog *sessionlo
 		if limit := s.maxRestores(); s.restores.Load() >= int64(limit) {
 			s.busyMu.Unlock()
 			log.Warn("restore refused: too many restore sessions", "max_restores", limit)
-			alog.Error("Too many restore sessions on this storage unit; try again later")
+			alog.Errorf("Too many restore sessions on this storage unit; try again later")
 			return nil, false
 		}
 		s.restores.Add(1)

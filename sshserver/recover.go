@@ -43,7 +43,7 @@ func (sess *session) recoverSession() {
 	sess.logger.Error("panic recovered, ending the session", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
 	sess.conn.cancel(errInternal)
 	sessionlog.New(sess.ch.Stderr(), sess.srv.opts.StorageName, false, sess.srv.opts.Now).
-		Error("Storage unit internal error; see its log")
+		Errorf("Storage unit internal error; see its log")
 	sess.exit(1)
 	sess.ch.Close()
 }
@@ -54,7 +54,7 @@ func (sess *session) pull(ctx context.Context, req PullRequest) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			sess.logger.Error("panic recovered in checkin", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
-			req.Log.Error("Storage unit internal error; see its log")
+			req.Log.Errorf("Storage unit internal error; see its log")
 			err = &panicError{value: v}
 		}
 	}()

@@ -15,13 +15,13 @@ func restoreRefused(err error, port uint32, alog *sessionlog.Logger, log *slog.L
 	switch {
 	case errors.Is(err, tunnel.ErrRestorePortPrivileged):
 		log.Warn("restore refused: privileged port", "err", err)
-		alog.Error("Restore port %d is below 1024; choose a port from 1024 to 65535", port)
+		alog.Errorf("Restore port %d is below 1024; choose a port from 1024 to 65535", port)
 	case errors.Is(err, tunnel.ErrRestorePortTaken):
 		log.Warn("restore refused: port in use", "err", err)
-		alog.Error("Restore port %d is in use on the storage unit; run the restore again to choose another port", port)
+		alog.Errorf("Restore port %d is in use on the storage unit; run the restore again to choose another port", port)
 	default:
 		log.Error("open restore tunnel", "err", err)
-		alog.Error("Storage unit could not open restore port %d", port)
+		alog.Errorf("Storage unit could not open restore port %d", port)
 	}
 	return 1
 }
