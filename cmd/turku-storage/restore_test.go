@@ -78,6 +78,7 @@ func TestRestore(t *testing.T) {
 	if res := a.ping(t, d, hostKeys).Wait(t, waitLong); res.ExitCode != 0 {
 		t.Fatalf("backup: ssh exit %d", res.ExitCode)
 	}
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong) // in the background
 	reports := api.Reports()
 	if len(reports) != 1 || !reports[0].Success {
 		t.Fatalf("reports %+v", reports)

@@ -151,6 +151,8 @@ func TestStatusDuringBackup(t *testing.T) {
 	if res := sess.Wait(t, waitLong); res.ExitCode != 0 {
 		t.Fatalf("backup: ssh exit %d", res.ExitCode)
 	}
+	// The report is delivered in the background after the session.
+	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
 	// The session ends after its exit status is sent; status follows.
 	done := waitStatus(t, s, "no running backup and no agent", func(st *control.Status) bool {
 		return len(st.Backups) == 0 && len(st.Agents) == 0
