@@ -474,14 +474,28 @@ func TestPullSourceOrderAndPartialFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sources not backed up: c") {
 		t.Fatalf("got %v", err)
 	}
-	var order []string
+	// Reports are delivered in the background, each by its own sender, so
+	// they may arrive in any order; the order sources are pulled in is the
+	// order of the agent's Begin lines.
+	var got []string
 	for _, r := range env.api.got() {
-		order = append(order, fmt.Sprintf("%s=%v", r.Source, r.Report.Success))
+		got = append(got, fmt.Sprintf("%s=%v", r.Source, r.Report.Success))
 	}
-	if diff := cmp.Diff([]string{"a=true", "b=true", "c=false"}, order); diff != "" {
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"a=true", "b=true", "c=false"}, got); diff != "" {
 		t.Error(diff)
 	}
-	if l := env.agent.lines(); len(l) < 1 || l[0] != "INFO: Sources to back up: a, b, c" {
+	l := env.agent.lines()
+	if len(l) < 1 || l[0] != "INFO: Sources to back up: a, b, c" {
 		t.Errorf("session log %q", l)
+	}
+	var begun []string
+	for _, line := range l {
+		if src, ok := strings.CutPrefix(line, "INFO: Begin: web1 "); ok {
+			begun = append(begun, src)
+		}
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, begun); diff != "" {
+		t.Errorf("pull order (-want +got):\n%s\nsession log %q", diff, l)
 	}
 }

@@ -73,5 +73,3 @@ func (l *Logger) write(level, format string, args []any) {
 	}
 	_, l.err = io.WriteString(l.w, line)
 }
-
-

@@ -310,7 +310,9 @@ func (a *admission) accrue(src netip.Prefix, st *sourceState, now time.Time, d t
 	st.strikes++
 	st.active = true
 	st.refused = 0
-	args := []any{"source", src.String(), "penalty", st.penalty.Sub(now).Round(time.Second)}
+	// "net", not "source": source is a backup source's name (STYLE), and is
+	// sent to the journal as SOURCE=.
+	args := []any{"net", src.String(), "penalty", st.penalty.Sub(now).Round(time.Second)}
 	for r, n := range st.reasons {
 		args = append(args, r, n)
 	}
@@ -319,7 +321,7 @@ func (a *admission) accrue(src netip.Prefix, st *sourceState, now time.Time, d t
 
 // penaltyOver ends src's active penalty; a.mu is held.
 func (a *admission) penaltyOver(src netip.Prefix, st *sourceState) {
-	a.server.logger.Debug("source penalty over", "source", src.String(), "refused", st.refused)
+	a.server.logger.Debug("source penalty over", "net", src.String(), "refused", st.refused)
 	st.active = false
 	st.refused = 0
 	clear(st.reasons)

@@ -313,8 +313,12 @@ func TestPenalties(t *testing.T) {
 			t.Fatalf("connection %d after the penalty got a banner, want refused", i+1)
 		}
 	}
-	if n := logs.count("source penalised", "source=127.0.0.4/32"); n != 1 {
+	if n := logs.count("source penalised", "net=127.0.0.4/32"); n != 1 {
 		t.Errorf("%d penalty lines for 127.0.0.4, want 1:\n%s", n, logs.String())
+	}
+	// The address is not logged as a backup source (journal field SOURCE=).
+	if n := logs.count("source penalised", " source="); n != 0 {
+		t.Errorf("penalty line names the address as source=:\n%s", logs.String())
 	}
 
 	// Another address with the right key is not affected.
@@ -329,7 +333,7 @@ func TestPenalties(t *testing.T) {
 		}
 		waitRelease(t, rel, "127.0.0.6", 1)
 	}
-	if n := logs.count("source penalised", "source=127.0.0.6/32"); n != 0 {
+	if n := logs.count("source penalised", "net=127.0.0.6/32"); n != 0 {
 		t.Errorf("trusted network penalised")
 	}
 

@@ -81,7 +81,10 @@ func refusesOtherUsers(t *testing.T, open func(Opener, *slog.Logger) (*Endpoint,
 	}
 	op := &countingOpener{}
 	var logs agenttest.Output
-	ep, err := open(op, slog.New(slog.NewTextHandler(&logs, nil)))
+	// The session's logger already names the agent's SSH address as
+	// "remote", as in serve; the local peer must not be logged under the
+	// same key.
+	ep, err := open(op, slog.New(slog.NewTextHandler(&logs, nil)).With("remote", "192.0.2.1:40000"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +99,14 @@ func refusesOtherUsers(t *testing.T, open func(Opener, *slog.Logger) (*Endpoint,
 	}
 	if !contains(logs.String(), "tunnel connection refused") || !contains(logs.String(), "belongs to uid 65534") {
 		t.Errorf("no refusal logged: %s", logs.String())
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !contains(line, "tunnel connection refused") {
+			continue
+		}
+		if n := strings.Count(line, " remote="); n != 1 || !contains(line, " peer=127.0.0.1:") {
+			t.Errorf("refusal should name the agent once as remote and the local connection as peer: %s", line)
+		}
 	}
 	if n := op.opened.Load(); n != 0 {
 		t.Errorf("a foreign user's connection reached the agent (%d channels)", n)

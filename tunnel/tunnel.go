@@ -177,7 +177,7 @@ func (e *Endpoint) accept() {
 		}
 		if e.admit != nil {
 			if err := e.admit(c); err != nil {
-				e.logger.Warn("tunnel connection refused", "remote", c.RemoteAddr().String(), "err", err)
+				e.logger.Warn("tunnel connection refused", "peer", c.RemoteAddr().String(), "err", err)
 				c.Close()
 				continue
 			}
@@ -231,7 +231,7 @@ func closedChan() chan struct{} {
 // the Endpoint stops.
 func (e *Endpoint) carry(c net.Conn) {
 	defer c.Close()
-	logger := e.logger.With("remote", c.RemoteAddr().String())
+	logger := e.logger.With("peer", c.RemoteAddr().String())
 	origin, _ := c.RemoteAddr().(*net.TCPAddr)
 	payload := forwardedTCPPayload{Addr: e.bindAddr, Port: e.port}
 	if origin != nil {
