@@ -27,8 +27,8 @@ const coordinatorDB = "coordinator.sqlite3"
 func coordinatorDBPath(cfg *config.Config) string { return filepath.Join(cfg.VarDir, coordinatorDB) }
 
 // openCoordinator starts the built-in coordinator for this storage unit
-// and returns its handler; the wiring closes it.
-func (w *wiring) openCoordinator() (http.Handler, error) {
+// and returns its in-process transport; the wiring closes it.
+func (w *wiring) openCoordinator() (http.RoundTripper, error) {
 	if err := os.MkdirAll(w.cfg.VarDir, 0o700); err != nil {
 		return nil, fmt.Errorf("var_dir: %w", err)
 	}
@@ -55,7 +55,7 @@ func (w *wiring) openCoordinator() (http.Handler, error) {
 	}
 	w.coord = c
 	w.closers = append(w.closers, func() { c.Close() })
-	return c.InProcessHandler(), nil
+	return c.Transport(), nil
 }
 
 // serveCoordinator serves the built-in coordinator's agent-facing API on
