@@ -41,7 +41,7 @@ func (s SourceOnDisk) Newest() *Snapshot { return newest(s.Snapshots) }
 // snapshot's .json is read, which takes a while on a large unit). It
 // changes nothing on disk.
 func Inventory(ctx context.Context, varDir string, loc *time.Location) ([]MachineOnDisk, error) {
-	dir := filepath.Join(varDir, "machines")
+	dir := MachinesDir(varDir)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

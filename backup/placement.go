@@ -119,7 +119,7 @@ func (e *Engine) chooseVolume() (Volume, error) {
 	return cands[e.pick(weights)], nil
 }
 
-func (e *Engine) machinesDir() string { return filepath.Join(e.varDir, "machines") }
+func (e *Engine) machinesDir() string { return MachinesDir(e.varDir) }
 
 // MachineDir returns the directory VAR_DIR/machines/<uuid> points to,
 // without creating anything.

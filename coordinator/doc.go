@@ -6,9 +6,10 @@
 // storage_ping_source_update) with turku-api's JSON, status codes and
 // texts, keeps its registry in a SQLite file (Store), assigns every machine
 // to the local storage unit, and schedules sources with package schedule.
-// Handler is what serve puts on coordinator_listen: the agent-facing calls
-// only, behind admission control (admission.go, listener.go);
-// InProcessHandler adds the storage-facing calls for the storage unit's
-// own in-process transport. Admin operations for the CLI and a Django
+// Handler is what Server serves on coordinator_listen (with TLS when
+// configured, and a graceful shutdown): the agent-facing calls only,
+// behind admission control (admission.go, listener.go); InProcessHandler
+// adds the storage-facing calls for the storage unit's own in-process
+// transport (Transport). Admin operations for the CLI and a Django
 // fixture export (to move to a full turku-api later) live on Store.
 package coordinator

@@ -24,12 +24,11 @@ func completeMachineSource(g *globals, withSnapshot bool) cobra.CompletionFunc {
 		if err != nil {
 			return nil, none
 		}
-		machinesDir := filepath.Join(cfg.VarDir, "machines")
 		cache := filepath.Join(cfg.VarDir, registry.CacheFile)
 		var out []string
 		switch len(args) {
 		case 0:
-			entries, _ := os.ReadDir(machinesDir)
+			entries, _ := os.ReadDir(backup.MachinesDir(cfg.VarDir))
 			for _, e := range entries {
 				out = append(out, e.Name())
 			}
@@ -41,14 +40,14 @@ func completeMachineSource(g *globals, withSnapshot bool) cobra.CompletionFunc {
 				}
 			}
 		case 1:
-			if dir, err := machineDir(machinesDir, args[0], cache); err == nil {
+			if _, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg)); err == nil {
 				out, _ = backup.ListSources(dir)
 			}
 		case 2:
 			if !withSnapshot {
 				return nil, none
 			}
-			if dir, err := machineDir(machinesDir, args[0], cache); err == nil {
+			if _, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg)); err == nil {
 				snaps, _ := backup.ListSnapshots(dir, args[1], cfg.Location)
 				out = append(out, "latest")
 				for _, s := range snaps {

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -28,8 +25,8 @@ const coordinatorDB = "coordinator.sqlite3"
 func coordinatorDBPath(cfg *config.Config) string { return filepath.Join(cfg.VarDir, coordinatorDB) }
 
 // openCoordinator starts the built-in coordinator for this storage unit
-// and returns its handler; the wiring closes it.
-func (w *wiring) openCoordinator() (http.Handler, error) {
+// and returns its in-process transport; the wiring closes it.
+func (w *wiring) openCoordinator() (http.RoundTripper, error) {
 	if err := os.MkdirAll(w.cfg.VarDir, 0o700); err != nil {
 		return nil, fmt.Errorf("var_dir: %w", err)
 	}
@@ -56,7 +53,7 @@ func (w *wiring) openCoordinator() (http.Handler, error) {
 	}
 	w.coord = c
 	w.closers = append(w.closers, func() { c.Close() })
-	return c.InProcessHandler(), nil
+	return c.Transport(), nil
 }
 
 // serveCoordinator serves the built-in coordinator's agent-facing API on
@@ -69,45 +66,17 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net
 	if err != nil {
 		return nil, fmt.Errorf("coordinator_listen: %w", err)
 	}
-	ln = w.coord.Listener(ln)
-	srv := &http.Server{
-		Handler:           notifyOnRegistration(w.coord.Handler(), w.machinesChanged),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
-	}
-	scheme := "http"
-	if w.cfg.CoordinatorTLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(w.cfg.CoordinatorTLSCert, w.cfg.CoordinatorTLSKey)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("coordinator_tls_cert/coordinator_tls_key: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		scheme = "https"
-	}
-	w.log.Info("built-in coordinator listening", "url", scheme+"://"+ln.Addr().String()+"/v1")
-	grp.Go(func() error {
-		var err error
-		if srv.TLSConfig != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("coordinator: %w", err)
+	srv, err := w.coord.NewServer(ln, coordinator.ServerOptions{
+		TLSCert:    w.cfg.CoordinatorTLSCert,
+		TLSKey:     w.cfg.CoordinatorTLSKey,
+		Registered: w.machinesChanged,
 	})
-	grp.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
-	return ln.Addr(), nil
+	if err != nil {
+		return nil, fmt.Errorf("coordinator_tls_cert/coordinator_tls_key: %w", err)
+	}
+	w.log.Info("built-in coordinator listening", "url", srv.URL())
+	grp.Go(func() error { return srv.Serve(ctx) })
+	return srv.Addr(), nil
 }
 
 // withStore opens the built-in coordinator's database for an admin command.
@@ -321,30 +290,4 @@ func when(t time.Time) string {
 		return "never"
 	}
 	return t.Local().Format(time.RFC3339)
-}
-
-// notifyOnRegistration calls changed after every successful update_config,
-// so a newly registered agent's key is accepted by the SSH server at once
-// instead of at the next refresh.
-func notifyOnRegistration(h http.Handler, changed func()) http.Handler {
-	if changed == nil {
-		return h
-	}
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		sr := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
-		h.ServeHTTP(sr, r)
-		if sr.status == http.StatusOK && strings.HasSuffix(r.URL.Path, "/update_config") {
-			changed()
-		}
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/control"
-	"github.com/turku-backup/turku-storage/registry"
 )
 
 // Exit statuses of restore besides 0 and 1 (bad input, anything else).
@@ -93,7 +91,7 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 	if f.module == "" || strings.ContainsAny(f.module, "/\x00@: ") {
 		return fmt.Errorf("--module %q: not an rsync module name", f.module)
 	}
-	uuid, dir, err := resolveMachine(filepath.Join(cfg.VarDir, "machines"), machine, filepath.Join(cfg.VarDir, registry.CacheFile))
+	uuid, dir, err := backup.ResolveMachine(cfg.VarDir, machine, registeredMachines(cfg))
 	if err != nil {
 		return err
 	}

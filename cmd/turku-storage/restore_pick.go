@@ -12,20 +12,6 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 )
 
-// resolveMachine turns a UUID, link name or unit name into the machine's
-// UUID and its directory under VAR_DIR/machines.
-func resolveMachine(machinesDir, name, cachePath string) (uuid, dir string, err error) {
-	dir, err = machineDir(machinesDir, name, cachePath)
-	if err != nil {
-		return "", "", err
-	}
-	// machines/UUID points at VOLUME/UUID; a name link points at UUID.
-	if target, err := os.Readlink(dir); err == nil && !filepath.IsAbs(target) && !strings.Contains(target, "/") {
-		return target, dir, nil
-	}
-	return filepath.Base(dir), dir, nil
-}
-
 // dateLayouts are the forms SNAPSHOT may take as a date, in the configured
 // time zone.
 var dateLayouts = []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"}

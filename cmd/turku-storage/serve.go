@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -373,7 +372,7 @@ func (d *daemon) reload() {
 	for _, warn := range cfg.Warnings {
 		d.log.Warn("config: " + warn)
 	}
-	if keys := restartKeys(d.w.cfg, cfg); len(keys) > 0 {
+	if keys := config.RestartNeeded(d.w.cfg, cfg); len(keys) > 0 {
 		d.log.Warn("configuration changed in settings that need a restart; they keep their running values", "keys", keys)
 	}
 	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, slots: d.w.slots, reports: d.w.reports, monitor: d.w.monitor}
@@ -391,35 +390,6 @@ func (d *daemon) reload() {
 	d.volumes.Store(&cfg.Volumes)
 	d.reg.Update(opts)
 	d.log.Info("configuration reloaded", "files", cfg.Files)
-}
-
-// restartKeys lists the settings that differ between a and b and are bound
-// at start (listeners, keys, identity, logging).
-func restartKeys(a, b *config.Config) []string {
-	var out []string
-	diff := func(key string, same bool) {
-		if !same {
-			out = append(out, key)
-		}
-	}
-	diff("name", a.Name == b.Name)
-	diff("secret", a.Secret == b.Secret)
-	diff("api_url", a.APIURL == b.APIURL)
-	diff("api_ca_file", a.APICAFile == b.APICAFile)
-	diff("api_timeout", a.APITimeout == b.APITimeout)
-	diff("ssh_listen", a.SSHListen == b.SSHListen)
-	diff("ssh_host_key_files", slices.Equal(a.SSHHostKeyFiles, b.SSHHostKeyFiles))
-	diff("ssh_ping_user", a.SSHPingUser == b.SSHPingUser)
-	diff("ssh_ping_host_keys", slices.Equal(a.SSHPingHostKeys, b.SSHPingHostKeys))
-	diff("log_file", a.LogFile == b.LogFile)
-	diff("update_config_interval", a.UpdateConfigInterval == b.UpdateConfigInterval)
-	diff("coordinator_listen", a.CoordinatorListen == b.CoordinatorListen)
-	diff("coordinator_tls_cert", a.CoordinatorTLSCert == b.CoordinatorTLSCert)
-	diff("coordinator_tls_key", a.CoordinatorTLSKey == b.CoordinatorTLSKey)
-	diff("machine_registration_secret", a.MachineRegistrationSecret == b.MachineRegistrationSecret)
-	diff("metrics_listen", a.MetricsListen == b.MetricsListen)
-	diff("control_socket", a.ControlSocket == b.ControlSocket)
-	return out
 }
 
 func apiLabel(url string) string {

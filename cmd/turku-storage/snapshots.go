@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
-	"github.com/turku-backup/turku-storage/registry"
 )
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
@@ -37,11 +33,10 @@ scripts.`,
 			if err != nil {
 				return err
 			}
-			machinesDir := filepath.Join(cfg.VarDir, "machines")
 			if len(args) == 0 {
 				return listMachines(cmd.Context(), g, cfg.VarDir, cfg.Location, asJSON)
 			}
-			dir, err := machineDir(machinesDir, args[0], filepath.Join(cfg.VarDir, registry.CacheFile))
+			_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
 			if err != nil {
 				return err
 			}
@@ -100,34 +95,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// machineDir resolves a machine UUID, link name (ENV-SERVICE-UNIT) or, by
-// the machine cache, a bare unit name to its directory under
-// VAR_DIR/machines; the result is always one entry of that directory.
-func machineDir(machinesDir, name, cachePath string) (string, error) {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return "", fmt.Errorf("machine %q: not a machine UUID or unit name", name)
-	}
-	if err := checkUnambiguous(cachePath, name); err != nil {
-		return "", err
-	}
-	p := filepath.Join(machinesDir, name)
-	info, err := os.Stat(p)
-	if err != nil {
-		uuid, uerr := uuidForUnit(cachePath, name)
-		if uerr != nil {
-			return "", fmt.Errorf("machine %q: no such machine in %s: %w", name, machinesDir, uerr)
-		}
-		p = filepath.Join(machinesDir, uuid)
-		if info, err = os.Stat(p); err != nil {
-			return "", fmt.Errorf("machine %q (%s): no backups in %s yet", name, uuid, machinesDir)
-		}
-	}
-	if !info.IsDir() {
-		return "", fmt.Errorf("machine %q: %s is not a directory", name, p)
-	}
-	return p, nil
 }
 
 // machineOverview is one machine in `snapshots` without arguments.
@@ -204,26 +171,4 @@ func writeJSON(g *globals, v any) error {
 	enc := json.NewEncoder(g.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// uuidForUnit finds the one machine with this unit name in the key cache.
-func uuidForUnit(cachePath, unit string) (string, error) {
-	c, err := registry.LoadCache(cachePath)
-	if err != nil {
-		return "", err
-	}
-	var found []string
-	for uuid, m := range c.Machines {
-		if m.UnitName == unit {
-			found = append(found, uuid)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return "", fmt.Errorf("no machine has unit name %q", unit)
-	case 1:
-		return found[0], nil
-	}
-	sort.Strings(found)
-	return "", fmt.Errorf("unit name %q is ambiguous (%s): use the UUID", unit, strings.Join(found, ", "))
 }

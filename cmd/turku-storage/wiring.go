@@ -48,12 +48,12 @@ func newWiring(cfg *config.Config, log *slog.Logger) (*wiring, error) {
 		UserAgent: "turku-storage/" + versionString(),
 	}
 	if cfg.EmbeddedCoordinator() {
-		h, err := w.openCoordinator()
+		t, err := w.openCoordinator()
 		if err != nil {
 			return nil, err
 		}
 		opts.URL = "http://coordinator.invalid/v1"
-		opts.HTTPClient = &http.Client{Transport: handlerTransport{h}}
+		opts.HTTPClient = &http.Client{Transport: t}
 	}
 	api, err := apiclient.New(opts)
 	if err != nil {

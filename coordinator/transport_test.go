@@ -1,4 +1,4 @@
-package main
+package coordinator
 
 import (
 	"context"
@@ -36,5 +36,28 @@ func TestHandlerTransport(t *testing.T) {
 	}
 	if gotPath != "/v1/storage_ping_checkin" || gotType != "application/json" {
 		t.Errorf("handler saw %q %q", gotPath, gotType)
+	}
+}
+
+// TestTransportServesStorageCalls: the coordinator's Transport carries the
+// storage-facing calls, which Handler (the network side) answers 404.
+func TestTransportServesStorageCalls(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.register(t, obj{"etc": etcSource})
+	c, err := apiclient.New(apiclient.Options{
+		URL:        "http://coordinator.invalid/v1",
+		Storage:    apiclient.StorageAuth{Name: storageName, Secret: storageSecret},
+		HTTPClient: &http.Client{Transport: f.c.Transport()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.PingCheckin(context.Background(), machineUUID)
+	if err != nil {
+		t.Fatalf("storage_ping_checkin through Transport: %v", err)
+	}
+	if res.Machine.UnitName != "web1" {
+		t.Errorf("storage_ping_checkin through Transport: machine %+v, want unit web1", res.Machine)
 	}
 }

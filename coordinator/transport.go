@@ -1,4 +1,4 @@
-package main
+package coordinator
 
 import (
 	"bytes"
@@ -6,6 +6,13 @@ import (
 	"net/http"
 	"strconv"
 )
+
+// Transport returns the in-process transport for this storage unit's API
+// client: it serves every call from InProcessHandler, with no socket and
+// no TLS, and the same JSON and status codes as over HTTP.
+func (c *Coordinator) Transport() http.RoundTripper {
+	return handlerTransport{c.InProcessHandler()}
+}
 
 // handlerTransport serves API calls in-process from the built-in
 // coordinator's handler: no socket, no TLS, same JSON and status codes.

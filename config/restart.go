@@ -1,0 +1,33 @@
+package config
+
+import "slices"
+
+// RestartNeeded lists the settings that differ between a and b and are
+// bound at start (listeners, keys, identity, logging): a reload keeps their
+// running values, and only a restart applies them.
+func RestartNeeded(a, b *Config) []string {
+	var out []string
+	diff := func(key string, same bool) {
+		if !same {
+			out = append(out, key)
+		}
+	}
+	diff("name", a.Name == b.Name)
+	diff("secret", a.Secret == b.Secret)
+	diff("api_url", a.APIURL == b.APIURL)
+	diff("api_ca_file", a.APICAFile == b.APICAFile)
+	diff("api_timeout", a.APITimeout == b.APITimeout)
+	diff("ssh_listen", a.SSHListen == b.SSHListen)
+	diff("ssh_host_key_files", slices.Equal(a.SSHHostKeyFiles, b.SSHHostKeyFiles))
+	diff("ssh_ping_user", a.SSHPingUser == b.SSHPingUser)
+	diff("ssh_ping_host_keys", slices.Equal(a.SSHPingHostKeys, b.SSHPingHostKeys))
+	diff("log_file", a.LogFile == b.LogFile)
+	diff("update_config_interval", a.UpdateConfigInterval == b.UpdateConfigInterval)
+	diff("coordinator_listen", a.CoordinatorListen == b.CoordinatorListen)
+	diff("coordinator_tls_cert", a.CoordinatorTLSCert == b.CoordinatorTLSCert)
+	diff("coordinator_tls_key", a.CoordinatorTLSKey == b.CoordinatorTLSKey)
+	diff("machine_registration_secret", a.MachineRegistrationSecret == b.MachineRegistrationSecret)
+	diff("metrics_listen", a.MetricsListen == b.MetricsListen)
+	diff("control_socket", a.ControlSocket == b.ControlSocket)
+	return out
+}
