@@ -29,5 +29,13 @@ func RestartNeeded(a, b *Config) []string {
 	diff("machine_registration_secret", a.MachineRegistrationSecret == b.MachineRegistrationSecret)
 	diff("metrics_listen", a.MetricsListen == b.MetricsListen)
 	diff("control_socket", a.ControlSocket == b.ControlSocket)
+	diff("coordinator_insecure_listen", a.CoordinatorInsecureListen == b.CoordinatorInsecureListen)
+	// The report queue and the key cache keep the directory they started with.
+	diff("var_dir", a.VarDir == b.VarDir)
+	// The SSH server's admission and session limits are set when it starts.
+	diff("ssh_max_startups", a.SSHMaxStartups == b.SSHMaxStartups)
+	diff("ssh_per_source_max_startups", a.SSHPerSourceMaxStartups == b.SSHPerSourceMaxStartups)
+	diff("ssh_trusted_networks", slices.Equal(a.SSHTrustedNetworks, b.SSHTrustedNetworks))
+	diff("restore_max_lifetime", a.RestoreMaxLifetime == b.RestoreMaxLifetime)
 	return out
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -44,6 +45,12 @@ func TestRestartNeeded(t *testing.T) {
 		{"machine_registration_secret", func(c *Config) { c.MachineRegistrationSecret = "" }},
 		{"metrics_listen", func(c *Config) { c.MetricsListen = "" }},
 		{"control_socket", func(c *Config) { c.ControlSocket = "/run/d.sock" }},
+		{"coordinator_insecure_listen", func(c *Config) { c.CoordinatorInsecureListen = true }},
+		{"var_dir", func(c *Config) { c.VarDir = "/srv/var" }},
+		{"ssh_max_startups", func(c *Config) { c.SSHMaxStartups = MaxStartups{10, 30, 100} }},
+		{"ssh_per_source_max_startups", func(c *Config) { c.SSHPerSourceMaxStartups = 3 }},
+		{"ssh_trusted_networks", func(c *Config) { c.SSHTrustedNetworks = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} }},
+		{"restore_max_lifetime", func(c *Config) { c.RestoreMaxLifetime = time.Hour }},
 		// A reload applies these.
 		{"", func(c *Config) { c.Volumes = append(c.Volumes, Volume{Name: "b", Path: "/b"}) }},
 		{"", func(c *Config) { c.MaxConcurrentBackups = 5 }},
