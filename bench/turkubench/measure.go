@@ -509,7 +509,8 @@ func (b *bench) atOnce(ctx context.Context, name, data string, n int, seed uint6
 						extra: []string{"-b", fmt.Sprintf("127.0.2.%d", i+1)},
 					}, 20*time.Minute)
 					ends[i] = time.Now()
-					okc[i] = err == nil && !b.s.api.Due(m.uuid, "data")
+					// The report goes to the API after the session ends.
+					okc[i] = err == nil && b.reportedFor(m.uuid, "data", 30*time.Second)
 					if !okc[i] {
 						fails[i] = failureLines(stderr)
 						if err != nil && fails[i] == "" {
@@ -566,11 +567,17 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// reported reports whether the source stopped being due (its successful
-// report arrived) within timeout.
+// reported reports whether the measured agent's source stopped being due
+// (its successful report arrived) within timeout.
 func (b *bench) reported(source string, timeout time.Duration) bool {
+	return b.reportedFor(b.agent.uuid, source, timeout)
+}
+
+// reportedFor is reported for any machine. The storage unit delivers a
+// report after the agent's session has ended, so it is waited for.
+func (b *bench) reportedFor(uuid, source string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for b.s.api.Due(b.agent.uuid, source) {
+	for b.s.api.Due(uuid, source) {
 		if time.Now().After(deadline) {
 			return false
 		}
