@@ -1,9 +1,12 @@
 package sshserver
 
 import (
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -313,9 +316,7 @@ func (a *admission) accrue(src netip.Prefix, st *sourceState, now time.Time, d t
 	// "net", not "source": source is a backup source's name (STYLE), and is
 	// sent to the journal as SOURCE=.
 	args := []any{"net", src.String(), "penalty", st.penalty.Sub(now).Round(time.Second)}
-	for r, n := range st.reasons {
-		args = append(args, r, n)
-	}
+	args = appendCounts(args, st.reasons)
 	a.server.logger.Info("source penalised, refusing it before the banner", args...)
 }
 
@@ -335,9 +336,7 @@ func (a *admission) drop(now time.Time, reason string) {
 		return
 	}
 	args := []any{"unauthenticated", a.total, "max_startups", a.full}
-	for r, n := range a.dropped {
-		args = append(args, r, n)
-	}
+	args = appendCounts(args, a.dropped)
 	a.server.logger.Warn("too many unauthenticated connections, dropping new ones", args...)
 	a.lastWarn = now
 	clear(a.dropped)
@@ -362,4 +361,14 @@ func (a *admission) sweep(now time.Time) {
 			delete(a.sources, src)
 		}
 	}
+}
+
+// appendCounts adds one log field per reason, in name order, its key the
+// reason with spaces and dashes as underscores ("per-source limit" is
+// per_source_limit=N), so the line parses as plain key=value fields.
+func appendCounts(args []any, counts map[string]int) []any {
+	for _, r := range slices.Sorted(maps.Keys(counts)) {
+		args = append(args, strings.NewReplacer(" ", "_", "-", "_").Replace(r), counts[r])
+	}
+	return args
 }

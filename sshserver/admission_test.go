@@ -316,6 +316,10 @@ func TestPenalties(t *testing.T) {
 	if n := logs.count("source penalised", "net=127.0.0.4/32"); n != 1 {
 		t.Errorf("%d penalty lines for 127.0.0.4, want 1:\n%s", n, logs.String())
 	}
+	// What earned it is a plain key=value field, not a quoted phrase.
+	if n := logs.count("source penalised", "net=127.0.0.4/32", " authentication_failed=3"); n != 1 {
+		t.Errorf("penalty line lacks authentication_failed=3:\n%s", logs.String())
+	}
 	// The address is not logged as a backup source (journal field SOURCE=).
 	if n := logs.count("source penalised", " source="); n != 0 {
 		t.Errorf("penalty line names the address as source=:\n%s", logs.String())
