@@ -238,17 +238,13 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	}
 	var progress rsyncProgress
 	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning, progress.files.Load)
-	released := false
-	defer func() {
-		if !released { // a panic left it held
-			release()
-		}
-	}()
+	// Released as soon as rsync ends; the deferred call (release is
+	// idempotent) frees the slot should a panic come first.
+	defer release()
 	syncBegin := r.e.now()
 	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
 	syncFinish := r.e.now()
 	release()
-	released = true
 	if err != nil {
 		return fail(err)
 	}
