@@ -219,26 +219,26 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	d.w.machinesChanged = func() { poke(kick) }
 	// The coordinator first: when its address is taken, nothing else has
 	// started yet.
-	coordAddr, err := d.w.serveCoordinator(gctx, grp)
-	if err != nil {
+	// abort closes what run was handed when a listener fails to start.
+	abort := func(err error) error {
 		ln.Close()
 		d.ctl.Close()
 		return err
 	}
+	coordAddr, err := d.w.serveCoordinator(gctx, grp)
+	if err != nil {
+		return abort(err)
+	}
 	metricsAddr, err := serveMetrics(gctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
 	if err != nil {
-		ln.Close()
-		d.ctl.Close()
-		return err
+		return abort(err)
 	}
 	// The control socket answers until the last session is gone, so
 	// status shows the backups a shutdown waits for.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopControl()
 	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state); err != nil {
-		ln.Close()
-		d.ctl.Close()
-		return err
+		return abort(err)
 	}
 	grp.Go(func() error {
 		seedMonitor(gctx, d.state, d.w.cfg, d.log)
@@ -256,8 +256,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 
 	grp.Go(func() error {
-		// The control socket answers until the last session is gone.
-		defer stopControl()
+		defer stopControl() // Serve returns once the last session is gone
 		err := d.srv.Serve(context.WithoutCancel(ctx), ln)
 		if errors.Is(err, sshserver.ErrServerClosed) {
 			return nil
