@@ -406,11 +406,14 @@ func (q *Reports) Resend(ctx context.Context) error {
 		}
 		err = q.sendOne(ctx, log, sr.Machine, sr.Source, sr.Report)
 		q.unclaim(path)
+		// Logged once the file is gone, so that whoever reads the log
+		// finds the spool as it says.
+		var logDone func()
 		switch classify(err) {
 		case delivered:
-			log.Info("spooled report delivered", "queued", sr.Queued)
+			logDone = func() { log.Info("spooled report delivered", "queued", sr.Queued) }
 		case refused:
-			log.Error("spooled report refused, dropped", "err", err, "queued", sr.Queued)
+			logDone = func() { log.Error("spooled report refused, dropped", "err", err, "queued", sr.Queued) }
 		case answered:
 			if !errors.Is(err, apiclient.ErrBadAuth) && ctx.Err() == nil {
 				log.Warn("spooled report not accepted, kept", "err", err, "queued", sr.Queued)
@@ -431,6 +434,7 @@ func (q *Reports) Resend(ctx context.Context) error {
 		if err := atomicfile.SyncDir(q.dir); err != nil {
 			return fmt.Errorf("resend reports: %w", err)
 		}
+		logDone()
 	}
 	if kept > 0 {
 		return fmt.Errorf("resend reports: %d still queued: %w", kept, keptErr)
