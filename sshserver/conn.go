@@ -220,8 +220,7 @@ func (c *conn) after(d time.Duration, f func()) {
 // agent is authenticated. x/crypto reads each packet through a 4 KiB
 // bufio.Reader, which costs two or three read(2) calls per 32 KiB packet;
 // reading ahead here makes it one per several small packets. The body of
-// a large packet (channels accept 128 KiB, docs/x-crypto-patch.md) is
-// read in place instead.
+// a full data packet (32 KiB of channel data) is read in place instead.
 const readBufferSize = 128 << 10
 
 // Read and Write enforce the idle timeout once the agent is authenticated.

@@ -272,15 +272,16 @@ func (e *Endpoint) carry(c net.Conn) {
 	go func() {
 		defer wg.Done()
 		// The channel's WriteTo (third_party/x/crypto, see
-		// docs/benchmarks.md) hands every packet already received to the
-		// local connection without copying it: in one writev(2) when c is
-		// the socket itself, one write(2) per packet through the counting
-		// writer that live status needs.
+		// docs/x-crypto-patch.md) writes each packet to the local socket
+		// from x/crypto's read loop as it arrives, and what the socket
+		// does not take at once with one writev(2), without copying it.
 		var dst io.Writer = c
+		counted := func(int64) {}
 		if e.received != nil {
-			dst = countingWriter{c, e.received}
+			dst, counted = countReceived(c, e.received)
 		}
 		n, err := io.Copy(dst, ch)
+		counted(n)
 		e.bytesIn.Add(n)
 		e.copyError(logger, "from agent", err)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {

@@ -18,12 +18,10 @@ const (
 	minPacketLength = 9
 	// channelMaxPacket contains the maximum number of bytes that will be
 	// sent in a single packet. As per RFC 4253, section 6.1, 32k is also
-	// the minimum. 128k, well within the 256k packet limit (maxPacket),
-	// lets a fast sender carry four times as much per packet, and every
-	// packet costs a read, a decryption call and a handoff to the reader.
-	channelMaxPacket = 1 << 17
-	// We follow OpenSSH here: 64 packets of its 32k.
-	channelWindowSize = 64 * (1 << 15)
+	// the minimum.
+	channelMaxPacket = 1 << 15
+	// We follow OpenSSH here.
+	channelWindowSize = 64 * channelMaxPacket
 )
 
 // NewChannel represents an incoming request to a channel. It must either be
@@ -362,12 +360,78 @@ func (ch *channel) handleData(packet []byte) error {
 		if err := ch.adjustWindow(length); err != nil && err != io.EOF {
 			return err
 		}
-	} else if isPooledPacket(packet) {
-		ch.pending.writePacket(data, packet)
 	} else {
-		ch.pending.write(data)
+		if !isPooledPacket(packet) {
+			packet = nil
+		}
+		if n := ch.pending.writePacket(data, packet); n > 0 {
+			ch.consumedDirect(uint32(n))
+		}
 	}
 	return nil
+}
+
+// consumedDirect adjusts the window for n bytes that the read loop wrote
+// to WriteTo's writer directly. The read loop must never wait on a write:
+// during a key exchange, a full queue of outgoing packets would have it
+// wait for the exchange it is needed to read. So the adjustment is sent
+// here only if that needs no waiting, and is left to WriteTo otherwise.
+func (ch *channel) consumedDirect(n uint32) {
+	ch.windowMu.Lock()
+	ch.myConsumed += n
+	due := ch.windowAdjustDue()
+	ch.windowMu.Unlock()
+	if !due {
+		return
+	}
+	if !ch.writeMu.TryLock() {
+		ch.pending.wakeForWindow()
+		return
+	}
+	defer ch.writeMu.Unlock()
+	if ch.sentClose {
+		return
+	}
+	t, ok := ch.mux.conn.(interface {
+		tryWritePacket(func() []byte) (bool, error)
+	})
+	if !ok {
+		ch.pending.wakeForWindow()
+		return
+	}
+	sent, err := t.tryWritePacket(func() []byte {
+		ch.windowMu.Lock()
+		adj := ch.takeWindowAdjust()
+		ch.windowMu.Unlock()
+		if adj == 0 {
+			return nil
+		}
+		p := Marshal(windowAdjustMsg{AdditionalBytes: adj})
+		binary.BigEndian.PutUint32(p[1:], ch.remoteId)
+		return p
+	})
+	if !sent && err == nil {
+		ch.pending.wakeForWindow()
+	}
+}
+
+// windowAdjustDue reports whether the consumed bytes are to be given back
+// to the peer's window now. windowMu must be held.
+func (c *channel) windowAdjustDue() bool {
+	return (channelWindowSize-c.myWindow > 3*channelMaxPacket) ||
+		(c.myWindow < channelWindowSize/2)
+}
+
+// takeWindowAdjust returns the window adjustment to send now, possibly 0,
+// and counts it as sent. windowMu must be held.
+func (c *channel) takeWindowAdjust() uint32 {
+	if !c.windowAdjustDue() {
+		return 0
+	}
+	sendAdj := c.myConsumed
+	c.myConsumed = 0
+	c.myWindow += sendAdj
+	return sendAdj
 }
 
 func (c *channel) adjustWindow(adj uint32) error {
@@ -375,13 +439,7 @@ func (c *channel) adjustWindow(adj uint32) error {
 	// Since myConsumed and myWindow are managed on our side, and can never
 	// exceed the initial window setting, we don't worry about overflow.
 	c.myConsumed += adj
-	var sendAdj uint32
-	if (channelWindowSize-c.myWindow > 3*channelMaxPacket) ||
-		(c.myWindow < channelWindowSize/2) {
-		sendAdj = c.myConsumed
-		c.myConsumed = 0
-		c.myWindow += sendAdj
-	}
+	sendAdj := c.takeWindowAdjust()
 	c.windowMu.Unlock()
 	if sendAdj == 0 {
 		return nil
@@ -611,14 +669,24 @@ func (ch *channel) Reject(reason RejectionReason, message string) error {
 // the received packets to w as they are, without copying them through an
 // intermediate buffer; several packets go out in one write where w can
 // take a net.Buffers write (a *net.TCPConn: writev).
+//
+// When w is a net.Conn with a raw connection (a *net.TCPConn, say), the
+// transport's read loop writes each packet to it as it arrives, without
+// blocking, and only what the socket does not take at once is left to
+// WriteTo: the common case then costs no handoff between goroutines.
 func (ch *channel) WriteTo(w io.Writer) (written int64, err error) {
 	if !ch.decided {
 		return 0, errUndecided
 	}
+	if rc := rawConn(w); rc != nil {
+		ch.pending.startDirect(rc)
+		// Data written directly was counted in the window as written.
+		defer func() { written += ch.pending.stopDirect() }()
+	}
 	for {
 		n, err := ch.pending.writeTo(w)
 		written += n
-		if n > 0 {
+		if n > 0 || err == nil {
 			// As in ReadExtended: io.EOF from the window adjustment
 			// waits until the buffer is drained.
 			if aerr := ch.adjustWindow(uint32(n)); aerr != nil && aerr != io.EOF && err == nil {

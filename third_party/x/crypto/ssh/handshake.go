@@ -79,6 +79,18 @@ type handshakeTransport struct {
 	incoming  chan []byte
 	readError error
 
+	// dataHandler, once the mux has set it, handles channel data in
+	// readLoop itself instead of passing it through incoming, which saves
+	// a goroutine handoff per packet. Only while queued is zero: every
+	// packet sent to incoming has then been handled in full, so handling
+	// one here cannot overtake an earlier one. It reports false for a
+	// packet it leaves to the consumer.
+	dataHandler atomic.Pointer[func([]byte) bool]
+	// queued counts packets sent to incoming that the consumer has not
+	// finished with: readPacket marks the previous one finished.
+	queued atomic.Int32
+	held   bool // owned by readPacket's caller
+
 	mu sync.Mutex
 	// Condition for the above mutex. It is used to notify a completed key
 	// exchange or a write failure. Writes can wait for this condition while a
@@ -226,11 +238,23 @@ func (t *handshakeTransport) printPacket(p []byte, write bool) {
 }
 
 func (t *handshakeTransport) readPacket() ([]byte, error) {
+	// Asking for the next packet means the previous one is handled.
+	if t.held {
+		t.held = false
+		t.queued.Add(-1)
+	}
 	p, ok := <-t.incoming
 	if !ok {
 		return nil, t.readError
 	}
+	t.held = true
 	return p, nil
+}
+
+// setDataHandler has readLoop hand channel data packets to h, see
+// dataHandler.
+func (t *handshakeTransport) setDataHandler(h func([]byte) bool) {
+	t.dataHandler.Store(&h)
 }
 
 func (t *handshakeTransport) readLoop() {
@@ -249,6 +273,12 @@ func (t *handshakeTransport) readLoop() {
 		if !(t.sessionID == nil && t.strictMode) && (p[0] == msgIgnore || p[0] == msgDebug) {
 			continue
 		}
+		if p[0] == msgChannelData && t.queued.Load() == 0 {
+			if h := t.dataHandler.Load(); h != nil && (*h)(p) {
+				continue
+			}
+		}
+		t.queued.Add(1)
 		t.incoming <- p
 	}
 
@@ -614,7 +644,39 @@ func (t *handshakeTransport) writePacket(p []byte) error {
 			}
 		}
 	}
+	return t.sendLocked(p)
+}
 
+// tryWritePacket is writePacket for a connection message that build
+// returns, for callers that must not wait for a key exchange to end or
+// for another writer: it reports false, without calling build, when the
+// packet could not be queued or sent at once. build may return nil for
+// nothing to send.
+func (t *handshakeTransport) tryWritePacket(build func() []byte) (bool, error) {
+	if !t.mu.TryLock() {
+		return false, nil
+	}
+	defer t.mu.Unlock()
+	if t.writeError != nil {
+		return false, t.writeError
+	}
+	if t.sentInitMsg != nil && len(t.pendingPackets) >= maxPendingPackets {
+		return false, nil
+	}
+	p := build()
+	if p == nil {
+		return true, nil
+	}
+	if t.sentInitMsg != nil {
+		t.pendingPackets = append(t.pendingPackets, p)
+		return true, nil
+	}
+	return true, t.sendLocked(p)
+}
+
+// sendLocked sends p, counting it towards the next key exchange. t.mu
+// must be held and no key exchange be in progress.
+func (t *handshakeTransport) sendLocked(p []byte) error {
 	if t.writeBytesLeft > 0 {
 		t.writeBytesLeft -= int64(len(p))
 	} else {

@@ -146,8 +146,26 @@ func newMux(p packetConn) *mux {
 		m.chanList.offset = atomic.AddUint32(&globalOff, 1)
 	}
 
+	if t, ok := p.(interface{ setDataHandler(func([]byte) bool) }); ok {
+		t.setDataHandler(m.handleDataInline)
+	}
 	go m.loop()
 	return m
+}
+
+// handleDataInline handles a channel data packet for the transport's read
+// loop, as onePacket would. It reports false, having changed nothing, for
+// a packet onePacket must handle: one for no open channel, or one
+// handleData refuses, so that the error ends the connection as before.
+func (m *mux) handleDataInline(packet []byte) bool {
+	if len(packet) < 5 {
+		return false
+	}
+	ch := m.chanList.getChan(binary.BigEndian.Uint32(packet[1:]))
+	if ch == nil || !ch.established.Load() {
+		return false
+	}
+	return ch.handleData(packet) == nil
 }
 
 func (m *mux) sendMessage(msg interface{}) error {
