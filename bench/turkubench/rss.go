@@ -211,9 +211,20 @@ func (b *bench) memory(ctx context.Context, k int, settle time.Duration) (map[st
 }
 
 // busyMem holds one restore session per machine open at once on srv and
-// returns the memory of pid's process tree meanwhile.
+// returns the memory of pid's process tree meanwhile. The sessions start
+// one after the other, each once the previous one is up: they all come
+// from one address, and serve admits only a few unauthenticated
+// connections per address at a time (ssh_per_source_max_startups).
 func (b *bench) busyMem(ctx context.Context, srv server, pid int, ms []*machine) (mem, error) {
 	var sessions []*session
+	defer func() {
+		for _, sess := range sessions {
+			sess.closeStdin()
+		}
+		for _, sess := range sessions {
+			_, _ = sess.wait(ctx, time.Minute)
+		}
+	}()
 	for _, m := range ms {
 		port, err := freePort("127.0.0.1")
 		if err != nil {
@@ -227,16 +238,6 @@ func (b *bench) busyMem(ctx context.Context, srv server, pid int, ms []*machine)
 			return mem{}, err
 		}
 		sessions = append(sessions, sess)
-	}
-	defer func() {
-		for _, sess := range sessions {
-			sess.closeStdin()
-		}
-		for _, sess := range sessions {
-			_, _ = sess.wait(ctx, time.Minute)
-		}
-	}()
-	for _, sess := range sessions {
 		if err := sess.stderr.waitFor("Restore mode active on port ", sess.done, time.Minute); err != nil {
 			return mem{}, fmt.Errorf("%s: %w", srv.name, err)
 		}
