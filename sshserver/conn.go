@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	glssh "github.com/gliderlabs/ssh"
@@ -39,6 +40,8 @@ type conn struct {
 	// Read-ahead buffer, used by Read only: rbuf[rpos:rend] is unread.
 	rbuf       []byte
 	rpos, rend int
+	raw        syscall.RawConn // the socket's, once needed (rawio_linux.go)
+	rawOnce    sync.Once
 	src        netip.Prefix // the source admission counts it against
 	startup    sync.Once    // releases the admission slot
 	authFailed atomic.Bool  // a key or user was refused
@@ -238,12 +241,12 @@ func (c *conn) Read(p []byte) (int, error) {
 		if len(p) >= readBufferSize/4 {
 			// The body of a large packet: read it in place rather
 			// than through rbuf, one copy fewer.
-			return c.Conn.Read(p)
+			return c.readAuthed(p)
 		}
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, readBufferSize)
 		}
-		n, err := c.Conn.Read(c.rbuf)
+		n, err := c.readAuthed(c.rbuf)
 		c.rpos, c.rend = 0, n
 		if n == 0 {
 			return 0, err
@@ -257,7 +260,7 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) Write(p []byte) (int, error) {
 	if c.authed.Load() {
 		c.extendDeadline(&c.writeDeadline, c.Conn.SetWriteDeadline)
-		return c.Conn.Write(p)
+		return c.writeAuthed(p)
 	}
 	c.kex.wrote(p)
 	n, err := c.Conn.Write(p)

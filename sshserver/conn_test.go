@@ -3,8 +3,10 @@ package sshserver
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -64,4 +66,85 @@ func TestConnReadAhead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnAuthedIO: once authenticated, reads and writes go straight to
+// the socket (rawio_linux.go); they must keep net.Conn's behaviour: every
+// byte written arrives in order, the idle timeout's deadlines end waits
+// with os.ErrDeadlineExceeded, and a reset peer is an error, not EOF.
+func TestConnAuthedIO(t *testing.T) {
+	t.Parallel()
+	pair := func(t *testing.T) (*conn, net.Conn) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close(); peer.Close() })
+		c := &conn{Conn: nc, idle: time.Minute}
+		c.authed.Store(true)
+		return c, peer
+	}
+
+	t.Run("write", func(t *testing.T) {
+		c, peer := pair(t)
+		want := make([]byte, 8<<20)
+		rand.Read(want)
+		done := make(chan error, 1)
+		go func() {
+			n, err := c.Write(want)
+			if err == nil && n != len(want) {
+				err = io.ErrShortWrite
+			}
+			c.Conn.(*net.TCPConn).CloseWrite()
+			done <- err
+		}()
+		var got bytes.Buffer
+		buf := make([]byte, 1000) // a slow reader: the writer waits
+		for {
+			n, err := peer.Read(buf)
+			got.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("peer got %d bytes, want %d, or they differ", got.Len(), len(want))
+		}
+	})
+
+	t.Run("idle timeout", func(t *testing.T) {
+		c, _ := pair(t)
+		c.idle = 100 * time.Millisecond // the deadline Read and Write set
+		if _, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("read past its deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+		// The peer reads nothing: the socket fills and the write waits
+		// for its deadline.
+		n, err := c.Write(make([]byte, 64<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) || n >= 64<<20 {
+			t.Errorf("write past its deadline: %d bytes, %v; want fewer and os.ErrDeadlineExceeded", n, err)
+		}
+	})
+
+	t.Run("reset", func(t *testing.T) {
+		c, peer := pair(t)
+		peer.(*net.TCPConn).SetLinger(0)
+		peer.Close()
+		_, err := c.Read(make([]byte, 10))
+		if err == nil || err == io.EOF {
+			t.Errorf("read from a reset connection: %v, want an error other than EOF", err)
+		}
+	})
 }

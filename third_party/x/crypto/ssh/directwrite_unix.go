@@ -37,7 +37,7 @@ func writeNonblocking(rc syscall.RawConn, p []byte) (int, error) {
 	var err error
 	if rerr := rc.Write(func(fd uintptr) bool {
 		for {
-			n, err = syscall.Write(int(fd), p)
+			n, err = rawWrite(fd, p)
 			if err != syscall.EINTR {
 				return true
 			}
