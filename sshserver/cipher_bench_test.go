@@ -118,25 +118,6 @@ func benchmarkCipher(b *testing.B, cipher string) {
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(iters*benchPayload>>20), "cpu-ns/MiB")
 }
 
-// socketPair returns both ends of a loopback TCP connection.
-func socketPair() (net.Conn, net.Conn, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ln.Close()
-	out, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return nil, nil, err
-	}
-	in, err := ln.Accept()
-	if err != nil {
-		out.Close()
-		return nil, nil, err
-	}
-	return out, in, nil
-}
-
 // cpuTime returns the user+system CPU time this process has used.
 func cpuTime(b *testing.B) time.Duration {
 	var ru syscall.Rusage

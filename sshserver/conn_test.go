@@ -75,16 +75,7 @@ func TestConnReadAhead(t *testing.T) {
 func TestConnAuthedIO(t *testing.T) {
 	t.Parallel()
 	pair := func(t *testing.T) (*conn, net.Conn) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		peer, err := ln.Accept()
+		nc, peer, err := socketPair()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -267,3 +267,22 @@ func exitCode(t *testing.T, err error) int {
 func checkinRequest(port int) string {
 	return fmt.Sprintf(`{"verbose": true, "action": "checkin", "port": %d, "sources": {"etc": {"username": "u", "password": "p"}}}`+"\n.\n", port)
 }
+
+// socketPair returns both ends of a loopback TCP connection.
+func socketPair() (net.Conn, net.Conn, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ln.Close()
+	out, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := ln.Accept()
+	if err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	return out, in, nil
+}

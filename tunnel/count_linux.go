@@ -3,7 +3,7 @@ package tunnel
 import (
 	"io"
 	"net"
-	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,17 +24,15 @@ const countInterval = time.Second
 // (docs/x-crypto-patch.md), which a counting wrapper would prevent.
 func countReceived(c net.Conn, count func(int64)) (io.Writer, func(total int64)) {
 	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	var rc syscall.RawConn
+	if ok {
+		rc, _ = tc.SyscallConn()
+	}
+	if rc == nil {
 		return countingWriter{c, count}, func(int64) {}
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return countingWriter{c, count}, func(int64) {}
-	}
-	var (
-		mu       sync.Mutex
-		reported int64
-	)
+	// reported is the sampler's until done is closed, then the caller's.
+	var reported int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -57,19 +55,15 @@ func countReceived(c net.Conn, count func(int64)) (io.Writer, func(total int64))
 			}); err != nil || serr != nil {
 				return // closed: the total comes at the end
 			}
-			mu.Lock()
 			if d := int64(acked) - reported; d > 0 {
 				reported += d
 				count(d)
 			}
-			mu.Unlock()
 		}
 	}()
 	return c, func(total int64) {
 		close(stop)
 		<-done
-		mu.Lock()
-		defer mu.Unlock()
 		if d := total - reported; d != 0 {
 			count(d)
 		}
