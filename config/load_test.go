@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/turku-backup/turku-storage/internal/seedconfig"
 )
 
 // writeConfig creates dir/config.d with the given files and returns dir.
@@ -29,27 +31,8 @@ func writeConfig(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// seedConfig is the example from the original README, unchanged.
-const seedConfig = `{
-    "api_auth": "STORAGE AUTH STRING",
-    "api_url": "https://turku.example.com/v1",
-    "authorized_keys_command": "sudo /usr/local/bin/turku-storage-ping",
-    "name": "primary",
-    "secret": "RANDOM SECRET",
-    "snapshot_mode": "link-dest",
-    "ssh_ping_host": "primary.turku.example.com",
-    "ssh_ping_port": 22,
-    "ssh_ping_user": "turku-ping",
-    "volumes": {
-        "default": {
-            "path": "/media/backup/turku"
-        }
-    }
-}
-`
-
 func TestLoadSeedConfig(t *testing.T) {
-	dir := writeConfig(t, map[string]string{"config.json": seedConfig})
+	dir := writeConfig(t, map[string]string{"config.json": seedconfig.README})
 	c, err := Load(dir)
 	if err != nil {
 		t.Fatalf("seed config: %v", err)
@@ -461,7 +444,7 @@ func TestLoadDiskGuardAndMetrics(t *testing.T) {
 // or an error naming the file, and never panics. Seeded from the tables
 // above.
 func FuzzLoad(f *testing.F) {
-	f.Add(seedConfig, true)
+	f.Add(seedconfig.README, true)
 	f.Add(`{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v", "acept_new": false}}}`, true)
 	f.Add("ssh_lisen: 127.0.0.1:2222\nSnapshot_Mode: none\nvolumes:\n  default:\n    accept_new: true\n", false)
 	f.Add(`{"volumes": ["/v"], "api_timeout": 2e10, "ssh_ping_port": "22"}`, true)

@@ -11,27 +11,8 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/internal/seedconfig"
 )
-
-// oldConfig is the example configuration of the Python turku-storage's
-// README, unchanged but for the API's address and the volume's path.
-const oldConfig = `{
-    "api_auth": "STORAGE AUTH STRING",
-    "api_url": "https://turku.example.com/v1",
-    "authorized_keys_command": "sudo /usr/local/bin/turku-storage-ping",
-    "name": "primary",
-    "secret": "RANDOM SECRET",
-    "snapshot_mode": "link-dest",
-    "ssh_ping_host": "primary.turku.example.com",
-    "ssh_ping_port": 22,
-    "ssh_ping_user": "turku-ping",
-    "volumes": {
-        "default": {
-            "path": "/media/backup/turku"
-        }
-    }
-}
-`
 
 // oldSite is a storage unit migrated from the Python implementation: its
 // config.d as it was (the README's example, plus ssh_ping_host_keys_glob
@@ -58,7 +39,7 @@ func newOldSite(t *testing.T, api *apitest.Server) *oldSite {
 	cfg := strings.NewReplacer(
 		`"https://turku.example.com/v1"`, mustJSONString(t, api.BaseURL()),
 		`"/media/backup/turku"`, mustJSONString(t, s.volume),
-	).Replace(oldConfig)
+	).Replace(seedconfig.README)
 	cfg = strings.Replace(cfg, `"volumes"`, `"ssh_ping_host_keys_glob": `+mustJSONString(t, filepath.Join(s.sshdKeys, "ssh_host_*_key.pub"))+",\n    \"volumes\"", 1)
 	local, err := json.Marshal(map[string]any{
 		"var_dir": s.varDir, "lock_dir": s.lockDir,
