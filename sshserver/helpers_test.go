@@ -286,3 +286,18 @@ func socketPair() (net.Conn, net.Conn, error) {
 	}
 	return out, in, nil
 }
+
+// blockPull has ts's puller close the first channel when a pull starts and
+// hold the pull until its context ends, then send the context's cause on
+// the second.
+func blockPull(ts *testServer) (pulling <-chan struct{}, cause <-chan error) {
+	p := make(chan struct{})
+	c := make(chan error, 1)
+	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
+		close(p)
+		<-ctx.Done()
+		c <- context.Cause(ctx)
+		return ctx.Err()
+	}
+	return p, c
+}

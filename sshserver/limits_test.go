@@ -290,14 +290,7 @@ func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
 func TestIdleTimeout(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.IdleTimeout = 1500 * time.Millisecond })
 	proxy := newFreezer(t, ts.addr)
-	ended := make(chan error, 1)
-	pulling := make(chan struct{})
-	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-		close(pulling)
-		<-ctx.Done()
-		ended <- context.Cause(ctx)
-		return ctx.Err()
-	}
+	pulling, ended := blockPull(ts)
 	c, err := gossh.Dial("tcp", proxy.ln.Addr().String(), ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA])))
 	if err != nil {
 		t.Fatal(err)

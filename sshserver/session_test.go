@@ -306,14 +306,7 @@ func TestRestorePrivilegedPort(t *testing.T) {
 func TestRevocationEndsSession(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
-	pulling := make(chan struct{})
-	causes := make(chan error, 1)
-	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-		close(pulling)
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return ctx.Err()
-	}
+	pulling, causes := blockPull(ts)
 	c := ts.dial(t, ts.keys[uuidA])
 	forwardRequest(c, "localhost", 51234)
 	go func() {
@@ -342,12 +335,7 @@ func TestRevocationEndsSession(t *testing.T) {
 func TestKeyRotationRevokes(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
-	pulling := make(chan struct{})
-	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-		close(pulling)
-		<-ctx.Done()
-		return ctx.Err()
-	}
+	pulling, _ := blockPull(ts)
 	c := ts.dial(t, ts.keys[uuidA])
 	forwardRequest(c, "localhost", 51234)
 	go func() {
@@ -402,12 +390,7 @@ func TestShutdownCancelsSessions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, nil)
-			pulling := make(chan struct{})
-			ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-				close(pulling)
-				<-ctx.Done()
-				return ctx.Err()
-			}
+			pulling, _ := blockPull(ts)
 			c := ts.dial(t, ts.keys[uuidA])
 			forwardRequest(c, "localhost", 51234)
 			shutdown := make(chan error, 1)
