@@ -74,9 +74,7 @@ func TestReportSpooledAndResent(t *testing.T) {
 	if len(got) != 2 || got[0].Source != "etc" || got[1].Source != "home" || !got[0].Report.Success || got[0].Report.Snapshot == "" || got[0].Machine != testUUID {
 		t.Errorf("resent %+v", got)
 	}
-	if files := spoolFiles(t, env); files != nil {
-		t.Errorf("spool not emptied: %q", files)
-	}
+	wantSpoolEmpty(t, env)
 }
 
 // TestReportPermanentRefusal: the snapshot is safe before the report is
@@ -139,12 +137,25 @@ func TestReportUnansweredSentOnceLater(t *testing.T) {
 	if err := env.e.ResendReports(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if env.api.attempts != 2 || len(env.api.got()) != 1 {
-		t.Errorf("%d attempts, %d delivered; want 2 and 1", env.api.attempts, len(env.api.got()))
-	}
+	wantDeliveredOnce(t, env, 2)
+}
+
+// wantSpoolEmpty fails t if env's report spool still holds a file.
+func wantSpoolEmpty(t *testing.T, env *testEnv) {
+	t.Helper()
 	if files := spoolFiles(t, env); files != nil {
 		t.Errorf("spool not emptied: %q", files)
 	}
+}
+
+// wantDeliveredOnce fails t unless env's API got the report once, after
+// attempts tries, and the spool is empty.
+func wantDeliveredOnce(t *testing.T, env *testEnv, attempts int) {
+	t.Helper()
+	if env.api.attempts != attempts || len(env.api.got()) != 1 {
+		t.Errorf("%d attempts, %d delivered; want %d and 1", env.api.attempts, len(env.api.got()), attempts)
+	}
+	wantSpoolEmpty(t, env)
 }
 
 // TestReportHungAPI: with the API hung, Pull returns (the agent's session
@@ -171,12 +182,7 @@ func TestReportHungAPI(t *testing.T) {
 	if err := env.e.ResendReports(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if env.api.attempts != 1 || len(env.api.got()) != 1 {
-		t.Errorf("%d attempts, %d delivered; want 1 and 1", env.api.attempts, len(env.api.got()))
-	}
-	if files := spoolFiles(t, env); files != nil {
-		t.Errorf("spool not emptied: %q", files)
-	}
+	wantDeliveredOnce(t, env, 1)
 }
 
 // TestReportsClose: stopping the daemon while a report waits for its
@@ -253,9 +259,7 @@ func TestResendReportsPoisonReport(t *testing.T) {
 	if got := env.api.got(); len(got) != 3 || got[1].Source != "etc" || got[2].Source != "etc" {
 		t.Errorf("delivered %+v", got)
 	}
-	if files := spoolFiles(t, env); files != nil {
-		t.Errorf("spool not emptied: %q", files)
-	}
+	wantSpoolEmpty(t, env)
 
 	// Unreachable or bad auth: stop at once, nothing would go through.
 	for _, down := range []error{errDown, &apiclient.Error{Call: "storage_ping_source_update", Status: 403, Body: "Bad auth"}} {
