@@ -24,8 +24,7 @@ func spoolFiles(t *testing.T, env *testEnv) []string {
 
 func TestReportRetriedThenDelivered(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
 	env.api.updateErrs = []error{errDown, errDown}
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
 		t.Fatal(err)
@@ -43,8 +42,7 @@ func TestReportRetriedThenDelivered(t *testing.T) {
 
 func TestReportSpooledAndResent(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}, "home": {}})
 	env.api.updateErrs = []error{errDown, errDown, errDown, errDown, errDown, errDown}
 	if err := env.e.Pull(t.Context(), env.request(creds("etc", "home"))); err != nil {
 		t.Fatalf("Pull: %v (a spooled report is not a failure)", err)
@@ -82,8 +80,7 @@ func TestReportSpooledAndResent(t *testing.T) {
 // fails nothing the agent waits for; it is logged and not retried.
 func TestReportPermanentRefusal(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
 	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 404, Body: "Source not found"}}
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
 		t.Fatalf("Pull: %v", err)
@@ -100,8 +97,7 @@ func TestReportPermanentRefusal(t *testing.T) {
 // did not take the report, so it is sent again at once.
 func TestReportAnsweredWithErrorRetried(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
 	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
 		t.Fatal(err)
@@ -122,8 +118,7 @@ func TestReportAnsweredWithErrorRetried(t *testing.T) {
 // and ResendReports sends it once.
 func TestReportUnansweredSentOnceLater(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
 	env.api.updateErrs = []error{fmt.Errorf("storage_ping_source_update: %w", context.DeadlineExceeded)}
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
 		t.Fatal(err)
@@ -138,6 +133,15 @@ func TestReportUnansweredSentOnceLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDeliveredOnce(t, env, 2)
+}
+
+// reportEnv is a test environment for sources whose rsync succeeds
+// (recording what it was asked to do), for tests of what happens to the
+// reports.
+func reportEnv(t *testing.T, sources map[string]apiclient.Source) *testEnv {
+	t.Helper()
+	rec := t.TempDir()
+	return newTestEnv(t, sources, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
 }
 
 // wantSpoolEmpty fails t if env's report spool still holds a file.
@@ -164,8 +168,7 @@ func wantDeliveredOnce(t *testing.T, env *testEnv, attempts int) {
 // delivered exactly once.
 func TestReportHungAPI(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
 	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
 		t.Fatal(err)
@@ -189,8 +192,7 @@ func TestReportHungAPI(t *testing.T) {
 // answer leaves it spooled for the next start.
 func TestReportsClose(t *testing.T) {
 	t.Parallel()
-	rec := t.TempDir()
-	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "") })
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
 	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
 		t.Fatal(err)
