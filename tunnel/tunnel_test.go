@@ -422,21 +422,29 @@ func TestStopEndsEverything(t *testing.T) {
 
 func TestAgentRefusesChannel(t *testing.T) {
 	a := newAgent(t, nil)
-	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	c, err := net.Dial("tcp", ep.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := dialCheckin(t, a)
 	// The connection is closed without a byte once the agent refuses.
 	got, err := io.ReadAll(c)
 	if len(got) != 0 || err != nil {
 		t.Errorf("got %q, %v from a refused channel; want EOF", got, err)
 	}
+}
+
+// dialCheckin opens a checkin endpoint to a and connects to it as the
+// engine's rsync would; both are closed when the test ends.
+func dialCheckin(t *testing.T, a *agent, opts ...Option) (*Endpoint, net.Conn) {
+	t.Helper()
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	c, err := net.Dial("tcp", ep.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ep, c
 }
 
 // TestReceivedCountsWhileOpen: CountReceived is told what came from the
@@ -453,16 +461,7 @@ func TestReceivedCountsWhileOpen(t *testing.T) {
 		ch.Write(chunk)
 	})
 	var received atomic.Int64
-	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t), CountReceived(func(n int64) { received.Add(n) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	c, err := net.Dial("tcp", ep.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := dialCheckin(t, a, CountReceived(func(n int64) { received.Add(n) }))
 	buf := make([]byte, len(chunk))
 	if _, err := io.ReadFull(c, buf); err != nil {
 		t.Fatal(err)
@@ -503,15 +502,7 @@ func TestLocalCloseEndsFlood(t *testing.T) {
 		}
 		agentDone <- err
 	})
-	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	c, err := net.Dial("tcp", ep.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep, c := dialCheckin(t, a)
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(c, first); err != nil {
 		t.Fatal(err)
