@@ -66,7 +66,8 @@ func (r *machineRun) machineDir() (string, error) {
 func (r *machineRun) source(ctx context.Context, name string, src apiclient.Source) bool {
 	begin := r.e.now()
 	log := r.log.With("source", name)
-	snap, summary, err := r.safeBackup(ctx, log, name, src)
+	snap, summary, stats, err := r.safeBackup(ctx, log, name, src)
+	_ = stats
 	end := r.e.now()
 	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end)
 	if err != nil {
@@ -159,8 +160,9 @@ func (r *machineRun) credentials(name string, src apiclient.Source) (user, pass 
 // applies retention. Everything the agent or API sent is checked before
 // anything on disk changes. It returns the snapshot name and the report
 // summary.
-func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, src apiclient.Source) (string, string, error) {
-	fail := func(err error) (string, string, error) { return "", failureSummary(err), err }
+func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, src apiclient.Source) (string, string, TransferStats, error) {
+	var stats TransferStats
+	fail := func(err error) (string, string, TransferStats, error) { return "", failureSummary(err), stats, err }
 	if err := checkSourceName(name); err != nil {
 		return fail(&inputError{err})
 	}
@@ -249,7 +251,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		return fail(err)
 	}
 	if mode == ModeNone {
-		return "", "", nil
+		return "", "", stats, nil
 	}
 
 	snap, err := r.e.newSnapshotName(snapDir, name, syncFinish)
@@ -273,7 +275,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	case ret != nil:
 		r.applyRetention(log, &sum, ret, mdir, name, snap)
 	}
-	return snap, sum.String(), nil
+	return snap, sum.String(), stats, nil
 }
 
 // applyRetention deletes what ret does not keep, noting each removal in
