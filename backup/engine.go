@@ -15,6 +15,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
@@ -83,6 +84,9 @@ type Options struct {
 	// the same daemon (see Reports); nil makes one on VarDir.
 	Reports *Reports
 	API     API
+	// History, when set, records every source's attempt
+	// (VAR_DIR/history); nil records none.
+	History *history.Store
 	// Observer is told of each source's phases and result; nil tells
 	// no one.
 	Observer Observer
@@ -112,6 +116,7 @@ type Engine struct {
 	slots     *Slots
 	reports   *Reports
 	obs       Observer
+	history   *history.Store
 	maxUsage  int // the disk guard's threshold for directories outside every volume
 
 	// Seams for tests, set by New.
@@ -135,6 +140,7 @@ func New(opts Options) (*Engine, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		obs:        opts.Observer,
+		history:    opts.History,
 		maxUsage:   Volume{}.maxUsage(opts.DefaultMaxUsagePct),
 		stat:       statVolume,
 		pick:       pickWeighted,

@@ -26,7 +26,7 @@ func (o *recordingObserver) BackupPhase(machine, unit, source, phase string, fil
 	o.events = append(o.events, strings.Join([]string{machine, unit, source, phase}, " "))
 }
 
-func (o *recordingObserver) BackupFinished(machine, unit, source string, ok bool, begin, end time.Time) {
+func (o *recordingObserver) BackupFinished(machine, unit, source string, ok bool, begin, end time.Time, _ string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	res := "failure"

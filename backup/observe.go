@@ -17,11 +17,12 @@ type Observer interface {
 	// (its --verbose lines); it is nil in PhaseWaiting.
 	BackupPhase(machine, unit, source, phase string, files func() int64)
 	// BackupFinished says it ended, successfully or not, after running
-	// from begin to end. Every source that began gets exactly one.
-	BackupFinished(machine, unit, source string, ok bool, begin, end time.Time)
+	// from begin to end; summary is the report's (for a failure, the
+	// error first). Every source that began gets exactly one.
+	BackupFinished(machine, unit, source string, ok bool, begin, end time.Time, summary string)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) BackupPhase(string, string, string, string, func() int64)          {}
-func (nopObserver) BackupFinished(string, string, string, bool, time.Time, time.Time) {}
+func (nopObserver) BackupPhase(string, string, string, string, func() int64)                  {}
+func (nopObserver) BackupFinished(string, string, string, bool, time.Time, time.Time, string) {}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
@@ -67,9 +68,9 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	begin := r.e.now()
 	log := r.log.With("source", name)
 	snap, summary, stats, err := r.safeBackup(ctx, log, name, src)
-	_ = stats
 	end := r.e.now()
-	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end)
+	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end, summary)
+	r.record(log, name, snap, summary, stats, err == nil, begin, end)
 	if err != nil {
 		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
 		r.alog.Errorf("%s", agentMessage(name, err))
@@ -87,6 +88,24 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	// background, so the agent's session does not wait for the API.
 	r.e.reports.Send(r.req.Machine, name, rep)
 	return err == nil
+}
+
+// record appends the attempt to the machine's history, so it outlives a
+// restart; a history that cannot be written is logged, never a reason to
+// fail the backup.
+func (r *machineRun) record(log *slog.Logger, source, snap, summary string, st TransferStats, ok bool, begin, end time.Time) {
+	if r.e.history == nil {
+		return
+	}
+	_, err := r.e.history.Append(r.req.Machine, history.Attempt{
+		Source: source, Unit: r.m.UnitName, Begin: begin, End: end, Success: ok,
+		Snapshot: snap, Summary: summary,
+		BytesReceived: st.BytesReceived, TotalSize: st.TotalSize, TransferredSize: st.TransferredSize,
+		Files: st.Files, NewFiles: st.NewFiles,
+	})
+	if err != nil {
+		log.Error("backup history not written", "err", err)
+	}
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

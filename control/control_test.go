@@ -104,8 +104,8 @@ func TestStatusShowsLiveState(t *testing.T) {
 	endA()
 	endR()
 	endR() // idempotent
-	live.BackupFinished("m-a", "web1", "etc", true, time.Now(), time.Now())
-	live.BackupFinished("m-c", "", "home", false, time.Now(), time.Now())
+	live.BackupFinished("m-a", "web1", "etc", true, time.Now(), time.Now(), "")
+	live.BackupFinished("m-c", "", "home", false, time.Now(), time.Now(), "rsync exited with return code 23")
 	st, err = GetStatus(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,18 @@ var (
 	descLastAttempt = prometheus.NewDesc("turku_storage_source_last_attempt_timestamp_seconds",
 		"When the source's last backup attempt ended, successful or not.",
 		[]string{"machine", "unit", "source"}, nil)
+	descAssigned = prometheus.NewDesc("turku_storage_source_assigned_timestamp_seconds",
+		"When this unit first saw the source (its first attempt, or its newest snapshot at start): with no last success, the source is late from then.",
+		[]string{"machine", "unit", "source"}, nil)
+	descFailures = prometheus.NewDesc("turku_storage_source_consecutive_failures",
+		"Backup attempts of the source that failed since its last success (kept across restarts).",
+		[]string{"machine", "unit", "source"}, nil)
+	descMachineAssigned = prometheus.NewDesc("turku_storage_machine_assigned_timestamp_seconds",
+		"When the key refresh first listed the machine as assigned to this unit.",
+		[]string{"machine", "unit"}, nil)
+	descMachineSuccess = prometheus.NewDesc("turku_storage_machine_last_success_timestamp_seconds",
+		"When the newest successful backup of any of the machine's sources finished; absent if none ever did.",
+		[]string{"machine", "unit"}, nil)
 	descSessions = prometheus.NewDesc("turku_storage_sessions",
 		"Agent sessions open now, by mode (checkin, restore).", []string{"mode"}, nil)
 	descRunning = prometheus.NewDesc("turku_storage_backups_running",
@@ -52,6 +64,7 @@ type collector struct{ s *State }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBackups, descDuration, descReceived, descLastSuccess, descLastAttempt,
+		descAssigned, descFailures, descMachineAssigned, descMachineSuccess,
 		descSessions, descRunning, descWaiting, descAuthFailures, descDropped,
 		descVolumeFree, descVolumeSize, descVolumeMax, descMachines, descKeyRefresh, descSpooled,
 	} {
@@ -94,8 +107,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	// Copy under the lock, build metrics outside it: a scrape of 30,000
 	// sources must not hold up the backups reporting into s.
 	type row struct {
-		machine, unit, source string
-		success, attempt      float64
+		machine, unit, source      string
+		success, attempt, assigned float64
+		failures                   int
+	}
+	type machineRow struct {
+		unit              string
+		assigned, success float64
 	}
 	s.mu.Lock()
 	results := map[string]int64{}
@@ -120,9 +138,26 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			waiting++
 		}
 	}
+	// Once the key refresh said which machines are assigned here, the
+	// sources of the others (departed machines) are no longer exported.
 	rows := make([]row, 0, len(s.sources))
+	machines := make(map[string]*machineRow, len(s.assigned))
+	for m, a := range s.assigned {
+		machines[m] = &machineRow{unit: a.Unit, assigned: unixSeconds(a.Since)}
+	}
 	for k, v := range s.sources {
-		rows = append(rows, row{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt)})
+		mr := machines[k.machine]
+		if s.assigned != nil && mr == nil {
+			continue
+		}
+		r := row{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt), unixSeconds(v.firstSeen), v.failures}
+		if mr != nil {
+			if r.unit == "" {
+				r.unit = mr.unit
+			}
+			mr.success = max(mr.success, r.success)
+		}
+		rows = append(rows, r)
 	}
 	s.mu.Unlock()
 
@@ -152,6 +187,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if r.attempt > 0 {
 			gauge(descLastAttempt, r.attempt, r.machine, r.unit, r.source)
+		}
+		if r.assigned > 0 {
+			gauge(descAssigned, r.assigned, r.machine, r.unit, r.source)
+		}
+		gauge(descFailures, float64(r.failures), r.machine, r.unit, r.source)
+	}
+	for m, r := range machines {
+		gauge(descMachineAssigned, r.assigned, m, r.unit)
+		if r.success > 0 {
+			gauge(descMachineSuccess, r.success, m, r.unit)
 		}
 	}
 }

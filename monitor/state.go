@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,15 +91,52 @@ type State struct {
 	// "cache"), keysUpdated when they were fetched from the API.
 	keysFrom    string
 	keysUpdated time.Time
+	// assigned are the machines the last key refresh listed; nil until
+	// the first.
+	assigned map[string]Assignment
 }
 
 type sourceKey struct{ machine, source string }
 
-// sourceState is one source's last success and attempt (zero: unknown).
+// sourceState is one source's last success and attempt (zero: unknown),
+// and its failures in a row.
 type sourceState struct {
 	unit        string
 	lastSuccess time.Time
 	lastAttempt time.Time
+	// firstSeen is the earliest this unit knows of the source: its first
+	// attempt, or its newest snapshot at start.
+	firstSeen time.Time
+	// failures counts the attempts that failed since the last success,
+	// the first of them beginning at failingSince; lastError is the
+	// newest one's error.
+	failures     int
+	failingSince time.Time
+	lastError    string
+}
+
+// seen moves firstSeen back to t if t is earlier.
+func (st *sourceState) seen(t time.Time) {
+	if !t.IsZero() && (st.firstSeen.IsZero() || t.Before(st.firstSeen)) {
+		st.firstSeen = t
+	}
+}
+
+// SourceHistory is what the attempt history (VAR_DIR/history) says of a
+// source at start: SeedHistory takes it.
+type SourceHistory struct {
+	LastSuccess, LastAttempt time.Time
+	// Failures in a row up to LastAttempt, the first beginning at
+	// FailingSince; LastError is the newest one's error.
+	Failures     int
+	FailingSince time.Time
+	LastError    string
+}
+
+// Assignment is a machine assigned to this unit, first seen at Since.
+type Assignment struct {
+	Unit  string
+	Since time.Time
 }
 
 type backupKey struct{ machine, source string }
@@ -173,6 +211,45 @@ func (s *State) SeedSource(machine, unit, source string, lastSuccess time.Time) 
 	if lastSuccess.After(st.lastAttempt) {
 		st.lastAttempt = lastSuccess
 	}
+	st.seen(lastSuccess)
+}
+
+// SeedHistory records what the attempt history says of a source at
+// start. A report that came in since wins.
+func (s *State) SeedHistory(machine, unit, source string, h SourceHistory) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.source(machine, source)
+	if st.unit == "" {
+		st.unit = unit
+	}
+	if h.LastSuccess.After(st.lastSuccess) {
+		st.lastSuccess = h.LastSuccess
+	}
+	if h.LastAttempt.After(st.lastAttempt) {
+		st.lastAttempt = h.LastAttempt
+		st.failures, st.failingSince, st.lastError = h.Failures, h.FailingSince, h.LastError
+	}
+	st.seen(h.FailingSince)
+	st.seen(h.LastSuccess)
+}
+
+// SetAssigned replaces the machines assigned to this unit, as the key
+// refresh (or the key cache at start) lists them. Once it was called,
+// only their sources are exported.
+func (s *State) SetAssigned(machines map[string]Assignment) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assigned = machines
+	if s.assigned == nil {
+		s.assigned = map[string]Assignment{}
+	}
 }
 
 // source returns the entry for machine/source, creating it. s.mu is held.
@@ -219,7 +296,7 @@ func (s *State) machineReceived(machine string) int64 {
 
 // BackupFinished records a source's result: the backup ran from begin to
 // end. It implements backup.Observer.
-func (s *State) BackupFinished(machine, unit, source string, ok bool, begin, end time.Time) {
+func (s *State) BackupFinished(machine, unit, source string, ok bool, begin, end time.Time, summary string) {
 	if s == nil {
 		return
 	}
@@ -233,13 +310,20 @@ func (s *State) BackupFinished(machine, unit, source string, ok bool, begin, end
 	if end.After(st.lastAttempt) {
 		st.lastAttempt = end
 	}
+	st.seen(begin)
 	if ok {
 		s.results["success"]++
 		if end.After(st.lastSuccess) {
 			st.lastSuccess = end
 		}
+		st.failures, st.failingSince, st.lastError = 0, time.Time{}, ""
 	} else {
 		s.results["failure"]++
+		if st.failures == 0 {
+			st.failingSince = begin
+		}
+		st.failures++
+		st.lastError = firstLine(summary)
 	}
 	s.hist.observe(end.Sub(begin).Seconds())
 }
@@ -346,4 +430,10 @@ func (s *State) KeysFromCache(updated time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keysFrom, s.keysUpdated = KeysFromCache, updated
+}
+
+// firstLine is a summary's first line: the error of a failure.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

@@ -76,7 +76,7 @@ func TestStatusFollowsABackup(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 
-	s.BackupFinished(machine, "web1", "etc", true, clk.Now().Add(-2*time.Minute), clk.Now())
+	s.BackupFinished(machine, "web1", "etc", true, clk.Now().Add(-2*time.Minute), clk.Now(), "")
 	end()
 	end() // twice is harmless
 	st = s.Status()
@@ -90,8 +90,8 @@ func TestCollector(t *testing.T) {
 	end := time.Unix(1764039600, 0)
 	s.SeedSource(machine, "web1", "etc", end.Add(-time.Hour))
 	s.SeedSource(machine, "web1", "var", end.Add(-48*time.Hour))
-	s.BackupFinished(machine, "web1", "etc", true, end.Add(-90*time.Second), end)
-	s.BackupFinished(machine, "web1", "var", false, end.Add(-5*time.Second), end)
+	s.BackupFinished(machine, "web1", "etc", true, end.Add(-90*time.Second), end, "")
+	s.BackupFinished(machine, "web1", "var", false, end.Add(-5*time.Second), end, "rsync exited with return code 23\nsome line\n")
 	// An older seed (read from disk after the backup) does not win.
 	s.SeedSource(machine, "web1", "etc", end.Add(-time.Hour))
 	s.AuthFailed()
@@ -152,7 +152,7 @@ func TestNilState(t *testing.T) {
 	s.AuthFailed()
 	s.ConnectionDropped("x")
 	s.BackupPhase(machine, "u", "etc", PhaseRunning, nil)
-	s.BackupFinished(machine, "u", "etc", true, time.Now(), time.Now())
+	s.BackupFinished(machine, "u", "etc", true, time.Now(), time.Now(), "")
 	s.SeedSource(machine, "u", "etc", time.Now())
 	s.SetMachines(1)
 	s.KeyRefreshed(time.Now())

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/history"
 )
 
 // Nagios plugin exit statuses (Nagios Plugin API, "Return code").
@@ -96,50 +100,63 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 	if err != nil {
 		return r, fmt.Errorf("read machines: %w", err)
 	}
-	var sources, checked, stale, warned, unreadable int
-	var oldest time.Duration
+	c := sourceCheck{r: &r, maxAge: maxAge, warnAge: warnAge, now: now}
+	hist := history.New(historyDir(cfg))
+	latest, err := hist.Latest()
+	if err != nil {
+		r.raise(checkWarning)
+		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
+	}
+	assigned, err := hist.Assigned()
+	if err != nil {
+		r.raise(checkWarning)
+		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
+	}
+	seen := map[string]bool{}
 	for _, m := range machines {
+		seen[m.UUID] = true
 		who := m.UUID
 		if len(m.Names) > 0 {
 			who += " (" + strings.Join(m.Names, ", ") + ")"
 		}
 		if m.Err != nil {
-			unreadable++
+			c.unreadable++
 			r.raise(checkWarning)
 			r.details = append(r.details, fmt.Sprintf("WARNING: %s: %v", who, m.Err))
 		}
+		recs := latest[m.UUID]
 		for _, s := range m.Sources {
-			sources++
-			latest := s.Newest()
-			if latest == nil {
-				continue
-			}
-			checked++
-			age := now.Sub(latest.SyncFinish)
-			oldest = max(oldest, age)
-			switch {
-			case age > maxAge:
-				stale++
-				r.raise(checkCritical)
-				r.details = append(r.details, fmt.Sprintf("CRITICAL: %s %s: newest snapshot %s finished %s ago", who, s.Name, latest.Name, roundAge(age)))
-			case warnAge > 0 && age > warnAge:
-				warned++
-				r.raise(checkWarning)
-				r.details = append(r.details, fmt.Sprintf("WARNING: %s %s: newest snapshot %s finished %s ago", who, s.Name, latest.Name, roundAge(age)))
-			}
+			rec, ok := recs[s.Name]
+			delete(recs, s.Name)
+			c.source(who, s.Name, s.Newest(), rec, ok)
+		}
+		for _, name := range slices.Sorted(maps.Keys(recs)) {
+			c.source(who, name, nil, recs[name], true)
+		}
+		if len(m.Sources) == 0 && len(recs) == 0 {
+			c.machine(who, assigned[m.UUID])
 		}
 	}
-	switch {
-	case stale > 0:
-		r.summary = append(r.summary, fmt.Sprintf("%d of %d sources have no snapshot within %s", stale, checked, maxAge))
-	case warned > 0:
-		r.summary = append(r.summary, fmt.Sprintf("%d of %d sources have no snapshot within %s", warned, checked, warnAge))
-	default:
-		r.summary = append(r.summary, fmt.Sprintf("%d sources of %d machines backed up within %s", checked, len(machines), maxAge))
+	// Machines with a history but no directory (every attempt failed
+	// before placement), then machines assigned here that never did
+	// anything at all.
+	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
+		if seen[uuid] {
+			continue
+		}
+		seen[uuid] = true
+		who := uuidLabel(uuid, assigned[uuid].Unit)
+		for _, name := range slices.Sorted(maps.Keys(latest[uuid])) {
+			c.source(who, name, nil, latest[uuid][name], true)
+		}
 	}
-	if unreadable > 0 {
-		r.summary = append(r.summary, fmt.Sprintf("%d machine directories unreadable", unreadable))
+	for _, uuid := range slices.Sorted(maps.Keys(assigned)) {
+		if !seen[uuid] {
+			seen[uuid] = true
+			c.machine(uuidLabel(uuid, assigned[uuid].Unit), assigned[uuid])
+		}
 	}
+	c.summarise(len(seen))
 	var full int
 	for _, v := range volumeUsage(cfg.Volumes) {
 		switch {
@@ -159,12 +176,14 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		}
 	}
 	r.perfdata = append([]string{
-		fmt.Sprintf("machines=%d;;;0", len(machines)),
-		fmt.Sprintf("sources=%d;;;0", sources),
-		fmt.Sprintf("stale=%d;;;0", stale),
-		fmt.Sprintf("oldest_age=%.0fs;%s;%.0f;0", oldest.Seconds(), perfThreshold(warnAge), maxAge.Seconds()),
+		fmt.Sprintf("machines=%d;;;0", len(seen)),
+		fmt.Sprintf("sources=%d;;;0", c.sources),
+		fmt.Sprintf("stale=%d;;;0", c.stale),
+		fmt.Sprintf("oldest_age=%.0fs;%s;%.0f;0", c.oldest.Seconds(), perfThreshold(warnAge), maxAge.Seconds()),
 		fmt.Sprintf("full_volumes=%d;;;0", full),
 		fmt.Sprintf("spooled_reports=%d;;;0", spooledReports(reportsDir(cfg))),
+		fmt.Sprintf("failing=%d;;;0", c.failing),
+		fmt.Sprintf("never_backed_up=%d;;;0", c.never),
 	}, r.perfdata...)
 	return r, nil
 }
@@ -179,4 +198,116 @@ func perfThreshold(d time.Duration) string {
 // roundAge shows an age to the minute, like "50h12m".
 func roundAge(d time.Duration) string {
 	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+}
+
+// sourceCheck rates each source (and each machine without one) against
+// --max-age and --warn-age, counting into the perfdata.
+type sourceCheck struct {
+	r               *checkResult
+	maxAge, warnAge time.Duration
+	now             time.Time
+
+	sources, checked, stale, warned, unreadable int
+	failing, never, lateMachines                int
+	oldest                                      time.Duration
+}
+
+// source rates one source from its newest snapshot on disk (nil: none)
+// and its newest history record (ok false: none). The clock runs from its
+// last success or, if it never succeeded, from when this unit first saw
+// it (its first failed attempt).
+func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec history.Attempt, ok bool) {
+	c.sources++
+	var lastSuccess, since time.Time
+	what := ""
+	if snap != nil {
+		lastSuccess = snap.SyncFinish
+		what = fmt.Sprintf("newest snapshot %s finished %%s ago", snap.Name)
+	}
+	if ok && rec.LastSuccess.After(lastSuccess) {
+		lastSuccess = rec.LastSuccess
+		what = "last successful backup finished %s ago"
+	}
+	since = lastSuccess
+	if lastSuccess.IsZero() {
+		if !ok {
+			return // cannot happen: a source comes from a snapshot or a record
+		}
+		since = cmp.Or(rec.FailingSince, rec.Begin)
+		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", when(since))
+	}
+	c.checked++
+	failed := ok && !rec.Success
+	if failed {
+		c.failing++
+		if lastSuccess.IsZero() {
+			c.never++
+		}
+		what += fmt.Sprintf("; %d attempts failed in a row, the last %s ago: %s",
+			rec.Failures, roundAge(c.now.Sub(rec.End)), rec.FirstLine())
+	}
+	age := c.now.Sub(since)
+	c.oldest = max(c.oldest, age)
+	line := fmt.Sprintf("%s %s: "+what, who, name, roundAge(age))
+	switch {
+	case age > c.maxAge:
+		c.stale++
+		c.r.raise(checkCritical)
+		c.r.details = append(c.r.details, "CRITICAL: "+line)
+	case c.warnAge > 0 && age > c.warnAge:
+		c.warned++
+		c.r.raise(checkWarning)
+		c.r.details = append(c.r.details, "WARNING: "+line)
+	}
+}
+
+// machine rates a machine with no source at all: assigned here longer
+// than --max-age ago and never backed up is CRITICAL.
+func (c *sourceCheck) machine(who string, a history.Assignment) {
+	if a.Since.IsZero() {
+		return // not (or no longer) assigned here: nothing to expect
+	}
+	age := c.now.Sub(a.Since)
+	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, roundAge(age), when(a.Since))
+	switch {
+	case age > c.maxAge:
+		c.never++
+		c.lateMachines++
+		c.r.raise(checkCritical)
+		c.r.details = append(c.r.details, "CRITICAL: "+line)
+	case c.warnAge > 0 && age > c.warnAge:
+		c.never++
+		c.lateMachines++
+		c.r.raise(checkWarning)
+		c.r.details = append(c.r.details, "WARNING: "+line)
+	}
+}
+
+func (c *sourceCheck) summarise(machines int) {
+	switch {
+	case c.stale > 0:
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %d sources have no successful backup within %s", c.stale, c.checked, c.maxAge))
+	case c.warned > 0:
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %d sources have no successful backup within %s", c.warned, c.checked, c.warnAge))
+	default:
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d sources of %d machines backed up within %s", c.checked, machines, c.maxAge))
+	}
+	if c.lateMachines > 0 {
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d machines assigned here never backed up", c.lateMachines))
+	}
+	if c.failing > 0 {
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d sources failing", c.failing))
+	}
+	if c.unreadable > 0 {
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d machine directories unreadable", c.unreadable))
+	}
+}
+
+// uuidLabel names a machine known only by UUID and unit name, as check
+// names the others: "uuid (name)".
+func uuidLabel(uuid, unit string) string {
+	if unit == "" {
+		return uuid
+	}
+	return uuid + " (" + unit + ")"
 }

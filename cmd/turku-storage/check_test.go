@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/turku-backup/turku-storage/history"
 )
 
 const (
@@ -47,6 +49,19 @@ func addSnapshot(t *testing.T, s *site, uuid, unit, source string, age time.Dura
 	return name
 }
 
+// addAttempt records an attempt of source on machine uuid that ended ago
+// and ran a minute, as the backup engine does.
+func addAttempt(t *testing.T, s *site, uuid, unit, source string, ok bool, ago time.Duration, summary string) {
+	t.Helper()
+	end := time.Now().Add(-ago)
+	_, err := history.New(filepath.Join(s.varDir, "history")).Append(uuid, history.Attempt{
+		Source: source, Unit: unit, Begin: end.Add(-time.Minute), End: end, Success: ok, Summary: summary,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCheck(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -62,7 +77,7 @@ func TestCheck(t *testing.T) {
 			name:      "nothing backed up yet",
 			setup:     func(*testing.T, *site) {},
 			wantCode:  0,
-			wantFirst: `^TURKU-STORAGE OK - 0 sources of 0 machines backed up within 48h0m0s \| machines=0;;;0 sources=0;;;0 stale=0;;;0 oldest_age=0s;;172800;0 full_volumes=0;;;0 spooled_reports=0;;;0 'used_default'=[0-9.]+%;;95;0;100$`,
+			wantFirst: `^TURKU-STORAGE OK - 0 sources of 0 machines backed up within 48h0m0s \| machines=0;;;0 sources=0;;;0 stale=0;;;0 oldest_age=0s;;172800;0 full_volumes=0;;;0 spooled_reports=0;;;0 failing=0;;;0 never_backed_up=0;;;0 'used_default'=[0-9.]+%;;95;0;100$`,
 		},
 		{
 			name: "all recent",
@@ -81,7 +96,7 @@ func TestCheck(t *testing.T) {
 				addSnapshot(t, s, uuidNew, "db1", "etc", time.Hour)
 			},
 			wantCode:  2,
-			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources have no snapshot within 48h0m0s \| machines=2;;;0 sources=2;;;0 stale=1;;;0 oldest_age=180\d\d\ds;;172800;0 `,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources have no successful backup within 48h0m0s \| machines=2;;;0 sources=2;;;0 stale=1;;;0 oldest_age=180\d\d\ds;;172800;0 `,
 			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago$`},
 		},
 		{
@@ -91,7 +106,7 @@ func TestCheck(t *testing.T) {
 				addSnapshot(t, s, uuidOld, "web1", "etc", 30*time.Hour)
 			},
 			wantCode:  1,
-			wantFirst: `^TURKU-STORAGE WARNING - 1 of 1 sources have no snapshot within 24h0m0s \| .* oldest_age=108\d\d\ds;86400;172800;0 `,
+			wantFirst: `^TURKU-STORAGE WARNING - 1 of 1 sources have no successful backup within 24h0m0s \| .* oldest_age=108\d\d\ds;86400;172800;0 `,
 			wantLines: []string{`^WARNING: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot .* finished 30h0m ago$`},
 		},
 		{
@@ -101,8 +116,51 @@ func TestCheck(t *testing.T) {
 				addSnapshot(t, s, uuidOld, "web1", "etc", 3*time.Hour)
 			},
 			wantCode:  2,
-			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 sources have no snapshot within 2h0m0s \|`,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 sources have no successful backup within 2h0m0s \|`,
 			wantLines: []string{`^CRITICAL: .* etc: newest snapshot .* finished 3h0m ago$`},
+		},
+		{
+			name: "a source that never succeeded is late from its first attempt",
+			args: []string{"--max-age", "1h"},
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", 10*time.Minute)
+				for _, ago := range []time.Duration{2 * time.Hour, time.Hour, 5 * time.Minute} {
+					addAttempt(t, s, uuidOld, "web1", "home", false, ago, "Source home: rsync exited with return code 23\nrsync: change_dir \"/nonexistent\" failed\n")
+				}
+			},
+			wantCode:  2,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources have no successful backup within 1h0m0s; 1 sources failing \| machines=1;;;0 sources=2;;;0 stale=1;;;0 oldest_age=72\d\ds;;3600;0 .* failing=1;;;0 never_backed_up=1;;;0 `,
+			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) home: never backed up; first attempt 2h1m ago \(.*\); 3 attempts failed in a row, the last 5m ago: Source home: rsync exited with return code 23$`},
+		},
+		{
+			name: "a failing source with an old snapshot names its last error",
+			setup: func(t *testing.T, s *site) {
+				addSnapshot(t, s, uuidOld, "web1", "etc", 50*time.Hour)
+				addAttempt(t, s, uuidOld, "web1", "etc", false, time.Hour, "volume default is read-only\n")
+			},
+			wantCode:  2,
+			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago; 1 attempts failed in a row, the last 1h0m ago: volume default is read-only$`},
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 sources have no successful backup within 48h0m0s; 1 sources failing \|`,
+		},
+		{
+			name: "a failing source within max-age is OK but counted",
+			setup: func(t *testing.T, s *site) {
+				addAttempt(t, s, uuidNew, "db1", "var", false, time.Hour, "rsync exited with return code 5\n")
+			},
+			wantCode:  0,
+			wantFirst: `^TURKU-STORAGE OK - 1 sources of 1 machines backed up within 48h0m0s; 1 sources failing \| .* failing=1;;;0 never_backed_up=1;;;0 `,
+		},
+		{
+			name: "a machine assigned long ago that never checked in",
+			args: []string{"--max-age", "1h"},
+			setup: func(t *testing.T, s *site) {
+				if _, err := history.New(filepath.Join(s.varDir, "history")).SetAssigned(map[string]string{uuidNew: "db1"}, time.Now().Add(-2*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode:  2,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 0 sources of 1 machines backed up within 1h0m0s; 1 machines assigned here never backed up \| machines=1;;;0 sources=0;;;0 stale=0;;;0 .* never_backed_up=1;;;0 `,
+			wantLines: []string{`^CRITICAL: ` + uuidNew + ` \(db1\): assigned to this storage unit 2h0m ago \(.*\) and never backed up: no source has checked in$`},
 		},
 		{
 			name: "snapshot-less source is counted, not checked",

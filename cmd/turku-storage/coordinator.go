@@ -161,36 +161,6 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 			},
 		},
 	)
-	var limit int
-	logs := &cobra.Command{
-		Use: "logs [MACHINE]", Short: "Show backup history (time, source, success, snapshot, summary)", Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			machine := ""
-			if len(args) == 1 {
-				machine = args[0]
-			}
-			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-				list, err := s.Logs(ctx, machine, limit)
-				if err != nil {
-					return err
-				}
-				for _, l := range list {
-					status := "failed"
-					if l.Success {
-						status = "ok"
-					}
-					fmt.Fprintf(g.stdout, "%s %s %s %s %s\n", when(l.Date), l.UnitName, l.Source, status, dash(l.Snapshot))
-					for _, line := range strings.Split(strings.TrimRight(l.Summary, "\n"), "\n") {
-						if line != "" {
-							fmt.Fprintf(g.stdout, "    %s\n", line)
-						}
-					}
-				}
-				return nil
-			})
-		},
-	}
-	logs.Flags().IntVarP(&limit, "limit", "n", 50, "at most this many entries, newest first")
 	var authName string
 	auth := &cobra.Command{Use: "auth", Short: "Registration secrets of the built-in coordinator"}
 	create := &cobra.Command{
@@ -250,7 +220,7 @@ storage unit. See docs/operations.md for the whole procedure.`,
 	}
 	export.Flags().StringVarP(&output, "output", "o", "-", "file to write (default stdout)")
 	coord.AddCommand(export)
-	return []*cobra.Command{machines, sources, logs, auth, coord}
+	return []*cobra.Command{machines, sources, auth, coord}
 }
 
 // warnCronSources names the sources whose "cron …" frequency turku-api

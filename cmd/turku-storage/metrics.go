@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 )
@@ -95,7 +98,47 @@ func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, 
 			}
 		}
 	}
-	log.Info("read the snapshots on disk", "machines", len(machines), "sources", n, "duration", time.Since(start))
+	latest, err := history.New(historyDir(cfg)).Latest()
+	if err != nil {
+		log.Warn("reading the backup history for metrics failed", "err", err)
+	}
+	attempts := 0
+	for uuid, srcs := range latest {
+		for name, a := range srcs {
+			state.SeedHistory(uuid, cmp.Or(units[uuid], a.Unit), name, sourceHistory(a))
+			attempts++
+		}
+	}
+	log.Info("read the snapshots and backup history on disk", "machines", len(machines), "sources", n,
+		"sources_with_history", attempts, "duration", time.Since(start))
+}
+
+// sourceHistory is what the monitor takes of a source's newest record.
+func sourceHistory(a history.Attempt) monitor.SourceHistory {
+	h := monitor.SourceHistory{LastSuccess: a.LastSuccess, LastAttempt: a.End, Failures: a.Failures, FailingSince: a.FailingSince}
+	if !a.Success {
+		h.LastError = a.FirstLine()
+	}
+	return h
+}
+
+// trackAssigned records the machines a key refresh (or the cache) listed:
+// when each was first seen is kept in VAR_DIR/history, so a machine that
+// never backs up is late from then, across restarts.
+func trackAssigned(store *history.Store, state *monitor.State, machines map[string]apiclient.MachineInfo, now time.Time, log *slog.Logger) {
+	units := make(map[string]string, len(machines))
+	for uuid, m := range machines {
+		units[uuid] = m.UnitName
+	}
+	got, err := store.SetAssigned(units, now)
+	if err != nil {
+		log.Error("recording the assigned machines failed", "err", err)
+	}
+	out := make(map[string]monitor.Assignment, len(got))
+	for uuid, a := range got {
+		out[uuid] = monitor.Assignment{Unit: a.Unit, Since: a.Since}
+	}
+	state.SetAssigned(out)
 }
 
 // metricsHandler serves the Prometheus text format at /metrics only: the

@@ -177,6 +177,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
+		trackAssigned(w.history, d.state, c.Machines, time.Now(), log)
 		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
@@ -272,6 +273,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
+			trackAssigned(d.w.history, d.state, res.Machines, time.Now(), d.log)
 			d.state.KeyRefreshed(time.Now())
 			d.loadedKeys(len(res.Machines))
 			// The API answers again: what it could not take goes now.
@@ -374,7 +376,7 @@ func (d *daemon) reload() {
 	if keys := config.RestartNeeded(d.w.cfg, cfg); len(keys) > 0 {
 		d.log.Warn("configuration changed in settings that need a restart; they keep their running values", "keys", keys)
 	}
-	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, slots: d.w.slots, reports: d.w.reports, monitor: d.w.monitor}
+	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, slots: d.w.slots, reports: d.w.reports, monitor: d.w.monitor, history: d.w.history}
 	engine, err := w.engine()
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)

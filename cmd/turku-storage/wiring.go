@@ -12,6 +12,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
+	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
@@ -30,6 +31,8 @@ type wiring struct {
 	machinesChanged func()
 	// monitor receives the backups' phases and results; nil: none.
 	monitor *monitor.State
+	// history records every source's attempt (VAR_DIR/history).
+	history *history.Store
 	// closers run on Close, in reverse order.
 	closers []func()
 	// slots and reports, when set, are shared by every engine built (see
@@ -39,7 +42,7 @@ type wiring struct {
 }
 
 func newWiring(cfg *config.Config, log *slog.Logger) (*wiring, error) {
-	w := &wiring{cfg: cfg, log: log}
+	w := &wiring{cfg: cfg, log: log, history: history.New(historyDir(cfg))}
 	opts := apiclient.Options{
 		URL:       cfg.APIURL,
 		Storage:   apiclient.StorageAuth{Name: cfg.Name, Secret: cfg.Secret},
@@ -106,6 +109,9 @@ func (w *wiring) volumes() []backup.Volume {
 	return out
 }
 
+// historyDir is where the attempt history lives: VAR_DIR/history.
+func historyDir(cfg *config.Config) string { return filepath.Join(cfg.VarDir, history.DirName) }
+
 func (w *wiring) cachePath() string { return filepath.Join(w.cfg.VarDir, registry.CacheFile) }
 
 // registrar builds the storage_update_config caller, advertising the
@@ -164,6 +170,7 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		Slots:              w.slots,
 		Reports:            w.reports,
 		API:                w.api,
+		History:            w.history,
 		Observer:           w.observer(),
 		Logger:             w.log,
 		Registered:         w.registered,
