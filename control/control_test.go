@@ -113,6 +113,15 @@ func TestStatusShowsLiveState(t *testing.T) {
 	if len(st.Agents)+len(st.Restores)+len(st.Backups)+len(st.Waiting) != 0 {
 		t.Errorf("after the end: %+v", st)
 	}
+	// The failed source is listed with its error; the successful one not.
+	if len(st.Failing) != 1 || st.Failing[0].Machine != "m-c" || st.Failing[0].Source != "home" ||
+		st.Failing[0].Failures != 1 || st.Failing[0].LastError != "rsync exited with return code 23" || !st.Failing[0].LastSuccess.IsZero() {
+		t.Errorf("failing %+v, want m-c home once, never succeeded", st.Failing)
+	}
+	live.BackupFinished("m-c", "", "home", true, time.Now(), time.Now(), "")
+	if st, err = GetStatus(context.Background(), path); err != nil || len(st.Failing) != 0 {
+		t.Errorf("after a success: failing %+v, %v", st.Failing, err)
+	}
 }
 
 func TestWaitRestore(t *testing.T) {

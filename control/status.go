@@ -39,8 +39,11 @@ type Status struct {
 	Keys     Keys    `json:"keys"`
 	// SpooledReports counts the reports waiting in VAR_DIR/reports for
 	// the API.
-	SpooledReports int      `json:"spooled_reports"`
-	Volumes        []Volume `json:"volumes"`
+	SpooledReports int `json:"spooled_reports"`
+	// Failing are the sources whose last attempt failed, longest failing
+	// first.
+	Failing []monitor.FailingSource `json:"failing"`
+	Volumes []Volume                `json:"volumes"`
 }
 
 // Agent is a connected agent in a Status.
@@ -142,6 +145,7 @@ func (st *Status) fill(ms monitor.Status) {
 		st.Keys.Updated = *ms.KeysUpdated
 	}
 	st.SpooledReports = ms.ReportsSpooled
+	st.Failing = ms.Failing
 	st.Volumes = []Volume{}
 	for _, v := range ms.Volumes {
 		st.Volumes = append(st.Volumes, Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,

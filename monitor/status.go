@@ -25,7 +25,23 @@ type Status struct {
 	ConnectionsDropped map[string]int64 `json:"ssh_connections_dropped"`
 	Sessions           []SessionStatus  `json:"sessions"`
 	Backups            []BackupStatus   `json:"backups"`
-	Volumes            []VolumeUsage    `json:"volumes"`
+	// Failing are the sources whose last attempt failed.
+	Failing []FailingSource `json:"failing"`
+	Volumes []VolumeUsage   `json:"volumes"`
+}
+
+// FailingSource is a source whose last backup attempt failed.
+type FailingSource struct {
+	Machine string `json:"machine"`
+	Unit    string `json:"unit"`
+	Source  string `json:"source"`
+	// Failures in a row, the first beginning at FailingSince.
+	Failures     int       `json:"consecutive_failures"`
+	FailingSince time.Time `json:"failing_since"`
+	LastAttempt  time.Time `json:"last_attempt"`
+	// LastSuccess is zero if the source never succeeded.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastError   string    `json:"last_error"`
 }
 
 // SessionStatus is one connected agent's session.
@@ -72,6 +88,7 @@ func (s *State) Status() Status {
 		ConnectionsDropped: map[string]int64{},
 		Sessions:           []SessionStatus{},
 		Backups:            []BackupStatus{},
+		Failing:            []FailingSource{},
 		Volumes:            []VolumeUsage{},
 	}
 	if ns := s.keyRefresh.Load(); ns != 0 {
@@ -109,7 +126,20 @@ func (s *State) Status() Status {
 		}
 		st.Backups = append(st.Backups, bs)
 	}
+	for k, v := range s.sources {
+		if v.failures == 0 {
+			continue
+		}
+		if _, ok := s.assigned[k.machine]; s.assigned != nil && !ok {
+			continue // no longer assigned here
+		}
+		st.Failing = append(st.Failing, FailingSource{Machine: k.machine, Unit: v.unit, Source: k.source, Failures: v.failures,
+			FailingSince: v.failingSince, LastAttempt: v.lastAttempt, LastSuccess: v.lastSuccess, LastError: v.lastError})
+	}
 	s.mu.Unlock()
+	slices.SortFunc(st.Failing, func(a, b FailingSource) int {
+		return cmp.Or(a.FailingSince.Compare(b.FailingSince), cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
+	})
 	slices.SortFunc(st.Sessions, func(a, b SessionStatus) int {
 		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Machine, b.Machine))
 	})

@@ -27,7 +27,9 @@ what it is doing: connected agents (machine, unit, remote address, mode,
 since when), running backups (source, elapsed time, bytes received through
 the tunnel so far and their rate, files rsync listed), backups waiting for
 a max_concurrent_backups slot, restore sessions with their ports, the last
-key refresh, spooled reports and the volumes with their free space.
+key refresh, spooled reports, the sources whose last attempt failed (with
+the failures in a row and the last error) and the volumes with their free
+space.
 
 On a terminal it prints a table, and --watch redraws it in place every
 --interval until interrupted. Otherwise, or with --json, it prints one JSON
@@ -115,6 +117,17 @@ func printStatus(w io.Writer, st *control.Status) error {
 			port = fmt.Sprintf("restore on 127.0.0.1:%d", a.RestorePort)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", machineLabel(a.Machine, a.Unit), a.Mode, a.Remote, since(a.Since), port)
+	}
+	if len(st.Failing) > 0 {
+		fmt.Fprintf(tw, "\nFAILING (%d)\tSOURCE\tIN A ROW\tSINCE\tLAST SUCCESS\tLAST ERROR\n", len(st.Failing))
+		for _, f := range st.Failing {
+			last := "never"
+			if !f.LastSuccess.IsZero() {
+				last = since(f.LastSuccess) + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s ago\t%s\t%s\n", machineLabel(f.Machine, f.Unit), f.Source, f.Failures,
+				since(f.FailingSince), last, f.LastError)
+		}
 	}
 	fmt.Fprintf(tw, "\nVOLUMES\tPATH\tSIZE\tFREE\tUSED\tNEW MACHINES\n")
 	for _, v := range st.Volumes {
