@@ -92,14 +92,18 @@ func (r *reader) checkPlaceholder(key, val string) {
 }
 
 // lineOf returns the number of the first line of file that sets the
-// top-level key (YAML `key:` or JSON `"key":`), or 0.
+// top-level key, or 0: in YAML `key:` unindented, in JSON `"key":`
+// anywhere (no nested key has a top-level key's name).
 func lineOf(file, key string) int {
 	f, err := os.Open(file)
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
-	re := regexp.MustCompile(`^\s*["']?` + regexp.QuoteMeta(key) + `["']?\s*:`)
+	re := regexp.MustCompile(`^["']?` + regexp.QuoteMeta(key) + `["']?\s*:`)
+	if strings.HasSuffix(file, ".json") {
+		re = regexp.MustCompile(`"` + regexp.QuoteMeta(key) + `"\s*:`)
+	}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		if re.MatchString(sc.Text()) {

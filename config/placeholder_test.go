@@ -21,14 +21,14 @@ func TestLoadPlaceholders(t *testing.T) {
 		{
 			name:  "CHANGE-ME",
 			files: map[string]string{"a.json": `{"name": "n", "secret": "CHANGE-ME", ` + vols + `}`},
-			want:  []string{`config.d/a.json: secret: "CHANGE-ME" is a placeholder; ` + mkSecret},
+			want:  []string{`config.d/a.json:1: secret: "CHANGE-ME" is a placeholder; ` + mkSecret},
 		},
 		{
 			name:  "spelt otherwise",
 			files: map[string]string{"a.json": `{"name": "n", "secret": " <Change_Me> ", "machine_registration_secret": "changeme", ` + vols + `}`},
 			want: []string{
-				`config.d/a.json: secret: " <Change_Me> " is a placeholder; ` + mkSecret,
-				`config.d/a.json: machine_registration_secret: "changeme" is a placeholder; ` + mkSecret,
+				`config.d/a.json:1: secret: " <Change_Me> " is a placeholder; ` + mkSecret,
+				`config.d/a.json:1: machine_registration_secret: "changeme" is a placeholder; ` + mkSecret,
 			},
 		},
 		{
@@ -36,18 +36,18 @@ func TestLoadPlaceholders(t *testing.T) {
 			files: map[string]string{"a.json": `{"name": "n", "secret": "Secret", "api_auth_name": "Storage Registrations",
 				"api_auth_secret": "password", "api_auth": "[TODO]", "machine_registration_secret": "xxxxxx", ` + vols + `}`},
 			want: []string{
-				`config.d/a.json: secret: "Secret" is a placeholder; ` + mkSecret,
-				`config.d/a.json: api_auth: "[TODO]" is a placeholder; set the registration string turku-api's administrator gave`,
+				`config.d/a.json:1: secret: "Secret" is a placeholder; ` + mkSecret,
+				`config.d/a.json:2: api_auth: "[TODO]" is a placeholder; set the registration string turku-api's administrator gave`,
 				`config.d/a.json:2: api_auth_secret: "password" is a placeholder; set the registration secret turku-api's administrator gave`,
-				`config.d/a.json: machine_registration_secret: "xxxxxx" is a placeholder; ` + mkSecret,
+				`config.d/a.json:2: machine_registration_secret: "xxxxxx" is a placeholder; ` + mkSecret,
 			},
 		},
 		{
 			name:  "FIXME and example",
 			files: map[string]string{"a.json": `{"name": "n", "secret": "FIXME", "api_auth_name": "a", "api_auth_secret": "example", ` + vols + `}`},
 			want: []string{
-				`config.d/a.json: secret: "FIXME" is a placeholder; ` + mkSecret,
-				`config.d/a.json: api_auth_secret: "example" is a placeholder; set the registration secret turku-api's administrator gave`,
+				`config.d/a.json:1: secret: "FIXME" is a placeholder; ` + mkSecret,
+				`config.d/a.json:1: api_auth_secret: "example" is a placeholder; set the registration secret turku-api's administrator gave`,
 			},
 		},
 		{
