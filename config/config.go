@@ -166,9 +166,15 @@ type reader struct {
 	warnings []string
 	// sshdGlob is SSHDHostKeyGlob; tests point it elsewhere.
 	sshdGlob string
+	// placeholders are the keys refused for holding a placeholder
+	// (placeholder.go); nothing more is said of them.
+	placeholders map[string]bool
 }
 
 func (r *reader) fail(key, format string, args ...any) {
+	if r.placeholders[key] {
+		return
+	}
 	r.problems = append(r.problems, fmt.Sprintf("%s: %s: %s", r.src.where(key), key, fmt.Sprintf(format, args...)))
 }
 
@@ -177,6 +183,7 @@ func (r *reader) str(key string) string {
 	case nil:
 		return ""
 	case string:
+		r.checkPlaceholder(key, t)
 		return t
 	default:
 		r.fail(key, "want a string, got %s", typeName(t))
@@ -376,6 +383,10 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	c.MaxUsagePct = r.integer("max_usage_pct", 1, 100)
 	c.Volumes = r.volumes(c.AcceptNewHighWaterPct, c.MaxUsagePct)
 	c.MetricsListen = r.str("metrics_listen")
+	var metricsListen *listenAddr
+	if c.MetricsListen != "" {
+		metricsListen = r.listen("metrics_listen", c.MetricsListen)
+	}
 
 	c.SSHPingHost = r.str("ssh_ping_host")
 	if c.SSHPingHost == "" {
@@ -398,6 +409,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	if c.SSHListen == "" {
 		c.SSHListen = fmt.Sprintf(":%d", c.SSHPingPort)
 	}
+	sshListen := r.listen("ssh_listen", c.SSHListen)
 	c.SSHHostKeyFiles = r.strings("ssh_host_key_files")
 	if !v.IsSet("ssh_host_key_files") {
 		c.SSHHostKeyFiles = []string{filepath.Join(c.VarDir, "ssh_host_ed25519_key")}
@@ -416,7 +428,8 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	if (c.CoordinatorTLSCert == "") != (c.CoordinatorTLSKey == "") {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
-	r.checkCoordinatorListen(c)
+	// In the order serve binds them: the later of two on one port fails.
+	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen})
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
 	c.ControlSocket = r.str("control_socket")
 	if !filepath.IsAbs(c.ControlSocket) {
@@ -447,6 +460,9 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		adv.keys = append(adv.keys, hostKeyFile{pub: pub, from: from, err: err})
 	}
 	r.resolveHostKeys(c, adv, v.IsSet("ssh_host_key_files"), r.sshdGlob)
+	// resolveHostKeys reads the served keys when keys are advertised;
+	// behind OpenSSH (no sshdGlob) serve's keys are not used.
+	r.checkFiles(c, v.IsSet("ssh_host_key_files"), r.sshdGlob != "" && (adv == nil || len(adv.keys) == 0))
 	c.Warnings = append(c.Warnings, r.warnings...)
 	if len(r.problems) > 0 {
 		return nil, &Error{Problems: r.problems}

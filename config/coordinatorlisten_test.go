@@ -7,6 +7,7 @@ import (
 
 func TestCoordinatorListen(t *testing.T) {
 	base := `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
+	cert, key := writeTLSPair(t, t.TempDir())
 	refused := `coordinator_listen: %q is not a loopback address and coordinator_tls_cert is not set`
 	tests := []struct {
 		name  string
@@ -24,7 +25,7 @@ func TestCoordinatorListen(t *testing.T) {
 		{"operator says so", `"coordinator_listen": ":8410", "coordinator_insecure_listen": true`, ""},
 		{"insecure not a bool", `"coordinator_listen": ":8410", "coordinator_insecure_listen": "yes"`,
 			"coordinator_insecure_listen: want true or false, got a string"},
-		{"with TLS", `"coordinator_listen": ":8410", "coordinator_tls_cert": "/c.pem", "coordinator_tls_key": "/k.pem"`, ""},
+		{"with TLS", `"coordinator_listen": ":8410", "coordinator_tls_cert": "` + cert + `", "coordinator_tls_key": "` + key + `"`, ""},
 		{"not host:port", `"coordinator_listen": "8410"`, `coordinator_listen: want HOST:PORT, got "8410"`},
 		{"api_url set: not served", `"api_url": "https://api.example/v1", "coordinator_listen": ":8410"`, ""},
 	}

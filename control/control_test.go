@@ -53,7 +53,7 @@ func TestStatusShowsLiveState(t *testing.T) {
 		{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60},
 		{Name: "gone", Path: "/srv/missing", Err: "statfs /srv/missing: no such file or directory"},
 	}
-	path, live := startServer(t, Options{Version: "v1", MaxConcurrentBackups: 2},
+	path, live := startServer(t, Options{Version: "v1", MaxConcurrentBackups: func() int { return 2 }},
 		monitor.Options{Volumes: func() []monitor.VolumeUsage { return vols }, SpooledReports: func() int { return 2 }})
 	live.SetMachines(3)
 	live.KeyRefreshed(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))

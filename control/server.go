@@ -66,8 +66,9 @@ type Options struct {
 	Version string
 	// Started is when serve started.
 	Started time.Time
-	// MaxConcurrentBackups is reported as configured.
-	MaxConcurrentBackups int
+	// MaxConcurrentBackups returns the number of backup slots in force
+	// when asked (a reload changes it); nil reports 0.
+	MaxConcurrentBackups func() int
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -244,10 +245,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 
 // Status returns the current status document.
 func (s *Server) Status() *Status {
-	st := &Status{
-		Version:              s.opts.Version,
-		Started:              s.opts.Started,
-		MaxConcurrentBackups: s.opts.MaxConcurrentBackups,
+	st := &Status{Version: s.opts.Version, Started: s.opts.Started}
+	if s.opts.MaxConcurrentBackups != nil {
+		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
 	}
 	st.fill(s.opts.State.Status())
 	return st

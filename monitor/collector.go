@@ -54,6 +54,11 @@ var (
 		"When the machine keys were last refreshed from the API (0: never since start).", nil, nil)
 	descSpooled = prometheus.NewDesc("turku_storage_reports_spooled",
 		"Source reports waiting in VAR_DIR/reports for the API.", nil, nil)
+	// As prometheus and blackbox_exporter name theirs.
+	descReloadOK = prometheus.NewDesc("turku_storage_config_last_reload_successful",
+		"Whether the last configuration load, at start or on SIGHUP, succeeded (1) or was refused (0).", nil, nil)
+	descReloadTime = prometheus.NewDesc("turku_storage_config_last_reload_success_timestamp_seconds",
+		"When the configuration was last loaded successfully, at start or on SIGHUP (0: never).", nil, nil)
 )
 
 // Collector returns a prometheus.Collector that reads s at every scrape.
@@ -67,6 +72,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		descAssigned, descFailures, descMachineAssigned, descMachineSuccess,
 		descSessions, descRunning, descWaiting, descAuthFailures, descDropped,
 		descVolumeFree, descVolumeSize, descVolumeMax, descMachines, descKeyRefresh, descSpooled,
+		descReloadOK, descReloadTime,
 	} {
 		ch <- d
 	}
@@ -88,6 +94,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		refresh = float64(ns) / 1e9
 	}
 	gauge(descKeyRefresh, refresh)
+	reloadOK, reloaded := 0.0, 0.0
+	if s.configOK.Load() {
+		reloadOK = 1
+	}
+	if ns := s.configLoaded.Load(); ns != 0 {
+		reloaded = float64(ns) / 1e9
+	}
+	gauge(descReloadOK, reloadOK)
+	gauge(descReloadTime, reloaded)
 	if s.opts.SpooledReports != nil {
 		gauge(descSpooled, float64(s.opts.SpooledReports()))
 	} else {

@@ -60,7 +60,7 @@ func TestExampleAlertRules(t *testing.T) {
 		}
 	}
 	// The alerts the operations guide promises.
-	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuMachineNeverBackedUp", "TurkuSourceFailing", "TurkuKeyRefreshFailing", "TurkuVolumeAboveGuard", "TurkuReportsSpooling"} {
+	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuMachineNeverBackedUp", "TurkuSourceFailing", "TurkuKeyRefreshFailing", "TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuConfigReloadFailed"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s in %s", want, path)
 		}

@@ -76,6 +76,11 @@ type State struct {
 	authFailures atomic.Int64
 	machines     atomic.Int64
 	keyRefresh   atomic.Int64 // UnixNano of the last successful refresh; 0: never
+	// configOK is whether the last load of the configuration (at start
+	// or on SIGHUP) succeeded; configLoaded is when one last did
+	// (UnixNano; 0: never).
+	configOK     atomic.Bool
+	configLoaded atomic.Int64
 
 	mu       sync.Mutex // guards the fields below
 	results  map[string]int64
@@ -436,4 +441,16 @@ func (s *State) KeysFromCache(updated time.Time) {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// ConfigLoaded records a load of the configuration at t, at start or on
+// SIGHUP: ok, or refused (serve keeps running the previous one).
+func (s *State) ConfigLoaded(ok bool, t time.Time) {
+	if s == nil {
+		return
+	}
+	if ok {
+		s.configLoaded.Store(t.UnixNano())
+	}
+	s.configOK.Store(ok)
 }

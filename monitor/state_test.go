@@ -157,6 +157,7 @@ func TestNilState(t *testing.T) {
 	s.SetMachines(1)
 	s.KeyRefreshed(time.Now())
 	s.KeysFromCache(time.Now())
+	s.ConfigLoaded(true, time.Now())
 	received, end := s.SessionStarted(ModeCheckin, machine, "u", "r", 1, 0)
 	received(1)
 	end()
@@ -211,5 +212,43 @@ func TestRestoreSession(t *testing.T) {
 	s.KeyRefreshed(clk.Now())
 	if st := s.Status(); st.KeysFrom != KeysFromAPI || st.KeysUpdated == nil || !st.KeysUpdated.Equal(clk.Now()) {
 		t.Errorf("keys from the API: %q %v", st.KeysFrom, st.KeysUpdated)
+	}
+}
+
+// The reload series: a refused reload turns the flag to 0 and keeps the
+// time of the last success; a good one sets both.
+func TestConfigLoaded(t *testing.T) {
+	s := New(Options{})
+	series := func(ok, at string) string {
+		return `
+# HELP turku_storage_config_last_reload_successful Whether the last configuration load, at start or on SIGHUP, succeeded (1) or was refused (0).
+# TYPE turku_storage_config_last_reload_successful gauge
+turku_storage_config_last_reload_successful ` + ok + `
+# HELP turku_storage_config_last_reload_success_timestamp_seconds When the configuration was last loaded successfully, at start or on SIGHUP (0: never).
+# TYPE turku_storage_config_last_reload_success_timestamp_seconds gauge
+turku_storage_config_last_reload_success_timestamp_seconds ` + at + `
+`
+	}
+	start := time.Unix(1764039600, 0)
+	for _, step := range []struct {
+		name    string
+		ok      bool
+		at      time.Time
+		wantOK  string
+		wantAt  string
+		skipSet bool
+	}{
+		{name: "never loaded", skipSet: true, wantOK: "0", wantAt: "0"},
+		{name: "start", ok: true, at: start, wantOK: "1", wantAt: "1.7640396e+09"},
+		{name: "refused reload", ok: false, at: start.Add(time.Hour), wantOK: "0", wantAt: "1.7640396e+09"},
+		{name: "good reload", ok: true, at: start.Add(2 * time.Hour), wantOK: "1", wantAt: "1.7640468e+09"},
+	} {
+		if !step.skipSet {
+			s.ConfigLoaded(step.ok, step.at)
+		}
+		if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(series(step.wantOK, step.wantAt)),
+			"turku_storage_config_last_reload_successful", "turku_storage_config_last_reload_success_timestamp_seconds"); err != nil {
+			t.Errorf("%s: %v", step.name, err)
+		}
 	}
 }

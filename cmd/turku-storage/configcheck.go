@@ -29,7 +29,9 @@ naming the file and the key (e.g. "config.d/10-volumes.yaml:
 volumes.default.path: required"), and exits 1. An unknown key close to a
 known one is an error ("did you mean ssh_listen?"); other unknown keys are
 warnings, and the old storage unit's authorized_keys_* are named as
-ignored.`,
+ignored. Whatever serve would refuse at start is refused here too: a
+listen address without a port number, a placeholder such as CHANGE-ME
+(named with its line), a host key, CA file or TLS pair that does not load.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, cfg, err := g.loadWithLog()

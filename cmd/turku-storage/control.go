@@ -11,13 +11,14 @@ import (
 )
 
 // serveControl answers the control socket ln from the live state under
-// grp until ctx ends.
-func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State) error {
+// grp until ctx ends; maxBackups returns max_concurrent_backups as in
+// force now.
+func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int) error {
 	srv, err := control.NewServer(control.Options{
 		State:                state,
 		Version:              versionString(),
 		Started:              time.Now(),
-		MaxConcurrentBackups: w.cfg.MaxConcurrentBackups,
+		MaxConcurrentBackups: maxBackups,
 		Logger:               w.log,
 	})
 	if err != nil {

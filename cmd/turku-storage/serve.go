@@ -80,6 +80,9 @@ type daemon struct {
 	// hostKeys are advertised to the API for the daemon's life: the keys
 	// the SSH server was started with (or ssh_ping_host_keys as read then).
 	hostKeys []string
+	// cfg is the configuration in force: the one serve started with, or
+	// the last a reload accepted (w.cfg stays the first).
+	cfg atomic.Pointer[config.Config]
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -134,8 +137,10 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	defer w.Close()
 	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
 	d.volumes.Store(&cfg.Volumes)
+	d.cfg.Store(cfg)
 	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() })
 	d.state = w.monitor
+	d.state.ConfigLoaded(true, time.Now())
 	d.notify = notifier{log: log, state: d.state}
 	watchdog, err := sd.SdWatchdogEnabled(false)
 	if err != nil {
@@ -238,7 +243,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	// status shows the backups a shutdown waits for.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopControl()
-	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state); err != nil {
+	maxBackups := func() int { return d.cfg.Load().MaxConcurrentBackups }
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, maxBackups); err != nil {
 		return abort(err)
 	}
 	grp.Go(func() error {
@@ -363,10 +369,12 @@ func (d *daemon) shutdown(ctx context.Context, timeout time.Duration) {
 // started with; all engines share one set of backup slots, resized to
 // max_concurrent_backups); settings bound at start are named so the
 // operator knows a restart is needed for them. An invalid configuration
-// changes nothing.
+// changes nothing but turku_storage_config_last_reload_successful, which
+// says so until a reload succeeds.
 func (d *daemon) reload() {
 	cfg, err := config.Load(d.g.configDir)
 	if err != nil {
+		d.state.ConfigLoaded(false, time.Now())
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
 	}
@@ -379,6 +387,7 @@ func (d *daemon) reload() {
 	w := &wiring{cfg: cfg, log: d.log, api: d.w.api, slots: d.w.slots, reports: d.w.reports, monitor: d.w.monitor, history: d.w.history}
 	engine, err := w.engine()
 	if err != nil {
+		d.state.ConfigLoaded(false, time.Now())
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
 	}
@@ -389,7 +398,9 @@ func (d *daemon) reload() {
 	d.w.slots.SetLimit(cfg.MaxConcurrentBackups)
 	d.engine.Store(engine)
 	d.volumes.Store(&cfg.Volumes)
+	d.cfg.Store(cfg)
 	d.reg.Update(opts)
+	d.state.ConfigLoaded(true, time.Now())
 	d.log.Info("configuration reloaded", "files", cfg.Files)
 }
 

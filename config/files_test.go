@@ -1,0 +1,120 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// writeTLSPair writes a self-signed certificate and its key as PEM files
+// under dir.
+func writeTLSPair(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coordinator"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o644)
+	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})), 0o600)
+	return certFile, keyFile
+}
+
+func writeFile(t *testing.T, path, body string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+}
+
+// TestLoadFiles: the files serve opens at start are checked as serve
+// would use them.
+func TestLoadFiles(t *testing.T) {
+	files := t.TempDir()
+	cert, key := writeTLSPair(t, files)
+	other, _ := writeTLSPair(t, t.TempDir())
+	garbage := filepath.Join(files, "garbage")
+	writeFile(t, garbage, "not PEM\n", 0o600)
+	open := filepath.Join(files, "open_key")
+	writeHostKey(t, open, false)
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(files, "good_key")
+	writeHostKey(t, good, false)
+	absent := filepath.Join(files, "absent_key")
+
+	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
+	tests := []struct {
+		name  string
+		extra string
+		want  []string // every problem, exactly; none: it loads
+	}{
+		{"log_file forms", `"log_file": "/var/log/turku-storage.log"`, nil},
+		{"log_file relative", `"log_file": "turku-storage.log"`,
+			[]string{`config.d/a.json: log_file: want systemd, syslog or an absolute path, got "turku-storage.log"`}},
+		{"log_file journald", `"log_file": "journald"`,
+			[]string{`config.d/a.json: log_file: want systemd, syslog or an absolute path, got "journald"`}},
+		{"api_ca_file", `"api_url": "https://api.example/v1", "api_ca_file": "` + cert + `"`, nil},
+		{"api_ca_file missing", `"api_url": "https://api.example/v1", "api_ca_file": "` + absent + `"`,
+			[]string{`config.d/a.json: api_ca_file: open ` + absent + `: no such file or directory`}},
+		{"api_ca_file not PEM", `"api_url": "https://api.example/v1", "api_ca_file": "` + garbage + `"`,
+			[]string{`config.d/a.json: api_ca_file: ` + garbage + `: no PEM certificates found`}},
+		{"TLS pair", `"coordinator_tls_cert": "` + cert + `", "coordinator_tls_key": "` + key + `"`, nil},
+		{"TLS pair that is none", `"coordinator_tls_cert": "` + other + `", "coordinator_tls_key": "` + key + `"`,
+			[]string{`config.d/a.json: coordinator_tls_cert: with coordinator_tls_key: tls: private key does not match public key`}},
+		{"TLS key missing", `"coordinator_tls_cert": "` + cert + `", "coordinator_tls_key": "` + absent + `"`,
+			[]string{`config.d/a.json: coordinator_tls_cert: with coordinator_tls_key: open ` + absent + `: no such file or directory`}},
+		{"TLS unused with api_url", `"api_url": "https://api.example/v1", "coordinator_tls_cert": "` + absent + `", "coordinator_tls_key": "` + absent + `"`, nil},
+		{"host keys: existing and to be made", `"ssh_host_key_files": ["` + good + `", "` + absent + `"]`, nil},
+		{"host key relative", `"ssh_host_key_files": ["keys/ssh_host_ed25519_key"]`,
+			[]string{`config.d/a.json: ssh_host_key_files: want absolute paths, got "keys/ssh_host_ed25519_key"`}},
+		{"host key not a key", `"ssh_host_key_files": ["` + garbage + `"]`,
+			[]string{`config.d/a.json: ssh_host_key_files: ` + garbage + `: ssh: no key found`}},
+		{"host key others may read", `"ssh_host_key_files": ["` + open + `"]`,
+			[]string{`config.d/a.json: ssh_host_key_files: ` + open + `: permissions 0644 are too open: serve refuses a host key others may read (chmod 600)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeConfig(t, map[string]string{"a.json": "{" + base + ", " + tt.extra + "}"})
+			_, err := Load(dir)
+			var got []string
+			var ce *Error
+			if errors.As(err, &ce) {
+				got = ce.Problems
+			} else if err != nil {
+				t.Fatalf("got %v, want a *config.Error or none", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Load created %s: %v", absent, err)
+			}
+		})
+	}
+}
