@@ -244,7 +244,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	// idempotent) frees the slot should a panic come first.
 	defer release()
 	syncBegin := r.e.now()
-	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
+	stats, err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
 	syncFinish := r.e.now()
 	release()
 	if err != nil {
