@@ -67,14 +67,15 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	begin := r.e.now()
 	log := r.log.With("source", name)
 	snap, summary, stats, err := r.safeBackup(ctx, log, name, src)
-	_ = stats
 	end := r.e.now()
 	r.e.obs.BackupFinished(r.req.Machine, r.m.UnitName, name, err == nil, begin, end)
 	if err != nil {
 		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
 		r.alog.Errorf("%s", agentMessage(name, err))
 	} else {
-		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin))
+		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin),
+			"bytes", stats.BytesReceived, "files", stats.Files, "new_files", stats.NewFiles,
+			"total_size", stats.TotalSize, "transferred_size", stats.TransferredSize)
 	}
 	rep := apiclient.SourceReport{
 		Success:   err == nil,
@@ -87,6 +88,17 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 	// background, so the agent's session does not wait for the API.
 	r.e.reports.Send(r.req.Machine, name, rep)
 	return err == nil
+}
+
+// statsSummary is the report summary's line with the transfer's
+// figures, or "" when rsync printed none (it always counts at least the
+// source's top directory).
+func statsSummary(s TransferStats) string {
+	if s.Files == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Transfer: %d files (%d new, %d sent), %d bytes (%d sent), %d bytes received\n",
+		s.Files, s.NewFiles, s.FilesTransferred, s.TotalSize, s.TransferredSize, s.BytesReceived)
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
@@ -264,7 +276,8 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		baseName = base.Name
 		fmt.Fprintf(&sum, "Base snapshot: %s\n", base.Name)
 	}
-	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc)); err != nil {
+	sum.WriteString(statsSummary(stats))
+	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc), &stats); err != nil {
 		return fail(err)
 	}
 	switch {

@@ -3,6 +3,9 @@ package backup
 import (
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"testing"
 
@@ -125,5 +128,39 @@ func pieces(s string, n int) func(func(string) bool) {
 			}
 			s = s[k:]
 		}
+	}
+}
+
+// TestListSnapshotsStats: a .json with the figures gives them back, one
+// written by the old code (the four keys only) gives none.
+func TestListSnapshotsStats(t *testing.T) {
+	mdir := t.TempDir()
+	dir := snapshotsDir(mdir, "etc")
+	finish := time.Date(2026, 11, 25, 3, 16, 0, 0, time.UTC)
+	stats := &TransferStats{Files: 6, NewFiles: 5, FilesTransferred: 4, TotalSize: 3, TransferredSize: 2, BytesReceived: 1}
+	for name, st := range map[string]*TransferStats{"etc_20261125-031600_0001": nil, "etc_20261126-031600_0002": stats} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), encodeInfo(name, "", finish.Add(-time.Minute), finish, st), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		finish = finish.Add(24 * time.Hour)
+	}
+	snaps, err := ListSnapshots(mdir, "etc", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 2 {
+		t.Fatalf("%d snapshots, want 2", len(snaps))
+	}
+	if snaps[0].Stats != nil {
+		t.Errorf("old .json: stats %+v, want none", *snaps[0].Stats)
+	}
+	if diff := cmp.Diff(stats, snaps[1].Stats); diff != "" {
+		t.Errorf("new .json stats (-want +got):\n%s", diff)
+	}
+	if got, want := snaps[1].Duration(), time.Minute; got != want {
+		t.Errorf("duration %v, want %v", got, want)
 	}
 }
