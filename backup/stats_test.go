@@ -138,7 +138,11 @@ func TestListSnapshotsStats(t *testing.T) {
 	dir := snapshotsDir(mdir, "etc")
 	finish := time.Date(2026, 11, 25, 3, 16, 0, 0, time.UTC)
 	stats := &TransferStats{Files: 6, NewFiles: 5, FilesTransferred: 4, TotalSize: 3, TransferredSize: 2, BytesReceived: 1}
-	for name, st := range map[string]*TransferStats{"etc_20261125-031600_0001": nil, "etc_20261126-031600_0002": stats} {
+	for _, snap := range []struct {
+		name string
+		st   *TransferStats
+	}{{"etc_20261125-031600_0001", nil}, {"etc_20261126-031600_0002", stats}} {
+		name, st := snap.name, snap.st
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
