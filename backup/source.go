@@ -221,10 +221,15 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		if err := os.MkdirAll(snapDir, 0o755); err != nil {
 			return fail(fmt.Errorf("create snapshot directory: %w", err))
 		}
-		if done, err := finishDeletes(snapDir); err != nil {
+		done, err := finishDeletes(snapDir)
+		if err != nil {
 			log.Error("leftover snapshot removal failed", "err", err)
 		} else if len(done) > 0 {
 			log.Info("leftover snapshot removal finished", "snapshot", done)
+		}
+		if err != nil || len(done) > 0 {
+			// What the interrupted removal freed before is unknown.
+			r.dropUsage(log, snapDir)
 		}
 		snaps, err := ListSnapshots(mdir, name, r.e.loc)
 		if err != nil {
@@ -234,7 +239,9 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 			spec.linkDest = base.Path
 		}
 	}
-	// A working tree left by a failed run is reused as it is.
+	// A working tree left by a failed run is reused as it is; what that
+	// run transferred is not in this run's figures.
+	resumed := dirHasEntries(spec.dest)
 	if err := os.MkdirAll(spec.dest, 0o755); err != nil {
 		return fail(fmt.Errorf("create working tree: %w", err))
 	}
@@ -280,6 +287,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc), &stats); err != nil {
 		return fail(err)
 	}
+	r.countSnapshot(log, snapDir, snap, stats, resumed)
 	switch {
 	case retErr != nil:
 		fmt.Fprintf(&sum, "Retention not applied, no snapshot removed: %v\n", retErr)
@@ -306,14 +314,80 @@ func (r *machineRun) applyRetention(log *slog.Logger, sum *strings.Builder, ret 
 			continue // cannot happen: the new snapshot is the newest
 		}
 		start := time.Now()
-		if err := deleteSnapshot(snapDir, s); err != nil {
+		freed, err := deleteSnapshot(snapDir, s)
+		if err != nil {
 			fmt.Fprintf(sum, "Failed to remove old snapshot: %s\n", s.Name)
 			log.Error("snapshot removal failed", "snapshot", s.Name, "err", err)
+			r.dropUsage(log, snapDir)
 			continue
 		}
 		fmt.Fprintf(sum, "Removed old snapshot: %s\n", s.Name)
-		log.Info("snapshot removed", "snapshot", s.Name, "duration", time.Since(start))
+		log.Info("snapshot removed", "snapshot", s.Name, "duration", time.Since(start), "bytes", freed)
+		if err := addUsage(snapDir, -freed); err != nil {
+			log.Warn("usage not updated", "err", err)
+			r.dropUsage(log, snapDir)
+		}
 	}
+}
+
+// countSnapshot adds a new snapshot's data to its source's usage ledger:
+// with link-dest, the files rsync transferred are the new inodes, the rest
+// are links to the base. The first snapshot of a source starts the
+// ledger; a snapshot made from a failed run's working tree drops it, as
+// that run's files are in no figure.
+func (r *machineRun) countSnapshot(log *slog.Logger, snapDir, snap string, stats TransferStats, resumed bool) {
+	if resumed {
+		r.dropUsage(log, snapDir)
+		return
+	}
+	_, known, err := readUsage(snapDir)
+	switch {
+	case err != nil:
+		log.Warn("usage not updated", "err", err)
+		r.dropUsage(log, snapDir)
+	case known:
+		if err := addUsage(snapDir, stats.TransferredSize); err != nil {
+			log.Warn("usage not updated", "err", err)
+			r.dropUsage(log, snapDir)
+		}
+	case onlyDir(snapDir, snap):
+		if err := writeUsage(snapDir, stats.TransferredSize); err != nil {
+			log.Warn("usage not updated", "err", err)
+		}
+	}
+}
+
+// dropUsage makes the source's usage unknown, logging a failure.
+func (r *machineRun) dropUsage(log *slog.Logger, snapDir string) {
+	if err := dropUsage(snapDir); err != nil {
+		log.Warn("usage not updated", "err", err)
+	}
+}
+
+// dirHasEntries reports whether dir exists and is not empty.
+func dirHasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
+}
+
+// onlyDir reports whether name is the only directory in snapDir: nothing
+// else (a snapshot, a "save" tree, a removal left over) holds data there.
+func onlyDir(snapDir, name string) bool {
+	entries, err := os.ReadDir(snapDir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != name {
+			return false
+		}
+	}
+	return true
 }
 
 // newSnapshotName picks an unused name for a snapshot finished at t.
