@@ -35,7 +35,7 @@ func TestSnapshotsDu(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) != 3 || !regexp.MustCompile(`^SOURCE\s+SNAPSHOT\s+FINISHED\s+BASE\s+LATEST\s+SIZE\s+TRANSFERRED\s+FILES\s+DURATION$`).MatchString(lines[0]) ||
-		!regexp.MustCompile(`^etc\s+` + second + `\s+\S+\s+-\s+latest\s+-\s+-\s+-\s+-$`).MatchString(lines[2]) {
+		!regexp.MustCompile(`^etc\s+`+second+`\s+\S+\s+-\s+latest\s+-\s+-\s+-\s+-$`).MatchString(lines[2]) {
 		t.Errorf("snapshots UUID etc:\n%s", r.stdout)
 	}
 
