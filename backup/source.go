@@ -334,9 +334,10 @@ func (r *machineRun) applyRetention(log *slog.Logger, sum *strings.Builder, ret 
 // with link-dest, the files rsync transferred are the new inodes, the rest
 // are links to the base. The first snapshot of a source starts the
 // ledger; a snapshot made from a failed run's working tree drops it, as
-// that run's files are in no figure.
+// that run's files are in no figure, and so does one whose rsync printed
+// no figures (it always counts the source's top directory).
 func (r *machineRun) countSnapshot(log *slog.Logger, snapDir, snap string, stats TransferStats, resumed bool) {
-	if resumed {
+	if resumed || stats.Files == 0 {
 		r.dropUsage(log, snapDir)
 		return
 	}

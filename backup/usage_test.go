@@ -279,3 +279,23 @@ func TestUsageLedgerBad(t *testing.T) {
 		t.Errorf("ledger changed to %q", got)
 	}
 }
+
+// TestUsageNeedsFigures: an rsync that printed no --stats block makes a
+// snapshot but no ledger, so the space stays unknown rather than 0.
+func TestUsageNeedsFigures(t *testing.T) {
+	t.Parallel()
+	rec := t.TempDir()
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) { o.RsyncCommand = recordingRsync(t, rec, 0, "receiving incremental file list") })
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	if rep := env.api.onlyReport(t); !rep.Success || rep.Snapshot == "" || strings.Contains(rep.Summary, "Transfer: ") {
+		t.Fatalf("report %+v, want a snapshot and no transfer line", rep)
+	}
+	if _, err := os.Stat(filepath.Join(snapshotsDir(env.machineDir(), "etc"), usageFile)); !os.IsNotExist(err) {
+		t.Errorf("ledger written without figures: %v", err)
+	}
+	if u, err := MachineUsage(env.machineDir()); err != nil || u.Known {
+		t.Errorf("usage %+v, %v; want unknown", u, err)
+	}
+}
