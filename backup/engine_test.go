@@ -69,7 +69,7 @@ func TestPullLinkDest(t *testing.T) {
 
 	filterPath := strings.TrimSpace(readFile(t, filepath.Join(rec, "filter-path")))
 	wantArgs := []string{
-		"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose",
+		"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose", "--stats",
 		"--link-dest=" + filepath.Join(snapDir, first),
 		"--hard-links",
 		"--filter=merge " + filterPath,

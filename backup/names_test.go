@@ -150,11 +150,20 @@ func TestEncodeInfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(encodeInfo(tt.name, tt.base, begin, finish)); got != tt.want {
+			if got := string(encodeInfo(tt.name, tt.base, begin, finish, nil)); got != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
 		})
 	}
+	t.Run("with stats", func(t *testing.T) {
+		stats := &TransferStats{Files: 6, NewFiles: 5, FilesTransferred: 4, TotalSize: 3, TransferredSize: 2, BytesReceived: 1}
+		want := "{\n    \"base\": null,\n    \"bytes_received\": 1,\n    \"files\": 6,\n    \"files_transferred\": 4,\n" +
+			"    \"name\": \"n\",\n    \"new_files\": 5,\n    \"sync_begin\": \"2026-11-25T03:15:00.123456+01:00\",\n" +
+			"    \"sync_finish\": \"2026-11-25T03:16:00+01:00\",\n    \"total_size\": 3,\n    \"transferred_size\": 2\n}"
+		if got := string(encodeInfo("n", "", begin, finish, stats)); got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	})
 }
 
 func TestISOTimeRoundTrip(t *testing.T) {

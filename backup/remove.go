@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,27 +23,53 @@ import (
 // old code ran "rm -rf" because shutil.rmtree was slow; BenchmarkRemoveTree
 // compares the two.
 func removeTree(path string) error {
+	_, err := removeTreeOpts(path, false)
+	return err
+}
+
+// removeTreeMeasured is removeTree that also returns the bytes it freed:
+// the sizes of the regular files whose last link it removed (a link count
+// of 1 just before the unlink). It removes one directory at a time, so
+// that two links to one file in different directories of the tree can
+// never both see a count of 2 and the file go uncounted.
+func removeTreeMeasured(path string) (int64, error) {
+	return removeTreeOpts(path, true)
+}
+
+func removeTreeOpts(path string, measure bool) (int64, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !fi.IsDir() {
-		return os.Remove(path)
+		var freed int64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && measure && fi.Mode().IsRegular() && st.Nlink == 1 {
+			freed = fi.Size()
+		}
+		if err := os.Remove(path); err != nil {
+			return 0, err
+		}
+		return freed, nil
 	}
-	r := &remover{slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	r := &remover{measure: measure}
+	if !measure {
+		r.slots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	}
 	r.dir(path)
-	return errors.Join(r.errs...)
+	return r.freed.Load(), errors.Join(r.errs...)
 }
 
 // remover carries one removeTree call. Errors are collected, not fatal:
 // like rm -rf it removes what it can.
 type remover struct {
-	slots chan struct{} // bounds extra goroutines (and so open descriptors)
-	mu    sync.Mutex    // guards errs
-	errs  []error
+	slots   chan struct{} // bounds extra goroutines (and so open descriptors); nil: none
+	measure bool          // count freed bytes
+	freed   atomic.Int64
+	mu      sync.Mutex // guards errs
+	errs    []error
 }
 
 func (r *remover) fail(err error) {
@@ -93,6 +121,8 @@ func (r *remover) unlinkFiles(path string) []string {
 				subdirs = append(subdirs, filepath.Join(path, e.Name()))
 				continue
 			}
+			var st unix.Stat_t
+			measured := r.measure && e.Type().IsRegular() && unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 			err := unix.Unlinkat(fd, e.Name(), 0)
 			if (err == unix.EACCES || err == unix.EPERM) && !madeWritable {
 				// A read-only directory copied from the source: make it
@@ -105,6 +135,9 @@ func (r *remover) unlinkFiles(path string) []string {
 			if err == unix.EISDIR {
 				subdirs = append(subdirs, filepath.Join(path, e.Name()))
 				continue
+			}
+			if err == nil && measured && st.Nlink == 1 {
+				r.freed.Add(st.Size)
 			}
 			if err != nil && err != unix.ENOENT {
 				r.fail(&fs.PathError{Op: "unlink", Path: filepath.Join(path, e.Name()), Err: err})
@@ -125,20 +158,22 @@ func (r *remover) unlinkFiles(path string) []string {
 }
 
 // deleteSnapshot removes a snapshot the way a crash can resume: rename to
-// _delete-<dir>, remove the .json, remove the tree.
-func deleteSnapshot(snapDir string, s Snapshot) error {
+// _delete-<dir>, remove the .json, remove the tree. It returns the bytes
+// freed (see removeTreeMeasured), also when it fails part way.
+func deleteSnapshot(snapDir string, s Snapshot) (int64, error) {
 	name := s.dirName()
 	doomed := filepath.Join(snapDir, deletePrefix+name)
 	if err := os.Rename(s.Path, doomed); err != nil {
-		return fmt.Errorf("rename snapshot %s for deletion: %w", name, err)
+		return 0, fmt.Errorf("rename snapshot %s for deletion: %w", name, err)
 	}
 	if err := os.Remove(filepath.Join(snapDir, name+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s.json: %w", name, err)
+		return 0, fmt.Errorf("remove %s.json: %w", name, err)
 	}
-	if err := removeTree(doomed); err != nil {
-		return fmt.Errorf("remove snapshot %s: %w", name, err)
+	freed, err := removeTreeMeasured(doomed)
+	if err != nil {
+		return freed, fmt.Errorf("remove snapshot %s: %w", name, err)
 	}
-	return nil
+	return freed, nil
 }
 
 // finishDeletes removes "_delete-*" leftovers of deletions a crash

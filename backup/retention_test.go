@@ -28,7 +28,7 @@ type dirEntry struct {
 func ours(loc *time.Location, ts, hex4 string) dirEntry {
 	t := mustTime(loc, ts)
 	name := snapshotName("etc", t, hex4)
-	return dirEntry{name: name, json: string(encodeInfo(name, "", t.Add(-time.Minute), t))}
+	return dirEntry{name: name, json: string(encodeInfo(name, "", t.Add(-time.Minute), t, nil))}
 }
 
 // oursAt is ours for a time given with its offset, for ambiguous wall
@@ -40,7 +40,7 @@ func oursAt(loc *time.Location, rfc3339, hex4 string) dirEntry {
 	}
 	t = t.In(loc)
 	name := snapshotName("etc", t, hex4)
-	return dirEntry{name: name, json: string(encodeInfo(name, "", t.Add(-time.Minute), t))}
+	return dirEntry{name: name, json: string(encodeInfo(name, "", t.Add(-time.Minute), t, nil))}
 }
 
 func mustTime(loc *time.Location, ts string) time.Time {

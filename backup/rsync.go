@@ -71,7 +71,7 @@ type pullSpec struct {
 // rsyncArgs returns the arguments of docs/protocol.md §5.3 step 3, in the old
 // code's order. The password is never among them.
 func rsyncArgs(p pullSpec) []string {
-	args := []string{"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose"}
+	args := []string{"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose", "--stats"}
 	if p.linkDest != "" {
 		args = append(args, "--link-dest="+p.linkDest)
 	}
@@ -100,10 +100,10 @@ type rsyncProgress struct {
 
 // runRsync runs command with args, RSYNC_PASSWORD only in its environment,
 // streaming its output to log at debug level and counting into progress
-// (which may be nil). It returns nil or an
-// *RsyncError; when ctx ends rsync gets SIGTERM, and the error also wraps
-// the context's cause.
-func runRsync(ctx context.Context, log *slog.Logger, command string, args []string, password string, progress *rsyncProgress) error {
+// (which may be nil). It returns the figures of rsync's --stats block
+// (zero where it printed none) and nil or an *RsyncError; when ctx ends
+// rsync gets SIGTERM, and the error also wraps the context's cause.
+func runRsync(ctx context.Context, log *slog.Logger, command string, args []string, password string, progress *rsyncProgress) (TransferStats, error) {
 	cmd := exec.CommandContext(ctx, command, args...)
 	// Only what rsync needs: no secrets of ours, no inherited RSYNC_* knobs.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RSYNC_PASSWORD=" + password}
@@ -132,37 +132,41 @@ func runRsync(ctx context.Context, log *slog.Logger, command string, args []stri
 	}
 	mu.Unlock()
 	out.flush()
-	tail := out.tail()
+	tail, stats := out.tail(), out.transferStats()
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 		log.Debug("rsync done", "code", 0, "duration", time.Since(start))
-		return nil
+		return stats, nil
 	case errors.As(err, &exitErr):
 		code := exitErr.ExitCode()
 		log.Debug("rsync done", "code", code, "duration", time.Since(start))
 		if rsyncSucceeded(code) {
-			return nil
+			return stats, nil
 		}
 		rerr := &RsyncError{Code: code, Tail: tail}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w (%w: %w)", rerr, errInterrupted, context.Cause(ctx))
+			return stats, fmt.Errorf("%w (%w: %w)", rerr, errInterrupted, context.Cause(ctx))
 		}
-		return rerr
+		return stats, rerr
 	default:
-		return fmt.Errorf("run %s: %w", command, err)
+		return stats, fmt.Errorf("run %s: %w", command, err)
 	}
 }
 
 // lineLog receives rsync's stdout and stderr (one writer, so exec writes
 // from one goroutine at a time; the mutex is for tail readers), logs each
-// line and keeps the last tailLines.
+// line, keeps the last tailLines and reads the --stats block.
 type lineLog struct {
 	log      *slog.Logger
 	progress *rsyncProgress // nil: not counted
-	mu       sync.Mutex     // guards partial and last
+	mu       sync.Mutex     // guards partial, last, inStats and stats
 	partial  []byte
 	last     []string
+	// inStats is set from the block's first line ("Number of files: ")
+	// on: what follows is figures, not file names.
+	inStats bool
+	stats   TransferStats
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
@@ -193,7 +197,12 @@ func (l *lineLog) line(b []byte) {
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	l.log.Debug("rsync", "line", s)
-	if l.progress != nil && isFileLine(s) {
+	if strings.HasPrefix(s, "Number of files: ") {
+		l.inStats = true
+	}
+	if l.inStats {
+		parseStatsLine(s, &l.stats)
+	} else if l.progress != nil && isFileLine(s) {
 		l.progress.files.Add(1)
 	}
 	l.last = append(l.last, s)
@@ -209,6 +218,12 @@ func (l *lineLog) flush() {
 		l.line(l.partial)
 		l.partial = nil
 	}
+}
+
+func (l *lineLog) transferStats() TransferStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
 }
 
 func (l *lineLog) tail() []string {

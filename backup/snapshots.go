@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,18 +36,57 @@ type Snapshot struct {
 	SyncFinish time.Time
 	// Latest reports whether the "latest" link points at it.
 	Latest bool
+	// Stats are the figures of the rsync run that made it, from its
+	// .json; nil for snapshots written without them (by the old storage
+	// unit, or before this one recorded them).
+	Stats *TransferStats
+}
+
+// Duration is how long its rsync ran, zero when unknown.
+func (s Snapshot) Duration() time.Duration {
+	if s.SyncBegin.IsZero() || s.SyncFinish.Before(s.SyncBegin) {
+		return 0
+	}
+	return s.SyncFinish.Sub(s.SyncBegin)
 }
 
 // dirName is the snapshot's directory name, which may differ from Name.
 func (s Snapshot) dirName() string { return filepath.Base(s.Path) }
 
-// snapshotInfo is the <snapshot>.json file. Fields are in Python's
-// sort_keys order; null and missing read as nil.
+// snapshotInfo is the <snapshot>.json file: the four keys the old code
+// wrote and read, and the transfer's figures this storage unit adds
+// (docs/protocol.md §6.2). Fields are in Python's sort_keys order; null
+// and missing read as nil.
 type snapshotInfo struct {
-	Base       *string `json:"base"`
-	Name       *string `json:"name"`
-	SyncBegin  *string `json:"sync_begin"`
-	SyncFinish *string `json:"sync_finish"`
+	Base             *string `json:"base"`
+	BytesReceived    *int64  `json:"bytes_received"`
+	Files            *int64  `json:"files"`
+	FilesTransferred *int64  `json:"files_transferred"`
+	Name             *string `json:"name"`
+	NewFiles         *int64  `json:"new_files"`
+	SyncBegin        *string `json:"sync_begin"`
+	SyncFinish       *string `json:"sync_finish"`
+	TotalSize        *int64  `json:"total_size"`
+	TransferredSize  *int64  `json:"transferred_size"`
+}
+
+// stats returns the figures, or nil when the file has none of them. A
+// figure missing among others reads as zero.
+func (i snapshotInfo) stats() *TransferStats {
+	fields := []*int64{i.BytesReceived, i.Files, i.FilesTransferred, i.NewFiles, i.TotalSize, i.TransferredSize}
+	if !slices.ContainsFunc(fields, func(p *int64) bool { return p != nil }) {
+		return nil
+	}
+	v := func(p *int64) int64 {
+		if p == nil || *p < 0 {
+			return 0
+		}
+		return *p
+	}
+	return &TransferStats{
+		Files: v(i.Files), NewFiles: v(i.NewFiles), FilesTransferred: v(i.FilesTransferred),
+		TotalSize: v(i.TotalSize), TransferredSize: v(i.TransferredSize), BytesReceived: v(i.BytesReceived),
+	}
 }
 
 // snapshotsDir is where a source's snapshots live.
@@ -112,6 +152,7 @@ func readSnapshot(dir, name string, loc *time.Location) (Snapshot, bool) {
 		if info.Base != nil {
 			s.Base = *info.Base
 		}
+		s.Stats = info.stats()
 		if info.SyncBegin != nil {
 			s.SyncBegin, _ = parseISOTime(*info.SyncBegin, loc)
 		}
@@ -162,19 +203,44 @@ func ListSources(machineDir string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// encodeInfo renders a .json file exactly as the old Python code did
-// (json.dump with sort_keys=True, indent=4, ensure_ascii): four-space
+// encodeInfo renders a .json file exactly as the old Python code's
+// json.dump(sort_keys=True, indent=4, ensure_ascii) would: four-space
 // indent, no trailing newline, non-ASCII as \u escapes, null for no base.
-func encodeInfo(name, base string, begin, finish time.Time) []byte {
-	var b strings.Builder
-	b.WriteString("{\n    \"base\": ")
-	if base == "" {
-		b.WriteString("null")
-	} else {
-		b.WriteString(pyjson.Quote(base))
+// With stats, the transfer's figures join the four keys the old code
+// reads, each in its sorted place.
+func encodeInfo(name, base string, begin, finish time.Time, stats *TransferStats) []byte {
+	baseJSON := "null"
+	if base != "" {
+		baseJSON = pyjson.Quote(base)
 	}
-	fmt.Fprintf(&b, ",\n    \"name\": %s,\n    \"sync_begin\": %s,\n    \"sync_finish\": %s\n}",
-		pyjson.Quote(name), pyjson.Quote(isoTime(begin)), pyjson.Quote(isoTime(finish)))
+	type kv struct{ key, value string }
+	keys := []kv{
+		{"base", baseJSON},
+		{"name", pyjson.Quote(name)},
+		{"sync_begin", pyjson.Quote(isoTime(begin))},
+		{"sync_finish", pyjson.Quote(isoTime(finish))},
+	}
+	if stats != nil {
+		n := func(v int64) string { return strconv.FormatInt(v, 10) }
+		keys = append(keys,
+			kv{"bytes_received", n(stats.BytesReceived)},
+			kv{"files", n(stats.Files)},
+			kv{"files_transferred", n(stats.FilesTransferred)},
+			kv{"new_files", n(stats.NewFiles)},
+			kv{"total_size", n(stats.TotalSize)},
+			kv{"transferred_size", n(stats.TransferredSize)},
+		)
+		slices.SortFunc(keys, func(a, b kv) int { return strings.Compare(a.key, b.key) })
+	}
+	var b strings.Builder
+	b.WriteString("{")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "\n    %q: %s", k.key, k.value)
+	}
+	b.WriteString("\n}")
 	return []byte(b.String())
 }
 
@@ -195,8 +261,8 @@ func replaceSymlink(target, link string) error {
 // commitSnapshot turns the finished working tree into snapshot name: the
 // .json first (a crash leaves at worst a .json without directory, which is
 // ignored), then the rename, then "latest".
-func commitSnapshot(work, snapDir, name, base string, begin, finish time.Time) error {
-	info := encodeInfo(name, base, begin, finish)
+func commitSnapshot(work, snapDir, name, base string, begin, finish time.Time, stats *TransferStats) error {
+	info := encodeInfo(name, base, begin, finish, stats)
 	if err := atomicfile.WriteFile(filepath.Join(snapDir, name+".json"), info, 0o644); err != nil {
 		return fmt.Errorf("write %s.json: %w", name, err)
 	}

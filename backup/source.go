@@ -75,7 +75,9 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 		log.Error("backup failed", "err", err, "duration", end.Sub(begin))
 		r.alog.Errorf("%s", agentMessage(name, err))
 	} else {
-		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin))
+		log.Info("backup done", "snapshot", snap, "duration", end.Sub(begin),
+			"bytes", stats.BytesReceived, "files", stats.Files, "new_files", stats.NewFiles,
+			"total_size", stats.TotalSize, "transferred_size", stats.TransferredSize)
 	}
 	rep := apiclient.SourceReport{
 		Success:   err == nil,
@@ -106,6 +108,17 @@ func (r *machineRun) record(log *slog.Logger, source, snap, summary string, st T
 	if err != nil {
 		log.Error("backup history not written", "err", err)
 	}
+}
+
+// statsSummary is the report summary's line with the transfer's
+// figures, or "" when rsync printed none (it always counts at least the
+// source's top directory).
+func statsSummary(s TransferStats) string {
+	if s.Files == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Transfer: %d files (%d new, %d sent), %d bytes (%d sent), %d bytes received\n",
+		s.Files, s.NewFiles, s.FilesTransferred, s.TotalSize, s.TransferredSize, s.BytesReceived)
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
@@ -228,10 +241,15 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		if err := os.MkdirAll(snapDir, 0o755); err != nil {
 			return fail(fmt.Errorf("create snapshot directory: %w", err))
 		}
-		if done, err := finishDeletes(snapDir); err != nil {
+		done, err := finishDeletes(snapDir)
+		if err != nil {
 			log.Error("leftover snapshot removal failed", "err", err)
 		} else if len(done) > 0 {
 			log.Info("leftover snapshot removal finished", "snapshot", done)
+		}
+		if err != nil || len(done) > 0 {
+			// What the interrupted removal freed before is unknown.
+			r.dropUsage(log, snapDir)
 		}
 		snaps, err := ListSnapshots(mdir, name, r.e.loc)
 		if err != nil {
@@ -241,7 +259,9 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 			spec.linkDest = base.Path
 		}
 	}
-	// A working tree left by a failed run is reused as it is.
+	// A working tree left by a failed run is reused as it is; what that
+	// run transferred is not in this run's figures.
+	resumed := dirHasEntries(spec.dest)
 	if err := os.MkdirAll(spec.dest, 0o755); err != nil {
 		return fail(fmt.Errorf("create working tree: %w", err))
 	}
@@ -263,7 +283,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	// idempotent) frees the slot should a panic come first.
 	defer release()
 	syncBegin := r.e.now()
-	err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
+	stats, err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
 	syncFinish := r.e.now()
 	release()
 	if err != nil {
@@ -283,9 +303,11 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		baseName = base.Name
 		fmt.Fprintf(&sum, "Base snapshot: %s\n", base.Name)
 	}
-	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc)); err != nil {
+	sum.WriteString(statsSummary(stats))
+	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc), &stats); err != nil {
 		return fail(err)
 	}
+	r.countSnapshot(log, snapDir, snap, stats, resumed)
 	switch {
 	case retErr != nil:
 		fmt.Fprintf(&sum, "Retention not applied, no snapshot removed: %v\n", retErr)
@@ -312,14 +334,81 @@ func (r *machineRun) applyRetention(log *slog.Logger, sum *strings.Builder, ret 
 			continue // cannot happen: the new snapshot is the newest
 		}
 		start := time.Now()
-		if err := deleteSnapshot(snapDir, s); err != nil {
+		freed, err := deleteSnapshot(snapDir, s)
+		if err != nil {
 			fmt.Fprintf(sum, "Failed to remove old snapshot: %s\n", s.Name)
 			log.Error("snapshot removal failed", "snapshot", s.Name, "err", err)
+			r.dropUsage(log, snapDir)
 			continue
 		}
 		fmt.Fprintf(sum, "Removed old snapshot: %s\n", s.Name)
-		log.Info("snapshot removed", "snapshot", s.Name, "duration", time.Since(start))
+		log.Info("snapshot removed", "snapshot", s.Name, "duration", time.Since(start), "bytes", freed)
+		if err := addUsage(snapDir, -freed); err != nil {
+			log.Warn("usage not updated", "err", err)
+			r.dropUsage(log, snapDir)
+		}
 	}
+}
+
+// countSnapshot adds a new snapshot's data to its source's usage ledger:
+// with link-dest, the files rsync transferred are the new inodes, the rest
+// are links to the base. The first snapshot of a source starts the
+// ledger; a snapshot made from a failed run's working tree drops it, as
+// that run's files are in no figure, and so does one whose rsync printed
+// no figures (it always counts the source's top directory).
+func (r *machineRun) countSnapshot(log *slog.Logger, snapDir, snap string, stats TransferStats, resumed bool) {
+	if resumed || stats.Files == 0 {
+		r.dropUsage(log, snapDir)
+		return
+	}
+	_, known, err := readUsage(snapDir)
+	switch {
+	case err != nil:
+		log.Warn("usage not updated", "err", err)
+		r.dropUsage(log, snapDir)
+	case known:
+		if err := addUsage(snapDir, stats.TransferredSize); err != nil {
+			log.Warn("usage not updated", "err", err)
+			r.dropUsage(log, snapDir)
+		}
+	case onlyDir(snapDir, snap):
+		if err := writeUsage(snapDir, stats.TransferredSize); err != nil {
+			log.Warn("usage not updated", "err", err)
+		}
+	}
+}
+
+// dropUsage makes the source's usage unknown, logging a failure.
+func (r *machineRun) dropUsage(log *slog.Logger, snapDir string) {
+	if err := dropUsage(snapDir); err != nil {
+		log.Warn("usage not updated", "err", err)
+	}
+}
+
+// dirHasEntries reports whether dir exists and is not empty.
+func dirHasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
+}
+
+// onlyDir reports whether name is the only directory in snapDir: nothing
+// else (a snapshot, a "save" tree, a removal left over) holds data there.
+func onlyDir(snapDir, name string) bool {
+	entries, err := os.ReadDir(snapDir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != name {
+			return false
+		}
+	}
+	return true
 }
 
 // newSnapshotName picks an unused name for a snapshot finished at t.

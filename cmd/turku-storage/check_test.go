@@ -233,9 +233,9 @@ func TestSnapshotsOverview(t *testing.T) {
 		t.Fatalf("exit %d", r.code)
 	}
 	want := []string{
-		`^MACHINE\s+NAMES\s+SOURCE\s+LATEST\s+AGE\s+SNAPSHOTS$`,
-		`^` + uuidOld + `\s+prod-www-web1\s+etc\s+` + old + `\s+50h0m\s+1$`,
-		`^` + uuidNew + `\s+prod-www-db1\s+etc\s+` + second + `\s+2h0m\s+2$`,
+		`^MACHINE\s+NAMES\s+SOURCE\s+LATEST\s+AGE\s+SNAPSHOTS\s+SPACE$`,
+		`^` + uuidOld + `\s+prod-www-web1\s+etc\s+` + old + `\s+50h0m\s+1\s+\?$`,
+		`^` + uuidNew + `\s+prod-www-db1\s+etc\s+` + second + `\s+2h0m\s+2\s+\?$`,
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) != len(want) {

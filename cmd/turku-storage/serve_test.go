@@ -219,6 +219,19 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if got := listed["etc"][1]; got.Name != reports[1].Snapshot || !got.Latest || got.Base != reports[0].Snapshot {
 		t.Errorf("newest listed %+v, want %s as latest with base %s", got, reports[1].Snapshot, reports[0].Snapshot)
 	}
+	// Its figures: only the changed hosts was sent; the snapshots hold
+	// both versions of hosts and app.conf once.
+	if st := listed["etc"][1].TransferStats; st == nil || st.TransferredSize != int64(len("changed\n")) || st.TotalSize != int64(len("changed\nx=1\n")) || listed["etc"][1].DurationSeconds == nil {
+		t.Errorf("newest listed figures %+v, want %d bytes sent of %d", listed["etc"][1], len("changed\n"), len("changed\nx=1\n"))
+	}
+	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", "--json")
+	var overview []machineOverview
+	if err := json.Unmarshal([]byte(r.stdout), &overview); err != nil || len(overview) != 1 {
+		t.Fatalf("snapshots --json: exit %d, %v, %q", r.code, err, r.stdout)
+	}
+	if want := int64(len("127.0.0.1 localhost\nchanged\nx=1\n")); !overview[0].UsageKnown || overview[0].UsageBytes != want {
+		t.Errorf("machine usage %d (known %v), want %d", overview[0].UsageBytes, overview[0].UsageKnown, want)
+	}
 	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", "db9"); r.code != 1 || !strings.Contains(r.stderr, `no machine has unit name "db9"`) {
 		t.Errorf("unknown unit: exit %d, stderr %q", r.code, r.stderr)
 	}

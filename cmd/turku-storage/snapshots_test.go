@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSnapshotsDu: snapshots of the old unit have no figures and no
+// known space; --du counts it once (each hard-linked file once) and the
+// overview shows it from then on.
+func TestSnapshotsDu(t *testing.T) {
+	s := newSite(t, nil)
+	first := addSnapshot(t, s, uuidNew, "db1", "etc", 26*time.Hour)
+	second := addSnapshot(t, s, uuidNew, "db1", "etc", 2*time.Hour)
+	snapDir := filepath.Join(s.volume, uuidNew, "etc.snapshots")
+	if err := os.WriteFile(filepath.Join(snapDir, first, "data"), []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(snapDir, first, "data"), filepath.Join(snapDir, second, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(snapDir, second, "more"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", uuidNew, "etc")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 3 || !regexp.MustCompile(`^SOURCE\s+SNAPSHOT\s+FINISHED\s+BASE\s+LATEST\s+SIZE\s+TRANSFERRED\s+FILES\s+DURATION$`).MatchString(lines[0]) ||
+		!regexp.MustCompile(`^etc\s+`+second+`\s+\S+\s+-\s+latest\s+-\s+-\s+-\s+-$`).MatchString(lines[2]) {
+		t.Errorf("snapshots UUID etc:\n%s", r.stdout)
+	}
+
+	overview := func(args ...string) machineOverview {
+		t.Helper()
+		r := run(t, context.Background(), nil, append([]string{"-c", s.dir, "snapshots", "--json"}, args...)...)
+		var got []machineOverview
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got) != 1 {
+			t.Fatalf("snapshots --json %v: exit %d, %v\n%s%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		return got[0]
+	}
+	if m := overview(); m.UsageKnown || m.Sources[0].UsageBytes != nil {
+		t.Errorf("before --du: %+v, want the space unknown", m)
+	}
+	if _, err := os.Stat(filepath.Join(snapDir, ".usage.json")); !os.IsNotExist(err) {
+		t.Errorf("a listing wrote the usage ledger: %v", err)
+	}
+	m := overview("--du")
+	if !m.UsageKnown || m.UsageBytes != 13 || m.Sources[0].UsageBytes == nil || *m.Sources[0].UsageBytes != 13 {
+		t.Errorf("--du: %+v, want 13 bytes (data once, more)", m)
+	}
+	if m := overview(); !m.UsageKnown || m.UsageBytes != 13 {
+		t.Errorf("after --du: %+v, want 13 bytes kept", m)
+	}
+	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots")
+	if !regexp.MustCompile(`(?m)^` + uuidNew + `\s+prod-www-db1\s+etc\s+` + second + `\s+2h0m\s+2\s+13 B$`).MatchString(r.stdout) {
+		t.Errorf("overview does not show 13 B:\n%s", r.stdout)
+	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", uuidNew, "--du"); r.code != 1 || !strings.Contains(r.stderr, "--du") {
+		t.Errorf("snapshots UUID --du: exit %d, stderr %q; want a refusal naming --du", r.code, r.stderr)
+	}
+}
+
+func TestSizeText(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1536, "1.5 KiB"}, {200 << 30, "200.0 GiB"}, {1<<63 - 1, "8.0 EiB"}} {
+		if got := sizeText(tt.n); got != tt.want {
+			t.Errorf("sizeText(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
