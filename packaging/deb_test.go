@@ -73,20 +73,21 @@ func TestDebianPackage(t *testing.T) {
 		entries[strings.TrimPrefix(f[len(f)-1], ".")] = f[0]
 	}
 	for path, mode := range map[string]string{
-		"/usr/bin/turku-storage":                                  "-rwxr-xr-x",
-		"/lib/systemd/system/turku-storage.service":               "-rw-r--r--",
-		"/etc/turku-storage/config.d/":                            "drwxr-xr-x",
-		"/etc/turku-storage/config.d/10-storage.yaml.example":     "-rw-r--r--",
-		"/var/lib/turku-storage/":                                 "drwx------",
-		"/usr/share/man/man1/turku-storage.1.gz":                  "-rw-r--r--",
-		"/usr/share/man/man1/turku-storage-restore.1.gz":          "-rw-r--r--",
-		"/usr/share/man/man1/turku-storage-serve.1.gz":            "-rw-r--r--",
-		"/usr/share/bash-completion/completions/turku-storage":    "-rw-r--r--",
-		"/usr/share/zsh/vendor-completions/_turku-storage":        "-rw-r--r--",
-		"/usr/share/fish/vendor_completions.d/turku-storage.fish": "-rw-r--r--",
-		"/usr/share/doc/turku-storage/copyright":                  "-rw-r--r--",
-		"/usr/share/doc/turku-storage/changelog.gz":               "-rw-r--r--",
-		"/usr/share/lintian/overrides/turku-storage":              "-rw-r--r--",
+		"/usr/bin/turku-storage":                                      "-rwxr-xr-x",
+		"/lib/systemd/system/turku-storage.service":                   "-rw-r--r--",
+		"/etc/turku-storage/config.d/":                                "drwxr-xr-x",
+		"/etc/turku-storage/config.d/10-storage.yaml.example":         "-rw-r--r--",
+		"/var/lib/turku-storage/":                                     "drwx------",
+		"/usr/share/man/man1/turku-storage.1.gz":                      "-rw-r--r--",
+		"/usr/share/man/man1/turku-storage-restore.1.gz":              "-rw-r--r--",
+		"/usr/share/man/man1/turku-storage-serve.1.gz":                "-rw-r--r--",
+		"/usr/share/bash-completion/completions/turku-storage":        "-rw-r--r--",
+		"/usr/share/zsh/vendor-completions/_turku-storage":            "-rw-r--r--",
+		"/usr/share/fish/vendor_completions.d/turku-storage.fish":     "-rw-r--r--",
+		"/usr/share/doc/turku-storage/copyright":                      "-rw-r--r--",
+		"/usr/share/doc/turku-storage/changelog.gz":                   "-rw-r--r--",
+		"/usr/share/doc/turku-storage/examples/prometheus-alerts.yml": "-rw-r--r--",
+		"/usr/share/lintian/overrides/turku-storage":                  "-rw-r--r--",
 	} {
 		if got, ok := entries[path]; !ok || got != mode {
 			t.Errorf("%s: mode %q, want %q", path, got, mode)
