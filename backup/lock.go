@@ -52,7 +52,10 @@ func lockMachine(dir, uuid string) (*machineLock, error) {
 
 // Unlock releases the lock. The file stays: removing it would let a
 // process that opened it just before lock a file nobody else sees.
-func (l *machineLock) Unlock() error { return l.f.Close() }
+func (l *machineLock) Unlock() error {
+	uerr := unlock(l.f)
+	return errors.Join(uerr, l.f.Close())
+}
 
 // acquireSlot waits for one of the max_concurrent_backups rsync slots,
 // telling the agent when it has to wait, and returns the function that

@@ -21,6 +21,14 @@ func tryLock(f *os.File) error {
 	return err
 }
 
+// unlock releases tryLock's lock at once. Closing the file alone is not
+// enough: a child forked by another goroutine holds the open file
+// description until it execs, and with it the lock.
+func unlock(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: 0, Len: 0}
+	return unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+}
+
 // blockSize is the unit of Statfs_t's block counts (statvfs f_frsize).
 func blockSize(sf *unix.Statfs_t) int64 {
 	if sf.Frsize > 0 {

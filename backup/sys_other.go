@@ -21,5 +21,8 @@ func tryLock(f *os.File) error {
 	return err
 }
 
+// unlock releases tryLock's lock at once, whoever else holds the file.
+func unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+
 // blockSize is the unit of Statfs_t's block counts.
 func blockSize(sf *unix.Statfs_t) int64 { return int64(sf.Bsize) }
