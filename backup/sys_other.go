@@ -23,3 +23,7 @@ func tryLock(f *os.File) error {
 
 // blockSize is the unit of Statfs_t's block counts.
 func blockSize(sf *unix.Statfs_t) int64 { return int64(sf.Bsize) }
+
+// readOnlyFS reports whether the filesystem is mounted read-only; outside
+// Linux it is left to access(2), which answers EROFS.
+func readOnlyFS(*unix.Statfs_t) bool { return false }
