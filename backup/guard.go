@@ -147,7 +147,7 @@ func (e *Engine) volumeTrouble(dir string, cause error) error {
 		return cause
 	}
 	switch {
-	case vol.overInodes(st, e.maxInodeUsage):
+	case vol.overInodes(st, e.maxInodeUsage) || (st.inodes > 0 && st.inodesFree == 0):
 		return &VolumeError{Volume: vol.Name, State: "out of inodes",
 			Detail: fmt.Sprintf("%.0f%% of inodes used", st.inodeUsedPct()), Cause: cause}
 	case st.avail == 0 && st.size > 0:
