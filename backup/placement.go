@@ -129,6 +129,9 @@ func pickWeighted(weights []int64) int {
 func (e *Engine) chooseVolume() (Volume, error) {
 	var cands []Volume
 	var weights []int64
+	// Every volume is checked (and marked) before any is measured, so
+	// the markers written do not skew the weights.
+	var healthy []Volume
 	for _, v := range e.volumes {
 		if !v.AcceptNew {
 			continue
@@ -137,6 +140,9 @@ func (e *Engine) chooseVolume() (Volume, error) {
 			e.log.Warn("volume unusable", "volume", v.Name, "err", err)
 			continue
 		}
+		healthy = append(healthy, v)
+	}
+	for _, v := range healthy {
 		st, err := e.stat(v.Path)
 		if err != nil {
 			e.log.Warn("volume unusable", "volume", v.Name, "err", err)
