@@ -60,7 +60,8 @@ func TestExampleAlertRules(t *testing.T) {
 		}
 	}
 	// The alerts the operations guide promises.
-	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuKeyRefreshFailing", "TurkuVolumeAboveGuard", "TurkuReportsSpooling"} {
+	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuKeyRefreshFailing", "TurkuVolumeAboveGuard", "TurkuReportsSpooling",
+		"TurkuVolumeNotWritable", "TurkuVolumeInodesAboveGuard"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s in %s", want, path)
 		}
