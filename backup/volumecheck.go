@@ -136,30 +136,32 @@ func CheckVolumes(varDir string, vols []Volume, mark bool) []VolumeHealth {
 	defer knownMu.Unlock()
 	known, _ := loadKnown(varDir)
 	out := make([]VolumeHealth, 0, len(vols))
-	changed := false
+	var record []int // indexes in out of the volumes newly recorded
 	for _, v := range vols {
 		h := checkVolume(v, known)
-		if mark && h.OK() && !h.hasMarker {
-			if err := writeMarker(v); err != nil {
-				h.MarkErr = err
-			} else {
-				h.Marked = true
+		_, recorded := known.Volumes[v.Path]
+		if mark && h.OK() && (!h.hasMarker || !recorded) {
+			// A marker found but not recorded (volumes.json could not
+			// be written last time) is recorded now.
+			if !h.hasMarker {
+				h.MarkErr = writeMarker(v)
+				h.Marked = h.MarkErr == nil
+			}
+			if h.MarkErr == nil {
 				known.Volumes[v.Path] = knownVolume{Name: v.Name, Marked: time.Now().UTC()}
-				changed = true
+				record = append(record, len(out))
 			}
 		}
 		out = append(out, h.VolumeHealth)
 	}
-	if changed {
+	if len(record) > 0 {
 		data, err := json.MarshalIndent(known, "", "  ")
 		if err == nil {
 			err = atomicfile.WriteFile(filepath.Join(varDir, KnownVolumesFile), append(data, '\n'), 0o600)
 		}
 		if err != nil {
-			for i := range out {
-				if out[i].Marked {
-					out[i].MarkErr = fmt.Errorf("record in %s: %w", KnownVolumesFile, err)
-				}
+			for _, i := range record {
+				out[i].MarkErr = fmt.Errorf("record in %s: %w", KnownVolumesFile, err)
 			}
 		}
 	}

@@ -73,6 +73,17 @@ func TestCheckVolumesStates(t *testing.T) {
 	if hs := CheckVolumes(varDir, vols[:1], true); !hs[0].OK() || hs[0].Marked {
 		t.Errorf("second use: %+v, want ok, not marked again", hs[0])
 	}
+	// A marker whose record was lost (volumes.json not written) is
+	// recorded again on the next use.
+	if err := os.Remove(filepath.Join(varDir, KnownVolumesFile)); err != nil {
+		t.Fatal(err)
+	}
+	if hs := CheckVolumes(varDir, vols[:1], true); !hs[0].OK() || hs[0].Marked || hs[0].MarkErr != nil {
+		t.Errorf("use without record: %+v, want ok, not marked again", hs[0])
+	}
+	if known, err := loadKnown(varDir); err != nil || known.Volumes[ok].Name != "ok" {
+		t.Errorf("%s not written again: %+v, %v", KnownVolumesFile, known, err)
+	}
 
 	// The filesystem that held the marker is gone: an empty mount point.
 	if err := os.Remove(filepath.Join(ok, MarkerFile)); err != nil {
