@@ -31,7 +31,7 @@ type VolumeFullError struct {
 
 func (e *VolumeFullError) Error() string {
 	if e.Inodes {
-		return fmt.Sprintf("volume %s: %.0f%% of inodes used, above its limit of %d%% (max_inode_usage_pct): no backup started", e.Volume, e.UsedPct, e.MaxPct)
+		return fmt.Sprintf("volume %s: %.1f%% of inodes used, above its limit of %d%% (max_inode_usage_pct): no backup started", e.Volume, e.UsedPct, e.MaxPct)
 	}
 	return fmt.Sprintf("volume %s is %.1f%% full, above its limit of %d%% (max_usage_pct): no backup started", e.Volume, e.UsedPct, e.MaxPct)
 }
@@ -149,7 +149,7 @@ func (e *Engine) volumeTrouble(dir string, cause error) error {
 	switch {
 	case vol.overInodes(st, e.maxInodeUsage) || (st.inodes > 0 && st.inodesFree == 0):
 		return &VolumeError{Volume: vol.Name, State: "out of inodes",
-			Detail: fmt.Sprintf("%.0f%% of inodes used", st.inodeUsedPct()), Cause: cause}
+			Detail: fmt.Sprintf("%.1f%% of inodes used", st.inodeUsedPct()), Cause: cause}
 	case st.avail == 0 && st.size > 0:
 		return &VolumeError{Volume: vol.Name, State: "full", Detail: "no space available", Cause: cause}
 	}

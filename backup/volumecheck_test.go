@@ -321,7 +321,7 @@ func TestIntegrationOutOfInodes(t *testing.T) {
 	before := listTree(t, env.volume)
 	env.api.reset()
 	err := env.pull(t, t.Context(), agent, creds("etc"))
-	wantRefused(t, env, err, "volume vol1: 100% of inodes used, above its limit of 95% (max_inode_usage_pct): no backup started", before, first)
+	wantRefused(t, env, err, "volume vol1: 100.0% of inodes used, above its limit of 95% (max_inode_usage_pct): no backup started", before, first)
 
 	if err := os.RemoveAll(fill); err != nil {
 		t.Fatal(err)
@@ -353,7 +353,7 @@ func TestIntegrationOutOfInodesDuringBackup(t *testing.T) {
 		t.Fatal("pull succeeded on a volume without inodes")
 	}
 	rep := env.api.onlyReport(t)
-	if want := "volume vol1 is out of inodes (100% of inodes used): "; rep.Success || !strings.HasPrefix(rep.Summary, want) {
+	if want := "volume vol1 is out of inodes (100.0% of inodes used): "; rep.Success || !strings.HasPrefix(rep.Summary, want) {
 		t.Errorf("report %+v, want a failure whose summary starts %q", rep, want)
 	}
 	if snaps, err := ListSnapshots(env.machineDir(), "etc", env.e.loc); err != nil || len(snaps) != 1 || snaps[0].Name != first.Snapshot {

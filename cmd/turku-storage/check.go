@@ -170,7 +170,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		case v.Inodes > 0 && v.InodeUsedPct > float64(v.MaxInodeUsagePct):
 			full++
 			r.raise(checkCritical)
-			msg := fmt.Sprintf("volume %s: %.0f%% of inodes used, above max_inode_usage_pct %d%%: no backup starts there", v.Name, v.InodeUsedPct, v.MaxInodeUsagePct)
+			msg := fmt.Sprintf("volume %s: %.1f%% of inodes used, above max_inode_usage_pct %d%%: no backup starts there", v.Name, v.InodeUsedPct, v.MaxInodeUsagePct)
 			r.summary = append(r.summary, msg)
 			r.details = append(r.details, "CRITICAL: "+msg)
 		}

@@ -197,9 +197,9 @@ func TestServeUnusableVolume(t *testing.T) {
 			}
 			f.Close()
 		}
-		failing(t, 4, "volume default: 100% of inodes used, above its limit of 95% (max_inode_usage_pct): no backup started")
+		failing(t, 4, "volume default: 100.0% of inodes used, above its limit of 95% (max_inode_usage_pct): no backup started")
 		r := run(t, context.Background(), nil, "-c", s.dir, "check")
-		if !strings.Contains(r.stdout, "CRITICAL: volume default: 100% of inodes used, above max_inode_usage_pct 95%") {
+		if !strings.Contains(r.stdout, "CRITICAL: volume default: 100.0% of inodes used, above max_inode_usage_pct 95%") {
 			t.Errorf("check:\n%s", r.stdout)
 		}
 		if got := mustSample(t, scrape(t, d.metrics), "turku_storage_volume_inodes_free", "volume", "default"); got != 0 {
