@@ -360,3 +360,31 @@ func TestIntegrationOutOfInodesDuringBackup(t *testing.T) {
 		t.Errorf("snapshots %v, %v; want only %s", snaps, err, first.Snapshot)
 	}
 }
+
+// A volume that goes read-only while rsync runs: rsync's failure is
+// reported with the volume's state first, and rsync's own lines after it.
+func TestVolumeReadOnlyDuringBackup(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	var volume string
+	env := newTestEnv(t, map[string]apiclient.Source{"etc": {}}, func(o *Options) {
+		volume = o.Volumes[0].Path
+		// The stand-in for rsync remounts the volume read-only, as
+		// ext4's errors=remount-ro would midway, and fails as rsync does.
+		o.RsyncCommand = writeScript(t, "mount -o remount,ro "+volume+"\necho 'rsync: write failed: Read-only file system (30)'\nexit 23\n")
+	})
+	tmpfs.Mount(t, volume, "size=4m")
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err == nil {
+		t.Fatal("pull succeeded")
+	}
+	rep := env.api.onlyReport(t)
+	want := "volume vol1 is read-only: rsync exited with return code 23\n"
+	if rep.Success || !strings.HasPrefix(rep.Summary, want) || !strings.Contains(rep.Summary, "Read-only file system (30)") {
+		t.Errorf("summary %q, want it to start %q and end with rsync's output", rep.Summary, want)
+	}
+	if !strings.Contains(env.agent.String(), "Source etc: storage volume vol1 is read-only: rsync exited with return code 23") {
+		t.Errorf("agent saw:\n%s", env.agent.String())
+	}
+}
