@@ -106,7 +106,13 @@ func agentMessage(source string, err error) string {
 	case errors.Is(err, errInterrupted):
 		return fmt.Sprintf("Source %s: backup interrupted", source)
 	case errors.As(err, &ve):
-		return fmt.Sprintf("Source %s: storage %v", source, ve)
+		// The volume and its state, and rsync's exit if that is what
+		// failed; the details (paths, system errors) stay in our log.
+		msg := (&VolumeError{Volume: ve.Volume, State: ve.State}).Error()
+		if errors.As(err, &re) {
+			msg += ": " + re.Error()
+		}
+		return fmt.Sprintf("Source %s: storage %s", source, msg)
 	case errors.As(err, &re):
 		return fmt.Sprintf("Source %s: %v", source, re)
 	}

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -386,5 +387,39 @@ func TestVolumeReadOnlyDuringBackup(t *testing.T) {
 	}
 	if !strings.Contains(env.agent.String(), "Source etc: storage volume vol1 is read-only: rsync exited with return code 23") {
 		t.Errorf("agent saw:\n%s", env.agent.String())
+	}
+}
+
+// The agent is told the volume and its state, and rsync's exit when rsync
+// failed; the report summary has the details too.
+func TestVolumeErrorMessages(t *testing.T) {
+	t.Parallel()
+	missing := &VolumeError{Volume: "v", State: VolumeMissing, Detail: "stat /srv/v: no such file or directory"}
+	tests := []struct {
+		name           string
+		err            error
+		agent, summary string
+	}{
+		{name: "missing", err: missing,
+			agent:   "Source etc: storage volume v is missing",
+			summary: "volume v is missing (stat /srv/v: no such file or directory)\n"},
+		{name: "read-only under rsync",
+			err:     &VolumeError{Volume: "v", State: VolumeReadOnly, Cause: &RsyncError{Code: 23, Tail: []string{"last line"}}},
+			agent:   "Source etc: storage volume v is read-only: rsync exited with return code 23",
+			summary: "volume v is read-only: rsync exited with return code 23\nlast line\n"},
+		{name: "read-only under a storage error",
+			err:     &VolumeError{Volume: "v", State: VolumeReadOnly, Cause: errors.New("create working tree: mkdir /srv/v/x: read-only file system")},
+			agent:   "Source etc: storage volume v is read-only",
+			summary: "volume v is read-only: create working tree: mkdir /srv/v/x: read-only file system\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := agentMessage("etc", tt.err); got != tt.agent {
+				t.Errorf("agent: got %q, want %q", got, tt.agent)
+			}
+			if got := failureSummary(tt.err); got != tt.summary {
+				t.Errorf("summary: got %q, want %q", got, tt.summary)
+			}
+		})
 	}
 }
