@@ -41,6 +41,10 @@ type Volume struct {
 	// MaxUsagePct is the disk guard: above this fill level no backup
 	// starts on the volume; 0 means Options.DefaultMaxUsagePct.
 	MaxUsagePct int
+	// MaxInodeUsagePct is the disk guard for inodes: above this share
+	// of inodes used no backup starts on the volume, and no new machine
+	// is placed there; 0 means Options.DefaultMaxInodeUsagePct.
+	MaxInodeUsagePct int
 }
 
 // API is the part of the coordinator API a backup uses;
@@ -65,6 +69,9 @@ type Options struct {
 	// DefaultMaxUsagePct applies to volumes without their own; 0 means
 	// DefaultMaxUsagePct (95).
 	DefaultMaxUsagePct int
+	// DefaultMaxInodeUsagePct applies to volumes without their own; 0
+	// means DefaultMaxInodeUsagePct (95).
+	DefaultMaxInodeUsagePct int
 	// SnapshotMode is ModeLinkDest (the default) or ModeNone.
 	SnapshotMode string
 	// PreserveHardLinks adds --hard-links to every pull.
@@ -118,6 +125,9 @@ type Engine struct {
 	obs       Observer
 	history   *history.Store
 	maxUsage  int // the disk guard's threshold for directories outside every volume
+	// maxInodeUsage is the inode threshold for directories outside every
+	// volume.
+	maxInodeUsage int
 
 	// Seams for tests, set by New.
 	pick    func(weights []int64) int
@@ -131,21 +141,22 @@ type Engine struct {
 // New checks opts and returns an Engine. It creates nothing on disk.
 func New(opts Options) (*Engine, error) {
 	e := &Engine{
-		lockDir:    opts.LockDir,
-		mode:       opts.SnapshotMode,
-		hardLinks:  opts.PreserveHardLinks,
-		loc:        opts.Location,
-		rsync:      opts.RsyncCommand,
-		api:        opts.API,
-		log:        opts.Logger,
-		now:        opts.Now,
-		obs:        opts.Observer,
-		history:    opts.History,
-		maxUsage:   Volume{}.maxUsage(opts.DefaultMaxUsagePct),
-		stat:       statVolume,
-		pick:       pickWeighted,
-		randHex:    randomHex4,
-		registered: opts.Registered,
+		lockDir:       opts.LockDir,
+		mode:          opts.SnapshotMode,
+		hardLinks:     opts.PreserveHardLinks,
+		loc:           opts.Location,
+		rsync:         opts.RsyncCommand,
+		api:           opts.API,
+		log:           opts.Logger,
+		now:           opts.Now,
+		obs:           opts.Observer,
+		history:       opts.History,
+		maxUsage:      Volume{}.maxUsage(opts.DefaultMaxUsagePct),
+		maxInodeUsage: Volume{}.maxInodeUsage(opts.DefaultMaxInodeUsagePct),
+		stat:          statVolume,
+		pick:          pickWeighted,
+		randHex:       randomHex4,
+		registered:    opts.Registered,
 	}
 	if opts.VarDir == "" {
 		return nil, errors.New("backup: var dir is not set")
@@ -168,6 +179,7 @@ func New(opts Options) (*Engine, error) {
 			v.Name = v.Path
 		}
 		v.MaxUsagePct = v.maxUsage(opts.DefaultMaxUsagePct)
+		v.MaxInodeUsagePct = v.maxInodeUsage(opts.DefaultMaxInodeUsagePct)
 		e.volumes = append(e.volumes, v)
 	}
 	switch e.mode {

@@ -69,7 +69,7 @@ func TestDiskGuardRefusesFullVolume(t *testing.T) {
 	var statted []string
 	env.e.stat = func(path string) (volumeStat, error) {
 		statted = append(statted, path)
-		return volumeStat{dev: 1, totalMiB: 1000, availM: 30}, nil
+		return mibStat(1000, 30), nil
 	}
 	agenttest.WriteTree(t, srcDir, map[string]string{"f.txt": "two", "new.txt": "new"})
 	before := listTree(t, env.volume)
@@ -103,7 +103,7 @@ func TestDiskGuardRefusesFullVolume(t *testing.T) {
 	}
 
 	// Below the threshold again, the backup runs.
-	env.e.stat = func(string) (volumeStat, error) { return volumeStat{dev: 1, totalMiB: 1000, availM: 60}, nil }
+	env.e.stat = func(string) (volumeStat, error) { return mibStat(1000, 60), nil }
 	env.api.reset()
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatalf("pull below the threshold: %v", err)
@@ -134,12 +134,12 @@ func TestDiskGuardPerVolumeThreshold(t *testing.T) {
 				o.Volumes[0].MaxUsagePct = tt.volMax
 				o.DefaultMaxUsagePct = tt.defMax
 			})
-			env.e.stat = func(string) (volumeStat, error) { return volumeStat{totalMiB: 1000, availM: 990}, nil }
+			env.e.stat = func(string) (volumeStat, error) { return mibStat(1000, 990), nil }
 			dir, err := env.e.placeMachine(testUUID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			env.e.stat = func(string) (volumeStat, error) { return volumeStat{totalMiB: 1000, availM: tt.availMiB}, nil }
+			env.e.stat = func(string) (volumeStat, error) { return mibStat(1000, tt.availMiB), nil }
 			err = env.e.guard(testUUID)
 			if got := err != nil; got != tt.wantRefuse {
 				t.Errorf("guard refused: %v (%v), want %v", got, err, tt.wantRefuse)
@@ -149,4 +149,10 @@ func TestDiskGuardPerVolumeThreshold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mibStat is a filesystem of totalMiB with availMiB available and no
+// blocks reserved for root.
+func mibStat(totalMiB, availMiB int64) volumeStat {
+	return volumeStat{dev: 1, size: totalMiB << 20, used: (totalMiB - availMiB) << 20, avail: availMiB << 20}
 }

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,17 +18,40 @@ import (
 // accepts new machines, or all that do are above their high-water mark.
 var ErrNoVolume = errors.New("no volume accepts new machines (all are full, above their high-water mark, or closed to new machines)")
 
-// volumeStat is what placement and Space need to know of a filesystem.
+// volumeStat is what placement, Space and the disk guard need to know of
+// a filesystem: its blocks as df(1) counts them, in bytes, and its inodes.
 type volumeStat struct {
-	dev              uint64
-	totalMiB, availM int64
+	dev uint64
+	// size is f_blocks; used f_blocks − f_bfree (blocks reserved for root
+	// are not used); avail f_bavail, what an unprivileged user may still
+	// write.
+	size, used, avail int64
+	// inodes is f_files (0 where the filesystem does not count them, as
+	// btrfs), inodesFree f_ffree.
+	inodes, inodesFree int64
 }
 
-// usedPct is the old code's fill level: 100 × (1 − available/total),
-// where available is what an unprivileged user may still write.
+// usedPct is the fill level as df(1) shows it: used / (used + available).
+// Blocks reserved for root count neither way, as in df's Use% and
+// BackupPC's DfMaxUsagePct.
 func (s volumeStat) usedPct() float64 {
-	return (1 - float64(s.availM)/float64(s.totalMiB)) * 100
+	if s.used+s.avail <= 0 {
+		return 0
+	}
+	return float64(s.used) / float64(s.used+s.avail) * 100
 }
+
+// inodeUsedPct is the share of inodes in use, as df -i's IUse%; 0 where
+// the filesystem does not count inodes.
+func (s volumeStat) inodeUsedPct() float64 {
+	if s.inodes <= 0 {
+		return 0
+	}
+	return float64(s.inodes-s.inodesFree) / float64(s.inodes) * 100
+}
+
+func (s volumeStat) totalMiB() int64 { return s.size >> 20 }
+func (s volumeStat) availMiB() int64 { return s.avail >> 20 }
 
 func statVolume(path string) (volumeStat, error) {
 	var st unix.Stat_t
@@ -42,36 +64,45 @@ func statVolume(path string) (volumeStat, error) {
 	}
 	bs := blockSize(&sf)
 	return volumeStat{
-		dev:      uint64(st.Dev),
-		totalMiB: int64(sf.Blocks) * bs >> 20,
-		availM:   int64(sf.Bavail) * bs >> 20,
+		dev:        uint64(st.Dev),
+		size:       int64(sf.Blocks) * bs,
+		used:       int64(sf.Blocks-sf.Bfree) * bs,
+		avail:      int64(sf.Bavail) * bs,
+		inodes:     int64(sf.Files),
+		inodesFree: int64(sf.Ffree),
 	}, nil
 }
 
 // Space returns the total and available MiB to advertise in
 // storage_update_config (docs/protocol.md §3.1): each filesystem (st_dev)
-// counts once; a volume closed to new machines or above its high-water
-// mark contributes nothing available. Volumes that cannot
-// be examined are left out and named in err; the totals cover the rest.
-func Space(volumes []Volume) (totalMiB, availMiB int64, err error) {
+// counts once; a volume closed to new machines, above its high-water mark
+// or its inode threshold contributes nothing available. A volume the
+// volume check finds unusable (missing, not mounted, read-only) or that
+// cannot be examined is left out: the caller logs what CheckVolumes says
+// of it, and the keys still refresh.
+func Space(varDir string, volumes []Volume) (totalMiB, availMiB int64) {
 	seen := map[uint64]bool{}
-	var errs []error
-	for _, v := range volumes {
-		st, err := statVolume(v.Path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("volume %s: %w", cmp.Or(v.Name, v.Path), err))
+	for _, h := range CheckVolumes(varDir, volumes, false) {
+		if !h.OK() {
 			continue
 		}
-		if seen[st.dev] || st.totalMiB <= 0 {
+		var v Volume
+		for _, c := range volumes {
+			if c.Path == h.Path {
+				v = c
+			}
+		}
+		st, err := statVolume(v.Path)
+		if err != nil || seen[st.dev] || st.totalMiB() <= 0 {
 			continue
 		}
 		seen[st.dev] = true
-		totalMiB += st.totalMiB
-		if v.AcceptNew && st.usedPct() <= float64(v.HighWaterPct) {
-			availMiB += st.availM
+		totalMiB += st.totalMiB()
+		if v.AcceptNew && st.usedPct() <= float64(v.HighWaterPct) && !v.overInodes(st, DefaultMaxInodeUsagePct) {
+			availMiB += st.availMiB()
 		}
 	}
-	return totalMiB, availMiB, errors.Join(errs...)
+	return totalMiB, availMiB
 }
 
 // pickWeighted returns an index chosen at random with probability
@@ -98,20 +129,30 @@ func pickWeighted(weights []int64) int {
 func (e *Engine) chooseVolume() (Volume, error) {
 	var cands []Volume
 	var weights []int64
+	// Every volume is checked (and marked) before any is measured, so
+	// the markers written do not skew the weights.
+	var healthy []Volume
 	for _, v := range e.volumes {
 		if !v.AcceptNew {
 			continue
 		}
+		if err := e.checkVolume(v); err != nil {
+			e.log.Warn("volume unusable", "volume", v.Name, "err", err)
+			continue
+		}
+		healthy = append(healthy, v)
+	}
+	for _, v := range healthy {
 		st, err := e.stat(v.Path)
 		if err != nil {
 			e.log.Warn("volume unusable", "volume", v.Name, "err", err)
 			continue
 		}
-		if st.totalMiB <= 0 || st.usedPct() > float64(v.HighWaterPct) || v.over(st) {
+		if st.totalMiB() <= 0 || st.usedPct() > float64(v.HighWaterPct) || v.over(st) || v.overInodes(st, e.maxInodeUsage) {
 			continue
 		}
 		cands = append(cands, v)
-		weights = append(weights, st.availM)
+		weights = append(weights, st.availMiB())
 	}
 	if len(cands) == 0 {
 		return Volume{}, ErrNoVolume

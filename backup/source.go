@@ -129,6 +129,7 @@ func agentMessage(source string, err error) string {
 	var ie *inputError
 	var re *RsyncError
 	var vf *VolumeFullError
+	var ve *VolumeError
 	switch {
 	case errors.As(err, &ie):
 		return fmt.Sprintf("Source %s: %v", source, ie)
@@ -136,6 +137,14 @@ func agentMessage(source string, err error) string {
 		return fmt.Sprintf("Source %s: storage %v", source, vf)
 	case errors.Is(err, errInterrupted):
 		return fmt.Sprintf("Source %s: backup interrupted", source)
+	case errors.As(err, &ve):
+		// The volume and its state, and rsync's exit if that is what
+		// failed; the details (paths, system errors) stay in our log.
+		msg := (&VolumeError{Volume: ve.Volume, State: ve.State}).Error()
+		if errors.As(err, &re) {
+			msg += ": " + re.Error()
+		}
+		return fmt.Sprintf("Source %s: storage %s", source, msg)
 	case errors.As(err, &re):
 		return fmt.Sprintf("Source %s: %v", source, re)
 	}
@@ -228,6 +237,12 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	mdir, err := r.machineDir()
 	if err != nil {
 		return fail(err)
+	}
+	// From here on a failure may come from the volume (it went read-only,
+	// ran out of inodes): if the volume now fails its check, say so.
+	fail = func(err error) (string, string, TransferStats, error) {
+		err = r.e.volumeTrouble(mdir, err)
+		return "", failureSummary(err), stats, err
 	}
 	spec := pullSpec{
 		addr: r.req.RsyncAddr, user: user, pass: pass, source: name,

@@ -36,3 +36,7 @@ func blockSize(sf *unix.Statfs_t) int64 {
 	}
 	return sf.Bsize
 }
+
+// readOnlyFS reports whether the filesystem is mounted read-only
+// (statfs f_flags ST_RDONLY, Linux 2.6.36+).
+func readOnlyFS(sf *unix.Statfs_t) bool { return sf.Flags&unix.ST_RDONLY != 0 }

@@ -26,3 +26,7 @@ func unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
 
 // blockSize is the unit of Statfs_t's block counts.
 func blockSize(sf *unix.Statfs_t) int64 { return int64(sf.Bsize) }
+
+// readOnlyFS reports whether the filesystem is mounted read-only; outside
+// Linux it is left to access(2), which answers EROFS.
+func readOnlyFS(*unix.Statfs_t) bool { return false }

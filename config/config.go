@@ -26,6 +26,9 @@ type Volume struct {
 	// MaxUsagePct is the disk guard: above this fill level no backup
 	// starts on the volume (max_usage_pct).
 	MaxUsagePct int `json:"max_usage_pct"`
+	// MaxInodeUsagePct is the disk guard for inodes: above this share of
+	// inodes used no backup starts on the volume (max_inode_usage_pct).
+	MaxInodeUsagePct int `json:"max_inode_usage_pct"`
 }
 
 // Config is the validated, defaulted configuration. Field comments give
@@ -60,6 +63,7 @@ type Config struct {
 	AcceptNewHighWaterPct int      `json:"accept_new_high_water_pct"` // accept_new_high_water_pct
 	Volumes               []Volume `json:"volumes"`                   // volumes, sorted by name
 	MaxUsagePct           int      `json:"max_usage_pct"`             // max_usage_pct: the disk guard's default
+	MaxInodeUsagePct      int      `json:"max_inode_usage_pct"`       // max_inode_usage_pct: the inode guard's default
 	MetricsListen         string   `json:"metrics_listen"`            // metrics_listen; empty: no /metrics
 
 	SSHPingHost string `json:"ssh_ping_host"` // ssh_ping_host
@@ -119,7 +123,7 @@ var keys = []string{
 	"ssh_host_key_files", "update_config_interval", "max_concurrent_backups",
 	"rsync_command", "coordinator_listen", "coordinator_tls_cert",
 	"coordinator_tls_key", "machine_registration_secret", "coordinator_insecure_listen",
-	"max_usage_pct", "metrics_listen", "control_socket",
+	"max_usage_pct", "max_inode_usage_pct", "metrics_listen", "control_socket",
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
 	"restore_max_lifetime",
 }
@@ -154,6 +158,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("coordinator_listen", "127.0.0.1:8410")
 	v.SetDefault("log_file", "")
 	v.SetDefault("max_usage_pct", int64(95))
+	v.SetDefault("max_inode_usage_pct", int64(95))
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 	setSSHLimitDefaults(v)
 }
@@ -381,7 +386,8 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	}
 	c.AcceptNewHighWaterPct = r.integer("accept_new_high_water_pct", 0, 100)
 	c.MaxUsagePct = r.integer("max_usage_pct", 1, 100)
-	c.Volumes = r.volumes(c.AcceptNewHighWaterPct, c.MaxUsagePct)
+	c.MaxInodeUsagePct = r.integer("max_inode_usage_pct", 1, 100)
+	c.Volumes = r.volumes(c.AcceptNewHighWaterPct, c.MaxUsagePct, c.MaxInodeUsagePct)
 	c.MetricsListen = r.str("metrics_listen")
 	var metricsListen *listenAddr
 	if c.MetricsListen != "" {
@@ -470,7 +476,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	return c, nil
 }
 
-func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
+func (r *reader) volumes(defaultHWM, defaultMaxUsage, defaultMaxInodeUsage int) []Volume {
 	raw := r.v.Get("volumes")
 	if raw == nil {
 		r.required("volumes")
@@ -499,7 +505,7 @@ func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
 			r.fail(key, "want a mapping with a path, got %s", typeName(m[lower]))
 			continue
 		}
-		vol := Volume{Name: name, AcceptNew: true, HighWaterPct: defaultHWM, MaxUsagePct: defaultMaxUsage}
+		vol := Volume{Name: name, AcceptNew: true, HighWaterPct: defaultHWM, MaxUsagePct: defaultMaxUsage, MaxInodeUsagePct: defaultMaxInodeUsage}
 		for _, k := range sortedKeys(vm) {
 			sub := key + "." + k
 			switch k {
@@ -521,6 +527,8 @@ func (r *reader) volumes(defaultHWM, defaultMaxUsage int) []Volume {
 				vol.HighWaterPct = r.integerValue(sub, vm[k], 0, 100)
 			case "max_usage_pct":
 				vol.MaxUsagePct = r.integerValue(sub, vm[k], 1, 100)
+			case "max_inode_usage_pct":
+				vol.MaxInodeUsagePct = r.integerValue(sub, vm[k], 1, 100)
 			}
 			// Other keys were reported by checkKeys.
 		}

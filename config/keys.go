@@ -8,7 +8,7 @@ import (
 )
 
 // volumeKeys are the keys of one volume.
-var volumeKeys = []string{"path", "accept_new", "accept_new_high_water_pct", "max_usage_pct"}
+var volumeKeys = []string{"path", "accept_new", "accept_new_high_water_pct", "max_usage_pct", "max_inode_usage_pct"}
 
 // maxTypoDistance is how far (in edits) an unknown key may be from a known
 // one to be taken for a typo of it: an error, since the setting it meant

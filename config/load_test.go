@@ -42,8 +42,9 @@ func TestLoadSeedConfig(t *testing.T) {
 		APIAuth: "STORAGE AUTH STRING", APITimeout: 30 * time.Second,
 		VarDir: "/var/lib/turku-storage", SnapshotMode: "link-dest", Timezone: "UTC",
 		AcceptNewHighWaterPct: 80,
-		Volumes:               []Volume{{Name: "default", Path: "/media/backup/turku", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95}},
+		Volumes:               []Volume{{Name: "default", Path: "/media/backup/turku", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95, MaxInodeUsagePct: 95}},
 		MaxUsagePct:           95,
+		MaxInodeUsagePct:      95,
 		SSHPingHost:           "primary.turku.example.com", SSHPingPort: 22, SSHPingUser: "turku-ping",
 		SSHListen: ":22", SSHHostKeyFiles: []string{"/var/lib/turku-storage/ssh_host_ed25519_key"},
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
@@ -81,9 +82,9 @@ func TestLoadMergeOrder(t *testing.T) {
 		t.Errorf("got ssh_ping_port %d, want 2022 (YAML after JSON wins)", c.SSHPingPort)
 	}
 	wantVols := []Volume{
-		{Name: "Backup-A", Path: "/srv/a", AcceptNew: false, HighWaterPct: 95, MaxUsagePct: 95},
-		{Name: "b", Path: "/srv/b", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95},
-		{Name: "c", Path: "/srv/c", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95},
+		{Name: "Backup-A", Path: "/srv/a", AcceptNew: false, HighWaterPct: 95, MaxUsagePct: 95, MaxInodeUsagePct: 95},
+		{Name: "b", Path: "/srv/b", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95, MaxInodeUsagePct: 95},
+		{Name: "c", Path: "/srv/c", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95, MaxInodeUsagePct: 95},
 	}
 	if diff := cmp.Diff(wantVols, c.Volumes); diff != "" {
 		t.Errorf("volumes (-want +got):\n%s", diff)
@@ -167,6 +168,14 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{
 				"config.d/a.json: max_usage_pct: 0 is out of range 1..100",
 				"config.d/a.json: volumes.v.max_usage_pct: 101 is out of range 1..100",
+			},
+		},
+		{
+			name:  "inode guard out of range",
+			files: map[string]string{"a.json": `{"name": "n", "secret": "s", "max_inode_usage_pct": 0, "volumes": {"v": {"path": "/v", "max_inode_usage_pct": 101}}}`},
+			want: []string{
+				"config.d/a.json: max_inode_usage_pct: 0 is out of range 1..100",
+				"config.d/a.json: volumes.v.max_inode_usage_pct: 101 is out of range 1..100",
 			},
 		},
 		{
@@ -435,6 +444,9 @@ func TestLoadDiskGuardAndMetrics(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"a": 90, "b": 98}, got); diff != "" {
 		t.Errorf("max_usage_pct by volume (-want +got):\n%s", diff)
 	}
+	if c.MaxInodeUsagePct != 95 {
+		t.Errorf("max_inode_usage_pct default %d, want 95", c.MaxInodeUsagePct)
+	}
 	if c.MetricsListen != "127.0.0.1:9410" {
 		t.Errorf("metrics_listen %q", c.MetricsListen)
 	}
@@ -467,4 +479,24 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// max_inode_usage_pct: like max_usage_pct, the top-level value is every
+// volume's default and a volume's own wins.
+func TestLoadInodeGuard(t *testing.T) {
+	dir := writeConfig(t, map[string]string{
+		"a.json": `{"name": "n", "secret": "s", "max_inode_usage_pct": 90,
+			"volumes": {"a": {"path": "/a"}, "b": {"path": "/b", "max_inode_usage_pct": 99}}}`,
+	})
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, v := range c.Volumes {
+		got[v.Name] = v.MaxInodeUsagePct
+	}
+	if diff := cmp.Diff(map[string]int{"a": 90, "b": 99}, got); diff != "" {
+		t.Errorf("max_inode_usage_pct by volume (-want +got):\n%s", diff)
+	}
 }

@@ -98,8 +98,20 @@ type Volume struct {
 	SizeBytes   int64 `json:"size_bytes"`
 	// FreeBytes is what an unprivileged user may still write (statfs
 	// f_bavail), the figure placement uses.
-	FreeBytes int64   `json:"free_bytes"`
-	UsedPct   float64 `json:"used_pct"`
+	FreeBytes int64 `json:"free_bytes"`
+	// UsedPct is as df shows it: used / (used + available).
+	UsedPct float64 `json:"used_pct"`
+	// MaxInodeUsagePct is the disk guard's max_inode_usage_pct for this
+	// volume; Inodes and InodesFree are the filesystem's (0 where it does
+	// not count them), InodeUsedPct as df -i shows it.
+	MaxInodeUsagePct int     `json:"max_inode_usage_pct"`
+	Inodes           int64   `json:"inodes"`
+	InodesFree       int64   `json:"inodes_free"`
+	InodeUsedPct     float64 `json:"inode_used_pct"`
+	// State is what the volume check found: "ok", "missing", "not
+	// mounted", "read-only", …; Message names the volume and the problem.
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
 	// Error is set when the volume could not be examined.
 	Error string `json:"error,omitempty"`
 }
@@ -149,6 +161,8 @@ func (st *Status) fill(ms monitor.Status) {
 	st.Volumes = []Volume{}
 	for _, v := range ms.Volumes {
 		st.Volumes = append(st.Volumes, Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,
-			MaxUsagePct: v.MaxUsagePct, SizeBytes: v.SizeBytes, FreeBytes: v.FreeBytes, UsedPct: v.UsedPct, Error: v.Err})
+			MaxUsagePct: v.MaxUsagePct, SizeBytes: v.SizeBytes, FreeBytes: v.FreeBytes, UsedPct: v.UsedPct,
+			MaxInodeUsagePct: v.MaxInodeUsagePct, Inodes: v.Inodes, InodesFree: v.InodesFree, InodeUsedPct: v.InodeUsedPct,
+			State: v.State, Message: v.Message, Error: v.Err})
 	}
 }

@@ -48,6 +48,19 @@ var (
 	descVolumeMax = prometheus.NewDesc("turku_storage_volume_max_usage_ratio",
 		"The disk guard: fill ratio above which no backup starts on the volume (max_usage_pct/100).",
 		[]string{"volume"}, nil)
+	descVolumeUsed = prometheus.NewDesc("turku_storage_volume_used_bytes",
+		"Bytes used on the volume's filesystem, as df counts them (blocks reserved for root are neither used nor free).",
+		[]string{"volume"}, nil)
+	descVolumeWritable = prometheus.NewDesc("turku_storage_volume_writable",
+		"1 if the volume is there, mounted and writable (the volume check), else 0: missing, not mounted or read-only.",
+		[]string{"volume"}, nil)
+	descVolumeInodes = prometheus.NewDesc("turku_storage_volume_inodes_total",
+		"Inodes of the volume's filesystem (absent where it does not count them).", []string{"volume"}, nil)
+	descVolumeInodesFree = prometheus.NewDesc("turku_storage_volume_inodes_free",
+		"Free inodes on the volume's filesystem.", []string{"volume"}, nil)
+	descVolumeMaxInodes = prometheus.NewDesc("turku_storage_volume_max_inode_usage_ratio",
+		"The disk guard for inodes: share of inodes used above which no backup starts on the volume (max_inode_usage_pct/100).",
+		[]string{"volume"}, nil)
 	descMachines = prometheus.NewDesc("turku_storage_machines",
 		"Machines whose keys are loaded.", nil, nil)
 	descKeyRefresh = prometheus.NewDesc("turku_storage_key_refresh_last_success_timestamp_seconds",
@@ -71,7 +84,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		descBackups, descDuration, descReceived, descLastSuccess, descLastAttempt,
 		descAssigned, descFailures, descMachineAssigned, descMachineSuccess,
 		descSessions, descRunning, descWaiting, descAuthFailures, descDropped,
-		descVolumeFree, descVolumeSize, descVolumeMax, descMachines, descKeyRefresh, descSpooled,
+		descVolumeFree, descVolumeSize, descVolumeMax, descVolumeUsed, descVolumeWritable, descVolumeInodes,
+		descVolumeInodesFree, descVolumeMaxInodes, descMachines, descKeyRefresh, descSpooled,
 		descReloadOK, descReloadTime,
 	} {
 		ch <- d
@@ -111,11 +125,22 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if s.opts.Volumes != nil {
 		for _, v := range s.opts.Volumes() {
 			gauge(descVolumeMax, float64(v.MaxUsagePct)/100, v.Name)
+			gauge(descVolumeMaxInodes, float64(v.MaxInodeUsagePct)/100, v.Name)
+			writable := 0.0
+			if v.Writable() {
+				writable = 1
+			}
+			gauge(descVolumeWritable, writable, v.Name)
 			if v.Err != "" {
 				continue
 			}
 			gauge(descVolumeFree, float64(v.FreeBytes), v.Name)
 			gauge(descVolumeSize, float64(v.SizeBytes), v.Name)
+			gauge(descVolumeUsed, float64(v.UsedBytes), v.Name)
+			if v.Inodes > 0 {
+				gauge(descVolumeInodes, float64(v.Inodes), v.Name)
+				gauge(descVolumeInodesFree, float64(v.InodesFree), v.Name)
+			}
 		}
 	}
 

@@ -60,7 +60,8 @@ func TestExampleAlertRules(t *testing.T) {
 		}
 	}
 	// The alerts the operations guide promises.
-	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuMachineNeverBackedUp", "TurkuSourceFailing", "TurkuKeyRefreshFailing", "TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuConfigReloadFailed"} {
+	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuMachineNeverBackedUp", "TurkuSourceFailing", "TurkuKeyRefreshFailing",
+		"TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuConfigReloadFailed", "TurkuVolumeNotWritable", "TurkuVolumeInodesAboveGuard"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s in %s", want, path)
 		}

@@ -45,14 +45,34 @@ type VolumeUsage struct {
 	Path string `json:"path"`
 	// AcceptNew and HighWaterPct are the volume's accept_new and
 	// accept_new_high_water_pct: whether placement puts new machines here.
-	AcceptNew    bool    `json:"accept_new"`
-	HighWaterPct int     `json:"accept_new_high_water_pct"`
-	SizeBytes    int64   `json:"size_bytes"`
-	FreeBytes    int64   `json:"free_bytes"` // available to unprivileged users (f_bavail)
-	UsedPct      float64 `json:"used_pct"`
-	MaxUsagePct  int     `json:"max_usage_pct"` // the disk guard's threshold
-	Err          string  `json:"error,omitempty"`
+	AcceptNew    bool  `json:"accept_new"`
+	HighWaterPct int   `json:"accept_new_high_water_pct"`
+	SizeBytes    int64 `json:"size_bytes"`
+	FreeBytes    int64 `json:"free_bytes"` // available to unprivileged users (f_bavail)
+	// UsedBytes is f_blocks − f_bfree, as df shows it: blocks reserved
+	// for root are neither used nor free.
+	UsedBytes int64 `json:"used_bytes"`
+	// UsedPct is df's Use%: UsedBytes / (UsedBytes + FreeBytes).
+	UsedPct     float64 `json:"used_pct"`
+	MaxUsagePct int     `json:"max_usage_pct"` // the disk guard's threshold
+	// State is what the volume check found: "ok", or what is wrong
+	// ("missing", "not mounted", "read-only", …); Message says it in a
+	// sentence naming the volume.
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
+	// Inodes and InodesFree are the filesystem's (0 where it does not
+	// count them); InodeUsedPct is as df -i shows it.
+	Inodes           int64   `json:"inodes"`
+	InodesFree       int64   `json:"inodes_free"`
+	InodeUsedPct     float64 `json:"inode_used_pct"`
+	MaxInodeUsagePct int     `json:"max_inode_usage_pct"` // the inode guard's threshold
+	// Err is set when the filesystem's usage could not be read.
+	Err string `json:"error,omitempty"`
 }
+
+// Writable reports whether the volume check found the volume healthy:
+// there, mounted and writable.
+func (v VolumeUsage) Writable() bool { return v.State == "ok" }
 
 // Options are the parts of the state that are read, not reported: cmd
 // passes functions that look at the disk when a reader asks.

@@ -36,8 +36,10 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Long: `Reads the snapshots on disk (VAR_DIR/machines) and the volumes, and
 prints one Nagios plugin line with perfdata, then one line per problem:
 
-  CRITICAL (exit 2)  a source's newest snapshot is older than --max-age, or
-                     a volume is filled above its max_usage_pct (the disk
+  CRITICAL (exit 2)  a source's newest snapshot is older than --max-age,
+                     a volume is missing, not mounted or read-only, or a
+                     volume is filled above its max_usage_pct or has more
+                     inodes used than its max_inode_usage_pct (the disk
                      guard: no backup starts there);
   WARNING  (exit 1)  a source's newest snapshot is older than --warn-age,
                      or a machine directory or volume cannot be read;
@@ -157,22 +159,41 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		}
 	}
 	c.summarise(len(seen))
-	var full int
-	for _, v := range volumeUsage(cfg.Volumes) {
+	var full, unusable int
+	for _, v := range volumeUsage(cfg.VarDir, cfg.Volumes) {
 		switch {
-		case v.Err != "":
+		case v.State != backup.VolumeOK && v.State != backup.VolumeUnreadable:
+			// Missing, not a directory, not mounted, read-only: every
+			// backup on it fails.
+			unusable++
+			r.raise(checkCritical)
+			r.summary = append(r.summary, v.Message)
+			r.details = append(r.details, "CRITICAL: "+v.Message)
+		case v.Err != "" || v.State == backup.VolumeUnreadable:
 			r.raise(checkWarning)
-			r.details = append(r.details, fmt.Sprintf("WARNING: volume %s: %s", v.Name, v.Err))
+			r.details = append(r.details, fmt.Sprintf("WARNING: volume %s: %s", v.Name, cmp.Or(v.Err, v.Message)))
+		}
+		if v.Err != "" {
+			continue
+		}
+		switch {
 		case v.UsedPct > float64(v.MaxUsagePct):
 			full++
 			r.raise(checkCritical)
 			msg := fmt.Sprintf("volume %s %.1f%% full, above max_usage_pct %d%%: no backup starts there", v.Name, v.UsedPct, v.MaxUsagePct)
 			r.summary = append(r.summary, msg)
 			r.details = append(r.details, "CRITICAL: "+msg)
+		case v.Inodes > 0 && v.InodeUsedPct > float64(v.MaxInodeUsagePct):
+			full++
+			r.raise(checkCritical)
+			msg := fmt.Sprintf("volume %s: %.1f%% of inodes used, above max_inode_usage_pct %d%%: no backup starts there", v.Name, v.InodeUsedPct, v.MaxInodeUsagePct)
+			r.summary = append(r.summary, msg)
+			r.details = append(r.details, "CRITICAL: "+msg)
 		}
-		if v.Err == "" {
-			// Nagios perfdata: 'label'=value[UOM];warn;crit;min;max
-			r.perfdata = append(r.perfdata, fmt.Sprintf("'used_%s'=%.1f%%;;%d;0;100", v.Name, v.UsedPct, v.MaxUsagePct))
+		// Nagios perfdata: 'label'=value[UOM];warn;crit;min;max
+		r.perfdata = append(r.perfdata, fmt.Sprintf("'used_%s'=%.1f%%;;%d;0;100", v.Name, v.UsedPct, v.MaxUsagePct))
+		if v.Inodes > 0 {
+			r.perfdata = append(r.perfdata, fmt.Sprintf("'inodes_used_%s'=%.1f%%;;%d;0;100", v.Name, v.InodeUsedPct, v.MaxInodeUsagePct))
 		}
 	}
 	r.perfdata = append([]string{
@@ -181,6 +202,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		fmt.Sprintf("stale=%d;;;0", c.stale),
 		fmt.Sprintf("oldest_age=%.0fs;%s;%.0f;0", c.oldest.Seconds(), perfThreshold(warnAge), maxAge.Seconds()),
 		fmt.Sprintf("full_volumes=%d;;;0", full),
+		fmt.Sprintf("unusable_volumes=%d;;;0", unusable),
 		fmt.Sprintf("spooled_reports=%d;;;0", spooledReports(reportsDir(cfg))),
 		fmt.Sprintf("failing=%d;;;0", c.failing),
 		fmt.Sprintf("never_backed_up=%d;;;0", c.never),

@@ -77,7 +77,7 @@ func TestCheck(t *testing.T) {
 			name:      "nothing backed up yet",
 			setup:     func(*testing.T, *site) {},
 			wantCode:  0,
-			wantFirst: `^TURKU-STORAGE OK - 0 sources of 0 machines backed up within 48h0m0s \| machines=0;;;0 sources=0;;;0 stale=0;;;0 oldest_age=0s;;172800;0 full_volumes=0;;;0 spooled_reports=0;;;0 failing=0;;;0 never_backed_up=0;;;0 'used_default'=[0-9.]+%;;95;0;100$`,
+			wantFirst: `^TURKU-STORAGE OK - 0 sources of 0 machines backed up within 48h0m0s \| machines=0;;;0 sources=0;;;0 stale=0;;;0 oldest_age=0s;;172800;0 full_volumes=0;;;0 unusable_volumes=0;;;0 spooled_reports=0;;;0 failing=0;;;0 never_backed_up=0;;;0 'used_default'=[0-9.]+%;;95;0;100( 'inodes_used_default'=[0-9.]+%;;95;0;100)?$`,
 		},
 		{
 			name: "all recent",

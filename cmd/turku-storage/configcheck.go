@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -31,7 +32,12 @@ known one is an error ("did you mean ssh_listen?"); other unknown keys are
 warnings, and the old storage unit's authorized_keys_* are named as
 ignored. Whatever serve would refuse at start is refused here too: a
 listen address without a port number, a placeholder such as CHANGE-ME
-(named with its line), a host key, CA file or TLS pair that does not load.`,
+(named with its line), a host key, CA file or TLS pair that does not load.
+
+Then every volume is checked as serve checks it, writing nothing: a
+volume that is missing, not a directory, not mounted (the marker serve
+wrote on first use is gone) or read-only is named, with what is wrong,
+and the command exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, cfg, err := g.loadWithLog()
@@ -49,7 +55,12 @@ listen address without a port number, a placeholder such as CHANGE-ME
 				log.Info("config: " + w)
 			}
 			printOrigins(g.stderr, cfg)
-			return nil
+			// The volumes as serve would find them; nothing is written.
+			var errs []error
+			for _, h := range checkVolumes(log, cfg.VarDir, cfg.Volumes, false) {
+				errs = append(errs, fmt.Errorf("volumes.%s.path: %w", h.Volume, h.Err()))
+			}
+			return errors.Join(errs...)
 		},
 	})
 	return cmd

@@ -32,23 +32,9 @@ import (
 func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.State {
 	reports := reportsDir(cfg)
 	return monitor.New(monitor.Options{
-		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(volumes()) },
+		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(cfg.VarDir, volumes()) },
 		SpooledReports: func() int { return spooledReports(reports) },
 	})
-}
-
-// volumeUsage stats every configured volume.
-func volumeUsage(vols []config.Volume) []monitor.VolumeUsage {
-	out := make([]monitor.VolumeUsage, 0, len(vols))
-	for _, v := range vols {
-		u := monitor.VolumeUsage{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct, MaxUsagePct: v.MaxUsagePct}
-		var err error
-		if u.SizeBytes, u.FreeBytes, u.UsedPct, err = backup.Usage(v.Path); err != nil {
-			u.Err = err.Error()
-		}
-		out = append(out, u)
-	}
-	return out
 }
 
 func reportsDir(cfg *config.Config) string { return filepath.Join(cfg.VarDir, "reports") }

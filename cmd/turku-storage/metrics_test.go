@@ -385,7 +385,7 @@ func TestServeMetricsDuringBackup(t *testing.T) {
 func TestLiveStateReadsDisk(t *testing.T) {
 	vol := t.TempDir()
 	gone := filepath.Join(vol, "missing")
-	got := volumeUsage([]config.Volume{
+	got := volumeUsage(t.TempDir(), []config.Volume{
 		{Name: "default", Path: vol, AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95},
 		{Name: "gone", Path: gone},
 	})
@@ -396,8 +396,11 @@ func TestLiveStateReadsDisk(t *testing.T) {
 		!v.AcceptNew || v.HighWaterPct != 80 || v.MaxUsagePct != 95 {
 		t.Errorf("volume %+v, want its size, free space and settings", v)
 	}
-	if v := got[1]; v.Err == "" || !strings.Contains(v.Err, gone) {
-		t.Errorf("missing volume %+v, want an error naming it", v)
+	if v := got[1]; v.Err == "" || !strings.Contains(v.Err, gone) || v.State != backup.VolumeMissing || !strings.HasPrefix(v.Message, "volume gone is missing") {
+		t.Errorf("missing volume %+v, want state missing and an error naming it", v)
+	}
+	if v := got[0]; v.State != backup.VolumeOK || v.Message != "" || v.Inodes <= 0 || v.UsedBytes <= 0 {
+		t.Errorf("volume %+v, want state ok, inodes and used bytes", v)
 	}
 
 	reports := t.TempDir()

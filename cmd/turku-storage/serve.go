@@ -160,6 +160,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	d.engine.Store(engine)
 	secureAtStart(ctx, w, engine, log)
+	checkVolumes(log, cfg.VarDir, cfg.Volumes, true)
 	d.reg = registry.New(w.registrarOptions("", "", d.hostKeys))
 	d.srv, err = sshserver.New(sshserver.Options{
 		HostSigners: signers,

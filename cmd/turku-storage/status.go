@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -28,8 +29,8 @@ since when), running backups (source, elapsed time, bytes received through
 the tunnel so far and their rate, files rsync listed), backups waiting for
 a max_concurrent_backups slot, restore sessions with their ports, the last
 key refresh, spooled reports, the sources whose last attempt failed (with
-the failures in a row and the last error) and the volumes with their free
-space.
+the failures in a row and the last error) and the volumes with their state
+(ok, missing, not mounted, read-only), free space and inodes used.
 
 On a terminal it prints a table, and --watch redraws it in place every
 --interval until interrupted. Otherwise, or with --json, it prints one JSON
@@ -129,18 +130,23 @@ func printStatus(w io.Writer, st *control.Status) error {
 				since(f.FailingSince), last, f.LastError)
 		}
 	}
-	fmt.Fprintf(tw, "\nVOLUMES\tPATH\tSIZE\tFREE\tUSED\tNEW MACHINES\n")
+	fmt.Fprintf(tw, "\nVOLUMES\tPATH\tSTATE\tSIZE\tFREE\tUSED\tINODES USED\tNEW MACHINES\n")
 	for _, v := range st.Volumes {
+		state := cmp.Or(v.State, "ok")
 		if v.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\terror: %s\n", v.Name, v.Path, v.Error)
+			fmt.Fprintf(tw, "%s\t%s\t%s\terror: %s\n", v.Name, v.Path, state, v.Error)
 			continue
 		}
 		accept := "no"
 		if v.AcceptNew {
 			accept = fmt.Sprintf("up to %d%%", v.HighWaterPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f%%\t%s\n", v.Name, v.Path, humanize.IBytes(uint64(v.SizeBytes)),
-			humanize.IBytes(uint64(v.FreeBytes)), v.UsedPct, accept)
+		inodes := "-"
+		if v.Inodes > 0 {
+			inodes = fmt.Sprintf("%.1f%%", v.InodeUsedPct)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f%%\t%s\t%s\n", v.Name, v.Path, state, humanize.IBytes(uint64(v.SizeBytes)),
+			humanize.IBytes(uint64(v.FreeBytes)), v.UsedPct, inodes, accept)
 	}
 	return tw.Flush()
 }

@@ -183,10 +183,12 @@ func TestPrintStatus(t *testing.T) {
 			{Machine: "m-1", Unit: "web1", Remote: "192.0.2.1:5000", Mode: "checkin", Since: now.Add(-90 * time.Second), AgentPort: 51000},
 			{Machine: "m-2", Remote: "192.0.2.2:5000", Mode: "restore", Since: now.Add(-time.Minute), AgentPort: 52000, RestorePort: 52001},
 		},
-		Backups:        []control.Backup{{Machine: "m-1", Unit: "web1", Source: "etc", Since: now.Add(-80 * time.Second), Bytes: 3 << 20, BytesPerSecond: 1 << 20, Files: &files}},
-		Waiting:        []control.Backup{{Machine: "m-3", Source: "home", Since: now.Add(-5 * time.Second)}},
-		Keys:           control.Keys{Machines: 3, Updated: now.Add(-2 * time.Minute), From: "api"},
-		Volumes:        []control.Volume{{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60}},
+		Backups: []control.Backup{{Machine: "m-1", Unit: "web1", Source: "etc", Since: now.Add(-80 * time.Second), Bytes: 3 << 20, BytesPerSecond: 1 << 20, Files: &files}},
+		Waiting: []control.Backup{{Machine: "m-3", Source: "home", Since: now.Add(-5 * time.Second)}},
+		Keys:    control.Keys{Machines: 3, Updated: now.Add(-2 * time.Minute), From: "api"},
+		Volumes: []control.Volume{{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60},
+			{Name: "old", Path: "/srv/old", State: "read-only", SizeBytes: 10 << 30, FreeBytes: 1 << 30, UsedPct: 90, Inodes: 1000, InodesFree: 10, InodeUsedPct: 99},
+			{Name: "gone", Path: "/srv/gone", State: "not mounted", Error: "volume gone is not mounted (marker .turku-storage-volume missing)"}},
 		SpooledReports: 2,
 	}
 	var b strings.Builder
@@ -199,7 +201,9 @@ func TestPrintStatus(t *testing.T) {
 		`(?m)^web1 \(m-1\)\s+etc\s+1m20s\s+3\.0 MiB\s+1\.0 MiB/s\s+12$`,
 		`(?m)^m-3\s+home\s+5s$`,
 		`(?m)^m-2\s+restore\s+192\.0\.2\.2:5000\s+1m0s\s+restore on 127\.0\.0\.1:52001$`,
-		`(?m)^default\s+/srv/turku\s+100 GiB\s+40 GiB\s+60\.0%\s+up to 80%$`,
+		`(?m)^default\s+/srv/turku\s+ok\s+100 GiB\s+40 GiB\s+60\.0%\s+-\s+up to 80%$`,
+		`(?m)^old\s+/srv/old\s+read-only\s+10 GiB\s+1\.0 GiB\s+90\.0%\s+99\.0%\s+no$`,
+		`(?m)^gone\s+/srv/gone\s+not mounted\s+error: volume gone is not mounted \(marker \.turku-storage-volume missing\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(b.String()) {
 			t.Errorf("output lacks %s:\n%s", re, b.String())

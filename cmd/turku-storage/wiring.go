@@ -102,11 +102,7 @@ func (w *wiring) advertisedKeys(signers []gossh.Signer) []string {
 }
 
 func (w *wiring) volumes() []backup.Volume {
-	out := make([]backup.Volume, 0, len(w.cfg.Volumes))
-	for _, v := range w.cfg.Volumes {
-		out = append(out, backup.Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct, MaxUsagePct: v.MaxUsagePct})
-	}
-	return out
+	return backupVolumes(w.cfg.Volumes)
 }
 
 // historyDir is where the attempt history lives: VAR_DIR/history.
@@ -147,8 +143,15 @@ func (w *wiring) registrarOptions(authName, authSecret string, hostKeys []string
 			SSHPingHostKeys: hostKeys,
 			Published:       w.cfg.Published,
 		},
-		Auth:      auth,
-		Space:     func() (int64, int64, error) { return backup.Space(vols) },
+		Auth: auth,
+		// Each refresh checks the volumes first: an unusable one is
+		// logged for what it is and left out of the space advertised,
+		// and the keys still refresh.
+		Space: func() (int64, int64, error) {
+			checkVolumes(w.log, w.cfg.VarDir, w.cfg.Volumes, true)
+			total, avail := backup.Space(w.cfg.VarDir, vols)
+			return total, avail, nil
+		},
 		CachePath: w.cachePath(),
 		Logger:    w.log,
 	}
@@ -157,23 +160,24 @@ func (w *wiring) registrarOptions(authName, authSecret string, hostKeys []string
 // engine builds the backup engine.
 func (w *wiring) engine() (*backup.Engine, error) {
 	return backup.New(backup.Options{
-		StorageName:        w.cfg.Name,
-		VarDir:             w.cfg.VarDir,
-		LockDir:            w.cfg.LockDir,
-		Volumes:            w.volumes(),
-		DefaultMaxUsagePct: w.cfg.MaxUsagePct,
-		SnapshotMode:       w.cfg.SnapshotMode,
-		PreserveHardLinks:  w.cfg.PreserveHardLinks,
-		Location:           w.cfg.Location,
-		RsyncCommand:       w.cfg.RsyncCommand,
-		MaxConcurrent:      w.cfg.MaxConcurrentBackups,
-		Slots:              w.slots,
-		Reports:            w.reports,
-		API:                w.api,
-		History:            w.history,
-		Observer:           w.observer(),
-		Logger:             w.log,
-		Registered:         w.registered,
+		StorageName:             w.cfg.Name,
+		VarDir:                  w.cfg.VarDir,
+		LockDir:                 w.cfg.LockDir,
+		Volumes:                 w.volumes(),
+		DefaultMaxUsagePct:      w.cfg.MaxUsagePct,
+		DefaultMaxInodeUsagePct: w.cfg.MaxInodeUsagePct,
+		SnapshotMode:            w.cfg.SnapshotMode,
+		PreserveHardLinks:       w.cfg.PreserveHardLinks,
+		Location:                w.cfg.Location,
+		RsyncCommand:            w.cfg.RsyncCommand,
+		MaxConcurrent:           w.cfg.MaxConcurrentBackups,
+		Slots:                   w.slots,
+		Reports:                 w.reports,
+		API:                     w.api,
+		History:                 w.history,
+		Observer:                w.observer(),
+		Logger:                  w.log,
+		Registered:              w.registered,
 	})
 }
 
