@@ -33,20 +33,25 @@ func newCheckCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that every source was backed up recently (Nagios plugin)",
-		Long: `Reads the snapshots on disk (VAR_DIR/machines) and the volumes, and
-prints one Nagios plugin line with perfdata, then one line per problem:
+		Long: `Reads the snapshots on disk (VAR_DIR/machines), the backup history
+(VAR_DIR/history) and the volumes, and prints one Nagios plugin line with
+perfdata, then one line per problem:
 
-  CRITICAL (exit 2)  a source's newest snapshot is older than --max-age,
-                     a volume is missing, not mounted or read-only, or a
-                     volume is filled above its max_usage_pct or has more
-                     inodes used than its max_inode_usage_pct (the disk
-                     guard: no backup starts there);
-  WARNING  (exit 1)  a source's newest snapshot is older than --warn-age,
-                     or a machine directory or volume cannot be read;
-  OK       (exit 0)  otherwise;
+  CRITICAL (exit 2)  a source had no successful backup within --max-age of
+                     its last success or, if it never succeeded, of its
+                     first attempt (named with its last error and the
+                     failures in a row); a machine assigned here longer
+                     than --max-age ago never backed up at all; a volume
+                     is missing, not mounted or read-only; or a volume is
+                     filled above its max_usage_pct or has more inodes
+                     used than its max_inode_usage_pct (the disk guard: no
+                     backup starts there);
+  WARNING  (exit 1)  the same past --warn-age, or a machine directory, a
+                     volume or the history cannot be read;
+  OK       (exit 0)  otherwise (failing sources still within --max-age
+                     are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
 
-Sources without snapshots (snapshot_mode "none") are counted, not checked.
 It runs without serve and changes nothing, so cron and monitoring systems
 that do not scrape /metrics can call it.`,
 		Args: cobra.NoArgs,
