@@ -222,8 +222,12 @@ func perfThreshold(d time.Duration) string {
 	return fmt.Sprintf("%.0f", d.Seconds())
 }
 
-// roundAge shows an age to the minute, like "50h12m".
+// roundAge shows an age to the minute, like "50h12m" (under a minute, to
+// the second: "42s").
 func roundAge(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
 	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 }
 
