@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // writeTLSPair writes a self-signed certificate and its key as PEM files
@@ -102,16 +100,7 @@ func TestLoadFiles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeConfig(t, map[string]string{"a.json": "{" + base + ", " + tt.extra + "}"})
 			_, err := Load(dir)
-			var got []string
-			var ce *Error
-			if errors.As(err, &ce) {
-				got = ce.Problems
-			} else if err != nil {
-				t.Fatalf("got %v, want a *config.Error or none", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			wantProblems(t, err, tt.want)
 			if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("Load created %s: %v", absent, err)
 			}

@@ -57,16 +57,23 @@ func TestLoadListen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, map[string]string{"a.json": "{" + base + ", " + tt.extra + "}"}))
-			var got []string
-			var ce *Error
-			if errors.As(err, &ce) {
-				got = ce.Problems
-			} else if err != nil {
-				t.Fatalf("got %v, want a *config.Error or none", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			wantProblems(t, err, tt.want)
 		})
+	}
+}
+
+// wantProblems checks that err is a *config.Error with exactly want as
+// its problems, or nil when want is empty.
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	var got []string
+	var ce *Error
+	if errors.As(err, &ce) {
+		got = ce.Problems
+	} else if err != nil {
+		t.Fatalf("got %v, want a *config.Error or none", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }

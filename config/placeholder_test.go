@@ -1,11 +1,6 @@
 package config
 
-import (
-	"errors"
-	"testing"
-
-	"github.com/google/go-cmp/cmp"
-)
+import "testing"
 
 // TestLoadPlaceholders: a value left as a template wrote it is refused,
 // naming the file (with the line, where it can be found) and the key, and
@@ -76,16 +71,7 @@ func TestLoadPlaceholders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tt.files))
-			var got []string
-			var ce *Error
-			if errors.As(err, &ce) {
-				got = ce.Problems
-			} else if err != nil {
-				t.Fatalf("got %v, want a *config.Error or none", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			wantProblems(t, err, tt.want)
 		})
 	}
 }

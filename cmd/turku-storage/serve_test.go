@@ -106,12 +106,19 @@ func newAgent(t *testing.T, api *apitest.Server, uuid, unit string, files map[st
 // ping runs the agent's ssh exactly as turku-agent does.
 func (a *agent) ping(t *testing.T, d *daemonUnderTest, hostKeys []string) *agenttest.Session {
 	t.Helper()
+	return a.pingWithPassword(t, d, hostKeys, "etc-pass")
+}
+
+// pingWithPassword is ping with password as the agent's rsync secret for
+// etc: a wrong one makes the agent's daemon refuse every pull.
+func (a *agent) pingWithPassword(t *testing.T, d *daemonUnderTest, hostKeys []string, password string) *agenttest.Session {
+	t.Helper()
 	return agenttest.Ping{
 		Host: "127.0.0.1", Port: d.ssh.(*net.TCPAddr).Port, User: "turku-ping",
 		Key: a.key, HostKeys: hostKeys, ForwardPort: a.rsyncd.Port,
 		Request: map[string]any{
 			"verbose": true, "action": "checkin", "port": a.rsyncd.Port,
-			"sources": map[string]any{"etc": map[string]string{"username": "etc-user", "password": "etc-pass"}},
+			"sources": map[string]any{"etc": map[string]string{"username": "etc-user", "password": password}},
 		},
 	}.Start(t)
 }

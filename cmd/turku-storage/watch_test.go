@@ -3,28 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
-	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
-
-// failingPing runs the agent's ssh with a wrong rsync password for etc:
-// the agent's daemon refuses every pull, as with a mistyped secret.
-func (a *agent) failingPing(t *testing.T, d *daemonUnderTest, hostKeys []string) *agenttest.Session {
-	t.Helper()
-	return agenttest.Ping{
-		Host: "127.0.0.1", Port: d.ssh.(*net.TCPAddr).Port, User: "turku-ping",
-		Key: a.key, HostKeys: hostKeys, ForwardPort: a.rsyncd.Port,
-		Request: map[string]any{
-			"verbose": true, "action": "checkin", "port": a.rsyncd.Port,
-			"sources": map[string]any{"etc": map[string]string{"username": "etc-user", "password": "wrong"}},
-		},
-	}.Start(t)
-}
 
 // A source whose every run fails is watched: the machine is in /metrics
 // from the first refresh, each failure counts in a row and survives a
@@ -48,7 +32,7 @@ func TestServeSourceThatNeverSucceeds(t *testing.T) {
 	}
 
 	for i := range 2 {
-		if res := a.failingPing(t, d, hostKeys).Wait(t, waitLong); res.ExitCode == 0 {
+		if res := a.pingWithPassword(t, d, hostKeys, "wrong").Wait(t, waitLong); res.ExitCode == 0 {
 			t.Fatalf("ping %d with a wrong rsync password succeeded", i+1)
 		}
 	}
