@@ -81,20 +81,33 @@ type SnapshotUsage struct {
 	Sources map[string]int64
 }
 
+// snapshotDirs maps each source of the machine in machineDir that has a
+// snapshot directory to it.
+func snapshotDirs(machineDir string) (map[string]string, error) {
+	sources, err := ListSources(machineDir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, src := range sources {
+		dir := snapshotsDir(machineDir, src)
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			out[src] = dir
+		}
+	}
+	return out, nil
+}
+
 // MachineUsage reads the usage ledgers of machineDir's sources, without
 // walking any tree. Working trees (snapshot mode "none", or what a failed
 // run left) are not counted.
 func MachineUsage(machineDir string) (SnapshotUsage, error) {
-	sources, err := ListSources(machineDir)
+	dirs, err := snapshotDirs(machineDir)
 	if err != nil {
 		return SnapshotUsage{}, err
 	}
 	u := SnapshotUsage{Known: true, Sources: map[string]int64{}}
-	for _, src := range sources {
-		dir := snapshotsDir(machineDir, src)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			continue
-		}
+	for src, dir := range dirs {
 		bytes, known, err := readUsage(dir)
 		if err != nil {
 			return SnapshotUsage{}, fmt.Errorf("source %s: %w", src, err)
@@ -123,16 +136,12 @@ func MeasureUsage(lockDir, uuid, machineDir string) (SnapshotUsage, error) {
 		return SnapshotUsage{}, err
 	}
 	defer lock.Unlock()
-	sources, err := ListSources(machineDir)
+	dirs, err := snapshotDirs(machineDir)
 	if err != nil {
 		return SnapshotUsage{}, err
 	}
 	u := SnapshotUsage{Known: true, Sources: map[string]int64{}}
-	for _, src := range sources {
-		dir := snapshotsDir(machineDir, src)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			continue
-		}
+	for src, dir := range dirs {
 		bytes, err := walkUsage(dir)
 		if err != nil {
 			return SnapshotUsage{}, fmt.Errorf("source %s: %w", src, err)
