@@ -13,13 +13,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // recordingRsync is a fake rsync that records its arguments, filter file
 // and password in dir, writes one file into the destination, prints a
 // few lines and exits with code.
 func recordingRsync(t *testing.T, dir string, code int, output string) string {
-	return writeScript(t, fmt.Sprintf(`out=%q
+	return agenttest.Script(t, fmt.Sprintf(`out=%q
 : > "$out/args"
 for a; do
 	printf '%%s\n' "$a" >> "$out/args"

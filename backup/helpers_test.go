@@ -215,16 +215,6 @@ func (env *testEnv) request(creds map[string]agentproto.Credential) Request {
 
 func (env *testEnv) machineDir() string { return filepath.Join(env.volume, testUUID) }
 
-// writeScript writes an executable shell script standing in for rsync.
-func writeScript(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "fake-rsync")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // listTree returns every path under dir, relative, sorted; nil if dir is
 // missing.
 func listTree(t *testing.T, dir string) []string {

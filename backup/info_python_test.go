@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 // TestInfoReadByOldCode has python3 read a new .json the way the old
@@ -21,7 +23,7 @@ func TestInfoReadByOldCode(t *testing.T) {
 	t.Parallel()
 	begin := time.Date(2026, 11, 25, 3, 15, 0, 123456000, time.UTC)
 	finish := time.Date(2026, 11, 25, 3, 16, 0, 0, time.UTC)
-	stats := &TransferStats{Files: 1234, NewFiles: 3, FilesTransferred: 2, TotalSize: 5678901, TransferredSize: 4096, BytesReceived: 45678}
+	stats := &rsync.TransferStats{Files: 1234, NewFiles: 3, FilesTransferred: 2, TotalSize: 5678901, TransferredSize: 4096, BytesReceived: 45678}
 	path := filepath.Join(t.TempDir(), "etc_20261125-031600_ab12.json")
 	data := encodeInfo("etc_20261125-031600_ab12", "etc_20261124-031600_cd34", begin, finish, stats)
 	if err := os.WriteFile(path, data, 0o644); err != nil {

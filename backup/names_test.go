@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 func TestCheckSourceName(t *testing.T) {
@@ -156,7 +158,7 @@ func TestEncodeInfo(t *testing.T) {
 		})
 	}
 	t.Run("with stats", func(t *testing.T) {
-		stats := &TransferStats{Files: 6, NewFiles: 5, FilesTransferred: 4, TotalSize: 3, TransferredSize: 2, BytesReceived: 1}
+		stats := &rsync.TransferStats{Files: 6, NewFiles: 5, FilesTransferred: 4, TotalSize: 3, TransferredSize: 2, BytesReceived: 1}
 		want := "{\n    \"base\": null,\n    \"bytes_received\": 1,\n    \"files\": 6,\n    \"files_transferred\": 4,\n" +
 			"    \"name\": \"n\",\n    \"new_files\": 5,\n    \"sync_begin\": \"2026-11-25T03:15:00.123456+01:00\",\n" +
 			"    \"sync_finish\": \"2026-11-25T03:16:00+01:00\",\n    \"total_size\": 3,\n    \"transferred_size\": 2\n}"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/internal/atomicfile"
 	"github.com/turku-backup/turku-storage/pyjson"
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 // latestLink is the symlink in a snapshot directory naming the newest
@@ -39,7 +40,7 @@ type Snapshot struct {
 	// Stats are the figures of the rsync run that made it, from its
 	// .json; nil for snapshots written without them (by the old storage
 	// unit, or before this one recorded them).
-	Stats *TransferStats
+	Stats *rsync.TransferStats
 }
 
 // Duration is how long its rsync ran, zero when unknown.
@@ -72,7 +73,7 @@ type snapshotInfo struct {
 
 // stats returns the figures, or nil when the file has none of them. A
 // figure missing among others reads as zero.
-func (i snapshotInfo) stats() *TransferStats {
+func (i snapshotInfo) stats() *rsync.TransferStats {
 	fields := []*int64{i.BytesReceived, i.Files, i.FilesTransferred, i.NewFiles, i.TotalSize, i.TransferredSize}
 	if !slices.ContainsFunc(fields, func(p *int64) bool { return p != nil }) {
 		return nil
@@ -83,7 +84,7 @@ func (i snapshotInfo) stats() *TransferStats {
 		}
 		return *p
 	}
-	return &TransferStats{
+	return &rsync.TransferStats{
 		Files: v(i.Files), NewFiles: v(i.NewFiles), FilesTransferred: v(i.FilesTransferred),
 		TotalSize: v(i.TotalSize), TransferredSize: v(i.TransferredSize), BytesReceived: v(i.BytesReceived),
 	}
@@ -208,7 +209,7 @@ func ListSources(machineDir string) ([]string, error) {
 // indent, no trailing newline, non-ASCII as \u escapes, null for no base.
 // With stats, the transfer's figures join the four keys the old code
 // reads, each in its sorted place.
-func encodeInfo(name, base string, begin, finish time.Time, stats *TransferStats) []byte {
+func encodeInfo(name, base string, begin, finish time.Time, stats *rsync.TransferStats) []byte {
 	baseJSON := "null"
 	if base != "" {
 		baseJSON = pyjson.Quote(base)
@@ -261,7 +262,7 @@ func replaceSymlink(target, link string) error {
 // commitSnapshot turns the finished working tree into snapshot name: the
 // .json first (a crash leaves at worst a .json without directory, which is
 // ignored), then the rename, then "latest".
-func commitSnapshot(work, snapDir, name, base string, begin, finish time.Time, stats *TransferStats) error {
+func commitSnapshot(work, snapDir, name, base string, begin, finish time.Time, stats *rsync.TransferStats) error {
 	info := encodeInfo(name, base, begin, finish, stats)
 	if err := atomicfile.WriteFile(filepath.Join(snapDir, name+".json"), info, 0o644); err != nil {
 		return fmt.Errorf("write %s.json: %w", name, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/rsync"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
@@ -95,7 +96,7 @@ func (r *machineRun) source(ctx context.Context, name string, src apiclient.Sour
 // record appends the attempt to the machine's history, so it outlives a
 // restart; a history that cannot be written is logged, never a reason to
 // fail the backup.
-func (r *machineRun) record(log *slog.Logger, source, snap, summary string, st TransferStats, ok bool, begin, end time.Time) {
+func (r *machineRun) record(log *slog.Logger, source, snap, summary string, st rsync.TransferStats, ok bool, begin, end time.Time) {
 	if r.e.history == nil {
 		return
 	}
@@ -113,7 +114,7 @@ func (r *machineRun) record(log *slog.Logger, source, snap, summary string, st T
 // statsSummary is the report summary's line with the transfer's
 // figures, or "" when rsync printed none (it always counts at least the
 // source's top directory).
-func statsSummary(s TransferStats) string {
+func statsSummary(s rsync.TransferStats) string {
 	if s.Files == 0 {
 		return ""
 	}
@@ -123,11 +124,15 @@ func statsSummary(s TransferStats) string {
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
+// errInterrupted marks work stopped because its context ended; the
+// context's cause follows it in the message.
+var errInterrupted = errors.New("interrupted")
+
 // agentMessage is what the agent is told about a failed source: its own
 // input errors in full, otherwise no storage-side detail.
 func agentMessage(source string, err error) string {
 	var ie *inputError
-	var re *RsyncError
+	var re *rsync.Error
 	var vf *VolumeFullError
 	var ve *VolumeError
 	switch {
@@ -155,7 +160,7 @@ func agentMessage(source string, err error) string {
 // for rsync, its last lines of output.
 func failureSummary(err error) string {
 	s := err.Error() + "\n"
-	var re *RsyncError
+	var re *rsync.Error
 	if errors.As(err, &re) && len(re.Tail) > 0 {
 		s += strings.Join(re.Tail, "\n") + "\n"
 	}
@@ -201,9 +206,11 @@ func (r *machineRun) credentials(name string, src apiclient.Source) (user, pass 
 // applies retention. Everything the agent or API sent is checked before
 // anything on disk changes. It returns the snapshot name and the report
 // summary.
-func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, src apiclient.Source) (string, string, TransferStats, error) {
-	var stats TransferStats
-	fail := func(err error) (string, string, TransferStats, error) { return "", failureSummary(err), stats, err }
+func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, src apiclient.Source) (string, string, rsync.TransferStats, error) {
+	var stats rsync.TransferStats
+	fail := func(err error) (string, string, rsync.TransferStats, error) {
+		return "", failureSummary(err), stats, err
+	}
 	if err := checkSourceName(name); err != nil {
 		return fail(&inputError{err})
 	}
@@ -240,14 +247,14 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	}
 	// From here on a failure may come from the volume (it went read-only,
 	// ran out of inodes): if the volume now fails its check, say so.
-	fail = func(err error) (string, string, TransferStats, error) {
+	fail = func(err error) (string, string, rsync.TransferStats, error) {
 		err = r.e.volumeTrouble(mdir, err)
 		return "", failureSummary(err), stats, err
 	}
-	spec := pullSpec{
-		addr: r.req.RsyncAddr, user: user, pass: pass, source: name,
-		dest: filepath.Join(mdir, name), inplace: mode == ModeNone,
-		hardLinks: r.e.hardLinks || src.PreserveHardLinks, bwlimit: bwlimit,
+	spec := rsync.Pull{
+		Command: r.e.rsync, Addr: r.req.RsyncAddr, User: user, Password: pass, Module: name,
+		Dest: filepath.Join(mdir, name), Inplace: mode == ModeNone,
+		HardLinks: r.e.hardLinks || src.PreserveHardLinks, BWLimit: bwlimit,
 	}
 	var snapDir string
 	var base *Snapshot
@@ -271,20 +278,20 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 			return fail(err)
 		}
 		if base = newest(snaps); base != nil {
-			spec.linkDest = base.Path
+			spec.LinkDest = base.Path
 		}
 	}
 	// A working tree left by a failed run is reused as it is; what that
 	// run transferred is not in this run's figures.
-	resumed := dirHasEntries(spec.dest)
-	if err := os.MkdirAll(spec.dest, 0o755); err != nil {
+	resumed := dirHasEntries(spec.Dest)
+	if err := os.MkdirAll(spec.Dest, 0o755); err != nil {
 		return fail(fmt.Errorf("create working tree: %w", err))
 	}
 	if len(rules) > 0 {
-		if spec.filterFile, err = writeFilterFile(rules); err != nil {
+		if spec.FilterFile, err = writeFilterFile(rules); err != nil {
 			return fail(err)
 		}
-		defer os.Remove(spec.filterFile)
+		defer os.Remove(spec.FilterFile)
 	}
 
 	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseWaiting, nil)
@@ -292,13 +299,17 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 	if err != nil {
 		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
 	}
-	var progress rsyncProgress
-	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning, progress.files.Load)
+	out := rsync.NewOutput(log)
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning, out.Files)
 	// Released as soon as rsync ends; the deferred call (release is
 	// idempotent) frees the slot should a panic come first.
 	defer release()
 	syncBegin := r.e.now()
-	stats, err = runRsync(ctx, log, r.e.rsync, rsyncArgs(spec), pass, &progress)
+	stats, err = spec.Run(ctx, out)
+	var re *rsync.Error
+	if errors.As(err, &re) && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w: %w)", err, errInterrupted, context.Cause(ctx))
+	}
 	syncFinish := r.e.now()
 	release()
 	if err != nil {
@@ -319,7 +330,7 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		fmt.Fprintf(&sum, "Base snapshot: %s\n", base.Name)
 	}
 	sum.WriteString(statsSummary(stats))
-	if err := commitSnapshot(spec.dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc), &stats); err != nil {
+	if err := commitSnapshot(spec.Dest, snapDir, snap, baseName, syncBegin.In(r.e.loc), syncFinish.In(r.e.loc), &stats); err != nil {
 		return fail(err)
 	}
 	r.countSnapshot(log, snapDir, snap, stats, resumed)
@@ -371,7 +382,7 @@ func (r *machineRun) applyRetention(log *slog.Logger, sum *strings.Builder, ret 
 // ledger; a snapshot made from a failed run's working tree drops it, as
 // that run's files are in no figure, and so does one whose rsync printed
 // no figures (it always counts the source's top directory).
-func (r *machineRun) countSnapshot(log *slog.Logger, snapDir, snap string, stats TransferStats, resumed bool) {
+func (r *machineRun) countSnapshot(log *slog.Logger, snapDir, snap string, stats rsync.TransferStats, resumed bool) {
 	if resumed || stats.Files == 0 {
 		r.dropUsage(log, snapDir)
 		return

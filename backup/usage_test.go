@@ -14,6 +14,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 // treeCount is what rsync counts of a source tree: every entry, the top
@@ -147,7 +148,7 @@ func TestIntegrationSizes(t *testing.T) {
 	// 1: everything is new.
 	first := pull("first")
 	entries, size := treeCount(t, srcDir)
-	want := TransferStats{Files: entries, NewFiles: entries - 1, FilesTransferred: 4, TotalSize: size, TransferredSize: size}
+	want := rsync.TransferStats{Files: entries, NewFiles: entries - 1, FilesTransferred: 4, TotalSize: size, TransferredSize: size}
 	got := *first.Stats
 	if got.BytesReceived <= 0 {
 		t.Errorf("first: bytes received %d, want > 0", got.BytesReceived)

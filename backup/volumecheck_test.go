@@ -16,6 +16,7 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/tmpfs"
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 func states(hs []VolumeHealth) map[string]string {
@@ -374,7 +375,7 @@ func TestVolumeReadOnlyDuringBackup(t *testing.T) {
 		volume = o.Volumes[0].Path
 		// The stand-in for rsync remounts the volume read-only, as
 		// ext4's errors=remount-ro would midway, and fails as rsync does.
-		o.RsyncCommand = writeScript(t, "mount -o remount,ro "+volume+"\necho 'rsync: write failed: Read-only file system (30)'\nexit 23\n")
+		o.RsyncCommand = agenttest.Script(t, "mount -o remount,ro "+volume+"\necho 'rsync: write failed: Read-only file system (30)'\nexit 23\n")
 	})
 	tmpfs.Mount(t, volume, "size=4m")
 	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err == nil {
@@ -404,7 +405,7 @@ func TestVolumeErrorMessages(t *testing.T) {
 			agent:   "Source etc: storage volume v is missing",
 			summary: "volume v is missing (stat /srv/v: no such file or directory)\n"},
 		{name: "read-only under rsync",
-			err:     &VolumeError{Volume: "v", State: VolumeReadOnly, Cause: &RsyncError{Code: 23, Tail: []string{"last line"}}},
+			err:     &VolumeError{Volume: "v", State: VolumeReadOnly, Cause: &rsync.Error{Code: 23, Tail: []string{"last line"}}},
 			agent:   "Source etc: storage volume v is read-only: rsync exited with return code 23",
 			summary: "volume v is read-only: rsync exited with return code 23\nlast line\n"},
 		{name: "read-only under a storage error",

@@ -222,7 +222,7 @@ func (b *bench) throughputOnce(ctx context.Context, srv server, port int, cipher
 		float64(ps.UserTime()+ps.SystemTime()) / float64(time.Millisecond) / mib, nil
 }
 
-// rsyncBaseArgs are backup.rsyncArgs without link-dest/inplace/filters:
+// rsyncBaseArgs are rsync.Pull.Args without --stats, link-dest, inplace or filters:
 // what both storage sides run for these sources.
 var rsyncBaseArgs = []string{"--archive", "--compress", "--numeric-ids", "--delete", "--delete-excluded", "--verbose"}
 

@@ -111,23 +111,3 @@ func TestResolveSubpath(t *testing.T) {
 		})
 	}
 }
-
-func TestParseProgress(t *testing.T) {
-	tests := []struct {
-		line string
-		want progress
-		ok   bool
-	}{
-		{"     1234567  45%   12.34MB/s    0:00:10 (xfr#3, to-chk=10/20)", progress{1234567, 45, "12.34MB/s"}, true},
-		{"  1,234,567 100%    1.00kB/s    0:00:00 (xfr#1, to-chk=0/3)", progress{1234567, 100, "1.00kB/s"}, true},
-		{"             0   0%    0.00kB/s    0:00:00", progress{0, 0, "0.00kB/s"}, true},
-		{"sending incremental file list", progress{}, false},
-		{"rsync error: some files could not be transferred (code 23)", progress{}, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseProgress(tt.line)
-		if ok != tt.ok || got != tt.want {
-			t.Errorf("parseProgress(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
-		}
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
@@ -111,7 +112,7 @@ type snapshotJSON struct {
 	SyncFinish time.Time `json:"sync_finish"`
 	Base       string    `json:"base,omitempty"`
 	Latest     bool      `json:"latest"`
-	*backup.TransferStats
+	*rsync.TransferStats
 	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 // secureAtStart makes serve's files private before anything is served:
@@ -32,11 +33,12 @@ func secureAtStart(ctx context.Context, w *wiring, e *backup.Engine, log *slog.L
 // of an agent's daemon. Distributions backport fixes without changing the
 // version, hence a warning and not a refusal.
 func warnOldRsync(ctx context.Context, command string, log *slog.Logger) {
-	v, err := backup.CheckRsync(ctx, command)
+	b, err := rsync.Find(ctx, command)
 	if err != nil {
-		log.Warn("cannot tell whether rsync has its security fixes", "rsync", command, "fixed", backup.RsyncFixedVersion, "err", err)
+		log.Warn("cannot tell whether rsync has its security fixes", "rsync", command, "fixed", rsync.FixedVersion, "err", err)
 		return
 	}
+	v := b.Version
 	missing := v.MissingFixes()
 	if len(missing) == 0 {
 		log.Debug("rsync version", "rsync", command, "version", v.String())
@@ -47,7 +49,7 @@ func warnOldRsync(ctx context.Context, command string, log *slog.Logger) {
 		cves[i] = f.CVE
 	}
 	log.Warn("rsync is older than its security fixes: an agent's rsync daemon may write outside the destination; upgrade, or check that the distribution backported the fixes",
-		"rsync", command, "version", v.String(), "fixed", backup.RsyncFixedVersion, "cves", strings.Join(cves, ","))
+		"rsync", command, "version", v.String(), "fixed", rsync.FixedVersion, "cves", strings.Join(cves, ","))
 }
 
 // privateFile removes group and other permissions from an existing file.

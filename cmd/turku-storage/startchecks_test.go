@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/registry"
 )
 
@@ -62,10 +63,7 @@ func TestServeMakesFilesPrivate(t *testing.T) {
 // naming the version found and the fixed one, and runs on (distributions
 // backport fixes).
 func TestServeWarnsOldRsync(t *testing.T) {
-	fake := filepath.Join(t.TempDir(), "rsync")
-	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'rsync  version 3.2.7  protocol version 31'\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fake := agenttest.Script(t, "echo 'rsync  version 3.2.7  protocol version 31'\n")
 	s := newSite(t, map[string]any{"rsync_command": fake})
 	d := startServe(t, s)
 	log := d.log.String()

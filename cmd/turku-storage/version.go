@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
-	"regexp"
 	"runtime"
 	"runtime/debug"
-	"time"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...
@@ -91,31 +89,18 @@ type rsyncInfo struct {
 	Error    string `json:"error,omitempty"`
 }
 
-var rsyncVersionLine = regexp.MustCompile(`rsync\s+version\s+v?(\S+)\s+protocol version (\d+)`)
-
-// findRsync runs `command --version` and reads its first line.
+// findRsync asks the rsync package for the binary and its version.
 func findRsync(ctx context.Context, command string) rsyncInfo {
-	r := rsyncInfo{Command: command}
-	path, err := exec.LookPath(command)
+	b, err := rsync.Find(ctx, command)
+	r := rsyncInfo{Command: command, Path: b.Path}
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
-	r.Path = path
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
-	if err != nil {
-		r.Error = fmt.Sprintf("%s --version: %v", path, err)
-		return r
+	r.Version = b.Version.String()
+	if b.Protocol > 0 {
+		r.Protocol = strconv.Itoa(b.Protocol)
 	}
-	first, _, _ := bytes.Cut(out, []byte("\n"))
-	m := rsyncVersionLine.FindSubmatch(first)
-	if m == nil {
-		r.Error = fmt.Sprintf("%s --version: unrecognised output %q", path, first)
-		return r
-	}
-	r.Version, r.Protocol = string(m[1]), string(m[2])
 	return r
 }
 

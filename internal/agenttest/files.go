@@ -20,3 +20,15 @@ func WriteTree[T string | []byte](t testing.TB, dir string, files map[string]T) 
 		}
 	}
 }
+
+// Script writes an executable shell script (body after "#!/bin/sh") in a
+// temporary directory and returns its path: a stand-in for rsync that
+// prints what a test needs, fails or misbehaves on cue.
+func Script(t testing.TB, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fake-rsync")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,12 +1,8 @@
-package backup
+package rsync
 
 import (
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"time"
-
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -73,9 +69,9 @@ func FuzzParseStatsLine(f *testing.F) {
 	})
 }
 
-// TestLineLogStats feeds a whole --stats run through the line reader:
+// TestOutputStats feeds a whole --stats run through the line reader:
 // the figures are read and none of the block's lines counts as a file.
-func TestLineLogStats(t *testing.T) {
+func TestOutputStats(t *testing.T) {
 	out := `receiving incremental file list
 ./
 hosts
@@ -100,20 +96,19 @@ Total bytes received: 45,678
 sent 123 bytes  received 45,678 bytes  91,602.00 bytes/sec
 total size is 5,678,901  speedup is 124.00
 `
-	var progress rsyncProgress
-	l := &lineLog{log: slog.New(slog.NewTextHandler(io.Discard, nil)), progress: &progress}
+	l := NewOutput(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Odd-sized writes, as a pipe delivers them.
 	for chunk := range pieces(out, 7) {
 		if _, err := l.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l.flush()
+	l.Flush()
 	want := TransferStats{Files: 1234, NewFiles: 3, FilesTransferred: 3, TotalSize: 5678901, TransferredSize: 4096, BytesReceived: 45678}
-	if diff := cmp.Diff(want, l.transferStats()); diff != "" {
+	if diff := cmp.Diff(want, l.Stats()); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
-	if got, want := progress.files.Load(), int64(3); got != want {
+	if got, want := l.Files(), int64(3); got != want {
 		t.Errorf("file lines counted %d, want %d (hosts, sub/app.conf, Total of everything)", got, want)
 	}
 }
@@ -128,43 +123,5 @@ func pieces(s string, n int) func(func(string) bool) {
 			}
 			s = s[k:]
 		}
-	}
-}
-
-// TestListSnapshotsStats: a .json with the figures gives them back, one
-// written by the old code (the four keys only) gives none.
-func TestListSnapshotsStats(t *testing.T) {
-	mdir := t.TempDir()
-	dir := snapshotsDir(mdir, "etc")
-	finish := time.Date(2026, 11, 25, 3, 16, 0, 0, time.UTC)
-	stats := &TransferStats{Files: 6, NewFiles: 5, FilesTransferred: 4, TotalSize: 3, TransferredSize: 2, BytesReceived: 1}
-	for _, snap := range []struct {
-		name string
-		st   *TransferStats
-	}{{"etc_20261125-031600_0001", nil}, {"etc_20261126-031600_0002", stats}} {
-		name, st := snap.name, snap.st
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".json"), encodeInfo(name, "", finish.Add(-time.Minute), finish, st), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		finish = finish.Add(24 * time.Hour)
-	}
-	snaps, err := ListSnapshots(mdir, "etc", time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(snaps) != 2 {
-		t.Fatalf("%d snapshots, want 2", len(snaps))
-	}
-	if snaps[0].Stats != nil {
-		t.Errorf("old .json: stats %+v, want none", *snaps[0].Stats)
-	}
-	if diff := cmp.Diff(stats, snaps[1].Stats); diff != "" {
-		t.Errorf("new .json stats (-want +got):\n%s", diff)
-	}
-	if got, want := snaps[1].Duration(), time.Minute; got != want {
-		t.Errorf("duration %v, want %v", got, want)
 	}
 }
