@@ -10,6 +10,14 @@
 #   third_party/x-crypto.sh update VERSION  re-apply the patch to another
 #                                           upstream release, take it, and
 #                                           require it in go.mod
+#   third_party/x-crypto.sh stock           rewrite third_party/stock/go.mod
+#                                           (go.mod without the replace) and
+#                                           its go.sum after go.mod changed
+#
+# third_party/stock/go.mod builds the same code against x/crypto as
+# released (go build -modfile=third_party/stock/go.mod), which CI does for
+# sshserver and tunnel so that a security release can always be taken
+# unpatched.
 #
 # The release comes from the Go module proxy (or the module cache) with
 # `go mod download`, as any module does.
@@ -18,6 +26,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 copy=third_party/x/crypto
 patchfile=third_party/x-crypto.patch
+stockmod=third_party/stock/go.mod
 
 required() {
 	awk '$1 == "golang.org/x/crypto" && $2 ~ /^v/ { print $2; exit }' go.mod
@@ -36,12 +45,39 @@ upstream() {
 	chmod -R u+w "$2"
 }
 
+# stock_want: go.mod without the replace directive, as the stock go.mod must be.
+stock_want() {
+	go mod edit -dropreplace=golang.org/x/crypto -print
+}
+
+# stock: rewrite the stock go.mod and go.sum from go.mod and go.sum.
+stock() {
+	stock_want >"$stockmod"
+	cp go.sum "${stockmod%.mod}.sum"
+	go mod tidy -modfile="$stockmod"
+}
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 case "${1:-}" in
 check)
 	v=$(required)
+	if ! stock_want | diff - "$stockmod" >"$tmp/out"; then
+		echo "x-crypto: $stockmod is not go.mod without the replace; run third_party/x-crypto.sh stock:" >&2
+		head -20 "$tmp/out" >&2
+		exit 1
+	fi
+	if ! grep -q '^replace golang.org/x/crypto ' go.mod; then
+		# A security release taken as released while the patch is being
+		# ported (docs/x-crypto-patch.md): the copy is left as it was.
+		echo "x-crypto: NOTE: go.mod builds against golang.org/x/crypto@$v as released; $patchfile is not in use"
+		exit 0
+	fi
+	if ! grep -q "^replace golang.org/x/crypto => ./$copy\$" go.mod; then
+		echo "x-crypto: go.mod does not replace golang.org/x/crypto with ./$copy" >&2
+		exit 1
+	fi
 	upstream "$v" "$tmp/want"
 	(cd "$tmp/want" && patch -p1 -s --no-backup-if-mismatch <"$root/$patchfile")
 	if ! diff -r "$tmp/want" "$copy" >"$tmp/out"; then
@@ -49,11 +85,7 @@ check)
 		head -50 "$tmp/out" >&2
 		exit 1
 	fi
-	if ! grep -q "^replace golang.org/x/crypto => ./$copy\$" go.mod; then
-		echo "x-crypto: go.mod does not replace golang.org/x/crypto with ./$copy" >&2
-		exit 1
-	fi
-	echo "x-crypto: $copy is golang.org/x/crypto@$v plus $patchfile"
+	echo "x-crypto: $copy is golang.org/x/crypto@$v plus $patchfile; $stockmod is go.mod without the replace"
 	;;
 diff)
 	v=$(required)
@@ -75,10 +107,15 @@ update)
 	cp -R "$tmp/new" "$copy"
 	go mod edit -require="golang.org/x/crypto@$v"
 	go mod tidy
+	stock
 	echo "x-crypto: now golang.org/x/crypto@$v plus $patchfile; run the tests, then commit"
 	;;
+stock)
+	stock
+	echo "x-crypto: wrote $stockmod from go.mod, without the replace"
+	;;
 *)
-	echo "usage: $0 check | diff | update VERSION" >&2
+	echo "usage: $0 check | diff | update VERSION | stock" >&2
 	exit 2
 	;;
 esac
