@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,37 +13,20 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
-// module is one rsync daemon module, as turku-agent writes them.
-type module struct {
-	name, path, user, password string
-}
-
-// startRsyncd starts `rsync --daemon --no-detach` on host:port the way
-// turku-agent configures it (internal/agenttest does the same for tests).
-func (s *site) startRsyncd(ctx context.Context, dir, host string, port int, mods []module) (*exec.Cmd, error) {
+// startRsyncd starts `rsync --daemon --no-detach` on host:port with the
+// configuration turku-agent writes (agenttest.WriteRsyncdConfig, as the
+// tests' daemons), logging to dir/rsyncd.log.
+func (s *site) startRsyncd(ctx context.Context, dir, host string, port int, mods []agenttest.Module) (*exec.Cmd, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	var conf, secrets strings.Builder
-	fmt.Fprintf(&conf, "address = %s\nport = %d\nlog file = %s\nlist = false\nuse chroot = false\nuid = root\ngid = root\n\n",
-		host, port, filepath.Join(dir, "rsyncd.log"))
-	secretsFile := filepath.Join(dir, "rsyncd.secrets")
-	for _, m := range mods {
-		fmt.Fprintf(&conf, "[%s]\n    path = %s\n    auth users = %s\n    secrets file = %s\n    read only = true\n\n",
-			m.name, m.path, m.user, secretsFile)
-		fmt.Fprintf(&secrets, "%s:%s\n", m.user, m.password)
-	}
-	confFile := filepath.Join(dir, "rsyncd.conf")
-	if err := os.WriteFile(confFile, []byte(conf.String()), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(secretsFile, []byte(secrets.String()), 0o600); err != nil {
+	confFile, err := agenttest.WriteRsyncdConfig(dir, host, port, filepath.Join(dir, "rsyncd.log"), mods)
+	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("rsync", "--no-detach", "--daemon", "--config="+confFile)
@@ -74,7 +55,7 @@ type agentRun struct {
 type session struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *lockedBuffer
+	stderr *agenttest.Output // closed once ssh exited
 	start  time.Time
 	end    time.Time
 	done   <-chan struct{}
@@ -101,7 +82,7 @@ func (r agentRun) args(knownHosts string) []string {
 // stays open, as the agent keeps it, until closeStdin or the server ends
 // the session.
 func (s *site) startAgent(r agentRun) (*session, error) {
-	sess := &session{stderr: &lockedBuffer{}}
+	sess := &session{stderr: &agenttest.Output{}}
 	sess.cmd = exec.Command("ssh", r.args(s.knownHosts)...)
 	sess.cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 	sess.cmd.Stdout = io.Discard
@@ -124,6 +105,7 @@ func (s *site) startAgent(r agentRun) (*session, error) {
 	go func() {
 		<-done
 		sess.end = time.Now()
+		sess.stderr.Close()
 		close(finished)
 	}()
 	sess.done = finished
@@ -168,56 +150,4 @@ func (s *site) runAgent(ctx context.Context, r agentRun, timeout time.Duration) 
 		return sess.elapsed(), sess.stderr.String(), fmt.Errorf("ssh exit %d: %s", code, strings.TrimSpace(sess.stderr.String()))
 	}
 	return sess.elapsed(), sess.stderr.String(), nil
-}
-
-// lockedBuffer collects a process's output and lets a caller wait for a
-// string to appear.
-type lockedBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{}
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.changed != nil {
-		close(l.changed)
-		l.changed = nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor waits until s appears, or done closes, or timeout.
-func (l *lockedBuffer) waitFor(s string, done <-chan struct{}, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		if strings.Contains(l.b.String(), s) {
-			l.mu.Unlock()
-			return nil
-		}
-		if l.changed == nil {
-			l.changed = make(chan struct{})
-		}
-		ch := l.changed
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-done:
-			if strings.Contains(l.String(), s) {
-				return nil
-			}
-			return errors.New("ssh exited: " + strings.TrimSpace(l.String()))
-		case <-deadline.C:
-			return fmt.Errorf("%q did not appear within %v: %s", s, timeout, l.String())
-		}
-	}
 }

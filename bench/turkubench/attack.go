@@ -15,6 +15,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // Measurement (g): the open internet. While one address (127.0.3.1) holds
@@ -207,7 +209,7 @@ func (b *bench) attack(ctx context.Context, runs int) (map[string]*attackResult,
 			return nil, err
 		}
 	}
-	port, err := freePort("127.0.0.1")
+	port, err := agenttest.PickFreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // portSeed is the smallest seed for which drawPorts gives two pairs of the
@@ -191,7 +193,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		return err
 	}
 	if hold {
-		port, _ := freePort("127.0.0.1")
+		port, _ := agenttest.PickFreePort("127.0.0.1")
 		r := agentRun{m: b.agent, fwdPort: port, fwdHost: "127.0.0.2"}
 		fmt.Printf("serve pid %d, sshd pid %d; an agent session (append -p %d for ours, -p %d for OpenSSH; then type the request and a \".\" line):\nssh %s\n",
 			s.serve.Process.Pid, s.sshd.Process.Pid, s.servePort, s.sshdPort, strings.Join(r.args(s.knownHosts)[:len(r.args(s.knownHosts))-6], " "))
@@ -325,7 +327,7 @@ var kexLineRE = regexp.MustCompile(`debug1: (kex: algorithm|kex: host key algori
 // probeAlgorithms runs one verbose session against each server and notes
 // what the agent's ssh negotiated with it by default.
 func (b *bench) probeAlgorithms(ctx context.Context) (map[string]string, error) {
-	port, err := freePort("127.0.0.1")
+	port, err := agenttest.PickFreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}

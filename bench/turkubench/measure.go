@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // server is one side under test.
@@ -70,7 +71,7 @@ func (b *bench) roundTrip(ctx context.Context, n, runs int) (map[string]*stat, e
 	if err := b.s.setMachines(ctx, ms); err != nil {
 		return nil, err
 	}
-	port, err := freePort("127.0.0.1")
+	port, err := agenttest.PickFreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ var restorePortRE = regexp.MustCompile(`Restore mode active on port (\d+)`)
 // servers carry it during a restore session: OpenSSH because -R binds
 // 127.0.0.1:PORT, ours because restore mode listens there for real.
 func (b *bench) throughput(ctx context.Context, cipher string, size int64, runs int) (map[string]*stat, error) {
-	port, err := freePort("127.0.0.1")
+	port, err := agenttest.PickFreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +183,9 @@ func (b *bench) throughputOnce(ctx context.Context, srv server, port int, cipher
 			_, _ = sess.wait(ctx, 30*time.Second)
 		}
 	}()
-	if err := sess.stderr.waitFor("Restore mode active on port ", sess.done, 30*time.Second); err != nil {
-		if strings.Contains(err.Error(), "no matching cipher") {
-			return 0, 0, 0, &refusedError{msg: strings.TrimPrefix(err.Error(), "ssh exited: ")}
+	if err := sess.stderr.Await("Restore mode active on port ", 30*time.Second); err != nil {
+		if out := sess.stderr.String(); strings.Contains(out, "no matching cipher") {
+			return 0, 0, 0, &refusedError{msg: strings.TrimSpace(out)}
 		}
 		return 0, 0, 0, err
 	}
@@ -236,14 +237,14 @@ func (b *bench) backups(ctx context.Context, runs int) (map[string]map[string]*s
 	if err := b.s.setMachines(ctx, []*machine{b.agent}); err != nil {
 		return nil, err
 	}
-	port, err := freePort("127.0.0.1")
+	port, err := agenttest.PickFreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
 	user, pass := "bench", fmt.Sprintf("%016x", rand.Uint64())
-	var mods []module
+	var mods []agenttest.Module
 	for _, ds := range b.datasets {
-		mods = append(mods, module{name: ds.name, path: ds.dir, user: user, password: pass})
+		mods = append(mods, agenttest.Module{Name: ds.name, Path: ds.dir, User: user, Password: pass})
 		b.s.api.AddSource(b.agent.uuid, ds.name, apiclient.Source{Path: "/" + ds.name, Retention: "last 5 snapshots"})
 		b.s.api.SetDue(b.agent.uuid, ds.name, false)
 	}
@@ -469,7 +470,7 @@ func (b *bench) atOnce(ctx context.Context, name, data string, n int, seed uint6
 		b.s.api.AddSource(m.uuid, "data", apiclient.Source{Path: "/data", Retention: "last 5 snapshots"})
 		host := fmt.Sprintf("127.0.2.%d", i+1)
 		cmd, err := b.s.startRsyncd(ctx, filepath.Join(b.work, name, m.unit), host, ports[i],
-			[]module{{name: "data", path: data, user: "agent", password: pass}})
+			[]agenttest.Module{{Name: "data", Path: data, User: "agent", Password: pass}})
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}

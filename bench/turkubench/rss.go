@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // mem is the memory of a set of processes, in KiB.
@@ -226,7 +228,7 @@ func (b *bench) busyMem(ctx context.Context, srv server, pid int, ms []*machine)
 		}
 	}()
 	for _, m := range ms {
-		port, err := freePort("127.0.0.1")
+		port, err := agenttest.PickFreePort("127.0.0.1")
 		if err != nil {
 			return mem{}, err
 		}
@@ -238,7 +240,7 @@ func (b *bench) busyMem(ctx context.Context, srv server, pid int, ms []*machine)
 			return mem{}, err
 		}
 		sessions = append(sessions, sess)
-		if err := sess.stderr.waitFor("Restore mode active on port ", sess.done, time.Minute); err != nil {
+		if err := sess.stderr.Await("Restore mode active on port ", time.Minute); err != nil {
 			return mem{}, fmt.Errorf("%s: %w", srv.name, err)
 		}
 	}

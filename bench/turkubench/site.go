@@ -20,6 +20,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -140,10 +141,10 @@ func newSite(work, bin string, p *procs, logf func(string, ...any)) (*site, erro
 	if err := os.WriteFile(s.knownHosts, []byte("127.0.0.1 "+s.hostKeyPub+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	if s.sshdPort, err = freePort("127.0.0.1"); err != nil {
+	if s.sshdPort, err = agenttest.PickFreePort("127.0.0.1"); err != nil {
 		return nil, err
 	}
-	if s.servePort, err = freePort("127.0.0.1"); err != nil {
+	if s.servePort, err = agenttest.PickFreePort("127.0.0.1"); err != nil {
 		return nil, err
 	}
 	s.serveLog = filepath.Join(s.oursDir, "serve.log")
@@ -390,15 +391,6 @@ func waitListening(ctx context.Context, addr string, done <-chan struct{}) error
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-func freePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func countInFile(path, s string) int {

@@ -82,9 +82,24 @@ func (o *Output) WaitForLine(t testing.TB, re *regexp.Regexp, timeout time.Durat
 	return m
 }
 
-// wait waits until done holds for everything written so far.
+// Await waits until s occurs and returns an error after timeout or once
+// the output is closed without it: WaitFor for bench/, which has no
+// testing.TB.
+func (o *Output) Await(s string, timeout time.Duration) error {
+	return o.await(timeout, fmt.Sprintf("%q", s), func(out string) bool { return strings.Contains(out, s) })
+}
+
+// wait waits until done holds for everything written so far, failing the
+// test if it does not.
 func (o *Output) wait(t testing.TB, timeout time.Duration, what string, done func(out string) bool) {
 	t.Helper()
+	if err := o.await(timeout, what, done); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// await waits until done holds for everything written so far.
+func (o *Output) await(timeout time.Duration, what string, done func(out string) bool) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -92,11 +107,11 @@ func (o *Output) wait(t testing.TB, timeout time.Duration, what string, done fun
 		out, closed := o.b.String(), o.closed
 		if done(out) {
 			o.mu.Unlock()
-			return
+			return nil
 		}
 		if closed {
 			o.mu.Unlock()
-			t.Fatalf("output ended without %s:\n%s", what, out)
+			return fmt.Errorf("output ended without %s:\n%s", what, out)
 		}
 		if o.changed == nil {
 			o.changed = make(chan struct{})
@@ -106,7 +121,7 @@ func (o *Output) wait(t testing.TB, timeout time.Duration, what string, done fun
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("no %s within %v; output so far:\n%s", what, timeout, o.String())
+			return fmt.Errorf("no %s within %v; output so far:\n%s", what, timeout, o.String())
 		}
 	}
 }

@@ -80,27 +80,8 @@ func StartRsyncdPerHost(t testing.TB, modules map[string][]Module, daemonArgs ..
 // error when rsync could not bind, and fails the test on anything else.
 func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module, daemonArgs ...string) (*Daemon, error) {
 	t.Helper()
-	dir := t.TempDir()
-	var conf, secrets strings.Builder
-	// The log file is our stderr (the daemon does not detach), so that
-	// the test sees and can wait for what the daemon logs.
-	fmt.Fprintf(&conf, "address = %s\nport = %d\nlog file = /dev/stderr\nlist = false\nuse chroot = false\n",
-		host, port)
-	if os.Geteuid() == 0 { // else the daemon would switch to nobody
-		conf.WriteString("uid = root\ngid = root\n")
-	}
-	conf.WriteString("\n")
-	secretsFile := filepath.Join(dir, "rsyncd.secrets")
-	for _, m := range modules {
-		fmt.Fprintf(&conf, "[%s]\n    path = %s\n    auth users = %s\n    secrets file = %s\n    read only = %t\n\n",
-			m.Name, m.Path, m.User, secretsFile, !m.Writable)
-		fmt.Fprintf(&secrets, "%s:%s\n", m.User, m.Password)
-	}
-	confFile := filepath.Join(dir, "rsyncd.conf")
-	if err := os.WriteFile(confFile, []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(secretsFile, []byte(secrets.String()), 0o600); err != nil {
+	confFile, err := WriteRsyncdConfig(t.TempDir(), host, port, "/dev/stderr", modules)
+	if err != nil {
 		t.Fatal(err)
 	}
 	d := &Daemon{Host: host, Port: port}
@@ -136,8 +117,38 @@ func StartRsyncdOnPort(t testing.TB, host string, port int, modules []Module, da
 	return d, nil
 }
 
-// freePort asks the kernel for a free port on host.
-func freePort(host string) (int, error) {
+// WriteRsyncdConfig writes rsyncd.conf and its secrets file into dir the
+// way turku-agent writes them, for a daemon on host:port logging to
+// logFile, and returns the configuration's path. The log file of the
+// tests' daemons is their stderr (the daemon does not detach), so that a
+// test sees and can wait for what the daemon logs; bench/ gives a file.
+func WriteRsyncdConfig(dir, host string, port int, logFile string, modules []Module) (string, error) {
+	var conf, secrets strings.Builder
+	fmt.Fprintf(&conf, "address = %s\nport = %d\nlog file = %s\nlist = false\nuse chroot = false\n",
+		host, port, logFile)
+	if os.Geteuid() == 0 { // else the daemon would switch to nobody
+		conf.WriteString("uid = root\ngid = root\n")
+	}
+	conf.WriteString("\n")
+	secretsFile := filepath.Join(dir, "rsyncd.secrets")
+	for _, m := range modules {
+		fmt.Fprintf(&conf, "[%s]\n    path = %s\n    auth users = %s\n    secrets file = %s\n    read only = %t\n\n",
+			m.Name, m.Path, m.User, secretsFile, !m.Writable)
+		fmt.Fprintf(&secrets, "%s:%s\n", m.User, m.Password)
+	}
+	confFile := filepath.Join(dir, "rsyncd.conf")
+	if err := os.WriteFile(confFile, []byte(conf.String()), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(secretsFile, []byte(secrets.String()), 0o600); err != nil {
+		return "", err
+	}
+	return confFile, nil
+}
+
+// PickFreePort asks the kernel for a free port on host. Tests use
+// FreePort; bench/, which has no testing.TB, this.
+func PickFreePort(host string) (int, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
@@ -149,7 +160,7 @@ func freePort(host string) (int, error) {
 // FreePort returns a port that was free on host a moment ago.
 func FreePort(t testing.TB, host string) int {
 	t.Helper()
-	p, err := freePort(host)
+	p, err := PickFreePort(host)
 	if err != nil {
 		t.Fatal(err)
 	}
