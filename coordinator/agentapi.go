@@ -100,9 +100,6 @@ func (c *Coordinator) registrationAuth(ctx context.Context, req map[string]any, 
 	return a, nil
 }
 
-// machineAttrs are the optional machine attributes update_config copies.
-var machineAttrs = []string{"environment_name", "service_name", "unit_name", "comment", "ssh_public_key"}
-
 // sourceCharFields and sourceBoolFields are the source attributes
 // update_config copies (filter and exclude are handled apart).
 var (
@@ -140,9 +137,7 @@ func (c *Coordinator) updateConfig(ctx context.Context, req map[string]any) (any
 // registration.
 func (c *Coordinator) saveMachine(ctx context.Context, tx *sql.Tx, now time.Time, m *machineRow, uuid string,
 	rm map[string]any, auth *authRow, newHash string) (*machineRow, error) {
-	var errs fieldErrors
 	isNew := m == nil
-	modified := false
 	if isNew {
 		id, err := newUUID()
 		if err != nil {
@@ -160,78 +155,36 @@ func (c *Coordinator) saveMachine(ctx context.Context, tx *sql.Tx, now time.Time
 			return nil, notFound("No storages are currently available")
 		}
 		m.StorageID = st.ID
-		modified = true
 	}
-
-	published := true // absent: the agent wants to be published
-	if v, ok := rm["published"]; ok {
-		if !pyEq(v, m.Published) {
-			published = boolField(&errs, "published", v)
-			modified = true
-		} else {
-			published = m.Published
-		}
-	} else if !m.Published {
-		modified = true
+	r := &record{
+		table: "machines", cols: machineCols, row: m, isNew: isNew,
+		published: &m.Published, updated: &m.DateUpdated, checkedIn: &m.DateCheckedIn,
+		attrs: func(errs *fieldErrors) bool {
+			return copyAttrs(errs, rm, []attr{
+				nullChar("environment_name", &m.EnvironmentName, 200),
+				nullChar("service_name", &m.ServiceName, 200),
+				char("unit_name", &m.UnitName, 200),
+				nullChar("comment", &m.Comment, 200),
+				char("ssh_public_key", &m.SSHPublicKey, 2048),
+			})
+		},
+		validate: func(errs *fieldErrors) (fieldErrors, bool) {
+			var ordered fieldErrors
+			u, _ := parseUUID(m.UUID)
+			if !plausibleUUID(u) {
+				ordered.add("uuid", "Invalid UUID format")
+			}
+			// Required fields the request never set are blank.
+			errs.requireSet("unit_name", m.UnitName)
+			errs.requireSet("ssh_public_key", m.SSHPublicKey)
+			ordered.addFrom(errs, "environment_name", "service_name", "unit_name", "comment", "ssh_public_key", "published")
+			return ordered, !ordered.has("uuid")
+		},
+		keyCol: "uuid", key: m.UUID, keyTaken: "Machine with this UUID already exists.",
+		registered: func() { c.log.Info("machine registered", "machine", m.UUID, "unit", m.UnitName) },
 	}
-	m.Published = published
-
-	for _, k := range machineAttrs {
-		v, ok := rm[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "environment_name":
-			if !pyEq(v, m.EnvironmentName) {
-				m.EnvironmentName, modified = charField(&errs, k, v, 200, true, true), true
-			}
-		case "service_name":
-			if !pyEq(v, m.ServiceName) {
-				m.ServiceName, modified = charField(&errs, k, v, 200, true, true), true
-			}
-		case "comment":
-			if !pyEq(v, m.Comment) {
-				m.Comment, modified = charField(&errs, k, v, 200, true, true), true
-			}
-		case "unit_name":
-			if !pyEq(v, m.UnitName) {
-				m.UnitName, modified = deref(charField(&errs, k, v, 200, false, false)), true
-			}
-		case "ssh_public_key":
-			if !pyEq(v, m.SSHPublicKey) {
-				m.SSHPublicKey, modified = deref(charField(&errs, k, v, 2048, false, false)), true
-			}
-		}
-	}
-
-	if modified {
-		// full_clean: the remaining field checks, then uniqueness.
-		m.DateUpdated = now
-		var ordered fieldErrors
-		u, _ := parseUUID(m.UUID)
-		if !plausibleUUID(u) {
-			ordered.add("uuid", "Invalid UUID format")
-		}
-		// Required fields the request never set are blank.
-		errs.requireSet("unit_name", m.UnitName)
-		errs.requireSet("ssh_public_key", m.SSHPublicKey)
-		ordered.addFrom(&errs, "environment_name", "service_name", "unit_name", "comment", "ssh_public_key", "published")
-		if isNew && !ordered.has("uuid") {
-			if err := checkNotRegistered(ctx, tx, &ordered, "machines", "uuid", m.UUID, "Machine with this UUID already exists."); err != nil {
-				return nil, err
-			}
-		}
-		if err := ordered.err(); err != nil {
-			return nil, err
-		}
-	}
-	m.DateCheckedIn = &now
-	if err := saveRow(ctx, tx, "machines", machineCols, m, isNew); err != nil {
+	if err := r.save(ctx, tx, now, rm); err != nil {
 		return nil, err
-	}
-	if isNew {
-		c.log.Info("machine registered", "machine", m.UUID, "unit", m.UnitName)
 	}
 	return m, nil
 }

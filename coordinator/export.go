@@ -7,7 +7,23 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
+
+// ExportFile writes Export's fixture to path, atomically and with mode
+// 0600: it holds every secret hash. A failed export leaves path as it was.
+func (s *Store) ExportFile(ctx context.Context, path string) error {
+	f, err := atomicfile.Create(path, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	if err := s.Export(ctx, f); err != nil {
+		return err
+	}
+	return f.Commit()
+}
 
 // Export writes the registry as a Django fixture that turku-api's
 // `django-admin loaddata` accepts, so a site can move from the embedded

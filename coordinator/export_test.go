@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -143,5 +145,43 @@ func TestExport(t *testing.T) {
 	storage := byModel["turku_api.storage"][0].Fields
 	if storage["ssh_ping_host_keys"] != `["`+hostKey+`"]` || storage["ssh_ping_port"] != 2222.0 {
 		t.Errorf("storage = %v", storage)
+	}
+}
+
+// TestExportFile: the file holds what Export writes, mode 0600 (every
+// secret hash is in it), and replaces an older export whole.
+func TestExportFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.register(t, obj{"etc": etcSource})
+	var want bytes.Buffer
+	if err := f.c.Store().Export(ctx, &want); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fixture.json")
+	if err := os.WriteFile(path, []byte("an older, longer export"+strings.Repeat(".", want.Len())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Store().ExportFile(ctx, path); err != nil {
+		t.Fatalf("ExportFile: %v", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("file holds %q, want what Export writes, %q", got, want.String())
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %#o, want 0600", fi.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want the export alone", len(entries))
 	}
 }

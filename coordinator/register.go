@@ -80,3 +80,109 @@ func (c *Coordinator) register(ctx context.Context, req, obj map[string]any, sec
 	}
 	return auth, hash, nil
 }
+
+// record is one machine or storage unit as update_config and
+// storage_update_config save it. The flow is turku-api's views.py for
+// both: "published" left out means the sender wants to be published; the
+// kind's own attributes are copied; only when something changed are the
+// remaining full_clean checks run, a registration's key checked for
+// uniqueness and date_updated set; date_checked_in is set on every call.
+type record struct {
+	table, cols string
+	row         row
+	isNew       bool
+	// published, updated and checkedIn point into row.
+	published *bool
+	updated   *time.Time
+	checkedIn **time.Time
+	// attrs copies the kind's own attributes from the request into row,
+	// adding field errors to errs, and reports whether any changed.
+	attrs func(errs *fieldErrors) bool
+	// validate runs the kind's remaining field checks and returns every
+	// error in turku-api's order, and whether the key is worth checking
+	// for uniqueness (a malformed one is not).
+	validate func(errs *fieldErrors) (ordered fieldErrors, checkUnique bool)
+	// keyCol and key are the registration key, keyTaken turku-api's
+	// message when another record has it.
+	keyCol, key, keyTaken string
+	// registered logs a registration.
+	registered func()
+}
+
+// save applies obj (the request's "machine" or "storage" object) to the
+// record and writes it.
+func (r *record) save(ctx context.Context, tx *sql.Tx, now time.Time, obj map[string]any) error {
+	var errs fieldErrors
+	modified := r.isNew
+	if v, ok := obj["published"]; ok {
+		if !pyEq(v, *r.published) {
+			*r.published, modified = boolField(&errs, "published", v), true
+		}
+	} else if !*r.published {
+		*r.published, modified = true, true
+	}
+	if r.attrs(&errs) {
+		modified = true
+	}
+	if modified {
+		*r.updated = now
+		ordered, checkUnique := r.validate(&errs)
+		if r.isNew && checkUnique {
+			if err := checkNotRegistered(ctx, tx, &ordered, r.table, r.keyCol, r.key, r.keyTaken); err != nil {
+				return err
+			}
+		}
+		if err := ordered.err(); err != nil {
+			return err
+		}
+	}
+	*r.checkedIn = &now
+	if err := saveRow(ctx, tx, r.table, r.cols, r.row, r.isNew); err != nil {
+		return err
+	}
+	if r.isNew {
+		r.registered()
+	}
+	return nil
+}
+
+// attr is one attribute of a machine or storage unit that update_config
+// copies from the request when it differs from the row.
+type attr struct {
+	key string
+	// same reports whether the request's value equals the row's (pyEq).
+	same func(v any) bool
+	// set checks v, adding field errors, and stores it in the row.
+	set func(errs *fieldErrors, v any)
+}
+
+// copyAttrs copies each of attrs that obj has and that differs from the
+// row, and reports whether any did.
+func copyAttrs(errs *fieldErrors, obj map[string]any, attrs []attr) bool {
+	modified := false
+	for _, a := range attrs {
+		if v, ok := obj[a.key]; ok && !a.same(v) {
+			a.set(errs, v)
+			modified = true
+		}
+	}
+	return modified
+}
+
+// nullChar is a CharField with null=True, blank=True (turku-api's models).
+func nullChar(key string, p **string, maxLen int) attr {
+	return attr{key, func(v any) bool { return pyEq(v, *p) },
+		func(errs *fieldErrors, v any) { *p = charField(errs, key, v, maxLen, true, true) }}
+}
+
+// char is a CharField that is required.
+func char(key string, p *string, maxLen int) attr {
+	return attr{key, func(v any) bool { return pyEq(v, *p) },
+		func(errs *fieldErrors, v any) { *p = deref(charField(errs, key, v, maxLen, false, false)) }}
+}
+
+// integer is an IntegerField between lo and hi.
+func integer(key string, p *int64, lo, hi int64) attr {
+	return attr{key, func(v any) bool { return pyEq(v, *p) },
+		func(errs *fieldErrors, v any) { *p = intField(errs, key, v, lo, hi) }}
+}

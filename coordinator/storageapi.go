@@ -122,9 +122,7 @@ func (c *Coordinator) storageUpdateConfig(ctx context.Context, req map[string]an
 // saveStorage applies storage_update_config; st is nil for a registration.
 func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time, st *storageRow, name string,
 	rs map[string]any, auth *authRow, newHash string) (*storageRow, error) {
-	var errs fieldErrors
 	isNew := st == nil
-	modified := isNew
 	if isNew {
 		id, err := newUUID()
 		if err != nil {
@@ -133,79 +131,50 @@ func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time
 		st = &storageRow{ID: id, Name: name, SecretHash: newHash, SSHPingHostKeys: "[]", AuthID: auth.ID,
 			Active: true, Published: true, DateRegistered: now, DateUpdated: now}
 	}
-	portSet := !isNew
-	if v, ok := rs["published"]; ok {
-		if !pyEq(v, st.Published) {
-			st.Published, modified = boolField(&errs, "published", v), true
-		}
-	} else if !st.Published {
-		st.Published, modified = true, true
-	}
-	for _, k := range []string{"comment", "ssh_ping_host", "ssh_ping_port", "ssh_ping_user", "space_total", "space_available"} {
-		v, ok := rs[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "comment":
-			if !pyEq(v, st.Comment) {
-				st.Comment, modified = charField(&errs, k, v, 200, true, true), true
-			}
-		case "ssh_ping_host":
-			if !pyEq(v, st.SSHPingHost) {
-				st.SSHPingHost, modified = deref(charField(&errs, k, v, 200, false, false)), true
-			}
-		case "ssh_ping_user":
-			if !pyEq(v, st.SSHPingUser) {
-				st.SSHPingUser, modified = deref(charField(&errs, k, v, 200, false, false)), true
-			}
-		case "ssh_ping_port":
-			portSet = true
-			if isNew || !pyEq(v, st.SSHPingPort) { // a new row's port is None, not 0
-				st.SSHPingPort, modified = intField(&errs, k, v, 1, 65535), true
-			}
-		case "space_total":
-			if !pyEq(v, st.SpaceTotal) {
-				st.SpaceTotal, modified = intField(&errs, k, v, 0, math.MaxInt32), true
-			}
-		case "space_available":
-			if !pyEq(v, st.SpaceAvailable) {
-				st.SpaceAvailable, modified = intField(&errs, k, v, 0, math.MaxInt32), true
-			}
-		}
-	}
-	if v, ok := rs["ssh_ping_host_keys"]; ok {
-		text, _ := stringListField(&errs, "ssh_ping_host_keys", v, 65536)
-		if text != st.SSHPingHostKeys || errs.has("ssh_ping_host_keys") {
-			st.SSHPingHostKeys, modified = text, true
-		}
-	}
-	if modified {
-		st.DateUpdated = now
-		errs.requireSet("ssh_ping_host", st.SSHPingHost)
-		if !portSet {
-			errs.add("ssh_ping_port", "This field cannot be null.")
-		}
-		errs.requireSet("ssh_ping_user", st.SSHPingUser)
-		var ordered fieldErrors
-		charField(&ordered, "name", name, 200, false, false)
-		ordered.addFrom(&errs, "comment", "ssh_ping_host", "ssh_ping_host_keys", "ssh_ping_port",
-			"ssh_ping_user", "space_total", "space_available", "published")
-		if isNew {
-			if err := checkNotRegistered(ctx, tx, &ordered, "storages", "name", name, "Storage with this Name already exists."); err != nil {
-				return nil, err
-			}
-		}
-		if err := ordered.err(); err != nil {
-			return nil, err
-		}
-	}
-	st.DateCheckedIn = &now
-	if err := saveRow(ctx, tx, "storages", storageCols, st, isNew); err != nil {
-		return nil, err
-	}
+	_, portSet := rs["ssh_ping_port"]
+	portSet = portSet || !isNew // a new row's port is None until the request sets it
+	port := integer("ssh_ping_port", &st.SSHPingPort, 1, 65535)
 	if isNew {
-		c.log.Info("storage unit registered", "storage", name)
+		port.same = func(any) bool { return false } // None equals no number
+	}
+	r := &record{
+		table: "storages", cols: storageCols, row: st, isNew: isNew,
+		published: &st.Published, updated: &st.DateUpdated, checkedIn: &st.DateCheckedIn,
+		attrs: func(errs *fieldErrors) bool {
+			modified := copyAttrs(errs, rs, []attr{
+				nullChar("comment", &st.Comment, 200),
+				char("ssh_ping_host", &st.SSHPingHost, 200),
+				port,
+				char("ssh_ping_user", &st.SSHPingUser, 200),
+				integer("space_total", &st.SpaceTotal, 0, math.MaxInt32),
+				integer("space_available", &st.SpaceAvailable, 0, math.MaxInt32),
+			})
+			// Read before compared: the stored form is the JSON list.
+			if v, ok := rs["ssh_ping_host_keys"]; ok {
+				text, _ := stringListField(errs, "ssh_ping_host_keys", v, 65536)
+				if text != st.SSHPingHostKeys || errs.has("ssh_ping_host_keys") {
+					st.SSHPingHostKeys, modified = text, true
+				}
+			}
+			return modified
+		},
+		validate: func(errs *fieldErrors) (fieldErrors, bool) {
+			errs.requireSet("ssh_ping_host", st.SSHPingHost)
+			if !portSet {
+				errs.add("ssh_ping_port", "This field cannot be null.")
+			}
+			errs.requireSet("ssh_ping_user", st.SSHPingUser)
+			var ordered fieldErrors
+			charField(&ordered, "name", name, 200, false, false)
+			ordered.addFrom(errs, "comment", "ssh_ping_host", "ssh_ping_host_keys", "ssh_ping_port",
+				"ssh_ping_user", "space_total", "space_available", "published")
+			return ordered, true
+		},
+		keyCol: "name", key: name, keyTaken: "Storage with this Name already exists.",
+		registered: func() { c.log.Info("storage unit registered", "storage", name) },
+	}
+	if err := r.save(ctx, tx, now, rs); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
-	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // coordinatorDB is the built-in coordinator's database under var_dir.
@@ -205,16 +204,7 @@ storage unit. See docs/operations.md for the whole procedure.`,
 				if output == "" || output == "-" {
 					return s.Export(ctx, g.stdout)
 				}
-				// 0600: the fixture holds every machine's secret hash.
-				f, err := atomicfile.Create(output, 0o600)
-				if err != nil {
-					return err
-				}
-				defer f.Cleanup()
-				if err := s.Export(ctx, f); err != nil {
-					return err
-				}
-				return f.Commit()
+				return s.ExportFile(ctx, output)
 			})
 		},
 	}
