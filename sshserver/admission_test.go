@@ -505,7 +505,7 @@ func TestSourceTableBounded(t *testing.T) {
 		}
 		a.release(src, outcomeNoAuth)
 	}
-	if n := len(a.sources); n > maxSources {
+	if n := len(a.strangers); n > maxSources {
 		t.Errorf("%d sources remembered, want at most %d", n, maxSources)
 	}
 	if a.total != 0 {
@@ -513,7 +513,7 @@ func TestSourceTableBounded(t *testing.T) {
 	}
 	clock.Advance(strikesFor + time.Second)
 	a.admit(netip.MustParsePrefix("192.0.2.1/32"))
-	if n := len(a.sources); n != 1 {
+	if n := len(a.strangers); n != 1 {
 		t.Errorf("%d sources remembered a day later, want 1", n)
 	}
 }
