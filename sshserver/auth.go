@@ -62,15 +62,23 @@ func (s *Server) verifiedKey(c *conn, meta gossh.ConnMetadata, key gossh.PublicK
 	fp := gossh.FingerprintSHA256(key)
 	s.mu.Lock() // against a concurrent SetMachines
 	m, ok := s.keys.Load().Lookup(key)
-	if ok {
+	counted := ok && s.connectMachine(m, c.logger().With("machine", m.UUID, "unit", m.Info.UnitName))
+	if counted {
 		c.mu.Lock()
 		c.machine = &m
 		c.fingerprint = fp
+		c.counted = true
 		c.mu.Unlock()
 	}
 	s.mu.Unlock()
 	if !ok {
 		return nil, errUnknownKey
+	}
+	if !counted {
+		// Over MaxConnectionsPerMachine: closed before it costs more than
+		// the handshake (connectMachine logged it).
+		c.cancel(errMachineConns)
+		return nil, errMachineConns
 	}
 	c.log.Store(c.logger().With("machine", m.UUID, "unit", m.Info.UnitName))
 	c.logger().Info("agent authenticated", "fingerprint", fp)
