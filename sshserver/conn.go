@@ -45,6 +45,7 @@ type conn struct {
 	src        netip.Prefix // the source admission counts it against
 	startup    sync.Once    // releases the admission slot
 	authFailed atomic.Bool  // a key or user was refused
+	overCap    atomic.Bool  // refused at MaxConnectionsPerMachine
 	keysTried  atomic.Int32 // public keys offered, queries included
 	handshake  *time.Timer  // until the first key exchange is done
 	grace      *time.Timer
@@ -198,7 +199,8 @@ func (c *conn) outcome() outcome {
 		return outcomeGraceExceeded
 	case errors.Is(cause, ErrShutdown):
 		return outcomeNone
-	case errors.Is(cause, errMachineConns):
+	}
+	if c.overCap.Load() {
 		// Refused for its machine's limit, not for a bad key: as for a
 		// connection that never tried.
 		return outcomeNoAuth

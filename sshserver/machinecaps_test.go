@@ -8,6 +8,7 @@ package sshserver
 import (
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,10 +211,19 @@ func TestMachineRefusalsSummarised(t *testing.T) {
 	refuse := func(n int) {
 		t.Helper()
 		for range n {
-			c, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA])))
+			var banner string
+			cfg := ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA]))
+			cfg.BannerCallback = func(msg string) error {
+				banner = msg
+				return nil
+			}
+			c, err := gossh.Dial("tcp", ts.addr, cfg)
 			if err == nil {
 				c.Close()
 				t.Fatal("a connection beyond MaxConnectionsPerMachine authenticated")
+			}
+			if want := "Too many connections for this machine on this storage unit"; !strings.HasPrefix(banner, want) {
+				t.Errorf("refused connection: banner %q, want %q", banner, want)
 			}
 		}
 	}
@@ -238,5 +248,38 @@ func TestMachineRefusalsSummarised(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("log:\n%s", logs.String())
+	}
+}
+
+// TestRepeatedRefusalsLogOnce: a client asking again and again for what
+// is refused (further sessions on its connection, a pty on its session)
+// makes one line at INFO or WARN, not one each.
+func TestRepeatedRefusalsLogOnce(t *testing.T) {
+	logger, logs := captureLog(t)
+	ts := startServer(t, func(o *Options) { o.Logger = logger })
+	c := ts.dial(t, ts.keys[uuidA])
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	for range 20 {
+		if _, _, err := c.OpenChannel("session", nil); err == nil {
+			t.Fatal("a second session on one connection was accepted")
+		}
+		if ok, err := sess.SendRequest("pty-req", true, nil); ok || err != nil {
+			t.Fatalf("pty-req: got %v, %v; want refused", ok, err)
+		}
+	}
+	for _, tt := range []struct {
+		parts []string
+		want  int
+	}{
+		{[]string{"level=WARN", "machine=" + uuidA}, 1},
+		{[]string{"level=INFO", "session request refused", "type=pty-req"}, 1},
+	} {
+		if n := logs.count(tt.parts...); n != tt.want {
+			t.Errorf("%d lines with %q, want %d:\n%s", n, tt.parts, tt.want, logs.String())
+		}
 	}
 }

@@ -137,6 +137,16 @@ func (s *Server) endMachineSession(m Machine) {
 	}
 }
 
+// refuseSession counts a session of m refused for another reason than
+// its machine's limit (a second one on a connection).
+func (s *Server) refuseSession(m Machine, log *slog.Logger) {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	if u := s.use[m.UUID]; u != nil {
+		s.machineRefused(u, m, refusedSession, log)
+	}
+}
+
 // stalledSession counts a session of m that stated no action in time.
 func (s *Server) stalledSession(m Machine, log *slog.Logger) {
 	s.useMu.Lock()

@@ -62,7 +62,9 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 	c.session = true
 	c.mu.Unlock()
 	if second {
-		c.logger().Warn("second session refused")
+		// Counted among the machine's refusals, so that a client opening
+		// channel after channel makes one log line, not one each.
+		s.refuseSession(m, c.logger())
 		nc.Reject(gossh.Prohibited, "only one session per connection")
 		return
 	}
@@ -161,7 +163,7 @@ func (sess *session) run(reqs <-chan *gossh.Request) {
 // closes. The first exec or shell starts the protocol; nothing else is
 // granted.
 func (sess *session) serveRequests(reqs <-chan *gossh.Request, start chan<- string) {
-	started := false
+	started, refused := false, false
 	for req := range reqs {
 		switch req.Type {
 		case "exec", "shell":
@@ -187,7 +189,13 @@ func (sess *session) serveRequests(reqs <-chan *gossh.Request, start chan<- stri
 			// the server refuse quietly.
 			req.Reply(false, nil)
 		case "pty-req", "x11-req", "auth-agent-req@openssh.com", "subsystem":
-			sess.logger.Info("session request refused", "type", req.Type)
+			// Once per session at INFO: a client repeating it is not news.
+			if !refused {
+				sess.logger.Info("session request refused", "type", req.Type)
+			} else {
+				sess.logger.Debug("session request refused", "type", req.Type)
+			}
+			refused = true
 			req.Reply(false, nil)
 		default: // signal, window-change, break, eow@openssh.com, ...
 			sess.logger.Debug("session request ignored", "type", req.Type)
