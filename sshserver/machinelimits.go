@@ -57,22 +57,22 @@ type machineUse struct {
 	conns, sessions int
 	// Refusals in the summary window that opened at since (zero: no
 	// window open), by what was refused.
-	refused [numMachineRefusals]int
+	refused [numOver]int
 	since   time.Time
 }
 
 // What a machine over its limits is refused, as the summary names it.
 const (
-	refusedConn = iota
-	refusedSession
-	refusedStalled // a session that stated no action in time
-	numMachineRefusals
+	overConns = iota
+	overSessions
+	overStalled // a session that stated no action in time
+	numOver
 )
 
-var machineRefusalNames = [numMachineRefusals]string{"connections", "sessions", "stalled_sessions"}
+var machineRefusalNames = [numOver]string{"connections", "sessions", "stalled_sessions"}
 
 // machineDrops are the Observer's reasons for each refusal.
-var machineDrops = [numMachineRefusals]string{DropMachineConns, DropMachineSessions, DropRequestTimeout}
+var machineDrops = [numOver]string{DropMachineConns, DropMachineSessions, DropRequestTimeout}
 
 // connectMachine counts an authenticated connection of machine, or
 // refuses it when the machine holds MaxConnectionsPerMachine already: one
@@ -87,7 +87,7 @@ func (s *Server) connectMachine(m Machine, log *slog.Logger) bool {
 		s.use[m.UUID] = u
 	}
 	if u.conns >= s.opts.MaxConnectionsPerMachine {
-		s.machineRefused(u, m, refusedConn, log)
+		s.machineRefused(u, m, overConns, log)
 		return false
 	}
 	u.conns++
@@ -122,7 +122,7 @@ func (s *Server) startMachineSession(m Machine, log *slog.Logger) bool {
 		return false
 	}
 	if u.sessions >= s.opts.MaxSessionsPerMachine {
-		s.machineRefused(u, m, refusedSession, log)
+		s.machineRefused(u, m, overSessions, log)
 		return false
 	}
 	u.sessions++
@@ -143,7 +143,7 @@ func (s *Server) refuseSession(m Machine, log *slog.Logger) {
 	s.useMu.Lock()
 	defer s.useMu.Unlock()
 	if u := s.use[m.UUID]; u != nil {
-		s.machineRefused(u, m, refusedSession, log)
+		s.machineRefused(u, m, overSessions, log)
 	}
 }
 
@@ -152,7 +152,7 @@ func (s *Server) stalledSession(m Machine, log *slog.Logger) {
 	s.useMu.Lock()
 	defer s.useMu.Unlock()
 	if u := s.use[m.UUID]; u != nil {
-		s.machineRefused(u, m, refusedStalled, log)
+		s.machineRefused(u, m, overStalled, log)
 	}
 }
 
@@ -181,7 +181,7 @@ func (s *Server) machineRefused(u *machineUse, m Machine, what int, log *slog.Lo
 // summarise logs the refusals counted since the window opened (or the
 // last summary), if any, and clears them; s.useMu is held.
 func (s *Server) summarise(u *machineUse, m Machine) {
-	if u.refused == [numMachineRefusals]int{} {
+	if u.refused == [numOver]int{} {
 		return
 	}
 	args := []any{"machine", m.UUID, "unit", m.Info.UnitName, "period", s.opts.Now().Sub(u.since).Round(time.Second)}
@@ -189,5 +189,5 @@ func (s *Server) summarise(u *machineUse, m Machine) {
 		args = append(args, machineRefusalNames[i], n)
 	}
 	s.logger.Warn("refused a machine over its limits", args...)
-	u.refused = [numMachineRefusals]int{}
+	u.refused = [numOver]int{}
 }
