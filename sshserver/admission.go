@@ -114,6 +114,9 @@ const (
 	evictSample = 64
 	// summaryEvery spaces the warnings about global drops.
 	summaryEvery = time.Minute
+	// penaltyLines is how many sources are named as penalised per
+	// summaryEvery; the others of a distributed attack are counted.
+	penaltyLines = 20
 )
 
 // Refusal reasons, as logged.
@@ -230,6 +233,10 @@ type admission struct {
 	dropped   map[string]int   // global drops since the last warning
 	lastWarn  time.Time
 	lastSweep time.Time
+	// Penalty lines in the window opened at penSince, and the penalties
+	// not logged in it.
+	penSince              time.Time
+	penLogged, penUnnamed int
 }
 
 func newAdmission(s *Server) *admission {
@@ -569,6 +576,12 @@ func (a *admission) accrue(src srcKey, st *sourceState, now time.Time, d time.Du
 	}
 	st.active = true
 	st.refused = 0
+	a.penaltySummary(now)
+	if a.penLogged >= penaltyLines {
+		a.penUnnamed++
+		return
+	}
+	a.penLogged++
 	// "net", not "source": source is a backup source's name (STYLE), and is
 	// sent to the journal as SOURCE=.
 	args := []any{"net", src.String(), "penalty", time.Duration(st.penalty - n).Round(time.Second)}
@@ -578,6 +591,19 @@ func (a *admission) accrue(src srcKey, st *sourceState, now time.Time, d time.Du
 		}
 	}
 	a.server.logger.Info("source penalised, refusing it before the banner", args...)
+}
+
+// penaltySummary closes the window of penalty lines once summaryEvery
+// has passed, saying how many penalties it did not name; a.mu is held.
+func (a *admission) penaltySummary(now time.Time) {
+	if now.Sub(a.penSince) < summaryEvery {
+		return
+	}
+	if a.penUnnamed > 0 {
+		a.server.logger.Warn("more sources penalised than named", "sources", a.penUnnamed,
+			"named", a.penLogged, "period", now.Sub(a.penSince).Round(time.Second))
+	}
+	a.penSince, a.penLogged, a.penUnnamed = now, 0, 0
 }
 
 // penaltyOver ends src's active penalty; a.mu is held.
@@ -611,6 +637,7 @@ func (a *admission) sweep(now time.Time) {
 		return
 	}
 	a.lastSweep = now
+	a.penaltySummary(now)
 	n := now.UnixNano()
 	for k, st := range a.strangers {
 		if st.active && n >= st.penalty {

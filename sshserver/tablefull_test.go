@@ -240,3 +240,32 @@ func TestSourceTableOverflow(t *testing.T) {
 		t.Errorf("second source has no record of its own once the penalties were served")
 	}
 }
+
+// TestPenaltyLinesSummarised: a distributed attack penalising many
+// sources names penaltyLines of them a minute and counts the others in
+// one line.
+func TestPenaltyLinesSummarised(t *testing.T) {
+	clock := newFakeClock()
+	logger, logs := captureLog(t)
+	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
+		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties}, logger: logger}
+	a := newAdmission(s)
+	const sources = 100
+	for i := range sources {
+		p := ipv4Source(i)
+		for range 3 { // 3 refused keys: a 15 s penalty
+			if ok, why := a.admit(p); !ok {
+				t.Fatalf("source %d refused (%s) before its penalty", i, why)
+			}
+			a.release(p, outcomeAuthFail)
+		}
+	}
+	clock.Advance(summaryEvery)
+	a.admit(netip.MustParsePrefix("192.0.2.1/32"))
+	if n := logs.count("source penalised"); n != penaltyLines {
+		t.Errorf("%d sources named as penalised, want %d", n, penaltyLines)
+	}
+	if n := logs.count("more sources penalised than named", fmt.Sprintf(" sources=%d ", sources-penaltyLines)); n != 1 {
+		t.Errorf("%d summaries of %d unnamed penalties, want 1:\n%s", n, sources-penaltyLines, logs.String())
+	}
+}
