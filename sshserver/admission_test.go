@@ -267,11 +267,13 @@ func TestHandshakeTime(t *testing.T) {
 // TestHandshakeTimeStopsAtKex: the handshake deadline ends with the first
 // key exchange; an agent whose checkin outlasts it is not cut off.
 func TestHandshakeTimeStopsAtKex(t *testing.T) {
-	ts := startServer(t, func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond })
+	// A handshake takes a few milliseconds, but under the race detector
+	// on a loaded machine 100 ms was seen to pass before it ended.
+	ts := startServer(t, func(o *Options) { o.HandshakeTimeout = time.Second })
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
 		// Well past the handshake deadline: the backup itself.
 		select {
-		case <-time.After(time.Second):
+		case <-time.After(2 * time.Second):
 			return nil
 		case <-ctx.Done():
 			return context.Cause(ctx)
