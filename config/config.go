@@ -97,6 +97,10 @@ type Config struct {
 	SSHPerSourceMaxStartups int            `json:"ssh_per_source_max_startups"` // ssh_per_source_max_startups
 	SSHTrustedNetworks      []netip.Prefix `json:"ssh_trusted_networks"`        // ssh_trusted_networks
 	RestoreMaxLifetime      time.Duration  `json:"restore_max_lifetime"`        // restore_max_lifetime
+	// Per-machine limits of the SSH server (sshlimits.go).
+	SSHMaxConnectionsPerMachine int           `json:"ssh_max_connections_per_machine"` // ssh_max_connections_per_machine
+	SSHMaxSessionsPerMachine    int           `json:"ssh_max_sessions_per_machine"`    // ssh_max_sessions_per_machine
+	SSHSessionRequestTimeout    time.Duration `json:"ssh_session_request_timeout"`     // ssh_session_request_timeout
 
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
@@ -125,7 +129,8 @@ var keys = []string{
 	"coordinator_tls_key", "machine_registration_secret", "coordinator_insecure_listen",
 	"max_usage_pct", "max_inode_usage_pct", "metrics_listen", "control_socket",
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
-	"restore_max_lifetime",
+	"restore_max_lifetime", "ssh_max_connections_per_machine", "ssh_max_sessions_per_machine",
+	"ssh_session_request_timeout",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -575,7 +580,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		APITimeout           string `json:"api_timeout"`
 		UpdateConfigInterval string `json:"update_config_interval"`
 		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
-	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String()})
+		SessionRequest       string `json:"ssh_session_request_timeout"`
+	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String(),
+		c.SSHSessionRequestTimeout.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

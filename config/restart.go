@@ -37,5 +37,8 @@ func RestartNeeded(a, b *Config) []string {
 	diff("ssh_per_source_max_startups", a.SSHPerSourceMaxStartups == b.SSHPerSourceMaxStartups)
 	diff("ssh_trusted_networks", slices.Equal(a.SSHTrustedNetworks, b.SSHTrustedNetworks))
 	diff("restore_max_lifetime", a.RestoreMaxLifetime == b.RestoreMaxLifetime)
+	diff("ssh_max_connections_per_machine", a.SSHMaxConnectionsPerMachine == b.SSHMaxConnectionsPerMachine)
+	diff("ssh_max_sessions_per_machine", a.SSHMaxSessionsPerMachine == b.SSHMaxSessionsPerMachine)
+	diff("ssh_session_request_timeout", a.SSHSessionRequestTimeout == b.SSHSessionRequestTimeout)
 	return out
 }

@@ -11,6 +11,11 @@ import (
 // signed, for the session to look the machine up again.
 const extKeyFingerprint = "turku-key-sha256"
 
+// machineConnsBanner is what OpenSSH's ssh prints (SSH_MSG_USERAUTH_BANNER,
+// RFC 4252 §5.4) before "Permission denied" when its machine holds
+// MaxConnectionsPerMachine already.
+const machineConnsBanner = "Too many connections for this machine on this storage unit; try again once they have ended\n"
+
 var (
 	errWrongUser  = errors.New("wrong user")
 	errUnknownKey = errors.New("key not authorized")
@@ -26,6 +31,10 @@ var (
 // and its source earns a penalty (admission.go).
 func (s *Server) publicKeyHandler(gctx glssh.Context, key glssh.PublicKey) bool {
 	c := connOf(gctx)
+	if c.overCap.Load() {
+		c.cancel(errMachineConns)
+		return false
+	}
 	if n := c.keysTried.Add(1); int(n) > s.opts.MaxAuthTries {
 		c.authFailed.Store(true)
 		c.logger().Debug("too many public keys offered, dropping", "max_auth_tries", s.opts.MaxAuthTries)
@@ -62,15 +71,24 @@ func (s *Server) verifiedKey(c *conn, meta gossh.ConnMetadata, key gossh.PublicK
 	fp := gossh.FingerprintSHA256(key)
 	s.mu.Lock() // against a concurrent SetMachines
 	m, ok := s.keys.Load().Lookup(key)
-	if ok {
+	counted := ok && s.connectMachine(m, c.logger().With("machine", m.UUID, "unit", m.Info.UnitName))
+	if counted {
 		c.mu.Lock()
 		c.machine = &m
 		c.fingerprint = fp
+		c.counted = true
 		c.mu.Unlock()
 	}
 	s.mu.Unlock()
 	if !ok {
 		return nil, errUnknownKey
+	}
+	if !counted {
+		// Over MaxConnectionsPerMachine (connectMachine logged it): the
+		// agent is told why, and the connection is closed at its next
+		// attempt if it does not go away itself.
+		c.overCap.Store(true)
+		return nil, &gossh.BannerError{Err: errMachineConns, Message: machineConnsBanner}
 	}
 	c.log.Store(c.logger().With("machine", m.UUID, "unit", m.Info.UnitName))
 	c.logger().Info("agent authenticated", "fingerprint", fp)

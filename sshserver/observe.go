@@ -22,6 +22,10 @@ const (
 	DropHandshake   = "handshake_timeout" // no key exchange in time
 	DropMaxSessions = "max_sessions"
 	DropLoginGrace  = "login_grace"
+	// One machine over its own limits.
+	DropMachineConns    = "machine_connections"     // MaxConnectionsPerMachine
+	DropMachineSessions = "machine_sessions"        // MaxSessionsPerMachine
+	DropRequestTimeout  = "session_request_timeout" // no action stated in time
 )
 
 // dropReasons maps admission's refusals to the reasons Observer is told.

@@ -54,6 +54,8 @@ var (
 	errTooManyKeys     = errors.New("too many public keys offered")
 	errTooManySessions = errors.New("too many sessions")
 	errRestoreLifetime = errors.New("restore time limit reached")
+	errMachineConns    = errors.New("too many connections for this machine")
+	errRequestTime     = errors.New("no request within the session request time")
 )
 
 // Defaults, after OpenSSH's sshd where it has one.
@@ -63,6 +65,15 @@ const (
 	DefaultMaxAuthTries   = 6 // sshd
 	DefaultMaxSessions    = 100
 	DefaultMaxForwards    = 4
+	// An agent needs one connection and one session; a checkin and a
+	// restore of the same machine may overlap, and a new run may start
+	// while the last one's connection closes.
+	DefaultMaxConnectionsPerMachine = 4
+	DefaultMaxSessionsPerMachine    = 2
+	// DefaultSessionRequestTimeout bounds the time from a session's
+	// opening to the agent's request read in full; the agent sends both
+	// at once.
+	DefaultSessionRequestTimeout = 5 * time.Second
 	// DefaultRestoreMaxLifetime ends a forgotten restore session.
 	DefaultRestoreMaxLifetime = 3 * time.Hour
 )
@@ -120,6 +131,16 @@ type Options struct {
 	MaxSessions int
 	// RestoreMaxLifetime ends a restore session after this long.
 	RestoreMaxLifetime time.Duration
+	// MaxConnectionsPerMachine caps the authenticated connections of one
+	// machine; a further one is closed at authentication and its source
+	// earns the no-authentication penalty.
+	MaxConnectionsPerMachine int
+	// MaxSessionsPerMachine caps the sessions of one machine, applied
+	// before a session takes one of MaxSessions.
+	MaxSessionsPerMachine int
+	// SessionRequestTimeout bounds the time from a session's opening to
+	// its command and the agent's request, read in full.
+	SessionRequestTimeout time.Duration
 	// MaxForwards caps reverse forwards per connection; the agent asks one.
 	MaxForwards int
 	// Ciphers overrides the cipher list (see algorithms.go).
@@ -152,6 +173,10 @@ type Server struct {
 	// restore: one of each per machine.
 	busyMu sync.Mutex
 	busy   map[string]bool
+	// use counts each machine's connections and sessions by UUID
+	// (machinelimits.go).
+	useMu sync.Mutex
+	use   map[string]*machineUse
 
 	// Test hooks: how long a connection may stay after its session ended,
 	// how long a cancelled session has to say goodbye before its
@@ -212,6 +237,9 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.MaxAuthTries, DefaultMaxAuthTries)
 	setDefault(&opts.MaxSessions, DefaultMaxSessions)
 	setDefault(&opts.MaxForwards, DefaultMaxForwards)
+	setDefault(&opts.MaxConnectionsPerMachine, DefaultMaxConnectionsPerMachine)
+	setDefault(&opts.MaxSessionsPerMachine, DefaultMaxSessionsPerMachine)
+	setDefault(&opts.SessionRequestTimeout, DefaultSessionRequestTimeout)
 	setDefault(&opts.RestoreMaxLifetime, DefaultRestoreMaxLifetime)
 	if len(opts.Ciphers) == 0 {
 		opts.Ciphers = cipherAlgorithms
@@ -225,6 +253,7 @@ func New(opts Options) (*Server, error) {
 		forwardWait: defaultForwardWait,
 		draining:    make(chan struct{}),
 		busy:        map[string]bool{},
+		use:         map[string]*machineUse{},
 	}
 	s.adm = newAdmission(s)
 	s.keys.Store(NewKeyStore(opts.Machines, s.logger))
@@ -295,7 +324,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 			return s.verifiedKey(c, meta, key)
 		},
 		AuthLogCallback: func(meta gossh.ConnMetadata, method string, err error) {
-			if err != nil && method != "none" {
+			if err != nil && method != "none" && !errors.Is(err, errMachineConns) {
 				s.opts.Observer.AuthFailed()
 				c.authFailed.Store(true)
 				c.logger().Debug("authentication attempt failed", "user", meta.User(), "method", method, "err", err)

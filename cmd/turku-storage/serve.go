@@ -177,6 +177,10 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
 		TrustedNetworks:      cfg.SSHTrustedNetworks,
 		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
+		// Per machine: one key must not starve the others.
+		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
+		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
+		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
 	})
 	if err != nil {
 		return err
