@@ -74,7 +74,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	}
 	// The SSH server learns the new key from the refresh the registration
 	// triggered.
-	d.log.WaitFor(t, "refreshed machines from API\" machines=1", 1, waitLong)
+	d.log.WaitFor(t, "refreshed machines from the built-in coordinator\" machines=1", 1, waitLong)
 
 	ping := map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "machine-secret"}}
 	if code, _, body := agentAPI(t, base, "agent_ping_checkin", map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "wrong"}}); code != http.StatusForbidden || body != "Bad auth" {
@@ -133,6 +133,15 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	var fixture []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &fixture); err != nil || len(fixture) == 0 {
 		t.Errorf("export is not a fixture: %v", err)
+	}
+
+	// Without turku-api, neither the log nor status speaks of one.
+	if log := d.log.String(); strings.Contains(log, "from API") {
+		t.Errorf("the log speaks of an API without one:\n%s", log)
+	}
+	var b strings.Builder
+	if err := printStatus(&b, statusJSON(t, s), true); err != nil || !strings.Contains(b.String(), "keys: 1 machine from the built-in coordinator") {
+		t.Errorf("status: %v\n%s", err, b.String())
 	}
 
 	// A first start is not a warning: the refresh right after fills the

@@ -100,7 +100,7 @@ func TestQuickstartSteps(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("registration with the printed auth: %d %q", code, body)
 	}
-	d.log.WaitFor(t, "refreshed machines from API\" machines=1", 1, waitLong)
+	d.log.WaitFor(t, "refreshed machines from the built-in coordinator\" machines=1", 1, waitLong)
 	if r := run(t, context.Background(), nil, "-c", s.dir, "machines", "list"); !strings.Contains(r.stdout, machineUUID) {
 		t.Errorf("machines list lacks the machine: %q", r.stdout)
 	}

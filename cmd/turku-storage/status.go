@@ -63,7 +63,7 @@ document.`,
 					// Home, then clear to the end: redrawn in place.
 					fmt.Fprint(g.stdout, "\x1b[H\x1b[2J")
 				}
-				if err := printStatus(g.stdout, st); err != nil || !watch {
+				if err := printStatus(g.stdout, st, cfg.EmbeddedCoordinator()); err != nil || !watch {
 					return err
 				}
 				select {
@@ -86,13 +86,14 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// printStatus writes st as the tables a person reads.
-func printStatus(w io.Writer, st *control.Status) error {
+// printStatus writes st as the tables a person reads; builtIn says the
+// keys come from the built-in coordinator rather than turku-api.
+func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
-	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %d machines", st.Version, since(st.Started), st.Keys.Machines)
+	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %s", st.Version, since(st.Started), count(st.Keys.Machines, "machine", ""))
 	if !st.Keys.Updated.IsZero() {
-		fmt.Fprintf(tw, " from %s, %s ago", st.Keys.From, since(st.Keys.Updated))
+		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
 	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
 
@@ -157,4 +158,17 @@ func machineLabel(uuid, unit string) string {
 		return uuid
 	}
 	return strings.TrimSpace(unit + " (" + uuid + ")")
+}
+
+// keysFrom names where the machine keys came from for a person.
+func keysFrom(from string, builtIn bool) string {
+	switch {
+	case from == "cache":
+		return "the key cache"
+	case from == "api" && builtIn:
+		return "the built-in coordinator"
+	case from == "api":
+		return "turku-api"
+	}
+	return from
 }
