@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -76,6 +77,20 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	// triggered.
 	d.log.WaitFor(t, "refreshed machines from the built-in coordinator\" machines=1", 1, waitLong)
 
+	// A source that never ran is not said to have succeeded.
+	r := run(t, context.Background(), nil, "-c", s.dir, "sources", "list")
+	if !regexp.MustCompile(`(?m)^web1\s+etc\s+/etc\s+daily\s+last 5 days\s+true\s+never\s+never\s+\S+$`).MatchString(r.stdout) {
+		t.Errorf("sources list before any backup: want LAST OK and LAST BACKUP never:\n%s", r.stdout)
+	}
+	// The registration auth exists: a second one needs its own name.
+	r = run(t, context.Background(), nil, "-c", s.dir, "auth", "create", "machine")
+	if r.code != 1 || !strings.Contains(r.stderr, "--name") || r.stdout != "" {
+		t.Errorf("auth create machine again: exit %d, stdout %q, stderr %q; want a refusal pointing at --name", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "auth", "create", "machine", "--name", "Second"); r.code != 0 || !strings.Contains(r.stdout, "api_auth_name: Second\n") {
+		t.Errorf("auth create machine --name Second: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
 	ping := map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "machine-secret"}}
 	if code, _, body := agentAPI(t, base, "agent_ping_checkin", map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "wrong"}}); code != http.StatusForbidden || body != "Bad auth" {
 		t.Fatalf("wrong machine secret: %d %q, want 403 Bad auth", code, body)
@@ -113,7 +128,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	if due := reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any); len(due) != 0 {
 		t.Errorf("still due after a successful backup: %v", due)
 	}
-	r := run(t, context.Background(), nil, "-c", s.dir, "logs", "web1")
+	r = run(t, context.Background(), nil, "-c", s.dir, "logs", "web1")
 	if r.code != 0 || !strings.Contains(r.stdout, "web1 etc ok etc_") {
 		t.Errorf("logs: exit %d, stdout %q", r.code, r.stdout)
 	}
