@@ -129,7 +129,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 		t.Errorf("still due after a successful backup: %v", due)
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "logs", "web1")
-	if r.code != 0 || !strings.Contains(r.stdout, "web1 etc ok etc_") {
+	if r.code != 0 || !regexp.MustCompile(`web1\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
 		t.Errorf("logs: exit %d, stdout %q", r.code, r.stdout)
 	}
 	_, reply, _ = agentAPI(t, base, "agent_ping_restore", ping)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -125,7 +126,7 @@ func TestQuickstartSteps(t *testing.T) {
 	// Step 6: the result, once the report (delivered after the agent's
 	// session) reached the coordinator.
 	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
-	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !strings.Contains(r.stdout, unit+" etc ok etc_") {
+	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !regexp.MustCompile(regexp.QuoteMeta(unit)+`\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
 		t.Errorf("logs: %q", r.stdout)
 	}
 	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", unit, "etc"); r.code != 0 || !strings.Contains(r.stdout, "latest") {
