@@ -126,7 +126,7 @@ func TestQuickstartSteps(t *testing.T) {
 	// Step 6: the result, once the report (delivered after the agent's
 	// session) reached the coordinator.
 	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
-	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !regexp.MustCompile(regexp.QuoteMeta(unit)+`\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
+	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !regexp.MustCompile(regexp.QuoteMeta(unit) + `\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
 		t.Errorf("logs: %q", r.stdout)
 	}
 	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", unit, "etc"); r.code != 0 || !strings.Contains(r.stdout, "latest") {
