@@ -70,7 +70,7 @@ func parseProgress(line string) (progress, bool) {
 		return progress{}, false
 	}
 	pct, _ := strconv.Atoi(m[2])
-	return progress{bytes: n, pct: pct, rate: m[3]}, true
+	return progress{bytes: n, pct: pct, rate: iecRate(m[3])}, true
 }
 
 // reporter shows progress: a bar on a terminal, else a line every 10 %.
