@@ -70,7 +70,8 @@ func TestServeSourceThatNeverSucceeds(t *testing.T) {
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "logs")
 	if lines := strings.Split(r.stdout, "\n"); r.code != 0 || !strings.HasPrefix(lines[0], "FINISHED ") ||
-		!regexp.MustCompile(` web1\s+etc\s+failed\(2\)\s+-\s`).MatchString(lines[1]) || !strings.HasPrefix(lines[2], "    ") {
+		!regexp.MustCompile(` web1\s+etc\s+failed\(2\)\s+-\s`).MatchString(lines[1]) || !strings.HasPrefix(lines[2], "    ") ||
+		!strings.Contains(r.stdout, "\n    meaning: the agent's rsync daemon refused the source's user name or password") {
 		t.Errorf("logs: exit %d\n%s", r.code, r.stdout)
 	}
 
