@@ -26,7 +26,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Long: `Asks the running serve, through its control socket (control_socket),
 what it is doing: connected agents (machine, unit, remote address, mode,
 since when), running backups (source, elapsed time, bytes received through
-the tunnel so far and their rate, files rsync listed), backups waiting for
+the tunnel so far and their rate, files transferred so far: new or
+changed ones, as rsync names them; unchanged files do not count), backups waiting for
 a max_concurrent_backups slot, restore sessions with their ports, the last
 key refresh, spooled reports, the sources whose last attempt failed (with
 the failures in a row and the last error) and the volumes with their state
@@ -97,7 +98,7 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	}
 	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
 
-	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %d slots)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES\n", len(st.Backups), st.MaxConcurrentBackups)
+	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %d slots)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), st.MaxConcurrentBackups)
 	for _, b := range st.Backups {
 		files := "-"
 		if b.Files != nil {

@@ -197,7 +197,7 @@ func TestPrintStatus(t *testing.T) {
 	}
 	for _, re := range []string{
 		`turku-storage 1\.0, up 1h0m0s; keys: 3 machines from turku-api, 2m0s ago; spooled reports: 2`,
-		`BACKUPS RUNNING \(1 of 4 slots\)`,
+		`BACKUPS RUNNING \(1 of 4 slots\)\s+SOURCE\s+ELAPSED\s+RECEIVED\s+RATE\s+FILES SENT\n`,
 		`(?m)^web1 \(m-1\)\s+etc\s+1m20s\s+3\.0 MiB\s+1\.0 MiB/s\s+12$`,
 		`(?m)^m-3\s+home\s+5s$`,
 		`(?m)^m-2\s+restore\s+192\.0\.2\.2:5000\s+1m0s\s+restore on 127\.0\.0\.1:52001$`,
