@@ -38,10 +38,10 @@ turku-storage.conf - configuration of the Turku backup storage unit
 /etc/turku-storage/config.d/
 : the configuration directory; /etc/turku-storage/config.d/10-storage.yaml.example is the packaged example to copy
 
-/usr/share/doc/turku-storage/configuration.md
+/usr/share/doc/turku-storage/configuration.md.gz
 : this reference as Markdown
 
-/usr/share/doc/turku-storage/operations.md
+/usr/share/doc/turku-storage/operations.md.gz
 : install, the systemd unit, monitoring, restore and migration, which the keys above refer to
 
 ## SEE ALSO

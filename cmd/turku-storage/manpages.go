@@ -25,7 +25,7 @@ var (
 	manCoordinatorDB = [2]string{"/var/lib/turku-storage/coordinator.sqlite3",
 		"The built-in coordinator's machines, sources, registration auths and backup logs (without api_url only)."}
 	manDocs = [2]string{"/usr/share/doc/turku-storage/",
-		"README.md; operations.md (install, the systemd unit, monitoring, restore, migration from the Python storage unit); configuration.md (every key); examples/prometheus-alerts.yml."}
+		"README.md.gz; operations.md.gz (install, the systemd unit, monitoring, restore, migration from the Python storage unit); configuration.md.gz (every key); examples/prometheus-alerts.yml (Prometheus alert rules). Read them with zless."}
 	manEnvOverride = [2]string{"TURKU_STORAGE_KEY",
 		"Overrides the configuration key KEY, in upper case (every top-level key but volumes), over every file: TURKU_STORAGE_SSH_LISTEN=127.0.0.1:2222. An empty variable counts as unset."}
 	manExitDefault = [][2]string{{"0", "Success."}, {"1", "An error, printed on standard error; nothing was changed by a command refused for bad input."}}
