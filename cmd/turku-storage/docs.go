@@ -97,13 +97,14 @@ func manDate(flag, epoch string, now time.Time) (time.Time, error) {
 
 // snapshotVersion matches build-deb.sh's version of an untagged commit,
 // 0.0.0+gitYYYYmmddHHMMSS.COMMIT.
-var snapshotVersion = regexp.MustCompile(`^(.*)\+git(\d{8})\d*\.([0-9a-f]{7})[0-9a-f]*$`)
+var snapshotVersion = regexp.MustCompile(`^(.*)\+git\d{14}\.([0-9a-f]{7})[0-9a-f]*$`)
 
 // manVersion is the version as a page's footer shows it: a release as
-// is, a build of an untagged commit as "0.0.0 (git 20261201 c2c87ef)".
+// is, a build of an untagged commit as "0.0.0+c2c87ef" (the footer's
+// date is the build's; a terminal's width leaves room for little more).
 func manVersion(v string) string {
 	if m := snapshotVersion.FindStringSubmatch(v); m != nil {
-		return fmt.Sprintf("%s (git %s %s)", m[1], m[2], m[3])
+		return m[1] + "+" + m[2]
 	}
 	return v
 }

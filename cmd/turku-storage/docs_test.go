@@ -83,7 +83,7 @@ func TestManVersion(t *testing.T) {
 	for v, want := range map[string]string{
 		"1.2.3":                                "1.2.3",
 		"1.2.3~test1":                          "1.2.3~test1",
-		"0.0.0+git20261201005400.c2c87ef12345": "0.0.0 (git 20261201 c2c87ef)",
+		"0.0.0+git20261201005400.c2c87ef12345": "0.0.0+c2c87ef",
 		"devel-c2c87ef12345-dirty":             "devel-c2c87ef12345-dirty",
 	} {
 		if got := manVersion(v); got != want {
