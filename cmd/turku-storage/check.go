@@ -274,8 +274,8 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		if lastSuccess.IsZero() {
 			c.never++
 		}
-		what += fmt.Sprintf("; %d attempts failed in a row, the last %s ago: %s",
-			rec.Failures, roundAge(c.now.Sub(rec.End)), rec.FirstLine())
+		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
+			count(rec.Failures, "attempt", ""), roundAge(c.now.Sub(rec.End)), rec.FirstLine())
 	}
 	age := c.now.Sub(since)
 	c.oldest = max(c.oldest, age)

@@ -139,7 +139,7 @@ func TestCheck(t *testing.T) {
 				addAttempt(t, s, uuidOld, "web1", "etc", false, time.Hour, "volume default is read-only\n")
 			},
 			wantCode:  2,
-			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago; 1 attempts failed in a row, the last 1h0m ago: volume default is read-only$`},
+			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago; 1 attempt failed in a row, the last 1h0m ago: volume default is read-only$`},
 			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 source has no successful backup within 48h0m0s; 1 source failing \|`,
 		},
 		{

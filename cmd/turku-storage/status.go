@@ -98,7 +98,7 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	}
 	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
 
-	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %d slots)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), st.MaxConcurrentBackups)
+	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %s)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), count(st.MaxConcurrentBackups, "slot", ""))
 	for _, b := range st.Backups {
 		files := "-"
 		if b.Files != nil {
