@@ -41,8 +41,9 @@ func lockVarDir(varDir string) (release func(), err error) {
 		}
 		return nil, fmt.Errorf("var_dir %s: lock %s: %w", varDir, serveLockFile, err)
 	}
+	// The pid only helps the next one's message: the lock is the flock.
 	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() { f.Close() }, nil
 }
