@@ -51,7 +51,7 @@ type Config struct {
 	// Published is nil when the key is absent: then it is not sent.
 	Published *bool `json:"published"`
 
-	LogFile           string `json:"log_file"`            // log_file: systemd, syslog, a path, or "" for stderr
+	LogFile           string `json:"log_file"`            // log_file: systemd, syslog, a path, or "" (the journal under systemd, else stderr)
 	LockDir           string `json:"lock_dir"`            // lock_dir
 	VarDir            string `json:"var_dir"`             // var_dir
 	SnapshotMode      string `json:"snapshot_mode"`       // snapshot_mode

@@ -261,7 +261,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{name: "bad json", files: map[string]string{"a.json": `{"name": `}, want: "config.d/a.json: invalid JSON"},
 		{name: "bad yaml", files: map[string]string{"a.yaml": "name: [unclosed"}, want: "config.d/a.yaml: invalid YAML"},
 		{name: "not a mapping", files: map[string]string{"a.json": `["x"]`}, want: "config.d/a.json: top level must be a mapping, got a list"},
-		{name: "no files", files: map[string]string{"notes.txt": "x"}, want: "no *.json, *.yaml or *.yml files"},
+		{name: "no files", files: map[string]string{"notes.txt": "x"}, want: "no *.json, *.yaml or *.yml files (config.d/notes.txt: not read"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,6 +292,33 @@ func TestLoadWarnings(t *testing.T) {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"config.d/a.json: authorized_keys_file: ignored: the embedded SSH server needs no authorized_keys"}, c.Ignored); diff != "" {
+		t.Errorf("ignored (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadSkippedFiles: a file of config.d that is not read for its
+// extension is named: a warning, or only a note for *.example (the
+// package ships one); hidden files are passed over silently.
+func TestLoadSkippedFiles(t *testing.T) {
+	dir := writeConfig(t, map[string]string{
+		"10-storage.json":          `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}}`,
+		"10-storage.yaml.example":  "name: x\n",
+		"20-volumes.yml.dpkg-dist": "name: y\n",
+		"30-tuning.conf":           "max_concurrent_backups: 2\n",
+		".10-storage.json.swp":     "x",
+	})
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"config.d/20-volumes.yml.dpkg-dist: not read: only *.json, *.yaml and *.yml files are",
+		"config.d/30-tuning.conf: not read: only *.json, *.yaml and *.yml files are",
+	}
+	if diff := cmp.Diff(want, c.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"config.d/10-storage.yaml.example: not read: only *.json, *.yaml and *.yml files are"}, c.Ignored); diff != "" {
 		t.Errorf("ignored (-want +got):\n%s", diff)
 	}
 }

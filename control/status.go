@@ -72,7 +72,9 @@ type Backup struct {
 	// mean rate since rsync started; running backups only.
 	Bytes          int64   `json:"bytes"`
 	BytesPerSecond float64 `json:"bytes_per_second"`
-	// Files is how many files rsync listed so far, when it tells.
+	// Files is how many files rsync transferred so far (new or changed,
+	// directories not counted; unchanged files are not among them), when it
+	// tells.
 	Files *int64 `json:"files,omitempty"`
 }
 

@@ -174,7 +174,7 @@ type backupState struct {
 	// received count then.
 	phaseSince time.Time
 	startBytes int64
-	// files counts the files rsync listed; nil while waiting.
+	// files counts the files rsync transferred; nil while waiting.
 	files func() int64
 }
 
@@ -289,7 +289,7 @@ func (s *State) source(machine, source string) *sourceState {
 }
 
 // BackupPhase records that a source's backup entered phase (PhaseWaiting
-// or PhaseRunning); files, when not nil, counts the files rsync listed so
+// or PhaseRunning); files, when not nil, counts the files rsync transferred so
 // far. It implements backup.Observer.
 func (s *State) BackupPhase(machine, unit, source, phase string, files func() int64) {
 	if s == nil {

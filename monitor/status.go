@@ -72,7 +72,8 @@ type BackupStatus struct {
 	// ReceivedBytes is what the machine's tunnel carried since rsync
 	// started (0 while waiting).
 	ReceivedBytes int64 `json:"received_bytes"`
-	// Files is how many files rsync listed so far; nil while waiting.
+	// Files is how many files rsync transferred so far (its --verbose
+	// file lines: new or changed files); nil while waiting.
 	Files *int64 `json:"files,omitempty"`
 }
 

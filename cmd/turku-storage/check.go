@@ -274,8 +274,8 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		if lastSuccess.IsZero() {
 			c.never++
 		}
-		what += fmt.Sprintf("; %d attempts failed in a row, the last %s ago: %s",
-			rec.Failures, roundAge(c.now.Sub(rec.End)), rec.FirstLine())
+		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
+			count(rec.Failures, "attempt", ""), roundAge(c.now.Sub(rec.End)), rec.FirstLine())
 	}
 	age := c.now.Sub(since)
 	c.oldest = max(c.oldest, age)
@@ -317,20 +317,20 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 func (c *sourceCheck) summarise(machines int) {
 	switch {
 	case c.stale > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %d sources have no successful backup within %s", c.stale, c.checked, c.maxAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.stale, count(c.checked, "source", ""), has(c.stale), c.maxAge))
 	case c.warned > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %d sources have no successful backup within %s", c.warned, c.checked, c.warnAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.warned, count(c.checked, "source", ""), has(c.warned), c.warnAge))
 	default:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d sources of %d machines backed up within %s", c.checked, machines, c.maxAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%s of %s backed up within %s", count(c.checked, "source", ""), count(machines, "machine", ""), c.maxAge))
 	}
 	if c.lateMachines > 0 {
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d machines assigned here never backed up", c.lateMachines))
+		c.r.summary = append(c.r.summary, count(c.lateMachines, "machine", "")+" assigned here never backed up")
 	}
 	if c.failing > 0 {
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d sources failing", c.failing))
+		c.r.summary = append(c.r.summary, count(c.failing, "source", "")+" failing")
 	}
 	if c.unreadable > 0 {
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d machine directories unreadable", c.unreadable))
+		c.r.summary = append(c.r.summary, count(c.unreadable, "machine directory", "machine directories")+" unreadable")
 	}
 }
 

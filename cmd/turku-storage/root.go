@@ -27,6 +27,8 @@ type globals struct {
 	// onMetrics, when set (tests), is told the metrics listener's
 	// address before onListen.
 	onMetrics func(net.Addr)
+	// journalSocket, when set (tests), replaces journald's socket.
+	journalSocket string
 	// signals are the process's signals as main routes them (tests
 	// inject their own); the zero value never fires.
 	signals signals

@@ -124,6 +124,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if err != nil {
 		return err
 	}
+	unlock, err := lockVarDir(cfg.VarDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	log, closeLog, err := g.daemonLogger(cfg.LogFile)
 	if err != nil {
 		return err
