@@ -33,6 +33,9 @@ type limitListener struct {
 	// closed, when set (tests), is called after a connection's place is
 	// given back.
 	closed func()
+	// decided, when set (tests), is called once a new connection is
+	// taken or refused.
+	decided func(taken bool)
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -49,6 +52,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.open[key]++
 		}
 		l.mu.Unlock()
+		if l.decided != nil {
+			l.decided(ok)
+		}
 		if !ok {
 			conn.Close()
 			continue

@@ -69,6 +69,10 @@ type secrets struct {
 
 	mu sync.Mutex
 	ok map[verifyKey]struct{} // guarded by mu
+
+	// derived, when set (tests), is called after each key derivation of
+	// a verification with the parameters it used.
+	derived func(time, memoryKiB uint32, threads uint8)
 }
 
 type verifyKey struct {
@@ -156,6 +160,9 @@ func (s *secrets) check(secret, encoded string, wait bool) (bool, error) {
 		key = argon2.Key([]byte(secret), ph.salt, ph.time, ph.memory, ph.threads, uint32(len(ph.key)))
 	}
 	<-s.sem
+	if s.derived != nil {
+		s.derived(ph.time, ph.memory, ph.threads)
+	}
 	if subtle.ConstantTimeCompare(key, ph.key) != 1 {
 		return false, nil
 	}
