@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -406,5 +407,101 @@ func TestBodyLimitWithoutLength(t *testing.T) {
 	want := "Request body too large: agent_ping_checkin takes at most 4096 bytes"
 	if rec.Code != http.StatusRequestEntityTooLarge || rec.Body.String() != want {
 		t.Errorf("got %d %q, want 413 %q", rec.Code, rec.Body.String(), want)
+	}
+}
+
+// TestLoginRefusalsCostOneHash: every refused login costs one argon2
+// derivation with the parameters of the stored secrets, whether the
+// machine, storage unit or registration auth named exists or not, so the
+// time a refusal takes does not tell which names exist.
+func TestLoginRefusalsCostOneHash(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, obj{"etc": etcSource})
+	type params struct {
+		time, memory uint32
+		threads      uint8
+	}
+	var mu sync.Mutex
+	var derived []params
+	f.c.store.secrets.derived = func(tm, mem uint32, th uint8) {
+		mu.Lock()
+		defer mu.Unlock()
+		derived = append(derived, params{tm, mem, th})
+	}
+	want := params{testArgon2.Time, testArgon2.MemoryKiB, testArgon2.Threads}
+	unknown := obj{"uuid": otherUUID, "secret": "guess"}
+	tests := []struct {
+		name, path string
+		body       obj
+	}{
+		{"known machine, wrong secret", "/v1/agent_ping_checkin", obj{"machine": obj{"uuid": machineUUID, "secret": "guess"}}},
+		{"unknown machine", "/v1/agent_ping_checkin", obj{"machine": unknown}},
+		{"unknown machine, restore", "/v1/agent_ping_restore", obj{"machine": unknown}},
+		{"known machine, secret not a string", "/v1/agent_ping_checkin", obj{"machine": obj{"uuid": machineUUID, "secret": 1}}},
+		{"update_config, known machine, wrong secret", "/v1/update_config", obj{"machine": obj{"uuid": machineUUID, "secret": "guess"}}},
+		{"update_config, unknown machine, no auth", "/v1/update_config", obj{"machine": unknown}},
+		{"update_config, unknown machine, empty auth secret", "/v1/update_config",
+			obj{"machine": unknown, "auth": obj{"name": RegistrationAuthName, "secret": ""}}},
+		{"registration, unknown auth name", "/v1/update_config",
+			obj{"machine": unknown, "auth": obj{"name": "Guessed Registrations", "secret": "guess"}}},
+		{"registration, wrong secret", "/v1/update_config",
+			obj{"machine": unknown, "auth": obj{"name": RegistrationAuthName, "secret": "guess"}}},
+		{"registration, auth of the wrong type", "/v1/storage_update_config",
+			obj{"storage": obj{"name": "other", "secret": "s"}, "auth": obj{"name": RegistrationAuthName, "secret": "guess"}}},
+		{"unknown storage unit", "/v1/storage_ping_checkin", obj{"storage": obj{"name": "other", "secret": "guess"}, "machine": obj{"uuid": machineUUID}}},
+		{"known storage unit, wrong secret", "/v1/storage_ping_checkin", obj{"storage": obj{"name": storageName, "secret": "guess"}, "machine": obj{"uuid": machineUUID}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			derived = nil
+			mu.Unlock()
+			code, body := f.post(t, tc.path, tc.body)
+			if code != http.StatusForbidden || body != "Bad auth" {
+				t.Fatalf("got %d %q, want 403 Bad auth", code, body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(derived) != 1 || derived[0] != want {
+				t.Errorf("key derivations %v, want exactly one with %v", derived, want)
+			}
+		})
+	}
+}
+
+// BenchmarkWrongSecret measures what a wrong secret costs with the
+// default argon2 parameters, for a machine that exists and one that does
+// not; the two should be alike (TestLoginRefusalsCostOneHash asserts it).
+func BenchmarkWrongSecret(b *testing.B) {
+	c, err := New(Options{
+		DBPath:             filepath.Join(b.TempDir(), "coordinator.db"),
+		Storage:            StorageIdentity{Name: storageName, Secret: storageSecret, SSHPingHost: "primary.example.com"},
+		RegistrationSecret: regSecret,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	h := c.InProcessHandler()
+	send := func(body string) int {
+		req := httptest.NewRequest(http.MethodPost, "/v1/update_config", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	reg, _ := json.Marshal(agentConfig(obj{}))
+	if code := send(string(reg)); code != http.StatusOK {
+		b.Fatalf("registration: %d", code)
+	}
+	for _, bc := range []struct{ name, uuid string }{{"known", machineUUID}, {"unknown", otherUUID}} {
+		b.Run(bc.name, func(b *testing.B) {
+			body := `{"machine": {"uuid": "` + bc.uuid + `", "secret": "guess"}}`
+			for b.Loop() {
+				if code := send(body); code != http.StatusForbidden {
+					b.Fatalf("got %d, want 403", code)
+				}
+			}
+		})
 	}
 }
