@@ -159,9 +159,10 @@ func (a *admission) admit(key string) *refusal {
 }
 
 // release returns the slot of an admitted request and records its outcome:
-// a refused secret counts towards a penalty, a successful call clears the
-// count.
-func (a *admission) release(key string, badAuth, ok bool) {
+// a refused secret counts towards a penalty, a call that proved a secret
+// (authenticated) clears the count. A call anyone may make (health) does
+// not: a guesser could make one between guesses.
+func (a *admission) release(key string, badAuth, authenticated bool) {
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -187,7 +188,7 @@ func (a *admission) release(key string, badAuth, ok bool) {
 			a.log.Warn("api client penalised for failed logins", "remote", key,
 				"failures", a.lim.PenaltyFailures, "penalties", st.penalties, "duration", d)
 		}
-	case ok:
+	case authenticated:
 		st.failures = 0
 	}
 	if st.inFlight == 0 && st.failures == 0 && st.penalties == 0 {

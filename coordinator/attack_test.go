@@ -469,6 +469,30 @@ func TestLoginRefusalsCostOneHash(t *testing.T) {
 	}
 }
 
+// TestHealthDoesNotClearFailures: only an authenticated call clears an
+// address's count of wrong secrets; health, which anyone may call, does
+// not, or a guesser could call it between guesses and never be penalised.
+func TestHealthDoesNotClearFailures(t *testing.T) {
+	f := newFixture(t)
+	f.c.admission.lim.PenaltyFailures = 3
+	addr, admitted := attackServer(t, f)
+	guess := `{"machine": {"uuid": "` + otherUUID + `", "secret": "s"}, "auth": {"name": "Machine Registrations", "secret": "guess"}}`
+	for i, path := range []string{"update_config", "update_config", "health", "update_config"} {
+		body := guess
+		if path == "health" {
+			body = "{}"
+		}
+		code, _, text := post(t, "127.0.0.2", addr, "/v1/"+path, body)
+		<-admitted
+		if want := map[bool]int{true: 200, false: 403}[path == "health"]; code != want {
+			t.Fatalf("call %d (%s): %d %q, want %d", i, path, code, text, want)
+		}
+	}
+	if code, _, text := post(t, "127.0.0.2", addr, "/v1/update_config", guess); code != http.StatusTooManyRequests {
+		t.Errorf("after three wrong secrets and a health call: %d %q, want 429", code, text)
+	}
+}
+
 // BenchmarkWrongSecret measures what a wrong secret costs with the
 // default argon2 parameters, for a machine that exists and one that does
 // not; the two should be alike (TestLoginRefusalsCostOneHash asserts it).

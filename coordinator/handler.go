@@ -39,12 +39,14 @@ var errBusy = &apiError{status: http.StatusServiceUnavailable,
 type call func(ctx context.Context, req map[string]any) (any, error)
 
 // endpoint is one API call: its view, the largest body it reads, the
-// fields it takes, and whether it is served on coordinator_listen.
+// fields it takes, whether it is served on coordinator_listen, and
+// whether a 200 means the caller proved a secret (every call but health).
 type endpoint struct {
 	fn      call
 	maxBody int64
 	fields  fields
 	agent   bool
+	login   bool
 }
 
 // Body limits. Agent calls carry a UUID and a secret, or (update_config)
@@ -64,15 +66,15 @@ func (c *Coordinator) endpoints() map[string]endpoint {
 		"unit_name": nil, "comment": nil, "ssh_public_key": nil, "published": nil, "sources": nil}
 	storageReq := fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil}}
 	return map[string]endpoint{
-		"health":             {c.health, maxAgentBody, fields{}, true},
-		"update_config":      {c.updateConfig, maxUpdateConfigBody, fields{"machine": machineReq, "auth": authKeys}, true},
-		"agent_ping_checkin": {c.agentPingCheckin, maxAgentBody, agentReq, true},
-		"agent_ping_restore": {c.agentPingRestore, maxAgentBody, agentReq, true},
+		"health":             {c.health, maxAgentBody, fields{}, true, false},
+		"update_config":      {c.updateConfig, maxUpdateConfigBody, fields{"machine": machineReq, "auth": authKeys}, true, true},
+		"agent_ping_checkin": {c.agentPingCheckin, maxAgentBody, agentReq, true, true},
+		"agent_ping_restore": {c.agentPingRestore, maxAgentBody, agentReq, true, true},
 		"storage_update_config": {c.storageUpdateConfig, maxStorageBody,
-			fields{"storage": storageKeys, "auth": authKeys}, false},
-		"storage_ping_checkin": {c.storagePingCheckin, maxAgentBody, storageReq, false},
+			fields{"storage": storageKeys, "auth": authKeys}, false, true},
+		"storage_ping_checkin": {c.storagePingCheckin, maxAgentBody, storageReq, false, true},
 		"storage_ping_source_update": {c.storagePingSourceUpdate, maxStorageBody,
-			fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil, "sources": nil}}, false},
+			fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil, "sources": nil}}, false, true},
 	}
 }
 
@@ -115,7 +117,9 @@ func (c *Coordinator) handler(network bool) http.Handler {
 			return
 		}
 		status := http.StatusInternalServerError // if serveCall panics
-		defer func() { c.admission.release(key, status == http.StatusForbidden, status == http.StatusOK) }()
+		defer func() {
+			c.admission.release(key, status == http.StatusForbidden, ep.login && status == http.StatusOK)
+		}()
 		status = c.serveCall(w, r, name, ep)
 	})
 }
