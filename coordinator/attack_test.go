@@ -143,11 +143,17 @@ func attackServer(t *testing.T, f *fixture) (string, chan string) {
 
 func TestAttackConcurrentRequests(t *testing.T) {
 	f := newFixture(t)
-	f.c.admission.lim.MaxInFlight = 6
+	f.c.admission.lim.MaxInFlight = 8 // strangers may take 6
 	f.c.admission.lim.MaxInFlightPerAddr = 4
 	addr, admitted := attackServer(t, f)
 	f.register(t, obj{"etc": etcSource})
 	checkin := `{"machine": {"uuid": "` + machineUUID + `", "secret": "machine-secret"}}`
+
+	// An agent proves its secret: its address is known from now on.
+	if code, _, body := post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin); code != http.StatusOK {
+		t.Fatalf("agent before the attack: %d %q, want 200", code, body)
+	}
+	<-admitted
 
 	// One address holds as many requests as it may; its next is refused.
 	for range 4 {
@@ -158,20 +164,29 @@ func TestAttackConcurrentRequests(t *testing.T) {
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(body, "your address") {
 		t.Errorf("fifth request from one address: %d %q Retry-After %q, want 429 with Retry-After", code, body, hdr.Get("Retry-After"))
 	}
-	// Another address is still served.
-	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
-	<-admitted
-	if code != http.StatusOK {
-		t.Errorf("agent from another address: %d %q, want 200", code, body)
-	}
-	// The cap over all addresses.
+	// Strangers fill their share; the next stranger is refused.
 	for range 2 {
 		stall(t, "127.0.0.4", addr)
 		<-admitted
 	}
 	code, hdr, body = post(t, "127.0.0.5", addr, "/v1/agent_ping_checkin", checkin)
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
-		t.Errorf("request over the global cap: %d %q, want 429 with Retry-After", code, body)
+		t.Errorf("stranger over the strangers' share: %d %q, want 429 with Retry-After", code, body)
+	}
+	// The known agent is served from the share kept for known addresses.
+	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
+	<-admitted
+	if code != http.StatusOK {
+		t.Errorf("known agent with the strangers' share full: %d %q, want 200", code, body)
+	}
+	// The cap over all addresses holds for known addresses too.
+	for range 2 {
+		stall(t, "127.0.0.3", addr)
+		<-admitted
+	}
+	code, hdr, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Errorf("known agent over the global cap: %d %q, want 429 with Retry-After", code, body)
 	}
 }
 

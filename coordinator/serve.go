@@ -40,11 +40,14 @@ func (c *Coordinator) NewServer(ln net.Listener, opts ServerOptions) (*Server, e
 	ln = c.Listener(ln)
 	srv := &http.Server{
 		Handler:           notifyOnRegistration(c.Handler(), opts.Registered),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: headerTimeout,
+		// Handler sets each request's body deadline; this only bounds
+		// a request in case it does not.
+		ReadTimeout:    headerTimeout + updateConfigBodyTimeout,
+		IdleTimeout:    idleTimeout,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
 	if opts.TLSCert != "" {
