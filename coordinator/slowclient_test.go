@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -501,5 +502,52 @@ func TestKnownPerPrefix(t *testing.T) {
 	clk.add(knownFor)
 	if a.isKnown(agent) {
 		t.Errorf("%s still known %v after its last authenticated call", agent, knownFor)
+	}
+}
+
+// TestSlowBodyOverTLS: the body deadline holds under TLS too, and the
+// client is told why.
+func TestSlowBodyOverTLS(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	certFile, keyFile, pool := selfSigned(t)
+	srv, _ := startServer(t, f, ServerOptions{TLSCert: certFile, TLSKey: keyFile})
+	conn, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/agent_ping_checkin HTTP/1.1\r\nHost: coordinator\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	conn.SetReadDeadline(time.Now().Add(4 * agentBodyTimeout)) // bounds the test
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := "Request body too slow: agent_ping_checkin must arrive within 5s"
+	if resp.StatusCode != http.StatusRequestTimeout || string(text) != want {
+		t.Errorf("got %d %q, want 408 %q", resp.StatusCode, text, want)
+	}
+}
+
+// TestKnownBounded: the known addresses are bounded; past the bound the
+// one known longest ago is forgotten.
+func TestKnownBounded(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC)}
+	a := newAdmission(Limits{}, clk.now, slog.New(slog.DiscardHandler))
+	a.mu.Lock()
+	for i := range maxKnown {
+		a.rememberLocked(fmt.Sprintf("k%d", i), clk.now())
+		clk.add(time.Millisecond)
+	}
+	a.rememberLocked("newest", clk.now())
+	n := len(a.known)
+	a.mu.Unlock()
+	if n != maxKnown {
+		t.Errorf("%d known addresses, want at most %d", n, maxKnown)
+	}
+	if a.isKnown("k0") || !a.isKnown("k1") || !a.isKnown("newest") {
+		t.Errorf("known k0 %v, k1 %v, newest %v; want the oldest forgotten", a.isKnown("k0"), a.isKnown("k1"), a.isKnown("newest"))
 	}
 }
