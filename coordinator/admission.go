@@ -98,11 +98,12 @@ const (
 	refusedBusyPerAddr    = "requests_per_address"    // MaxInFlightPerAddr
 	refusedTracked        = "addresses_tracked"       // MaxTracked
 	refusedSlowBody       = "slow_bodies"             // body deadline passed, 408
+	refusedTLSHandshake   = "tls_handshakes_failed"   // handshake deadline passed, or not TLS
 )
 
 // summaryOrder is the order of the summary's fields.
 var summaryOrder = []string{refusedConnsFull, refusedConnsStrangers, refusedConnsPerAddr,
-	refusedBusy, refusedBusyStrangers, refusedBusyPerAddr, refusedTracked, refusedSlowBody}
+	refusedBusy, refusedBusyStrangers, refusedBusyPerAddr, refusedTracked, refusedSlowBody, refusedTLSHandshake}
 
 // admission decides, before a request's body is read, whether it is
 // served: caps on requests in flight (all, strangers' share, and per

@@ -551,3 +551,48 @@ func TestKnownBounded(t *testing.T) {
 		t.Errorf("known k0 %v, k1 %v, newest %v; want the oldest forgotten", a.isKnown("k0"), a.isKnown("k1"), a.isKnown("newest"))
 	}
 }
+
+// TestSilentTLSClients: clients that connect to the TLS port and send
+// nothing are closed at the handshake deadline, at DEBUG each, and
+// counted in the summary warning rather than logged one by one.
+func TestSilentTLSClients(t *testing.T) {
+	t.Parallel()
+	const clients = 3
+	f := newFixture(t)
+	logs := captureAdmissionLog(f)
+	all := &logBuf{}
+	f.c.log = slog.New(slog.NewJSONHandler(all, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	certFile, keyFile, _ := selfSigned(t)
+	srv, stop := startServer(t, f, ServerOptions{TLSCert: certFile, TLSKey: keyFile})
+	var conns []net.Conn
+	for range clients {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+		c, err := d.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(4 * headerTimeout)) // bounds the test
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("silent TLS client: read %d bytes, %v; want the connection closed", n, err)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(all.records(t, "api TLS handshake failed")); got != clients {
+		t.Errorf("%d DEBUG lines for failed handshakes, want %d", got, clients)
+	}
+	if got := all.records(t, "api server"); len(got) != 0 {
+		t.Errorf("net/http's own lines logged as warnings: %v", got)
+	}
+	// The clock stands still: the first is logged at once, the others
+	// wait for the next line a minute later.
+	recs := logs.records(t, summaryMsg)
+	if len(recs) != 1 || count(recs[0], refusedTLSHandshake) != 1 {
+		t.Errorf("summary lines %v, want one counting the first failed handshake", recs)
+	}
+}
