@@ -202,6 +202,13 @@ const (
 	ReloadRestart = "restart"
 )
 
+// The reference (docs/configuration.md) has its tables of keys, as
+// Reference makes them, between these lines.
+const (
+	ReferenceBegin = "<!-- The key tables below are made from config/settings.go by `go generate ./config`: edit the keys there. -->"
+	ReferenceEnd   = "<!-- End of the key tables made from config/settings.go. -->"
+)
+
 // Table is one table of keys of the reference.
 type Table struct {
 	Title    string

@@ -17,16 +17,10 @@ var update = flag.Bool("update", false, "rewrite the key tables of docs/configur
 // referencePath is the configuration reference, relative to this package.
 const referencePath = "../docs/configuration.md"
 
-// The key tables of the reference lie between these lines.
-const (
-	referenceBegin = "<!-- The key tables below are made from config/settings.go by `go generate ./config`: edit the keys there. -->"
-	referenceEnd   = "<!-- End of the key tables made from config/settings.go. -->"
-)
-
 // referenceMarkdown renders Reference() as the reference's key tables.
 func referenceMarkdown() string {
 	var b strings.Builder
-	b.WriteString(referenceBegin + "\n")
+	b.WriteString(ReferenceBegin + "\n")
 	for _, t := range Reference() {
 		fmt.Fprintf(&b, "\n## %s\n\n| key | default | on reload | meaning |\n|---|---|---|---|\n", t.Title)
 		for _, s := range t.Settings {
@@ -42,7 +36,7 @@ func referenceMarkdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", strings.Join(keys, ", "), cell(s.Default), reload, cell(s.Doc))
 		}
 	}
-	b.WriteString("\n" + referenceEnd + "\n")
+	b.WriteString("\n" + ReferenceEnd + "\n")
 	return b.String()
 }
 
@@ -77,16 +71,16 @@ func TestConfigurationReference(t *testing.T) {
 		}
 	}
 	want := referenceMarkdown()
-	begin, end := strings.Index(doc, referenceBegin), strings.Index(doc, referenceEnd)
+	begin, end := strings.Index(doc, ReferenceBegin), strings.Index(doc, ReferenceEnd)
 	if begin < 0 || end < begin {
-		t.Fatalf("%s lacks the lines %q and %q around the key tables", referencePath, referenceBegin, referenceEnd)
+		t.Fatalf("%s lacks the lines %q and %q around the key tables", referencePath, ReferenceBegin, ReferenceEnd)
 	}
-	got := doc[begin : end+len(referenceEnd)+1]
+	got := doc[begin : end+len(ReferenceEnd)+1]
 	if got == want {
 		return
 	}
 	if *update {
-		if err := os.WriteFile(referencePath, []byte(doc[:begin]+want+doc[end+len(referenceEnd)+1:]), 0o644); err != nil {
+		if err := os.WriteFile(referencePath, []byte(doc[:begin]+want+doc[end+len(ReferenceEnd)+1:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
