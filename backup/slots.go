@@ -35,6 +35,14 @@ func (s *Slots) SetLimit(limit int) {
 	s.wake()
 }
 
+// Limit returns the bound in force (0: none): the one place status reads
+// max_concurrent_backups from, so it shows what the slots enforce.
+func (s *Slots) Limit() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit
+}
+
 // Running returns how many slots are taken.
 func (s *Slots) Running() int {
 	s.mu.Lock()

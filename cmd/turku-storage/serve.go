@@ -80,9 +80,6 @@ type daemon struct {
 	// hostKeys are advertised to the API for the daemon's life: the keys
 	// the SSH server was started with (or ssh_ping_host_keys as read then).
 	hostKeys []string
-	// cfg is the configuration in force: the one serve started with, or
-	// the last a reload accepted (w.cfg stays the first).
-	cfg atomic.Pointer[config.Config]
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -142,7 +139,6 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	defer w.Close()
 	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
 	d.volumes.Store(&cfg.Volumes)
-	d.cfg.Store(cfg)
 	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() })
 	d.state = w.monitor
 	d.state.ConfigLoaded(true, time.Now())
@@ -253,8 +249,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	// status shows the backups a shutdown waits for.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopControl()
-	maxBackups := func() int { return d.cfg.Load().MaxConcurrentBackups }
-	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, maxBackups); err != nil {
+	// status shows the bound the slots enforce, which a reload sets.
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, d.w.slots.Limit); err != nil {
 		return abort(err)
 	}
 	grp.Go(func() error {
@@ -408,7 +404,6 @@ func (d *daemon) reload() {
 	d.w.slots.SetLimit(cfg.MaxConcurrentBackups)
 	d.engine.Store(engine)
 	d.volumes.Store(&cfg.Volumes)
-	d.cfg.Store(cfg)
 	d.reg.Update(opts)
 	d.state.ConfigLoaded(true, time.Now())
 	d.log.Info("configuration reloaded", "files", cfg.Files)
