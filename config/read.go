@@ -77,8 +77,10 @@ func (r *reader) read(s setting, p any) bool {
 		*p = r.integer(s.key, s.min, s.max)
 	case *int64:
 		*p = int64(r.integer(s.key, s.min, s.max))
-	case *time.Duration:
-		*p = r.duration(s.key)
+	case *time.Duration: // 0 when absent and without a default
+		if s.def != "" || r.v.IsSet(s.key) {
+			*p = r.duration(s.key)
+		}
 	case *[]string:
 		*p = r.strings(s.key)
 	case *MaxStartups:
@@ -118,7 +120,8 @@ func sameValue(p, q any) bool {
 // MarshalJSON writes every setting with a field, by key, in the order of
 // the settings table. Durations are Go duration strings ("30s"), a form
 // config.d reads back unchanged: as bare numbers they would be
-// nanoseconds, which config.d would read as seconds.
+// nanoseconds, which config.d would read as seconds. A zero duration
+// (a key without a default, absent) is left out: config.d refuses 0.
 func (c Config) MarshalJSON() ([]byte, error) {
 	var fields []jsonField
 	for _, s := range settings {
@@ -148,16 +151,19 @@ type jsonField struct {
 func marshalObject(fields []jsonField) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, f := range fields {
+	for _, f := range fields {
 		var val any = reflect.ValueOf(f.ptr).Elem().Interface()
 		if d, ok := f.ptr.(*time.Duration); ok {
+			if *d == 0 {
+				continue
+			}
 			val = d.String()
 		}
 		data, err := json.Marshal(val)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.key, err)
 		}
-		if i > 0 {
+		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.Quote(f.key))

@@ -118,10 +118,9 @@ func declaration(key, def, doc string) string {
 		return fmt.Sprintf("\t{key: %q, field: func(v *Volume) any { return &v.FIELD }, %s, doc: %q}, // in volumeSettings", k, defField, doc)
 	}
 	field := "FIELD"
-	ct := reflect.TypeFor[Config]()
-	for i := range ct.NumField() {
-		if snake(ct.Field(i)) == key {
-			field = ct.Field(i).Name
+	for _, f := range fieldsOf(reflect.TypeFor[Config](), 0) {
+		if snake(f) == key {
+			field = f.Name
 		}
 	}
 	return fmt.Sprintf("\t{key: %q, field: func(c *Config) any { return &c.%s }, %s, restart: true /* false if a reload applies it */, doc: %q},",

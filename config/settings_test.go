@@ -11,15 +11,34 @@ import (
 	"github.com/spf13/viper"
 )
 
-// fieldOf returns the name of the field of *base that p points into, or
+// structField is a field of a struct, those of embedded structs
+// included, at its offset from the struct's start.
+type structField struct {
+	reflect.StructField
+	at uintptr
+}
+
+// fieldsOf lists t's fields, an embedded struct's in its place.
+func fieldsOf(t reflect.Type, at uintptr) []structField {
+	var out []structField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, fieldsOf(f.Type, at+f.Offset)...)
+			continue
+		}
+		out = append(out, structField{f, at + f.Offset})
+	}
+	return out
+}
+
+// fieldOf returns the name of the field of *base that p points at, or
 // "".
 func fieldOf(base, p any) string {
 	b := reflect.ValueOf(base)
 	at := reflect.ValueOf(p).Pointer()
-	t := b.Elem().Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if b.Pointer()+f.Offset == at && reflect.TypeOf(p).Elem() == f.Type {
+	for _, f := range fieldsOf(b.Elem().Type(), 0) {
+		if b.Pointer()+f.at == at && reflect.TypeOf(p).Elem() == f.Type {
 			return f.Name
 		}
 	}
@@ -28,7 +47,7 @@ func fieldOf(base, p any) string {
 
 // snake is a field's name as a key would spell it, for the messages:
 // MaxConcurrentBackups -> max_concurrent_backups. A json tag wins.
-func snake(f reflect.StructField) string {
+func snake(f structField) string {
 	if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" && tag != "-" {
 		return tag
 	}
@@ -74,9 +93,7 @@ func TestSettingsDeclared(t *testing.T) {
 		}
 		owner[f] = s.key
 	}
-	ct := reflect.TypeFor[Config]()
-	for i := range ct.NumField() {
-		f := ct.Field(i)
+	for _, f := range fieldsOf(reflect.TypeFor[Config](), 0) {
 		if _, ok := owner[f.Name]; ok || slices.Contains(notSettings, f.Name) {
 			continue
 		}
@@ -102,9 +119,8 @@ func TestSettingsDeclared(t *testing.T) {
 			}
 		}
 	}
-	vt := reflect.TypeFor[Volume]()
-	for i := range vt.NumField() {
-		if f := vt.Field(i); !vowner[f.Name] {
+	for _, f := range fieldsOf(reflect.TypeFor[Volume](), 0) {
+		if !vowner[f.Name] {
 			t.Errorf("Volume.%[1]s is no volume setting's field. Add to volumeSettings in config/settings.go, e.g.\n"+
 				"\t{key: %[2]q, field: func(v *Volume) any { return &v.%[1]s }, def: \"DEFAULT\", doc: \"WHAT IT MEANS\"},\n"+
 				"then run go generate ./config", f.Name, snake(f))
