@@ -35,8 +35,8 @@ type setting struct {
 	old bool
 	// ignored: accepted and not used, for this reason.
 	ignored string
-	// custom: read in build (a mapping, or a type with no reader in
-	// read.go).
+	// custom: read in build (a mapping, a type with no reader in
+	// read.go, or a key without a field of its own).
 	custom bool
 	// doc is the reference's "meaning" cell, Markdown. Keys in a row
 	// with the same doc, defaults and reload class are documented as one
@@ -103,7 +103,7 @@ var settings = []setting{
 	{key: "ssh_ping_host_keys", field: func(c *Config) any { return &c.SSHPingHostKeys }, docDef: "public halves of `ssh_host_key_files`", restart: true, old: true,
 		doc: "host keys advertised to agents (authorized_keys form). Without `ssh_host_key_files`, their private halves are looked for among `/etc/ssh/ssh_host_*_key` and served. Must be the keys served: otherwise `config check` and `serve` fail (see docs/operations.md, migration)"},
 	// Read into SSHPingHostKeys in build, which a reload does not change.
-	{key: "ssh_ping_host_keys_glob", restart: true, old: true,
+	{key: "ssh_ping_host_keys_glob", restart: true, old: true, custom: true,
 		doc: "read the advertised keys from these files instead (old behaviour, e.g. `/etc/ssh/ssh_host_*_key.pub`). Without `ssh_host_key_files`, the private halves beside them (`FILE` for `FILE.pub`) are served, keeping the old sshd's identity; must be readable by the user `serve` runs as"},
 	{key: "ssh_listen", field: func(c *Config) any { return &c.SSHListen }, docDef: "`:<ssh_ping_port>`", restart: true,
 		doc: "address of the embedded SSH server, `HOST:PORT` with a port number"},
