@@ -98,6 +98,13 @@ type Config struct {
 	SSHTrustedNetworks      []netip.Prefix `json:"ssh_trusted_networks"`        // ssh_trusted_networks
 	RestoreMaxLifetime      time.Duration  `json:"restore_max_lifetime"`        // restore_max_lifetime
 
+	// TunnelPortRange: the agent ports a reverse forward may name and a
+	// restore listen on (tunnel.go).
+	TunnelPortRange PortRange `json:"tunnel_port_range"` // tunnel_port_range
+	// The report spool's limits (report_spool_max_count, _bytes).
+	ReportSpoolMaxCount int   `json:"report_spool_max_count"` // report_spool_max_count
+	ReportSpoolMaxBytes int64 `json:"report_spool_max_bytes"` // report_spool_max_bytes
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -125,7 +132,8 @@ var keys = []string{
 	"coordinator_tls_key", "machine_registration_secret", "coordinator_insecure_listen",
 	"max_usage_pct", "max_inode_usage_pct", "metrics_listen", "control_socket",
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
-	"restore_max_lifetime",
+	"restore_max_lifetime", "tunnel_port_range", "report_spool_max_count",
+	"report_spool_max_bytes",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -161,6 +169,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("max_inode_usage_pct", int64(95))
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 	setSSHLimitDefaults(v)
+	setTunnelDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -444,6 +453,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
 	}
 	r.sshLimits(c)
+	r.tunnelSettings(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {

@@ -37,5 +37,9 @@ func RestartNeeded(a, b *Config) []string {
 	diff("ssh_per_source_max_startups", a.SSHPerSourceMaxStartups == b.SSHPerSourceMaxStartups)
 	diff("ssh_trusted_networks", slices.Equal(a.SSHTrustedNetworks, b.SSHTrustedNetworks))
 	diff("restore_max_lifetime", a.RestoreMaxLifetime == b.RestoreMaxLifetime)
+	diff("tunnel_port_range", a.TunnelPortRange == b.TunnelPortRange)
+	// The report queue is built once, with its limits.
+	diff("report_spool_max_count", a.ReportSpoolMaxCount == b.ReportSpoolMaxCount)
+	diff("report_spool_max_bytes", a.ReportSpoolMaxBytes == b.ReportSpoolMaxBytes)
 	return out
 }
