@@ -22,6 +22,7 @@ import (
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
+	"github.com/turku-backup/turku-storage/tunnel"
 )
 
 // resendInterval is how often undeliverable reports are retried.
@@ -177,6 +178,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
 		TrustedNetworks:      cfg.SSHTrustedNetworks,
 		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
+		TunnelPorts:          tunnel.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
 	})
 	if err != nil {
 		return err
