@@ -460,6 +460,9 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 			r.fail(k, "want an absolute path, got %q", p)
 		}
 	}
+	if filepath.IsAbs(c.LockDir) {
+		r.checkLockDir(c.LockDir)
+	}
 	for i, k := range c.SSHPingHostKeys {
 		from := fmt.Sprintf("ssh_ping_host_keys[%d]", i)
 		if adv.files != nil {
