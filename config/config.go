@@ -102,6 +102,13 @@ type Config struct {
 	SSHMaxSessionsPerMachine    int
 	SSHSessionRequestTimeout    time.Duration
 
+	// TunnelPortRange: the agent ports a reverse forward may name and a
+	// restore listen on (tunnel.go).
+	TunnelPortRange PortRange
+	// The report spool's limits (report_spool_max_count, _bytes).
+	ReportSpoolMaxCount int
+	ReportSpoolMaxBytes int64
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string
 	// Ignored names the keys of the old storage unit that this
@@ -367,11 +374,15 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
 	}
 	r.sshLimits(c)
+	r.tunnelSettings(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
 			r.fail(k, "want an absolute path, got %q", p)
 		}
+	}
+	if filepath.IsAbs(c.LockDir) {
+		r.checkLockDir(c.LockDir)
 	}
 	for i, k := range c.SSHPingHostKeys {
 		from := fmt.Sprintf("ssh_ping_host_keys[%d]", i)

@@ -87,6 +87,8 @@ func (r *reader) read(s setting, p any) bool {
 		*p = r.maxStartups(s.key)
 	case *[]netip.Prefix:
 		*p = r.networks(s.key)
+	case *PortRange:
+		*p = r.portRange(s.key)
 	default:
 		return false
 	}

@@ -54,7 +54,7 @@ var settings = []setting{
 		doc: "this storage unit's secret for turku-api"},
 	{key: "api_url", field: func(c *Config) any { return &c.APIURL }, restart: true, old: true,
 		hint: "set turku-api's URL, or remove the line to run the built-in coordinator",
-		doc:  "turku-api base URL, e.g. `https://turku.example.com/v1`. **Absent: `serve` runs the built-in coordinator**"},
+		doc:  "turku-api base URL, e.g. `https://turku.example.com/v1`. **Absent: `serve` runs the built-in coordinator**. Plain `http://` to a loopback address (turku-api on the same host) is warned about at start: while the API is down, a local process that takes its port receives the storage secret with the next call"},
 	{key: "api_auth", field: func(c *Config) any { return &c.APIAuth }, old: true,
 		secret: true, hint: "set the registration string turku-api's administrator gave",
 		doc: "legacy registration string, sent as the string value of `auth` (older APIs)"},
@@ -72,7 +72,7 @@ var settings = []setting{
 	{key: "log_file", field: func(c *Config) any { return &c.LogFile }, docDef: "the journal under systemd, else stderr", restart: true, old: true,
 		doc: "`systemd` (journald's native protocol: priorities and the `MACHINE=`, `UNIT=`, `SOURCE=`, `SNAPSHOT=` fields), `syslog`, or an absolute file path (appended). Unset, `serve` uses the journal's native protocol when its standard error is the journal stream systemd connected (`JOURNAL_STREAM`), else writes plain lines to standard error"},
 	{key: "lock_dir", field: func(c *Config) any { return &c.LockDir }, docDef: "`VAR_DIR/lock` (created 0700)", old: true,
-		doc: "where `turku-storage-ping-UUID.lock` files live; set `/run/lock` only while the old code runs on the same host, to share its locks (see operations.md, \"Local security\")"},
+		doc: "where `turku-storage-ping-UUID.lock` files live; set `/run/lock` only while the old code runs on the same host, to share its locks (see operations.md, \"Local security\"; the packaged unit needs a `ReadWritePaths=/run/lock` drop-in for it). An existing directory that other users may write to without the sticky bit (mode `0777`, `0770`, …), or that is owned by a user other than root or serve's own, is refused by `config check` and `serve`; `1777` owned by root (`/run/lock`) is allowed with a warning at start"},
 	// The report queue and the key cache keep the directory they
 	// started with.
 	{key: "var_dir", field: func(c *Config) any { return &c.VarDir }, def: "/var/lib/turku-storage", restart: true, old: true,
@@ -149,6 +149,16 @@ var settings = []setting{
 		doc: "list of networks (`192.0.2.0/24`, `2001:db8::/48`; a bare address is one host) never penalised nor held to the per-source limit: the operator's own, or many agents behind one NAT address"},
 	{key: "restore_max_lifetime", field: func(c *Config) any { return &c.RestoreMaxLifetime }, def: "3h", restart: true,
 		doc: "a restore session ends after this long, telling the agent why"},
+	// turku-agent picks its port with random.randint(49152, 65535).
+	// tunnel.go; operations.md, "Facing the internet", for why it is
+	// closed.
+	{key: "tunnel_port_range", field: func(c *Config) any { return &c.TunnelPortRange }, def: "49152-65535", restart: true,
+		doc: "`MIN-MAX`, the agent ports a reverse forward (`ssh -R PORT:…`) may name, and so the ports a restore listens on for real; others are refused and logged (`reverse forward refused: port out of range`). turku-agent picks its port in 49152–65535; below it are the storage unit's own services (Redis on 6379, turku-api on 8000) whose clients would reach an agent if a restore held their port while they are down. `1024 <= MIN <= MAX <= 65535`"},
+	// The report queue is built once, with its limits.
+	{key: "report_spool_max_count", field: func(c *Config) any { return &c.ReportSpoolMaxCount }, def: "10000", min: 1, max: 1 << 30, restart: true,
+		doc: "the report spool (`VAR_DIR/reports`, reports waiting for the API) holds at most this many reports; beyond it the oldest are dropped, each logged at ERROR (operations.md, \"Facing the internet\", Report spool). 1 or more"},
+	{key: "report_spool_max_bytes", field: func(c *Config) any { return &c.ReportSpoolMaxBytes }, def: "268435456", docDef: "`268435456` (256 MiB)", min: 1 << 20, max: 1 << 40, restart: true,
+		doc: "the same cap in bytes; at least 1 MiB"},
 	// The old storage unit generated authorized_keys with these; the
 	// embedded SSH server makes them meaningless.
 	{key: "authorized_keys_file", old: true, ignored: "the embedded SSH server needs no authorized_keys",

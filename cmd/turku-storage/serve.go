@@ -22,6 +22,7 @@ import (
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
+	"github.com/turku-backup/turku-storage/tunnel"
 )
 
 // resendInterval is how often undeliverable reports are retried.
@@ -139,7 +140,9 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	defer w.Close()
 	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
 	d.volumes.Store(&cfg.Volumes)
-	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() })
+	// The report queue is built below; a scrape comes only once the
+	// metrics server runs, after it.
+	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() }, func() backup.SpoolUsage { return w.reports.Usage() })
 	d.state = w.monitor
 	d.state.ConfigLoaded(true, time.Now())
 	d.notify = notifier{log: log, state: d.state}
@@ -153,7 +156,8 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	d.hostKeys = w.advertisedKeys(signers)
 	w.slots = backup.NewSlots(cfg.MaxConcurrentBackups)
-	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout,
+		MaxCount: cfg.ReportSpoolMaxCount, MaxBytes: cfg.ReportSpoolMaxBytes, SourceRemoved: w.monitor.SourceRemoved})
 	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {
@@ -182,6 +186,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
 		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
 		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
+		TunnelPorts:              tunnel.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
 	})
 	if err != nil {
 		return err
