@@ -147,7 +147,7 @@ type Options struct {
 	// TunnelPorts are the ports a reverse forward may name (and a restore
 	// listen on); zero is tunnel.DefaultPorts, an invalid range admits
 	// none (forward.go).
-	TunnelPorts tunnel.PortRange
+	TunnelPorts PortRange
 	// Ciphers overrides the cipher list (see algorithms.go).
 	Ciphers []string
 
@@ -504,3 +504,7 @@ func shutdownCause(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: %w", ErrShutdown, cause)
 }
+
+// PortRange is an inclusive range of agent ports (tunnel.PortRange), so
+// that callers set Options.TunnelPorts without importing tunnel.
+type PortRange = tunnel.PortRange

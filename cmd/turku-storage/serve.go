@@ -22,7 +22,6 @@ import (
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 	"github.com/turku-backup/turku-storage/sshserver"
-	"github.com/turku-backup/turku-storage/tunnel"
 )
 
 // resendInterval is how often undeliverable reports are retried.
@@ -186,7 +185,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
 		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
 		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
-		TunnelPorts:              tunnel.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
+		TunnelPorts:              sshserver.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
 	})
 	if err != nil {
 		return err
