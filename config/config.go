@@ -102,6 +102,13 @@ type Config struct {
 	SSHMaxSessionsPerMachine    int           `json:"ssh_max_sessions_per_machine"`    // ssh_max_sessions_per_machine
 	SSHSessionRequestTimeout    time.Duration `json:"ssh_session_request_timeout"`     // ssh_session_request_timeout
 
+	// OrphanWarnAfter: an orphaned machine (data here, no longer assigned
+	// here) turns check WARNING after this long (orphan_warn_after).
+	OrphanWarnAfter time.Duration `json:"orphan_warn_after"`
+	// OrphanExpiry: serve purges orphans older than this after a key
+	// refresh; 0 (orphan_expiry unset) never (orphan_expiry).
+	OrphanExpiry time.Duration `json:"orphan_expiry"`
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -130,7 +137,7 @@ var keys = []string{
 	"max_usage_pct", "max_inode_usage_pct", "metrics_listen", "control_socket",
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
 	"restore_max_lifetime", "ssh_max_connections_per_machine", "ssh_max_sessions_per_machine",
-	"ssh_session_request_timeout",
+	"ssh_session_request_timeout", "orphan_warn_after", "orphan_expiry",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -166,6 +173,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("max_inode_usage_pct", int64(95))
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 	setSSHLimitDefaults(v)
+	setOrphanDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -449,6 +457,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
 	}
 	r.sshLimits(c)
+	r.orphans(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
@@ -581,8 +590,10 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		UpdateConfigInterval string `json:"update_config_interval"`
 		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
 		SessionRequest       string `json:"ssh_session_request_timeout"`
+		OrphanWarnAfter      string `json:"orphan_warn_after"`
+		OrphanExpiry         string `json:"orphan_expiry,omitempty"`
 	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String(),
-		c.SSHSessionRequestTimeout.String()})
+		c.SSHSessionRequestTimeout.String(), c.OrphanWarnAfter.String(), orphanExpiryString(c.OrphanExpiry)})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

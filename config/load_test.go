@@ -51,7 +51,8 @@ func TestLoadSeedConfig(t *testing.T) {
 		CoordinatorListen: "127.0.0.1:8410", ControlSocket: "/run/turku-storage/control.sock",
 		SSHMaxStartups: MaxStartups{30, 30, 100}, SSHPerSourceMaxStartups: 10, RestoreMaxLifetime: 3 * time.Hour,
 		SSHMaxConnectionsPerMachine: 4, SSHMaxSessionsPerMachine: 2, SSHSessionRequestTimeout: 5 * time.Second,
-		Ignored: []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
+		OrphanWarnAfter: 14 * 24 * time.Hour,
+		Ignored:         []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}
 	if diff := cmp.Diff(want, c, cmpIgnore(ignore...)); diff != "" {
