@@ -120,11 +120,15 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
 	seen := map[string]bool{}
+	oc := orphanCheck{r: &r, since: orphanedSince(cfg), warnAfter: cfg.OrphanWarnAfter, now: now}
 	for _, m := range machines {
 		seen[m.UUID] = true
 		who := m.UUID
 		if len(m.Names) > 0 {
 			who += " (" + strings.Join(m.Names, ", ") + ")"
+		}
+		if oc.skip(who, m.UUID) {
+			continue
 		}
 		if m.Err != nil {
 			c.unreadable++
@@ -148,7 +152,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 	// before placement), then machines assigned here that never did
 	// anything at all.
 	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] {
+		if seen[uuid] || departedHistory(uuid, assigned) {
 			continue
 		}
 		seen[uuid] = true
@@ -164,6 +168,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		}
 	}
 	c.summarise(len(seen))
+	oc.summarise()
 	var full, unusable int
 	for _, v := range volumeUsage(cfg.VarDir, cfg.Volumes) {
 		switch {
