@@ -47,7 +47,10 @@ perfdata, then one line per problem:
                      used than its max_inode_usage_pct (the disk guard: no
                      backup starts there);
   WARNING  (exit 1)  the same past --warn-age, or a machine directory, a
-                     volume or the history cannot be read;
+                     volume or the history cannot be read, or an orphan
+                     (a machine no longer assigned here, its backups
+                     still here: see orphans) is older than
+                     orphan_warn_after; orphans are never stale;
   OK       (exit 0)  otherwise (failing sources still within --max-age
                      are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
