@@ -122,9 +122,14 @@ func PurgeMachine(opts PurgeOptions, uuid string) (Purged, error) {
 	if !filepath.IsAbs(target) {
 		target = filepath.Join(machines, target)
 	}
-	dir, err := machineDirOnVolume(target, uuid, opts.Volumes)
+	dir, vol, err := machineDirOnVolume(target, uuid, opts.Volumes)
 	if err != nil {
 		return p, fmt.Errorf("machine %s: %w; nothing deleted", uuid, err)
+	}
+	// Not mounted, a machine directory looks gone: only its links would
+	// go, its backups left unseen on the volume.
+	if h := CheckVolumes(opts.VarDir, []Volume{vol}, false)[0]; !h.OK() {
+		return p, fmt.Errorf("machine %s: %w; nothing deleted", uuid, h.Err())
 	}
 	lock, err := lockMachine(opts.LockDir, uuid)
 	if err != nil {
@@ -161,35 +166,32 @@ func PurgeMachine(opts PurgeOptions, uuid string) (Purged, error) {
 // machineDirOnVolume checks that target, a UUID link's target, is
 // VOLUME/uuid on one of volumes once symbolic links in the volume's path
 // are resolved, and is a directory itself (not a link). It returns the
-// directory, or "" when it no longer exists.
-func machineDirOnVolume(target, uuid string, volumes []Volume) (string, error) {
+// directory, or "" when it no longer exists, and the volume.
+func machineDirOnVolume(target, uuid string, volumes []Volume) (string, Volume, error) {
 	target = filepath.Clean(target)
 	if filepath.Base(target) != uuid {
-		return "", fmt.Errorf("its link points at %s, not at a directory named %s", target, uuid)
+		return "", Volume{}, fmt.Errorf("its link points at %s, not at a directory named %s", target, uuid)
 	}
 	parent, err := filepath.EvalSymlinks(filepath.Dir(target))
 	if err != nil {
-		return "", fmt.Errorf("its link points at %s: %w", target, err)
+		return "", Volume{}, fmt.Errorf("its link points at %s: %w", target, err)
 	}
-	onVolume := false
-	for _, v := range volumes {
-		if vp, err := filepath.EvalSymlinks(v.Path); err == nil && vp == parent {
-			onVolume = true
-			break
-		}
-	}
-	if !onVolume {
-		return "", fmt.Errorf("its link points at %s, which is not on a configured volume", target)
+	i := slices.IndexFunc(volumes, func(v Volume) bool {
+		vp, err := filepath.EvalSymlinks(v.Path)
+		return err == nil && vp == parent
+	})
+	if i < 0 {
+		return "", Volume{}, fmt.Errorf("its link points at %s, which is not on a configured volume", target)
 	}
 	dir := filepath.Join(parent, uuid)
 	fi, err := os.Lstat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", nil
+		return "", volumes[i], nil
 	case err != nil:
-		return "", err
+		return "", Volume{}, err
 	case !fi.IsDir():
-		return "", fmt.Errorf("%s is not a directory (%s)", dir, fi.Mode().Type())
+		return "", Volume{}, fmt.Errorf("%s is not a directory (%s)", dir, fi.Mode().Type())
 	}
-	return dir, nil
+	return dir, volumes[i], nil
 }

@@ -152,6 +152,18 @@ func TestPurgeMachineRefuses(t *testing.T) {
 			linkT(t, filepath.Join(s.outside, orphanUUID), dir)
 			return s.opts(neighbourUUID), orphanUUID
 		}, nil},
+		{"volume not mounted", func(t *testing.T, s purgeSite) (PurgeOptions, string) {
+			o := s.opts(neighbourUUID)
+			// Marked once healthy; its marker gone now: the mount point
+			// is seen, not the filesystem.
+			if h := CheckVolumes(s.varDir, o.Volumes, true)[0]; !h.OK() || !h.Marked {
+				t.Fatalf("marking the volume: %+v", h)
+			}
+			if err := os.Remove(filepath.Join(s.vol, MarkerFile)); err != nil {
+				t.Fatal(err)
+			}
+			return o, orphanUUID
+		}, nil},
 		{"not a machine", func(t *testing.T, s purgeSite) (PurgeOptions, string) {
 			return s.opts(neighbourUUID), "../outside"
 		}, nil},
