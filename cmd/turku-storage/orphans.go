@@ -114,8 +114,9 @@ not its backup history.
 
 It refuses a machine the key cache (the last key refresh) lists as assigned
 here, or when the key cache cannot be read; a machine whose link does not
-lead to MACHINE-UUID directly on a configured volume; and a machine whose
-backup runs (it holds the machine lock while it deletes). Symbolic links
+lead to MACHINE-UUID directly on a configured volume, or on a volume
+that is missing, not mounted or read-only; and a machine whose backup
+runs (it holds the machine lock while it deletes). Symbolic links
 inside the machine directory are removed, never followed.
 
 It asks for confirmation on a terminal; --yes confirms beforehand.
