@@ -292,6 +292,18 @@ func purgeExpired(ctx context.Context, cfg *config.Config, store *history.Store,
 	}
 	opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
 		Assigned: registeredMachines(cfg)}
+	if len(orphans) == 0 {
+		return
+	}
+	// A unit renamed, or a coordinator that lost its machines, orphans
+	// everything at once: that is for the operator to purge, not a timer.
+	assigned, err := opts.Assigned()
+	links, lerr := backup.MachineLinks(cfg.VarDir)
+	if err != nil || lerr != nil || len(assigned) == 0 || 2*len(orphans) > len(links) {
+		log.Warn("orphan_expiry: not purging automatically: most machines here are orphans, or none is assigned; purge them by hand with turku-storage orphans purge",
+			"orphans", len(orphans), "machines_on_disk", len(links), "assigned", len(assigned), "err", errors.Join(err, lerr))
+		return
+	}
 	for _, o := range orphans {
 		if ctx.Err() != nil || now.Sub(o.Since) <= cfg.OrphanExpiry {
 			continue

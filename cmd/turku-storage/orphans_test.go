@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // TestServeOrphans: a key refresh that no longer lists a machine with
@@ -132,42 +134,66 @@ func TestServeOrphans(t *testing.T) {
 }
 
 // TestServeOrphanExpiry: with orphan_expiry set, serve purges after a key
-// refresh the orphans older than it, logging each, and keeps the younger.
+// refresh the orphans older than it, logging each, and keeps the younger;
+// when most machines here are orphans (a renamed unit, a coordinator that
+// lost its machines) it purges nothing and says so.
 func TestServeOrphanExpiry(t *testing.T) {
-	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "orphan_expiry": "30d"})
-	newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
 	const young = "33333333-cccc-4ccc-8ccc-cccccccccccc"
-	for _, u := range []string{machineUUID, uuidOld, young} {
-		addSnapshot(t, s, u, u[:4], "etc", time.Hour)
-	}
-	// uuidOld left this unit 100 days ago, young yesterday.
-	hist := history.New(filepath.Join(s.varDir, history.DirName))
-	now := time.Now()
-	for _, step := range []struct {
-		at     time.Time
-		onDisk []string
-	}{{now.Add(-100 * 24 * time.Hour), []string{machineUUID, uuidOld}}, {now.Add(-24 * time.Hour), []string{machineUUID, uuidOld, young}}} {
-		if _, err := hist.RecordRefresh(history.Listing{Machines: map[string]history.Listed{machineUUID: {Unit: "web1"}}, OnDisk: step.onDisk}, step.at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	registered(t, api, s)
-	d := startServe(t, s, "--debug")
-	d.log.WaitFor(t, "expired orphan purged", 1, waitLong)
-	d.log.WaitFor(t, "expired orphans purged", 1, waitLong)
-	if !strings.Contains(d.log.String(), "machine="+uuidOld) {
-		t.Errorf("the purge is not logged with the machine")
-	}
-	if _, err := os.Lstat(filepath.Join(s.volume, uuidOld)); !os.IsNotExist(err) {
-		t.Errorf("the expired orphan is still there: %v", err)
-	}
-	for _, u := range []string{machineUUID, young} {
-		if _, err := os.Stat(filepath.Join(s.volume, u, "etc.snapshots")); err != nil {
-			t.Errorf("%s: %v, want it kept", u, err)
-		}
+	assigned := []string{machineUUID, "44444444-dddd-4ddd-8ddd-dddddddddddd", "55555555-eeee-4eee-8eee-eeeeeeeeeeee"}
+	for _, tt := range []struct {
+		name      string
+		listed    []string // what the API assigns here
+		wantPurge bool
+	}{
+		{"expired orphan purged", assigned, true},
+		{"most machines orphaned", assigned[:1], false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := apitest.New()
+			t.Cleanup(api.Close)
+			s := newSite(t, map[string]any{"api_url": api.BaseURL(), "orphan_expiry": "30d"})
+			for _, u := range tt.listed {
+				api.AddMachine("primary", u, apiclient.MachineInfo{UnitName: u[:4], SSHPublicKey: agenttest.NewKey(t).Authorized})
+			}
+			for _, u := range append([]string{uuidOld, young}, assigned...) {
+				addSnapshot(t, s, u, u[:4], "etc", time.Hour)
+			}
+			// uuidOld left this unit 100 days ago, young yesterday.
+			hist := history.New(filepath.Join(s.varDir, history.DirName))
+			now := time.Now()
+			before := map[string]history.Listed{}
+			for _, u := range assigned {
+				before[u] = history.Listed{Unit: u[:4]}
+			}
+			for _, step := range []struct {
+				at     time.Time
+				onDisk []string
+			}{{now.Add(-100 * 24 * time.Hour), append([]string{uuidOld}, assigned...)}, {now.Add(-24 * time.Hour), append([]string{uuidOld, young}, assigned...)}} {
+				if _, err := hist.RecordRefresh(history.Listing{Machines: before, OnDisk: step.onDisk}, step.at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			registered(t, api, s)
+			d := startServe(t, s, "--debug")
+			if tt.wantPurge {
+				d.log.WaitFor(t, "expired orphan purged", 1, waitLong)
+			} else {
+				d.log.WaitFor(t, "orphan_expiry: not purging automatically", 1, waitLong)
+			}
+			d.log.WaitFor(t, "expired orphans purged", 1, waitLong)
+			if tt.wantPurge != strings.Contains(d.log.String(), `msg="expired orphan purged (orphan_expiry)" machine=`+uuidOld) {
+				t.Errorf("purge of %s logged: %v, want %v", uuidOld, !tt.wantPurge, tt.wantPurge)
+			}
+			if _, err := os.Lstat(filepath.Join(s.volume, uuidOld)); tt.wantPurge != os.IsNotExist(err) {
+				t.Errorf("the expired orphan: %v; want it purged: %v", err, tt.wantPurge)
+			}
+			for _, u := range append([]string{young}, assigned...) {
+				if _, err := os.Stat(filepath.Join(s.volume, u, "etc.snapshots")); err != nil {
+					t.Errorf("%s: %v, want it kept", u, err)
+				}
+			}
+		})
 	}
 }
 
