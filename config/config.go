@@ -108,6 +108,12 @@ type Config struct {
 	// The report spool's limits (report_spool_max_count, _bytes).
 	ReportSpoolMaxCount int   `json:"report_spool_max_count"` // report_spool_max_count
 	ReportSpoolMaxBytes int64 `json:"report_spool_max_bytes"` // report_spool_max_bytes
+	// OrphanWarnAfter: an orphaned machine (data here, no longer assigned
+	// here) turns check WARNING after this long (orphan_warn_after).
+	OrphanWarnAfter time.Duration `json:"orphan_warn_after"`
+	// OrphanExpiry: serve purges orphans older than this after a key
+	// refresh; 0 (orphan_expiry unset) never (orphan_expiry).
+	OrphanExpiry time.Duration `json:"orphan_expiry"`
 
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
@@ -138,7 +144,7 @@ var keys = []string{
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
 	"restore_max_lifetime", "ssh_max_connections_per_machine", "ssh_max_sessions_per_machine",
 	"ssh_session_request_timeout", "tunnel_port_range", "report_spool_max_count",
-	"report_spool_max_bytes",
+	"report_spool_max_bytes", "orphan_warn_after", "orphan_expiry",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -175,6 +181,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 	setSSHLimitDefaults(v)
 	setTunnelDefaults(v)
+	setOrphanDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -459,6 +466,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	}
 	r.sshLimits(c)
 	r.tunnelSettings(c)
+	r.orphans(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
@@ -594,8 +602,10 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		UpdateConfigInterval string `json:"update_config_interval"`
 		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
 		SessionRequest       string `json:"ssh_session_request_timeout"`
+		OrphanWarnAfter      string `json:"orphan_warn_after"`
+		OrphanExpiry         string `json:"orphan_expiry,omitempty"`
 	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String(),
-		c.SSHSessionRequestTimeout.String()})
+		c.SSHSessionRequestTimeout.String(), c.OrphanWarnAfter.String(), orphanExpiryString(c.OrphanExpiry)})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

@@ -83,6 +83,8 @@ type daemon struct {
 	// cfg is the configuration in force: the one serve started with, or
 	// the last a reload accepted (w.cfg stays the first).
 	cfg atomic.Pointer[config.Config]
+	// expire wakes expireOrphans after each key refresh (orphans.go).
+	expire chan struct{}
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -140,7 +142,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
+	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{}), expire: make(chan struct{}, 1)}
 	d.volumes.Store(&cfg.Volumes)
 	d.cfg.Store(cfg)
 	// The report queue is built below; a scrape comes only once the
@@ -196,7 +198,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
-		trackAssigned(w.history, d.state, c.Machines, time.Now(), log)
+		d.keysRefreshed(c.Machines, time.Now())
 		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
@@ -265,6 +267,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		seedMonitor(gctx, d.state, d.w.cfg, d.log)
 		return nil
 	})
+	grp.Go(func() error {
+		d.expireOrphans(gctx)
+		return nil
+	})
 	// READY=1 once the listener (bound before run) is served and the keys
 	// are loaded, from the cache or the first refresh.
 	grp.Go(func() error {
@@ -293,7 +299,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
-			trackAssigned(d.w.history, d.state, res.Machines, time.Now(), d.log)
+			d.keysRefreshed(res.Machines, time.Now())
 			d.state.KeyRefreshed(time.Now())
 			d.loadedKeys(len(res.Machines))
 			// The API answers again: what it could not take goes now.
