@@ -108,6 +108,12 @@ type Config struct {
 	// The report spool's limits (report_spool_max_count, _bytes).
 	ReportSpoolMaxCount int
 	ReportSpoolMaxBytes int64
+	// OrphanWarnAfter: an orphaned machine (data here, no longer assigned
+	// here) turns check WARNING after this long.
+	OrphanWarnAfter time.Duration
+	// OrphanExpiry: serve purges orphans older than this after a key
+	// refresh; 0 (orphan_expiry unset) never.
+	OrphanExpiry time.Duration
 
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string
@@ -375,6 +381,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	}
 	r.sshLimits(c)
 	r.tunnelSettings(c)
+	r.orphans(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {

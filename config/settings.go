@@ -68,7 +68,7 @@ var settings = []setting{
 	{key: "api_timeout", field: func(c *Config) any { return &c.APITimeout }, def: "30s", restart: true,
 		doc: "bound on each API call; a report is not given up at this bound but waited for (up to 10 minutes), since an unanswered report may have been processed (see operations.md, Reports)"},
 	{key: "published", field: func(c *Config) any { return &c.Published }, docDef: "not sent", old: true,
-		doc: "whether turku-api should offer this storage unit for new machines"},
+		doc: "whether turku-api should offer this storage unit for new machines. `false` drains the unit: no new machines are placed on it, those already there keep backing up. turku-api reads a call without the key as `true`, so keep `false` set for as long as the unit drains (operations.md, \"Several storage units\")"},
 	{key: "log_file", field: func(c *Config) any { return &c.LogFile }, docDef: "the journal under systemd, else stderr", restart: true, old: true,
 		doc: "`systemd` (journald's native protocol: priorities and the `MACHINE=`, `UNIT=`, `SOURCE=`, `SNAPSHOT=` fields), `syslog`, or an absolute file path (appended). Unset, `serve` uses the journal's native protocol when its standard error is the journal stream systemd connected (`JOURNAL_STREAM`), else writes plain lines to standard error"},
 	{key: "lock_dir", field: func(c *Config) any { return &c.LockDir }, docDef: "`VAR_DIR/lock` (created 0700)", old: true,
@@ -159,6 +159,16 @@ var settings = []setting{
 		doc: "the report spool (`VAR_DIR/reports`, reports waiting for the API) holds at most this many reports; beyond it the oldest are dropped, each logged at ERROR (operations.md, \"Facing the internet\", Report spool). 1 or more"},
 	{key: "report_spool_max_bytes", field: func(c *Config) any { return &c.ReportSpoolMaxBytes }, def: "268435456", docDef: "`268435456` (256 MiB)", min: 1 << 20, max: 1 << 40, restart: true,
 		doc: "the same cap in bytes; at least 1 MiB"},
+	// Orphans: machines with data here that turku-api no longer assigns
+	// to this unit (orphans.go; operations.md, "Several storage units").
+	// Read in build, for they also take whole days ("14d"). The default
+	// is long enough to finish a move and check the new unit's first
+	// backups, short enough that a forgotten orphan is seen.
+	{key: "orphan_warn_after", field: func(c *Config) any { return &c.OrphanWarnAfter }, def: "14d", custom: true,
+		doc: "an orphan — a machine with data here that turku-api no longer assigns to this unit (moved to another unit, or deactivated) — turns `check` WARNING, and `turku_storage_orphaned_machine_since_timestamp_seconds` the `TurkuOrphanedMachine` alert, once it has been one this long, so it gets purged (`turku-storage orphans purge`). Orphans are never counted as stale sources. Whole days (`14d`) or a duration (`336h`)"},
+	// No default: nothing is deleted unless asked.
+	{key: "orphan_expiry", field: func(c *Config) any { return &c.OrphanExpiry }, docDef: "none (off)", custom: true,
+		doc: "when set, `serve` deletes (`orphans purge`) each orphan that has been one longer than this, after a key refresh, logging each. It purges nothing (and says so) while no machine is assigned here or more than half of the machines here are orphans: a renamed unit or a coordinator that lost its machines looks like that. At least a day; whole days (`90d`) or a duration. Off by default: without it nothing is ever deleted automatically"},
 	// The old storage unit generated authorized_keys with these; the
 	// embedded SSH server makes them meaningless.
 	{key: "authorized_keys_file", old: true, ignored: "the embedded SSH server needs no authorized_keys",

@@ -44,6 +44,9 @@ type Status struct {
 	// first.
 	Failing []monitor.FailingSource `json:"failing"`
 	Volumes []Volume                `json:"volumes"`
+	// Orphans are the machines with data here that the coordinator no
+	// longer assigns here, longest orphaned first.
+	Orphans []monitor.OrphanStatus `json:"orphans"`
 }
 
 // Agent is a connected agent in a Status.
@@ -160,6 +163,7 @@ func (st *Status) fill(ms monitor.Status) {
 	}
 	st.SpooledReports = ms.ReportsSpooled
 	st.Failing = ms.Failing
+	st.Orphans = ms.Orphans
 	st.Volumes = []Volume{}
 	for _, v := range ms.Volumes {
 		st.Volumes = append(st.Volumes, Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,

@@ -28,6 +28,8 @@ type Status struct {
 	// Failing are the sources whose last attempt failed.
 	Failing []FailingSource `json:"failing"`
 	Volumes []VolumeUsage   `json:"volumes"`
+	// Orphans are the machines with data here no longer assigned here.
+	Orphans []OrphanStatus `json:"orphans"`
 }
 
 // FailingSource is a source whose last backup attempt failed.
@@ -91,6 +93,7 @@ func (s *State) Status() Status {
 		Backups:            []BackupStatus{},
 		Failing:            []FailingSource{},
 		Volumes:            []VolumeUsage{},
+		Orphans:            s.orphanList(),
 	}
 	if ns := s.keyRefresh.Load(); ns != 0 {
 		t := time.Unix(0, ns)

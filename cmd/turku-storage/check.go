@@ -47,7 +47,10 @@ perfdata, then one line per problem:
                      used than its max_inode_usage_pct (the disk guard: no
                      backup starts there);
   WARNING  (exit 1)  the same past --warn-age, or a machine directory, a
-                     volume or the history cannot be read;
+                     volume or the history cannot be read, or an orphan
+                     (a machine no longer assigned here, its backups
+                     still here: see orphans) is older than
+                     orphan_warn_after; orphans are never stale;
   OK       (exit 0)  otherwise (failing sources still within --max-age
                      are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
@@ -120,11 +123,15 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
 	seen := map[string]bool{}
+	oc := orphanCheck{r: &r, since: orphanedSince(cfg), warnAfter: cfg.OrphanWarnAfter, now: now}
 	for _, m := range machines {
 		seen[m.UUID] = true
 		who := m.UUID
 		if len(m.Names) > 0 {
 			who += " (" + strings.Join(m.Names, ", ") + ")"
+		}
+		if oc.skip(who, m.UUID) {
+			continue
 		}
 		if m.Err != nil {
 			c.unreadable++
@@ -148,7 +155,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 	// before placement), then machines assigned here that never did
 	// anything at all.
 	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] {
+		if seen[uuid] || departedHistory(uuid, assigned) {
 			continue
 		}
 		seen[uuid] = true
@@ -164,6 +171,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		}
 	}
 	c.summarise(len(seen))
+	oc.summarise()
 	var full, unusable int
 	for _, v := range volumeUsage(cfg.VarDir, cfg.Volumes) {
 		switch {

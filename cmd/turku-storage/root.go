@@ -21,6 +21,8 @@ type globals struct {
 	debug     bool
 	stderr    io.Writer
 	stdout    io.Writer
+	// stdin is where a confirmation is read (orphans purge); nil: none.
+	stdin io.Reader
 	// onListen, when set (tests), is told the SSH server's and the
 	// built-in coordinator's (nil without one) addresses once serve runs.
 	onListen func(ssh, coordinator net.Addr)
@@ -62,7 +64,7 @@ func exitCode(err error) int {
 }
 
 func newRoot() *cobra.Command {
-	return newRootWith(&globals{stderr: os.Stderr, stdout: os.Stdout})
+	return newRootWith(&globals{stderr: os.Stderr, stdout: os.Stdout, stdin: os.Stdin})
 }
 
 func newRootWith(g *globals) *cobra.Command {
@@ -99,6 +101,7 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newStatusCmd(g),
 		newRestoreCmd(g),
 		newDocsCmd(g),
+		newOrphansCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root

@@ -80,6 +80,12 @@ type daemon struct {
 	// hostKeys are advertised to the API for the daemon's life: the keys
 	// the SSH server was started with (or ssh_ping_host_keys as read then).
 	hostKeys []string
+	// cfg is the configuration in force: the one serve started with, or
+	// the last a reload accepted (w.cfg stays the first). The orphan
+	// purge reads it; status reads max_concurrent_backups from the slots.
+	cfg atomic.Pointer[config.Config]
+	// expire wakes expireOrphans after each key refresh (orphans.go).
+	expire chan struct{}
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -137,8 +143,9 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
+	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{}), expire: make(chan struct{}, 1)}
 	d.volumes.Store(&cfg.Volumes)
+	d.cfg.Store(cfg)
 	// The report queue is built below; a scrape comes only once the
 	// metrics server runs, after it.
 	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() }, func() backup.SpoolUsage { return w.reports.Usage() })
@@ -192,7 +199,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
-		trackAssigned(w.history, d.state, c.Machines, time.Now(), log)
+		d.keysRefreshed(c.Machines, time.Now())
 		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
@@ -261,6 +268,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		seedMonitor(gctx, d.state, d.w.cfg, d.log)
 		return nil
 	})
+	grp.Go(func() error {
+		d.expireOrphans(gctx)
+		return nil
+	})
 	// READY=1 once the listener (bound before run) is served and the keys
 	// are loaded, from the cache or the first refresh.
 	grp.Go(func() error {
@@ -289,7 +300,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
-			trackAssigned(d.w.history, d.state, res.Machines, time.Now(), d.log)
+			d.keysRefreshed(res.Machines, time.Now())
 			d.state.KeyRefreshed(time.Now())
 			d.loadedKeys(len(res.Machines))
 			// The API answers again: what it could not take goes now.
@@ -408,6 +419,7 @@ func (d *daemon) reload() {
 	d.w.slots.SetLimit(cfg.MaxConcurrentBackups)
 	d.engine.Store(engine)
 	d.volumes.Store(&cfg.Volumes)
+	d.cfg.Store(cfg)
 	d.reg.Update(opts)
 	d.state.ConfigLoaded(true, time.Now())
 	d.log.Info("configuration reloaded", "files", cfg.Files)

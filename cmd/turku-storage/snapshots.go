@@ -179,6 +179,8 @@ type machineOverview struct {
 	UsageKnown bool             `json:"usage_known"`
 	Sources    []sourceOverview `json:"sources"`
 	Error      string           `json:"error,omitempty"`
+	// OrphanedSince is set for an orphan: no longer assigned here since.
+	OrphanedSince *time.Time `json:"orphaned_since,omitempty"`
 }
 
 type sourceOverview struct {
@@ -203,8 +205,9 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 		return err
 	}
 	list := make([]machineOverview, 0, len(machines))
+	orphaned := orphansOnDisk(varDir)
 	for _, m := range machines {
-		mo := machineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []sourceOverview{}}
+		mo := machineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []sourceOverview{}, OrphanedSince: orphaned[m.UUID]}
 		if m.Err != nil {
 			mo.Error = m.Err.Error()
 		}
@@ -248,6 +251,9 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 	fmt.Fprintln(tw, "MACHINE\tNAMES\tSOURCE\tLATEST\tAGE\tSNAPSHOTS\tSPACE")
 	for _, m := range list {
 		names := dash(strings.Join(m.Names, ","))
+		if m.OrphanedSince != nil {
+			names += " [orphan for " + roundAge(now.Sub(*m.OrphanedSince)) + "]"
+		}
 		if m.Error != "" {
 			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\n", m.UUID, names, "error: "+m.Error)
 			continue

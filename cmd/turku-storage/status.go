@@ -96,7 +96,11 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	if !st.Keys.Updated.IsZero() {
 		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
-	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
+	fmt.Fprintf(tw, "; spooled reports: %d", st.SpooledReports)
+	if n := len(st.Orphans); n > 0 {
+		fmt.Fprintf(tw, "; orphaned machines: %d, the oldest for %s (turku-storage orphans)", n, since(st.Orphans[0].Since))
+	}
+	fmt.Fprint(tw, "\n\n")
 
 	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %s)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), count(st.MaxConcurrentBackups, "slot", ""))
 	for _, b := range st.Backups {
