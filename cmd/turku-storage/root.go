@@ -97,6 +97,8 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newStatusCmd(g),
 		newRestoreCmd(g),
 		newDocsCmd(g),
+		newSendCmd(g),
+		newReceiveCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root
