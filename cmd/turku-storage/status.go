@@ -90,7 +90,7 @@ func isTerminal(w io.Writer) bool {
 func printStatus(w io.Writer, st *control.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
-	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %d machines", st.Version, since(st.Started), st.Keys.Machines)
+	fmt.Fprintf(tw, "storage unit %s: turku-storage %s, up %s; keys: %d machines", st.Storage, st.Version, since(st.Started), st.Keys.Machines)
 	if !st.Keys.Updated.IsZero() {
 		fmt.Fprintf(tw, " from %s, %s ago", st.Keys.From, since(st.Keys.Updated))
 	}
