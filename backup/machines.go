@@ -101,15 +101,6 @@ func (m *Machines) AddLink(uuid, dir string) error {
 	return atomicfile.SyncDir(machines)
 }
 
-// RemoveLink removes VAR_DIR/machines/<uuid> if it is a symlink to dir.
-func (m *Machines) RemoveLink(uuid, dir string) error {
-	link := filepath.Join(m.e.machinesDir(), uuid)
-	if target, err := os.Readlink(link); err != nil || target != dir {
-		return fmt.Errorf("machine %s: %s does not point to %s", uuid, link, dir)
-	}
-	return os.Remove(link)
-}
-
 // AddName points the name link VAR_DIR/machines/<name> at uuid under
 // the rules a backup follows (never over a machine link, a real file, a
 // UUID-like name or a registered machine's name; see linkMachineName).

@@ -138,17 +138,17 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	if err := renameNoReplace(tmp, dir); err != nil {
 		return Received{}, fmt.Errorf("machine %s: rename into place: %w; nothing received", uuid, err)
 	}
-	if err := syncDir(vol.Path); err == nil {
-		err = m.AddLink(uuid, dir)
-		if err != nil {
-			// Put it back under the temporary name, which the deferred
-			// cleanup removes.
-			if rerr := os.Rename(dir, tmp); rerr != nil {
-				ok = true
-				return Received{}, fmt.Errorf("machine %s: %w; %s left in place: %v", uuid, err, dir, rerr)
-			}
-			return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
+	if err := syncDir(vol.Path); err != nil {
+		opts.Logger.Warn("volume directory not synced after the rename", "machine", uuid, "dir", vol.Path, "err", err)
+	}
+	if err := m.AddLink(uuid, dir); err != nil {
+		// Put it back under the temporary name, which the deferred
+		// cleanup removes.
+		if rerr := os.Rename(dir, tmp); rerr != nil {
+			ok = true
+			return Received{}, fmt.Errorf("machine %s: %w; %s left in place: %v", uuid, err, dir, rerr)
 		}
+		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
 	ok = true
 	res := Received{Header: hdr, Dir: dir, Volume: vol.Name, Stats: x.stats}
