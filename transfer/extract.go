@@ -7,14 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// openDir is one directory of the tree being received, created by this
+// openedDir is one directory of the tree being received, created by this
 // receive and held open until the stream leaves it.
-type openDir_ struct {
+type openedDir struct {
 	name  string // its entry name in the stream
 	fd    int
 	mode  uint32
@@ -33,11 +35,21 @@ type extractor struct {
 	// rootPath is its path.
 	rootPath string
 	root0    bool
-	stack    []openDir_
+	stack    []openedDir
 	buf      []byte
-	root_    bool // running as root: owners and devices are kept
-	log      *slog.Logger
-	stats    Stats
+	// lastLink is the directory of the last hard link's target, open
+	// as lastLinkFd (-1: none).
+	lastLink   string
+	lastLinkFd int
+	asRoot     bool // running as root: owners and devices are kept
+	// uid and gid are what a file created here gets: our own, -1 when
+	// the machine directory is setgid (its group would be inherited).
+	uid, gid int
+	// umask is the process's (0o777 when it cannot be read: every
+	// file is then chmodded).
+	umask uint32
+	log   *slog.Logger
+	stats Stats
 }
 
 func (x *extractor) extract(ctx context.Context, tr *tar.Reader) error {
@@ -81,7 +93,7 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		if err := x.chown(x.root, "", h); err != nil {
 			return err
 		}
-		x.stack = append(x.stack, openDir_{name: name, fd: x.root, mode: mode, mtime: mtime})
+		x.stack = append(x.stack, openedDir{name: name, fd: x.root, mode: mode, mtime: mtime})
 		return nil
 	}
 	parent, base := strings.Join(parts[:len(parts)-1], "/"), parts[len(parts)-1]
@@ -104,11 +116,14 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		if err != nil {
 			return fail(err)
 		}
-		x.stack = append(x.stack, openDir_{name: name, fd: fd, mode: mode, mtime: mtime})
+		x.stack = append(x.stack, openedDir{name: name, fd: fd, mode: mode, mtime: mtime})
 		x.stats.Dirs++
 		return x.chown(fd, name, h)
 	case tar.TypeReg:
-		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		// Created with its permissions at once (the fd is writable
+		// whatever they say); chmod only where the umask or a chown
+		// would have taken bits away.
+		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode&0o777)
 		if err != nil {
 			return fail(err)
 		}
@@ -132,8 +147,10 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		if err := x.chown(fd, name, h); err != nil {
 			return err
 		}
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return fail(err)
+		if mode&^x.umask != mode || mode&0o7000 != 0 {
+			if err := unix.Fchmod(fd, mode); err != nil {
+				return fail(err)
+			}
 		}
 		// Only this receive writes in its directories: base is the file
 		// just written.
@@ -157,11 +174,10 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		if err != nil || len(tparts) < 2 {
 			return fmt.Errorf("refused hard link %q: target %v", name, cond(err != nil, err, errors.New("is the machine directory")))
 		}
-		tfd, err := x.walk(tparts[1 : len(tparts)-1])
+		tfd, err := x.linkDir(tparts[:len(tparts)-1])
 		if err != nil {
 			return fmt.Errorf("refused hard link %q to %q: %w", name, h.Linkname, err)
 		}
-		defer unix.Close(tfd)
 		// No AT_SYMLINK_FOLLOW: a symlink target is linked itself.
 		if err := unix.Linkat(tfd, tparts[len(tparts)-1], pfd, base, 0); err != nil {
 			return fmt.Errorf("refused hard link %q to %q: %w", name, h.Linkname, err)
@@ -170,7 +186,7 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		return nil
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[h.Typeflag]
-		if kind != unix.S_IFIFO && !x.root_ {
+		if kind != unix.S_IFIFO && !x.asRoot {
 			x.stats.Skipped++
 			x.log.Warn("device file not created: not root", "file", name)
 			return nil
@@ -212,7 +228,7 @@ func writeAll(fd int, p []byte) error {
 // finishAt sets the owner, mode (chmod: not for symlinks) and mtime of
 // pfd/base, never following a symlink.
 func (x *extractor) finishAt(pfd int, base, name string, h *tar.Header, mtime unix.Timespec, chmod bool) error {
-	if err := unix.Fchownat(pfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && (x.root_ || !errors.Is(err, unix.EPERM)) {
+	if err := unix.Fchownat(pfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && (x.asRoot || !errors.Is(err, unix.EPERM)) {
 		return fmt.Errorf("entry %q: chown: %w", name, err)
 	}
 	if chmod {
@@ -228,10 +244,38 @@ func (x *extractor) finishAt(pfd int, base, name string, h *tar.Header, mtime un
 }
 
 func (x *extractor) chown(fd int, name string, h *tar.Header) error {
-	if err := unix.Fchown(fd, h.Uid, h.Gid); err != nil && (x.root_ || !errors.Is(err, unix.EPERM)) {
+	if h.Uid == x.uid && h.Gid == x.gid {
+		return nil // what a file we create gets
+	}
+	if err := unix.Fchown(fd, h.Uid, h.Gid); err != nil && (x.asRoot || !errors.Is(err, unix.EPERM)) {
 		return fmt.Errorf("entry %q: chown: %w", name, err)
 	}
 	return nil
+}
+
+// linkDir returns a descriptor of the directory parts (from the machine
+// directory's name on) for a hard link's target: one still open, or the
+// one the last link used (links come in runs into one directory of the
+// previous snapshot), or one opened now. It stays x's to close.
+func (x *extractor) linkDir(parts []string) (int, error) {
+	path := strings.Join(parts, "/")
+	for i := len(x.stack) - 1; i >= 0; i-- {
+		if x.stack[i].name == path {
+			return x.stack[i].fd, nil
+		}
+	}
+	if x.lastLinkFd >= 0 && x.lastLink == path {
+		return x.lastLinkFd, nil
+	}
+	fd, err := x.walk(parts[1:])
+	if err != nil {
+		return -1, err
+	}
+	if x.lastLinkFd >= 0 {
+		unix.Close(x.lastLinkFd)
+	}
+	x.lastLink, x.lastLinkFd = path, fd
+	return fd, nil
 }
 
 // walk opens the directory at the components below the machine
@@ -294,5 +338,25 @@ func (x *extractor) closeAll() {
 		}
 	}
 	x.stack = nil
+	if x.lastLinkFd >= 0 {
+		unix.Close(x.lastLinkFd)
+	}
 	unix.Close(x.root)
+}
+
+// processUmask reads the umask from /proc/self/status (Linux 4.7+)
+// without changing it; 0o777 when it cannot.
+func processUmask() uint32 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return uint32(m)
+			}
+		}
+	}
+	return 0o777
 }

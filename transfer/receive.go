@@ -111,7 +111,11 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 		os.Remove(tmp)
 		return Received{}, fmt.Errorf("machine %s: open %s: %w", uuid, tmp, err)
 	}
-	x := &extractor{uuid: uuid, root: rootfd, rootPath: tmp, root0: true, buf: make([]byte, 256<<10), root_: os.Geteuid() == 0, log: opts.Logger}
+	x := &extractor{uuid: uuid, root: rootfd, rootPath: tmp, lastLinkFd: -1, root0: true, buf: make([]byte, 256<<10), asRoot: os.Geteuid() == 0, log: opts.Logger}
+	x.uid, x.gid, x.umask = os.Geteuid(), os.Getegid(), processUmask()
+	if fi, err := os.Stat(tmp); err != nil || fi.Mode()&fs.ModeSetgid != 0 {
+		x.gid = -1
+	}
 	ok := false
 	defer func() {
 		x.closeAll()

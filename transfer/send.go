@@ -567,11 +567,15 @@ func (s *sender) header(full string, st *unix.Stat_t, link string) error {
 }
 
 // hardLink writes full as a hard link to target, an entry sent before.
+// A link has no metadata of its own (its file's came with target), so
+// its mtime is left to the second: without a nanosecond to keep, the
+// header is one ustar block instead of three (pax), unless a name needs
+// more than ustar holds. Most entries of a machine are such links.
 func (s *sender) hardLink(full string, st *unix.Stat_t, target string) error {
 	s.stats.HardLinks++
 	return s.tw.WriteHeader(&tar.Header{
 		Typeflag: tar.TypeLink, Name: full, Linkname: target,
 		Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid),
-		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Format: tar.FormatPAX,
+		ModTime: time.Unix(st.Mtim.Sec, 0),
 	})
 }
