@@ -55,7 +55,7 @@ func must(t testing.TB, err error) {
 	}
 }
 
-func write(t *testing.T, path, data string, mtime time.Time) {
+func write(t testing.TB, path, data string, mtime time.Time) {
 	t.Helper()
 	must(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	must(t, os.WriteFile(path, []byte(data), 0o640))
@@ -67,7 +67,7 @@ func write(t *testing.T, path, data string, mtime time.Time) {
 // "changes" is new, "x" and "y" are one file (preserve_hard_links), plus
 // a symlink, a fifo and (as root) a device; the .json files, latest and
 // a name link.
-func addMachine(t *testing.T, u *unit) string {
+func addMachine(t testing.TB, u *unit) string {
 	t.Helper()
 	dir := filepath.Join(u.volume, testUUID)
 	must(t, os.MkdirAll(filepath.Join(u.varDir, "machines"), 0o700))
@@ -328,7 +328,7 @@ func keys(m map[string]entry) []string {
 
 // hostile builds a stream as an attacker would: tar entries of its choice
 // with a correct header and checksum.
-func hostile(t *testing.T, entries []*tar.Header, data map[string]string) []byte {
+func hostile(t testing.TB, entries []*tar.Header, data map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	sum := sha256.New()
@@ -450,4 +450,46 @@ func TestReceiveExpect(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(b.volume, testUUID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("refused receive wrote the machine: %v", err)
 	}
+}
+
+// FuzzReceive: whatever the stream, Receive either puts one machine
+// directory on the volume or refuses and leaves the volume as it was,
+// and writes nothing elsewhere.
+func FuzzReceive(f *testing.F) {
+	a := newUnit(f)
+	addMachine(f, a)
+	var stream bytes.Buffer
+	if _, err := Send(context.Background(), &stream, SendOptions{Machines: a.m, Machine: testUUID}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(stream.Bytes())
+	f.Add(hostile(f, []*tar.Header{dirHdr(testUUID + "/"), {Typeflag: tar.TypeSymlink, Name: testUUID + "/esc", Linkname: "/tmp"}, reg(testUUID + "/esc/evil")}, map[string]string{testUUID + "/esc/evil": "x"}))
+	f.Add(hostile(f, []*tar.Header{dirHdr(testUUID + "/"), dirHdr(testUUID + "/a/"), reg(testUUID + "/a/f"), {Typeflag: tar.TypeLink, Name: testUUID + "/g", Linkname: testUUID + "/a/f"}}, map[string]string{testUUID + "/a/f": "data"}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		root := t.TempDir()
+		u := &unit{varDir: filepath.Join(root, "var"), volume: filepath.Join(root, "volume")}
+		must(t, os.MkdirAll(u.volume, 0o755))
+		m, err := backup.NewMachines(backup.Options{VarDir: u.varDir, Volumes: []backup.Volume{{Name: "v", Path: u.volume, AcceptNew: true, HighWaterPct: 100}}})
+		must(t, err)
+		_, err = Receive(context.Background(), bytes.NewReader(data), ReceiveOptions{Machines: m})
+		entries, _ := os.ReadDir(u.volume)
+		var names []string
+		for _, e := range entries {
+			if e.Name() != backup.MarkerFile {
+				names = append(names, e.Name())
+			}
+		}
+		switch {
+		case err != nil && len(names) != 0:
+			t.Fatalf("refused (%v) but left %q", err, names)
+		case err == nil && !slices.Equal(names, []string{testUUID}):
+			t.Fatalf("accepted, volume holds %q", names)
+		}
+		top, _ := os.ReadDir(root)
+		for _, e := range top {
+			if e.Name() != "var" && e.Name() != "volume" && e.Name() != "lock" {
+				t.Fatalf("wrote %s beside the volume", e.Name())
+			}
+		}
+	})
 }

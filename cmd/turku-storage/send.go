@@ -32,7 +32,12 @@ meanwhile. Nothing here changes; remove the machine from this unit once
 the receiving unit has it (docs/operations.md, "Moving a machine to
 another unit").`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeMachineSource(g, false),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeMachineSource(g, false)(cmd, args, toComplete)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, cfg, err := g.loadWithLog()
 			if err != nil {
