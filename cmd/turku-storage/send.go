@@ -31,7 +31,7 @@ The machine's lock is held while it is sent, so no backup of it runs
 meanwhile. Nothing here changes; remove the machine from this unit once
 the receiving unit has it (docs/operations.md, "Moving a machine to
 another unit").`,
-		Args:              cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveNoFileComp
