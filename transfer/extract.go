@@ -154,7 +154,7 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		}
 		// Only this receive writes in its directories: base is the file
 		// just written.
-		if err := unix.UtimesNanoAt(pfd, base, []unix.Timespec{omit, mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.UtimesNanoAt(pfd, base, times(mtime), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fail(err)
 		}
 		x.stats.Files++
@@ -192,7 +192,7 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 			return nil
 		}
 		dev := unix.Mkdev(uint32(h.Devmajor), uint32(h.Devminor))
-		if err := unix.Mknodat(pfd, base, kind|0o600, int(dev)); err != nil {
+		if err := mknodAt(pfd, base, kind|0o600, dev); err != nil {
 			return fail(err)
 		}
 		x.stats.Devices++
@@ -201,8 +201,6 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 		return fmt.Errorf("refused entry %q: type %q is not part of a transfer stream", name, h.Typeflag)
 	}
 }
-
-var omit = unix.Timespec{Sec: 0, Nsec: unix.UTIME_OMIT}
 
 func cond[T any](c bool, a, b T) T {
 	if c {
@@ -237,7 +235,7 @@ func (x *extractor) finishAt(pfd int, base, name string, h *tar.Header, mtime un
 			return fmt.Errorf("entry %q: chmod: %w", name, err)
 		}
 	}
-	if err := unix.UtimesNanoAt(pfd, base, []unix.Timespec{omit, mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.UtimesNanoAt(pfd, base, times(mtime), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("entry %q: set time: %w", name, err)
 	}
 	return nil
@@ -309,7 +307,7 @@ func (x *extractor) pop() error {
 		if len(x.stack) > 0 {
 			dirfd, base = x.stack[len(x.stack)-1].fd, d.name[strings.LastIndexByte(d.name, '/')+1:]
 		}
-		err = unix.UtimesNanoAt(dirfd, base, []unix.Timespec{omit, d.mtime}, unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.UtimesNanoAt(dirfd, base, times(d.mtime), unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if d.fd != x.root {
 		unix.Close(d.fd)

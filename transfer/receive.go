@@ -135,7 +135,7 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
 	// The data is on disk before the directory gets its name.
-	if err := unix.Syncfs(rootfd); err != nil {
+	if err := syncFS(rootfd); err != nil {
 		return Received{}, fmt.Errorf("machine %s: syncfs: %w; nothing received", uuid, err)
 	}
 	dir := filepath.Join(vol.Path, uuid)
