@@ -336,13 +336,14 @@ func hostile(t testing.TB, entries []*tar.Header, data map[string]string) []byte
 	js := `{"format": "turku-storage-transfer", "version": 1, "machine": "` + testUUID + `", "names": []}`
 	must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: headerName, Size: int64(len(js)), Mode: 0o644}))
 	tw.Write([]byte(js))
-	for _, h := range entries {
+	for _, e := range entries {
+		h := *e // the tables share headers between parallel subtests
 		if h.Typeflag == tar.TypeReg {
 			h.Size = int64(len(data[h.Name]))
 		}
 		h.Mode |= 0o644
 		h.Format = tar.FormatPAX
-		must(t, tw.WriteHeader(h))
+		must(t, tw.WriteHeader(&h))
 		if h.Typeflag == tar.TypeReg {
 			tw.Write([]byte(data[h.Name]))
 		}
