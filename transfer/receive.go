@@ -36,6 +36,10 @@ type ReceiveOptions struct {
 	Machines *backup.Machines
 	// Expect, when set, is the UUID the stream must hold.
 	Expect string
+	// Sync flushes the volume's filesystem (syncfs) before the machine
+	// is renamed into place. Without it, like rsync and the backups,
+	// the data reaches the disk when the kernel writes it back.
+	Sync bool
 	// Logger receives what was done; nil discards it.
 	Logger *slog.Logger
 }
@@ -134,9 +138,11 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	if err := x.finish(); err != nil {
 		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
-	// The data is on disk before the directory gets its name.
-	if err := syncFS(rootfd); err != nil {
-		return Received{}, fmt.Errorf("machine %s: syncfs: %w; nothing received", uuid, err)
+	if opts.Sync {
+		// The data is on disk before the directory gets its name.
+		if err := syncFS(rootfd); err != nil {
+			return Received{}, fmt.Errorf("machine %s: syncfs: %w; nothing received", uuid, err)
+		}
 	}
 	dir := filepath.Join(vol.Path, uuid)
 	if err := renameNoReplace(tmp, dir); err != nil {

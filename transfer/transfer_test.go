@@ -182,7 +182,7 @@ func TestSendReceive(t *testing.T) {
 	if sent.StreamBytes != int64(stream.Len()) {
 		t.Errorf("StreamBytes %d, stream %d bytes", sent.StreamBytes, stream.Len())
 	}
-	got, err := Receive(context.Background(), bytes.NewReader(stream.Bytes()), ReceiveOptions{Machines: b.m})
+	got, err := Receive(context.Background(), bytes.NewReader(stream.Bytes()), ReceiveOptions{Machines: b.m, Sync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

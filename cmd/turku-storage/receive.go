@@ -14,6 +14,7 @@ import (
 
 func newReceiveCmd(g *globals) *cobra.Command {
 	var in string
+	var sync bool
 	cmd := &cobra.Command{
 		Use:   "receive [MACHINE]",
 		Short: "Read a machine sent by another storage unit onto a volume of this one",
@@ -27,7 +28,9 @@ here is refused, and nothing is left behind. With MACHINE (a UUID), a
 stream holding another machine is refused.
 
 The next backup of the machine on this unit is incremental on the
-received latest snapshots.`,
+received latest snapshots. Like rsync and the backups, receive leaves
+writing the data back to the kernel; --sync flushes the volume's
+filesystem first, at the cost of waiting for everything dirty on it.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, cfg, err := g.loadWithLog()
@@ -38,7 +41,7 @@ received latest snapshots.`,
 			if err != nil {
 				return err
 			}
-			opts := transfer.ReceiveOptions{Machines: m, Logger: log}
+			opts := transfer.ReceiveOptions{Machines: m, Logger: log, Sync: sync}
 			if len(args) == 1 {
 				opts.Expect = args[0]
 			}
@@ -68,5 +71,6 @@ received latest snapshots.`,
 		},
 	}
 	cmd.Flags().StringVarP(&in, "input", "i", "", "read the stream from `FILE` instead of standard input")
+	cmd.Flags().BoolVar(&sync, "sync", false, "flush the volume's filesystem (syncfs) before the machine is renamed into place")
 	return cmd
 }

@@ -192,7 +192,7 @@ func TestSendReceiveBetweenUnits(t *testing.T) {
 		}
 	}
 
-	r := runStdin(t, string(stream), "-c", s2.dir, "receive", machineUUID)
+	r := runStdin(t, string(stream), "-c", s2.dir, "receive", "--sync", machineUUID)
 	if r.code != 0 || !strings.Contains(r.stdout, "received machine "+machineUUID+" (web1) from primary") {
 		t.Fatalf("receive: exit %d, stdout %q", r.code, r.stdout)
 	}
