@@ -82,6 +82,11 @@ type Config struct {
 	// ControlSocket is the Unix socket `status` and `restore` ask serve
 	// on (control_socket).
 	ControlSocket string `json:"control_socket"`
+	// ControlSocketLink, when set, is VAR_DIR/control.sock, where serve
+	// links its socket when the default put it in systemd's runtime
+	// directory: a command run from a shell, without RUNTIME_DIRECTORY,
+	// finds it there.
+	ControlSocketLink string `json:"-"`
 
 	CoordinatorListen         string `json:"coordinator_listen"`          // coordinator_listen
 	CoordinatorTLSCert        string `json:"coordinator_tls_cert"`        // coordinator_tls_cert
@@ -178,7 +183,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log_file", "")
 	v.SetDefault("max_usage_pct", int64(95))
 	v.SetDefault("max_inode_usage_pct", int64(95))
-	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
+	v.SetDefault("control_socket", "") // derived in build: the instance's runtime directory or var_dir
 	setSSHLimitDefaults(v)
 	setTunnelDefaults(v)
 	setOrphanDefaults(v)
@@ -459,7 +464,12 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen})
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
 	c.ControlSocket = r.str("control_socket")
-	if !filepath.IsAbs(c.ControlSocket) {
+	if c.ControlSocket == "" && filepath.IsAbs(c.VarDir) {
+		c.ControlSocket, c.ControlSocketLink = defaultControlSocket(c.VarDir, os.Getenv("RUNTIME_DIRECTORY"))
+	}
+	if c.ControlSocket == "" {
+		// Derived from a var_dir that is not absolute, which is said.
+	} else if !filepath.IsAbs(c.ControlSocket) {
 		r.fail("control_socket", "want an absolute path, got %q", c.ControlSocket)
 	} else if len(c.ControlSocket) > maxSocketPath {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
@@ -617,4 +627,22 @@ func (c *Config) Redacted() *Config {
 		}
 	}
 	return &out
+}
+
+// ControlSocketName is the control socket's file name in its default
+// directory.
+const ControlSocketName = "control.sock"
+
+// defaultControlSocket is control_socket's default for this instance:
+// in systemd's RUNTIME_DIRECTORY (the unit's RuntimeDirectory=; the
+// first when it lists several) when set, linked from VAR_DIR, else in
+// VAR_DIR. Two units on one host with their own var_dir (or their own
+// RuntimeDirectory) never share a socket.
+func defaultControlSocket(varDir, runtimeDir string) (socket, link string) {
+	inVar := filepath.Join(varDir, ControlSocketName)
+	rd, _, _ := strings.Cut(runtimeDir, ":")
+	if rd == "" || !filepath.IsAbs(rd) {
+		return inVar, ""
+	}
+	return filepath.Join(rd, ControlSocketName), inVar
 }

@@ -102,6 +102,8 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newRestoreCmd(g),
 		newDocsCmd(g),
 		newOrphansCmd(g),
+		newSendCmd(g),
+		newReceiveCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root

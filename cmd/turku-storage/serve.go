@@ -212,6 +212,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
 		return err
 	}
+	if cfg.ControlSocketLink != "" {
+		if err := d.ctl.Link(cfg.ControlSocketLink); err != nil {
+			log.Warn("status and restore run from a shell will not find the control socket", "control_socket", cfg.ControlSocket, "err", err)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.SSHListen)
 	if err != nil {
 		d.ctl.Close()
