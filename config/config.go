@@ -98,6 +98,9 @@ type Config struct {
 	SSHTrustedNetworks      []netip.Prefix `json:"ssh_trusted_networks"`        // ssh_trusted_networks
 	RestoreMaxLifetime      time.Duration  `json:"restore_max_lifetime"`        // restore_max_lifetime
 
+	// Web is the read-only dashboard (web.go).
+	Web
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -126,6 +129,7 @@ var keys = []string{
 	"max_usage_pct", "max_inode_usage_pct", "metrics_listen", "control_socket",
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
 	"restore_max_lifetime",
+	"web_listen", "web_tls_cert", "web_tls_key", "web_auth_file", "web_max_age", "web_warn_age",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -161,6 +165,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("max_inode_usage_pct", int64(95))
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 	setSSHLimitDefaults(v)
+	setWebDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -435,7 +440,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
 	// In the order serve binds them: the later of two on one port fails.
-	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen})
+	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen, r.web(c)})
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
 	c.ControlSocket = r.str("control_socket")
 	if !filepath.IsAbs(c.ControlSocket) {
@@ -575,7 +580,10 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		APITimeout           string `json:"api_timeout"`
 		UpdateConfigInterval string `json:"update_config_interval"`
 		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
-	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String()})
+		WebMaxAge            string `json:"web_max_age"`
+		WebWarnAge           string `json:"web_warn_age"`
+	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String(),
+		c.WebMaxAge.String(), c.WebWarnAge.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

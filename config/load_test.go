@@ -50,6 +50,7 @@ func TestLoadSeedConfig(t *testing.T) {
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
 		CoordinatorListen: "127.0.0.1:8410", ControlSocket: "/run/turku-storage/control.sock",
 		SSHMaxStartups: MaxStartups{30, 30, 100}, SSHPerSourceMaxStartups: 10, RestoreMaxLifetime: 3 * time.Hour,
+		Web:     Web{WebMaxAge: 48 * time.Hour},
 		Ignored: []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}

@@ -37,5 +37,13 @@ func RestartNeeded(a, b *Config) []string {
 	diff("ssh_per_source_max_startups", a.SSHPerSourceMaxStartups == b.SSHPerSourceMaxStartups)
 	diff("ssh_trusted_networks", slices.Equal(a.SSHTrustedNetworks, b.SSHTrustedNetworks))
 	diff("restore_max_lifetime", a.RestoreMaxLifetime == b.RestoreMaxLifetime)
+	// The dashboard's listener, its TLS pair, password file and age
+	// thresholds are read when it starts.
+	diff("web_listen", a.WebListen == b.WebListen)
+	diff("web_tls_cert", a.WebTLSCert == b.WebTLSCert)
+	diff("web_tls_key", a.WebTLSKey == b.WebTLSKey)
+	diff("web_auth_file", a.WebAuthFile == b.WebAuthFile)
+	diff("web_max_age", a.WebMaxAge == b.WebMaxAge)
+	diff("web_warn_age", a.WebWarnAge == b.WebWarnAge)
 	return out
 }
