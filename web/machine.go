@@ -140,7 +140,7 @@ func (s *Server) machine(uuid string) (MachinePage, bool) {
 					latest = sn
 				}
 			}
-			d.Restore = strings.Join([]string{s.opts.RestoreCommand, "restore", shellQuote(uuid), shellQuote(name),
+			d.Restore = strings.Join([]string{s.restore, "restore", shellQuote(uuid), shellQuote(name),
 				shellQuote(filepath.Base(latest.Path))}, " ")
 		}
 		loc := s.opts.Location

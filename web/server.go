@@ -45,9 +45,9 @@ type Options struct {
 	History  *history.Store
 	// Staleness colours ages as check rates them.
 	Staleness history.Staleness
-	// RestoreCommand is how the restore command line starts on this
-	// host ("turku-storage" or "turku-storage -c DIR").
-	RestoreCommand string
+	// ConfigDir is the configuration directory to name in the restore
+	// command line; empty: the default one, not named.
+	ConfigDir string
 	// Users maps user names to bcrypt hashes (web_auth_file); empty: no
 	// authentication.
 	Users map[string][]byte
@@ -67,6 +67,9 @@ type Options struct {
 type Server struct {
 	opts  Options
 	log   *slog.Logger
+	// restore starts the restore command line: "turku-storage" and the
+	// configuration directory when not the default.
+	restore string
 	pages map[string]*template.Template
 	auth  *basicAuth
 	disk  *diskCache
@@ -95,13 +98,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.RestoreCommand == "" {
-		opts.RestoreCommand = "turku-storage"
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger, pages: map[string]*template.Template{}}
+	s := &Server{opts: opts, log: opts.Logger, pages: map[string]*template.Template{}, restore: "turku-storage"}
+	if opts.ConfigDir != "" {
+		s.restore += " -c " + shellQuote(opts.ConfigDir)
+	}
 	for _, page := range []string{"overview.html", "machine.html", "error.html"} {
 		t, err := template.New(page).Funcs(funcs(opts.Location)).ParseFS(templateFS, "templates/layout.html", "templates/"+page)
 		if err != nil {

@@ -305,7 +305,7 @@ func TestOverview(t *testing.T) {
 // command of the latest snapshot.
 func TestMachinePage(t *testing.T) {
 	u := fiveMachines(t)
-	h := u.server(Options{RestoreCommand: "turku-storage -c /etc/ts"}).Handler()
+	h := u.server(Options{ConfigDir: "/etc/ts"}).Handler()
 	_, body := get(t, h, http.MethodGet, "/machine/"+uuidOK)
 	latest := "etc_" + u.now.Add(-2*time.Hour).Format("20060102-150405") + "_ab12"
 	for _, want := range []string{

@@ -27,6 +27,9 @@ type globals struct {
 	// onMetrics, when set (tests), is told the metrics listener's
 	// address before onListen.
 	onMetrics func(net.Addr)
+	// onWeb, when set (tests), is told the dashboard's address before
+	// onListen.
+	onWeb func(net.Addr)
 	// signals are the process's signals as main routes them (tests
 	// inject their own); the zero value never fires.
 	signals signals
