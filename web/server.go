@@ -65,14 +65,14 @@ type Options struct {
 
 // Server is the dashboard.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
+	opts Options
+	log  *slog.Logger
 	// restore starts the restore command line: "turku-storage" and the
 	// configuration directory when not the default.
 	restore string
-	pages map[string]*template.Template
-	auth  *basicAuth
-	disk  *diskCache
+	pages   map[string]*template.Template
+	auth    *basicAuth
+	disk    *diskCache
 
 	mu   sync.Mutex // guards addr
 	addr net.Addr
