@@ -135,7 +135,14 @@ func formatAge(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
-func formatSeconds(f float64) string { return formatAge(time.Duration(f * float64(time.Second))) }
+// formatSeconds is a duration in seconds: to the hundredth under ten
+// seconds (a small backup takes less than one), else as formatAge.
+func formatSeconds(f float64) string {
+	if f > 0 && f < 10 {
+		return strconv.FormatFloat(f, 'f', 2, 64) + "s"
+	}
+	return formatAge(time.Duration(f * float64(time.Second)))
+}
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
