@@ -83,6 +83,7 @@ type MachineRow struct {
 	Error         string        `json:"disk_error,omitempty"`
 	age           time.Duration // the oldest source's, for sorting
 	size          int64
+	sortName      string // Unit in lower case
 }
 
 // SourceRow is one source of a machine.
@@ -209,19 +210,35 @@ func (q Query) matches(r MachineRow) bool {
 }
 
 func sortRows(rows []MachineRow, by string) {
-	name := func(a, b MachineRow) int {
-		return cmp.Or(cmp.Compare(strings.ToLower(a.Unit), strings.ToLower(b.Unit)), cmp.Compare(a.UUID, b.UUID))
+	for i := range rows {
+		rows[i].sortName = strings.ToLower(rows[i].Unit)
+	}
+	name := func(a, b *MachineRow) int {
+		if c := strings.Compare(a.sortName, b.sortName); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UUID, b.UUID)
 	}
 	slices.SortFunc(rows, func(a, b MachineRow) int {
 		switch by {
 		case "name":
-			return name(a, b)
 		case "age":
-			return cmp.Or(cmp.Compare(b.age, a.age), name(a, b))
+			if c := cmp.Compare(b.age, a.age); c != 0 {
+				return c
+			}
 		case "size":
-			return cmp.Or(cmp.Compare(b.size, a.size), name(a, b))
+			if c := cmp.Compare(b.size, a.size); c != 0 {
+				return c
+			}
+		default: // worst first, then oldest
+			if c := cmp.Compare(stateRank(a.State), stateRank(b.State)); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(b.age, a.age); c != 0 {
+				return c
+			}
 		}
-		return cmp.Or(cmp.Compare(stateRank(a.State), stateRank(b.State)), cmp.Compare(b.age, a.age), name(a, b))
+		return name(&a, &b)
 	})
 }
 
