@@ -118,8 +118,11 @@ func sourceOnDisk(src backup.SourceOnDisk, usage backup.SnapshotUsage) diskSourc
 // whose backup finished, until ctx ends. Finished backups are noticed by
 // state's outcome count, looked at every second.
 func (c *diskCache) keepFresh(ctx context.Context, state State, rescan time.Duration) {
-	full := func() map[string]time.Time {
-		seen := lastAttempts(state)
+	// The outcome count and each machine's newest attempt are taken
+	// before the disk is read: a backup that finishes during the read
+	// changes them, and its machine is read again at the next tick.
+	full := func() (int64, map[string]time.Time) {
+		n, seen := state.Outcomes(), lastAttempts(state)
 		start := time.Now()
 		if err := c.readAll(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -128,10 +131,9 @@ func (c *diskCache) keepFresh(ctx context.Context, state State, rescan time.Dura
 		} else {
 			c.log.Debug("dashboard: read the snapshots on disk", "duration", time.Since(start))
 		}
-		return seen
+		return n, seen
 	}
-	seen := full()
-	outcomes := state.Outcomes()
+	outcomes, seen := full()
 	lastFull := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -142,21 +144,21 @@ func (c *diskCache) keepFresh(ctx context.Context, state State, rescan time.Dura
 		case <-tick.C:
 		}
 		if time.Since(lastFull) >= rescan {
-			seen, outcomes, lastFull = full(), state.Outcomes(), time.Now()
+			outcomes, seen = full()
+			lastFull = time.Now()
 			continue
 		}
 		n := state.Outcomes()
 		if n == outcomes {
 			continue
 		}
-		outcomes = n
 		now := lastAttempts(state)
 		for m, t := range now {
 			if !t.Equal(seen[m]) {
 				c.readMachine(m)
 			}
 		}
-		seen = now
+		outcomes, seen = n, now
 	}
 }
 
