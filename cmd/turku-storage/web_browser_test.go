@@ -274,6 +274,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	b.screenshot(t, "dashboard-machine.png")
 
+	// At phone width the pages fit the screen: only a wide table scrolls,
+	// inside its own box.
+	for _, url := range []string{base + "/", base + "/machine/" + machineUUID} {
+		b.do(t, "open "+url+" at phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main")))
+		fits, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+		if err != nil || !fits {
+			w, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			t.Errorf("%s at 390 px: the page is %d px wide (%v)", url, w, err)
+		}
+	}
+	b.do(t, "back to a desktop window", chromedp.EmulateReset())
+
 	// A failed backup: the agent's daemon refuses the password.
 	mustPing(fast, "wrong-pass")
 	b.until(t, base+"/?q=web1", "web1 failing", func(table string) bool {
