@@ -313,6 +313,9 @@ func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups
 	}
 	out := make([]MachineRow, 0, len(byUUID))
 	for _, r := range byUUID {
+		if r.Sources == nil {
+			r.Sources = []SourceRow{}
+		}
 		slices.SortFunc(r.Sources, func(a, b SourceRow) int { return cmp.Compare(a.Name, b.Name) })
 		r.State = machineState(r, assignedKnown, rule, now)
 		for _, sr := range r.Sources {
