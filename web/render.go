@@ -99,6 +99,7 @@ func funcs(loc *time.Location) template.FuncMap {
 		"label": stateLabel,
 		"add":   func(a, b int) int { return a + b },
 		"float": func(i int) float64 { return float64(i) },
+		"sub":   func(a, b int64) int64 { return a - b },
 		"join":  strings.Join,
 		"deref": func(p *int64) int64 {
 			if p == nil {

@@ -372,3 +372,27 @@ func TestRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumes: each volume as df and df -i show it, and one the volume
+// check found unusable stands out with its message.
+func TestVolumes(t *testing.T) {
+	u := newUnit(t)
+	u.state = monitor.New(monitor.Options{Now: func() time.Time { return u.now }, Volumes: func() []monitor.VolumeUsage {
+		return []monitor.VolumeUsage{
+			{Name: "a", Path: "/srv/a", State: "ok", SizeBytes: 100 << 30, UsedBytes: 60 << 30, FreeBytes: 35 << 30, UsedPct: 63.2,
+				MaxUsagePct: 95, Inodes: 1000, InodesFree: 250, InodeUsedPct: 75, MaxInodeUsagePct: 95, AcceptNew: true, HighWaterPct: 80},
+			{Name: "b", Path: "/srv/b", State: "not mounted", Message: "volume b: /srv/b is not mounted", MaxUsagePct: 95},
+		}
+	}, SpooledReports: func() int { return 3 }})
+	_, body := get(t, u.server(Options{}).Handler(), http.MethodGet, "/")
+	vols := regexp.MustCompile(`(?s)<section id="volumes">.*?</section>`).FindString(body)
+	for _, want := range []string{"/srv/a", "100 GiB", "60 GiB", "35 GiB", "63.2%", ">1000<", ">750<", ">250<", "75.0%", "up to 80%",
+		`<span class="st-stale">not mounted</span>: volume b: /srv/b is not mounted`} {
+		if !strings.Contains(vols, want) {
+			t.Errorf("volumes lack %q:\n%s", want, vols)
+		}
+	}
+	if keys := regexp.MustCompile(`(?s)<section id="keys">.*?</section>`).FindString(body); !strings.Contains(keys, `<dd class="st-warning">3</dd>`) {
+		t.Errorf("spooled reports not shown:\n%s", keys)
+	}
+}
