@@ -73,11 +73,8 @@ func (s *Server) machine(uuid string) (MachinePage, bool) {
 	disk, _ := s.disk.snapshot()
 	var row MachineRow
 	found := false
-	for _, r := range s.machineRows(now, disk, st.Backups) {
-		if r.UUID == uuid {
-			row, found = r, true
-			break
-		}
+	if rows := s.machineRows(now, disk, st.Backups, uuid); len(rows) == 1 {
+		row, found = rows[0], true
 	}
 	p := MachinePage{Name: s.opts.Name, Now: now, Attempts: []history.Attempt{}, Sources: []SourceDetail{}}
 	attempts, err := s.opts.History.Read(uuid)

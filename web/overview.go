@@ -175,7 +175,7 @@ func (s *Server) overview(q Query) Overview {
 	}
 	disk, read := s.disk.snapshot()
 	ov.DiskRead = read
-	rows := s.machineRows(now, disk, st.Backups)
+	rows := s.machineRows(now, disk, st.Backups, "")
 	ov.Machines = len(rows)
 	counts := map[string]int{}
 	for _, r := range rows {
@@ -243,8 +243,9 @@ func sortRows(rows []MachineRow, by string) {
 }
 
 // machineRows merges the machines assigned here, the sources the live
-// state knows and what the disk holds, and rates each.
-func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups []monitor.BackupStatus) []MachineRow {
+// state knows and what the disk holds, and rates each; only that machine
+// when only is set.
+func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups []monitor.BackupStatus, only string) []MachineRow {
 	assigned, assignedKnown := s.opts.State.Assigned()
 	sources := s.opts.State.Sources()
 	runningNow := map[[2]string]bool{}
@@ -261,12 +262,18 @@ func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups
 		return r
 	}
 	for uuid, a := range assigned {
+		if only != "" && uuid != only {
+			continue
+		}
 		r := row(uuid)
 		r.Unit, r.Assigned, r.AssignedSince = a.Unit, true, a.Since
 	}
 	rule := s.opts.Staleness
 	live := map[[2]string]bool{}
 	for _, src := range sources {
+		if only != "" && src.Machine != only {
+			continue
+		}
 		r := row(src.Machine)
 		if r.Unit == "" {
 			r.Unit = src.Unit
@@ -293,6 +300,9 @@ func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups
 		r.Sources = append(r.Sources, sr)
 	}
 	for uuid, dm := range disk {
+		if only != "" && uuid != only {
+			continue
+		}
 		r := row(uuid)
 		r.Names, r.Error = dm.Names, dm.Err
 		for name, ds := range dm.Sources {
