@@ -274,14 +274,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	b.screenshot(t, "dashboard-machine.png")
 
-	// At phone width the pages fit the screen: only a wide table scrolls,
-	// inside its own box.
-	for _, url := range []string{base + "/", base + "/machine/" + machineUUID} {
-		b.do(t, "open "+url+" at phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main")))
-		fits, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
-		if err != nil || !fits {
-			w, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-			t.Errorf("%s at 390 px: the page is %d px wide (%v)", url, w, err)
+	// At a phone's width and a desktop's the pages fit the window: only
+	// a wide table scrolls, inside its own box.
+	for _, width := range []int64{390, 1200} {
+		for _, url := range []string{base + "/", base + "/machine/" + machineUUID} {
+			b.do(t, fmt.Sprintf("open %s at %d px", url, width), chromedp.EmulateViewport(width, 844), chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main")))
+			fits, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+			if err != nil || !fits {
+				w, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+				t.Errorf("%s at %d px: the page is %d px wide (%v)", url, width, w, err)
+			}
 		}
 	}
 	b.do(t, "back to a desktop window", chromedp.EmulateReset())
