@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -116,23 +117,31 @@ type Query struct {
 
 var sorts = []string{"state", "name", "age", "size"}
 
-// parseQuery reads the query parameters; unknown values fall back to the
-// defaults rather than failing the page.
-func parseQuery(v url.Values) Query {
-	q := Query{Q: strings.TrimSpace(v.Get("q")), State: v.Get("state"), Sort: v.Get("sort"), Page: 1}
-	if len(q.Q) > 200 {
-		q.Q = q.Q[:200]
+// maxQuery bounds the name filter.
+const maxQuery = 200
+
+// parseQuery reads the query parameters. A value it does not know is an
+// error naming the parameter and what it takes, not a silent default: a
+// mistyped filter must not look like an empty result.
+func parseQuery(v url.Values) (Query, error) {
+	q := Query{Q: strings.TrimSpace(v.Get("q")), State: v.Get("state"), Sort: cmp.Or(v.Get("sort"), "state"), Page: 1}
+	if len(q.Q) > maxQuery {
+		return q, fmt.Errorf("q: longer than %d bytes", maxQuery)
 	}
-	if !slices.Contains(States, q.State) {
-		q.State = ""
+	if q.State != "" && !slices.Contains(States, q.State) {
+		return q, fmt.Errorf("state %q: want one of %s", q.State, strings.Join(States, ", "))
 	}
 	if !slices.Contains(sorts, q.Sort) {
-		q.Sort = "state"
+		return q, fmt.Errorf("sort %q: want one of %s", q.Sort, strings.Join(sorts, ", "))
 	}
-	if p, err := strconv.Atoi(v.Get("page")); err == nil && p > 1 {
-		q.Page = p
+	if p := v.Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return q, fmt.Errorf("page %q: want a number from 1", p)
+		}
+		q.Page = n
 	}
-	return q
+	return q, nil
 }
 
 // URL is the overview's address for q with page replaced.
@@ -423,11 +432,21 @@ func running(st monitor.Status) Running {
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "overview.html", http.StatusOK, s.overview(parseQuery(r.URL.Query())))
+	q, err := parseQuery(r.URL.Query())
+	if err != nil {
+		s.render(w, r, "error.html", http.StatusBadRequest, errorPage{Name: s.opts.Name, Title: "Bad request", Message: err.Error()})
+		return
+	}
+	s.render(w, r, "overview.html", http.StatusOK, s.overview(q))
 }
 
 func (s *Server) overviewJSON(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, s.overview(parseQuery(r.URL.Query())))
+	q, err := parseQuery(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, r, s.overview(q))
 }
 
 func (s *Server) runningJSON(w http.ResponseWriter, r *http.Request) {

@@ -276,7 +276,7 @@ func TestOverview(t *testing.T) {
 		{"?q=MAIL", []string{"mail1", "connection refused (code 10)"}, []string{"web1", "db1"}},
 		{"?q=prod-www-web1", []string{"web1"}, []string{"mail1"}},
 		{"?q=" + uuidStale[:8], []string{"db1", "STALE"}, []string{"mail1"}},
-		{"?state=bogus&sort=bogus&page=-3", []string{"db1", "new1"}, nil},
+		{"?page=99", []string{"web1"}, []string{"db1"}}, // past the last page: the last
 	} {
 		_, body := get(t, h, http.MethodGet, "/"+tc.query)
 		table := regexp.MustCompile(`(?s)<table id="machine-table".*?</table>`).FindString(body)
@@ -289,6 +289,22 @@ func TestOverview(t *testing.T) {
 			if strings.Contains(table, ">"+d+"<") {
 				t.Errorf("%s: machines table shows %q", tc.query, d)
 			}
+		}
+	}
+	// A filter it does not know is refused, saying what it takes.
+	for query, want := range map[string]string{
+		"?state=bogus":                   `state &#34;bogus&#34;: want one of stale, never, failing, warning, orphan, ok`,
+		"?sort=bogus":                    `sort &#34;bogus&#34;: want one of state, name, age, size`,
+		"?page=-3":                       `page &#34;-3&#34;: want a number from 1`,
+		"?page=x":                        `page &#34;x&#34;: want a number from 1`,
+		"?q=" + strings.Repeat("a", 201): "q: longer than 200 bytes",
+	} {
+		res, body := get(t, h, http.MethodGet, "/"+query)
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) || strings.Contains(body, "web1") {
+			t.Errorf("%s: got %d, want 400 saying %s", query, res.StatusCode, want)
+		}
+		if res, _ := get(t, h, http.MethodGet, "/api/overview"+query); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("/api/overview%s: got %d, want 400", query, res.StatusCode)
 		}
 	}
 	// Sizes and counts from the disk: web1 has two snapshots, its ledger 80 KiB.
