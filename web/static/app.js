@@ -17,7 +17,9 @@
     return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + " " + units[i];
   }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // As the server writes durations (render.go, formatSeconds).
   function age(s) {
+    if (s > 0 && s < 10) { return s.toFixed(2) + "s"; }
     s = Math.max(0, Math.floor(s));
     if (s < 60) { return s + "s"; }
     if (s < 3600) { return Math.floor(s / 60) + "m" + pad(s % 60) + "s"; }
