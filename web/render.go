@@ -55,7 +55,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		Message: "No such page or machine on this storage unit."})
 }
 
-// funcs are the templates' helpers; times are shown in loc, the zone of
+// funcs are the templates' functions; times are shown in loc, the zone of
 // snapshot names.
 func funcs(loc *time.Location) template.FuncMap {
 	return template.FuncMap{

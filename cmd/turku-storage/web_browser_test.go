@@ -81,7 +81,7 @@ func newBrowser(t *testing.T, w, h int) *browser {
 		cancel()      // closes the tab, ending the console subscription
 		cancelAlloc() // stops chromium and waits for it
 		<-done
-		// Chromium's helpers may write in the profile for a moment after
+		// Chromium's child processes may write in the profile for a moment after
 		// it exits.
 		deadline := time.Now().Add(10 * time.Second)
 		for os.RemoveAll(profile) != nil && time.Now().Before(deadline) {
