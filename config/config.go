@@ -120,6 +120,9 @@ type Config struct {
 	// refresh; 0 (orphan_expiry unset) never (orphan_expiry).
 	OrphanExpiry time.Duration `json:"orphan_expiry"`
 
+	// Web is the read-only dashboard (web.go).
+	Web
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -150,6 +153,7 @@ var keys = []string{
 	"restore_max_lifetime", "ssh_max_connections_per_machine", "ssh_max_sessions_per_machine",
 	"ssh_session_request_timeout", "tunnel_port_range", "report_spool_max_count",
 	"report_spool_max_bytes", "orphan_warn_after", "orphan_expiry",
+	"web_listen", "web_tls_cert", "web_tls_key", "web_auth_file", "web_max_age", "web_warn_age",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -187,6 +191,7 @@ func setDefaults(v *viper.Viper) {
 	setSSHLimitDefaults(v)
 	setTunnelDefaults(v)
 	setOrphanDefaults(v)
+	setWebDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -461,7 +466,7 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
 	// In the order serve binds them: the later of two on one port fails.
-	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen})
+	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen, r.web(c)})
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
 	c.ControlSocket = r.str("control_socket")
 	if c.ControlSocket == "" && filepath.IsAbs(c.VarDir) {
@@ -614,8 +619,11 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		SessionRequest       string `json:"ssh_session_request_timeout"`
 		OrphanWarnAfter      string `json:"orphan_warn_after"`
 		OrphanExpiry         string `json:"orphan_expiry,omitempty"`
+		WebMaxAge            string `json:"web_max_age"`
+		WebWarnAge           string `json:"web_warn_age"`
 	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String(),
-		c.SSHSessionRequestTimeout.String(), c.OrphanWarnAfter.String(), orphanExpiryString(c.OrphanExpiry)})
+		c.SSHSessionRequestTimeout.String(), c.OrphanWarnAfter.String(), orphanExpiryString(c.OrphanExpiry),
+		c.WebMaxAge.String(), c.WebWarnAge.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.

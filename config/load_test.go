@@ -54,6 +54,7 @@ func TestLoadSeedConfig(t *testing.T) {
 		SSHMaxConnectionsPerMachine: 4, SSHMaxSessionsPerMachine: 2, SSHSessionRequestTimeout: 5 * time.Second,
 		TunnelPortRange: PortRange{49152, 65535}, ReportSpoolMaxCount: 10000, ReportSpoolMaxBytes: 256 << 20,
 		OrphanWarnAfter: 14 * 24 * time.Hour,
+		Web:             Web{WebMaxAge: 48 * time.Hour},
 		Ignored:         []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}

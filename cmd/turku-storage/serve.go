@@ -260,6 +260,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	if err != nil {
 		return abort(err)
 	}
+	webAddr, err := serveWeb(gctx, grp, d.g.configDir, d.w.cfg, d.state, d.w.history, d.log)
+	if err != nil {
+		return abort(err)
+	}
 	// The control socket answers until the last session is gone, so
 	// status shows the backups a shutdown waits for.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
@@ -344,6 +348,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 	if d.g.onMetrics != nil && metricsAddr != nil {
 		d.g.onMetrics(metricsAddr)
+	}
+	if d.g.onWeb != nil && webAddr != nil {
+		d.g.onWeb(webAddr)
 	}
 	if d.g.onListen != nil {
 		d.g.onListen(ln.Addr(), coordAddr)
