@@ -82,6 +82,11 @@ type Config struct {
 	// ControlSocket is the Unix socket `status` and `restore` ask serve
 	// on (control_socket).
 	ControlSocket string
+	// ControlSocketLink, when set, is VAR_DIR/control.sock, where serve
+	// links its socket when the default put it in systemd's runtime
+	// directory: a command run from a shell, without RUNTIME_DIRECTORY,
+	// finds it there.
+	ControlSocketLink string
 
 	CoordinatorListen         string
 	CoordinatorTLSCert        string
@@ -114,6 +119,9 @@ type Config struct {
 	// OrphanExpiry: serve purges orphans older than this after a key
 	// refresh; 0 (orphan_expiry unset) never.
 	OrphanExpiry time.Duration
+
+	// Web is the read-only dashboard (web.go).
+	Web
 
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string
@@ -373,8 +381,13 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
 	// In the order serve binds them: the later of two on one port fails.
-	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen})
-	if !filepath.IsAbs(c.ControlSocket) {
+	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen, r.web(c)})
+	if c.ControlSocket == "" && filepath.IsAbs(c.VarDir) {
+		c.ControlSocket, c.ControlSocketLink = defaultControlSocket(c.VarDir, os.Getenv("RUNTIME_DIRECTORY"))
+	}
+	if c.ControlSocket == "" {
+		// Derived from a var_dir that is not absolute, which is said.
+	} else if !filepath.IsAbs(c.ControlSocket) {
 		r.fail("control_socket", "want an absolute path, got %q", c.ControlSocket)
 	} else if len(c.ControlSocket) > maxSocketPath {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
@@ -520,3 +533,21 @@ func (r *reader) globKeys(key, pattern string) (keys, files []string) {
 // maxSocketPath is the longest path a Unix socket address holds on Linux
 // (sun_path is 108 bytes with the terminating NUL).
 const maxSocketPath = 107
+
+// ControlSocketName is the control socket's file name in its default
+// directory.
+const ControlSocketName = "control.sock"
+
+// defaultControlSocket is control_socket's default for this instance:
+// in systemd's RUNTIME_DIRECTORY (the unit's RuntimeDirectory=; the
+// first when it lists several) when set, linked from VAR_DIR, else in
+// VAR_DIR. Two units on one host with their own var_dir (or their own
+// RuntimeDirectory) never share a socket.
+func defaultControlSocket(varDir, runtimeDir string) (socket, link string) {
+	inVar := filepath.Join(varDir, ControlSocketName)
+	rd, _, _ := strings.Cut(runtimeDir, ":")
+	if rd == "" || !filepath.IsAbs(rd) {
+		return inVar, ""
+	}
+	return filepath.Join(rd, ControlSocketName), inVar
+}

@@ -115,8 +115,10 @@ var settings = []setting{
 		doc: "rsync pulls running at once across all agents; others wait and say so in the agent's log. A reload changes the bound for pulls not yet started; pulls started before and after it count together. 1..1024"},
 	{key: "rsync_command", field: func(c *Config) any { return &c.RsyncCommand }, def: "rsync",
 		doc: "the rsync binary; `serve` warns at start if its `--version` predates 3.5.0 (operations.md, \"Local security\"). A wrapper must end in `exec rsync \"$@\"` (the checkin tunnel admits only a connection made by a direct child of serve)"},
-	{key: "control_socket", field: func(c *Config) any { return &c.ControlSocket }, def: "/run/turku-storage/control.sock", restart: true,
-		doc: "Unix socket (mode 0600; its directory is created 0700 when missing) on which `serve` answers `status` and `restore`; only root and serve's own user are answered. An absolute path of at most 107 bytes; a stale socket is replaced, anything else at the path is an error"},
+	// Derived in build: the instance's runtime directory, or var_dir.
+	{key: "control_socket", field: func(c *Config) any { return &c.ControlSocket }, restart: true,
+		docDef: "`$RUNTIME_DIRECTORY/control.sock` under systemd, else `VAR_DIR/control.sock`",
+		doc:    "Unix socket (mode 0600; its directory is created 0700 when missing) on which `serve` answers `status` and `restore`; only root and serve's own user are answered. An absolute path of at most 107 bytes; a stale socket is replaced, anything else at the path is an error. The default is the instance's own, so several storage units on one host (each with its config dir and `var_dir`) never share one: when systemd sets `RUNTIME_DIRECTORY` (the unit's `RuntimeDirectory=`; the packaged unit's is `/run/turku-storage`), the socket goes there and `serve` links `VAR_DIR/control.sock` to it, so `status` and `restore` run from a shell (where `RUNTIME_DIRECTORY` is not set) find it through `var_dir`; otherwise it is `VAR_DIR/control.sock` itself. Versions before this one defaulted to `/run/turku-storage/control.sock` whatever the instance"},
 	{key: "coordinator_listen", field: func(c *Config) any { return &c.CoordinatorListen }, def: "127.0.0.1:8410", restart: true,
 		doc: "built-in coordinator address (only without `api_url`)"},
 	{key: "coordinator_tls_cert", field: func(c *Config) any { return &c.CoordinatorTLSCert }, restart: true,
@@ -159,6 +161,24 @@ var settings = []setting{
 		doc: "the report spool (`VAR_DIR/reports`, reports waiting for the API) holds at most this many reports; beyond it the oldest are dropped, each logged at ERROR (operations.md, \"Facing the internet\", Report spool). 1 or more"},
 	{key: "report_spool_max_bytes", field: func(c *Config) any { return &c.ReportSpoolMaxBytes }, def: "268435456", docDef: "`268435456` (256 MiB)", min: 1 << 20, max: 1 << 40, restart: true,
 		doc: "the same cap in bytes; at least 1 MiB"},
+	// The read-only dashboard (web.go; operations.md, "Dashboard"). Its
+	// listener, TLS pair, password file and age thresholds are read when
+	// it starts.
+	{key: "web_listen", field: func(c *Config) any { return &c.WebListen }, docDef: "none (off)", restart: true,
+		doc: "address of the read-only dashboard (operations.md, \"Dashboard\"), e.g. `127.0.0.1:8411`. An address other than loopback (`127.0.0.0/8`, `::1`, `localhost`) is refused unless `web_tls_cert` or `web_auth_file` is set"},
+	{key: "web_tls_cert", field: func(c *Config) any { return &c.WebTLSCert }, restart: true,
+		doc: "serve the dashboard over HTTPS (PEM; absolute paths; must load as a pair); go together"},
+	{key: "web_tls_key", field: func(c *Config) any { return &c.WebTLSKey }, restart: true,
+		doc: "serve the dashboard over HTTPS (PEM; absolute paths; must load as a pair); go together"},
+	{key: "web_auth_file", field: func(c *Config) any { return &c.WebAuthFile }, restart: true,
+		doc: "every dashboard request needs HTTP basic authentication against this file: `user:bcrypt-hash` lines as `htpasswd -B` writes them, `#` comments; an absolute path; any other hash format, a user listed twice or no user at all is refused"},
+	// check --max-age's default.
+	{key: "web_max_age", field: func(c *Config) any { return &c.WebMaxAge }, def: "48h", restart: true,
+		doc: "the dashboard marks a source STALE when its last success (or, never successful, its first attempt) is older: give it the `--max-age` your `turku-storage check` runs with"},
+	// No default: unset, there is no warning level, as without check
+	// --warn-age.
+	{key: "web_warn_age", field: func(c *Config) any { return &c.WebWarnAge }, restart: true,
+		doc: "the dashboard marks a source OLD past this age; below `web_max_age`; like `check --warn-age`"},
 	// Orphans: machines with data here that turku-api no longer assigns
 	// to this unit (orphans.go; operations.md, "Several storage units").
 	// Read in build, for they also take whole days ("14d"). The default
@@ -209,7 +229,7 @@ var volumeSettings = []volumeSetting{
 
 // notSettings are the Config fields no key sets directly: where the
 // configuration came from, and what build derives or finds.
-var notSettings = []string{"Dir", "Files", "Location", "Warnings", "Ignored", "Origins"}
+var notSettings = []string{"Dir", "Files", "Location", "ControlSocketLink", "Warnings", "Ignored", "Origins"}
 
 // lookup returns the top-level setting named key.
 func lookup(key string) (setting, bool) {

@@ -23,6 +23,8 @@ const (
 // Status is the document `turku-storage status --json` prints: the live
 // state (a monitor.Status) arranged for the operator.
 type Status struct {
+	// Storage is the name of the storage unit that answered.
+	Storage string    `json:"storage"`
 	Version string    `json:"version"`
 	Now     time.Time `json:"now"`
 	Started time.Time `json:"started"`

@@ -257,7 +257,7 @@ type sourceCheck struct {
 // it (its first failed attempt).
 func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec history.Attempt, ok bool) {
 	c.sources++
-	var lastSuccess, since time.Time
+	var lastSuccess time.Time
 	what := ""
 	if snap != nil {
 		lastSuccess = snap.SyncFinish
@@ -267,12 +267,15 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		lastSuccess = rec.LastSuccess
 		what = "last successful backup finished %s ago"
 	}
-	since = lastSuccess
+	var firstSeen time.Time
+	if ok {
+		firstSeen = cmp.Or(rec.FailingSince, rec.Begin)
+	}
+	since := history.Since(lastSuccess, firstSeen)
+	if since.IsZero() {
+		return // cannot happen: a source comes from a snapshot or a record
+	}
 	if lastSuccess.IsZero() {
-		if !ok {
-			return // cannot happen: a source comes from a snapshot or a record
-		}
-		since = cmp.Or(rec.FailingSince, rec.Begin)
 		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", when(since))
 	}
 	c.checked++
@@ -285,19 +288,24 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
 			count(rec.Failures, "attempt", ""), roundAge(c.now.Sub(rec.End)), rec.FirstLine())
 	}
-	age := c.now.Sub(since)
+	level, age := c.rule().Rate(since, c.now)
 	c.oldest = max(c.oldest, age)
 	line := fmt.Sprintf("%s %s: "+what, who, name, roundAge(age))
-	switch {
-	case age > c.maxAge:
+	switch level {
+	case history.Critical:
 		c.stale++
 		c.r.raise(checkCritical)
 		c.r.details = append(c.r.details, "CRITICAL: "+line)
-	case c.warnAge > 0 && age > c.warnAge:
+	case history.Warning:
 		c.warned++
 		c.r.raise(checkWarning)
 		c.r.details = append(c.r.details, "WARNING: "+line)
 	}
+}
+
+// rule is the staleness rule check shares with the dashboard.
+func (c *sourceCheck) rule() history.Staleness {
+	return history.Staleness{MaxAge: c.maxAge, WarnAge: c.warnAge}
 }
 
 // machine rates a machine with no source at all: assigned here longer
@@ -306,15 +314,15 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 	if a.Since.IsZero() {
 		return // not (or no longer) assigned here: nothing to expect
 	}
-	age := c.now.Sub(a.Since)
+	level, age := c.rule().Rate(a.Since, c.now)
 	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, roundAge(age), when(a.Since))
-	switch {
-	case age > c.maxAge:
+	switch level {
+	case history.Critical:
 		c.never++
 		c.lateMachines++
 		c.r.raise(checkCritical)
 		c.r.details = append(c.r.details, "CRITICAL: "+line)
-	case c.warnAge > 0 && age > c.warnAge:
+	case history.Warning:
 		c.never++
 		c.lateMachines++
 		c.r.raise(checkWarning)

@@ -49,9 +49,9 @@ func (c *orphanCheck) summarise() {
 	if c.orphans == 0 {
 		return
 	}
-	msg := fmt.Sprintf("%d orphaned machines (no longer assigned here; not counted as stale)", c.orphans)
+	msg := fmt.Sprintf("%s (no longer assigned here; not counted as stale)", count(c.orphans, "orphaned machine", ""))
 	if c.old > 0 {
-		msg = fmt.Sprintf("%d orphaned machines, %d of them for over %s: purge them", c.orphans, c.old, daysText(c.warnAfter))
+		msg = fmt.Sprintf("%s, %d of them for over %s: purge them", count(c.orphans, "orphaned machine", ""), c.old, daysText(c.warnAfter))
 	}
 	c.r.summary = append(c.r.summary, msg)
 	c.r.perfdata = append(c.r.perfdata, fmt.Sprintf("orphans=%d;;;0", c.orphans))

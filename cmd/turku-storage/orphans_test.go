@@ -211,9 +211,9 @@ func TestCheckOrphans(t *testing.T) {
 		wantLine  string
 	}{
 		{"recent orphan", time.Hour, 0,
-			`TURKU-STORAGE OK - 1 sources of 2 machines backed up within 48h0m0s; 1 orphaned machines (no longer assigned here; not counted as stale) |`, ""},
+			`TURKU-STORAGE OK - 1 source of 2 machines backed up within 48h0m0s; 1 orphaned machine (no longer assigned here; not counted as stale) |`, ""},
 		{"old orphan", 20 * 24 * time.Hour, 1,
-			`TURKU-STORAGE WARNING - 1 sources of 2 machines backed up within 48h0m0s; 1 orphaned machines, 1 of them for over 14 days: purge them |`,
+			`TURKU-STORAGE WARNING - 1 source of 2 machines backed up within 48h0m0s; 1 orphaned machine, 1 of them for over 14 days: purge them |`,
 			"WARNING: " + uuidOld + " (prod-www-web2): no longer assigned to this storage unit for 20 days"},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,9 @@ type globals struct {
 	onMetrics func(net.Addr)
 	// journalSocket, when set (tests), replaces journald's socket.
 	journalSocket string
+	// onWeb, when set (tests), is told the dashboard's address before
+	// onListen.
+	onWeb func(net.Addr)
 	// signals are the process's signals as main routes them (tests
 	// inject their own); the zero value never fires.
 	signals signals
@@ -102,6 +105,8 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newRestoreCmd(g),
 		newDocsCmd(g),
 		newOrphansCmd(g),
+		newSendCmd(g),
+		newReceiveCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root

@@ -213,6 +213,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
 		return err
 	}
+	if cfg.ControlSocketLink != "" {
+		if err := d.ctl.Link(cfg.ControlSocketLink); err != nil {
+			log.Warn("status and restore run from a shell will not find the control socket", "control_socket", cfg.ControlSocket, "err", err)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.SSHListen)
 	if err != nil {
 		d.ctl.Close()
@@ -253,6 +258,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		return abort(err)
 	}
 	metricsAddr, err := serveMetrics(gctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
+	if err != nil {
+		return abort(err)
+	}
+	webAddr, err := serveWeb(gctx, grp, d.g.configDir, d.w.cfg, d.state, d.w.history, d.log)
 	if err != nil {
 		return abort(err)
 	}
@@ -340,6 +349,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 	if d.g.onMetrics != nil && metricsAddr != nil {
 		d.g.onMetrics(metricsAddr)
+	}
+	if d.g.onWeb != nil && webAddr != nil {
+		d.g.onWeb(webAddr)
 	}
 	if d.g.onListen != nil {
 		d.g.onListen(ln.Addr(), coordAddr)

@@ -92,7 +92,7 @@ func isTerminal(w io.Writer) bool {
 func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
-	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %s", st.Version, since(st.Started), count(st.Keys.Machines, "machine", ""))
+	fmt.Fprintf(tw, "storage unit %s: turku-storage %s, up %s; keys: %s", st.Storage, st.Version, since(st.Started), count(st.Keys.Machines, "machine", ""))
 	if !st.Keys.Updated.IsZero() {
 		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
