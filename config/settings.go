@@ -9,6 +9,11 @@ package config
 // reading (read.go), RestartNeeded, what `config check` prints, the
 // reference's key tables and turku-storage.conf(5). build keeps what
 // needs code: validation across keys and derived defaults.
+//
+// A new key: its field in Config (or Volume), its entry in settings (or
+// volumeSettings) below, and `go generate ./config` to rewrite the tables
+// of docs/configuration.md. TestSettingsDeclared and
+// TestConfigurationReference say what is missing, with the entry to add.
 type setting struct {
 	key string
 	// field points into a Config at the key's value; nil for a key read
