@@ -1,41 +1,22 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/monitor"
 )
-
-// lockedBuffer is a log sink the server's goroutines write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestRestoreLog: serve's log names who restored what, with the socket
 // peer's uid and pid beside the name the client gives; what it should not
 // write into its log is refused and logs nothing.
 func TestRestoreLog(t *testing.T) {
-	var logs lockedBuffer
+	var logs agenttest.Output
 	path, _ := startServer(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, monitor.Options{})
 	ctx := context.Background()
 	start := RestoreLog{Event: RestoreStarted, Machine: "m-a", Unit: "web1", Source: "etc", Snapshot: "etc_20261206-120000_ab12",
