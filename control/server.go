@@ -76,6 +76,9 @@ type Options struct {
 	// when asked (serve passes backup.Slots.Limit, which a reload
 	// changes); nil reports 0.
 	MaxConcurrentBackups func() int
+	// Published returns the configuration's published in force (nil:
+	// not set); nil reports it unset.
+	Published func() *bool
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -300,6 +303,9 @@ func (s *Server) Status() *Status {
 	st := &Status{Storage: s.opts.Storage, Version: s.opts.Version, Started: s.opts.Started}
 	if s.opts.MaxConcurrentBackups != nil {
 		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
+	}
+	if s.opts.Published != nil {
+		st.Published = s.opts.Published()
 	}
 	st.fill(s.opts.State.Status())
 	return st

@@ -12,14 +12,15 @@ import (
 
 // serveControl answers the control socket ln from the live state under
 // grp until ctx ends; maxBackups returns the backup slots' bound in force
-// now (backup.Slots.Limit).
-func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int) error {
+// now (backup.Slots.Limit), published the published in force now.
+func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int, published func() *bool) error {
 	srv, err := control.NewServer(control.Options{
 		State:                state,
 		Storage:              w.cfg.Name,
 		Version:              versionString(),
 		Started:              time.Now(),
 		MaxConcurrentBackups: maxBackups,
+		Published:            published,
 		Logger:               w.log,
 	})
 	if err != nil {

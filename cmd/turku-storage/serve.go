@@ -82,7 +82,8 @@ type daemon struct {
 	hostKeys []string
 	// cfg is the configuration in force: the one serve started with, or
 	// the last a reload accepted (w.cfg stays the first). The orphan
-	// purge reads it; status reads max_concurrent_backups from the slots.
+	// purge and status's published read it; status reads
+	// max_concurrent_backups from the slots, which enforce it.
 	cfg atomic.Pointer[config.Config]
 	// expire wakes expireOrphans after each key refresh (orphans.go).
 	expire chan struct{}
@@ -270,7 +271,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopControl()
 	// status shows the bound the slots enforce, which a reload sets.
-	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, d.w.slots.Limit); err != nil {
+	published := func() *bool { return d.cfg.Load().Published }
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, d.w.slots.Limit, published); err != nil {
 		return abort(err)
 	}
 	grp.Go(func() error {
