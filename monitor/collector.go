@@ -1,7 +1,28 @@
 package monitor
 
 import (
+	"bufio"
+	"cmp"
+	"maps"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Help of the families Handler also renders from its cache.
+const (
+	helpLastSuccess     = "When the source's last successful backup finished (from the newest snapshot on disk at start)."
+	helpLastAttempt     = "When the source's last backup attempt ended, successful or not."
+	helpAssigned        = "When this unit first saw the source (its first attempt, or its newest snapshot at start): with no last success, the source is late from then."
+	helpFailures        = "Backup attempts of the source that failed since its last success (kept across restarts)."
+	helpMachineAssigned = "When the key refresh first listed the machine as assigned to this unit."
+	helpMachineSuccess  = "When the newest successful backup of any of the machine's sources finished; absent if none ever did."
 )
 
 // Metric names (docs/operations.md, "Monitoring"). Dashboards and the
@@ -14,22 +35,22 @@ var (
 	descReceived = prometheus.NewDesc("turku_storage_backup_received_bytes_total",
 		"Bytes received from agents through checkin tunnels.", nil, nil)
 	descLastSuccess = prometheus.NewDesc("turku_storage_source_last_success_timestamp_seconds",
-		"When the source's last successful backup finished (from the newest snapshot on disk at start).",
+		helpLastSuccess,
 		[]string{"machine", "unit", "source"}, nil)
 	descLastAttempt = prometheus.NewDesc("turku_storage_source_last_attempt_timestamp_seconds",
-		"When the source's last backup attempt ended, successful or not.",
+		helpLastAttempt,
 		[]string{"machine", "unit", "source"}, nil)
 	descAssigned = prometheus.NewDesc("turku_storage_source_assigned_timestamp_seconds",
-		"When this unit first saw the source (its first attempt, or its newest snapshot at start): with no last success, the source is late from then.",
+		helpAssigned,
 		[]string{"machine", "unit", "source"}, nil)
 	descFailures = prometheus.NewDesc("turku_storage_source_consecutive_failures",
-		"Backup attempts of the source that failed since its last success (kept across restarts).",
+		helpFailures,
 		[]string{"machine", "unit", "source"}, nil)
 	descMachineAssigned = prometheus.NewDesc("turku_storage_machine_assigned_timestamp_seconds",
-		"When the key refresh first listed the machine as assigned to this unit.",
+		helpMachineAssigned,
 		[]string{"machine", "unit"}, nil)
 	descMachineSuccess = prometheus.NewDesc("turku_storage_machine_last_success_timestamp_seconds",
-		"When the newest successful backup of any of the machine's sources finished; absent if none ever did.",
+		helpMachineSuccess,
 		[]string{"machine", "unit"}, nil)
 	descSessions = prometheus.NewDesc("turku_storage_sessions",
 		"Agent sessions open now, by mode (checkin, restore).", []string{"mode"}, nil)
@@ -74,10 +95,21 @@ var (
 		"When the configuration was last loaded successfully, at start or on SIGHUP (0: never).", nil, nil)
 )
 
-// Collector returns a prometheus.Collector that reads s at every scrape.
-func (s *State) Collector() prometheus.Collector { return collector{s} }
+// Collector returns a prometheus.Collector that reads s at every scrape,
+// every family included.
+func (s *State) Collector() prometheus.Collector { return collector{s: s} }
 
-type collector struct{ s *State }
+// LiveCollector returns a prometheus.Collector of the figures that move
+// all the time (counters, sessions, running and waiting backups, volumes,
+// the key refresh): Collector without the per-source and per-machine
+// families, which Handler serves from its cache.
+func (s *State) LiveCollector() prometheus.Collector { return collector{s: s, live: true} }
+
+// collector reads s; live leaves out the families of rowFamilies.
+type collector struct {
+	s    *State
+	live bool
+}
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
@@ -144,17 +176,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
-	// Copy under the lock, build metrics outside it: a scrape of 30,000
-	// sources must not hold up the backups reporting into s.
-	type row struct {
-		machine, unit, source      string
-		success, attempt, assigned float64
-		failures                   int
-	}
-	type machineRow struct {
-		unit              string
-		assigned, success float64
-	}
 	s.mu.Lock()
 	results := map[string]int64{}
 	for k, v := range s.results {
@@ -178,27 +199,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			waiting++
 		}
 	}
-	// Once the key refresh said which machines are assigned here, the
-	// sources of the others (departed machines) are no longer exported.
-	rows := make([]row, 0, len(s.sources))
-	machines := make(map[string]*machineRow, len(s.assigned))
-	for m, a := range s.assigned {
-		machines[m] = &machineRow{unit: a.Unit, assigned: unixSeconds(a.Since)}
-	}
-	for k, v := range s.sources {
-		mr := machines[k.machine]
-		if s.assigned != nil && mr == nil {
-			continue
-		}
-		r := row{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt), unixSeconds(v.firstSeen), v.failures}
-		if mr != nil {
-			if r.unit == "" {
-				r.unit = mr.unit
-			}
-			mr.success = max(mr.success, r.success)
-		}
-		rows = append(rows, r)
-	}
 	s.mu.Unlock()
 
 	for r, v := range results {
@@ -221,6 +221,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descRunning, float64(running))
 	gauge(descWaiting, float64(waiting))
+	if c.live {
+		return
+	}
+	rows, machines := s.rows()
 	for _, r := range rows {
 		if r.success > 0 {
 			gauge(descLastSuccess, r.success, r.machine, r.unit, r.source)
@@ -233,10 +237,277 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descFailures, float64(r.failures), r.machine, r.unit, r.source)
 	}
-	for m, r := range machines {
-		gauge(descMachineAssigned, r.assigned, m, r.unit)
+	for _, r := range machines {
+		gauge(descMachineAssigned, r.assigned, r.machine, r.unit)
 		if r.success > 0 {
-			gauge(descMachineSuccess, r.success, m, r.unit)
+			gauge(descMachineSuccess, r.success, r.machine, r.unit)
 		}
 	}
+}
+
+// sourceRow is what the per-source families say of one source.
+type sourceRow struct {
+	machine, unit, source      string
+	success, attempt, assigned float64
+	failures                   int
+}
+
+// machineRow is what the per-machine families say of one machine.
+type machineRow struct {
+	machine, unit     string
+	assigned, success float64
+}
+
+// rows copies the per-source and per-machine figures under the lock; the
+// metrics are built outside it, so that a scrape of 30,000 sources does
+// not hold up the backups reporting into s.
+func (s *State) rows() ([]sourceRow, []machineRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Once the key refresh said which machines are assigned here, the
+	// sources of the others (departed machines) are no longer exported.
+	rows := make([]sourceRow, 0, len(s.sources))
+	machines := make(map[string]*machineRow, len(s.assigned))
+	for m, a := range s.assigned {
+		machines[m] = &machineRow{machine: m, unit: a.Unit, assigned: unixSeconds(a.Since)}
+	}
+	for k, v := range s.sources {
+		mr := machines[k.machine]
+		if s.assigned != nil && mr == nil {
+			continue
+		}
+		r := sourceRow{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt), unixSeconds(v.firstSeen), v.failures}
+		if mr != nil {
+			if r.unit == "" {
+				r.unit = mr.unit
+			}
+			mr.success = max(mr.success, r.success)
+		}
+		rows = append(rows, r)
+	}
+	out := make([]machineRow, 0, len(machines))
+	for _, mr := range machines {
+		out = append(out, *mr)
+	}
+	return rows, out
+}
+
+// The per-source and per-machine families change only when a backup
+// ends, a source is seeded or the key refresh changes the assigned
+// machines, yet they are nearly all of a large unit's scrape: 10,000
+// machines × 3 sources are 140,000 series, 8.8 MB of text, which
+// client_golang gathers, sorts, checks and encodes anew at every scrape
+// (209–268 ms; docs/benchmarks.md, "Metrics"). Handler instead keeps each
+// row's lines of text and renders again only the rows whose figures
+// changed since the last scrape.
+
+// rowFamily is one of the families Handler renders from its cache.
+type rowFamily struct {
+	name, help string
+}
+
+// rowFamilies, in the order Handler writes them: the four per-source
+// families, then the two per-machine ones, with the names and help of
+// the descs above (TestHandlerMatchesCollector compares them).
+var rowFamilies = []rowFamily{
+	{"turku_storage_source_assigned_timestamp_seconds", helpAssigned},
+	{"turku_storage_source_consecutive_failures", helpFailures},
+	{"turku_storage_source_last_attempt_timestamp_seconds", helpLastAttempt},
+	{"turku_storage_source_last_success_timestamp_seconds", helpLastSuccess},
+	{"turku_storage_machine_assigned_timestamp_seconds", helpMachineAssigned},
+	{"turku_storage_machine_last_success_timestamp_seconds", helpMachineSuccess},
+}
+
+// rowCache is Handler's text of the per-source and per-machine rows.
+type rowCache struct {
+	mu       sync.Mutex // one scrape renders at a time; guards the rest
+	gen      uint64
+	sources  map[sourceKey]*cachedSource
+	machines map[string]*cachedMachine
+	// order lists the rows sorted (as promhttp sorts them), rebuilt only
+	// when rows come or go.
+	sourceOrder  []*cachedSource
+	machineOrder []*cachedMachine
+}
+
+type cachedSource struct {
+	row  sourceRow
+	seen uint64 // the scrape that last found the row
+	// lines holds the row's line in each per-source family (rowFamilies
+	// 0–3; empty where the row has no sample).
+	lines [4][]byte
+}
+
+type cachedMachine struct {
+	row   machineRow
+	seen  uint64
+	lines [2][]byte // rowFamilies 4–5
+}
+
+// Handler serves /metrics: reg (the Go and process collectors and
+// LiveCollector) gathered at every scrape, followed by the per-source and
+// per-machine families from the cache, in the Prometheus text format
+// (version 0.0.4; uncompressed: gzip would cost more CPU than the whole
+// cached scrape). Errors gathering reg are passed to errorLog, and what
+// was gathered is served, as promhttp.ContinueOnError does.
+func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Handler {
+	c := &rowCache{sources: map[sourceKey]*cachedSource{}, machines: map[string]*cachedMachine{}}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fams, err := reg.Gather()
+		if err != nil && errorLog != nil {
+			errorLog(err)
+		}
+		w.Header().Set("Content-Type", string(format))
+		bw := bufio.NewWriterSize(w, 64<<10)
+		enc := expfmt.NewEncoder(bw, format)
+		for _, f := range fams {
+			if err := enc.Encode(f); err != nil {
+				if errorLog != nil {
+					errorLog(err)
+				}
+				return
+			}
+		}
+		c.write(bw, s)
+		_ = bw.Flush()
+	})
+}
+
+// write brings the cache up to date with s and writes the row families.
+func (c *rowCache) write(w *bufio.Writer, s *State) {
+	rows, machines := s.rows()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	changed := false
+	for _, r := range rows {
+		k := sourceKey{r.machine, r.source}
+		e := c.sources[k]
+		if e == nil {
+			e = &cachedSource{}
+			c.sources[k] = e
+			changed = true
+		} else if e.row == r {
+			e.seen = c.gen
+			continue
+		}
+		e.row, e.seen = r, c.gen
+		labels := labelText(nil, "machine", r.machine, "source", r.source, "unit", r.unit)
+		e.lines[0] = sampleLine(e.lines[0][:0], rowFamilies[0].name, labels, r.assigned, r.assigned > 0)
+		e.lines[1] = sampleLine(e.lines[1][:0], rowFamilies[1].name, labels, float64(r.failures), true)
+		e.lines[2] = sampleLine(e.lines[2][:0], rowFamilies[2].name, labels, r.attempt, r.attempt > 0)
+		e.lines[3] = sampleLine(e.lines[3][:0], rowFamilies[3].name, labels, r.success, r.success > 0)
+	}
+	for _, r := range machines {
+		e := c.machines[r.machine]
+		if e == nil {
+			e = &cachedMachine{}
+			c.machines[r.machine] = e
+			changed = true
+		} else if e.row == r {
+			e.seen = c.gen
+			continue
+		}
+		e.row, e.seen = r, c.gen
+		labels := labelText(nil, "machine", r.machine, "unit", r.unit)
+		e.lines[0] = sampleLine(e.lines[0][:0], rowFamilies[4].name, labels, r.assigned, true)
+		e.lines[1] = sampleLine(e.lines[1][:0], rowFamilies[5].name, labels, r.success, r.success > 0)
+	}
+	// Rows not found this time are gone (a departed machine).
+	for k, e := range c.sources {
+		if e.seen != c.gen {
+			delete(c.sources, k)
+			changed = true
+		}
+	}
+	for k, e := range c.machines {
+		if e.seen != c.gen {
+			delete(c.machines, k)
+			changed = true
+		}
+	}
+	if changed {
+		c.sourceOrder = slices.SortedFunc(maps.Values(c.sources), func(a, b *cachedSource) int {
+			return cmp.Or(cmp.Compare(a.row.machine, b.row.machine), cmp.Compare(a.row.source, b.row.source))
+		})
+		c.machineOrder = slices.SortedFunc(maps.Values(c.machines), func(a, b *cachedMachine) int {
+			return cmp.Compare(a.row.machine, b.row.machine)
+		})
+	}
+	for i := range 4 {
+		header := false
+		for _, e := range c.sourceOrder {
+			if len(e.lines[i]) == 0 {
+				continue
+			}
+			if !header {
+				writeHeader(w, rowFamilies[i])
+				header = true
+			}
+			_, _ = w.Write(e.lines[i])
+		}
+	}
+	for i := range 2 {
+		header := false
+		for _, e := range c.machineOrder {
+			if len(e.lines[i]) == 0 {
+				continue
+			}
+			if !header {
+				writeHeader(w, rowFamilies[4+i])
+				header = true
+			}
+			_, _ = w.Write(e.lines[i])
+		}
+	}
+}
+
+// writeHeader writes a gauge family's HELP and TYPE lines.
+func writeHeader(w *bufio.Writer, f rowFamily) {
+	_, _ = w.WriteString("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " gauge\n")
+}
+
+// Escapes of the text format (expfmt): HELP escapes backslash and line
+// feed; label values also the double quote.
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+// labelText appends {k1="v1",k2="v2",...} to b.
+func labelText(b []byte, kv ...string) []byte {
+	b = append(b, '{')
+	for i := 0; i < len(kv); i += 2 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, kv[i]...)
+		b = append(b, `="`...)
+		b = append(b, labelEscaper.Replace(kv[i+1])...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// sampleLine appends "name{labels} value\n" to b when present, formatting
+// the value as expfmt does; otherwise it returns b empty.
+func sampleLine(b []byte, name string, labels []byte, v float64, present bool) []byte {
+	if !present {
+		return b[:0]
+	}
+	b = append(b, name...)
+	b = append(b, labels...)
+	b = append(b, ' ')
+	switch {
+	case math.IsInf(v, +1):
+		b = append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		b = append(b, "-Inf"...)
+	case math.IsNaN(v):
+		b = append(b, "NaN"...)
+	default:
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return append(b, '\n')
 }

@@ -1,0 +1,95 @@
+package monitor
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/testing/protocmp"
+)
+
+// parseScrape GETs h and parses the text format, each family's metrics
+// in label order.
+func parseScrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d: %s", rec.Code, rec.Body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(io.Reader(rec.Body))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, rec.Body)
+	}
+	for _, f := range fams {
+		slices.SortFunc(f.Metric, func(a, b *dto.Metric) int {
+			return strings.Compare(a.String(), b.String())
+		})
+	}
+	return fams
+}
+
+// TestHandlerMatchesCollector: what Handler serves from its cache is what
+// promhttp serves from the full Collector, after a backup, a failure, a
+// departed machine and label values that need escaping.
+func TestHandlerMatchesCollector(t *testing.T) {
+	now := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	s := New(Options{Now: func() time.Time { return now }})
+	s.SeedSource("m1", "web1", "etc", now.Add(-time.Hour))
+	s.SeedSource("m1", "web1", "home", now.Add(-2*time.Hour))
+	s.SeedSource("m2", `db "1" \ x`, "etc", now.Add(-3*time.Hour))
+	s.SeedHistory("m3", "new\nline", "var", SourceHistory{LastAttempt: now.Add(-time.Minute), Failures: 2,
+		FailingSince: now.Add(-2 * time.Hour), LastError: "rsync failed"})
+	s.SetAssigned(map[string]Assignment{"m1": {Unit: "web1", Since: now.Add(-48 * time.Hour)},
+		"m2": {Unit: `db "1" \ x`, Since: now.Add(-24 * time.Hour)}, "m3": {Unit: "new\nline", Since: now.Add(-time.Hour)},
+		"m4": {Unit: "never", Since: now.Add(-time.Hour)}})
+
+	full := prometheus.NewRegistry()
+	full.MustRegister(s.Collector())
+	want := promhttp.HandlerFor(full, promhttp.HandlerOpts{})
+	live := prometheus.NewRegistry()
+	live.MustRegister(s.LiveCollector())
+	var gatherErrs []error
+	got := s.Handler(live, func(err error) { gatherErrs = append(gatherErrs, err) })
+
+	steps := []struct {
+		name string
+		do   func()
+	}{
+		{"seeded", func() {}},
+		{"again, all from the cache", func() {}},
+		{"a backup succeeded, one failed", func() {
+			s.BackupFinished("m1", "web1", "etc", true, now.Add(-time.Minute), now, "")
+			s.BackupFinished("m2", `db "1" \ x`, "etc", false, now.Add(-time.Minute), now, "rsync exited with return code 10")
+		}},
+		{"a machine departed, a new source", func() {
+			s.SetAssigned(map[string]Assignment{"m1": {Unit: "web1", Since: now.Add(-48 * time.Hour)},
+				"m3": {Unit: "new\nline", Since: now.Add(-time.Hour)}})
+			s.BackupFinished("m1", "web1", "srv", true, now.Add(-time.Minute), now.Add(time.Second), "")
+		}},
+	}
+	for _, st := range steps {
+		st.do()
+		w, g := parseScrape(t, want), parseScrape(t, got)
+		if diff := cmp.Diff(w, g, protocmp.Transform()); diff != "" {
+			t.Fatalf("%s: Handler against promhttp (-want +got):\n%s", st.name, diff)
+		}
+		if len(w["turku_storage_source_last_success_timestamp_seconds"].GetMetric()) == 0 {
+			t.Fatalf("%s: no per-source series at all: the comparison proves nothing", st.name)
+		}
+	}
+	if len(gatherErrs) > 0 {
+		t.Errorf("gather errors: %v", gatherErrs)
+	}
+}
