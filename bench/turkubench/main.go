@@ -102,34 +102,38 @@ type results struct {
 	NightPorts []int
 	Memory     map[string]memResult
 	Attack     map[string]*attackResult
-	Params     map[string]any
-	Datasets   []dataset
+	// Night is (h): the night of many agents, per side.
+	Night    map[string]*nightSide `json:"night,omitempty"`
+	Params   map[string]any
+	Datasets []dataset
 }
 
 func main() {
 	var (
-		bin   = flag.String("bin", "", "turku-storage binary (built from ./cmd/turku-storage)")
-		work  = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
-		out   = flag.String("out", "bench/out", "where results.json and results.md go")
-		quick = flag.Bool("quick", false, "fewer runs and smaller data")
-		only  = flag.String("only", "a,b,c,d,e,f,g", "measurements to run")
-		env   = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
-		hold  = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
+		bin    = flag.String("bin", "", "turku-storage binary (built from ./cmd/turku-storage)")
+		work   = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
+		out    = flag.String("out", "bench/out", "where results.json and results.md go")
+		quick  = flag.Bool("quick", false, "fewer runs and smaller data")
+		only   = flag.String("only", "a,b,c,d,e,f,g", "measurements to run (h, the night, only when named)")
+		agents = flag.Int("agents", 0, "(h): agents in the night (0: 1,000, or 200 with -quick)")
+		window = flag.Duration("window", 0, "(h): the window the agents arrive in (0: 10m, or 2m with -quick)")
+		env    = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
+		hold   = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
 	)
 	flag.Parse()
 	if *bin == "" || *work == "" {
-		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f,g] [-hold]")
+		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f,g,h] [-agents N] [-window D] [-hold]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *out, *quick, *only, *hold, strings.Fields(*env)); err != nil {
+	if err := run(ctx, *bin, *work, *out, *quick, *only, *hold, strings.Fields(*env), *agents, *window); err != nil {
 		fmt.Fprintln(os.Stderr, "turkubench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin, work, out string, quick bool, only string, hold bool, serveEnv []string) error {
+func run(ctx context.Context, bin, work, out string, quick bool, only string, hold bool, serveEnv []string, agents int, window time.Duration) error {
 	bin, _ = filepath.Abs(bin)
 	work, _ = filepath.Abs(work)
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -154,6 +158,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		"small_files": 20000, "big_files": 4, "big_size": int64(256 << 20),
 		"fleet": 50, "fleet_files": 500, "fleet_runs": 5, "mem_sessions": 50,
 		"mem_settle": 150 * time.Second, "backup_runs": 7, "night_agents": 4, "night_runs": 3,
+		"h_agents": 1000, "h_window": 10 * time.Minute,
 	}
 	if quick {
 		par = map[string]any{
@@ -161,8 +166,16 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			"small_files": 5000, "big_files": 4, "big_size": int64(64 << 20),
 			"fleet": 50, "fleet_files": 200, "fleet_runs": 1, "mem_sessions": 10,
 			"mem_settle": time.Duration(0), "backup_runs": 3, "night_agents": 4, "night_runs": 1,
+			"h_agents": 200, "h_window": 2 * time.Minute,
 		}
 	}
+	if agents > 0 {
+		par["h_agents"] = agents
+	}
+	if window > 0 {
+		par["h_window"] = window
+	}
+	par["h_files_per_agent"], par["h_changed_files"] = nightFilesPerAgent, nightChangedFiles
 	res := &results{Started: time.Now(), Quick: quick, Params: par, Env: environment()}
 	if len(serveEnv) > 0 {
 		res.Env["serve environment"] = strings.Join(serveEnv, " ")
@@ -276,6 +289,16 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			return err
 		}
 		if res.Attack, err = b.attack(ctx, par["runs"].(int)); err != nil {
+			return err
+		}
+	}
+	if has("h") {
+		n, w := par["h_agents"].(int), par["h_window"].(time.Duration)
+		logf("(h) the night: %d agents over %v, two nights; sshd with its default MaxStartups 10:30:100", n, w)
+		if err := s.setSSHDMaxStartups(ctx, "10:30:100"); err != nil {
+			return err
+		}
+		if res.Night, err = b.night(ctx, n, w); err != nil {
 			return err
 		}
 	}
