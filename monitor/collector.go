@@ -3,6 +3,8 @@ package monitor
 import (
 	"bufio"
 	"cmp"
+	"compress/gzip"
+	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -297,7 +299,7 @@ func (s *State) rows() ([]sourceRow, []machineRow) {
 // machines, yet they are nearly all of a large unit's scrape: 10,000
 // machines × 3 sources are 140,000 series, 8.8 MB of text, which
 // client_golang gathers, sorts, checks and encodes anew at every scrape
-// (209–268 ms; docs/benchmarks.md, "Metrics"). Handler instead keeps each
+// (209–268 ms; docs/benchmarks.md, "Metrics" and "(h)"). Handler instead keeps each
 // row's lines of text and renders again only the rows whose figures
 // changed since the last scrape.
 
@@ -347,9 +349,10 @@ type cachedMachine struct {
 // Handler serves /metrics: reg (the Go and process collectors and
 // LiveCollector) gathered at every scrape, followed by the per-source and
 // per-machine families from the cache, in the Prometheus text format
-// (version 0.0.4; uncompressed: gzip would cost more CPU than the whole
-// cached scrape). Errors gathering reg are passed to errorLog, and what
-// was gathered is served, as promhttp.ContinueOnError does.
+// (version 0.0.4), gzipped (at gzip's best speed) when the scraper
+// accepts it, as promhttp does. Errors gathering reg are passed to
+// errorLog, and what was gathered is served, as promhttp.ContinueOnError
+// does.
 func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Handler {
 	c := &rowCache{sources: map[sourceKey]*cachedSource{}, machines: map[string]*cachedMachine{}}
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
@@ -359,7 +362,15 @@ func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Hand
 			errorLog(err)
 		}
 		w.Header().Set("Content-Type", string(format))
-		bw := bufio.NewWriterSize(w, 64<<10)
+		var out io.Writer = w
+		if acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Add("Vary", "Accept-Encoding")
+			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			defer gz.Close()
+			out = gz
+		}
+		bw := bufio.NewWriterSize(out, 64<<10)
 		enc := expfmt.NewEncoder(bw, format)
 		for _, f := range fams {
 			if err := enc.Encode(f); err != nil {
@@ -372,6 +383,18 @@ func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Hand
 		c.write(bw, s)
 		_ = bw.Flush()
 	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip
+// (Prometheus sends "gzip").
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // write brings the cache up to date with s and writes the row families.

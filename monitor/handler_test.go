@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,16 +20,31 @@ import (
 )
 
 // parseScrape GETs h and parses the text format, each family's metrics
-// in label order.
-func parseScrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+// in label order; with gz, it asks for gzip as Prometheus does.
+func parseScrape(t *testing.T, h http.Handler, gz bool) map[string]*dto.MetricFamily {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d: %s", rec.Code, rec.Body)
 	}
+	var body io.Reader = rec.Body
+	if got := rec.Header().Get("Content-Encoding"); (got == "gzip") != gz {
+		t.Fatalf("asked for gzip %v, got Content-Encoding %q", gz, got)
+	}
+	if gz {
+		zr, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = zr
+	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(io.Reader(rec.Body))
+	fams, err := p.TextToMetricFamilies(body)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, rec.Body)
 	}
@@ -79,9 +95,9 @@ func TestHandlerMatchesCollector(t *testing.T) {
 			s.BackupFinished("m1", "web1", "srv", true, now.Add(-time.Minute), now.Add(time.Second), "")
 		}},
 	}
-	for _, st := range steps {
+	for i, st := range steps {
 		st.do()
-		w, g := parseScrape(t, want), parseScrape(t, got)
+		w, g := parseScrape(t, want, false), parseScrape(t, got, i%2 == 1)
 		if diff := cmp.Diff(w, g, protocmp.Transform()); diff != "" {
 			t.Fatalf("%s: Handler against promhttp (-want +got):\n%s", st.name, diff)
 		}
