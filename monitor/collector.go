@@ -2,10 +2,9 @@ package monitor
 
 import (
 	"bufio"
-	"cmp"
+	"bytes"
 	"compress/gzip"
 	"io"
-	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -326,52 +325,180 @@ type rowCache struct {
 	gen      uint64
 	sources  map[sourceKey]*cachedSource
 	machines map[string]*cachedMachine
-	// order lists the rows sorted (as promhttp sorts them), rebuilt only
-	// when rows come or go.
-	sourceOrder  []*cachedSource
-	machineOrder []*cachedMachine
+	// The rows of each kind in order, cut into blocks.
+	sourceSet, machineSet rowSet
+	// headers holds each family's HELP and TYPE lines, as text and as a
+	// gzip member.
+	headers, gzHeaders [][]byte
+}
+
+// cachedRow is one row's lines, one per family of its set (empty where
+// the row has no sample).
+type cachedRow struct {
+	sortKey string
+	seen    uint64 // the scrape that last found the row
+	pos     int    // its place in the set's order
+	lines   [][]byte
 }
 
 type cachedSource struct {
-	row  sourceRow
-	seen uint64 // the scrape that last found the row
-	// lines holds the row's line in each per-source family (rowFamilies
-	// 0–3; empty where the row has no sample).
-	lines [4][]byte
+	row sourceRow
+	cachedRow
 }
 
 type cachedMachine struct {
-	row   machineRow
-	seen  uint64
-	lines [2][]byte // rowFamilies 4–5
+	row machineRow
+	cachedRow
+}
+
+// blockRows is how many rows one block of a family holds: a row that
+// changes makes its blocks be joined (and compressed) again, the others
+// are written as they are.
+const blockRows = 512
+
+// rowSet is the rows of one kind (sources, machines) in order, and for
+// each of its families the blocks of their lines.
+type rowSet struct {
+	families []rowFamily
+	order    []*cachedRow
+	reorder  bool          // rows came or went: order and blocks are rebuilt
+	blocks   [][]*rowBlock // [family][pos/blockRows]
+}
+
+// rowBlock is blockRows rows' lines of one family, joined, and as one
+// gzip member (RFC 1952 §2.2: a gzip stream may hold several) once a
+// scrape asked for gzip.
+type rowBlock struct {
+	text  []byte
+	gz    []byte
+	dirty bool
+}
+
+// found records that e is still there, with its figures unchanged
+// (changed false) or changed.
+func (rs *rowSet) found(e *cachedRow, gen uint64, isNew, changed bool) {
+	e.seen = gen
+	switch {
+	case isNew:
+		rs.reorder = true
+	case changed && !rs.reorder:
+		for _, fb := range rs.blocks {
+			fb[e.pos/blockRows].dirty = true
+		}
+	}
+}
+
+// rebuild brings order and blocks up to date; all are rows still there.
+func (rs *rowSet) rebuild(all func(yield func(*cachedRow) bool)) {
+	if rs.reorder {
+		rs.order = slices.SortedFunc(all, func(a, b *cachedRow) int { return strings.Compare(a.sortKey, b.sortKey) })
+		for i, e := range rs.order {
+			e.pos = i
+		}
+		n := (len(rs.order) + blockRows - 1) / blockRows
+		rs.blocks = make([][]*rowBlock, len(rs.families))
+		for f := range rs.blocks {
+			rs.blocks[f] = make([]*rowBlock, n)
+			for i := range n {
+				rs.blocks[f][i] = &rowBlock{dirty: true}
+			}
+		}
+		rs.reorder = false
+	}
+	for f, fb := range rs.blocks {
+		for i, b := range fb {
+			if !b.dirty {
+				continue
+			}
+			b.text, b.gz, b.dirty = b.text[:0], nil, false
+			for _, e := range rs.order[i*blockRows : min((i+1)*blockRows, len(rs.order))] {
+				b.text = append(b.text, e.lines[f]...)
+			}
+		}
+	}
+}
+
+// write writes the set's families: each one's header and blocks, as text
+// or as gzip members; a family without a sample is left out, as promhttp
+// leaves it out.
+func (rs *rowSet) write(w io.Writer, gz bool, headers [][]byte) {
+	for f, fb := range rs.blocks {
+		header := false
+		for _, b := range fb {
+			if len(b.text) == 0 {
+				continue
+			}
+			if !header {
+				_, _ = w.Write(headers[f])
+				header = true
+			}
+			if !gz {
+				_, _ = w.Write(b.text)
+				continue
+			}
+			if b.gz == nil {
+				b.gz = gzipMember(b.text)
+			}
+			_, _ = w.Write(b.gz)
+		}
+	}
+}
+
+// gzipMember compresses b into one gzip member at gzip's best speed.
+func gzipMember(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+func newRowCache() *rowCache {
+	c := &rowCache{
+		sources:    map[sourceKey]*cachedSource{},
+		machines:   map[string]*cachedMachine{},
+		sourceSet:  rowSet{families: rowFamilies[:4]},
+		machineSet: rowSet{families: rowFamilies[4:]},
+	}
+	for _, f := range rowFamilies {
+		h := []byte("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " gauge\n")
+		c.headers = append(c.headers, h)
+		c.gzHeaders = append(c.gzHeaders, gzipMember(h))
+	}
+	return c
 }
 
 // Handler serves /metrics: reg (the Go and process collectors and
 // LiveCollector) gathered at every scrape, followed by the per-source and
 // per-machine families from the cache, in the Prometheus text format
-// (version 0.0.4), gzipped (at gzip's best speed) when the scraper
-// accepts it, as promhttp does. Errors gathering reg are passed to
-// errorLog, and what was gathered is served, as promhttp.ContinueOnError
-// does.
+// (version 0.0.4). When the scraper accepts gzip, as Prometheus does, the
+// reply is a gzip stream of several members: reg's part compressed at
+// each scrape, the rows' blocks compressed once and kept until one of
+// their rows changes. Errors gathering reg are passed to errorLog, and
+// what was gathered is served, as promhttp.ContinueOnError does.
 func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Handler {
-	c := &rowCache{sources: map[sourceKey]*cachedSource{}, machines: map[string]*cachedMachine{}}
+	c := newRowCache()
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fams, err := reg.Gather()
 		if err != nil && errorLog != nil {
 			errorLog(err)
 		}
+		gz := acceptsGzip(r)
 		w.Header().Set("Content-Type", string(format))
-		var out io.Writer = w
-		if acceptsGzip(r) {
+		if gz {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Add("Vary", "Accept-Encoding")
-			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-			defer gz.Close()
-			out = gz
 		}
-		bw := bufio.NewWriterSize(out, 64<<10)
-		enc := expfmt.NewEncoder(bw, format)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		defer bw.Flush()
+		var live io.Writer = bw
+		var zw *gzip.Writer
+		if gz {
+			zw, _ = gzip.NewWriterLevel(bw, gzip.BestSpeed)
+			live = zw
+		}
+		enc := expfmt.NewEncoder(live, format)
 		for _, f := range fams {
 			if err := enc.Encode(f); err != nil {
 				if errorLog != nil {
@@ -380,8 +507,10 @@ func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Hand
 				return
 			}
 		}
-		c.write(bw, s)
-		_ = bw.Flush()
+		if zw != nil {
+			_ = zw.Close()
+		}
+		c.write(bw, gz, s)
 	})
 }
 
@@ -398,24 +527,24 @@ func acceptsGzip(r *http.Request) bool {
 }
 
 // write brings the cache up to date with s and writes the row families.
-func (c *rowCache) write(w *bufio.Writer, s *State) {
+func (c *rowCache) write(w io.Writer, gz bool, s *State) {
 	rows, machines := s.rows()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	changed := false
 	for _, r := range rows {
 		k := sourceKey{r.machine, r.source}
 		e := c.sources[k]
-		if e == nil {
-			e = &cachedSource{}
+		isNew := e == nil
+		if isNew {
+			e = &cachedSource{cachedRow: cachedRow{sortKey: r.machine + "\x00" + r.source, lines: make([][]byte, 4)}}
 			c.sources[k] = e
-			changed = true
 		} else if e.row == r {
-			e.seen = c.gen
+			c.sourceSet.found(&e.cachedRow, c.gen, false, false)
 			continue
 		}
-		e.row, e.seen = r, c.gen
+		e.row = r
+		c.sourceSet.found(&e.cachedRow, c.gen, isNew, true)
 		labels := labelText(nil, "machine", r.machine, "source", r.source, "unit", r.unit)
 		e.lines[0] = sampleLine(e.lines[0][:0], rowFamilies[0].name, labels, r.assigned, r.assigned > 0)
 		e.lines[1] = sampleLine(e.lines[1][:0], rowFamilies[1].name, labels, float64(r.failures), true)
@@ -424,15 +553,16 @@ func (c *rowCache) write(w *bufio.Writer, s *State) {
 	}
 	for _, r := range machines {
 		e := c.machines[r.machine]
-		if e == nil {
-			e = &cachedMachine{}
+		isNew := e == nil
+		if isNew {
+			e = &cachedMachine{cachedRow: cachedRow{sortKey: r.machine, lines: make([][]byte, 2)}}
 			c.machines[r.machine] = e
-			changed = true
 		} else if e.row == r {
-			e.seen = c.gen
+			c.machineSet.found(&e.cachedRow, c.gen, false, false)
 			continue
 		}
-		e.row, e.seen = r, c.gen
+		e.row = r
+		c.machineSet.found(&e.cachedRow, c.gen, isNew, true)
 		labels := labelText(nil, "machine", r.machine, "unit", r.unit)
 		e.lines[0] = sampleLine(e.lines[0][:0], rowFamilies[4].name, labels, r.assigned, true)
 		e.lines[1] = sampleLine(e.lines[1][:0], rowFamilies[5].name, labels, r.success, r.success > 0)
@@ -441,54 +571,35 @@ func (c *rowCache) write(w *bufio.Writer, s *State) {
 	for k, e := range c.sources {
 		if e.seen != c.gen {
 			delete(c.sources, k)
-			changed = true
+			c.sourceSet.reorder = true
 		}
 	}
 	for k, e := range c.machines {
 		if e.seen != c.gen {
 			delete(c.machines, k)
-			changed = true
+			c.machineSet.reorder = true
 		}
 	}
-	if changed {
-		c.sourceOrder = slices.SortedFunc(maps.Values(c.sources), func(a, b *cachedSource) int {
-			return cmp.Or(cmp.Compare(a.row.machine, b.row.machine), cmp.Compare(a.row.source, b.row.source))
-		})
-		c.machineOrder = slices.SortedFunc(maps.Values(c.machines), func(a, b *cachedMachine) int {
-			return cmp.Compare(a.row.machine, b.row.machine)
-		})
-	}
-	for i := range 4 {
-		header := false
-		for _, e := range c.sourceOrder {
-			if len(e.lines[i]) == 0 {
-				continue
+	c.sourceSet.rebuild(func(yield func(*cachedRow) bool) {
+		for _, e := range c.sources {
+			if !yield(&e.cachedRow) {
+				return
 			}
-			if !header {
-				writeHeader(w, rowFamilies[i])
-				header = true
-			}
-			_, _ = w.Write(e.lines[i])
 		}
-	}
-	for i := range 2 {
-		header := false
-		for _, e := range c.machineOrder {
-			if len(e.lines[i]) == 0 {
-				continue
+	})
+	c.machineSet.rebuild(func(yield func(*cachedRow) bool) {
+		for _, e := range c.machines {
+			if !yield(&e.cachedRow) {
+				return
 			}
-			if !header {
-				writeHeader(w, rowFamilies[4+i])
-				header = true
-			}
-			_, _ = w.Write(e.lines[i])
 		}
+	})
+	headers := c.headers
+	if gz {
+		headers = c.gzHeaders
 	}
-}
-
-// writeHeader writes a gauge family's HELP and TYPE lines.
-func writeHeader(w *bufio.Writer, f rowFamily) {
-	_, _ = w.WriteString("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " gauge\n")
+	c.sourceSet.write(w, gz, headers[:4])
+	c.machineSet.write(w, gz, headers[4:])
 }
 
 // Escapes of the text format (expfmt): HELP escapes backslash and line

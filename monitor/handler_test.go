@@ -2,10 +2,12 @@ package monitor
 
 import (
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +15,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/testing/protocmp"
 )
 
-// parseScrape GETs h and parses the text format, each family's metrics
-// in label order; with gz, it asks for gzip as Prometheus does.
-func parseScrape(t *testing.T, h http.Handler, gz bool) map[string]*dto.MetricFamily {
+// family is a parsed family, flattened for comparison: its help, type,
+// and each sample's value by its labels.
+type family struct {
+	Help, Type string
+	Samples    map[string]float64
+}
+
+// parseScrape GETs h and parses the text format; with gz, it asks for
+// gzip as Prometheus does.
+func parseScrape(t *testing.T, h http.Handler, gz bool) map[string]family {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/metrics", nil)
@@ -46,14 +53,33 @@ func parseScrape(t *testing.T, h http.Handler, gz bool) map[string]*dto.MetricFa
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(body)
 	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, rec.Body)
+		t.Fatalf("parse: %v", err)
 	}
-	for _, f := range fams {
-		slices.SortFunc(f.Metric, func(a, b *dto.Metric) int {
-			return strings.Compare(a.String(), b.String())
-		})
+	out := map[string]family{}
+	for name, f := range fams {
+		fl := family{Help: f.GetHelp(), Type: f.GetType().String(), Samples: map[string]float64{}}
+		for _, m := range f.Metric {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+strconv.Quote(l.GetValue()))
+			}
+			slices.Sort(labels)
+			key := strings.Join(labels, ",")
+			if _, dup := fl.Samples[key]; dup {
+				t.Fatalf("%s{%s} twice", name, key)
+			}
+			switch {
+			case m.Gauge != nil:
+				fl.Samples[key] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				fl.Samples[key] = m.GetCounter().GetValue()
+			case m.Histogram != nil:
+				fl.Samples[key] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		out[name] = fl
 	}
-	return fams
+	return out
 }
 
 // TestHandlerMatchesCollector: what Handler serves from its cache is what
@@ -98,14 +124,59 @@ func TestHandlerMatchesCollector(t *testing.T) {
 	for i, st := range steps {
 		st.do()
 		w, g := parseScrape(t, want, false), parseScrape(t, got, i%2 == 1)
-		if diff := cmp.Diff(w, g, protocmp.Transform()); diff != "" {
+		if diff := cmp.Diff(w, g); diff != "" {
 			t.Fatalf("%s: Handler against promhttp (-want +got):\n%s", st.name, diff)
 		}
-		if len(w["turku_storage_source_last_success_timestamp_seconds"].GetMetric()) == 0 {
+		if len(w["turku_storage_source_last_success_timestamp_seconds"].Samples) == 0 {
 			t.Fatalf("%s: no per-source series at all: the comparison proves nothing", st.name)
 		}
 	}
 	if len(gatherErrs) > 0 {
 		t.Errorf("gather errors: %v", gatherErrs)
+	}
+}
+
+// TestHandlerBlocks: with rows over several blocks, a changed row makes
+// its blocks be joined and compressed again, and only the output of
+// those changes; a new row reorders all.
+func TestHandlerBlocks(t *testing.T) {
+	now := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	s := New(Options{Now: func() time.Time { return now }})
+	const machines = 2*blockRows/3 + 7 // 3 sources each: three blocks
+	uuid := func(i int) string { return fmt.Sprintf("m%05d", i) }
+	for i := range machines {
+		for j, src := range []string{"etc", "home", "var"} {
+			s.SeedSource(uuid(i), fmt.Sprintf("unit%d", i), src, now.Add(-time.Duration(i*3+j)*time.Second))
+		}
+	}
+	full := prometheus.NewRegistry()
+	full.MustRegister(s.Collector())
+	want := promhttp.HandlerFor(full, promhttp.HandlerOpts{})
+	live := prometheus.NewRegistry()
+	live.MustRegister(s.LiveCollector())
+	got := s.Handler(live, func(err error) { t.Error(err) })
+	for i, st := range []struct {
+		name string
+		do   func()
+	}{
+		{"seeded", func() {}},
+		{"seeded, gzip", func() {}},
+		{"a row of the second block changed", func() {
+			s.BackupFinished(uuid(blockRows/3+5), "", "home", false, now.Add(-time.Minute), now, "rsync exited with return code 23")
+		}},
+		{"the same, gzip", func() {}},
+		{"a row of the last block changed, gzip", func() {
+			s.BackupFinished(uuid(machines-1), "", "var", true, now.Add(-time.Minute), now, "")
+		}},
+		{"a new row at the start", func() {
+			s.BackupFinished("a-first", "first", "etc", true, now.Add(-time.Minute), now, "")
+		}},
+		{"the same, gzip", func() {}},
+	} {
+		st.do()
+		w, g := parseScrape(t, want, false), parseScrape(t, got, i%2 == 1)
+		if diff := cmp.Diff(w, g); diff != "" {
+			t.Fatalf("%s: Handler against promhttp (-want +got):\n%s", st.name, diff)
+		}
 	}
 }
