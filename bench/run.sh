@@ -4,11 +4,12 @@
 # Not part of `go test ./...` or CI. See docs/benchmarks.md.
 #
 #   bench/run.sh [--quick] [--only a,b,c,d,e,f,g,h] [--out DIR] [--bin TURKU_STORAGE]
-#                [--serve-env 'GOGC=400'] [--hold] [--agents N] [--window D]
+#                [--serve-env 'GOGC=400'] [--hold] [--agents N] [--window D] [--scale N]
 #
 # (h), the night, runs only when named (--only h): --agents agents
 # (1,000; 200 with --quick) arrive over --window (10m; 2m with --quick),
-# two nights per side.
+# two nights per side; then the round trip with 1,000 and --scale
+# machines registered (100,000; 0 skips it) and the idle memory.
 #
 # --bin measures a prebuilt turku-storage (e.g. an older commit) instead of
 # building ./cmd/turku-storage; --serve-env passes extra environment to
@@ -36,9 +37,10 @@ while [ $# -gt 0 ]; do
 	--hold) HOLD=(-hold) ;;
 	--agents) NIGHT+=(-agents "$2"); shift ;;
 	--window) NIGHT+=(-window "$2"); shift ;;
+	--scale) NIGHT+=(-scale "$2"); shift ;;
 	--serve-env) SERVE_ENV=$2; shift ;;
 	--bin) BIN=$(readlink -f "$2"); shift ;;
-	*) echo "usage: $0 [--quick] [--only a,b,c,d,e,f,g,h] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold] [--agents N] [--window D]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--only a,b,c,d,e,f,g,h] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold] [--agents N] [--window D] [--scale N]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -66,7 +68,7 @@ cleanup() {
 			kill -KILL "$pid" 2>/dev/null || true
 		done <"$WORK/pids"
 	fi
-	rm -rf "$WORK"
+	rm -rf "$WORK" "/dev/shm/$(basename "$WORK")"
 	if [ -n "$MADE_PRIVSEP" ]; then
 		rmdir /run/sshd 2>/dev/null || true
 	fi

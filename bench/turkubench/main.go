@@ -103,7 +103,9 @@ type results struct {
 	Memory     map[string]memResult
 	Attack     map[string]*attackResult
 	// Night is (h): the night of many agents, per side.
-	Night    map[string]*nightSide `json:"night,omitempty"`
+	Night map[string]*nightSide `json:"night,omitempty"`
+	// Scale is (h)'s round trip and memory with many machines.
+	Scale    *scaleResult `json:"scale,omitempty"`
 	Params   map[string]any
 	Datasets []dataset
 }
@@ -117,6 +119,7 @@ func main() {
 		only   = flag.String("only", "a,b,c,d,e,f,g", "measurements to run (h, the night, only when named)")
 		agents = flag.Int("agents", 0, "(h): agents in the night (0: 1,000, or 200 with -quick)")
 		window = flag.Duration("window", 0, "(h): the window the agents arrive in (0: 10m, or 2m with -quick)")
+		scale  = flag.Int("scale", 100000, "(h): machines registered for the round trip and idle memory at scale (0: skip)")
 		env    = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
 		hold   = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
 	)
@@ -127,13 +130,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *out, *quick, *only, *hold, strings.Fields(*env), *agents, *window); err != nil {
+	if err := run(ctx, *bin, *work, *out, *quick, *only, *hold, strings.Fields(*env), *agents, *window, *scale); err != nil {
 		fmt.Fprintln(os.Stderr, "turkubench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin, work, out string, quick bool, only string, hold bool, serveEnv []string, agents int, window time.Duration) error {
+func run(ctx context.Context, bin, work, out string, quick bool, only string, hold bool, serveEnv []string, agents int, window time.Duration, scale int) error {
 	bin, _ = filepath.Abs(bin)
 	work, _ = filepath.Abs(work)
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -300,6 +303,12 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		}
 		if res.Night, err = b.night(ctx, n, w); err != nil {
 			return err
+		}
+		if scale > 0 {
+			logf("(h) at scale: round trip with 1,000 and %d machines, idle memory", scale)
+			if res.Scale, err = b.scale(ctx, scale, par["roundtrip_runs"].(int), par["mem_settle"].(time.Duration)); err != nil {
+				return err
+			}
 		}
 	}
 	res.Finished = time.Now()

@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/backup"
 )
 
 // Measurement (h), the night: N agents, each with its own key, its own
@@ -71,19 +74,23 @@ type nightSide struct {
 
 // nightRun is one night of one server.
 type nightRun struct {
-	Night              int      `json:"night"`
-	Completed          int      `json:"completed"`
-	Failed             int      `json:"failed"`
-	RefusedAtAdmission int      `json:"refused_at_admission"`
-	P50                float64  `json:"p50_seconds"`
-	P99                float64  `json:"p99_seconds"`
-	Max                float64  `json:"max_seconds"`
-	WallSeconds        float64  `json:"wall_seconds"` // first start to last report
-	MaxConcurrent      int      `json:"max_concurrent_sessions"`
-	PeakRSSMiB         float64  `json:"peak_rss_mib"`
-	PeakFDs            int      `json:"peak_fds"`
-	PeakProcs          int      `json:"peak_procs"`
-	CPUSeconds         float64  `json:"cpu_seconds"`
+	Night              int     `json:"night"`
+	Completed          int     `json:"completed"`
+	Failed             int     `json:"failed"`
+	RefusedAtAdmission int     `json:"refused_at_admission"`
+	P50                float64 `json:"p50_seconds"`
+	P99                float64 `json:"p99_seconds"`
+	Max                float64 `json:"max_seconds"`
+	WallSeconds        float64 `json:"wall_seconds"` // first start to last report
+	MaxConcurrent      int     `json:"max_concurrent_sessions"`
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`
+	PeakFDs            int     `json:"peak_fds"`
+	PeakProcs          int     `json:"peak_procs"`
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	// CPUOwnSeconds is the server process's own share of CPUSeconds
+	// (serve; the sshd listener), the rest its reaped children's
+	// (serve's rsyncs; every session process, ping and rsync under sshd).
+	CPUOwnSeconds      float64  `json:"cpu_own_seconds"`
 	CPUPerBackup       float64  `json:"cpu_seconds_per_backup"`
 	APICalls           int      `json:"api_calls"`
 	APICallsByName     any      `json:"api_calls_by_name"`
@@ -137,9 +144,14 @@ func (b *bench) night(ctx context.Context, n int, window time.Duration) (map[str
 	for _, a := range agents {
 		b.s.api.AddSource(a.m.uuid, nightSource, apiclient.Source{Path: "/" + nightSource, Retention: "last 5 snapshots"})
 	}
+	shm := filepath.Join("/dev/shm", filepath.Base(b.work))
+	defer os.RemoveAll(shm)
 	out := map[string]*nightSide{}
 	for _, srv := range b.servers() {
 		out[srv.name] = &nightSide{Agents: n}
+		if err := volumeInMemory(srv.dir, filepath.Join(shm, srv.name)); err != nil {
+			return nil, err
+		}
 		if err := wipeStorage(srv.dir); err != nil {
 			return nil, err
 		}
@@ -164,8 +176,8 @@ func (b *bench) night(ctx context.Context, n int, window time.Duration) (map[str
 			if err != nil {
 				return nil, fmt.Errorf("(h) night %d %s: %w", night, srv.name, err)
 			}
-			b.logf("    %d completed, %d failed (%d refused at admission); p50 %.2fs p99 %.2fs max %.2fs; peak RSS %.1f MiB, %d fds, %d procs; CPU %.3fs per backup; %.2f API calls per backup; reports exactly once %v",
-				r.Completed, r.Failed, r.RefusedAtAdmission, r.P50, r.P99, r.Max, r.PeakRSSMiB, r.PeakFDs, r.PeakProcs, r.CPUPerBackup, r.APICallsPerBackup, r.ReportsExactlyOnce)
+			b.logf("    %d completed, %d failed (%d refused at admission); p50 %.2fs p99 %.2fs max %.2fs; peak RSS %.1f MiB, %d fds, %d procs; CPU %.3fs per backup (own %.2fs of %.2fs); %.2f API calls per backup; reports exactly once %v",
+				r.Completed, r.Failed, r.RefusedAtAdmission, r.P50, r.P99, r.Max, r.PeakRSSMiB, r.PeakFDs, r.PeakProcs, r.CPUPerBackup, r.CPUOwnSeconds, r.CPUSeconds, r.APICallsPerBackup, r.ReportsExactlyOnce)
 			out[srv.name].Nights = append(out[srv.name].Nights, r)
 		}
 	}
@@ -173,6 +185,35 @@ func (b *bench) night(ctx context.Context, n int, window time.Duration) (map[str
 		side.summarise(n)
 	}
 	return out, nil
+}
+
+// volumeInMemory moves a storage side's volume (dir/vol) to tmpfs at
+// target, its marker with it. Both sides then create their snapshots'
+// files on tmpfs: on this shared machine's ext4, creating a file first
+// scans for inodes not deleted in the last minutes (ext4's
+// recently_deleted, up to a fifth of serve's samples in perf), which
+// depends on whatever else just deleted files there and made the CPU per
+// backup of whichever side ran first after the wipe look worse.
+func volumeInMemory(dir, target string) error {
+	vol := filepath.Join(dir, "vol")
+	if fi, err := os.Lstat(vol); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return nil // already moved
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return err
+	}
+	marker, err := os.ReadFile(filepath.Join(vol, backup.MarkerFile))
+	if err == nil {
+		if err := os.WriteFile(filepath.Join(target, backup.MarkerFile), marker, 0o600); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.RemoveAll(vol); err != nil {
+		return err
+	}
+	return os.Symlink(target, vol)
 }
 
 // machines returns the first n registered-machine candidates, making more
@@ -201,12 +242,18 @@ func (b *bench) nightOnce(ctx context.Context, srv server, night int, agents []*
 	for _, a := range agents {
 		b.s.api.SetDue(a.m.uuid, nightSource, true)
 	}
+	// sshd needs its privilege separation directory for every
+	// connection; bench/run.sh made it, but another run on the machine
+	// that made it too may have removed it on its exit.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, err
+	}
 	pid := b.s.sshd.Process.Pid
 	if srv.name == "ours" {
 		pid = b.s.serve.Process.Pid
 	}
 	reqs0 := len(b.s.api.Requests(""))
-	cpu0 := cpuWithReaped(pid)
+	cpu0, own0 := cpuWithReaped(pid), cpuOwn(pid)
 	samp := startSampler(pid, time.Second)
 
 	results := make([]sessionResult, len(agents))
@@ -256,11 +303,11 @@ func (b *bench) nightOnce(ctx context.Context, srv server, night int, agents []*
 	if srv.name == "openssh" {
 		waitNoChildren(pid)
 	}
-	cpu := cpuWithReaped(pid) - cpu0
+	cpu, own := cpuWithReaped(pid)-cpu0, cpuOwn(pid)-own0
 	peak := samp.stop()
 
 	r := &nightRun{Night: night, MaxConcurrent: maxLive, WallSeconds: last.Sub(start).Seconds(),
-		PeakRSSMiB: kib(peak.RSSKiB), PeakFDs: peak.FDs, PeakProcs: peak.Procs, CPUSeconds: cpu.Seconds()}
+		PeakRSSMiB: kib(peak.RSSKiB), PeakFDs: peak.FDs, PeakProcs: peak.Procs, CPUSeconds: cpu.Seconds(), CPUOwnSeconds: own.Seconds()}
 	var durations []float64
 	for i, res := range results {
 		switch {
@@ -374,6 +421,19 @@ func (b *bench) nightAgentRun(ctx context.Context, srv server, night int, a *nig
 		res.ok = true
 	}
 	return res
+}
+
+// cpuOwn is the CPU time pid itself used: utime and stime.
+func cpuOwn(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * clockTick
 }
 
 // daemonLog is the end of an agent's rsync daemon log, for a failure.
@@ -569,4 +629,73 @@ func changeNightTrees(agents []*nightAgent, night int) error {
 		}
 	}
 	return nil
+}
+
+// scaleResult is (h)'s fleet-size check: the session round trip of (a)
+// with 1,000 and with Big machines registered (the agent's key last), and
+// the servers' memory once serve has loaded Big machines.
+type scaleResult struct {
+	Big int `json:"machines"`
+	// RoundTrip is per side and machine count ("1000", "100000"), ms.
+	RoundTrip map[string]map[string]*stat `json:"round_trip_ms"`
+	// RSS 5 s after the last round trip with Big machines registered,
+	// and after settle more (serve only: the runtime's periodic GC and
+	// scavenger), MiB.
+	IdleRSSMiB        map[string]float64 `json:"idle_rss_mib"`
+	SettledRSSMiB     float64            `json:"ours_settled_rss_mib"`
+	Settle            time.Duration      `json:"settle"`
+	RoundTripRatioBig float64            `json:"ours_round_trip_big_over_1000"`
+}
+
+// scale measures the round trip at 1,000 and big machines, and the idle
+// memory with big machines.
+func (b *bench) scale(ctx context.Context, big, runs int, settle time.Duration) (*scaleResult, error) {
+	if _, err := b.machines(big - 1); err != nil {
+		return nil, err
+	}
+	res := &scaleResult{Big: big, RoundTrip: map[string]map[string]*stat{}, IdleRSSMiB: map[string]float64{}, Settle: settle}
+	for _, n := range []int{1000, big} {
+		b.logf("  round trip with %d machines registered", n)
+		r, err := b.roundTrip(ctx, n, runs)
+		if err != nil {
+			return nil, err
+		}
+		for side, st := range r {
+			if res.RoundTrip[side] == nil {
+				res.RoundTrip[side] = map[string]*stat{}
+			}
+			res.RoundTrip[side][strconv.Itoa(n)] = st
+		}
+		b.logf("    ours %.1f ms, openssh %.1f ms", r["ours"].Median(), r["openssh"].Median())
+	}
+	if o := res.RoundTrip["ours"]; o != nil && o["1000"].Median() > 0 {
+		res.RoundTripRatioBig = o[strconv.Itoa(big)].Median() / o["1000"].Median()
+	}
+	time.Sleep(5 * time.Second)
+	for _, srv := range b.servers() {
+		pid := b.s.sshd.Process.Pid
+		if srv.name == "ours" {
+			pid = b.s.serve.Process.Pid
+		}
+		m, err := treeMem(pid)
+		if err != nil {
+			return nil, err
+		}
+		res.IdleRSSMiB[srv.name] = kib(m.RSS)
+	}
+	if settle > 0 {
+		b.logf("  waiting %v for serve to settle", settle)
+		select {
+		case <-time.After(settle):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		m, err := treeMem(b.s.serve.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		res.SettledRSSMiB = kib(m.RSS)
+	}
+	b.logf("  idle RSS with %d machines: ours %.1f MiB (%.1f MiB after %v), openssh %.1f MiB", big, res.IdleRSSMiB["ours"], res.SettledRSSMiB, settle, res.IdleRSSMiB["openssh"])
+	return res, nil
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -216,6 +217,28 @@ func nightReport(r *results) string {
 				n.Completed, n.Failed, n.RefusedAtAdmission, n.P50, n.P99, n.Max, n.MaxConcurrent, n.CPUPerBackup, n.PeakRSSMiB, n.PeakFDs, n.PeakProcs, n.APICalls, n.Duplicates, n.Missing, n.LeftSpooled)
 		}
 		fmt.Fprintf(&b, "| night %d | %s | %s | |\n", night+1, cell(get(o)), cell(get(s)))
+	}
+	if sc := r.Scale; sc != nil {
+		big := strconv.Itoa(sc.Big)
+		for _, k := range []string{"1000", big} {
+			o, s := sc.RoundTrip["ours"][k], sc.RoundTrip["openssh"][k]
+			cell := func(st *stat) string {
+				if st == nil || len(st.Runs) == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.1f ms [%.1f-%.1f]", st.Median(), st.Min(), st.Max())
+			}
+			ratio := "-"
+			if o != nil && s != nil && s.Median() > 0 {
+				ratio = fmt.Sprintf("%.2f", o.Median()/s.Median())
+			}
+			fmt.Fprintf(&b, "| round trip, %s machines (n=%d) | %s | %s | %s |\n", k, len(o.Runs), cell(o), cell(s), ratio)
+		}
+		fmt.Fprintf(&b, "| ours: round trip at %s over 1,000 machines | %.2f | | |\n", big, sc.RoundTripRatioBig)
+		fmt.Fprintf(&b, "| idle RSS, %s machines (5 s after the round trips) | %.1f MiB | %.1f MiB | |\n", big, sc.IdleRSSMiB["ours"], sc.IdleRSSMiB["openssh"])
+		if sc.Settle > 0 {
+			fmt.Fprintf(&b, "| idle RSS, %s machines, %v later | %.1f MiB | | |\n", big, sc.Settle, sc.SettledRSSMiB)
+		}
 	}
 	for _, side := range []string{"ours", "openssh"} {
 		n := r.Night[side]
