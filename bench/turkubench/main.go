@@ -104,6 +104,8 @@ type results struct {
 	Attack     map[string]*attackResult
 	// Night is (h): the night of many agents, per side.
 	Night map[string]*nightSide `json:"night,omitempty"`
+	// Burst is (h)'s burst of agents at one moment.
+	Burst *burstResult `json:"burst,omitempty"`
 	// Scale is (h)'s round trip and memory with many machines.
 	Scale    *scaleResult `json:"scale,omitempty"`
 	Params   map[string]any
@@ -302,6 +304,10 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			return err
 		}
 		if res.Night, err = b.night(ctx, n, w); err != nil {
+			return err
+		}
+		logf("(h) a burst of %d agents at one moment, first-time (serve restarted) and known", min(n, burstAgents))
+		if res.Burst, err = b.burst(ctx, b.filler[:n], burstAgents); err != nil {
 			return err
 		}
 		if scale > 0 {

@@ -37,6 +37,7 @@ const (
 	nightBaseTrees     = 4   // distinct trees the agents' trees are hard links to
 	nightSource        = "data"
 	nightHSeed         = 8
+	burstAgents        = 90 // under serve's MaxStartups full point (100)
 )
 
 // nightSide is what results.json's "night" holds for one server: both
@@ -697,5 +698,84 @@ func (b *bench) scale(ctx context.Context, big, runs int, settle time.Duration) 
 		res.SettledRSSMiB = kib(m.RSS)
 	}
 	b.logf("  idle RSS with %d machines: ours %.1f MiB (%.1f MiB after %v), openssh %.1f MiB", big, res.IdleRSSMiB["ours"], res.SettledRSSMiB, settle, res.IdleRSSMiB["openssh"])
+	return res, nil
+}
+
+// burstResult is (h)'s burst: k agents connecting at the same moment,
+// each from its own address, with nothing due.
+type burstResult struct {
+	Agents int `json:"agents"`
+	// By side, then "first_time" (serve just restarted: no address known
+	// to admission) and "known" (the same burst again right after).
+	Sides map[string]map[string]*burstRun `json:"sides"`
+}
+
+type burstRun struct {
+	OK      int      `json:"ok"`
+	Refused int      `json:"refused_at_admission"`
+	Other   int      `json:"other_failures"`
+	Errors  []string `json:"errors,omitempty"` // the first 5
+}
+
+// burst restarts serve (admission forgets every address) and starts k of
+// the night's agents at once, twice per side: a burst of first-time
+// agents, then the same agents again.
+func (b *bench) burst(ctx context.Context, agents []*machine, k int) (*burstResult, error) {
+	k = min(k, len(agents))
+	res := &burstResult{Agents: k, Sides: map[string]map[string]*burstRun{}}
+	if err := b.s.restartServe(ctx, len(b.s.registered)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, err
+	}
+	for _, srv := range b.servers() {
+		res.Sides[srv.name] = map[string]*burstRun{}
+		for _, round := range []string{"first_time", "known"} {
+			// Nothing due: a night's failure on the other side would
+			// otherwise leave a source due here.
+			for _, m := range agents[:k] {
+				b.s.api.SetDue(m.uuid, nightSource, false)
+			}
+			r := &burstRun{}
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i, m := range agents[:k] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					addr := nightAddr(i)
+					port := 49152 + i
+					_, stderr, err := b.s.runAgent(ctx, agentRun{
+						serverPort: srv.port, m: m, fwdPort: port, fwdHost: addr,
+						request: checkinRequest(port, map[string]any{}),
+						extra:   []string{"-b", addr},
+					}, 2*time.Minute)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil && strings.Contains(stderr, "No sources to back up now"):
+						r.OK++
+					case strings.Contains(stderr, "kex_exchange_identification"):
+						r.Refused++
+					default:
+						r.Other++
+						if len(r.Errors) < 5 {
+							r.Errors = append(r.Errors, fmt.Sprintf("%v: %s", err, failureLines(stderr)))
+						}
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			res.Sides[srv.name][round] = r
+			b.logf("  burst of %d, %s, %s: %d ok, %d refused at admission, %d other failures", k, round, srv.name, r.OK, r.Refused, r.Other)
+		}
+	}
 	return res, nil
 }

@@ -218,6 +218,18 @@ func nightReport(r *results) string {
 		}
 		fmt.Fprintf(&b, "| night %d | %s | %s | |\n", night+1, cell(get(o)), cell(get(s)))
 	}
+	if bu := r.Burst; bu != nil {
+		for _, round := range []string{"first_time", "known"} {
+			cell := func(side string) string {
+				x := bu.Sides[side][round]
+				if x == nil {
+					return "-"
+				}
+				return fmt.Sprintf("%d ok, %d refused at admission, %d other", x.OK, x.Refused, x.Other)
+			}
+			fmt.Fprintf(&b, "| burst of %d agents at one moment, %s | %s | %s | |\n", bu.Agents, strings.ReplaceAll(round, "_", "-"), cell("ours"), cell("openssh"))
+		}
+	}
 	if sc := r.Scale; sc != nil {
 		big := strconv.Itoa(sc.Big)
 		for _, k := range []string{"1000", big} {
