@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,6 +103,14 @@ type nightRun struct {
 	Missing            int      `json:"missing_reports"`
 	LeftSpooled        int      `json:"reports_left_spooled"`
 	Failures           []string `json:"failures,omitempty"` // the first 20
+	// Slot waits: from the agent's "Begin: UNIT SOURCE" line to rsync's
+	// start (the snapshot's sync_begin), for the backups that waited for
+	// a max_concurrent_backups slot more than 100 ms (serve only: each
+	// ping under sshd runs its rsync at once).
+	SlotWaited         int     `json:"slot_waited"`
+	SlotWaitP50        float64 `json:"slot_wait_p50_seconds"`
+	SlotWaitMax        float64 `json:"slot_wait_max_seconds"`
+	SlotWaitMaxOverP50 float64 `json:"slot_wait_max_over_p50"`
 
 	failed    []int     // agents that failed
 	durations []float64 // of the successful sessions
@@ -177,6 +187,7 @@ func (b *bench) night(ctx context.Context, n int, window time.Duration) (map[str
 			if err != nil {
 				return nil, fmt.Errorf("(h) night %d %s: %w", night, srv.name, err)
 			}
+			b.logf("    slot waits over 100 ms: %d, median %.2fs, max %.2fs", r.SlotWaited, r.SlotWaitP50, r.SlotWaitMax)
 			b.logf("    %d completed, %d failed (%d refused at admission); p50 %.2fs p99 %.2fs max %.2fs; peak RSS %.1f MiB, %d fds, %d procs; CPU %.3fs per backup (own %.2fs of %.2fs); %.2f API calls per backup; reports exactly once %v",
 				r.Completed, r.Failed, r.RefusedAtAdmission, r.P50, r.P99, r.Max, r.PeakRSSMiB, r.PeakFDs, r.PeakProcs, r.CPUPerBackup, r.CPUOwnSeconds, r.CPUSeconds, r.APICallsPerBackup, r.ReportsExactlyOnce)
 			out[srv.name].Nights = append(out[srv.name].Nights, r)
@@ -229,6 +240,7 @@ func (b *bench) machines(n int) ([]*machine, error) {
 
 // sessionResult is one agent's night.
 type sessionResult struct {
+	slotWait time.Duration // -1: unknown
 	ok       bool
 	exit     int
 	refused  bool
@@ -330,6 +342,17 @@ func (b *bench) nightOnce(ctx context.Context, srv server, night int, agents []*
 			r.RefusedAtAdmission++
 		}
 	}
+	var waits []float64
+	for _, res := range results {
+		if res.ok && res.slotWait > 100*time.Millisecond {
+			waits = append(waits, res.slotWait.Seconds())
+		}
+	}
+	r.SlotWaited = len(waits)
+	r.SlotWaitP50, r.SlotWaitMax = quantile(waits, 0.5), quantile(waits, 1)
+	if r.SlotWaitP50 > 0 {
+		r.SlotWaitMaxOverP50 = r.SlotWaitMax / r.SlotWaitP50
+	}
 	r.durations = durations
 	r.P50, r.P99, r.Max = quantile(durations, 0.5), quantile(durations, 0.99), quantile(durations, 1)
 	if r.Completed > 0 {
@@ -420,8 +443,46 @@ func (b *bench) nightAgentRun(ctx context.Context, srv server, night int, a *nig
 		res.failure = "no backup in the session: " + failureLines(stderr)
 	default:
 		res.ok = true
+		res.slotWait = slotWait(stderr, a.m, srv.dir)
 	}
 	return res
+}
+
+// beginLineRE is the session log's "Begin: UNIT SOURCE" line with its
+// time (sessionlog: "[2026-11-25 03:15:00,123 NAME] INFO: ...").
+var beginLineRE = regexp.MustCompile(`\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) [^]]*\] INFO: Begin: `)
+
+// slotWait is how long the backup waited between its Begin line and
+// rsync's start, read from the new snapshot's .json; -1 when unknown.
+func slotWait(stderr string, m *machine, storageDir string) time.Duration {
+	mm := beginLineRE.FindStringSubmatch(stderr)
+	if mm == nil {
+		return -1
+	}
+	begin, err := time.ParseInLocation("2006-01-02 15:04:05,000", mm[1], time.Local)
+	if err != nil {
+		return -1
+	}
+	snaps := filepath.Join(storageDir, "var", "machines", m.uuid, nightSource+".snapshots")
+	latest, err := os.Readlink(filepath.Join(snaps, "latest"))
+	if err != nil {
+		return -1
+	}
+	data, err := os.ReadFile(filepath.Join(snaps, latest+".json"))
+	if err != nil {
+		return -1
+	}
+	var info struct {
+		SyncBegin string `json:"sync_begin"`
+	}
+	if json.Unmarshal(data, &info) != nil {
+		return -1
+	}
+	t, err := time.Parse(time.RFC3339Nano, info.SyncBegin)
+	if err != nil {
+		return -1
+	}
+	return t.Sub(begin)
 }
 
 // cpuOwn is the CPU time pid itself used: utime and stime.
@@ -715,6 +776,8 @@ type burstRun struct {
 	Refused int      `json:"refused_at_admission"`
 	Other   int      `json:"other_failures"`
 	Errors  []string `json:"errors,omitempty"` // the first 5
+	// ServeLog holds serve's admission warnings logged during the round.
+	ServeLog []string `json:"serve_log,omitempty"`
 }
 
 // burst restarts serve (admission forgets every address) and starts k of
@@ -738,6 +801,7 @@ func (b *bench) burst(ctx context.Context, agents []*machine, k int) (*burstResu
 				b.s.api.SetDue(m.uuid, nightSource, false)
 			}
 			r := &burstRun{}
+			logSize := fileSize(b.s.serveLog)
 			var mu sync.Mutex
 			var wg sync.WaitGroup
 			start := make(chan struct{})
@@ -773,9 +837,36 @@ func (b *bench) burst(ctx context.Context, agents []*machine, k int) (*burstResu
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			if srv.name == "ours" {
+				r.ServeLog = admissionLines(b.s.serveLog, logSize)
+			}
 			res.Sides[srv.name][round] = r
-			b.logf("  burst of %d, %s, %s: %d ok, %d refused at admission, %d other failures", k, round, srv.name, r.OK, r.Refused, r.Other)
+			b.logf("  burst of %d, %s, %s: %d ok, %d refused at admission, %d other failures; %s", k, round, srv.name, r.OK, r.Refused, r.Other, strings.Join(r.ServeLog, " | "))
 		}
 	}
 	return res, nil
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// admissionLines returns serve's log lines from offset on that tell of
+// connections refused before the banner.
+func admissionLines(path string, offset int64) []string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b[offset:]), "\n") {
+		if strings.Contains(l, "unauthenticated connections") || strings.Contains(l, "penalised") || strings.Contains(l, "refus") {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -213,8 +213,8 @@ func nightReport(r *results) string {
 			if n == nil {
 				return "-"
 			}
-			return fmt.Sprintf("%d ok, %d failed (%d refused); p50 %.2f s, p99 %.2f s, max %.2f s; %d at once; CPU %.3f s/backup; peak %.1f MiB, %d fds, %d procs; %d API calls; dup/missing/spooled reports %d/%d/%d",
-				n.Completed, n.Failed, n.RefusedAtAdmission, n.P50, n.P99, n.Max, n.MaxConcurrent, n.CPUPerBackup, n.PeakRSSMiB, n.PeakFDs, n.PeakProcs, n.APICalls, n.Duplicates, n.Missing, n.LeftSpooled)
+			return fmt.Sprintf("%d ok, %d failed (%d refused); p50 %.2f s, p99 %.2f s, max %.2f s; %d at once; CPU %.3f s/backup (own %.2f of %.2f s); peak %.1f MiB, %d fds, %d procs; %d API calls; dup/missing/spooled reports %d/%d/%d; slot waits > 100 ms: %d, median %.2f s, max %.2f s",
+				n.Completed, n.Failed, n.RefusedAtAdmission, n.P50, n.P99, n.Max, n.MaxConcurrent, n.CPUPerBackup, n.CPUOwnSeconds, n.CPUSeconds, n.PeakRSSMiB, n.PeakFDs, n.PeakProcs, n.APICalls, n.Duplicates, n.Missing, n.LeftSpooled, n.SlotWaited, n.SlotWaitP50, n.SlotWaitMax)
 		}
 		fmt.Fprintf(&b, "| night %d | %s | %s | |\n", night+1, cell(get(o)), cell(get(s)))
 	}
