@@ -437,7 +437,11 @@ func (b *bench) nightAgentRun(ctx context.Context, srv server, night int, a *nig
 	switch {
 	case err != nil:
 		res.failure = err.Error()
+	case code != 0 && res.refused:
+		res.failure = fmt.Sprintf("ssh exit %d: %s", code, failureLines(stderr))
 	case code != 0:
+		// The daemon's log also shows waitListening's probe connection
+		// ("connect from", then a reset): the lines after it tell.
 		res.failure = fmt.Sprintf("ssh exit %d: %s; agent's rsyncd: %s", code, failureLines(stderr), daemonLog(dir))
 	case !strings.Contains(stderr, "End: "+a.m.unit+" "+nightSource):
 		res.failure = "no backup in the session: " + failureLines(stderr)
