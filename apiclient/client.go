@@ -241,9 +241,13 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 	}
 	defer resp.Body.Close()
 	if sd, ok := out.(streamDecoder); ok && resp.StatusCode == http.StatusOK {
-		if err := sd.decodeStream(resp.Body); err != nil {
-			if errors.Is(err, errEntryTooLarge) {
+		body := &readErrors{r: resp.Body}
+		if err := sd.decodeStream(body); err != nil {
+			switch {
+			case errors.Is(err, errEntryTooLarge):
 				return fmt.Errorf("%s: %w: an entry over the %s limit", name, ErrReplyTooLarge, sizeString(machineEntryLimit))
+			case body.err != nil:
+				return fmt.Errorf("%s: read reply: %w", name, body.err)
 			}
 			return fmt.Errorf("%s: malformed reply: %w", name, err)
 		}

@@ -260,3 +260,24 @@ func TestUpdateConfigReplyShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateConfigReplyLost: a reply whose connection is lost midway is
+// a failed read, not a malformed reply.
+func TestUpdateConfigReplyLost(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100000")
+		io.WriteString(w, `{"machines": {"u1": {"unit_name": "web1"}, "u2": {"unit_`)
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := mustClient(t, apiclient.Options{URL: srv.URL + "/v1"})
+	_, err := c.UpdateConfig(context.Background(), apiclient.UpdateConfigRequest{})
+	if want := "storage_update_config: read reply: unexpected EOF"; err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

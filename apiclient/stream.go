@@ -13,6 +13,22 @@ type streamDecoder interface {
 	decodeStream(r io.Reader) error
 }
 
+// readErrors remembers the first error reading the reply other than its
+// end, so that a connection lost or a call timed out mid-reply is told
+// apart from a malformed reply.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
 // errEntryTooLarge is an entry of a streamed reply over machineEntryLimit.
 var errEntryTooLarge = errors.New("entry too large")
 
