@@ -321,7 +321,7 @@ var rowFamilies = []rowFamily{
 
 // rowCache is Handler's text of the per-source and per-machine rows.
 type rowCache struct {
-	mu       sync.Mutex // one scrape renders at a time; guards the rest
+	mu       sync.Mutex // one scrape brings it up to date at a time; guards the rest
 	gen      uint64
 	sources  map[sourceKey]*cachedSource
 	machines map[string]*cachedMachine
@@ -410,18 +410,26 @@ func (rs *rowSet) rebuild(all func(yield func(*cachedRow) bool)) {
 			if !b.dirty {
 				continue
 			}
-			b.text, b.gz, b.dirty = b.text[:0], nil, false
-			for _, e := range rs.order[i*blockRows : min((i+1)*blockRows, len(rs.order))] {
+			// A new array: a scrape still writing the old one outside
+			// the lock keeps it.
+			rows := rs.order[i*blockRows : min((i+1)*blockRows, len(rs.order))]
+			size := 0
+			for _, e := range rows {
+				size += len(e.lines[f])
+			}
+			b.text, b.gz, b.dirty = make([]byte, 0, size), nil, false
+			for _, e := range rows {
 				b.text = append(b.text, e.lines[f]...)
 			}
 		}
 	}
 }
 
-// write writes the set's families: each one's header and blocks, as text
-// or as gzip members; a family without a sample is left out, as promhttp
-// leaves it out.
-func (rs *rowSet) write(w io.Writer, gz bool, headers [][]byte) {
+// pieces appends what to write of the set's families: each one's header
+// and blocks, as text or as gzip members; a family without a sample is
+// left out, as promhttp leaves it out. The slices are never changed
+// afterwards, so they may be written after the cache's lock is released.
+func (rs *rowSet) pieces(out [][]byte, gz bool, headers [][]byte) [][]byte {
 	for f, fb := range rs.blocks {
 		header := false
 		for _, b := range fb {
@@ -429,19 +437,20 @@ func (rs *rowSet) write(w io.Writer, gz bool, headers [][]byte) {
 				continue
 			}
 			if !header {
-				_, _ = w.Write(headers[f])
+				out = append(out, headers[f])
 				header = true
 			}
 			if !gz {
-				_, _ = w.Write(b.text)
+				out = append(out, b.text)
 				continue
 			}
 			if b.gz == nil {
 				b.gz = gzipMember(b.text)
 			}
-			_, _ = w.Write(b.gz)
+			out = append(out, b.gz)
 		}
 	}
+	return out
 }
 
 // gzipMember compresses b into one gzip member at gzip's best speed.
@@ -530,7 +539,6 @@ func acceptsGzip(r *http.Request) bool {
 func (c *rowCache) write(w io.Writer, gz bool, s *State) {
 	rows, machines := s.rows()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.gen++
 	for _, r := range rows {
 		k := sourceKey{r.machine, r.source}
@@ -598,8 +606,13 @@ func (c *rowCache) write(w io.Writer, gz bool, s *State) {
 	if gz {
 		headers = c.gzHeaders
 	}
-	c.sourceSet.write(w, gz, headers[:4])
-	c.machineSet.write(w, gz, headers[4:])
+	out := c.sourceSet.pieces(nil, gz, headers[:4])
+	out = c.machineSet.pieces(out, gz, headers[4:])
+	c.mu.Unlock()
+	// Written without the lock: a slow scraper holds up no other.
+	for _, p := range out {
+		_, _ = w.Write(p)
+	}
 }
 
 // Escapes of the text format (expfmt): HELP escapes backslash and line

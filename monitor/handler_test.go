@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,5 +179,67 @@ func TestHandlerBlocks(t *testing.T) {
 		if diff := cmp.Diff(w, g); diff != "" {
 			t.Fatalf("%s: Handler against promhttp (-want +got):\n%s", st.name, diff)
 		}
+	}
+}
+
+// TestHandlerConcurrentScrapes: scrapes running at once, while backups
+// finish, each get a whole, parseable reply (run with -race: the blocks a
+// scrape writes after releasing the cache's lock are never changed).
+func TestHandlerConcurrentScrapes(t *testing.T) {
+	now := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	s := New(Options{Now: func() time.Time { return now }})
+	for i := range blockRows + 10 {
+		s.SeedSource(fmt.Sprintf("m%05d", i), "u", "etc", now.Add(-time.Duration(i)*time.Second))
+	}
+	live := prometheus.NewRegistry()
+	live.MustRegister(s.LiveCollector())
+	h := s.Handler(live, func(err error) { t.Error(err) })
+	const scrapers, rounds = 4, 5
+	counts := make(chan int, scrapers*rounds) // last-success series per scrape
+	var wg sync.WaitGroup
+	for g := range scrapers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest("GET", "/metrics", nil)
+				if (g+r)%2 == 1 {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				h.ServeHTTP(rec, req)
+				var body io.Reader = rec.Body
+				if rec.Header().Get("Content-Encoding") == "gzip" {
+					zr, err := gzip.NewReader(rec.Body)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					body = zr
+				}
+				p := expfmt.NewTextParser(model.UTF8Validation)
+				fams, err := p.TextToMetricFamilies(body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				counts <- len(fams["turku_storage_source_last_success_timestamp_seconds"].GetMetric())
+			}
+		}()
+	}
+	for i := range 20 {
+		s.BackupFinished(fmt.Sprintf("m%05d", i*37%(blockRows+10)), "u", "etc", true, now, now.Add(time.Duration(i)*time.Second), "")
+	}
+	wg.Wait()
+	close(counts)
+	n := 0
+	for got := range counts {
+		n++
+		if got != blockRows+10 {
+			t.Errorf("a scrape had %d last-success series, want %d", got, blockRows+10)
+		}
+	}
+	if n != scrapers*rounds {
+		t.Errorf("got %d scrapes, want %d", n, scrapers*rounds)
 	}
 }
