@@ -303,7 +303,8 @@ func TestPullRsyncResults(t *testing.T) {
 		{name: "disk full", code: 11, output: "rsync: write failed on \"/vol/etc/big\": No space left on device (28)\nrsync error: error in file IO (code 11)",
 			summary: "rsync exited with return code 11\nrsync: write failed on \"/vol/etc/big\": No space left on device (28)\nrsync error: error in file IO (code 11)\n"},
 		{name: "auth", code: 5, output: "@ERROR: auth failed on module etc",
-			summary: "rsync exited with return code 5\n@ERROR: auth failed on module etc\n"},
+			summary: "rsync exited with return code 5\n@ERROR: auth failed on module etc\n" +
+				"meaning: the agent's rsync daemon refused the source's user name or password: the agent's configuration and the coordinator disagree (run turku-update-config on the agent)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,7 +13,7 @@ const (
 // goroutines and must not block.
 type Observer interface {
 	// BackupPhase says the source's backup entered phase. In
-	// PhaseRunning, files returns how many files rsync listed so far
+	// PhaseRunning, files returns how many files rsync transferred so far
 	// (its --verbose lines); it is nil in PhaseWaiting.
 	BackupPhase(machine, unit, source, phase string, files func() int64)
 	// BackupFinished says it ended, successfully or not, after running

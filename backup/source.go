@@ -157,12 +157,15 @@ func agentMessage(source string, err error) string {
 }
 
 // failureSummary is the report summary of a failed source: the error and,
-// for rsync, its last lines of output.
+// for rsync, its last lines of output and what they mean on the agent.
 func failureSummary(err error) string {
 	s := err.Error() + "\n"
 	var re *rsync.Error
 	if errors.As(err, &re) && len(re.Tail) > 0 {
 		s += strings.Join(re.Tail, "\n") + "\n"
+		if h := rsyncHint(re.Tail); h != "" {
+			s += "meaning: " + h + "\n"
+		}
 	}
 	return s
 }

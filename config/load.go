@@ -48,6 +48,10 @@ type source struct {
 	// written.
 	volumeNames map[string]string
 	problems    []string
+	// skipped are the files of config.d not read for their extension,
+	// as warnings; examples those named *.example (the package ships
+	// one), which are only noted.
+	skipped, examples []string
 }
 
 // Load reads dir/config.d, applies defaults and environment overrides,
@@ -74,7 +78,13 @@ func load(dir, sshdGlob string) (*Config, error) {
 		return nil, err
 	}
 	bindEnv(v, src)
-	return build(v, src, sshdGlob)
+	c, err := build(v, src, sshdGlob)
+	if err != nil {
+		return nil, err
+	}
+	c.Warnings = append(src.skipped, c.Warnings...)
+	c.Ignored = append(src.examples, c.Ignored...)
+	return c, nil
 }
 
 // readDir merges config.d's files into v in file-name order, like the old
@@ -91,20 +101,31 @@ func readDir(v *viper.Viper, dir string) (*source, error) {
 	var names []string
 	for _, e := range entries {
 		n := e.Name()
-		if !strings.HasSuffix(n, ".json") && !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yml") {
-			continue
-		}
 		if strings.HasPrefix(n, ".") {
-			continue
+			continue // hidden: editors' swap files and the like
 		}
 		info, err := os.Stat(filepath.Join(cd, n))
 		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if !strings.HasSuffix(n, ".json") && !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yml") {
+			// A file the operator may think is read: 10-storage.yaml.bak,
+			// 10-storage.yaml.dpkg-dist, 20-volumes.conf.
+			msg := fmt.Sprintf("%s: not read: only *.json, *.yaml and *.yml files are", filepath.Join("config.d", n))
+			if strings.HasSuffix(n, ".example") {
+				src.examples = append(src.examples, msg)
+			} else {
+				src.skipped = append(src.skipped, msg)
+			}
 			continue
 		}
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
+		if others := slices.Concat(src.examples, src.skipped); len(others) > 0 {
+			return nil, fmt.Errorf("%s: no *.json, *.yaml or *.yml files (%s)", cd, strings.Join(others, "; "))
+		}
 		return nil, fmt.Errorf("%s: no *.json, *.yaml or *.yml files", cd)
 	}
 	for _, n := range names {

@@ -37,5 +37,20 @@ func RestartNeeded(a, b *Config) []string {
 	diff("ssh_per_source_max_startups", a.SSHPerSourceMaxStartups == b.SSHPerSourceMaxStartups)
 	diff("ssh_trusted_networks", slices.Equal(a.SSHTrustedNetworks, b.SSHTrustedNetworks))
 	diff("restore_max_lifetime", a.RestoreMaxLifetime == b.RestoreMaxLifetime)
+	diff("ssh_max_connections_per_machine", a.SSHMaxConnectionsPerMachine == b.SSHMaxConnectionsPerMachine)
+	diff("ssh_max_sessions_per_machine", a.SSHMaxSessionsPerMachine == b.SSHMaxSessionsPerMachine)
+	diff("ssh_session_request_timeout", a.SSHSessionRequestTimeout == b.SSHSessionRequestTimeout)
+	diff("tunnel_port_range", a.TunnelPortRange == b.TunnelPortRange)
+	// The report queue is built once, with its limits.
+	diff("report_spool_max_count", a.ReportSpoolMaxCount == b.ReportSpoolMaxCount)
+	diff("report_spool_max_bytes", a.ReportSpoolMaxBytes == b.ReportSpoolMaxBytes)
+	// The dashboard's listener, its TLS pair, password file and age
+	// thresholds are read when it starts.
+	diff("web_listen", a.WebListen == b.WebListen)
+	diff("web_tls_cert", a.WebTLSCert == b.WebTLSCert)
+	diff("web_tls_key", a.WebTLSKey == b.WebTLSKey)
+	diff("web_auth_file", a.WebAuthFile == b.WebAuthFile)
+	diff("web_max_age", a.WebMaxAge == b.WebMaxAge)
+	diff("web_warn_age", a.WebWarnAge == b.WebWarnAge)
 	return out
 }

@@ -51,6 +51,12 @@ func TestRestartNeeded(t *testing.T) {
 		{"ssh_per_source_max_startups", func(c *Config) { c.SSHPerSourceMaxStartups = 3 }},
 		{"ssh_trusted_networks", func(c *Config) { c.SSHTrustedNetworks = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} }},
 		{"restore_max_lifetime", func(c *Config) { c.RestoreMaxLifetime = time.Hour }},
+		{"ssh_max_connections_per_machine", func(c *Config) { c.SSHMaxConnectionsPerMachine = 8 }},
+		{"ssh_max_sessions_per_machine", func(c *Config) { c.SSHMaxSessionsPerMachine = 1 }},
+		{"ssh_session_request_timeout", func(c *Config) { c.SSHSessionRequestTimeout = 10 * time.Second }},
+		{"tunnel_port_range", func(c *Config) { c.TunnelPortRange = PortRange{50000, 60000} }},
+		{"report_spool_max_count", func(c *Config) { c.ReportSpoolMaxCount = 5 }},
+		{"report_spool_max_bytes", func(c *Config) { c.ReportSpoolMaxBytes = 5 << 20 }},
 		// A reload applies these.
 		{"", func(c *Config) { c.Volumes = append(c.Volumes, Volume{Name: "b", Path: "/b"}) }},
 		{"", func(c *Config) { c.MaxConcurrentBackups = 5 }},

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/viper"
 )
@@ -28,7 +29,19 @@ func setSSHLimitDefaults(v *viper.Viper) {
 	v.SetDefault("ssh_max_startups", "30:30:100")
 	v.SetDefault("ssh_per_source_max_startups", int64(10))
 	v.SetDefault("restore_max_lifetime", "3h")
+	// An agent needs one connection and one session (a checkin and a
+	// restore of one machine may overlap): a few more leave room for a
+	// run starting while the last one's connection closes, and none for
+	// one key to take the slots every other machine needs.
+	v.SetDefault("ssh_max_connections_per_machine", int64(4))
+	v.SetDefault("ssh_max_sessions_per_machine", int64(2))
+	// The agent sends its command and request at once.
+	v.SetDefault("ssh_session_request_timeout", "5s")
 }
+
+// maxSessionRequestTimeout is the SSH server's login grace time, which
+// bounds the same wait from the connection's start.
+const maxSessionRequestTimeout = 30 * time.Second
 
 // sshLimits reads the keys in sshLimitKeys into c.
 func (r *reader) sshLimits(c *Config) {
@@ -48,6 +61,16 @@ func (r *reader) sshLimits(c *Config) {
 		c.SSHTrustedNetworks = append(c.SSHTrustedNetworks, p.Masked())
 	}
 	c.RestoreMaxLifetime = r.duration("restore_max_lifetime")
+	c.SSHMaxConnectionsPerMachine = r.integer("ssh_max_connections_per_machine", 1, 1000)
+	c.SSHMaxSessionsPerMachine = r.integer("ssh_max_sessions_per_machine", 1, 1000)
+	if c.SSHMaxConnectionsPerMachine > 0 && c.SSHMaxSessionsPerMachine > c.SSHMaxConnectionsPerMachine {
+		r.fail("ssh_max_sessions_per_machine", "%d is more than ssh_max_connections_per_machine (%d): each session needs a connection",
+			c.SSHMaxSessionsPerMachine, c.SSHMaxConnectionsPerMachine)
+	}
+	c.SSHSessionRequestTimeout = r.duration("ssh_session_request_timeout")
+	if d := c.SSHSessionRequestTimeout; d > 0 && (d < time.Second || d > maxSessionRequestTimeout) {
+		r.fail("ssh_session_request_timeout", "%s is out of range 1s..%s (the login grace time bounds it anyway)", d, maxSessionRequestTimeout)
+	}
 }
 
 // maxStartups reads "start:rate:full", or a single number meaning a hard

@@ -25,6 +25,10 @@ func TestSSHLimits(t *testing.T) {
 		if c.SSHPerSourceMaxStartups != 10 || c.RestoreMaxLifetime != 3*time.Hour || c.SSHTrustedNetworks != nil {
 			t.Errorf("got %d, %v, %v; want 10, 3h, none", c.SSHPerSourceMaxStartups, c.RestoreMaxLifetime, c.SSHTrustedNetworks)
 		}
+		if c.SSHMaxConnectionsPerMachine != 4 || c.SSHMaxSessionsPerMachine != 2 || c.SSHSessionRequestTimeout != 5*time.Second {
+			t.Errorf("per machine: got %d connections, %d sessions, %v; want 4, 2, 5s",
+				c.SSHMaxConnectionsPerMachine, c.SSHMaxSessionsPerMachine, c.SSHSessionRequestTimeout)
+		}
 	})
 	t.Run("set", func(t *testing.T) {
 		c, err := Load(writeConfig(t, map[string]string{"a.yaml": strings.Join([]string{
@@ -32,6 +36,7 @@ func TestSSHLimits(t *testing.T) {
 			`ssh_max_startups: "10:30:60"`, "ssh_per_source_max_startups: 40",
 			"ssh_trusted_networks: [192.0.2.0/24, 2001:db8::1, 198.51.100.7/16]",
 			"restore_max_lifetime: 8h",
+			"ssh_max_connections_per_machine: 6", "ssh_max_sessions_per_machine: 3", "ssh_session_request_timeout: 10",
 		}, "\n")}))
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +51,10 @@ func TestSSHLimits(t *testing.T) {
 		if c.SSHPerSourceMaxStartups != 40 || c.RestoreMaxLifetime != 8*time.Hour {
 			t.Errorf("got %d, %v", c.SSHPerSourceMaxStartups, c.RestoreMaxLifetime)
 		}
+		if c.SSHMaxConnectionsPerMachine != 6 || c.SSHMaxSessionsPerMachine != 3 || c.SSHSessionRequestTimeout != 10*time.Second {
+			t.Errorf("per machine: got %d, %d, %v; want 6, 3, 10s",
+				c.SSHMaxConnectionsPerMachine, c.SSHMaxSessionsPerMachine, c.SSHSessionRequestTimeout)
+		}
 	})
 	t.Run("single number is a hard limit", func(t *testing.T) {
 		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "ssh_max_startups": 50}`}))
@@ -58,7 +67,7 @@ func TestSSHLimits(t *testing.T) {
 	})
 	t.Run("printed form loads back", func(t *testing.T) {
 		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base +
-			`, "ssh_max_startups": "10:30:60", "ssh_trusted_networks": ["192.0.2.0/24"], "restore_max_lifetime": "90m"}`}))
+			`, "ssh_max_startups": "10:30:60", "ssh_trusted_networks": ["192.0.2.0/24"], "restore_max_lifetime": "90m", "ssh_session_request_timeout": "7s"}`}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +80,8 @@ func TestSSHLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		var keys []string
-		for _, k := range []string{"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks", "restore_max_lifetime"} {
+		for _, k := range []string{"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks", "restore_max_lifetime",
+			"ssh_max_connections_per_machine", "ssh_max_sessions_per_machine", "ssh_session_request_timeout"} {
 			keys = append(keys, fmt.Sprintf("%q: %s", k, mustJSON(t, printed[k])))
 		}
 		again, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, ` + strings.Join(keys, ", ") + `}`}))
@@ -80,7 +90,8 @@ func TestSSHLimits(t *testing.T) {
 		}
 		if again.SSHMaxStartups != c.SSHMaxStartups || again.RestoreMaxLifetime != c.RestoreMaxLifetime ||
 			again.SSHPerSourceMaxStartups != c.SSHPerSourceMaxStartups || len(again.SSHTrustedNetworks) != 1 ||
-			again.SSHTrustedNetworks[0] != c.SSHTrustedNetworks[0] {
+			again.SSHTrustedNetworks[0] != c.SSHTrustedNetworks[0] || again.SSHSessionRequestTimeout != c.SSHSessionRequestTimeout ||
+			again.SSHMaxConnectionsPerMachine != c.SSHMaxConnectionsPerMachine || again.SSHMaxSessionsPerMachine != c.SSHMaxSessionsPerMachine {
 			t.Errorf("round trip of %s changed the values", strings.Join(keys, ", "))
 		}
 	})
@@ -94,6 +105,16 @@ func TestSSHLimits(t *testing.T) {
 		{"per source zero", `"ssh_per_source_max_startups": 0`, `config.d/a.json: ssh_per_source_max_startups: 0 is out of range 1..100000`},
 		{"trusted not a network", `"ssh_trusted_networks": ["office"]`, `config.d/a.json: ssh_trusted_networks[0]: want a network like 192.0.2.0/24 or 2001:db8::/48, got "office"`},
 		{"restore lifetime", `"restore_max_lifetime": "forever"`, `config.d/a.json: restore_max_lifetime: want a duration like "5m" or a number of seconds, got "forever"`},
+		{"connections per machine zero", `"ssh_max_connections_per_machine": 0`, `config.d/a.json: ssh_max_connections_per_machine: 0 is out of range 1..1000`},
+		{"sessions per machine zero", `"ssh_max_sessions_per_machine": 0`, `config.d/a.json: ssh_max_sessions_per_machine: 0 is out of range 1..1000`},
+		{"sessions beyond connections", `"ssh_max_connections_per_machine": 2, "ssh_max_sessions_per_machine": 3`,
+			`config.d/a.json: ssh_max_sessions_per_machine: 3 is more than ssh_max_connections_per_machine (2): each session needs a connection`},
+		{"request timeout too long", `"ssh_session_request_timeout": "1m"`,
+			`config.d/a.json: ssh_session_request_timeout: 1m0s is out of range 1s..30s (the login grace time bounds it anyway)`},
+		{"request timeout too short", `"ssh_session_request_timeout": "100ms"`,
+			`config.d/a.json: ssh_session_request_timeout: 100ms is out of range 1s..30s (the login grace time bounds it anyway)`},
+		{"request timeout words", `"ssh_session_request_timeout": "soon"`,
+			`config.d/a.json: ssh_session_request_timeout: want a duration like "5m" or a number of seconds, got "soon"`},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {

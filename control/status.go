@@ -23,6 +23,8 @@ const (
 // Status is the document `turku-storage status --json` prints: the live
 // state (a monitor.Status) arranged for the operator.
 type Status struct {
+	// Storage is the name of the storage unit that answered.
+	Storage string    `json:"storage"`
 	Version string    `json:"version"`
 	Now     time.Time `json:"now"`
 	Started time.Time `json:"started"`
@@ -44,6 +46,9 @@ type Status struct {
 	// first.
 	Failing []monitor.FailingSource `json:"failing"`
 	Volumes []Volume                `json:"volumes"`
+	// Orphans are the machines with data here that the coordinator no
+	// longer assigns here, longest orphaned first.
+	Orphans []monitor.OrphanStatus `json:"orphans"`
 }
 
 // Agent is a connected agent in a Status.
@@ -72,7 +77,9 @@ type Backup struct {
 	// mean rate since rsync started; running backups only.
 	Bytes          int64   `json:"bytes"`
 	BytesPerSecond float64 `json:"bytes_per_second"`
-	// Files is how many files rsync listed so far, when it tells.
+	// Files is how many files rsync transferred so far (new or changed,
+	// directories not counted; unchanged files are not among them), when it
+	// tells.
 	Files *int64 `json:"files,omitempty"`
 }
 
@@ -158,6 +165,7 @@ func (st *Status) fill(ms monitor.Status) {
 	}
 	st.SpooledReports = ms.ReportsSpooled
 	st.Failing = ms.Failing
+	st.Orphans = ms.Orphans
 	st.Volumes = []Volume{}
 	for _, v := range ms.Volumes {
 		st.Volumes = append(st.Volumes, Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,

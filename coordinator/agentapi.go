@@ -39,14 +39,14 @@ func (c *Coordinator) machineLogin(ctx context.Context, req map[string]any, isUp
 		if isUpdateConfig {
 			return nil, uuid, nil
 		}
-		return nil, "", c.refuseUnknown()
+		return nil, "", c.refuseUnknown(rm["secret"])
 	}
 	if !isUpdateConfig && !m.Published {
-		return nil, "", c.refuseUnknown()
+		return nil, "", c.refuseUnknown(rm["secret"])
 	}
 	secret, ok := rm["secret"].(string)
 	if !ok {
-		return nil, "", errBadAuth
+		return nil, "", c.refuseUnknown(rm["secret"])
 	}
 	if err := c.checkSecret(secret, m.SecretHash); err != nil {
 		return nil, "", err
@@ -68,11 +68,14 @@ func (c *Coordinator) checkSecret(secret, hash string) error {
 }
 
 // refuseUnknown answers a login for a record that does not exist (or may
-// not log in) as a wrong secret for one that does would be answered at
-// this moment: errBusy while the verification slots are full, else
-// errBadAuth. So the 503 does not tell which UUIDs and names exist.
-func (c *Coordinator) refuseUnknown() error {
-	if c.store.secrets.slotsFull() {
+// not log in, or sent a secret that is not a string) as a wrong secret
+// for one that does would be answered at this moment: after the same
+// argon2 work on secret, errBusy while the verification slots are full,
+// else errBadAuth. So neither the answer nor the time it takes tells
+// which UUIDs and names exist.
+func (c *Coordinator) refuseUnknown(secret any) error {
+	s, _ := secret.(string)
+	if err := c.store.secrets.tryVerifyNone(s); err != nil {
 		return errBusy
 	}
 	return errBadAuth
@@ -85,14 +88,14 @@ func (c *Coordinator) registrationAuth(ctx context.Context, req map[string]any, 
 	name, _ := ra["name"].(string)
 	secret, _ := ra["secret"].(string)
 	if name == "" || secret == "" {
-		return nil, errBadAuth
+		return nil, c.refuseUnknown(secret)
 	}
 	a, err := c.store.authByName(ctx, c.store.db, name)
 	if err != nil {
 		return nil, err
 	}
 	if a == nil || !a.Active || a.SecretType != secretType {
-		return nil, c.refuseUnknown()
+		return nil, c.refuseUnknown(secret)
 	}
 	if err := c.checkSecret(secret, a.SecretHash); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -142,11 +143,17 @@ func attackServer(t *testing.T, f *fixture) (string, chan string) {
 
 func TestAttackConcurrentRequests(t *testing.T) {
 	f := newFixture(t)
-	f.c.admission.lim.MaxInFlight = 6
+	f.c.admission.lim.MaxInFlight = 8 // strangers may take 6
 	f.c.admission.lim.MaxInFlightPerAddr = 4
 	addr, admitted := attackServer(t, f)
 	f.register(t, obj{"etc": etcSource})
 	checkin := `{"machine": {"uuid": "` + machineUUID + `", "secret": "machine-secret"}}`
+
+	// An agent proves its secret: its address is known from now on.
+	if code, _, body := post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin); code != http.StatusOK {
+		t.Fatalf("agent before the attack: %d %q, want 200", code, body)
+	}
+	<-admitted
 
 	// One address holds as many requests as it may; its next is refused.
 	for range 4 {
@@ -157,20 +164,29 @@ func TestAttackConcurrentRequests(t *testing.T) {
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(body, "your address") {
 		t.Errorf("fifth request from one address: %d %q Retry-After %q, want 429 with Retry-After", code, body, hdr.Get("Retry-After"))
 	}
-	// Another address is still served.
-	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
-	<-admitted
-	if code != http.StatusOK {
-		t.Errorf("agent from another address: %d %q, want 200", code, body)
-	}
-	// The cap over all addresses.
+	// Strangers fill their share; the next stranger is refused.
 	for range 2 {
 		stall(t, "127.0.0.4", addr)
 		<-admitted
 	}
 	code, hdr, body = post(t, "127.0.0.5", addr, "/v1/agent_ping_checkin", checkin)
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
-		t.Errorf("request over the global cap: %d %q, want 429 with Retry-After", code, body)
+		t.Errorf("stranger over the strangers' share: %d %q, want 429 with Retry-After", code, body)
+	}
+	// The known agent is served from the share kept for known addresses.
+	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
+	<-admitted
+	if code != http.StatusOK {
+		t.Errorf("known agent with the strangers' share full: %d %q, want 200", code, body)
+	}
+	// The cap over all addresses holds for known addresses too.
+	for range 2 {
+		stall(t, "127.0.0.3", addr)
+		<-admitted
+	}
+	code, hdr, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Errorf("known agent over the global cap: %d %q, want 429 with Retry-After", code, body)
 	}
 }
 
@@ -406,5 +422,125 @@ func TestBodyLimitWithoutLength(t *testing.T) {
 	want := "Request body too large: agent_ping_checkin takes at most 4096 bytes"
 	if rec.Code != http.StatusRequestEntityTooLarge || rec.Body.String() != want {
 		t.Errorf("got %d %q, want 413 %q", rec.Code, rec.Body.String(), want)
+	}
+}
+
+// TestLoginRefusalsCostOneHash: every refused login costs one argon2
+// derivation with the parameters of the stored secrets, whether the
+// machine, storage unit or registration auth named exists or not, so the
+// time a refusal takes does not tell which names exist.
+func TestLoginRefusalsCostOneHash(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, obj{"etc": etcSource})
+	type params struct {
+		time, memory uint32
+		threads      uint8
+	}
+	var mu sync.Mutex
+	var derived []params
+	f.c.store.secrets.derived = func(tm, mem uint32, th uint8) {
+		mu.Lock()
+		defer mu.Unlock()
+		derived = append(derived, params{tm, mem, th})
+	}
+	want := params{testArgon2.Time, testArgon2.MemoryKiB, testArgon2.Threads}
+	unknown := obj{"uuid": otherUUID, "secret": "guess"}
+	tests := []struct {
+		name, path string
+		body       obj
+	}{
+		{"known machine, wrong secret", "/v1/agent_ping_checkin", obj{"machine": obj{"uuid": machineUUID, "secret": "guess"}}},
+		{"unknown machine", "/v1/agent_ping_checkin", obj{"machine": unknown}},
+		{"unknown machine, restore", "/v1/agent_ping_restore", obj{"machine": unknown}},
+		{"known machine, secret not a string", "/v1/agent_ping_checkin", obj{"machine": obj{"uuid": machineUUID, "secret": 1}}},
+		{"update_config, known machine, wrong secret", "/v1/update_config", obj{"machine": obj{"uuid": machineUUID, "secret": "guess"}}},
+		{"update_config, unknown machine, no auth", "/v1/update_config", obj{"machine": unknown}},
+		{"update_config, unknown machine, empty auth secret", "/v1/update_config",
+			obj{"machine": unknown, "auth": obj{"name": RegistrationAuthName, "secret": ""}}},
+		{"registration, unknown auth name", "/v1/update_config",
+			obj{"machine": unknown, "auth": obj{"name": "Guessed Registrations", "secret": "guess"}}},
+		{"registration, wrong secret", "/v1/update_config",
+			obj{"machine": unknown, "auth": obj{"name": RegistrationAuthName, "secret": "guess"}}},
+		{"registration, auth of the wrong type", "/v1/storage_update_config",
+			obj{"storage": obj{"name": "other", "secret": "s"}, "auth": obj{"name": RegistrationAuthName, "secret": "guess"}}},
+		{"unknown storage unit", "/v1/storage_ping_checkin", obj{"storage": obj{"name": "other", "secret": "guess"}, "machine": obj{"uuid": machineUUID}}},
+		{"known storage unit, wrong secret", "/v1/storage_ping_checkin", obj{"storage": obj{"name": storageName, "secret": "guess"}, "machine": obj{"uuid": machineUUID}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			derived = nil
+			mu.Unlock()
+			code, body := f.post(t, tc.path, tc.body)
+			if code != http.StatusForbidden || body != "Bad auth" {
+				t.Fatalf("got %d %q, want 403 Bad auth", code, body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(derived) != 1 || derived[0] != want {
+				t.Errorf("key derivations %v, want exactly one with %v", derived, want)
+			}
+		})
+	}
+}
+
+// TestHealthDoesNotClearFailures: only an authenticated call clears an
+// address's count of wrong secrets; health, which anyone may call, does
+// not, or a guesser could call it between guesses and never be penalised.
+func TestHealthDoesNotClearFailures(t *testing.T) {
+	f := newFixture(t)
+	f.c.admission.lim.PenaltyFailures = 3
+	addr, admitted := attackServer(t, f)
+	guess := `{"machine": {"uuid": "` + otherUUID + `", "secret": "s"}, "auth": {"name": "Machine Registrations", "secret": "guess"}}`
+	for i, path := range []string{"update_config", "update_config", "health", "update_config"} {
+		body := guess
+		if path == "health" {
+			body = "{}"
+		}
+		code, _, text := post(t, "127.0.0.2", addr, "/v1/"+path, body)
+		<-admitted
+		if want := map[bool]int{true: 200, false: 403}[path == "health"]; code != want {
+			t.Fatalf("call %d (%s): %d %q, want %d", i, path, code, text, want)
+		}
+	}
+	if code, _, text := post(t, "127.0.0.2", addr, "/v1/update_config", guess); code != http.StatusTooManyRequests {
+		t.Errorf("after three wrong secrets and a health call: %d %q, want 429", code, text)
+	}
+}
+
+// BenchmarkWrongSecret measures what a wrong secret costs with the
+// default argon2 parameters, for a machine that exists and one that does
+// not; the two should be alike (TestLoginRefusalsCostOneHash asserts it).
+func BenchmarkWrongSecret(b *testing.B) {
+	c, err := New(Options{
+		DBPath:             filepath.Join(b.TempDir(), "coordinator.db"),
+		Storage:            StorageIdentity{Name: storageName, Secret: storageSecret, SSHPingHost: "primary.example.com"},
+		RegistrationSecret: regSecret,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	h := c.InProcessHandler()
+	send := func(body string) int {
+		req := httptest.NewRequest(http.MethodPost, "/v1/update_config", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	reg, _ := json.Marshal(agentConfig(obj{}))
+	if code := send(string(reg)); code != http.StatusOK {
+		b.Fatalf("registration: %d", code)
+	}
+	for _, bc := range []struct{ name, uuid string }{{"known", machineUUID}, {"unknown", otherUUID}} {
+		b.Run(bc.name, func(b *testing.B) {
+			body := `{"machine": {"uuid": "` + bc.uuid + `", "secret": "guess"}}`
+			for b.Loop() {
+				if code := send(body); code != http.StatusForbidden {
+					b.Fatalf("got %d, want 403", code)
+				}
+			}
+		})
 	}
 }

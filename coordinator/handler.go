@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -39,12 +40,14 @@ var errBusy = &apiError{status: http.StatusServiceUnavailable,
 type call func(ctx context.Context, req map[string]any) (any, error)
 
 // endpoint is one API call: its view, the largest body it reads, the
-// fields it takes, and whether it is served on coordinator_listen.
+// fields it takes, whether it is served on coordinator_listen, and
+// whether a 200 means the caller proved a secret (every call but health).
 type endpoint struct {
 	fn      call
 	maxBody int64
 	fields  fields
 	agent   bool
+	login   bool
 }
 
 // Body limits. Agent calls carry a UUID and a secret, or (update_config)
@@ -58,32 +61,63 @@ const (
 	maxStorageBody      = 1 << 20
 )
 
+// Deadlines on coordinator_listen, fitted to the body limits: an agent
+// sends its whole request, a few hundred bytes, in one or two packets, and
+// even 64 KiB arrives in well under a second on any link a backup could
+// use. A client that is slower holds a connection, and after admission a
+// place among the requests in flight, for nothing: a 1 byte/s body of
+// 4 KiB would hold its place for over an hour.
+const (
+	// headerTimeout bounds the TLS handshake and then the request header,
+	// from the connection's start (on a kept-alive connection, from the
+	// next request's first byte); the connection is closed without an
+	// answer (http.Server.ReadHeaderTimeout).
+	headerTimeout = 5 * time.Second
+	// agentBodyTimeout and updateConfigBodyTimeout bound a body, from the
+	// end of its header, for calls taking at most maxAgentBody and
+	// maxUpdateConfigBody; a body still arriving then is answered 408.
+	agentBodyTimeout        = 5 * time.Second
+	updateConfigBodyTimeout = 10 * time.Second
+	// idleTimeout bounds the wait for a kept-alive connection's next
+	// request (turku-agent makes one call per connection).
+	idleTimeout = 5 * time.Second
+)
+
+// bodyTimeout is the deadline for a body of at most limit bytes.
+func bodyTimeout(limit int64) time.Duration {
+	if limit <= maxAgentBody {
+		return agentBodyTimeout
+	}
+	return updateConfigBodyTimeout
+}
+
 func (c *Coordinator) endpoints() map[string]endpoint {
 	agentReq := fields{"machine": agentMachineKeys}
 	machineReq := fields{"uuid": nil, "secret": nil, "environment_name": nil, "service_name": nil,
 		"unit_name": nil, "comment": nil, "ssh_public_key": nil, "published": nil, "sources": nil}
 	storageReq := fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil}}
 	return map[string]endpoint{
-		"health":             {c.health, maxAgentBody, fields{}, true},
-		"update_config":      {c.updateConfig, maxUpdateConfigBody, fields{"machine": machineReq, "auth": authKeys}, true},
-		"agent_ping_checkin": {c.agentPingCheckin, maxAgentBody, agentReq, true},
-		"agent_ping_restore": {c.agentPingRestore, maxAgentBody, agentReq, true},
+		"health":             {c.health, maxAgentBody, fields{}, true, false},
+		"update_config":      {c.updateConfig, maxUpdateConfigBody, fields{"machine": machineReq, "auth": authKeys}, true, true},
+		"agent_ping_checkin": {c.agentPingCheckin, maxAgentBody, agentReq, true, true},
+		"agent_ping_restore": {c.agentPingRestore, maxAgentBody, agentReq, true, true},
 		"storage_update_config": {c.storageUpdateConfig, maxStorageBody,
-			fields{"storage": storageKeys, "auth": authKeys}, false},
-		"storage_ping_checkin": {c.storagePingCheckin, maxAgentBody, storageReq, false},
+			fields{"storage": storageKeys, "auth": authKeys}, false, true},
+		"storage_ping_checkin": {c.storagePingCheckin, maxAgentBody, storageReq, false, true},
 		"storage_ping_source_update": {c.storagePingSourceUpdate, maxStorageBody,
-			fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil, "sources": nil}}, false},
+			fields{"storage": storageAuthKeys, "machine": fields{"uuid": nil, "sources": nil}}, false, true},
 	}
 }
 
 // Handler serves the agent-facing calls (health, update_config,
 // agent_ping_checkin, agent_ping_restore) for coordinator_listen: POST
 // /v1/<call> as turku-api does, and also /<call>, so api_url may name the
-// coordinator with or without /v1. Before a body is read, each request
-// passes admission (Options.Limits): caps on requests in flight, overall
-// and per client address, and penalties for addresses that keep sending
-// wrong secrets. The storage-facing calls answer 404 here: they are
-// served only in-process, by InProcessHandler.
+// coordinator with or without /v1. Each request's body gets a read
+// deadline (agentBodyTimeout, updateConfigBodyTimeout), and before the
+// body is read the request passes admission (Options.Limits): caps on
+// requests in flight, overall and per client address, and penalties for
+// addresses that keep sending wrong secrets. The storage-facing calls
+// answer 404 here: they are served only in-process, by InProcessHandler.
 func (c *Coordinator) Handler() http.Handler {
 	return c.handler(true)
 }
@@ -101,6 +135,16 @@ func (c *Coordinator) handler(network bool) http.Handler {
 		name := strings.TrimPrefix(r.URL.Path, "/v1")
 		name, ok := strings.CutPrefix(name, "/")
 		ep, known := calls[name]
+		if network {
+			// Before anything else, so that what net/http drains of a
+			// body left unread (a refusal, a 404) is under the deadline
+			// too. An httptest.ResponseRecorder has no deadline to set.
+			limit := int64(maxAgentBody)
+			if known {
+				limit = ep.maxBody
+			}
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout(limit)))
+		}
 		if !ok || !known || (network && !ep.agent) {
 			writeText(w, http.StatusNotFound, "Not found")
 			return
@@ -110,12 +154,18 @@ func (c *Coordinator) handler(network bool) http.Handler {
 			return
 		}
 		key := addrKey(r.RemoteAddr)
-		if ref := c.admission.admit(key); ref != nil {
+		stranger, ref := c.admission.admit(key)
+		if ref != nil {
+			// The connection closes after the answer, so its place
+			// is free until the client retries.
+			w.Header().Set("Connection", "close")
 			writeRetry(w, http.StatusTooManyRequests, ref.msg, ref.retryAfter)
 			return
 		}
 		status := http.StatusInternalServerError // if serveCall panics
-		defer func() { c.admission.release(key, status == http.StatusForbidden, status == http.StatusOK) }()
+		defer func() {
+			c.admission.release(key, stranger, status == http.StatusForbidden, ep.login && status == http.StatusOK)
+		}()
 		status = c.serveCall(w, r, name, ep)
 	})
 }
@@ -145,6 +195,14 @@ func (c *Coordinator) serveCall(w http.ResponseWriter, r *http.Request, name str
 	req, err := decodeRequest(http.MaxBytesReader(w, r.Body, ep.maxBody), ep.fields)
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return tooLarge()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		d := bodyTimeout(ep.maxBody)
+		c.log.Debug("api request body too slow", "call", name, "remote", r.RemoteAddr, "duration", d)
+		c.admission.noteRefused(refusedSlowBody)
+		w.Header().Set("Connection", "close")
+		return writeText(w, http.StatusRequestTimeout,
+			fmt.Sprintf("Request body too slow: %s must arrive within %v", name, d))
 	}
 	if err != nil {
 		return writeText(w, http.StatusBadRequest, err.Error())

@@ -66,9 +66,18 @@ const hashPrefix = "argon2$"
 type secrets struct {
 	params Argon2Params
 	sem    chan struct{}
+	// none is a hash with params that no secret matches (its key is
+	// random, not derived): a login for a name that does not exist is
+	// verified against it, so it costs what a wrong secret for an
+	// existing one costs.
+	none string
 
 	mu sync.Mutex
 	ok map[verifyKey]struct{} // guarded by mu
+
+	// derived, when set (tests), is called after each key derivation of
+	// a verification with the parameters it used.
+	derived func(time, memoryKiB uint32, threads uint8)
 }
 
 type verifyKey struct {
@@ -84,7 +93,20 @@ func newSecrets(p Argon2Params) *secrets {
 		params: p,
 		sem:    make(chan struct{}, hashConcurrency),
 		ok:     make(map[verifyKey]struct{}),
+		none:   unmatchableHash(p),
 	}
+}
+
+// unmatchableHash is a hash in Django's format with parameters p whose
+// key is random bytes rather than derived from any secret: finding a
+// secret that matches it means finding a preimage of argon2id.
+func unmatchableHash(p Argon2Params) string {
+	salt, key := make([]byte, saltLen), make([]byte, keyLen)
+	rand.Read(salt) // crypto/rand.Read never fails (Go 1.24+)
+	rand.Read(key)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("%sargon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", hashPrefix, argon2.Version,
+		p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // hash returns a new salted argon2id hash of secret in Django's format:
@@ -125,8 +147,14 @@ func (s *secrets) tryVerify(secret, encoded string) (bool, error) {
 	return s.check(secret, encoded, false)
 }
 
-// slotsFull reports whether every argon2 slot is busy right now.
-func (s *secrets) slotsFull() bool { return len(s.sem) == cap(s.sem) }
+// tryVerifyNone does for secret the work tryVerify does for a wrong
+// secret against a stored hash of the current parameters, for a login
+// whose name does not exist: it returns errSlotsFull when every slot is
+// busy, as tryVerify would, and nil otherwise (the secret never matches).
+func (s *secrets) tryVerifyNone(secret string) error {
+	_, err := s.check(secret, s.none, false)
+	return err
+}
 
 func (s *secrets) check(secret, encoded string, wait bool) (bool, error) {
 	k := verifyKey{hash: encoded, secret: sha256.Sum256([]byte(secret))}
@@ -156,6 +184,9 @@ func (s *secrets) check(secret, encoded string, wait bool) (bool, error) {
 		key = argon2.Key([]byte(secret), ph.salt, ph.time, ph.memory, ph.threads, uint32(len(ph.key)))
 	}
 	<-s.sem
+	if s.derived != nil {
+		s.derived(ph.time, ph.memory, ph.threads)
+	}
 	if subtle.ConstantTimeCompare(key, ph.key) != 1 {
 		return false, nil
 	}

@@ -5,7 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -40,11 +40,14 @@ func (c *Coordinator) NewServer(ln net.Listener, opts ServerOptions) (*Server, e
 	ln = c.Listener(ln)
 	srv := &http.Server{
 		Handler:           notifyOnRegistration(c.Handler(), opts.Registered),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: headerTimeout,
+		// Handler sets each request's body deadline; this only bounds
+		// a request in case it does not.
+		ReadTimeout:    headerTimeout + updateConfigBodyTimeout,
+		IdleTimeout:    idleTimeout,
+		WriteTimeout:   30 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       log.New(httpErrorLog{c}, "", 0),
 	}
 	scheme := "http"
 	if opts.TLSCert != "" {
@@ -89,6 +92,25 @@ func (s *Server) Serve(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	return grp.Wait()
+}
+
+// httpErrorLog receives net/http's own log lines. A failed TLS handshake
+// (a scanner, a client that sends nothing until the deadline) is one line
+// per connection: it goes to DEBUG and is counted in the summary of
+// refused clients, so a flood of them is one line a minute. The rest
+// (panics, accept errors) stay warnings.
+type httpErrorLog struct{ c *Coordinator }
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if rest, ok := strings.CutPrefix(msg, "http: TLS handshake error from "); ok {
+		remote, reason, _ := strings.Cut(rest, ": ")
+		l.c.log.Debug("api TLS handshake failed", "remote", remote, "err", reason)
+		l.c.admission.noteRefused(refusedTLSHandshake)
+		return len(p), nil
+	}
+	l.c.log.Warn("api server", "err", msg)
+	return len(p), nil
 }
 
 // notifyOnRegistration calls changed after every successful update_config,

@@ -39,11 +39,11 @@ func (c *Coordinator) storageLogin(ctx context.Context, req map[string]any, isUp
 		if isUpdateConfig && nameOK {
 			return nil, nil
 		}
-		return nil, c.refuseUnknown()
+		return nil, c.refuseUnknown(rs["secret"])
 	}
 	secret, ok := rs["secret"].(string)
 	if !ok {
-		return nil, errBadAuth
+		return nil, c.refuseUnknown(rs["secret"])
 	}
 	if err := c.checkSecret(secret, st.SecretHash); err != nil {
 		return nil, err

@@ -82,6 +82,9 @@ type Options struct {
 	// SpooledReports returns how many reports wait in VAR_DIR/reports;
 	// nil means 0.
 	SpooledReports func() int
+	// ReportSpool returns the spool's size, limits and drops; nil exports
+	// none of them.
+	ReportSpool func() SpoolUsage
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -119,6 +122,8 @@ type State struct {
 	// assigned are the machines the last key refresh listed; nil until
 	// the first.
 	assigned map[string]Assignment
+
+	orph orphanState // orphans.go; its own lock
 }
 
 type sourceKey struct{ machine, source string }
@@ -164,6 +169,14 @@ type Assignment struct {
 	Since time.Time
 }
 
+// SpoolUsage is the report spool's size against its cap.
+type SpoolUsage struct {
+	Bytes      int64
+	MaxReports int
+	MaxBytes   int64
+	Dropped    int64
+}
+
 type backupKey struct{ machine, source string }
 
 type backupState struct {
@@ -174,7 +187,7 @@ type backupState struct {
 	// received count then.
 	phaseSince time.Time
 	startBytes int64
-	// files counts the files rsync listed; nil while waiting.
+	// files counts the files rsync transferred; nil while waiting.
 	files func() int64
 }
 
@@ -277,6 +290,20 @@ func (s *State) SetAssigned(machines map[string]Assignment) {
 	}
 }
 
+// SourceRemoved forgets a source the API no longer has (it answered a
+// report with "Source not found") on a machine still assigned here: its
+// series are no longer exported, so it does not turn into a late or
+// failing source forever. Seeds from disk at the next start bring it back
+// until the API says so again.
+func (s *State) SourceRemoved(machine, source string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sources, sourceKey{machine, source})
+}
+
 // source returns the entry for machine/source, creating it. s.mu is held.
 func (s *State) source(machine, source string) *sourceState {
 	k := sourceKey{machine, source}
@@ -289,7 +316,7 @@ func (s *State) source(machine, source string) *sourceState {
 }
 
 // BackupPhase records that a source's backup entered phase (PhaseWaiting
-// or PhaseRunning); files, when not nil, counts the files rsync listed so
+// or PhaseRunning); files, when not nil, counts the files rsync transferred so
 // far. It implements backup.Observer.
 func (s *State) BackupPhase(machine, unit, source, phase string, files func() int64) {
 	if s == nil {

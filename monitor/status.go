@@ -28,6 +28,8 @@ type Status struct {
 	// Failing are the sources whose last attempt failed.
 	Failing []FailingSource `json:"failing"`
 	Volumes []VolumeUsage   `json:"volumes"`
+	// Orphans are the machines with data here no longer assigned here.
+	Orphans []OrphanStatus `json:"orphans"`
 }
 
 // FailingSource is a source whose last backup attempt failed.
@@ -72,7 +74,8 @@ type BackupStatus struct {
 	// ReceivedBytes is what the machine's tunnel carried since rsync
 	// started (0 while waiting).
 	ReceivedBytes int64 `json:"received_bytes"`
-	// Files is how many files rsync listed so far; nil while waiting.
+	// Files is how many files rsync transferred so far (its --verbose
+	// file lines: new or changed files); nil while waiting.
 	Files *int64 `json:"files,omitempty"`
 }
 
@@ -90,6 +93,7 @@ func (s *State) Status() Status {
 		Backups:            []BackupStatus{},
 		Failing:            []FailingSource{},
 		Volumes:            []VolumeUsage{},
+		Orphans:            s.orphanList(),
 	}
 	if ns := s.keyRefresh.Load(); ns != 0 {
 		t := time.Unix(0, ns)

@@ -1,19 +1,25 @@
 #!/bin/sh
 # Builds dist/turku-storage_VERSION_ARCH.deb: the static binary
 # (CGO_ENABLED=0, -trimpath; version, commit and build date stamped in),
-# the hardened systemd unit, an example configuration, man pages and shell
-# completions generated from the commands, and the default directories.
+# the hardened systemd unit, an example configuration, man pages (from the
+# commands, and turku-storage.conf(5) from docs/configuration.md) and
+# shell completions, the README and the operations and configuration
+# guides, and the default directories.
 #
 #   packaging/build-deb.sh [VERSION]
 #
 # VERSION defaults to the exact tag (without a leading "v"), else
 # 0.0.0+gitYYYYmmddHHMMSS.COMMIT. GOARCH picks the architecture (default:
-# this machine's), DIST the output directory (default: dist). nfpm is run at a pinned version with `go run`, so the
-# project's go.mod does not depend on it. Nothing under dist/ is committed.
+# this machine's), DIST the output directory (default: dist). Nothing
+# under dist/ is committed.
+#
+# nfpm is pinned in packaging/tools/go.mod (and go.sum), a module of its
+# own so that the project's go.mod does not carry nfpm's dependencies, and
+# built from the module cache: with the modules go.sum lists in the cache
+# (go mod download, run once in . and in packaging/tools), the build
+# needs no network.
 set -eu
 cd "$(dirname "$0")/.."
-
-NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 arch=${GOARCH:-$(go env GOARCH)}
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
@@ -51,12 +57,18 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -buildvcs=false -ldflag
 # build for this machine, so cross-building works too.
 gen="$stage/gen"
 CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$gen" ./cmd/turku-storage
-"$gen" gen-man --date "$build_date" "$stage/man"
-gzip -9n "$stage"/man/*.1
+"$gen" gen-man --date "$build_date" --configuration docs/configuration.md "$stage/man"
+gzip -9n "$stage"/man/*.[158]
 "$gen" completion bash >"$stage/completions/turku-storage.bash"
 "$gen" completion zsh >"$stage/completions/_turku-storage"
 "$gen" completion fish >"$stage/completions/turku-storage.fish"
 rm -f "$gen"
+
+# The guides the pages point at, compressed as Debian policy 12.3 asks.
+mkdir -p "$stage/doc"
+for f in README.md docs/operations.md docs/configuration.md; do
+	gzip -9nc "$f" >"$stage/doc/$(basename "$f").gz"
+done
 
 maintainer=${DEB_MAINTAINER:-turku-storage maintainers <turku-storage@users.noreply.github.com>}
 {
@@ -67,8 +79,13 @@ maintainer=${DEB_MAINTAINER:-turku-storage maintainers <turku-storage@users.nore
 
 # nfpm expands ${VAR} in some fields only, not in contents' paths.
 sed "s|\${STAGE}|$stage|g" packaging/nfpm.yaml >"$stage/nfpm.yaml"
+case $stage in
+/*) nfpm=$stage/nfpm ;;
+*) nfpm=$(pwd)/$stage/nfpm ;;
+esac
+go -C packaging/tools build -trimpath -o "$nfpm" github.com/goreleaser/nfpm/v2/cmd/nfpm
 VERSION=$version ARCH=$arch MAINTAINER=$maintainer \
-	go run "$NFPM" package --config "$stage/nfpm.yaml" --packager deb --target "$dist/" >&2
+	"$nfpm" package --config "$stage/nfpm.yaml" --packager deb --target "$dist/" >&2
 deb="$dist/turku-storage_${version}_${arch}.deb"
 [ -f "$deb" ] || { echo "build-deb: nfpm did not write $deb" >&2; ls "$dist" >&2; exit 1; }
 echo "$deb"

@@ -78,9 +78,14 @@ func TestDebianPackage(t *testing.T) {
 		"/etc/turku-storage/config.d/":                                "drwxr-xr-x",
 		"/etc/turku-storage/config.d/10-storage.yaml.example":         "-rw-r--r--",
 		"/var/lib/turku-storage/":                                     "drwx------",
-		"/usr/share/man/man1/turku-storage.1.gz":                      "-rw-r--r--",
+		"/usr/share/man/man8/turku-storage.8.gz":                      "-rw-r--r--",
+		"/usr/share/man/man8/turku-storage-serve.8.gz":                "-rw-r--r--",
 		"/usr/share/man/man1/turku-storage-restore.1.gz":              "-rw-r--r--",
-		"/usr/share/man/man1/turku-storage-serve.1.gz":                "-rw-r--r--",
+		"/usr/share/man/man1/turku-storage-status.1.gz":               "-rw-r--r--",
+		"/usr/share/man/man5/turku-storage.conf.5.gz":                 "-rw-r--r--",
+		"/usr/share/doc/turku-storage/README.md.gz":                   "-rw-r--r--",
+		"/usr/share/doc/turku-storage/operations.md.gz":               "-rw-r--r--",
+		"/usr/share/doc/turku-storage/configuration.md.gz":            "-rw-r--r--",
 		"/usr/share/bash-completion/completions/turku-storage":        "-rw-r--r--",
 		"/usr/share/zsh/vendor-completions/_turku-storage":            "-rw-r--r--",
 		"/usr/share/fish/vendor_completions.d/turku-storage.fish":     "-rw-r--r--",
@@ -93,8 +98,11 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("%s: mode %q, want %q", path, got, mode)
 		}
 	}
-	if _, ok := entries["/usr/share/man/man1/turku-storage-gen-man.1.gz"]; ok {
-		t.Error("the hidden gen-man command has a man page")
+	for _, path := range []string{"/usr/share/man/man1/turku-storage-gen-man.1.gz", "/usr/share/man/man1/turku-storage-completion-powershell.1.gz",
+		"/usr/share/man/man1/turku-storage.1.gz", "/usr/share/man/man1/turku-storage-serve.1.gz"} {
+		if _, ok := entries[path]; ok {
+			t.Errorf("%s is in the package", path)
+		}
 	}
 
 	// Install into a scratch root: as root with dpkg itself (maintainer
@@ -139,6 +147,43 @@ func TestDebianPackage(t *testing.T) {
 	}
 	if page := command(t, "sh", "-c", "gzip -dc "+filepath.Join(root, "usr/share/man/man1/turku-storage-restore.1.gz")); !strings.Contains(page, "turku-agent-ping --restore") {
 		t.Error("restore's man page lacks its long help")
+	}
+	// Every page: its own title and section, the build's date, the
+	// package's version in the footer.
+	th := regexp.MustCompile(`(?m)^\.TH "([^"]+)" "(\d)" "(\d{4}-\d\d-\d\d)" "turku-storage ` + regexp.QuoteMeta(version) + `" "Turku backup"$`)
+	var pages int
+	for path := range entries {
+		m := regexp.MustCompile(`^/usr/share/man/man(\d)/(.+)\.(\d)\.gz$`).FindStringSubmatch(path)
+		if m == nil {
+			continue
+		}
+		pages++
+		got := th.FindStringSubmatch(command(t, "gzip", "-dc", filepath.Join(root, path)))
+		if got == nil || got[1] != strings.ToUpper(m[2]) || got[2] != m[1] || m[1] != m[3] {
+			t.Errorf("%s: .TH %q, want title %s in section %s", path, got, strings.ToUpper(m[2]), m[1])
+		}
+	}
+	if pages < 20 {
+		t.Errorf("%d man pages, want one per command", pages)
+	}
+	if page := command(t, "gzip", "-dc", filepath.Join(root, "usr/share/man/man8/turku-storage-serve.8.gz")); !strings.Contains(page, ".SH FILES") || !strings.Contains(page, ".SH EXIT STATUS") {
+		t.Error("serve's page lacks FILES or EXIT STATUS")
+	}
+	if page := command(t, "gzip", "-dc", filepath.Join(root, "usr/share/man/man5/turku-storage.conf.5.gz")); !strings.Contains(page, "max_concurrent_backups") {
+		t.Error("turku-storage.conf(5) lacks the keys")
+	}
+	if doc := command(t, "gzip", "-dc", filepath.Join(root, "usr/share/doc/turku-storage/operations.md.gz")); !strings.HasPrefix(doc, "# ") {
+		t.Error("operations.md.gz is not the guide")
+	}
+	// The example names only files the package installs.
+	example := command(t, "cat", filepath.Join(root, "etc/turku-storage/config.d/10-storage.yaml.example"))
+	for _, ref := range regexp.MustCompile(`/usr/share/doc/turku-storage/[\w./-]*[\w]`).FindAllString(example, -1) {
+		if _, ok := entries[ref]; !ok {
+			t.Errorf("the example configuration names %s, which the package does not install", ref)
+		}
+	}
+	if strings.Contains(example, "docs/") {
+		t.Error("the example configuration points at docs/ of a checkout")
 	}
 	if c := command(t, "cat", filepath.Join(root, "usr/share/bash-completion/completions/turku-storage")); !strings.Contains(c, "__complete") {
 		t.Error("bash completion does not ask the binary (dynamic machine and source names)")
@@ -204,5 +249,34 @@ func TestUnitNotify(t *testing.T) {
 	}
 	if set["Type"] != "notify" || set["WatchdogSec"] == "" || set["ExecReload"] == "" {
 		t.Errorf("Type=%q WatchdogSec=%q ExecReload=%q; want Type=notify, a WatchdogSec and a reload", set["Type"], set["WatchdogSec"], set["ExecReload"])
+	}
+}
+
+// TestUnitWritablePaths: the unit grants write access to no directory
+// other local users share. /run/lock (1777) was granted for the old code's
+// locks; a lock_dir there is for migrating only and takes a drop-in.
+func TestUnitWritablePaths(t *testing.T) {
+	unit, err := os.ReadFile("turku-storage.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(unit), "\n") {
+		key, value, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.HasPrefix(key, "#") {
+			continue
+		}
+		switch key {
+		case "ReadWritePaths":
+			for _, p := range strings.Fields(value) {
+				if p = strings.TrimLeft(p, "-+"); p == "/run/lock" || p == "/run" || p == "/tmp" || p == "/var/tmp" || p == "/var/lock" {
+					t.Errorf("ReadWritePaths grants %s, a directory every local user writes to", p)
+				}
+			}
+		case "RestrictAddressFamilies":
+			// The tunnel endpoints' peer lookup (tunnel/sockdiag_linux.go).
+			if !slices.Contains(strings.Fields(value), "AF_NETLINK") {
+				t.Errorf("RestrictAddressFamilies=%s: want AF_NETLINK for the tunnels' sock_diag lookups", value)
+			}
+		}
 	}
 }

@@ -29,8 +29,11 @@ type Options struct {
 	Auth      any
 	Space     SpaceFunc
 	CachePath string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// BuiltIn is set when API is the built-in coordinator, so the log
+	// does not speak of an API that is not there.
+	BuiltIn bool
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Registrar performs storage_update_config and keeps the cache.
@@ -107,10 +110,18 @@ func (r *Registrar) Loop(ctx context.Context, interval time.Duration, kick <-cha
 		case err != nil:
 			wait = min(backoff, interval)
 			backoff *= 2
-			log.Warn("refresh from API failed; serving cached keys", "err", err, "retry_in", wait)
+			msg := "refresh from API failed; serving cached keys"
+			if r.options().BuiltIn {
+				msg = "refresh from the built-in coordinator failed; serving cached keys"
+			}
+			log.Warn(msg, "err", err, "retry_in", wait)
 		default:
 			backoff = 10 * time.Second
-			log.Info("refreshed machines from API", "machines", len(res.Machines),
+			msg := "refreshed machines from API"
+			if r.options().BuiltIn {
+				msg = "refreshed machines from the built-in coordinator"
+			}
+			log.Info(msg, "machines", len(res.Machines),
 				"space_total_mib", res.SpaceTotal, "space_available_mib", res.SpaceAvailable)
 			apply(res)
 		}

@@ -48,7 +48,20 @@ func (p Push) Args() []string {
 type Progress struct {
 	Bytes int64
 	Pct   int
-	Rate  string
+	// Rate is rsync's rate in IEC units ("12.34MiB/s").
+	Rate string
+}
+
+// iecRate relabels a rate rsync prints ("12.34MB/s") in the IEC units the
+// rest of the output uses ("12.34MiB/s"): rsync divides by 1024 and
+// labels the result kB, MB, GB (progress.c), so only the label changes.
+func iecRate(rate string) string {
+	for _, u := range [][2]string{{"kB/s", "KiB/s"}, {"MB/s", "MiB/s"}, {"GB/s", "GiB/s"}, {"TB/s", "TiB/s"}} {
+		if n, ok := strings.CutSuffix(rate, u[0]); ok {
+			return n + u[1]
+		}
+	}
+	return rate
 }
 
 // progress2Line matches rsync --info=progress2 lines:
@@ -66,7 +79,7 @@ func ParseProgress(line string) (Progress, bool) {
 		return Progress{}, false
 	}
 	pct, _ := strconv.Atoi(m[2])
-	return Progress{Bytes: n, Pct: pct, Rate: m[3]}, true
+	return Progress{Bytes: n, Pct: pct, Rate: iecRate(m[3])}, true
 }
 
 // PushOutput says where a push's output goes.

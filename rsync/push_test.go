@@ -17,9 +17,10 @@ func TestParseProgress(t *testing.T) {
 		want Progress
 		ok   bool
 	}{
-		{"     1234567  45%   12.34MB/s    0:00:10 (xfr#3, to-chk=10/20)", Progress{1234567, 45, "12.34MB/s"}, true},
-		{"  1,234,567 100%    1.00kB/s    0:00:00 (xfr#1, to-chk=0/3)", Progress{1234567, 100, "1.00kB/s"}, true},
-		{"             0   0%    0.00kB/s    0:00:00", Progress{0, 0, "0.00kB/s"}, true},
+		{"     1234567  45%   12.34MB/s    0:00:10 (xfr#3, to-chk=10/20)", Progress{1234567, 45, "12.34MiB/s"}, true},
+		{"  1,234,567 100%    1.00kB/s    0:00:00 (xfr#1, to-chk=0/3)", Progress{1234567, 100, "1.00KiB/s"}, true},
+		{"             0   0%    0.00kB/s    0:00:00", Progress{0, 0, "0.00KiB/s"}, true},
+		{"  30000000 100%   20.59GB/s    0:00:01 (xfr#1, to-chk=0/2)", Progress{30000000, 100, "20.59GiB/s"}, true},
 		{"sending incremental file list", Progress{}, false},
 		{"rsync error: some files could not be transferred (code 23)", Progress{}, false},
 	}

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -29,6 +30,27 @@ import (
 //     last, and none is longer than Penalties.Max.
 //   - Trusted networks skip all of the per-source rules (the operator's own
 //     networks, or many agents behind one NAT address).
+//
+// What admission remembers is bounded, and a full table never switches a
+// rule off (a distributed attack can fill it with one connection from each
+// of 65,536 sources):
+//
+//   - Known sources live in a table of their own (maxKnown), so strangers
+//     can never crowd them out.
+//   - Strangers live in a table of at most maxSources. When it is full, a
+//     new source takes the place of one whose only record is a penalty
+//     already served (sampled at random), else of one whose small penalty
+//     is still accruing; a source holding connections or serving a
+//     penalty is never forgotten.
+//   - A source that finds no room shares one overflow record with every
+//     other that did not fit: the per-source limit and penalties apply to
+//     all of them together.
+//   - IPv6 /64s of one /48 take at most maxPer48 places; further /64s of
+//     that /48 count as the /48, one source.
+//
+// Records are plain values without pointers, so the collector never scans
+// the tables: full, the strangers' holds about 9 MiB and the known
+// sources' about 2.3 MiB (TestSourceTableFull holds both to 16 MiB).
 
 // MaxStartups is sshd's start:rate:full: from Start unauthenticated
 // connections on, new ones are dropped with probability Rate% rising
@@ -80,11 +102,21 @@ const (
 	knownFor = 24 * time.Hour
 	// strikesFor is how long a served penalty still doubles the next.
 	strikesFor = 24 * time.Hour
-	// maxSources bounds the sources remembered; past it new penalties are
-	// not recorded (the per-connection limits still apply).
+	// maxSources bounds the strangers remembered, maxKnown the known
+	// sources.
 	maxSources = 1 << 16
+	maxKnown   = 1 << 14
+	// maxPer48 bounds the places the /64s of one IPv6 /48 take among the
+	// strangers; beyond it the /48 is one source.
+	maxPer48 = 256
+	// evictSample is how many records a new source looks at for one to
+	// take the place of, when the table is full.
+	evictSample = 64
 	// summaryEvery spaces the warnings about global drops.
 	summaryEvery = time.Minute
+	// penaltyLines is how many sources are named as penalised per
+	// summaryEvery; the others of a distributed attack are counted.
+	penaltyLines = 20
 )
 
 // Refusal reasons, as logged.
@@ -106,16 +138,80 @@ const (
 	outcomeNone // ended by us (shutdown): no penalty
 )
 
-// sourceState is what admission knows about one source.
-type sourceState struct {
-	startups int       // unauthenticated connections held
-	lastAuth time.Time // last successful authentication
-	penalty  time.Time // accrued penalty runs until then
-	active   bool      // refused until penalty
-	strikes  int       // penalties served; each doubles the next
-	refused  int       // connections refused during the active penalty
-	reasons  map[string]int
+// What a penalty was earned by, in the order the log names them.
+const (
+	reasonAuthFail = iota
+	reasonGraceExceeded
+	reasonNoAuth
+	reasonPerSource
+	numReasons
+)
+
+// reasonNames are the log fields of the reasons (appendCounts' form).
+var reasonNames = [numReasons]string{"authentication_failed", "grace_time_exceeded", "no_authentication", "per_source_limit"}
+
+// srcKey is a source as the tables store it: no pointers (a netip.Prefix
+// holds one), so the collector never scans the tables.
+type srcKey struct {
+	addr [16]byte // the network's address, IPv4 in its IPv6-mapped form
+	bits uint8    // prefix length: 32 for IPv4, 48 or 64 for IPv6
+	v4   bool
 }
+
+// overflowKey names the overflow record in the log.
+var overflowKey = srcKey{bits: 255}
+
+func keyOf(p netip.Prefix) srcKey {
+	return srcKey{addr: p.Addr().As16(), bits: uint8(p.Bits()), v4: p.Addr().Is4()}
+}
+
+// net48 is the /48 an IPv6 source belongs to; ok is false for IPv4.
+func (k srcKey) net48() (srcKey, bool) {
+	if k.v4 || k.bits <= 48 || k == overflowKey {
+		return srcKey{}, false
+	}
+	n := srcKey{bits: 48}
+	copy(n.addr[:6], k.addr[:6])
+	return n, true
+}
+
+func (k srcKey) String() string {
+	switch {
+	case k == overflowKey:
+		return "overflow"
+	case k.v4:
+		return netip.PrefixFrom(netip.AddrFrom16(k.addr).Unmap(), int(k.bits)).String()
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(k.addr), int(k.bits)).String()
+}
+
+// sourceState is what admission knows about one source. Times are
+// UnixNano, zero for never.
+type sourceState struct {
+	penalty  int64 // accrued penalty runs until then
+	lastAuth int64 // last successful authentication (known sources)
+	startups int32 // unauthenticated connections held
+	refused  int32 // connections refused during the active penalty
+	strikes  uint8 // penalties served; each doubles the next
+	active   bool  // refused until penalty
+	reasons  [numReasons]uint16
+}
+
+// forgettable reports whether st holds nothing but a penalty already
+// served: forgetting it costs only the strikes that would double the next.
+func (st *sourceState) forgettable(now int64) bool {
+	return st.startups == 0 && !st.active && st.penalty <= now
+}
+
+// where a source's record is.
+type place uint8
+
+const (
+	placeNone     place = iota // trusted: nothing recorded
+	placeKnown                 // a.known
+	placeStranger              // a.strangers
+	placeOverflow              // a.overflow
+)
 
 // admission decides which connections get a banner.
 type admission struct {
@@ -130,10 +226,17 @@ type admission struct {
 
 	mu        sync.Mutex // guards the fields below
 	total     int        // unauthenticated connections held
-	sources   map[netip.Prefix]*sourceState
-	dropped   map[string]int // global drops since the last warning
+	known     map[srcKey]sourceState
+	strangers map[srcKey]sourceState
+	per48     map[srcKey]int32 // /64 records among strangers per /48
+	overflow  sourceState      // strangers that found no room
+	dropped   map[string]int   // global drops since the last warning
 	lastWarn  time.Time
 	lastSweep time.Time
+	// Penalty lines in the window opened at penSince, and the penalties
+	// not logged in it.
+	penSince              time.Time
+	penLogged, penUnnamed int
 }
 
 func newAdmission(s *Server) *admission {
@@ -150,7 +253,9 @@ func newAdmission(s *Server) *admission {
 		now:          o.Now,
 		rand:         rand.IntN,
 		server:       s,
-		sources:      map[netip.Prefix]*sourceState{},
+		known:        map[srcKey]sourceState{},
+		strangers:    map[srcKey]sourceState{},
+		per48:        map[srcKey]int32{},
 		dropped:      map[string]int{},
 	}
 	a.start = min(a.start, a.strangerFull)
@@ -182,6 +287,125 @@ func (a *admission) isTrusted(src netip.Prefix) bool {
 	return false
 }
 
+// get returns the record at p, k (zero if there is none yet); a.mu is
+// held.
+func (a *admission) get(p place, k srcKey) sourceState {
+	switch p {
+	case placeKnown:
+		return a.known[k]
+	case placeStranger:
+		return a.strangers[k]
+	case placeOverflow:
+		return a.overflow
+	}
+	return sourceState{}
+}
+
+// put stores st at p, k; a.mu is held and route found room for it.
+func (a *admission) put(p place, k srcKey, st sourceState) {
+	switch p {
+	case placeKnown:
+		a.known[k] = st
+	case placeStranger:
+		if _, ok := a.strangers[k]; !ok {
+			if n, ok := k.net48(); ok {
+				a.per48[n]++
+			}
+		}
+		a.strangers[k] = st
+	case placeOverflow:
+		a.overflow = st
+	}
+}
+
+// forgetStranger deletes k's record; a.mu is held.
+func (a *admission) forgetStranger(k srcKey) {
+	if _, ok := a.strangers[k]; !ok {
+		return
+	}
+	delete(a.strangers, k)
+	if n, ok := k.net48(); ok {
+		if a.per48[n]--; a.per48[n] <= 0 {
+			delete(a.per48, n)
+		}
+	}
+}
+
+// route finds where src's record is, or where a new one goes: its known
+// record, its own stranger record, its /48's when that has its share of
+// places, a place freed for it, or the overflow record. known reports
+// whether src authenticated within knownFor. a.mu is held.
+func (a *admission) route(k srcKey, now int64) (p place, at srcKey, known bool) {
+	if st, ok := a.known[k]; ok {
+		return placeKnown, k, now-st.lastAuth < int64(knownFor)
+	}
+	if _, ok := a.strangers[k]; ok {
+		return placeStranger, k, false
+	}
+	if n, ok := k.net48(); ok {
+		if _, ok := a.strangers[n]; ok || a.per48[n] >= maxPer48 {
+			k = n
+			if ok {
+				return placeStranger, k, false
+			}
+		}
+	}
+	if len(a.strangers) < maxSources || a.evictStranger(now) {
+		return placeStranger, k, false
+	}
+	return placeOverflow, overflowKey, false
+}
+
+// evictStranger makes room among the strangers: it forgets, from a random
+// sample, a source whose only record is a served penalty, else one whose
+// penalty still accrues below the minimum. It reports whether it made
+// room; a.mu is held.
+func (a *admission) evictStranger(now int64) bool {
+	var accruing srcKey
+	found, n := false, 0
+	for k, st := range a.strangers { // map order is random
+		if st.forgettable(now) {
+			a.forgetStranger(k)
+			return true
+		}
+		if !found && st.startups == 0 && !st.active {
+			accruing, found = k, true
+		}
+		if n++; n >= evictSample {
+			break
+		}
+	}
+	if found {
+		a.forgetStranger(accruing)
+	}
+	return found
+}
+
+// rememberKnown returns where k's known record goes, making room if the
+// table is full: it forgets, from a random sample, the source that
+// authenticated longest ago and holds nothing. ok is false when the
+// sample held no such source. a.mu is held.
+func (a *admission) rememberKnown(k srcKey) (ok bool) {
+	if _, ok := a.known[k]; ok || len(a.known) < maxKnown {
+		return true
+	}
+	var oldest srcKey
+	var oldestAuth int64
+	found, n := false, 0
+	for kk, st := range a.known {
+		if st.startups == 0 && !st.active && (!found || st.lastAuth < oldestAuth) {
+			oldest, oldestAuth, found = kk, st.lastAuth, true
+		}
+		if n++; n >= evictSample {
+			break
+		}
+	}
+	if found {
+		delete(a.known, oldest)
+	}
+	return found
+}
+
 // admit reports whether a new connection from src may proceed, and if
 // not, why. An admitted connection holds a slot until release.
 func (a *admission) admit(src netip.Prefix) (bool, string) {
@@ -190,24 +414,44 @@ func (a *admission) admit(src netip.Prefix) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sweep(now)
-	st := a.sources[src]
-	known := st != nil && !st.lastAuth.IsZero() && now.Sub(st.lastAuth) < knownFor
-	if !trusted && st != nil && st.active {
-		if now.Before(st.penalty) {
-			st.refused++
-			return false, refusedPenalty
+	k := keyOf(src)
+	p, at, known := placeNone, k, false
+	var st sourceState
+	if !trusted {
+		p, at, known = a.route(k, now.UnixNano())
+		st = a.get(p, at)
+		if st.active {
+			if now.UnixNano() < st.penalty {
+				st.refused++
+				a.put(p, at, st)
+				return false, refusedPenalty
+			}
+			a.penaltyOver(at, &st)
 		}
-		a.penaltyOver(src, st)
+		if int(st.startups) >= a.perSource {
+			a.accrue(at, &st, now, a.pen.NoAuth, reasonPerSource)
+			a.put(p, at, st)
+			return false, refusedPerSource
+		}
 	}
-	if !trusted && st != nil && st.startups >= a.perSource {
-		a.accrue(src, st, now, a.pen.NoAuth, refusedPerSource)
-		return false, refusedPerSource
+	ok, why := a.global(now, known || trusted)
+	if ok {
+		a.total++
+		st.startups++
 	}
+	if p != placeNone && (ok || a.get(p, at) != st) {
+		a.put(p, at, st)
+	}
+	return ok, why
+}
+
+// global applies MaxStartups; a.mu is held.
+func (a *admission) global(now time.Time, known bool) (bool, string) {
 	switch {
 	case a.total >= a.full:
 		a.drop(now, refusedFull)
 		return false, refusedFull
-	case known || trusted:
+	case known:
 	case a.total >= a.strangerFull:
 		a.drop(now, refusedFull)
 		return false, refusedFull
@@ -219,24 +463,27 @@ func (a *admission) admit(src netip.Prefix) (bool, string) {
 			return false, refusedEarlyDrop
 		}
 	}
-	a.total++
-	if st == nil {
-		st = a.record(src)
-	}
-	if st != nil {
-		st.startups++
-	}
 	return true, ""
 }
 
-// record returns a new state for src, or nil when too many are known.
-func (a *admission) record(src netip.Prefix) *sourceState {
-	if len(a.sources) >= maxSources {
-		return nil
+// charged finds the record a connection from k holds a slot of: its known
+// record, its own, its /48's or the overflow, whichever holds one. A
+// source's slots may be spread over them (it became known, or its /48
+// filled, meanwhile); giving one back to any keeps their sum right.
+// a.mu is held.
+func (a *admission) charged(k srcKey) (place, srcKey) {
+	if st, ok := a.known[k]; ok && st.startups > 0 {
+		return placeKnown, k
 	}
-	st := &sourceState{}
-	a.sources[src] = st
-	return st
+	if st, ok := a.strangers[k]; ok && st.startups > 0 {
+		return placeStranger, k
+	}
+	if n, ok := k.net48(); ok {
+		if st, ok := a.strangers[n]; ok && st.startups > 0 {
+			return placeStranger, n
+		}
+	}
+	return placeOverflow, overflowKey
 }
 
 // release gives back the slot of a connection admit let in, once it
@@ -250,82 +497,121 @@ func (a *admission) release(src netip.Prefix, how outcome) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.total--
-	st := a.sources[src]
-	if st == nil {
-		if how != outcomeAuthenticated {
-			return
-		}
-		if st = a.record(src); st == nil {
-			return
-		}
-		st.startups++ // balanced below
+	if trusted {
+		return
 	}
-	st.startups--
+	k := keyOf(src)
+	if p, at := a.charged(k); a.get(p, at).startups > 0 {
+		st := a.get(p, at)
+		st.startups--
+		a.put(p, at, st)
+	}
 	switch how {
 	case outcomeAuthenticated:
-		st.lastAuth = now
-		// An address that proves itself starts afresh.
-		if !st.active {
-			st.penalty = time.Time{}
-			st.strikes = 0
-			clear(st.reasons)
-		}
+		a.authenticated(k, now)
 	case outcomeAuthFail:
-		if !trusted {
-			a.accrue(src, st, now, a.pen.AuthFail, "authentication failed")
-		}
+		a.penalise(k, now, a.pen.AuthFail, reasonAuthFail)
 	case outcomeNoAuth:
-		if !trusted {
-			a.accrue(src, st, now, a.pen.NoAuth, "no authentication")
-		}
+		a.penalise(k, now, a.pen.NoAuth, reasonNoAuth)
 	case outcomeGraceExceeded:
-		if !trusted {
-			a.accrue(src, st, now, a.pen.GraceExceeded, "grace time exceeded")
-		}
+		a.penalise(k, now, a.pen.GraceExceeded, reasonGraceExceeded)
 	}
+}
+
+// authenticated makes k known. An address that proves itself starts
+// afresh, unless it serves a penalty; a.mu is held.
+func (a *admission) authenticated(k srcKey, now time.Time) {
+	if !a.rememberKnown(k) {
+		return
+	}
+	st := a.known[k]
+	if old, ok := a.strangers[k]; ok {
+		if old.active {
+			st.penalty, st.active, st.strikes, st.reasons = old.penalty, true, old.strikes, old.reasons
+		}
+		// Its slots move with it, for charged to find.
+		st.startups += old.startups
+		a.forgetStranger(k)
+	}
+	st.lastAuth = now.UnixNano()
+	if !st.active {
+		st.penalty, st.strikes, st.reasons = 0, 0, [numReasons]uint16{}
+	}
+	a.known[k] = st
+}
+
+// penalise adds d to the penalty of k's record, wherever admission will
+// look for it next; a.mu is held.
+func (a *admission) penalise(k srcKey, now time.Time, d time.Duration, reason int) {
+	p, at, _ := a.route(k, now.UnixNano())
+	st := a.get(p, at)
+	a.accrue(at, &st, now, d, reason)
+	a.put(p, at, st)
 }
 
 // accrue adds d to src's penalty; a.mu is held. Crossing PenaltyMin makes
 // it active, which is logged once for the source.
-func (a *admission) accrue(src netip.Prefix, st *sourceState, now time.Time, d time.Duration, reason string) {
+func (a *admission) accrue(src srcKey, st *sourceState, now time.Time, d time.Duration, reason int) {
 	if st.active || d <= 0 {
 		return
 	}
-	if st.penalty.Before(now) {
-		st.penalty = now
-		clear(st.reasons)
+	n := now.UnixNano()
+	if st.penalty < n {
+		st.penalty = n
+		st.reasons = [numReasons]uint16{}
 	}
-	st.penalty = st.penalty.Add(d)
-	if limit := now.Add(a.pen.Max); st.penalty.After(limit) {
-		st.penalty = limit
+	st.penalty = min(st.penalty+int64(d), n+int64(a.pen.Max))
+	if st.reasons[reason] < math.MaxUint16 {
+		st.reasons[reason]++
 	}
-	if st.reasons == nil {
-		st.reasons = map[string]int{}
-	}
-	st.reasons[reason]++
-	if st.penalty.Sub(now) < a.pen.Min {
+	if time.Duration(st.penalty-n) < a.pen.Min {
 		return
 	}
 	// A repeat offender's penalty doubles each time, up to Max.
-	if d := min(a.pen.Min<<min(st.strikes, 20), a.pen.Max); st.penalty.Sub(now) < d {
-		st.penalty = now.Add(d)
+	if d := min(a.pen.Min<<min(st.strikes, 20), a.pen.Max); time.Duration(st.penalty-n) < d {
+		st.penalty = n + int64(d)
 	}
-	st.strikes++
+	if st.strikes < math.MaxUint8 {
+		st.strikes++
+	}
 	st.active = true
 	st.refused = 0
+	a.penaltySummary(now)
+	if a.penLogged >= penaltyLines {
+		a.penUnnamed++
+		return
+	}
+	a.penLogged++
 	// "net", not "source": source is a backup source's name (STYLE), and is
 	// sent to the journal as SOURCE=.
-	args := []any{"net", src.String(), "penalty", st.penalty.Sub(now).Round(time.Second)}
-	args = appendCounts(args, st.reasons)
+	args := []any{"net", src.String(), "penalty", time.Duration(st.penalty - n).Round(time.Second)}
+	for i, c := range st.reasons {
+		if c > 0 {
+			args = append(args, reasonNames[i], int(c))
+		}
+	}
 	a.server.logger.Info("source penalised, refusing it before the banner", args...)
 }
 
+// penaltySummary closes the window of penalty lines once summaryEvery
+// has passed, saying how many penalties it did not name; a.mu is held.
+func (a *admission) penaltySummary(now time.Time) {
+	if now.Sub(a.penSince) < summaryEvery {
+		return
+	}
+	if a.penUnnamed > 0 {
+		a.server.logger.Warn("more sources penalised than named", "sources", a.penUnnamed,
+			"named", a.penLogged, "period", now.Sub(a.penSince).Round(time.Second))
+	}
+	a.penSince, a.penLogged, a.penUnnamed = now, 0, 0
+}
+
 // penaltyOver ends src's active penalty; a.mu is held.
-func (a *admission) penaltyOver(src netip.Prefix, st *sourceState) {
+func (a *admission) penaltyOver(src srcKey, st *sourceState) {
 	a.server.logger.Debug("source penalty over", "net", src.String(), "refused", st.refused)
 	st.active = false
 	st.refused = 0
-	clear(st.reasons)
+	st.reasons = [numReasons]uint16{}
 }
 
 // drop counts a global drop and warns at most every summaryEvery: the
@@ -343,23 +629,37 @@ func (a *admission) drop(now time.Time, reason string) {
 }
 
 // sweep forgets sources with nothing left to remember, once a minute, or
-// once a second while the table is full (a sweep walks all of it); a.mu
-// is held.
+// once a second while the strangers' table is full (a sweep walks all of
+// it); a.mu is held.
 func (a *admission) sweep(now time.Time) {
 	since := now.Sub(a.lastSweep)
-	if since < time.Second || since < time.Minute && len(a.sources) < maxSources {
+	if since < time.Second || since < time.Minute && len(a.strangers) < maxSources {
 		return
 	}
 	a.lastSweep = now
-	for src, st := range a.sources {
-		if st.active && !now.Before(st.penalty) {
-			a.penaltyOver(src, st)
+	a.penaltySummary(now)
+	n := now.UnixNano()
+	for k, st := range a.strangers {
+		if st.active && n >= st.penalty {
+			a.penaltyOver(k, &st)
+			a.strangers[k] = st
 		}
 		// Strikes are remembered for a day after the last penalty.
-		if st.startups == 0 && !st.active && now.Sub(st.penalty) >= strikesFor &&
-			(st.lastAuth.IsZero() || now.Sub(st.lastAuth) >= knownFor) {
-			delete(a.sources, src)
+		if st.forgettable(n) && n-st.penalty >= int64(strikesFor) {
+			a.forgetStranger(k)
 		}
+	}
+	for k, st := range a.known {
+		if st.active && n >= st.penalty {
+			a.penaltyOver(k, &st)
+			a.known[k] = st
+		}
+		if st.forgettable(n) && n-st.lastAuth >= int64(knownFor) {
+			delete(a.known, k)
+		}
+	}
+	if a.overflow.active && n >= a.overflow.penalty {
+		a.penaltyOver(overflowKey, &a.overflow)
 	}
 }
 

@@ -45,7 +45,9 @@ type conn struct {
 	src        netip.Prefix // the source admission counts it against
 	startup    sync.Once    // releases the admission slot
 	authFailed atomic.Bool  // a key or user was refused
+	overCap    atomic.Bool  // refused at MaxConnectionsPerMachine
 	keysTried  atomic.Int32 // public keys offered, queries included
+	departed   atomic.Bool  // a departed machine's key was offered (logged once)
 	handshake  *time.Timer  // until the first key exchange is done
 	grace      *time.Timer
 	closeOnce  sync.Once
@@ -55,6 +57,7 @@ type conn struct {
 	finished    bool       // no new work may start
 	work        sync.WaitGroup
 	machine     *Machine // set once, at authentication (under srv.mu too)
+	counted     bool     // machine counts this connection (connectMachine)
 	fingerprint string
 	forwards    []forward
 	fwdChanged  chan struct{} // closed and replaced when forwards grow
@@ -157,6 +160,12 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 	c.closeNet()
 	c.releaseStartup(c.outcome())
+	c.mu.Lock()
+	m, counted := c.machine, c.counted
+	c.mu.Unlock()
+	if counted {
+		c.srv.disconnectMachine(*m)
+	}
 	c.srv.mu.Lock()
 	delete(c.srv.conns, c)
 	c.srv.mu.Unlock()
@@ -191,6 +200,11 @@ func (c *conn) outcome() outcome {
 		return outcomeGraceExceeded
 	case errors.Is(cause, ErrShutdown):
 		return outcomeNone
+	}
+	if c.overCap.Load() {
+		// Refused for its machine's limit, not for a bad key: as for a
+		// connection that never tried.
+		return outcomeNoAuth
 	}
 	if c.authFailed.Load() {
 		return outcomeAuthFail

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/sessionlog"
@@ -46,4 +47,147 @@ func (s *Server) claim(machine, action string, log *slog.Logger, alog *sessionlo
 // maxRestores is the share of MaxSessions restores may take.
 func (s *Server) maxRestores() int {
 	return max(s.opts.MaxSessions/2, 1)
+}
+
+// machineUse is one machine's authenticated connections and sessions, and
+// the refusals not yet summarised in the log. Entries exist while the
+// machine has a connection, so the map is bounded by the machines that
+// may log in.
+type machineUse struct {
+	conns, sessions int
+	// Refusals in the summary window that opened at since (zero: no
+	// window open), by what was refused.
+	refused [numOver]int
+	since   time.Time
+}
+
+// What a machine over its limits is refused, as the summary names it.
+const (
+	overConns = iota
+	overSessions
+	overStalled // a session that stated no action in time
+	numOver
+)
+
+var machineRefusalNames = [numOver]string{"connections", "sessions", "stalled_sessions"}
+
+// machineDrops are the Observer's reasons for each refusal.
+var machineDrops = [numOver]string{DropMachineConns, DropMachineSessions, DropRequestTimeout}
+
+// connectMachine counts an authenticated connection of machine, or
+// refuses it when the machine holds MaxConnectionsPerMachine already: one
+// key must not take what every other machine needs (connections, memory,
+// session slots). log is the connection's.
+func (s *Server) connectMachine(m Machine, log *slog.Logger) bool {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	u := s.use[m.UUID]
+	if u == nil {
+		u = &machineUse{}
+		s.use[m.UUID] = u
+	}
+	if u.conns >= s.opts.MaxConnectionsPerMachine {
+		s.machineRefused(u, m, overConns, log)
+		return false
+	}
+	u.conns++
+	return true
+}
+
+// disconnectMachine gives back a connection connectMachine counted. Once
+// the machine's last connection is gone, its pending refusals are
+// summarised.
+func (s *Server) disconnectMachine(m Machine) {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	u := s.use[m.UUID]
+	if u == nil {
+		return
+	}
+	if u.conns--; u.conns > 0 {
+		return
+	}
+	s.summarise(u, m)
+	delete(s.use, m.UUID)
+}
+
+// startMachineSession counts a session of machine before it may take one
+// of the MaxSessions slots, or refuses it when the machine runs
+// MaxSessionsPerMachine already.
+func (s *Server) startMachineSession(m Machine, log *slog.Logger) bool {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	u := s.use[m.UUID]
+	if u == nil { // the connection is not counted: it is going away
+		return false
+	}
+	if u.sessions >= s.opts.MaxSessionsPerMachine {
+		s.machineRefused(u, m, overSessions, log)
+		return false
+	}
+	u.sessions++
+	return true
+}
+
+func (s *Server) endMachineSession(m Machine) {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	if u := s.use[m.UUID]; u != nil {
+		u.sessions--
+	}
+}
+
+// refuseSession counts a session of m refused for another reason than
+// its machine's limit (a second one on a connection).
+func (s *Server) refuseSession(m Machine, log *slog.Logger) {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	if u := s.use[m.UUID]; u != nil {
+		s.machineRefused(u, m, overSessions, log)
+	}
+}
+
+// stalledSession counts a session of m that stated no action in time.
+func (s *Server) stalledSession(m Machine, log *slog.Logger) {
+	s.useMu.Lock()
+	defer s.useMu.Unlock()
+	if u := s.use[m.UUID]; u != nil {
+		s.machineRefused(u, m, overStalled, log)
+	}
+}
+
+// machineRefused counts a refusal. The first of a window is logged at
+// once; the further ones are summarised once a minute while they go on,
+// and when the machine's last connection is gone. s.useMu is held.
+func (s *Server) machineRefused(u *machineUse, m Machine, what int, log *slog.Logger) {
+	s.opts.Observer.ConnectionDropped(machineDrops[what])
+	now := s.opts.Now()
+	if u.since.IsZero() {
+		u.since = now
+		log.Warn("refusing a machine over its limits; further refusals are summarised",
+			"refused", machineRefusalNames[what],
+			"max_connections_per_machine", s.opts.MaxConnectionsPerMachine,
+			"max_sessions_per_machine", s.opts.MaxSessionsPerMachine,
+			"session_request_timeout", s.opts.SessionRequestTimeout)
+		return
+	}
+	u.refused[what]++
+	if now.Sub(u.since) >= summaryEvery {
+		s.summarise(u, m)
+		u.since = now
+	}
+}
+
+// summarise logs the refusals counted since the window opened (or the
+// last summary), if any, and clears them; s.useMu is held.
+func (s *Server) summarise(u *machineUse, m Machine) {
+	if u.refused == [numOver]int{} {
+		return
+	}
+	args := []any{"machine", m.UUID, "unit", m.Info.UnitName, "period", s.opts.Now().Sub(u.since).Round(time.Second)}
+	for i, n := range u.refused {
+		args = append(args, machineRefusalNames[i], n)
+	}
+	s.logger.Warn("refused a machine over its limits", args...)
+	u.refused = [numOver]int{}
 }

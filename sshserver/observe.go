@@ -22,6 +22,10 @@ const (
 	DropHandshake   = "handshake_timeout" // no key exchange in time
 	DropMaxSessions = "max_sessions"
 	DropLoginGrace  = "login_grace"
+	// One machine over its own limits.
+	DropMachineConns    = "machine_connections"     // MaxConnectionsPerMachine
+	DropMachineSessions = "machine_sessions"        // MaxSessionsPerMachine
+	DropRequestTimeout  = "session_request_timeout" // no action stated in time
 )
 
 // dropReasons maps admission's refusals to the reasons Observer is told.
@@ -38,6 +42,10 @@ type Observer interface {
 	// AuthFailed counts one failed authentication attempt (an unknown
 	// key, a wrong user).
 	AuthFailed()
+	// DepartedKeyRefused counts a connection refused for offering the
+	// key of a machine no longer assigned here (SetDeparted), once per
+	// connection; its attempts count in AuthFailed too.
+	DepartedKeyRefused()
 	// ConnectionDropped counts a connection the server dropped for one
 	// of the Drop reasons (admission control may add its own).
 	ConnectionDropped(reason string)
@@ -53,6 +61,7 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) AuthFailed()              {}
+func (nopObserver) DepartedKeyRefused()      {}
 func (nopObserver) ConnectionDropped(string) {}
 func (nopObserver) SessionStarted(string, string, string, string, int, int) (func(int64), func()) {
 	return func(int64) {}, func() {}

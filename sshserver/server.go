@@ -15,6 +15,7 @@ import (
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/sessionlog"
+	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -54,6 +55,8 @@ var (
 	errTooManyKeys     = errors.New("too many public keys offered")
 	errTooManySessions = errors.New("too many sessions")
 	errRestoreLifetime = errors.New("restore time limit reached")
+	errMachineConns    = errors.New("too many connections for this machine")
+	errRequestTime     = errors.New("no request within the session request time")
 )
 
 // Defaults, after OpenSSH's sshd where it has one.
@@ -63,6 +66,15 @@ const (
 	DefaultMaxAuthTries   = 6 // sshd
 	DefaultMaxSessions    = 100
 	DefaultMaxForwards    = 4
+	// An agent needs one connection and one session; a checkin and a
+	// restore of the same machine may overlap, and a new run may start
+	// while the last one's connection closes.
+	DefaultMaxConnectionsPerMachine = 4
+	DefaultMaxSessionsPerMachine    = 2
+	// DefaultSessionRequestTimeout bounds the time from a session's
+	// opening to the agent's request read in full; the agent sends both
+	// at once.
+	DefaultSessionRequestTimeout = 5 * time.Second
 	// DefaultRestoreMaxLifetime ends a forgotten restore session.
 	DefaultRestoreMaxLifetime = 3 * time.Hour
 )
@@ -120,8 +132,22 @@ type Options struct {
 	MaxSessions int
 	// RestoreMaxLifetime ends a restore session after this long.
 	RestoreMaxLifetime time.Duration
+	// MaxConnectionsPerMachine caps the authenticated connections of one
+	// machine; a further one is closed at authentication and its source
+	// earns the no-authentication penalty.
+	MaxConnectionsPerMachine int
+	// MaxSessionsPerMachine caps the sessions of one machine, applied
+	// before a session takes one of MaxSessions.
+	MaxSessionsPerMachine int
+	// SessionRequestTimeout bounds the time from a session's opening to
+	// its command and the agent's request, read in full.
+	SessionRequestTimeout time.Duration
 	// MaxForwards caps reverse forwards per connection; the agent asks one.
 	MaxForwards int
+	// TunnelPorts are the ports a reverse forward may name (and a restore
+	// listen on); zero is tunnel.DefaultPorts, an invalid range admits
+	// none (forward.go).
+	TunnelPorts PortRange
 	// Ciphers overrides the cipher list (see algorithms.go).
 	Ciphers []string
 
@@ -144,6 +170,9 @@ type Server struct {
 	logger *slog.Logger
 	gl     *glssh.Server
 	keys   atomic.Pointer[KeyStore]
+	// departed are the keys of machines no longer assigned here
+	// (SetDeparted): still refused, but named in the log.
+	departed atomic.Pointer[KeyStore]
 
 	adm      *admission
 	sessions atomic.Int64 // running sessions
@@ -152,6 +181,10 @@ type Server struct {
 	// restore: one of each per machine.
 	busyMu sync.Mutex
 	busy   map[string]bool
+	// use counts each machine's connections and sessions by UUID
+	// (machinelimits.go).
+	useMu sync.Mutex
+	use   map[string]*machineUse
 
 	// Test hooks: how long a connection may stay after its session ended,
 	// how long a cancelled session has to say goodbye before its
@@ -212,6 +245,9 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.MaxAuthTries, DefaultMaxAuthTries)
 	setDefault(&opts.MaxSessions, DefaultMaxSessions)
 	setDefault(&opts.MaxForwards, DefaultMaxForwards)
+	setDefault(&opts.MaxConnectionsPerMachine, DefaultMaxConnectionsPerMachine)
+	setDefault(&opts.MaxSessionsPerMachine, DefaultMaxSessionsPerMachine)
+	setDefault(&opts.SessionRequestTimeout, DefaultSessionRequestTimeout)
 	setDefault(&opts.RestoreMaxLifetime, DefaultRestoreMaxLifetime)
 	if len(opts.Ciphers) == 0 {
 		opts.Ciphers = cipherAlgorithms
@@ -225,6 +261,7 @@ func New(opts Options) (*Server, error) {
 		forwardWait: defaultForwardWait,
 		draining:    make(chan struct{}),
 		busy:        map[string]bool{},
+		use:         map[string]*machineUse{},
 	}
 	s.adm = newAdmission(s)
 	s.keys.Store(NewKeyStore(opts.Machines, s.logger))
@@ -295,7 +332,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 			return s.verifiedKey(c, meta, key)
 		},
 		AuthLogCallback: func(meta gossh.ConnMetadata, method string, err error) {
-			if err != nil && method != "none" {
+			if err != nil && method != "none" && !errors.Is(err, errMachineConns) {
 				s.opts.Observer.AuthFailed()
 				c.authFailed.Store(true)
 				c.logger().Debug("authentication attempt failed", "user", meta.User(), "method", method, "err", err)
@@ -470,3 +507,7 @@ func shutdownCause(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: %w", ErrShutdown, cause)
 }
+
+// PortRange is an inclusive range of agent ports (tunnel.PortRange), so
+// that callers set Options.TunnelPorts without importing tunnel.
+type PortRange = tunnel.PortRange

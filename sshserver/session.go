@@ -37,6 +37,7 @@ type session struct {
 	machine Machine
 	ch      gossh.Channel
 	logger  *slog.Logger
+	stated  *time.Timer    // until the agent's request is read
 	wg      sync.WaitGroup // every goroutine the session starts
 }
 
@@ -61,10 +62,28 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 	c.session = true
 	c.mu.Unlock()
 	if second {
-		c.logger().Warn("second session refused")
+		// Counted among the machine's refusals, so that a client opening
+		// channel after channel makes one log line, not one each.
+		s.refuseSession(m, c.logger())
 		nc.Reject(gossh.Prohibited, "only one session per connection")
 		return
 	}
+	// Cut short (revoked, shutdown, too slow): the agent has its exit
+	// status and the reason, so the connection can go now, once the
+	// session's slots are free again (deferred first, so run last).
+	defer func() {
+		if c.ctx.Err() != nil {
+			c.closeNet()
+		}
+	}()
+	// The machine's own limit first: one machine must never hold the
+	// slots every other machine needs.
+	if !s.startMachineSession(m, c.logger()) {
+		nc.Reject(gossh.ResourceShortage, "too many sessions for this machine")
+		c.cancel(errTooManySessions)
+		return
+	}
+	defer s.endMachineSession(m)
 	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
 		s.sessions.Add(-1)
 		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
@@ -90,6 +109,14 @@ func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc goss
 		return
 	}
 	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger()}
+	// The agent sends its command and request at once; a session that
+	// states no action holds a slot for SessionRequestTimeout at most.
+	sess.stated = time.AfterFunc(s.opts.SessionRequestTimeout, func() {
+		c.logger().Debug("session stated no action in time, dropping", "session_request_timeout", s.opts.SessionRequestTimeout)
+		s.stalledSession(m, c.logger())
+		c.cancel(errRequestTime)
+	})
+	defer sess.stated.Stop()
 	defer sess.recoverSession()
 	sess.run(reqs)
 }
@@ -129,11 +156,6 @@ func (sess *session) run(reqs <-chan *gossh.Request) {
 	// The request channel closes when the client acknowledges our close,
 	// or when the connection is gone (linger, or closeGrace once cancelled).
 	<-reqsDone
-	if sess.conn.ctx.Err() != nil {
-		// Cut short (revoked, shutdown): the agent has its exit status and
-		// the reason, so the connection can go now.
-		sess.conn.closeNet()
-	}
 	sess.wg.Wait()
 }
 
@@ -141,7 +163,7 @@ func (sess *session) run(reqs <-chan *gossh.Request) {
 // closes. The first exec or shell starts the protocol; nothing else is
 // granted.
 func (sess *session) serveRequests(reqs <-chan *gossh.Request, start chan<- string) {
-	started := false
+	started, refused := false, false
 	for req := range reqs {
 		switch req.Type {
 		case "exec", "shell":
@@ -167,7 +189,13 @@ func (sess *session) serveRequests(reqs <-chan *gossh.Request, start chan<- stri
 			// the server refuse quietly.
 			req.Reply(false, nil)
 		case "pty-req", "x11-req", "auth-agent-req@openssh.com", "subsystem":
-			sess.logger.Info("session request refused", "type", req.Type)
+			// Once per session at INFO: a client repeating it is not news.
+			if !refused {
+				sess.logger.Info("session request refused", "type", req.Type)
+			} else {
+				sess.logger.Debug("session request refused", "type", req.Type)
+			}
+			refused = true
 			req.Reply(false, nil)
 		default: // signal, window-change, break, eow@openssh.com, ...
 			sess.logger.Debug("session request ignored", "type", req.Type)
@@ -239,9 +267,11 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 	case <-ctx.Done():
 		return sess.ended(ctx, alog)
 	}
-	// LoginGraceTime ran until here: a client that authenticates and then
-	// sends nothing holds no session slot for long.
+	// LoginGraceTime and SessionRequestTimeout ran until here: a client
+	// that authenticates and then sends nothing holds no session slot for
+	// long.
 	sess.conn.grace.Stop()
+	sess.stated.Stop()
 
 	alog = sessionlog.New(stderr, s.opts.StorageName, req.Verbose, s.opts.Now)
 	// The tunnel logs the port itself.
@@ -300,9 +330,9 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 // closes its stdin or goes away; a PORT that cannot be opened fails the
 // session (restoreRefused).
 func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader, alog *sessionlog.Logger, log *slog.Logger) int {
-	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
+	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.Ports(sess.srv.tunnelPorts()))
 	if err != nil {
-		return restoreRefused(err, fwd.Port, alog, log)
+		return restoreRefused(err, fwd.Port, sess.srv.tunnelPorts(), alog, log)
 	}
 	defer ep.Close()
 	_, end := sess.srv.opts.Observer.SessionStarted(ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,

@@ -47,7 +47,10 @@ perfdata, then one line per problem:
                      used than its max_inode_usage_pct (the disk guard: no
                      backup starts there);
   WARNING  (exit 1)  the same past --warn-age, or a machine directory, a
-                     volume or the history cannot be read;
+                     volume or the history cannot be read, or an orphan
+                     (a machine no longer assigned here, its backups
+                     still here: see orphans) is older than
+                     orphan_warn_after; orphans are never stale;
   OK       (exit 0)  otherwise (failing sources still within --max-age
                      are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
@@ -120,11 +123,15 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
 	seen := map[string]bool{}
+	oc := orphanCheck{r: &r, since: orphanedSince(cfg), warnAfter: cfg.OrphanWarnAfter, now: now}
 	for _, m := range machines {
 		seen[m.UUID] = true
 		who := m.UUID
 		if len(m.Names) > 0 {
 			who += " (" + strings.Join(m.Names, ", ") + ")"
+		}
+		if oc.skip(who, m.UUID) {
+			continue
 		}
 		if m.Err != nil {
 			c.unreadable++
@@ -148,7 +155,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 	// before placement), then machines assigned here that never did
 	// anything at all.
 	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] {
+		if seen[uuid] || departedHistory(uuid, assigned) {
 			continue
 		}
 		seen[uuid] = true
@@ -164,6 +171,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		}
 	}
 	c.summarise(len(seen))
+	oc.summarise()
 	var full, unusable int
 	for _, v := range volumeUsage(cfg.VarDir, cfg.Volumes) {
 		switch {
@@ -249,7 +257,7 @@ type sourceCheck struct {
 // it (its first failed attempt).
 func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec history.Attempt, ok bool) {
 	c.sources++
-	var lastSuccess, since time.Time
+	var lastSuccess time.Time
 	what := ""
 	if snap != nil {
 		lastSuccess = snap.SyncFinish
@@ -259,12 +267,15 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		lastSuccess = rec.LastSuccess
 		what = "last successful backup finished %s ago"
 	}
-	since = lastSuccess
+	var firstSeen time.Time
+	if ok {
+		firstSeen = cmp.Or(rec.FailingSince, rec.Begin)
+	}
+	since := history.Since(lastSuccess, firstSeen)
+	if since.IsZero() {
+		return // cannot happen: a source comes from a snapshot or a record
+	}
 	if lastSuccess.IsZero() {
-		if !ok {
-			return // cannot happen: a source comes from a snapshot or a record
-		}
-		since = cmp.Or(rec.FailingSince, rec.Begin)
 		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", when(since))
 	}
 	c.checked++
@@ -274,22 +285,27 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		if lastSuccess.IsZero() {
 			c.never++
 		}
-		what += fmt.Sprintf("; %d attempts failed in a row, the last %s ago: %s",
-			rec.Failures, roundAge(c.now.Sub(rec.End)), rec.FirstLine())
+		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
+			count(rec.Failures, "attempt", ""), roundAge(c.now.Sub(rec.End)), rec.FirstLine())
 	}
-	age := c.now.Sub(since)
+	level, age := c.rule().Rate(since, c.now)
 	c.oldest = max(c.oldest, age)
 	line := fmt.Sprintf("%s %s: "+what, who, name, roundAge(age))
-	switch {
-	case age > c.maxAge:
+	switch level {
+	case history.Critical:
 		c.stale++
 		c.r.raise(checkCritical)
 		c.r.details = append(c.r.details, "CRITICAL: "+line)
-	case c.warnAge > 0 && age > c.warnAge:
+	case history.Warning:
 		c.warned++
 		c.r.raise(checkWarning)
 		c.r.details = append(c.r.details, "WARNING: "+line)
 	}
+}
+
+// rule is the staleness rule check shares with the dashboard.
+func (c *sourceCheck) rule() history.Staleness {
+	return history.Staleness{MaxAge: c.maxAge, WarnAge: c.warnAge}
 }
 
 // machine rates a machine with no source at all: assigned here longer
@@ -298,15 +314,15 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 	if a.Since.IsZero() {
 		return // not (or no longer) assigned here: nothing to expect
 	}
-	age := c.now.Sub(a.Since)
+	level, age := c.rule().Rate(a.Since, c.now)
 	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, roundAge(age), when(a.Since))
-	switch {
-	case age > c.maxAge:
+	switch level {
+	case history.Critical:
 		c.never++
 		c.lateMachines++
 		c.r.raise(checkCritical)
 		c.r.details = append(c.r.details, "CRITICAL: "+line)
-	case c.warnAge > 0 && age > c.warnAge:
+	case history.Warning:
 		c.never++
 		c.lateMachines++
 		c.r.raise(checkWarning)
@@ -317,20 +333,20 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 func (c *sourceCheck) summarise(machines int) {
 	switch {
 	case c.stale > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %d sources have no successful backup within %s", c.stale, c.checked, c.maxAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.stale, count(c.checked, "source", ""), has(c.stale), c.maxAge))
 	case c.warned > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %d sources have no successful backup within %s", c.warned, c.checked, c.warnAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.warned, count(c.checked, "source", ""), has(c.warned), c.warnAge))
 	default:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d sources of %d machines backed up within %s", c.checked, machines, c.maxAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%s of %s backed up within %s", count(c.checked, "source", ""), count(machines, "machine", ""), c.maxAge))
 	}
 	if c.lateMachines > 0 {
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d machines assigned here never backed up", c.lateMachines))
+		c.r.summary = append(c.r.summary, count(c.lateMachines, "machine", "")+" assigned here never backed up")
 	}
 	if c.failing > 0 {
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d sources failing", c.failing))
+		c.r.summary = append(c.r.summary, count(c.failing, "source", "")+" failing")
 	}
 	if c.unreadable > 0 {
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d machine directories unreadable", c.unreadable))
+		c.r.summary = append(c.r.summary, count(c.unreadable, "machine directory", "machine directories")+" unreadable")
 	}
 }
 

@@ -96,7 +96,7 @@ func TestCheck(t *testing.T) {
 				addSnapshot(t, s, uuidNew, "db1", "etc", time.Hour)
 			},
 			wantCode:  2,
-			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources have no successful backup within 48h0m0s \| machines=2;;;0 sources=2;;;0 stale=1;;;0 oldest_age=180\d\d\ds;;172800;0 `,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources has no successful backup within 48h0m0s \| machines=2;;;0 sources=2;;;0 stale=1;;;0 oldest_age=180\d\d\ds;;172800;0 `,
 			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago$`},
 		},
 		{
@@ -106,7 +106,7 @@ func TestCheck(t *testing.T) {
 				addSnapshot(t, s, uuidOld, "web1", "etc", 30*time.Hour)
 			},
 			wantCode:  1,
-			wantFirst: `^TURKU-STORAGE WARNING - 1 of 1 sources have no successful backup within 24h0m0s \| .* oldest_age=108\d\d\ds;86400;172800;0 `,
+			wantFirst: `^TURKU-STORAGE WARNING - 1 of 1 source has no successful backup within 24h0m0s \| .* oldest_age=108\d\d\ds;86400;172800;0 `,
 			wantLines: []string{`^WARNING: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot .* finished 30h0m ago$`},
 		},
 		{
@@ -116,7 +116,7 @@ func TestCheck(t *testing.T) {
 				addSnapshot(t, s, uuidOld, "web1", "etc", 3*time.Hour)
 			},
 			wantCode:  2,
-			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 sources have no successful backup within 2h0m0s \|`,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 source has no successful backup within 2h0m0s \|`,
 			wantLines: []string{`^CRITICAL: .* etc: newest snapshot .* finished 3h0m ago$`},
 		},
 		{
@@ -129,7 +129,7 @@ func TestCheck(t *testing.T) {
 				}
 			},
 			wantCode:  2,
-			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources have no successful backup within 1h0m0s; 1 sources failing \| machines=1;;;0 sources=2;;;0 stale=1;;;0 oldest_age=72\d\ds;;3600;0 .* failing=1;;;0 never_backed_up=1;;;0 `,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 2 sources has no successful backup within 1h0m0s; 1 source failing \| machines=1;;;0 sources=2;;;0 stale=1;;;0 oldest_age=72\d\ds;;3600;0 .* failing=1;;;0 never_backed_up=1;;;0 `,
 			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) home: never backed up; first attempt 2h1m ago \(.*\); 3 attempts failed in a row, the last 5m ago: Source home: rsync exited with return code 23$`},
 		},
 		{
@@ -139,8 +139,8 @@ func TestCheck(t *testing.T) {
 				addAttempt(t, s, uuidOld, "web1", "etc", false, time.Hour, "volume default is read-only\n")
 			},
 			wantCode:  2,
-			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago; 1 attempts failed in a row, the last 1h0m ago: volume default is read-only$`},
-			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 sources have no successful backup within 48h0m0s; 1 sources failing \|`,
+			wantLines: []string{`^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot etc_\d{8}-\d{6}_ab12 finished 50h0m ago; 1 attempt failed in a row, the last 1h0m ago: volume default is read-only$`},
+			wantFirst: `^TURKU-STORAGE CRITICAL - 1 of 1 source has no successful backup within 48h0m0s; 1 source failing \|`,
 		},
 		{
 			name: "a failing source within max-age is OK but counted",
@@ -148,7 +148,7 @@ func TestCheck(t *testing.T) {
 				addAttempt(t, s, uuidNew, "db1", "var", false, time.Hour, "rsync exited with return code 5\n")
 			},
 			wantCode:  0,
-			wantFirst: `^TURKU-STORAGE OK - 1 sources of 1 machines backed up within 48h0m0s; 1 sources failing \| .* failing=1;;;0 never_backed_up=1;;;0 `,
+			wantFirst: `^TURKU-STORAGE OK - 1 source of 1 machine backed up within 48h0m0s; 1 source failing \| .* failing=1;;;0 never_backed_up=1;;;0 `,
 		},
 		{
 			name: "a machine assigned long ago that never checked in",
@@ -159,7 +159,7 @@ func TestCheck(t *testing.T) {
 				}
 			},
 			wantCode:  2,
-			wantFirst: `^TURKU-STORAGE CRITICAL - 0 sources of 1 machines backed up within 1h0m0s; 1 machines assigned here never backed up \| machines=1;;;0 sources=0;;;0 stale=0;;;0 .* never_backed_up=1;;;0 `,
+			wantFirst: `^TURKU-STORAGE CRITICAL - 0 sources of 1 machine backed up within 1h0m0s; 1 machine assigned here never backed up \| machines=1;;;0 sources=0;;;0 stale=0;;;0 .* never_backed_up=1;;;0 `,
 			wantLines: []string{`^CRITICAL: ` + uuidNew + ` \(db1\): assigned to this storage unit 2h0m ago \(.*\) and never backed up: no source has checked in$`},
 		},
 		{
@@ -171,7 +171,7 @@ func TestCheck(t *testing.T) {
 				}
 			},
 			wantCode:  0,
-			wantFirst: `^TURKU-STORAGE OK - 1 sources of 1 machines backed up within 48h0m0s \| machines=1;;;0 sources=2;;;0 stale=0;;;0 `,
+			wantFirst: `^TURKU-STORAGE OK - 1 source of 1 machine backed up within 48h0m0s \| machines=1;;;0 sources=2;;;0 stale=0;;;0 `,
 		},
 	}
 	for _, tt := range tests {
@@ -270,5 +270,39 @@ func TestSnapshotsOverview(t *testing.T) {
 	}
 	if got[1].Path != filepath.Join(s.volume, uuidNew) || got[1].Names[0] != "prod-www-db1" || got[1].Sources[0].Latest != second || got[1].Sources[0].Count != 2 {
 		t.Errorf("--json machine %+v", got[1])
+	}
+}
+
+// TestRoundAge: an age is never empty, whatever its size.
+func TestRoundAge(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{20 * time.Second, "20s"},
+		{29*time.Second + 600*time.Millisecond, "30s"},
+		{90 * time.Second, "2m"},
+		{50*time.Hour + 12*time.Minute + 10*time.Second, "50h12m"},
+		{3 * time.Hour, "3h0m"},
+	} {
+		if got := roundAge(tt.d); got != tt.want {
+			t.Errorf("roundAge(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+// TestYoungSnapshotAge: a snapshot finished seconds ago has an age in
+// the overview and in check's lines, not an empty one.
+func TestYoungSnapshotAge(t *testing.T) {
+	s := newSite(t, nil)
+	name := addSnapshot(t, s, uuidNew, "db1", "etc", 20*time.Second)
+	r := run(t, context.Background(), nil, "-c", s.dir, "snapshots")
+	if !regexp.MustCompile(`(?m)^` + uuidNew + `\s+prod-www-db1\s+etc\s+` + name + `\s+\d+s\s+1\s+\?$`).MatchString(r.stdout) {
+		t.Errorf("overview: want an age in seconds:\n%s", r.stdout)
+	}
+	r = run(t, context.Background(), nil, "-c", s.dir, "check", "--max-age", "1s")
+	if !regexp.MustCompile(`(?m)^CRITICAL: .* etc: newest snapshot ` + name + ` finished \d+s ago$`).MatchString(r.stdout) {
+		t.Errorf("check: want the age in seconds:\n%s", r.stdout)
 	}
 }

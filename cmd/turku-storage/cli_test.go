@@ -140,7 +140,7 @@ func TestUpdateConfig(t *testing.T) {
 	}
 
 	r = run(t, ctx, nil, "-c", s.dir, "update-config", "--api-auth-name", "Storage Registrations", "--api-auth-secret", "R")
-	if r.code != 0 || !strings.Contains(r.stdout, "1 machines") {
+	if r.code != 0 || !strings.Contains(r.stdout, ": 1 machine;") {
 		t.Fatalf("registration: got exit %d, stdout %q", r.code, r.stdout)
 	}
 	body := api.Requests("storage_update_config")[1].Body

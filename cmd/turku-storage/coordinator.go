@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -140,8 +141,14 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 					tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "UNIT\tSOURCE\tPATH\tFREQUENCY\tRETENTION\tACTIVE\tLAST OK\tLAST BACKUP\tNEXT BACKUP")
 					for _, src := range list {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%t\t%s\t%s\n", src.UnitName, src.Name, src.Path, dash(src.Frequency),
-							dash(src.Retention), src.Active && src.Published, src.Success, when(src.LastBackedUp), when(src.NextBackup))
+						// A source that never ran has no outcome, though its
+						// success column starts true.
+						lastOK := fmt.Sprint(src.Success)
+						if src.LastBackedUp.IsZero() {
+							lastOK = "never"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", src.UnitName, src.Name, src.Path, dash(src.Frequency),
+							dash(src.Retention), src.Active && src.Published, lastOK, when(src.LastBackedUp), when(src.NextBackup))
 					}
 					return tw.Flush()
 				})
@@ -173,6 +180,9 @@ in api_auth_name / api_auth_secret for their first update_config.`,
 			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
 				name := authName
 				secret, err := s.CreateRegistrationAuth(ctx, args[0], name)
+				if errors.Is(err, coordinator.ErrExists) {
+					return fmt.Errorf("%w; its secret is not shown again: create another with --name NAME (agents then send NAME as api_auth_name)", err)
+				}
 				if err != nil {
 					return err
 				}

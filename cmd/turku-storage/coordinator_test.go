@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,7 +75,21 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	}
 	// The SSH server learns the new key from the refresh the registration
 	// triggered.
-	d.log.WaitFor(t, "refreshed machines from API\" machines=1", 1, waitLong)
+	d.log.WaitFor(t, "refreshed machines from the built-in coordinator\" machines=1", 1, waitLong)
+
+	// A source that never ran is not said to have succeeded.
+	r := run(t, context.Background(), nil, "-c", s.dir, "sources", "list")
+	if !regexp.MustCompile(`(?m)^web1\s+etc\s+/etc\s+daily\s+last 5 days\s+true\s+never\s+never\s+\S+$`).MatchString(r.stdout) {
+		t.Errorf("sources list before any backup: want LAST OK and LAST BACKUP never:\n%s", r.stdout)
+	}
+	// The registration auth exists: a second one needs its own name.
+	r = run(t, context.Background(), nil, "-c", s.dir, "auth", "create", "machine")
+	if r.code != 1 || !strings.Contains(r.stderr, "--name") || r.stdout != "" {
+		t.Errorf("auth create machine again: exit %d, stdout %q, stderr %q; want a refusal pointing at --name", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, context.Background(), nil, "-c", s.dir, "auth", "create", "machine", "--name", "Second"); r.code != 0 || !strings.Contains(r.stdout, "api_auth_name: Second\n") {
+		t.Errorf("auth create machine --name Second: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
 
 	ping := map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "machine-secret"}}
 	if code, _, body := agentAPI(t, base, "agent_ping_checkin", map[string]any{"machine": map[string]string{"uuid": machineUUID, "secret": "wrong"}}); code != http.StatusForbidden || body != "Bad auth" {
@@ -113,8 +128,8 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	if due := reply["machine"].(map[string]any)["scheduled_sources"].(map[string]any); len(due) != 0 {
 		t.Errorf("still due after a successful backup: %v", due)
 	}
-	r := run(t, context.Background(), nil, "-c", s.dir, "logs", "web1")
-	if r.code != 0 || !strings.Contains(r.stdout, "web1 etc ok etc_") {
+	r = run(t, context.Background(), nil, "-c", s.dir, "logs", "web1")
+	if r.code != 0 || !regexp.MustCompile(`web1\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
 		t.Errorf("logs: exit %d, stdout %q", r.code, r.stdout)
 	}
 	_, reply, _ = agentAPI(t, base, "agent_ping_restore", ping)
@@ -133,6 +148,15 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 	var fixture []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &fixture); err != nil || len(fixture) == 0 {
 		t.Errorf("export is not a fixture: %v", err)
+	}
+
+	// Without turku-api, neither the log nor status speaks of one.
+	if log := d.log.String(); strings.Contains(log, "from API") {
+		t.Errorf("the log speaks of an API without one:\n%s", log)
+	}
+	var b strings.Builder
+	if err := printStatus(&b, statusJSON(t, s), true); err != nil || !strings.Contains(b.String(), "keys: 1 machine from the built-in coordinator") {
+		t.Errorf("status: %v\n%s", err, b.String())
 	}
 
 	// A first start is not a warning: the refresh right after fills the

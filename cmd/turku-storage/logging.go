@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-
+	"io"
 	"log/slog"
 	"log/syslog"
 	"net"
 	"os"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // journalSocket is systemd-journald's native protocol socket.
@@ -19,18 +22,29 @@ const journalSocket = "/run/systemd/journal/socket"
 
 // daemonLogger builds the long-running logger from log_file: "systemd"
 // (the journal, with priorities), "syslog", a file path (appended), or ""
-// for stderr. It returns a close function.
+// for the default: the journal when stderr is connected to it (serve
+// under systemd), else stderr. It returns a close function.
 func (g *globals) daemonLogger(logFile string) (*slog.Logger, func(), error) {
 	level, err := g.level()
 	if err != nil {
 		return nil, nil, err
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	socket := cmp.Or(g.journalSocket, journalSocket)
 	switch logFile {
 	case "":
+		// Under systemd, stderr reaches the journal as plain lines: the
+		// native protocol adds the priority and the MACHINE, UNIT,
+		// SOURCE and SNAPSHOT fields that journalctl selects on.
+		if stderrIsJournal(g.stderr, os.Getenv("JOURNAL_STREAM")) {
+			if conn, err := net.Dial("unixgram", socket); err == nil {
+				h := &journalHandler{level: level, conn: conn, mu: &sync.Mutex{}}
+				return slog.New(h), func() { conn.Close() }, nil
+			}
+		}
 		return slog.New(slog.NewTextHandler(g.stderr, opts)), func() {}, nil
 	case "systemd":
-		conn, err := net.Dial("unixgram", journalSocket)
+		conn, err := net.Dial("unixgram", socket)
 		if err != nil {
 			// Not under systemd: stderr still reaches the journal when
 			// the unit's stderr is the journal, and the operator sees it.
@@ -191,4 +205,20 @@ func writeJournalFields(b *bytes.Buffer, pre []slog.Attr, r slog.Record) {
 		b.Write(n[:])
 		b.WriteString(v + "\n")
 	}
+}
+
+// stderrIsJournal reports whether w is the stream systemd connected to the
+// journal: JOURNAL_STREAM holds that stream's device and inode
+// ("DEV:INO", systemd.exec(5)), which must be w's, since a process may
+// have redirected its stderr since.
+func stderrIsJournal(w io.Writer, journalStream string) bool {
+	f, ok := w.(*os.File)
+	if !ok || journalStream == "" {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return journalStream == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -136,7 +138,17 @@ func logsMachine(cfg *config.Config, store *history.Store, name string) (string,
 	return "", fmt.Errorf("machine %q: the unit name of several machines (%s): give the UUID", name, strings.Join(found, ", "))
 }
 
+// printLogs writes entries as a table under a header row, a failure's
+// summary indented under its row. Nothing at all when there are none.
 func printLogs(g *globals, cfg *config.Config, entries []logEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	// The rows are aligned on their own, then the summaries put between
+	// them: a line without cells would restart tabwriter's columns.
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FINISHED\tUNIT\tSOURCE\tRESULT\tSNAPSHOT\tDURATION\tTRANSFERRED")
 	for _, e := range entries {
 		status := "ok"
 		if !e.Success {
@@ -146,10 +158,18 @@ func printLogs(g *globals, cfg *config.Config, entries []logEntry) error {
 		// Sizes come from rsync's --stats: none for a failure, nor for
 		// attempts recorded before they were kept.
 		if e.Success && (e.TotalSize > 0 || e.BytesReceived > 0) {
-			size = fmt.Sprintf("%s of %s, %d files", humanize.IBytes(uint64(e.TransferredSize)), humanize.IBytes(uint64(e.TotalSize)), e.Files)
+			size = fmt.Sprintf("%s of %s, %s", humanize.IBytes(uint64(e.TransferredSize)), humanize.IBytes(uint64(e.TotalSize)), count(int(e.Files), "file", ""))
 		}
-		fmt.Fprintf(g.stdout, "%s %s %s %s %s %s %s\n", e.End.In(cfg.Location).Format(time.RFC3339), dash(e.Unit), e.Source, status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.End.In(cfg.Location).Format(time.RFC3339), dash(e.Unit), e.Source, status,
 			dash(e.Snapshot), e.Duration().Round(time.Second), size)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	rows := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
+	fmt.Fprintln(g.stdout, rows[0])
+	for i, e := range entries {
+		fmt.Fprintln(g.stdout, rows[i+1])
 		if !e.Success {
 			for _, line := range strings.Split(strings.TrimRight(e.Summary, "\n"), "\n") {
 				if line != "" {

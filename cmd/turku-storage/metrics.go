@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
@@ -28,12 +27,21 @@ import (
 
 // newMonitor builds the live state serve reports into: volumes (as
 // volumes returns them, the current configuration's) and the report spool
-// are read from disk whenever a scrape or status asks.
-func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.State {
+// are read from disk whenever a scrape or status asks; spool, when not
+// nil, gives the spool's size against its cap.
+func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func() backup.SpoolUsage) *monitor.State {
 	reports := reportsDir(cfg)
+	var reportSpool func() monitor.SpoolUsage
+	if spool != nil {
+		reportSpool = func() monitor.SpoolUsage {
+			u := spool()
+			return monitor.SpoolUsage{Bytes: u.Bytes, MaxReports: u.MaxReports, MaxBytes: u.MaxBytes, Dropped: u.Dropped}
+		}
+	}
 	return monitor.New(monitor.Options{
 		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(cfg.VarDir, volumes()) },
 		SpooledReports: func() int { return spooledReports(reports) },
+		ReportSpool:    reportSpool,
 	})
 }
 
@@ -108,25 +116,6 @@ func sourceHistory(a history.Attempt) monitor.SourceHistory {
 	return h
 }
 
-// trackAssigned records the machines a key refresh (or the cache) listed:
-// when each was first seen is kept in VAR_DIR/history, so a machine that
-// never backs up is late from then, across restarts.
-func trackAssigned(store *history.Store, state *monitor.State, machines map[string]apiclient.MachineInfo, now time.Time, log *slog.Logger) {
-	units := make(map[string]string, len(machines))
-	for uuid, m := range machines {
-		units[uuid] = m.UnitName
-	}
-	got, err := store.SetAssigned(units, now)
-	if err != nil {
-		log.Error("recording the assigned machines failed", "err", err)
-	}
-	out := make(map[string]monitor.Assignment, len(got))
-	for uuid, a := range got {
-		out[uuid] = monitor.Assignment{Unit: a.Unit, Since: a.Since}
-	}
-	state.SetAssigned(out)
-}
-
 // metricsHandler serves the Prometheus text format at /metrics only: the
 // state's collector and the standard Go and process collectors.
 func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error) {
@@ -135,6 +124,7 @@ func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		state.Collector(),
+		state.OrphanCollector(),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)

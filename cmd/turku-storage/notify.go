@@ -29,8 +29,8 @@ func (n notifier) send(lines string) {
 // status is the STATUS= line: what `systemctl status` shows.
 func (n notifier) status() string {
 	c := n.state.Counts()
-	return fmt.Sprintf("STATUS=%d machines; %d checkin and %d restore sessions; %d backups running, %d waiting; %d reports spooled",
-		c.Machines, c.Checkins, c.Restores, c.Running, c.Waiting, c.Spooled)
+	return fmt.Sprintf("STATUS=%s; %d checkin and %d restore sessions; %s running, %d waiting; %s spooled",
+		count(c.Machines, "machine", ""), c.Checkins, c.Restores, count(c.Running, "backup", ""), c.Waiting, count(c.Spooled, "report", ""))
 }
 
 // ready says the SSH listener accepts and the keys are loaded.

@@ -3,27 +3,33 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
-// runQuickstart runs examples/quickstart.sh -n (configuration and steps
-// only: no build, no serve) on dir and returns what it printed.
-func runQuickstart(t *testing.T, dir string) string {
+// runQuickstart runs examples/quickstart.sh with args (-n or -w: no
+// build, no serve) on dir and returns its exit status and what it printed.
+func runQuickstart(t *testing.T, dir string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command("sh", filepath.Join("..", "..", "examples", "quickstart.sh"), "-n", "-d", dir, "-s", "28022", "-a", "28410")
+	cmd := exec.Command("sh", append([]string{filepath.Join("..", "..", "examples", "quickstart.sh"), "-d", dir, "-s", "28022", "-a", "28410"}, args...)...)
 	cmd.Env = agenttest.Env(t)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("quickstart.sh: %v\n%s", err, out)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("quickstart.sh: %v", err)
 	}
-	t.Logf("quickstart.sh -n:\n%s", out)
-	return string(out)
+	t.Logf("quickstart.sh %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	return code, string(out)
 }
 
 // printedJSON returns the JSON object the quickstart prints after the line
@@ -49,32 +55,70 @@ func printedJSON(t *testing.T, out, file string) map[string]any {
 // TestQuickstartSteps follows examples/quickstart.sh's printed steps on
 // the server side, with the agent played by the coordinator calls
 // turku-update-config makes and by the real ssh and rsync daemon: the
-// printed agent configuration and source file register a machine whose
-// source, made due with the printed run-now, ends in a snapshot that
-// `logs` and `snapshots` show. The script's ports are replaced with
+// printed agent configuration (a second agent's, with its own
+// configuration, var and lock directories) and source file register a
+// machine whose source, made due with the printed run-now, ends in a
+// snapshot that `logs` and `snapshots` show. -n creates nothing; a run
+// beside the running serve stops. The script's ports are replaced with
 // loopback port 0 through the TURKU_STORAGE_* overrides.
 func TestQuickstartSteps(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "qs")
-	out := runQuickstart(t, dir)
+	agentDir := filepath.Join(dir, "agent")
+
+	// -n: the configuration and the steps, and nothing on disk.
+	code, out := runQuickstart(t, dir, "-n")
+	if code != 0 {
+		t.Fatalf("quickstart.sh -n: exit %d", code)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("quickstart.sh -n created %s (%v)", dir, err)
+	}
+	if !strings.Contains(out, `"var_dir": "`+filepath.Join(dir, "var")+`"`) {
+		t.Errorf("quickstart.sh -n does not show the configuration it would write")
+	}
+
+	// -w: the configuration written, and the same steps.
+	code, out = runQuickstart(t, dir, "-w")
+	if code != 0 {
+		t.Fatalf("quickstart.sh -w: exit %d", code)
+	}
+	agentCfg := printedJSON(t, out, filepath.Join(agentDir, "etc", "config.d", "10-api.json"))
+	sources := printedJSON(t, out, filepath.Join(agentDir, "etc", "sources.d", "etc.json"))
+	unit, _ := agentCfg["unit_name"].(string)
+	if unit == "" {
+		t.Fatalf("printed agent config has no unit_name: %v", agentCfg)
+	}
 	for _, want := range []string{
 		"fresh state under " + dir,
 		"https://github.com/rfinnie/turku-agent",
+		"apt-get install -y python3-requests python3-yaml",
 		"http://127.0.0.1:28410/v1",
-		"/etc/turku-agent/sources.d/etc.json",
-		"turku-update-config", "turku-agent-ping", "sources run-now UNIT etc",
+		// A second agent: its own configuration directory everywhere.
+		"turku-update-config -c " + filepath.Join(agentDir, "etc") + "\n",
+		"turku-agent-rsyncd-wrapper -c " + filepath.Join(agentDir, "etc") + " --detach\n",
+		"turku-agent-ping -c " + filepath.Join(agentDir, "etc") + "\n",
+		"sources run-now " + unit + " etc\n",
+		"snapshots " + unit + " etc\n",
+		// How backups go on.
+		"every 5\n   minutes",
+		"*/5 * * * * root /opt/turku-agent/bin/turku-agent-ping -c " + filepath.Join(agentDir, "etc"),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quickstart output lacks %q", want)
 		}
 	}
-	agentCfg := printedJSON(t, out, "/etc/turku-agent/config.d/10-api.json")
-	sources := printedJSON(t, out, "/etc/turku-agent/sources.d/etc.json")
-	if agentCfg["api_url"] != "http://127.0.0.1:28410/v1" {
-		t.Errorf("printed api_url %v", agentCfg["api_url"])
+	if strings.Contains(out, "UNIT") {
+		t.Errorf("quickstart output has a placeholder UNIT instead of the unit name")
 	}
-	unit, _ := agentCfg["unit_name"].(string)
-	if unit == "" {
-		t.Fatalf("printed agent config has no unit_name: %v", agentCfg)
+	for key, want := range map[string]string{
+		"api_url":              "http://127.0.0.1:28410/v1",
+		"var_dir":              filepath.Join(agentDir, "var"),
+		"lock_dir":             filepath.Join(agentDir, "lock"),
+		"rsyncd_local_address": "127.0.0.2",
+	} {
+		if agentCfg[key] != want {
+			t.Errorf("printed agent config: %s %v, want %s", key, agentCfg[key], want)
+		}
 	}
 
 	t.Setenv("TURKU_STORAGE_SSH_LISTEN", "127.0.0.1:0")
@@ -100,7 +144,7 @@ func TestQuickstartSteps(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("registration with the printed auth: %d %q", code, body)
 	}
-	d.log.WaitFor(t, "refreshed machines from API\" machines=1", 1, waitLong)
+	d.log.WaitFor(t, "refreshed machines from the built-in coordinator\" machines=1", 1, waitLong)
 	if r := run(t, context.Background(), nil, "-c", s.dir, "machines", "list"); !strings.Contains(r.stdout, machineUUID) {
 		t.Errorf("machines list lacks the machine: %q", r.stdout)
 	}
@@ -125,15 +169,25 @@ func TestQuickstartSteps(t *testing.T) {
 	// Step 6: the result, once the report (delivered after the agent's
 	// session) reached the coordinator.
 	d.log.WaitFor(t, `msg="report delivered"`, 1, waitLong)
-	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !strings.Contains(r.stdout, unit+" etc ok etc_") {
+	if r := run(t, context.Background(), nil, "-c", s.dir, "logs"); !regexp.MustCompile(regexp.QuoteMeta(unit) + `\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
 		t.Errorf("logs: %q", r.stdout)
 	}
 	if r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", unit, "etc"); r.code != 0 || !strings.Contains(r.stdout, "latest") {
 		t.Errorf("snapshots %s etc: exit %d, %q", unit, r.code, r.stdout)
 	}
 
-	// A second run says that it reuses this state.
-	if out := runQuickstart(t, dir); !strings.Contains(out, "reusing the state under "+dir) {
+	// A second run while serve runs there stops before building or
+	// writing anything, naming the pid.
+	code, out = runQuickstart(t, dir, "-b", filepath.Join(t.TempDir(), "not-built"))
+	if want := fmt.Sprintf("a turku-storage serve already runs on %s (pid %d)", dir, os.Getpid()); code != 1 || !strings.Contains(out, want) {
+		t.Errorf("second run beside a running serve: exit %d; want 1 and %q", code, want)
+	}
+	if d.stop(t).code != 0 {
+		t.Errorf("serve did not stop cleanly")
+	}
+
+	// Once it stopped, a second run says that it reuses this state.
+	if _, out := runQuickstart(t, dir, "-w"); !strings.Contains(out, "reusing the state under "+dir) {
 		t.Errorf("second run does not say it reuses the state")
 	}
 }

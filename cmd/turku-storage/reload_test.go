@@ -72,7 +72,7 @@ func TestStatusAfterReload(t *testing.T) {
 	}
 	st := statusJSON(t, s)
 	var b strings.Builder
-	if err := printStatus(&b, st); err != nil {
+	if err := printStatus(&b, st, true); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "BACKUPS RUNNING (0 of 3 slots)") {

@@ -67,7 +67,7 @@ func TestRestoreProgress(t *testing.T) {
 		if got, _ := os.ReadFile(filepath.Join(dest, "big.bin")); !bytes.Equal(got, big) {
 			t.Error("big.bin differs")
 		}
-		if !regexp.MustCompile(`(?m)^progress: 100% \d+ bytes \S+/s$`).MatchString(errOut.String()) || !regexp.MustCompile(`Restored: \d+ bytes sent\.`).MatchString(errOut.String()) {
+		if !regexp.MustCompile(`(?m)^progress: 100% \d+ bytes [\d.]+[KMG]iB/s$`).MatchString(errOut.String()) || !regexp.MustCompile(`Restored: \d+ bytes sent\.`).MatchString(errOut.String()) {
 			t.Errorf("no plain progress lines:\n%s", errOut.String())
 		}
 	})
@@ -90,7 +90,9 @@ func TestRestoreProgress(t *testing.T) {
 		got := screen.String()
 		t.Logf("terminal: %q", got)
 		// progressbar draws "restore 100% |█...█| 2.0 MiB at ..." with \r.
-		if !regexp.MustCompile(`100% \|█+\|`).MatchString(got) || bytes.Contains([]byte(got), []byte("progress: ")) {
+		// One unit system: IEC for the size and the rate alike.
+		if !regexp.MustCompile(`100% \|█+\|`).MatchString(got) || bytes.Contains([]byte(got), []byte("progress: ")) ||
+			!regexp.MustCompile(`iB at [\d.]+[KMG]iB/s`).MatchString(got) || regexp.MustCompile(`\d[kMG]B/s`).MatchString(got) {
 			t.Errorf("no progress bar on the terminal:\n%q", got)
 		}
 	})

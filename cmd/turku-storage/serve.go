@@ -83,6 +83,8 @@ type daemon struct {
 	// cfg is the configuration in force: the one serve started with, or
 	// the last a reload accepted (w.cfg stays the first).
 	cfg atomic.Pointer[config.Config]
+	// expire wakes expireOrphans after each key refresh (orphans.go).
+	expire chan struct{}
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -124,6 +126,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if err != nil {
 		return err
 	}
+	unlock, err := lockVarDir(cfg.VarDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	log, closeLog, err := g.daemonLogger(cfg.LogFile)
 	if err != nil {
 		return err
@@ -135,10 +142,12 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
+	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{}), expire: make(chan struct{}, 1)}
 	d.volumes.Store(&cfg.Volumes)
 	d.cfg.Store(cfg)
-	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() })
+	// The report queue is built below; a scrape comes only once the
+	// metrics server runs, after it.
+	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() }, func() backup.SpoolUsage { return w.reports.Usage() })
 	d.state = w.monitor
 	d.state.ConfigLoaded(true, time.Now())
 	d.notify = notifier{log: log, state: d.state}
@@ -152,7 +161,8 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	d.hostKeys = w.advertisedKeys(signers)
 	w.slots = backup.NewSlots(cfg.MaxConcurrentBackups)
-	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout,
+		MaxCount: cfg.ReportSpoolMaxCount, MaxBytes: cfg.ReportSpoolMaxBytes, SourceRemoved: w.monitor.SourceRemoved})
 	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {
@@ -177,13 +187,18 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
 		TrustedNetworks:      cfg.SSHTrustedNetworks,
 		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
+		// Per machine: one key must not starve the others.
+		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
+		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
+		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
+		TunnelPorts:              sshserver.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
 	})
 	if err != nil {
 		return err
 	}
 	if c, err := registry.LoadCache(w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
-		trackAssigned(w.history, d.state, c.Machines, time.Now(), log)
+		d.keysRefreshed(c.Machines, time.Now())
 		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
 		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
@@ -196,6 +211,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 
 	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
 		return err
+	}
+	if cfg.ControlSocketLink != "" {
+		if err := d.ctl.Link(cfg.ControlSocketLink); err != nil {
+			log.Warn("status and restore run from a shell will not find the control socket", "control_socket", cfg.ControlSocket, "err", err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.SSHListen)
 	if err != nil {
@@ -240,6 +260,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	if err != nil {
 		return abort(err)
 	}
+	webAddr, err := serveWeb(gctx, grp, d.g.configDir, d.w.cfg, d.state, d.w.history, d.log)
+	if err != nil {
+		return abort(err)
+	}
 	// The control socket answers until the last session is gone, so
 	// status shows the backups a shutdown waits for.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
@@ -250,6 +274,10 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	}
 	grp.Go(func() error {
 		seedMonitor(gctx, d.state, d.w.cfg, d.log)
+		return nil
+	})
+	grp.Go(func() error {
+		d.expireOrphans(gctx)
 		return nil
 	})
 	// READY=1 once the listener (bound before run) is served and the keys
@@ -280,7 +308,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
-			trackAssigned(d.w.history, d.state, res.Machines, time.Now(), d.log)
+			d.keysRefreshed(res.Machines, time.Now())
 			d.state.KeyRefreshed(time.Now())
 			d.loadedKeys(len(res.Machines))
 			// The API answers again: what it could not take goes now.
@@ -320,6 +348,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 	if d.g.onMetrics != nil && metricsAddr != nil {
 		d.g.onMetrics(metricsAddr)
+	}
+	if d.g.onWeb != nil && webAddr != nil {
+		d.g.onWeb(webAddr)
 	}
 	if d.g.onListen != nil {
 		d.g.onListen(ln.Addr(), coordAddr)

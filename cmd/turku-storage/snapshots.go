@@ -27,7 +27,8 @@ once however many snapshots link to it ("?" until known: see --du; --json:
 every snapshot of every machine). With MACHINE (a UUID, or the
 ENV-SERVICE-UNIT link name), lists each source's snapshots; with SOURCE,
 only that source's. Each snapshot shows its name, finish time, base
-snapshot, whether it is "latest", and its transfer's figures: the source's
+snapshot ("(deleted) NAME" once retention removed it: the snapshot is
+whole all the same), whether it is "latest", and its transfer's figures: the source's
 total size, what was sent (the data the snapshot added), the number of
 files and how long rsync ran ("-" for snapshots written without them).
 --json prints the same for scripts.
@@ -73,6 +74,7 @@ then on. A machine whose backup is running is skipped.`,
 				for _, s := range snaps {
 					list = append(list, newSnapshotJSON(s))
 				}
+				markDeletedBases(list)
 				out[src] = list
 			}
 			if asJSON {
@@ -93,7 +95,11 @@ then on. A machine whose backup is running is skipped.`,
 					if s.DurationSeconds != nil {
 						took = (time.Duration(*s.DurationSeconds * float64(time.Second))).Round(time.Second).String()
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", src, s.Name, s.SyncFinish.In(cfg.Location).Format(time.RFC3339), dash(s.Base), latest,
+					base := dash(s.Base)
+					if s.BaseDeleted {
+						base = "(deleted) " + s.Base
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", src, s.Name, s.SyncFinish.In(cfg.Location).Format(time.RFC3339), base, latest,
 						size, sent, files, took)
 				}
 			}
@@ -111,7 +117,10 @@ type snapshotJSON struct {
 	Name       string    `json:"name"`
 	SyncFinish time.Time `json:"sync_finish"`
 	Base       string    `json:"base,omitempty"`
-	Latest     bool      `json:"latest"`
+	// BaseDeleted reports that Base is no longer on disk (retention
+	// removed it); the snapshot itself is whole, its files are its own.
+	BaseDeleted bool `json:"base_deleted,omitempty"`
+	Latest      bool `json:"latest"`
 	*rsync.TransferStats
 	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
 }
@@ -123,6 +132,18 @@ func newSnapshotJSON(s backup.Snapshot) snapshotJSON {
 		j.DurationSeconds = &secs
 	}
 	return j
+}
+
+// markDeletedBases marks the snapshots of one source whose base is not
+// among them any more.
+func markDeletedBases(list []snapshotJSON) {
+	names := map[string]bool{}
+	for _, s := range list {
+		names[s.Name] = true
+	}
+	for i := range list {
+		list[i].BaseDeleted = list[i].Base != "" && !names[list[i].Base]
+	}
 }
 
 // sizeText is a byte count for people: 1023 B, 1.5 KiB, 2.0 GiB.
@@ -158,6 +179,8 @@ type machineOverview struct {
 	UsageKnown bool             `json:"usage_known"`
 	Sources    []sourceOverview `json:"sources"`
 	Error      string           `json:"error,omitempty"`
+	// OrphanedSince is set for an orphan: no longer assigned here since.
+	OrphanedSince *time.Time `json:"orphaned_since,omitempty"`
 }
 
 type sourceOverview struct {
@@ -182,8 +205,9 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 		return err
 	}
 	list := make([]machineOverview, 0, len(machines))
+	orphaned := orphansOnDisk(varDir)
 	for _, m := range machines {
-		mo := machineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []sourceOverview{}}
+		mo := machineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []sourceOverview{}, OrphanedSince: orphaned[m.UUID]}
 		if m.Err != nil {
 			mo.Error = m.Err.Error()
 		}
@@ -210,6 +234,7 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 			for _, sn := range src.Snapshots {
 				so.Snapshots = append(so.Snapshots, newSnapshotJSON(sn))
 			}
+			markDeletedBases(so.Snapshots)
 			if n := src.Newest(); n != nil {
 				so.Latest = n.Name
 				so.Finished = &n.SyncFinish
@@ -226,6 +251,9 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 	fmt.Fprintln(tw, "MACHINE\tNAMES\tSOURCE\tLATEST\tAGE\tSNAPSHOTS\tSPACE")
 	for _, m := range list {
 		names := dash(strings.Join(m.Names, ","))
+		if m.OrphanedSince != nil {
+			names += " [orphan for " + roundAge(now.Sub(*m.OrphanedSince)) + "]"
+		}
 		if m.Error != "" {
 			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\n", m.UUID, names, "error: "+m.Error)
 			continue

@@ -80,3 +80,38 @@ func TestSizeText(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotsDeletedBase: after retention removed a snapshot, the one
+// linked against it names its base as deleted, not as if it were there.
+func TestSnapshotsDeletedBase(t *testing.T) {
+	s := newSite(t, nil)
+	first := addSnapshot(t, s, uuidNew, "db1", "etc", 50*time.Hour)
+	second := addSnapshot(t, s, uuidNew, "db1", "etc", 26*time.Hour)
+	third := addSnapshot(t, s, uuidNew, "db1", "etc", 2*time.Hour)
+	snapDir := filepath.Join(s.volume, uuidNew, "etc.snapshots")
+	for name, base := range map[string]string{second: first, third: second} {
+		if err := os.WriteFile(filepath.Join(snapDir, name+".json"), []byte(`{"base": "`+base+`", "name": "`+name+`"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(snapDir, first)); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", uuidNew, "etc")
+	for _, re := range []string{
+		`(?m)^etc\s+` + second + `\s+\S+\s+\(deleted\) ` + first + `\s`,
+		`(?m)^etc\s+` + third + `\s+\S+\s+` + second + `\s+latest\s`,
+	} {
+		if !regexp.MustCompile(re).MatchString(r.stdout) {
+			t.Errorf("snapshots lacks %s:\n%s", re, r.stdout)
+		}
+	}
+	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", uuidNew, "etc", "--json")
+	var got map[string][]snapshotJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got["etc"]) != 2 {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	if !got["etc"][0].BaseDeleted || got["etc"][1].BaseDeleted {
+		t.Errorf("--json base_deleted: %+v", got["etc"])
+	}
+}

@@ -26,7 +26,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Long: `Asks the running serve, through its control socket (control_socket),
 what it is doing: connected agents (machine, unit, remote address, mode,
 since when), running backups (source, elapsed time, bytes received through
-the tunnel so far and their rate, files rsync listed), backups waiting for
+the tunnel so far and their rate, files transferred so far: new or
+changed ones, as rsync names them; unchanged files do not count), backups waiting for
 a max_concurrent_backups slot, restore sessions with their ports, the last
 key refresh, spooled reports, the sources whose last attempt failed (with
 the failures in a row and the last error) and the volumes with their state
@@ -63,7 +64,7 @@ document.`,
 					// Home, then clear to the end: redrawn in place.
 					fmt.Fprint(g.stdout, "\x1b[H\x1b[2J")
 				}
-				if err := printStatus(g.stdout, st); err != nil || !watch {
+				if err := printStatus(g.stdout, st, cfg.EmbeddedCoordinator()); err != nil || !watch {
 					return err
 				}
 				select {
@@ -86,17 +87,22 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// printStatus writes st as the tables a person reads.
-func printStatus(w io.Writer, st *control.Status) error {
+// printStatus writes st as the tables a person reads; builtIn says the
+// keys come from the built-in coordinator rather than turku-api.
+func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
-	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %d machines", st.Version, since(st.Started), st.Keys.Machines)
+	fmt.Fprintf(tw, "storage unit %s: turku-storage %s, up %s; keys: %s", st.Storage, st.Version, since(st.Started), count(st.Keys.Machines, "machine", ""))
 	if !st.Keys.Updated.IsZero() {
-		fmt.Fprintf(tw, " from %s, %s ago", st.Keys.From, since(st.Keys.Updated))
+		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
-	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
+	fmt.Fprintf(tw, "; spooled reports: %d", st.SpooledReports)
+	if n := len(st.Orphans); n > 0 {
+		fmt.Fprintf(tw, "; orphaned machines: %d, the oldest for %s (turku-storage orphans)", n, since(st.Orphans[0].Since))
+	}
+	fmt.Fprint(tw, "\n\n")
 
-	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %d slots)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES\n", len(st.Backups), st.MaxConcurrentBackups)
+	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %s)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), count(st.MaxConcurrentBackups, "slot", ""))
 	for _, b := range st.Backups {
 		files := "-"
 		if b.Files != nil {
@@ -157,4 +163,17 @@ func machineLabel(uuid, unit string) string {
 		return uuid
 	}
 	return strings.TrimSpace(unit + " (" + uuid + ")")
+}
+
+// keysFrom names where the machine keys came from for a person.
+func keysFrom(from string, builtIn bool) string {
+	switch {
+	case from == "cache":
+		return "the key cache"
+	case from == "api" && builtIn:
+		return "the built-in coordinator"
+	case from == "api":
+		return "turku-api"
+	}
+	return from
 }

@@ -178,7 +178,7 @@ func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	files := int64(12)
 	st := &control.Status{
-		Version: "1.0", Now: now, Started: now.Add(-time.Hour), MaxConcurrentBackups: 4,
+		Storage: "primary", Version: "1.0", Now: now, Started: now.Add(-time.Hour), MaxConcurrentBackups: 4,
 		Agents: []control.Agent{
 			{Machine: "m-1", Unit: "web1", Remote: "192.0.2.1:5000", Mode: "checkin", Since: now.Add(-90 * time.Second), AgentPort: 51000},
 			{Machine: "m-2", Remote: "192.0.2.2:5000", Mode: "restore", Since: now.Add(-time.Minute), AgentPort: 52000, RestorePort: 52001},
@@ -192,12 +192,12 @@ func TestPrintStatus(t *testing.T) {
 		SpooledReports: 2,
 	}
 	var b strings.Builder
-	if err := printStatus(&b, st); err != nil {
+	if err := printStatus(&b, st, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, re := range []string{
-		`turku-storage 1\.0, up 1h0m0s; keys: 3 machines from api, 2m0s ago; spooled reports: 2`,
-		`BACKUPS RUNNING \(1 of 4 slots\)`,
+		`^storage unit primary: turku-storage 1\.0, up 1h0m0s; keys: 3 machines from turku-api, 2m0s ago; spooled reports: 2`,
+		`BACKUPS RUNNING \(1 of 4 slots\)\s+SOURCE\s+ELAPSED\s+RECEIVED\s+RATE\s+FILES SENT\n`,
 		`(?m)^web1 \(m-1\)\s+etc\s+1m20s\s+3\.0 MiB\s+1\.0 MiB/s\s+12$`,
 		`(?m)^m-3\s+home\s+5s$`,
 		`(?m)^m-2\s+restore\s+192\.0\.2\.2:5000\s+1m0s\s+restore on 127\.0\.0\.1:52001$`,
@@ -208,6 +208,35 @@ func TestPrintStatus(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(b.String()) {
 			t.Errorf("output lacks %s:\n%s", re, b.String())
 		}
+	}
+}
+
+// TestPrintStatusKeys: one machine is one, and keys that came from the
+// built-in coordinator do not claim an API.
+func TestPrintStatusKeys(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name     string
+		machines int
+		from     string
+		builtIn  bool
+		want     string
+	}{
+		{"built-in", 1, "api", true, "keys: 1 machine from the built-in coordinator, 1m0s ago;"},
+		{"turku-api", 2, "api", false, "keys: 2 machines from turku-api, 1m0s ago;"},
+		{"cache", 0, "cache", true, "keys: 0 machines from the key cache, 1m0s ago;"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &control.Status{Version: "1.0", Now: now, Started: now.Add(-time.Hour),
+				Keys: control.Keys{Machines: tt.machines, Updated: now.Add(-time.Minute), From: tt.from}}
+			var b strings.Builder
+			if err := printStatus(&b, st, tt.builtIn); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tt.want) {
+				t.Errorf("got %q, want it to contain %q", strings.SplitN(b.String(), "\n", 2)[0], tt.want)
+			}
+		})
 	}
 }
 

@@ -63,8 +63,8 @@ spread the load.`,
 			if err != nil {
 				return fmt.Errorf("update-config: %w", err)
 			}
-			_, err = fmt.Fprintf(g.stdout, "Registered %q with %s: %d machines; space %d MiB total, %d MiB available\n",
-				cfg.Name, cfg.APIURL, len(res.Machines), res.SpaceTotal, res.SpaceAvailable)
+			_, err = fmt.Fprintf(g.stdout, "Registered %q with %s: %s; space %d MiB total, %d MiB available\n",
+				cfg.Name, cfg.APIURL, count(len(res.Machines), "machine", ""), res.SpaceTotal, res.SpaceAvailable)
 			return err
 		},
 	}

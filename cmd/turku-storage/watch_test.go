@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -68,7 +69,9 @@ func TestServeSourceThatNeverSucceeds(t *testing.T) {
 		t.Errorf("newest entry %v", e)
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "logs")
-	if lines := strings.Split(r.stdout, "\n"); r.code != 0 || !strings.Contains(lines[0], " web1 etc failed(2) - ") || !strings.HasPrefix(lines[1], "    ") {
+	if lines := strings.Split(r.stdout, "\n"); r.code != 0 || !strings.HasPrefix(lines[0], "FINISHED ") ||
+		!regexp.MustCompile(` web1\s+etc\s+failed\(2\)\s+-\s`).MatchString(lines[1]) || !strings.HasPrefix(lines[2], "    ") ||
+		!strings.Contains(r.stdout, "\n    meaning: the agent's rsync daemon refused the source's user name or password") {
 		t.Errorf("logs: exit %d\n%s", r.code, r.stdout)
 	}
 
@@ -97,7 +100,7 @@ func TestServeSourceThatNeverSucceeds(t *testing.T) {
 		t.Errorf("check after a success: exit %d\n%s", r.code, r.stdout)
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "logs", "-n", "1")
-	if !strings.Contains(r.stdout, " web1 etc ok etc_") {
+	if !regexp.MustCompile(` web1\s+etc\s+ok\s+etc_`).MatchString(r.stdout) {
 		t.Errorf("logs -n 1 after the fix: %q", r.stdout)
 	}
 }

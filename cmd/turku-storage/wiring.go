@@ -143,7 +143,8 @@ func (w *wiring) registrarOptions(authName, authSecret string, hostKeys []string
 			SSHPingHostKeys: hostKeys,
 			Published:       w.cfg.Published,
 		},
-		Auth: auth,
+		Auth:    auth,
+		BuiltIn: w.cfg.EmbeddedCoordinator(),
 		// Each refresh checks the volumes first: an unusable one is
 		// logged for what it is and left out of the space advertised,
 		// and the keys still refresh.
