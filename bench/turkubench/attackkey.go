@@ -75,8 +75,9 @@ type hostile struct {
 	connsNow  atomic.Int64
 	connsMost atomic.Int64
 	sess      atomic.Int64
-	sessNow   atomic.Int64
+	sessNow   atomic.Int64 // started and not ended
 	sessMost  atomic.Int64
+	sessSlots atomic.Int64 // sessNow and those being opened: the cap's count
 	failed    atomic.Int64
 	refused   atomic.Int64
 	attempts  []atomic.Int64
@@ -174,35 +175,36 @@ func (h *hostile) once(d *net.Dialer) {
 	var sessions sync.WaitGroup
 	for range keyPerConn {
 		// A place under the cap first, given back if the server says no.
-		if n := h.sessNow.Add(1); n > h.maxSess {
-			h.sessNow.Add(-1)
+		if n := h.sessSlots.Add(1); n > h.maxSess {
+			h.sessSlots.Add(-1)
 			break
 		}
 		s, err := client.NewSession()
 		if err != nil {
-			h.sessNow.Add(-1)
+			h.sessSlots.Add(-1)
 			h.refused.Add(1)
 			break
 		}
 		// Its stdin stays open and empty: the request never comes.
 		if _, err := s.StdinPipe(); err != nil {
-			h.sessNow.Add(-1)
+			h.sessSlots.Add(-1)
 			s.Close()
 			break
 		}
 		if err := s.Start(keyAgentCmd); err != nil {
-			h.sessNow.Add(-1)
+			h.sessSlots.Add(-1)
 			h.refused.Add(1)
 			s.Close()
 			break
 		}
 		h.sess.Add(1)
-		raiseMost(&h.sessMost, h.sessNow.Load())
+		raiseMost(&h.sessMost, h.sessNow.Add(1))
 		sessions.Add(1)
 		go func() {
 			defer sessions.Done()
 			s.Wait()
 			h.sessNow.Add(-1)
+			h.sessSlots.Add(-1)
 		}()
 	}
 	client.Wait() // until the server closes the connection, or stop
