@@ -25,7 +25,10 @@ import (
 // the measured agent (from 127.0.0.1) runs checkin round trips as in (a),
 // and then the 50 agents of (d) back up at once, each from its own
 // address (127.0.2.N), as they did once before the attack. Each side is attacked on
-// its own, one after the other.
+// its own, one after the other. Then, per side, round two: the
+// admission-table fill (attackfill.go) and the session-holding key
+// (attackkey.go); last, for ours only, slow clients on the built-in
+// coordinator (attackcoord.go).
 
 const (
 	floodConns    = 300
