@@ -84,7 +84,7 @@ func attackParamsFor(quick bool) attackParams {
 		return attackParams{FillSources: 65536, FillDeadline: 60 * time.Second, KeyConns: 110, KeySessions: 160,
 			CoordQuiet: 5 * time.Second, CoordAttack: 15 * time.Second}
 	}
-	return attackParams{FillSources: 65536, FillDeadline: 300 * time.Second, KeyConns: 150, KeySessions: 300,
+	return attackParams{FillSources: 65536, FillDeadline: 120 * time.Second, KeyConns: 150, KeySessions: 300,
 		CoordQuiet: 10 * time.Second, CoordAttack: 30 * time.Second}
 }
 
