@@ -31,12 +31,16 @@ const (
 	// OpWaitRestore answers with the newest restore session of Machine
 	// once there is one; it waits until the client hangs up.
 	OpWaitRestore = "wait_restore"
+	// OpRestoreLog has serve log a restore's start or end (RestoreLog)
+	// with the peer's uid and pid, so serve's log says who restored what.
+	OpRestoreLog = "restore_log"
 )
 
 // request is one line a client sends.
 type request struct {
-	Op      string `json:"op"`
-	Machine string `json:"machine,omitempty"`
+	Op      string      `json:"op"`
+	Machine string      `json:"machine,omitempty"`
+	Restore *RestoreLog `json:"restore,omitempty"`
 }
 
 // response is the one line the server answers; exactly one field is set.
@@ -44,6 +48,8 @@ type response struct {
 	Status  *Status `json:"status,omitempty"`
 	Restore *Agent  `json:"restore,omitempty"`
 	Error   string  `json:"error,omitempty"`
+	// Logged acknowledges an OpRestoreLog.
+	Logged bool `json:"logged,omitempty"`
 }
 
 // State is the live state the socket answers from; serve passes its
@@ -69,6 +75,9 @@ type Options struct {
 	// MaxConcurrentBackups returns the number of backup slots in force
 	// when asked (a reload changes it); nil reports 0.
 	MaxConcurrentBackups func() int
+	// Published returns the configuration's published in force (nil:
+	// not set); nil reports it unset.
+	Published func() *bool
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -227,7 +236,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // handle answers one request on c.
 func (s *Server) handle(ctx context.Context, c net.Conn) {
-	if err := checkPeer(c); err != nil {
+	who, err := checkPeer(c)
+	if err != nil {
 		s.log.Warn("control socket: connection refused", "err", err)
 		writeResponse(c, response{Error: "permission denied"})
 		return
@@ -275,6 +285,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 				return
 			}
 		}
+	case OpRestoreLog:
+		if err := req.Restore.check(); err != nil {
+			writeResponse(c, response{Error: "restore_log: " + err.Error()})
+			return
+		}
+		s.logRestore(req.Restore, who)
+		writeResponse(c, response{Logged: true})
 	default:
 		writeResponse(c, response{Error: fmt.Sprintf("unknown op %q", req.Op)})
 	}
@@ -285,6 +302,9 @@ func (s *Server) Status() *Status {
 	st := &Status{Storage: s.opts.Storage, Version: s.opts.Version, Started: s.opts.Started}
 	if s.opts.MaxConcurrentBackups != nil {
 		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
+	}
+	if s.opts.Published != nil {
+		st.Published = s.opts.Published()
 	}
 	st.fill(s.opts.State.Status())
 	return st

@@ -117,7 +117,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		r.raise(checkWarning)
 		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
-	assigned, err := hist.Assigned()
+	assigned, assignedKnown, err := hist.AssignedKnown()
 	if err != nil {
 		r.raise(checkWarning)
 		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
@@ -155,7 +155,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 	// before placement), then machines assigned here that never did
 	// anything at all.
 	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] || departedHistory(uuid, assigned) {
+		if seen[uuid] || departedHistory(uuid, assigned, assignedKnown) {
 			continue
 		}
 		seen[uuid] = true

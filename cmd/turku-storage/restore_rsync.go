@@ -22,6 +22,8 @@ type restoreRun struct {
 	port           int
 	src            restoreSource
 	dryRun         bool
+	// sent is what rsync reported sending, once run returns.
+	sent int64
 }
 
 // reporter shows progress: a bar on a terminal, else a line every 10 %.
@@ -83,6 +85,7 @@ func (r *restoreRun) run(ctx context.Context) error {
 		Stderr: r.g.stderr,
 	})
 	rep.finish()
+	r.sent = rep.last.Bytes
 	var re *rsync.Error
 	switch {
 	case err == nil:
