@@ -295,7 +295,9 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		if err := s.setSSHDMaxStartups(ctx, "10:30:100"); err != nil {
 			return err
 		}
-		if res.Attack, err = b.attack(ctx, par["runs"].(int)); err != nil {
+		gp := attackParamsFor(quick)
+		par["g"] = gp
+		if res.Attack, err = b.attack(ctx, par["runs"].(int), gp); err != nil {
 			return err
 		}
 	}

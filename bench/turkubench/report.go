@@ -344,5 +344,6 @@ func attackReport(m map[string]*attackResult) string {
 			fmt.Fprintf(&b, "\n%s fleet failures (first 3): %q\n", name, r.FleetWall.Errors[:min(3, len(r.FleetWall.Errors))])
 		}
 	}
+	b.WriteString(roundTwoReport(m))
 	return b.String()
 }
