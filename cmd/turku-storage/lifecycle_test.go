@@ -266,8 +266,16 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "ERROR: Session ended: shutdown: second signal (terminated)") {
 		t.Errorf("agent: exit %d, stderr %q", res.ExitCode, res.Stderr)
 	}
-	if reports := api.Reports(); len(reports) != 1 || reports[0].Success {
-		t.Errorf("reports %+v, want the cancelled backup reported failed", reports)
+	// The cancelled backup's failure reaches the API, or, when the forced
+	// stop cut its post short, waits in the spool for the next start:
+	// never both, never neither.
+	reports := api.Reports()
+	spooled := listFiles(t, filepath.Join(s.varDir, "reports"))
+	switch {
+	case len(reports) == 1 && !reports[0].Success && len(spooled) == 0:
+	case len(reports) == 0 && len(spooled) == 1:
+	default:
+		t.Errorf("reports %+v, spooled %q; want the cancelled backup reported failed, or spooled", reports, spooled)
 	}
 }
 
