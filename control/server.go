@@ -44,9 +44,9 @@ type request struct {
 
 // response is the one line the server answers; exactly one field is set.
 type response struct {
-	Status  *Status `json:"status,omitempty"`
-	Restore *Agent  `json:"restore,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Status  *Status          `json:"status,omitempty"`
+	Restore *monitor.Session `json:"restore,omitempty"`
+	Error   string           `json:"error,omitempty"`
 }
 
 // State is the live state the socket answers from; serve passes its
@@ -57,7 +57,7 @@ type State interface {
 	Status() monitor.Status
 	// RestoreSession returns machine's newest restore session, or nil,
 	// and a channel closed at the next change of sessions.
-	RestoreSession(machine string) (*monitor.SessionStatus, <-chan struct{})
+	RestoreSession(machine string) (*monitor.Session, <-chan struct{})
 }
 
 // Options configure a Server. cmd builds them from the configuration.
@@ -225,8 +225,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		for {
 			rs, changed := s.opts.State.RestoreSession(req.Machine)
 			if rs != nil {
-				a := agentOf(*rs)
-				writeResponse(c, response{Restore: &a})
+				writeResponse(c, response{Restore: rs})
 				return
 			}
 			select {
@@ -245,11 +244,10 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 
 // Status returns the current status document.
 func (s *Server) Status() *Status {
-	st := &Status{Version: s.opts.Version, Started: s.opts.Started}
+	st := &Status{Version: s.opts.Version, Started: s.opts.Started, Status: s.opts.State.Status()}
 	if s.opts.MaxConcurrentBackups != nil {
 		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
 	}
-	st.fill(s.opts.State.Status())
 	return st
 }
 

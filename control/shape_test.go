@@ -20,8 +20,8 @@ func TestStatusDocumentKeys(t *testing.T) {
 	live := monitor.New(monitor.Options{
 		Now:            func() time.Time { return clk },
 		SpooledReports: func() int { return 1 },
-		Volumes: func() []monitor.VolumeUsage {
-			return []monitor.VolumeUsage{{Name: "v", Path: "/srv/v", State: "missing", Message: "m", Err: "e"}}
+		Volumes: func() []monitor.Volume {
+			return []monitor.Volume{{Name: "v", Path: "/srv/v", State: "missing", Message: "m", Err: "e"}}
 		},
 	})
 	live.KeyRefreshed(clk)

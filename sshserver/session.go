@@ -13,6 +13,7 @@ import (
 
 	glssh "github.com/gliderlabs/ssh"
 	"github.com/turku-backup/turku-storage/agentproto"
+	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/sessionlog"
 	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
@@ -296,7 +297,7 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 // checkin hands the Puller a private endpoint carried to the agent's
 // daemon; log carries no "port", which the tunnel adds.
 func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.Request, alog *sessionlog.Logger, log *slog.Logger) int {
-	received, end := sess.srv.opts.Observer.SessionStarted(ModeCheckin, sess.machine.UUID, sess.machine.Info.UnitName,
+	received, end := sess.srv.opts.Observer.SessionStarted(monitor.ModeCheckin, sess.machine.UUID, sess.machine.Info.UnitName,
 		sess.conn.RemoteAddr().String(), int(fwd.Port), 0)
 	defer end()
 	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.CountReceived(received))
@@ -335,7 +336,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		return restoreRefused(err, fwd.Port, alog, log)
 	}
 	defer ep.Close()
-	_, end := sess.srv.opts.Observer.SessionStarted(ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,
+	_, end := sess.srv.opts.Observer.SessionStarted(monitor.ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,
 		sess.conn.RemoteAddr().String(), int(fwd.Port), ep.Port())
 	defer end()
 	log = log.With("port", fwd.Port)

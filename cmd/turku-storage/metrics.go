@@ -32,7 +32,7 @@ import (
 func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.State {
 	reports := reportsDir(cfg)
 	return monitor.New(monitor.Options{
-		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(cfg.VarDir, volumes()) },
+		Volumes:        func() []monitor.Volume { return volumeUsage(cfg.VarDir, volumes()) },
 		SpooledReports: func() int { return spooledReports(reports) },
 	})
 }

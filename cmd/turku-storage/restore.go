@@ -14,6 +14,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/control"
+	"github.com/turku-backup/turku-storage/monitor"
 )
 
 // Exit statuses of restore besides 0 and 1 (bad input, anything else).
@@ -138,14 +139,14 @@ func pathNote(p string) string {
 
 // findRestoreSession asks serve for the machine's restore session, waiting
 // up to wait for one to start.
-func findRestoreSession(ctx context.Context, g *globals, socket, uuid, name string, wait time.Duration) (*control.Agent, error) {
+func findRestoreSession(ctx context.Context, g *globals, socket, uuid, name string, wait time.Duration) (*monitor.Session, error) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	st, err := control.GetStatus(sctx, socket)
 	cancel()
 	if err != nil {
 		return nil, err
 	}
-	var found *control.Agent
+	var found *monitor.Session
 	for i, a := range st.Restores {
 		if a.Machine == uuid && (found == nil || a.Since.After(found.Since)) {
 			found = &st.Restores[i]

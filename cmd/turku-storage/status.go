@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/turku-backup/turku-storage/control"
+	"github.com/turku-backup/turku-storage/monitor"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -116,7 +117,7 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	fmt.Fprintf(tw, "\nAGENTS (%d)\tMODE\tREMOTE\tSINCE\tPORT\n", len(st.Agents))
 	for _, a := range st.Agents {
 		port := fmt.Sprint(a.AgentPort)
-		if a.Mode == control.ModeRestore {
+		if a.Mode == monitor.ModeRestore {
 			port = fmt.Sprintf("restore on 127.0.0.1:%d", a.RestorePort)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", machineLabel(a.Machine, a.Unit), a.Mode, a.Remote, since(a.Since), port)
@@ -135,8 +136,8 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	fmt.Fprintf(tw, "\nVOLUMES\tPATH\tSTATE\tSIZE\tFREE\tUSED\tINODES USED\tNEW MACHINES\n")
 	for _, v := range st.Volumes {
 		state := cmp.Or(v.State, "ok")
-		if v.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%s\terror: %s\n", v.Name, v.Path, state, v.Error)
+		if v.Err != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\terror: %s\n", v.Name, v.Path, state, v.Err)
 			continue
 		}
 		accept := "no"

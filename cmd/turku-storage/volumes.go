@@ -44,12 +44,12 @@ func checkVolumes(log *slog.Logger, varDir string, vols []config.Volume, mark bo
 // volumeUsage checks and measures every configured volume, writing
 // nothing. A volume that is missing, not a directory or not mounted has
 // no usage (its mount point's would mislead); a read-only one has.
-func volumeUsage(varDir string, vols []config.Volume) []monitor.VolumeUsage {
+func volumeUsage(varDir string, vols []config.Volume) []monitor.Volume {
 	health := backup.CheckVolumes(varDir, backupVolumes(vols), false)
-	out := make([]monitor.VolumeUsage, 0, len(vols))
+	out := make([]monitor.Volume, 0, len(vols))
 	for i, v := range vols {
 		h := health[i]
-		u := monitor.VolumeUsage{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,
+		u := monitor.Volume{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,
 			MaxUsagePct: v.MaxUsagePct, MaxInodeUsagePct: v.MaxInodeUsagePct, State: h.State}
 		if err := h.Err(); err != nil {
 			u.Message = err.Error()
