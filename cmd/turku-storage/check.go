@@ -16,6 +16,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 // Nagios plugin exit statuses (Nagios Plugin API, "Return code").
@@ -222,15 +223,6 @@ func perfThreshold(d time.Duration) string {
 	return fmt.Sprintf("%.0f", d.Seconds())
 }
 
-// roundAge shows an age to the minute, like "50h12m" (under a minute, to
-// the second: "42s").
-func roundAge(d time.Duration) string {
-	if d < time.Minute {
-		return d.Round(time.Second).String()
-	}
-	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-}
-
 // sourceCheck rates each source (and each machine without one) against
 // --max-age and --warn-age, counting into the perfdata.
 type sourceCheck struct {
@@ -265,7 +257,7 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 			return // cannot happen: a source comes from a snapshot or a record
 		}
 		since = cmp.Or(rec.FailingSince, rec.Begin)
-		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", when(since))
+		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", words.When(since))
 	}
 	c.checked++
 	failed := ok && !rec.Success
@@ -275,11 +267,11 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 			c.never++
 		}
 		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
-			count(rec.Failures, "attempt", ""), roundAge(c.now.Sub(rec.End)), rec.FirstLine())
+			words.Count(rec.Failures, "attempt", ""), words.Age(c.now.Sub(rec.End)), rec.FirstLine())
 	}
 	age := c.now.Sub(since)
 	c.oldest = max(c.oldest, age)
-	line := fmt.Sprintf("%s %s: "+what, who, name, roundAge(age))
+	line := fmt.Sprintf("%s %s: "+what, who, name, words.Age(age))
 	switch {
 	case age > c.maxAge:
 		c.stale++
@@ -299,7 +291,7 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 		return // not (or no longer) assigned here: nothing to expect
 	}
 	age := c.now.Sub(a.Since)
-	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, roundAge(age), when(a.Since))
+	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, words.Age(age), words.When(a.Since))
 	switch {
 	case age > c.maxAge:
 		c.never++
@@ -317,20 +309,20 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 func (c *sourceCheck) summarise(machines int) {
 	switch {
 	case c.stale > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.stale, count(c.checked, "source", ""), has(c.stale), c.maxAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.stale, words.Count(c.checked, "source", ""), words.Has(c.stale), c.maxAge))
 	case c.warned > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.warned, count(c.checked, "source", ""), has(c.warned), c.warnAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.warned, words.Count(c.checked, "source", ""), words.Has(c.warned), c.warnAge))
 	default:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%s of %s backed up within %s", count(c.checked, "source", ""), count(machines, "machine", ""), c.maxAge))
+		c.r.summary = append(c.r.summary, fmt.Sprintf("%s of %s backed up within %s", words.Count(c.checked, "source", ""), words.Count(machines, "machine", ""), c.maxAge))
 	}
 	if c.lateMachines > 0 {
-		c.r.summary = append(c.r.summary, count(c.lateMachines, "machine", "")+" assigned here never backed up")
+		c.r.summary = append(c.r.summary, words.Count(c.lateMachines, "machine", "")+" assigned here never backed up")
 	}
 	if c.failing > 0 {
-		c.r.summary = append(c.r.summary, count(c.failing, "source", "")+" failing")
+		c.r.summary = append(c.r.summary, words.Count(c.failing, "source", "")+" failing")
 	}
 	if c.unreadable > 0 {
-		c.r.summary = append(c.r.summary, count(c.unreadable, "machine directory", "machine directories")+" unreadable")
+		c.r.summary = append(c.r.summary, words.Count(c.unreadable, "machine directory", "machine directories")+" unreadable")
 	}
 }
 

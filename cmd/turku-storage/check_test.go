@@ -273,25 +273,6 @@ func TestSnapshotsOverview(t *testing.T) {
 	}
 }
 
-// TestRoundAge: an age is never empty, whatever its size.
-func TestRoundAge(t *testing.T) {
-	for _, tt := range []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{20 * time.Second, "20s"},
-		{29*time.Second + 600*time.Millisecond, "30s"},
-		{90 * time.Second, "2m"},
-		{50*time.Hour + 12*time.Minute + 10*time.Second, "50h12m"},
-		{3 * time.Hour, "3h0m"},
-	} {
-		if got := roundAge(tt.d); got != tt.want {
-			t.Errorf("roundAge(%v) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
-}
-
 // TestYoungSnapshotAge: a snapshot finished seconds ago has an age in
 // the overview and in check's lines, not an empty one.
 func TestYoungSnapshotAge(t *testing.T) {

@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 // coordinatorDB is the built-in coordinator's database under var_dir.
@@ -115,7 +115,7 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 					fmt.Fprintln(tw, "UUID\tUNIT\tENVIRONMENT\tSERVICE\tACTIVE\tPUBLISHED\tSOURCES\tCHECKED IN")
 					for _, m := range list {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%d\t%s\n", m.UUID, m.UnitName, dash(m.EnvironmentName),
-							dash(m.ServiceName), m.Active, m.Published, m.Sources, when(m.CheckedIn))
+							dash(m.ServiceName), m.Active, m.Published, m.Sources, words.When(m.CheckedIn))
 					}
 					return tw.Flush()
 				})
@@ -148,7 +148,7 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 							lastOK = "never"
 						}
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", src.UnitName, src.Name, src.Path, dash(src.Frequency),
-							dash(src.Retention), src.Active && src.Published, lastOK, when(src.LastBackedUp), when(src.NextBackup))
+							dash(src.Retention), src.Active && src.Published, lastOK, words.When(src.LastBackedUp), words.When(src.NextBackup))
 					}
 					return tw.Flush()
 				})
@@ -253,11 +253,4 @@ func setActiveCmd(g *globals, verb string, active bool, short string) *cobra.Com
 			})
 		},
 	}
-}
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.Local().Format(time.RFC3339)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func newLogsCmd(g *globals) *cobra.Command {
@@ -158,7 +159,7 @@ func printLogs(g *globals, cfg *config.Config, entries []logEntry) error {
 		// Sizes come from rsync's --stats: none for a failure, nor for
 		// attempts recorded before they were kept.
 		if e.Success && (e.TotalSize > 0 || e.BytesReceived > 0) {
-			size = fmt.Sprintf("%s of %s, %s", humanize.IBytes(uint64(e.TransferredSize)), humanize.IBytes(uint64(e.TotalSize)), count(int(e.Files), "file", ""))
+			size = fmt.Sprintf("%s of %s, %s", humanize.IBytes(uint64(e.TransferredSize)), humanize.IBytes(uint64(e.TotalSize)), words.Count(int(e.Files), "file", ""))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.End.In(cfg.Location).Format(time.RFC3339), dash(e.Unit), e.Source, status,
 			dash(e.Snapshot), e.Duration().Round(time.Second), size)

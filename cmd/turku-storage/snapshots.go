@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/internal/words"
 	"github.com/turku-backup/turku-storage/rsync"
 )
 
@@ -258,7 +259,7 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 		for _, src := range m.Sources {
 			age := "-"
 			if src.Finished != nil {
-				age = roundAge(now.Sub(*src.Finished))
+				age = words.Age(now.Sub(*src.Finished))
 			}
 			space := "-"
 			switch {
