@@ -166,7 +166,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 	}
 	c.summarise(len(seen))
 	var full, unusable int
-	for _, v := range volumeUsage(cfg.VarDir, cfg.Volumes) {
+	for _, v := range backup.VolumeStatus(cfg.VarDir, backupVolumes(cfg.Volumes)) {
 		switch {
 		case v.State != backup.VolumeOK && v.State != backup.VolumeUnreadable:
 			// Missing, not a directory, not mounted, read-only: every
@@ -209,7 +209,7 @@ func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Dura
 		fmt.Sprintf("oldest_age=%.0fs;%s;%.0f;0", c.oldest.Seconds(), perfThreshold(warnAge), maxAge.Seconds()),
 		fmt.Sprintf("full_volumes=%d;;;0", full),
 		fmt.Sprintf("unusable_volumes=%d;;;0", unusable),
-		fmt.Sprintf("spooled_reports=%d;;;0", spooledReports(reportsDir(cfg))),
+		fmt.Sprintf("spooled_reports=%d;;;0", backup.SpooledReports(cfg.VarDir)),
 		fmt.Sprintf("failing=%d;;;0", c.failing),
 		fmt.Sprintf("never_backed_up=%d;;;0", c.never),
 	}, r.perfdata...)

@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,29 +28,10 @@ import (
 // volumes returns them, the current configuration's) and the report spool
 // are read from disk whenever a scrape or status asks.
 func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.State {
-	reports := reportsDir(cfg)
 	return monitor.New(monitor.Options{
-		Volumes:        func() []monitor.Volume { return volumeUsage(cfg.VarDir, volumes()) },
-		SpooledReports: func() int { return spooledReports(reports) },
+		Volumes:        func() []monitor.Volume { return backup.VolumeStatus(cfg.VarDir, backupVolumes(volumes())) },
+		SpooledReports: func() int { return backup.SpooledReports(cfg.VarDir) },
 	})
-}
-
-func reportsDir(cfg *config.Config) string { return filepath.Join(cfg.VarDir, "reports") }
-
-// spooledReports counts the reports waiting in VAR_DIR/reports (the
-// *.json files; unreadable ones are renamed *.bad and not counted).
-func spooledReports(dir string) int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
-			n++
-		}
-	}
-	return n
 }
 
 // seedMonitor records every source's newest snapshot on disk as its last
