@@ -15,6 +15,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/control"
 	"github.com/turku-backup/turku-storage/monitor"
+	"github.com/turku-backup/turku-storage/restore"
 )
 
 // Exit statuses of restore besides 0 and 1 (bad input, anything else).
@@ -104,11 +105,11 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 		sources, _ := backup.ListSources(dir)
 		return fmt.Errorf("machine %s has no snapshots of source %q (sources: %s)", machine, source, dash(strings.Join(sources, ", ")))
 	}
-	snap, err := pickSnapshot(snaps, source, snapshot, cfg.Location)
+	snap, err := restore.Pick(snaps, source, snapshot, cfg.Location)
 	if err != nil {
 		return err
 	}
-	src, err := resolveSubpath(snap.Path, f.path)
+	src, err := restore.Subpath(snap.Path, f.path)
 	if err != nil {
 		return err
 	}
