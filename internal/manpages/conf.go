@@ -1,4 +1,4 @@
-package main
+package manpages
 
 import (
 	"bytes"
@@ -8,11 +8,11 @@ import (
 	"github.com/cpuguy83/go-md2man/v2/md2man"
 )
 
-// confPage is turku-storage.conf(5), made from the Markdown configuration
+// Conf is turku-storage.conf(5), made from the Markdown configuration
 // reference (docs/configuration.md): its title dropped, its sections
 // (##) as the page's sections, its tables of keys as tables. This is the
 // one place that knows where the page's text comes from.
-func confPage(markdown []byte, hdr manHeader) []byte {
+func Conf(markdown []byte, hdr Header) []byte {
 	body := string(markdown)
 	// The reference's own title: the page has NAME instead.
 	if strings.HasPrefix(body, "# ") {
