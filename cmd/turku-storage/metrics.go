@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,8 +33,8 @@ func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.Sta
 	})
 }
 
-// seedMonitor records every source's newest snapshot on disk as its last
-// success, with the unit name from the key cache where known.
+// seedMonitor seeds the live state from the disk (backup.Seed), with the
+// unit names of the key cache.
 func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, log *slog.Logger) {
 	units := map[string]string{}
 	if c, err := registry.LoadCache(filepath.Join(cfg.VarDir, registry.CacheFile)); err == nil {
@@ -43,48 +42,7 @@ func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, 
 			units[uuid] = m.UnitName
 		}
 	}
-	start := time.Now()
-	machines, err := backup.Inventory(ctx, cfg.VarDir, cfg.Location)
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("reading the snapshots on disk for metrics failed", "err", err)
-		}
-		return
-	}
-	n := 0
-	for _, m := range machines {
-		if m.Err != nil {
-			log.Warn("reading a machine's snapshots for metrics failed", "machine", m.UUID, "err", m.Err)
-		}
-		for _, s := range m.Sources {
-			if latest := s.Newest(); latest != nil {
-				state.SeedSource(m.UUID, units[m.UUID], s.Name, latest.SyncFinish)
-				n++
-			}
-		}
-	}
-	latest, err := history.New(historyDir(cfg)).Latest()
-	if err != nil {
-		log.Warn("reading the backup history for metrics failed", "err", err)
-	}
-	attempts := 0
-	for uuid, srcs := range latest {
-		for name, a := range srcs {
-			state.SeedHistory(uuid, cmp.Or(units[uuid], a.Unit), name, sourceHistory(a))
-			attempts++
-		}
-	}
-	log.Info("read the snapshots and backup history on disk", "machines", len(machines), "sources", n,
-		"sources_with_history", attempts, "duration", time.Since(start))
-}
-
-// sourceHistory is what the monitor takes of a source's newest record.
-func sourceHistory(a history.Attempt) monitor.SourceHistory {
-	h := monitor.SourceHistory{LastSuccess: a.LastSuccess, LastAttempt: a.End, Failures: a.Failures, FailingSince: a.FailingSince}
-	if !a.Success {
-		h.LastError = a.FirstLine()
-	}
-	return h
+	backup.Seed(ctx, state, cfg.VarDir, cfg.Location, units, log)
 }
 
 // trackAssigned records the machines a key refresh (or the cache) listed:
