@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/history"
 )
 
@@ -248,7 +249,7 @@ func TestSnapshotsOverview(t *testing.T) {
 	}
 
 	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", "--json")
-	var got []machineOverview
+	var got []backup.MachineOverview
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}
