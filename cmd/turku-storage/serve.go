@@ -124,7 +124,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if err != nil {
 		return err
 	}
-	unlock, err := lockVarDir(cfg.VarDir)
+	unlock, err := backup.LockVarDir(cfg.VarDir)
 	if err != nil {
 		return err
 	}
