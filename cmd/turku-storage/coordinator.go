@@ -100,7 +100,13 @@ func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *c
 	return fn(cmd.Context(), s)
 }
 
+// newCoordinatorCmds are the built-in coordinator's administration:
+// machines, sources, auth and coordinator export.
 func newCoordinatorCmds(g *globals) []*cobra.Command {
+	return []*cobra.Command{newMachinesCmd(g), newSourcesCmd(g), newAuthCmd(g), newCoordinatorCmd(g)}
+}
+
+func newMachinesCmd(g *globals) *cobra.Command {
 	machines := &cobra.Command{Use: "machines", Short: "Manage machines of the built-in coordinator"}
 	machines.AddCommand(
 		&cobra.Command{
@@ -124,6 +130,10 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 		setActiveCmd(g, "disable", false, "Refuse a machine (its agent gets 403 Bad auth; its key is dropped at the next refresh)"),
 		setActiveCmd(g, "enable", true, "Accept a disabled machine again"),
 	)
+	return machines
+}
+
+func newSourcesCmd(g *globals) *cobra.Command {
 	sources := &cobra.Command{Use: "sources", Short: "Manage sources of the built-in coordinator"}
 	sources.AddCommand(
 		&cobra.Command{
@@ -167,6 +177,10 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 			},
 		},
 	)
+	return sources
+}
+
+func newAuthCmd(g *globals) *cobra.Command {
 	var authName string
 	auth := &cobra.Command{Use: "auth", Short: "Registration secrets of the built-in coordinator"}
 	create := &cobra.Command{
@@ -196,6 +210,10 @@ in api_auth_name / api_auth_secret for their first update_config.`,
 	}
 	create.Flags().StringVar(&authName, "name", "", "auth name (default \"Machine Registrations\" or \"Storage Registrations\")")
 	auth.AddCommand(create)
+	return auth
+}
+
+func newCoordinatorCmd(g *globals) *cobra.Command {
 	var output string
 	coord := &cobra.Command{Use: "coordinator", Short: "Built-in coordinator maintenance"}
 	export := &cobra.Command{
@@ -220,7 +238,7 @@ storage unit. See docs/operations.md for the whole procedure.`,
 	}
 	export.Flags().StringVarP(&output, "output", "o", "-", "file to write (default stdout)")
 	coord.AddCommand(export)
-	return []*cobra.Command{machines, sources, auth, coord}
+	return coord
 }
 
 // warnCronSources names the sources whose "cron …" frequency turku-api

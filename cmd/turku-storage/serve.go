@@ -14,6 +14,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turku-backup/turku-storage/backup"
@@ -167,11 +168,32 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	secureAtStart(ctx, w, engine, log)
 	checkVolumes(log, cfg.VarDir, cfg.Volumes, true)
 	d.reg = registry.New(w.registrarOptions("", "", d.hostKeys))
-	d.srv, err = sshserver.New(sshserver.Options{
+	if d.srv, err = d.newSSHServer(cfg, signers, watchdog); err != nil {
+		return err
+	}
+	d.loadCachedKeys()
+
+	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.SSHListen)
+	if err != nil {
+		d.ctl.Close()
+		return fmt.Errorf("ssh_listen: %w", err)
+	}
+	log.Info("serving", "version", versionString(), "ssh_listen", ln.Addr().String(),
+		"storage", cfg.Name, "api", apiLabel(cfg.APIURL))
+	return d.run(ctx, ln, shutdownTimeout)
+}
+
+// newSSHServer builds the SSH server from cfg; its heartbeat pings
+// systemd's watchdog when watchdog is set.
+func (d *daemon) newSSHServer(cfg *config.Config, signers []gossh.Signer, watchdog time.Duration) (*sshserver.Server, error) {
+	return sshserver.New(sshserver.Options{
 		HostSigners: signers,
 		User:        cfg.SSHPingUser,
 		StorageName: cfg.Name,
-		Logger:      log,
+		Logger:      d.log,
 		Puller:      d,
 		Observer:    d.state,
 		// Beats from the accept loop: the watchdog ping and STATUS=.
@@ -187,48 +209,31 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
 		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
 	})
-	if err != nil {
-		return err
-	}
-	if c, err := registry.LoadCache(w.cachePath()); err == nil {
+}
+
+// loadCachedKeys serves the machine keys of the cache until the first
+// refresh, so agents are served while the API is down.
+func (d *daemon) loadCachedKeys() {
+	if c, err := registry.LoadCache(d.w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
-		trackAssigned(w.history, d.state, c.Machines, time.Now(), log)
+		trackAssigned(d.w.history, d.state, c.Machines, time.Now(), d.log)
 		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
-		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
+		d.log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
 	} else if errors.Is(err, registry.ErrNoCache) {
 		// A first start: the refresh that follows at once fills it.
-		log.Info("no cached machine keys yet; agents are refused until the first refresh succeeds")
+		d.log.Info("no cached machine keys yet; agents are refused until the first refresh succeeds")
 	} else {
-		log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
+		d.log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
 	}
-
-	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.SSHListen)
-	if err != nil {
-		d.ctl.Close()
-		return fmt.Errorf("ssh_listen: %w", err)
-	}
-	log.Info("serving", "version", versionString(), "ssh_listen", ln.Addr().String(),
-		"storage", cfg.Name, "api", apiLabel(cfg.APIURL))
-	return d.run(ctx, ln, shutdownTimeout)
 }
 
 // run owns every goroutine of the daemon through one errgroup: the SSH
 // server, its shutdown, the key refresh loop, the report resender, the
 // SIGHUP handler and the built-in coordinator.
 func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
-	kick := make(chan struct{}, 1)
-	resend := make(chan struct{}, 1)
-	poke := func(c chan struct{}) {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
-	}
-
+	kick := make(chan struct{}, 1)   // refresh the keys now
+	resend := make(chan struct{}, 1) // resend the spooled reports now
 	// gctx ends on SIGTERM/SIGINT; sessions run on until Shutdown's
 	// deadline.
 	grp, gctx := errgroup.WithContext(ctx)
@@ -257,20 +262,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, maxBackups); err != nil {
 		return abort(err)
 	}
-	grp.Go(func() error {
-		seedMonitor(gctx, d.state, d.w.cfg, d.log)
-		return nil
-	})
-	// READY=1 once the listener (bound before run) is served and the keys
-	// are loaded, from the cache or the first refresh.
-	grp.Go(func() error {
-		select {
-		case <-d.keysLoaded:
-			d.notify.ready()
-		case <-gctx.Done():
-		}
-		return nil
-	})
+	grp.Go(func() error { seedMonitor(gctx, d.state, d.w.cfg, d.log); return nil })
+	grp.Go(func() error { d.readyOnceKeys(gctx); return nil })
 
 	grp.Go(func() error {
 		defer stopControl() // Serve returns once the last session is gone
@@ -297,36 +290,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		})
 		return nil
 	})
-	grp.Go(func() error {
-		t := time.NewTicker(resendInterval)
-		defer t.Stop()
-		for {
-			if err := d.w.reports.Resend(gctx); err != nil && gctx.Err() == nil {
-				d.log.Warn("resending spooled reports failed", "err", err)
-			}
-			d.log.Debug("report spool checked")
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-			case <-resend:
-			}
-		}
-	})
-	grp.Go(func() error {
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-d.g.signals.hup:
-				d.log.Info("SIGHUP: reloading configuration and refreshing keys")
-				d.notify.reloading()
-				d.reload()
-				d.notify.ready()
-				poke(kick)
-			}
-		}
-	})
+	grp.Go(func() error { d.resendLoop(gctx, resend); return nil })
+	grp.Go(func() error { d.reloadLoop(gctx, kick); return nil })
 	if d.g.onMetrics != nil && metricsAddr != nil {
 		d.g.onMetrics(metricsAddr)
 	}
@@ -339,6 +304,61 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		return nil
 	}
 	return err
+}
+
+// readyOnceKeys sends READY=1 once the machine keys are loaded, from the
+// cache or the first refresh (the listener is bound before run), unless
+// ctx ends first.
+func (d *daemon) readyOnceKeys(ctx context.Context) {
+	select {
+	case <-d.keysLoaded:
+		d.notify.ready()
+	case <-ctx.Done():
+	}
+}
+
+// poke wakes the loop waiting on c, unless it is already due to wake.
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// resendLoop resends the spooled reports at start, every
+// resendInterval and when resend is poked, until ctx ends.
+func (d *daemon) resendLoop(ctx context.Context, resend <-chan struct{}) {
+	t := time.NewTicker(resendInterval)
+	defer t.Stop()
+	for {
+		if err := d.w.reports.Resend(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("resending spooled reports failed", "err", err)
+		}
+		d.log.Debug("report spool checked")
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-resend:
+		}
+	}
+}
+
+// reloadLoop reloads the configuration on each SIGHUP, then pokes kick
+// for a key refresh, until ctx ends.
+func (d *daemon) reloadLoop(ctx context.Context, kick chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.g.signals.hup:
+			d.log.Info("SIGHUP: reloading configuration and refreshing keys")
+			d.notify.reloading()
+			d.reload()
+			d.notify.ready()
+			poke(kick)
+		}
+	}
 }
 
 // shutdown drains the SSH server: running sessions have until timeout,

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/internal/words"
 )
 
@@ -50,60 +51,66 @@ then on. A machine whose backup is running is skipped.`,
 			if du {
 				return fmt.Errorf("--du counts every machine: give no MACHINE")
 			}
-			_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
-			if err != nil {
-				return err
-			}
-			sources, err := backup.ListSources(dir)
-			if err != nil {
-				return err
-			}
-			if len(args) == 2 {
-				if !slices.Contains(sources, args[1]) {
-					return fmt.Errorf("machine %s: no source %q on this storage unit (sources: %s)", args[0], args[1], dash(strings.Join(sources, ", ")))
-				}
-				sources = []string{args[1]}
-			}
-			out := map[string][]backup.SnapshotEntry{}
-			for _, src := range sources {
-				snaps, err := backup.ListSnapshots(dir, src, cfg.Location)
-				if err != nil {
-					return fmt.Errorf("source %s: %w", src, err)
-				}
-				out[src] = backup.Entries(snaps)
-			}
-			if asJSON {
-				return writeJSON(g, out)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tSNAPSHOT\tFINISHED\tBASE\tLATEST\tSIZE\tTRANSFERRED\tFILES\tDURATION")
-			for _, src := range sources {
-				for _, s := range out[src] {
-					latest := ""
-					if s.Latest {
-						latest = "latest"
-					}
-					size, sent, files, took := "-", "-", "-", "-"
-					if s.TransferStats != nil {
-						size, sent, files = sizeText(s.TotalSize), sizeText(s.TransferredSize), fmt.Sprint(s.Files)
-					}
-					if s.DurationSeconds != nil {
-						took = (time.Duration(*s.DurationSeconds * float64(time.Second))).Round(time.Second).String()
-					}
-					base := dash(s.Base)
-					if s.BaseDeleted {
-						base = "(deleted) " + s.Base
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", src, s.Name, s.SyncFinish.In(cfg.Location).Format(time.RFC3339), base, latest,
-						size, sent, files, took)
-				}
-			}
-			return tw.Flush()
+			return listSnapshots(g, cfg, args, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&du, "du", false, "count every machine's snapshot space by walking its snapshots first (slow)")
 	return cmd
+}
+
+// listSnapshots prints the snapshots of the machine args[0] names: of
+// every source, or of args[1].
+func listSnapshots(g *globals, cfg *config.Config, args []string, asJSON bool) error {
+	_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
+	if err != nil {
+		return err
+	}
+	sources, err := backup.ListSources(dir)
+	if err != nil {
+		return err
+	}
+	if len(args) == 2 {
+		if !slices.Contains(sources, args[1]) {
+			return fmt.Errorf("machine %s: no source %q on this storage unit (sources: %s)", args[0], args[1], dash(strings.Join(sources, ", ")))
+		}
+		sources = []string{args[1]}
+	}
+	out := map[string][]backup.SnapshotEntry{}
+	for _, src := range sources {
+		snaps, err := backup.ListSnapshots(dir, src, cfg.Location)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src, err)
+		}
+		out[src] = backup.Entries(snaps)
+	}
+	if asJSON {
+		return writeJSON(g, out)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tSNAPSHOT\tFINISHED\tBASE\tLATEST\tSIZE\tTRANSFERRED\tFILES\tDURATION")
+	for _, src := range sources {
+		for _, s := range out[src] {
+			latest := ""
+			if s.Latest {
+				latest = "latest"
+			}
+			size, sent, files, took := "-", "-", "-", "-"
+			if s.TransferStats != nil {
+				size, sent, files = sizeText(s.TotalSize), sizeText(s.TransferredSize), fmt.Sprint(s.Files)
+			}
+			if s.DurationSeconds != nil {
+				took = (time.Duration(*s.DurationSeconds * float64(time.Second))).Round(time.Second).String()
+			}
+			base := dash(s.Base)
+			if s.BaseDeleted {
+				base = "(deleted) " + s.Base
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", src, s.Name, s.SyncFinish.In(cfg.Location).Format(time.RFC3339), base, latest,
+				size, sent, files, took)
+		}
+	}
+	return tw.Flush()
 }
 
 // sizeText is a byte count for people: 1023 B, 1.5 KiB, 2.0 GiB.
