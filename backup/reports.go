@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
@@ -71,6 +73,14 @@ type ReportsOptions struct {
 	// SlowAfter is when a report still unanswered is logged (api_timeout);
 	// 0 means 30 s.
 	SlowAfter time.Duration
+	// MaxCount and MaxBytes cap the spool (report_spool_max_count,
+	// report_spool_max_bytes); 0 means DefaultSpoolMaxCount and
+	// DefaultSpoolMaxBytes. See spoolcap.go.
+	MaxCount int
+	MaxBytes int64
+	// SourceRemoved, when set, is told of a source the API answered a
+	// report of with "Source not found": it no longer has it.
+	SourceRemoved func(machine, source string)
 }
 
 // Reports is the report queue: the spool under VAR_DIR/reports and the
@@ -83,6 +93,10 @@ type Reports struct {
 	log       *slog.Logger
 	now       func() time.Time
 	slowAfter time.Duration
+	maxCount  int
+	maxBytes  int64
+	removed   func(machine, source string)
+	dropped   atomic.Int64 // reports dropped for the cap, since start
 
 	// Seams for tests, set by NewReports.
 	retryDelays []time.Duration
@@ -98,6 +112,7 @@ type Reports struct {
 	running  int             // background deliveries
 	idle     chan struct{}   // closed when running drops to 0
 	resendMu sync.Mutex      // serialises ResendReports
+	capMu    sync.Mutex      // serialises enforceCap
 }
 
 // NewReports returns the queue on opts.VarDir/reports. It creates nothing
@@ -109,6 +124,9 @@ func NewReports(opts ReportsOptions) *Reports {
 		log:         opts.Logger,
 		now:         opts.Now,
 		slowAfter:   opts.SlowAfter,
+		maxCount:    opts.MaxCount,
+		maxBytes:    opts.MaxBytes,
+		removed:     opts.SourceRemoved,
 		retryDelays: defaultRetryDelays,
 		replyWait:   defaultReplyWait,
 		claimed:     map[string]bool{},
@@ -123,6 +141,12 @@ func NewReports(opts ReportsOptions) *Reports {
 	}
 	if q.slowAfter <= 0 {
 		q.slowAfter = 30 * time.Second
+	}
+	if q.maxCount <= 0 {
+		q.maxCount = DefaultSpoolMaxCount
+	}
+	if q.maxBytes <= 0 {
+		q.maxBytes = DefaultSpoolMaxBytes
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
@@ -141,6 +165,8 @@ func (q *Reports) Send(uuid, source string, r apiclient.SourceReport) {
 		log.Error("report not spooled; sending it without a copy on disk", "err", err)
 		q.unclaim(path)
 		path = ""
+	} else {
+		q.enforceCap()
 	}
 	q.mu.Lock()
 	if q.ctx.Err() != nil {
@@ -272,6 +298,7 @@ func (q *Reports) deliver(ctx context.Context, log *slog.Logger, path, uuid, sou
 		case refused:
 			log.Error("report refused, dropped", "err", err)
 			q.remove(log, path)
+			q.sourceGone(uuid, source, err)
 			return
 		case unknown:
 			log.Warn("report may have reached the API; kept to resend once later", "err", err, "file", path)
@@ -412,7 +439,10 @@ func (q *Reports) Resend(ctx context.Context) error {
 		case delivered:
 			logDone = func() { log.Info("spooled report delivered", "queued", sr.Queued) }
 		case refused:
-			logDone = func() { log.Error("spooled report refused, dropped", "err", err, "queued", sr.Queued) }
+			logDone = func() {
+				log.Error("spooled report refused, dropped", "err", err, "queued", sr.Queued)
+				q.sourceGone(sr.Machine, sr.Source, err)
+			}
 		case answered:
 			if !errors.Is(err, apiclient.ErrBadAuth) && ctx.Err() == nil {
 				log.Warn("spooled report not accepted, kept", "err", err, "queued", sr.Queued)
@@ -435,8 +465,23 @@ func (q *Reports) Resend(ctx context.Context) error {
 		}
 		logDone()
 	}
-	if kept > 0 {
+	switch {
+	case kept > 0 && keptErr != nil:
 		return fmt.Errorf("resend reports: %d still queued: %w", kept, keptErr)
+	case kept > 0:
+		// Only reports behind one whose first delivery still waits for
+		// the API's answer: no error of the API's to wrap.
+		return fmt.Errorf("resend reports: %d still queued behind reports awaiting the API's answer", kept)
 	}
 	return nil
+}
+
+// sourceGone tells SourceRemoved of a source the API said it no longer
+// has (turku-api: 404 "Source not found"); "Machine not found" is the
+// key refresh's to notice.
+func (q *Reports) sourceGone(machine, source string, err error) {
+	var ae *apiclient.Error
+	if q.removed != nil && errors.Is(err, apiclient.ErrNotFound) && errors.As(err, &ae) && strings.Contains(ae.Body, "Source not found") {
+		q.removed(machine, source)
+	}
 }

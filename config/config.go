@@ -102,6 +102,13 @@ type Config struct {
 	SSHMaxSessionsPerMachine    int           `json:"ssh_max_sessions_per_machine"`    // ssh_max_sessions_per_machine
 	SSHSessionRequestTimeout    time.Duration `json:"ssh_session_request_timeout"`     // ssh_session_request_timeout
 
+	// TunnelPortRange: the agent ports a reverse forward may name and a
+	// restore listen on (tunnel.go).
+	TunnelPortRange PortRange `json:"tunnel_port_range"` // tunnel_port_range
+	// The report spool's limits (report_spool_max_count, _bytes).
+	ReportSpoolMaxCount int   `json:"report_spool_max_count"` // report_spool_max_count
+	ReportSpoolMaxBytes int64 `json:"report_spool_max_bytes"` // report_spool_max_bytes
+
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
 	// Ignored names the keys of the old storage unit that this
@@ -130,7 +137,8 @@ var keys = []string{
 	"max_usage_pct", "max_inode_usage_pct", "metrics_listen", "control_socket",
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
 	"restore_max_lifetime", "ssh_max_connections_per_machine", "ssh_max_sessions_per_machine",
-	"ssh_session_request_timeout",
+	"ssh_session_request_timeout", "tunnel_port_range", "report_spool_max_count",
+	"report_spool_max_bytes",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -166,6 +174,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("max_inode_usage_pct", int64(95))
 	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
 	setSSHLimitDefaults(v)
+	setTunnelDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -449,11 +458,15 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
 	}
 	r.sshLimits(c)
+	r.tunnelSettings(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
 			r.fail(k, "want an absolute path, got %q", p)
 		}
+	}
+	if filepath.IsAbs(c.LockDir) {
+		r.checkLockDir(c.LockDir)
 	}
 	for i, k := range c.SSHPingHostKeys {
 		from := fmt.Sprintf("ssh_ping_host_keys[%d]", i)

@@ -51,6 +51,7 @@ func TestLoadSeedConfig(t *testing.T) {
 		CoordinatorListen: "127.0.0.1:8410", ControlSocket: "/run/turku-storage/control.sock",
 		SSHMaxStartups: MaxStartups{30, 30, 100}, SSHPerSourceMaxStartups: 10, RestoreMaxLifetime: 3 * time.Hour,
 		SSHMaxConnectionsPerMachine: 4, SSHMaxSessionsPerMachine: 2, SSHSessionRequestTimeout: 5 * time.Second,
+		TunnelPortRange: PortRange{49152, 65535}, ReportSpoolMaxCount: 10000, ReportSpoolMaxBytes: 256 << 20,
 		Ignored: []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}

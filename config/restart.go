@@ -40,5 +40,9 @@ func RestartNeeded(a, b *Config) []string {
 	diff("ssh_max_connections_per_machine", a.SSHMaxConnectionsPerMachine == b.SSHMaxConnectionsPerMachine)
 	diff("ssh_max_sessions_per_machine", a.SSHMaxSessionsPerMachine == b.SSHMaxSessionsPerMachine)
 	diff("ssh_session_request_timeout", a.SSHSessionRequestTimeout == b.SSHSessionRequestTimeout)
+	diff("tunnel_port_range", a.TunnelPortRange == b.TunnelPortRange)
+	// The report queue is built once, with its limits.
+	diff("report_spool_max_count", a.ReportSpoolMaxCount == b.ReportSpoolMaxCount)
+	diff("report_spool_max_bytes", a.ReportSpoolMaxBytes == b.ReportSpoolMaxBytes)
 	return out
 }

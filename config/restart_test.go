@@ -54,6 +54,9 @@ func TestRestartNeeded(t *testing.T) {
 		{"ssh_max_connections_per_machine", func(c *Config) { c.SSHMaxConnectionsPerMachine = 8 }},
 		{"ssh_max_sessions_per_machine", func(c *Config) { c.SSHMaxSessionsPerMachine = 1 }},
 		{"ssh_session_request_timeout", func(c *Config) { c.SSHSessionRequestTimeout = 10 * time.Second }},
+		{"tunnel_port_range", func(c *Config) { c.TunnelPortRange = PortRange{50000, 60000} }},
+		{"report_spool_max_count", func(c *Config) { c.ReportSpoolMaxCount = 5 }},
+		{"report_spool_max_bytes", func(c *Config) { c.ReportSpoolMaxBytes = 5 << 20 }},
 		// A reload applies these.
 		{"", func(c *Config) { c.Volumes = append(c.Volumes, Volume{Name: "b", Path: "/b"}) }},
 		{"", func(c *Config) { c.MaxConcurrentBackups = 5 }},

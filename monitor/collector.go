@@ -67,6 +67,14 @@ var (
 		"When the machine keys were last refreshed from the API (0: never since start).", nil, nil)
 	descSpooled = prometheus.NewDesc("turku_storage_reports_spooled",
 		"Source reports waiting in VAR_DIR/reports for the API.", nil, nil)
+	descSpooledBytes = prometheus.NewDesc("turku_storage_reports_spooled_bytes",
+		"Bytes of the source reports waiting in VAR_DIR/reports.", nil, nil)
+	descSpoolMaxReports = prometheus.NewDesc("turku_storage_report_spool_max_reports",
+		"The report spool's cap in reports (report_spool_max_count); beyond it the oldest are dropped.", nil, nil)
+	descSpoolMaxBytes = prometheus.NewDesc("turku_storage_report_spool_max_bytes",
+		"The report spool's cap in bytes (report_spool_max_bytes); beyond it the oldest are dropped.", nil, nil)
+	descSpoolDropped = prometheus.NewDesc("turku_storage_reports_dropped_total",
+		"Source reports dropped from the full spool, undelivered, since start.", nil, nil)
 	// As prometheus and blackbox_exporter name theirs.
 	descReloadOK = prometheus.NewDesc("turku_storage_config_last_reload_successful",
 		"Whether the last configuration load, at start or on SIGHUP, succeeded (1) or was refused (0).", nil, nil)
@@ -86,6 +94,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		descSessions, descRunning, descWaiting, descAuthFailures, descDropped,
 		descVolumeFree, descVolumeSize, descVolumeMax, descVolumeUsed, descVolumeWritable, descVolumeInodes,
 		descVolumeInodesFree, descVolumeMaxInodes, descMachines, descKeyRefresh, descSpooled,
+		descSpooledBytes, descSpoolMaxReports, descSpoolMaxBytes, descSpoolDropped,
 		descReloadOK, descReloadTime,
 	} {
 		ch <- d
@@ -121,6 +130,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSpooled, float64(s.opts.SpooledReports()))
 	} else {
 		gauge(descSpooled, 0)
+	}
+	if s.opts.ReportSpool != nil {
+		u := s.opts.ReportSpool()
+		gauge(descSpooledBytes, float64(u.Bytes))
+		gauge(descSpoolMaxReports, float64(u.MaxReports))
+		gauge(descSpoolMaxBytes, float64(u.MaxBytes))
+		counter(descSpoolDropped, float64(u.Dropped))
 	}
 	if s.opts.Volumes != nil {
 		for _, v := range s.opts.Volumes() {

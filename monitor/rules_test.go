@@ -61,7 +61,7 @@ func TestExampleAlertRules(t *testing.T) {
 	}
 	// The alerts the operations guide promises.
 	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuMachineNeverBackedUp", "TurkuSourceFailing", "TurkuKeyRefreshFailing",
-		"TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuConfigReloadFailed", "TurkuVolumeNotWritable", "TurkuVolumeInodesAboveGuard"} {
+		"TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuReportSpoolNearlyFull", "TurkuReportsDropped", "TurkuConfigReloadFailed", "TurkuVolumeNotWritable", "TurkuVolumeInodesAboveGuard"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s in %s", want, path)
 		}

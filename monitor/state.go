@@ -77,6 +77,9 @@ type Options struct {
 	// SpooledReports returns how many reports wait in VAR_DIR/reports;
 	// nil means 0.
 	SpooledReports func() int
+	// ReportSpool returns the spool's size, limits and drops; nil exports
+	// none of them.
+	ReportSpool func() SpoolUsage
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -157,6 +160,14 @@ type SourceHistory struct {
 type Assignment struct {
 	Unit  string
 	Since time.Time
+}
+
+// SpoolUsage is the report spool's size against its cap.
+type SpoolUsage struct {
+	Bytes      int64
+	MaxReports int
+	MaxBytes   int64
+	Dropped    int64
 }
 
 type backupKey struct{ machine, source string }
@@ -269,6 +280,20 @@ func (s *State) SetAssigned(machines map[string]Assignment) {
 	if s.assigned == nil {
 		s.assigned = map[string]Assignment{}
 	}
+}
+
+// SourceRemoved forgets a source the API no longer has (it answered a
+// report with "Source not found") on a machine still assigned here: its
+// series are no longer exported, so it does not turn into a late or
+// failing source forever. Seeds from disk at the next start bring it back
+// until the API says so again.
+func (s *State) SourceRemoved(machine, source string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sources, sourceKey{machine, source})
 }
 
 // source returns the entry for machine/source, creating it. s.mu is held.

@@ -251,3 +251,32 @@ func TestUnitNotify(t *testing.T) {
 		t.Errorf("Type=%q WatchdogSec=%q ExecReload=%q; want Type=notify, a WatchdogSec and a reload", set["Type"], set["WatchdogSec"], set["ExecReload"])
 	}
 }
+
+// TestUnitWritablePaths: the unit grants write access to no directory
+// other local users share. /run/lock (1777) was granted for the old code's
+// locks; a lock_dir there is for migrating only and takes a drop-in.
+func TestUnitWritablePaths(t *testing.T) {
+	unit, err := os.ReadFile("turku-storage.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(unit), "\n") {
+		key, value, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.HasPrefix(key, "#") {
+			continue
+		}
+		switch key {
+		case "ReadWritePaths":
+			for _, p := range strings.Fields(value) {
+				if p = strings.TrimLeft(p, "-+"); p == "/run/lock" || p == "/run" || p == "/tmp" || p == "/var/tmp" || p == "/var/lock" {
+					t.Errorf("ReadWritePaths grants %s, a directory every local user writes to", p)
+				}
+			}
+		case "RestrictAddressFamilies":
+			// The tunnel endpoints' peer lookup (tunnel/sockdiag_linux.go).
+			if !slices.Contains(strings.Fields(value), "AF_NETLINK") {
+				t.Errorf("RestrictAddressFamilies=%s: want AF_NETLINK for the tunnels' sock_diag lookups", value)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	glssh "github.com/gliderlabs/ssh"
+	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -22,8 +23,18 @@ type tcpipForwardRequest struct {
 	BindPort uint32 // port number to bind
 }
 
-// minForwardPort is the lowest port a reverse forward may name.
-const minForwardPort = 1024
+// tunnelPorts is Options.TunnelPorts with its default; an invalid range
+// (New's caller skipped config's validation) admits no port at all.
+func (s *Server) tunnelPorts() tunnel.PortRange {
+	switch r := s.opts.TunnelPorts; {
+	case r == (tunnel.PortRange{}):
+		return tunnel.DefaultPorts
+	case !r.Valid():
+		return tunnel.PortRange{}
+	default:
+		return r
+	}
+}
 
 // loopbackBind reports whether a requested bind address means loopback only:
 // OpenSSH sends "localhost" for -R PORT:HOST:HOSTPORT.
@@ -55,10 +66,12 @@ func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *go
 		log.Warn("reverse forward refused: not a loopback address")
 		return false, nil
 	}
-	// The agent picks its port in 49152-65535 (turku-agent ping.py);
-	// privileged ports and port 0 (server's choice) are never needed.
-	if p.BindPort < minForwardPort || p.BindPort > 65535 {
-		log.Warn("reverse forward refused: port out of range", "min", minForwardPort, "max", 65535)
+	// The agent picks its port in 49152-65535 (turku-agent ping.py), the
+	// default of TunnelPorts; a restore listens on that port for real, so
+	// the ports of the host's own services (and port 0, the server's
+	// choice) are refused here already.
+	if ports := s.tunnelPorts(); !ports.Contains(p.BindPort) {
+		log.Warn("reverse forward refused: port out of range", "min", ports.Min, "max", ports.Max)
 		return false, nil
 	}
 	c.mu.Lock()

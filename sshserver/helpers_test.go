@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -188,31 +190,125 @@ func serveForwards(t *testing.T, c *gossh.Client, tag string) {
 }
 
 // rsyncLike is what a Puller does with RsyncAddr in these tests: read the
-// daemon's greeting, send a line, half-close, and read the echo.
+// daemon's greeting, send a line, half-close, and read the echo. It does
+// so from a child process, as the engine's rsync and the operator's do:
+// a tunnel endpoint admits no connection of serve's own process.
 func rsyncLike(ctx context.Context, addr string) (string, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRsyncLikeChild$")
+	cmd.Env = append(os.Environ(), rsyncLikeEnv+"="+addr)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
+	first, rest, _ := strings.Cut(string(out), "\n")
+	greeting, ok := strings.CutPrefix(first, "greeting: ")
+	if !ok || strings.TrimSpace(rest) != "echo: ping" {
+		return "", fmt.Errorf("child said %q", out)
+	}
+	return greeting, nil
+}
+
+// startRsyncLike is rsyncLike in two steps: it returns the greeting once
+// the child read it, and finish sends the line and checks the echo.
+func startRsyncLike(t *testing.T, addr string) (greeting string, finish func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRsyncLikeChild$")
+	cmd.Env = append(os.Environ(), rsyncLikeEnv+"="+addr, rsyncLikeWaitEnv+"=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	t.Cleanup(func() {
+		if !done {
+			stdin.Close()
+			cmd.Wait()
+		}
+		cancel()
+	})
+	br := bufio.NewReader(stdout)
+	line, _ := br.ReadString('\n')
+	greeting, _ = strings.CutPrefix(strings.TrimSpace(line), "greeting: ")
+	return greeting, func() error {
+		done = true
+		io.WriteString(stdin, "go\n")
+		stdin.Close()
+		rest, _ := io.ReadAll(br)
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		if got := strings.TrimSpace(string(rest)); got != "echo: ping" {
+			return fmt.Errorf("child said %q", got)
+		}
+		return nil
+	}
+}
+
+// rsyncLikeEnv names the address TestRsyncLikeChild connects to; with
+// rsyncLikeWaitEnv set, it waits for a line on stdin after the greeting.
+const (
+	rsyncLikeEnv     = "TURKU_TEST_RSYNC_LIKE_ADDR"
+	rsyncLikeWaitEnv = "TURKU_TEST_RSYNC_LIKE_WAIT"
+)
+
+// TestRsyncLikeChild is rsyncLike's child process, not a test of its own.
+func TestRsyncLikeChild(t *testing.T) {
+	addr := os.Getenv(rsyncLikeEnv)
+	if addr == "" {
+		t.Skip("rsyncLike's child process")
+	}
+	var d net.Dialer
+	c, err := d.DialContext(t.Context(), "tcp", addr)
+	if err == nil {
+		err = rsyncLikeOn(c, os.Getenv(rsyncLikeWaitEnv) != "")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// rsyncLikeOn runs rsyncLike's exchange on c, printing the greeting and
+// then the echo; with wait, it waits for a line on stdin in between.
+func rsyncLikeOn(c net.Conn, wait bool) error {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	greeting, err := br.ReadString('\n')
 	if err != nil {
-		return "", fmt.Errorf("greeting: %w", err)
+		return fmt.Errorf("greeting: %w", err)
+	}
+	fmt.Printf("greeting: %s\n", strings.TrimSpace(greeting))
+	if wait {
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
 	}
 	if _, err := io.WriteString(c, "ping"); err != nil {
-		return "", err
+		return err
 	}
 	c.(*net.TCPConn).CloseWrite()
 	echo, err := io.ReadAll(br)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if string(echo) != "ping" {
-		return "", fmt.Errorf("echo %q, want ping", echo)
+		return fmt.Errorf("echo %q, want ping", echo)
 	}
-	return strings.TrimSpace(greeting), nil
+	fmt.Printf("echo: %s\n", echo)
+	return nil
 }
 
 // runSession execs cmd, writes stdin, keeps stdin open like the agent, and

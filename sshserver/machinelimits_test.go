@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -130,7 +131,10 @@ func TestRestoreMaxLifetime(t *testing.T) {
 	}
 }
 
-// TestReverseForwardPorts: only ports an agent can ask for.
+// TestReverseForwardPorts: only ports an agent can ask for (turku-agent
+// picks 49152-65535). Below them are the host's own services: a restore
+// on 6379 carried root's Redis AUTH line to the agent, one on turku-api's
+// 8000, while the API was down, serve's storage_update_config call.
 func TestReverseForwardPorts(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.MaxForwards = 10 })
 	c := ts.dial(t, ts.keys[uuidA])
@@ -143,7 +147,11 @@ func TestReverseForwardPorts(t *testing.T) {
 		{name: "privileged", port: 1023},
 		{name: "zero", port: 0},
 		{name: "beyond 65535", port: 70000},
-		{name: "lowest unprivileged", port: 1024, wantOK: true},
+		{name: "lowest unprivileged", port: 1024},
+		{name: "redis", port: 6379},
+		{name: "turku-api", port: 8000},
+		{name: "just below the agent's range", port: 49151},
+		{name: "lowest of the agent's range", port: 49152, wantOK: true},
 		{name: "agent's range", port: 51234, wantOK: true},
 		{name: "highest", port: 65535, wantOK: true},
 	}
@@ -155,6 +163,34 @@ func TestReverseForwardPorts(t *testing.T) {
 			}
 			if ok != tt.wantOK {
 				t.Errorf("got %v, want %v", ok, tt.wantOK)
+			}
+		})
+	}
+}
+
+// TestReverseForwardPortsConfigured: tunnel_port_range narrows the ports
+// further, and an invalid range admits none.
+func TestReverseForwardPortsConfigured(t *testing.T) {
+	tests := []struct {
+		name   string
+		ports  tunnel.PortRange
+		port   uint32
+		wantOK bool
+	}{
+		{name: "inside", ports: tunnel.PortRange{Min: 50000, Max: 50010}, port: 50005, wantOK: true},
+		{name: "outside", ports: tunnel.PortRange{Min: 50000, Max: 50010}, port: 51234},
+		{name: "invalid range", ports: tunnel.PortRange{Min: 80, Max: 65535}, port: 51234},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, func(o *Options) { o.TunnelPorts = tt.ports })
+			c := ts.dial(t, ts.keys[uuidA])
+			ok, err := forwardRequest(c, "localhost", tt.port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tt.wantOK {
+				t.Errorf("port %d in %s: got %v, want %v", tt.port, tt.ports, ok, tt.wantOK)
 			}
 		})
 	}

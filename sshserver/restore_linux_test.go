@@ -3,6 +3,7 @@
 package sshserver
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -39,5 +40,29 @@ func TestRestoreRefusesLocalUser(t *testing.T) {
 	stdin.Close()
 	if code, _ := wait(); code != 0 {
 		t.Errorf("exit %d, want 0", code)
+	}
+}
+
+// TestRestoreRefusesServicePorts: an agent asking for a restore on the
+// port of one of the host's services (Redis here) must not make serve
+// listen there, even while the service is down: root's redis-cli would
+// send its AUTH line to the agent. The forward is refused and the session
+// fails; the port stays free.
+func TestRestoreRefusesServicePorts(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t, ts.keys[uuidA])
+	serveForwards(t, c, "agent-A")
+	const port = 6379
+	if ok, err := forwardRequest(c, "localhost", port); ok || err != nil {
+		t.Errorf("tcpip-forward for port %d: got %v %v, want refused", port, ok, err)
+	}
+	// The agent closes stdin at once: a restore that did start ends at
+	// once too, so the test is bounded whatever the server does.
+	code, stderr := runSessionEOF(t, c, fmt.Sprintf(`{"action": "restore", "port": %d}`+"\n.\n", port), true)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if strings.Contains(stderr, "Restore mode active") {
+		t.Errorf("restore started on port %d: %q", port, stderr)
 	}
 }

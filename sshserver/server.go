@@ -15,6 +15,7 @@ import (
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/sessionlog"
+	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -143,6 +144,10 @@ type Options struct {
 	SessionRequestTimeout time.Duration
 	// MaxForwards caps reverse forwards per connection; the agent asks one.
 	MaxForwards int
+	// TunnelPorts are the ports a reverse forward may name (and a restore
+	// listen on); zero is tunnel.DefaultPorts, an invalid range admits
+	// none (forward.go).
+	TunnelPorts PortRange
 	// Ciphers overrides the cipher list (see algorithms.go).
 	Ciphers []string
 
@@ -499,3 +504,7 @@ func shutdownCause(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: %w", ErrShutdown, cause)
 }
+
+// PortRange is an inclusive range of agent ports (tunnel.PortRange), so
+// that callers set Options.TunnelPorts without importing tunnel.
+type PortRange = tunnel.PortRange

@@ -331,9 +331,9 @@ func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.R
 // closes its stdin or goes away; a PORT that cannot be opened fails the
 // session (restoreRefused).
 func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader, alog *sessionlog.Logger, log *slog.Logger) int {
-	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log)
+	ep, err := tunnel.Restore(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.Ports(sess.srv.tunnelPorts()))
 	if err != nil {
-		return restoreRefused(err, fwd.Port, alog, log)
+		return restoreRefused(err, fwd.Port, sess.srv.tunnelPorts(), alog, log)
 	}
 	defer ep.Close()
 	_, end := sess.srv.opts.Observer.SessionStarted(monitor.ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,

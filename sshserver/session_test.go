@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -72,7 +73,7 @@ func TestSessionProtocol(t *testing.T) {
 		},
 		{
 			name:       "port not forwarded",
-			forward:    40000,
+			forward:    50000,
 			stdin:      checkinRequest(51234),
 			wantCode:   1,
 			wantStderr: `ERROR: Port 51234 is not forwarded on this connection`,
@@ -210,11 +211,7 @@ func startRestore(t *testing.T, ts *testServer) (int, io.WriteCloser, func() (in
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
 	// The agent's random PORT, free a moment ago.
-	port := 0
-	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		port = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-	}
+	port := agenttest.FreePort(t, "127.0.0.1")
 	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
 		t.Fatalf("tcpip-forward: %v %v", ok, err)
 	}
@@ -258,7 +255,7 @@ func TestRestorePortTaken(t *testing.T) {
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
 	serveForwards(t, c, "agent-A")
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	taken, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(agenttest.FreePort(t, "127.0.0.1"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,13 +469,9 @@ func TestShutdownEndsIdleRestore(t *testing.T) {
 	got, _, wait := startRestore(t, ts)
 
 	// The operator's transfer is running when shutdown starts.
-	op, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(op)
-	if greeting, err := br.ReadString('\n'); err != nil || strings.TrimSpace(greeting) != "agent-A" {
-		t.Fatalf("greeting %q, %v", greeting, err)
+	greeting, finish := startRsyncLike(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(got)))
+	if greeting != "agent-A" {
+		t.Fatalf("greeting %q", greeting)
 	}
 	shutdown := make(chan error, 1)
 	go func() {
@@ -488,14 +481,9 @@ func TestShutdownEndsIdleRestore(t *testing.T) {
 	}()
 	<-ts.draining // Shutdown has begun
 	// The transfer still completes through the draining restore session.
-	if _, err := io.WriteString(op, "ping"); err != nil {
-		t.Fatal(err)
+	if err := finish(); err != nil {
+		t.Fatalf("transfer during shutdown: %v", err)
 	}
-	op.(*net.TCPConn).CloseWrite()
-	if echo, err := io.ReadAll(br); err != nil || string(echo) != "ping" {
-		t.Fatalf("transfer during shutdown: %q, %v", echo, err)
-	}
-	op.Close()
 
 	// Idle now: the session ends with the reason, and Shutdown returns
 	// without waiting for its deadline.

@@ -44,7 +44,7 @@ func FuzzCarry(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint32) {
 		size := 1 + int(chunk%(1<<19))
 		a := newAgent(t, chunkEcho)
-		ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t))
+		ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t), ownProcess())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,12 +15,13 @@ import (
 
 // rsyncAdmitter admits to a checkin endpoint exactly the connection each
 // rsync the backup engine starts makes, while that rsync runs: the peer
-// socket must pass sameUser's checks, be held open by this process or one
-// of its direct children (the engine runs rsync itself, and rsync
+// socket must pass sameUser's checks, be held open by one of this
+// process's direct children (the engine runs rsync itself, and rsync
 // connects from its first process: one connect(2) per run), and a child
-// gets one connection. Anything else of our own user (a grandchild, an
-// unrelated root process, a second connection from the same rsync) is
-// refused.
+// gets one connection. Anything else of our own user (this process
+// itself, whose API calls may meet an endpoint that took the API's port,
+// a grandchild, an unrelated root process, a second connection from the
+// same rsync) is refused.
 type rsyncAdmitter struct {
 	mu   sync.Mutex
 	seen map[procID]bool // children that already got their connection
@@ -36,13 +37,13 @@ func newRsyncAdmitter() *rsyncAdmitter {
 	return &rsyncAdmitter{seen: map[procID]bool{}}
 }
 
-func (a *rsyncAdmitter) admit(c net.Conn) error {
+func (a *rsyncAdmitter) admit(c net.Conn, ownProcess bool) error {
 	uid, inode, err := peerSocket(c)
 	if err != nil {
 		return err
 	}
 	if uid != os.Getuid() {
-		return fmt.Errorf("peer %v belongs to uid %d, not to us (uid %d)", c.RemoteAddr(), uid, os.Getuid())
+		return fmt.Errorf("peer %v belongs to uid %d, not to us (uid %d): %w", c.RemoteAddr(), uid, os.Getuid(), errOtherUser)
 	}
 	self := os.Getpid()
 	pid, err := socketHolder(inode, append([]int{self}, children(self)...))
@@ -55,20 +56,20 @@ func (a *rsyncAdmitter) admit(c net.Conn) error {
 		return fmt.Errorf("peer %v: %w", c.RemoteAddr(), err)
 	}
 	if pid == self {
-		return nil
+		if ownProcess {
+			return nil
+		}
+		return fmt.Errorf("peer %v: %w", c.RemoteAddr(), errOwnProcess)
 	}
 	id := procID{pid: pid, start: startTime(pid)}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.seen[id] {
-		return fmt.Errorf("peer %v: process %d already made its connection", c.RemoteAddr(), pid)
+		return fmt.Errorf("peer %v: process %d: %w", c.RemoteAddr(), pid, errSecondConn)
 	}
 	a.seen[id] = true
 	return nil
 }
-
-// errNotHeld is socketHolder's answer when no candidate holds the socket.
-var errNotHeld = errors.New("socket not held by this process or one of its children")
 
 // socketHolder returns the first of pids that has socket inode open.
 func socketHolder(inode uint64, pids []int) (int, error) {

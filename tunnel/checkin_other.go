@@ -10,4 +10,4 @@ type rsyncAdmitter struct{}
 
 func newRsyncAdmitter() *rsyncAdmitter { return &rsyncAdmitter{} }
 
-func (*rsyncAdmitter) admit(net.Conn) error { return nil }
+func (*rsyncAdmitter) admit(net.Conn, bool) error { return nil }

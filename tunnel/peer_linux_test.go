@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -125,11 +126,13 @@ func TestCheckinRefusesOrphanedSockets(t *testing.T) {
 	}
 	const tries = 100
 	// Each connection ends either as a channel to the agent or as a
-	// refusal in the log; both signal handled.
+	// refusal; both signal handled.
 	handled := make(chan struct{}, 2*tries)
 	op := &countingOpener{handled: handled}
-	logs := &safeBuffer{refusals: handled}
-	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(logs, nil)))
+	var refused atomic.Int64
+	var logs agenttest.Output
+	ep, err := Checkin(context.Background(), op, "localhost", 50000, slog.New(slog.NewTextHandler(&logs, nil)),
+		onRefused(func(error) { refused.Add(1); handled <- struct{}{} }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +157,38 @@ func TestCheckinRefusesOrphanedSockets(t *testing.T) {
 	if n := op.opened.Load(); n != 0 {
 		t.Errorf("%d of %d orphaned connections of a foreign user reached the agent", n, tries)
 	}
-	if got := strings.Count(logs.String(), "tunnel connection refused"); got != tries {
-		t.Errorf("got %d refusals logged, want %d: %s", got, tries, logs.String())
+	if got := refused.Load(); got != tries {
+		t.Errorf("got %d refusals, want %d", got, tries)
 	}
+	ep.Close() // the summary of the refusals after the first
+	if got, want := refusalsLogged(t, logs.String()), int64(tries); got != want {
+		t.Errorf("log accounts for %d refusals, want %d: %s", got, want, logs.String())
+	}
+}
+
+// onRefused has f told of every refused connection.
+func onRefused(f func(error)) Option { return func(e *Endpoint) { e.onRefused = f } }
+
+// refusalsLogged counts the refusals a log accounts for: one per
+// "tunnel connection refused" line, plus each summary's refused=N.
+func refusalsLogged(t *testing.T, log string) int64 {
+	t.Helper()
+	var n int64
+	for _, line := range strings.Split(log, "\n") {
+		switch {
+		case strings.Contains(line, `msg="tunnel connection refused"`):
+			n++
+		case strings.Contains(line, `msg="tunnel connections refused since the last line"`):
+			m := regexp.MustCompile(` refused=(\d+) `).FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("summary without a count: %s", line)
+				continue
+			}
+			k, _ := strconv.ParseInt(m[1], 10, 64)
+			n += k
+		}
+	}
+	return n
 }
 
 // BenchmarkPeerUID measures the admission checks, the checkin endpoint's
@@ -195,7 +227,8 @@ func BenchmarkPeerUID(b *testing.B) {
 		admit func(net.Conn) error
 	}{
 		{"sameUser", sameUser},
-		{"rsyncAdmitter", newRsyncAdmitter().admit},
+		{"rsyncAdmitter", func(c net.Conn) error { return newRsyncAdmitter().admit(c, true) }},
+		{"restoreAdmit", func(c net.Conn) error { return restoreAdmit(c, false) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

@@ -44,10 +44,22 @@ type Endpoint struct {
 	port     uint32
 	logger   *slog.Logger
 	// admit, when set, vets each accepted connection before anything is
-	// sent to the agent.
-	admit func(net.Conn) error
+	// sent to the agent; ownProcess says whether this process's own
+	// sockets may pass (never outside tests).
+	admit func(c net.Conn, ownProcess bool) error
 	// received, when set, is told of the agent's bytes as they flow.
 	received func(n int64)
+	// ports is the range a restore port must be in (Ports).
+	ports PortRange
+	// ownProcess, set only by this package's tests, admits connections
+	// made by this process itself, as the tests make them.
+	ownProcess bool
+	// refusals summarises refused connections in the log; onRefused,
+	// set only by tests, hears of each.
+	refusals  *refusalLog
+	onRefused func(error)
+	// checking bounds the admission checks running at once.
+	checking chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -83,7 +95,12 @@ func CountReceived(f func(n int64)) Option {
 	return func(e *Endpoint) { e.received = f }
 }
 
-func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger, admit func(net.Conn) error, opts []Option) *Endpoint {
+// maxChecking is how many accepted connections an Endpoint checks at
+// once: a flood of refused local connections must not queue the
+// operator's behind it, nor start a goroutine per connection.
+const maxChecking = 32
+
+func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string, port uint32, logger *slog.Logger, admit func(net.Conn, bool) error, opts []Option) *Endpoint {
 	ctx, cancel := context.WithCancel(ctx)
 	e := &Endpoint{
 		ln:       ln,
@@ -92,12 +109,15 @@ func forward(ctx context.Context, ln net.Listener, conn Opener, bindAddr string,
 		port:     port,
 		logger:   logger.With("port", port, "listen", ln.Addr().String()),
 		admit:    admit,
+		ports:    DefaultPorts,
+		checking: make(chan struct{}, maxChecking),
 		ctx:      ctx,
 		cancel:   cancel,
 	}
 	for _, o := range opts {
 		o(e)
 	}
+	e.refusals = newRefusalLog(e.logger, refusalInterval)
 	e.stop = context.AfterFunc(ctx, func() { ln.Close() })
 	e.wg.Add(1)
 	go func() {
@@ -124,16 +144,18 @@ func Checkin(ctx context.Context, conn Opener, bindAddr string, port uint32, log
 
 // Restore returns an Endpoint on 127.0.0.1:port, where the operator's rsync
 // expects the agent (docs/protocol.md §5.4). It admits only connections of
-// our own user or root. A port below 1024 is refused
-// (ErrRestorePortPrivileged), and so is a port that cannot be bound
-// (ErrRestorePortTaken): the agent told the operator that port, so no
-// other will do.
-func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger) (*Endpoint, error) {
-	if port < minRestorePort {
-		return nil, fmt.Errorf("restore port %d: %w", port, ErrRestorePortPrivileged)
+// our own user or root, and never one of this process's own (serve's API
+// calls, say). A port outside the tunnel port range (DefaultPorts, or
+// Ports) is refused (ErrRestorePortOutOfRange), and so is a port that
+// cannot be bound (ErrRestorePortTaken): the agent told the operator that
+// port, so no other will do.
+func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, logger *slog.Logger, opts ...Option) (*Endpoint, error) {
+	probe := Endpoint{ports: DefaultPorts}
+	for _, o := range opts {
+		o(&probe)
 	}
-	if port > 65535 {
-		return nil, fmt.Errorf("restore port %d: out of range", port)
+	if !probe.ports.Valid() || !probe.ports.Contains(port) {
+		return nil, fmt.Errorf("restore port %d, tunnel ports %s: %w", port, probe.ports, ErrRestorePortOutOfRange)
 	}
 	var lc net.ListenConfig
 	want := net.JoinHostPort("127.0.0.1", strconv.FormatUint(uint64(port), 10))
@@ -144,7 +166,7 @@ func Restore(ctx context.Context, conn Opener, bindAddr string, port uint32, log
 	if err != nil {
 		return nil, fmt.Errorf("listen for restore tunnel on port %d: %w", port, err)
 	}
-	return forward(ctx, ln, conn, bindAddr, port, logger, ownUserOrRoot, nil), nil
+	return forward(ctx, ln, conn, bindAddr, port, logger, restoreAdmit, opts), nil
 }
 
 // Addr returns the local address connections must be made to.
@@ -175,22 +197,48 @@ func (e *Endpoint) accept() {
 			e.cancel()
 			return
 		}
-		if e.admit != nil {
-			if err := e.admit(c); err != nil {
-				e.logger.Warn("tunnel connection refused", "peer", c.RemoteAddr().String(), "err", err)
-				c.Close()
-				continue
-			}
+		if e.admit == nil {
+			e.start(c)
+			continue
 		}
-		e.conns.Add(1)
-		e.busy(+1)
+		// Each connection is checked on its own goroutine, a bounded
+		// number at once, so that a slow check (a process with many
+		// files, or a flood of them) holds up no other connection.
+		select {
+		case e.checking <- struct{}{}:
+		case <-e.ctx.Done():
+			c.Close()
+			continue // Accept fails next: the listener is closed
+		}
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			defer e.busy(-1)
-			e.carry(c)
+			err := e.admit(c, e.ownProcess)
+			<-e.checking
+			if err != nil {
+				e.refusals.refused(e, c.RemoteAddr().String(), err)
+				c.Close()
+				return
+			}
+			e.start(c)
 		}()
 	}
+}
+
+// start carries an admitted connection on a goroutine of its own.
+func (e *Endpoint) start(c net.Conn) {
+	if e.ctx.Err() != nil {
+		c.Close()
+		return
+	}
+	e.conns.Add(1)
+	e.busy(+1)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer e.busy(-1)
+		e.carry(c)
+	}()
 }
 
 // busy counts open forwarded connections and keeps idle in step.

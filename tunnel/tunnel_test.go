@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,7 +209,7 @@ func TestCheckinCarriesBothWays(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAgent(t, replier("agent"))
 			var received atomic.Int64
-			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testlog.New(t), CountReceived(func(n int64) { received.Add(n) }))
+			ep, err := Checkin(t.Context(), a.server, tt.bindAddr, 51234, testlog.New(t), CountReceived(func(n int64) { received.Add(n) }), ownProcess())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +248,7 @@ func TestSamePortIsolated(t *testing.T) {
 	agents := map[string]*agent{"A": newAgent(t, replier("A")), "B": newAgent(t, replier("B"))}
 	eps := map[string]*Endpoint{}
 	for name, a := range agents {
-		ep, err := Checkin(t.Context(), a.server, "localhost", port, testlog.New(t))
+		ep, err := Checkin(t.Context(), a.server, "localhost", port, testlog.New(t), ownProcess())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,15 +300,25 @@ func TestSamePortIsolated(t *testing.T) {
 	}
 }
 
-// freePort returns a port that was free a moment ago.
+// ownProcess lets this test process's own connections through, as the
+// tests that are not about admission make them.
+func ownProcess() Option { return func(e *Endpoint) { e.ownProcess = true } }
+
+// freePort returns a port of the agent's range that was free a moment
+// ago, as the agent picks one.
 func freePort(t *testing.T) uint32 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := DefaultPorts.Min + uint32(mathrand.IntN(int(DefaultPorts.Max-DefaultPorts.Min+1)))
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return uint32(ln.Addr().(*net.TCPAddr).Port)
+	t.Fatal("no free port in the agent's range")
+	return 0
 }
 
 func TestRestoreBindsRequestedPort(t *testing.T) {
@@ -314,7 +326,7 @@ func TestRestoreBindsRequestedPort(t *testing.T) {
 	// Another process may grab the port between freePort and Restore; retry.
 	for try := 0; ; try++ {
 		port := freePort(t)
-		ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t))
+		ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t), ownProcess())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,14 +351,18 @@ func TestRestoreBindsRequestedPort(t *testing.T) {
 // where whoever squatted the asked one would meet the operator's rsync.
 func TestRestoreRefusesTakenPort(t *testing.T) {
 	a := newAgent(t, replier("agent"))
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var taken net.Listener
+	var err error
+	for try := 0; taken == nil; try++ {
+		taken, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(freePort(t)))))
+		if err != nil && try == 5 {
+			t.Fatal(err)
+		}
 	}
 	defer taken.Close()
 	port := uint32(taken.Addr().(*net.TCPAddr).Port)
 
-	ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t))
+	ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t), ownProcess())
 	if err == nil {
 		ep.Close()
 		t.Fatalf("restore opened %v although port %d is taken", ep.Addr(), port)
@@ -359,21 +375,47 @@ func TestRestoreRefusesTakenPort(t *testing.T) {
 	}
 }
 
-// TestRestoreRefusesPrivilegedPort: a root storage unit must not bind
-// 127.0.0.1:25 (or any port below 1024) because an agent asked.
-func TestRestoreRefusesPrivilegedPort(t *testing.T) {
+// TestRestoreRefusesPortsOutsideRange: a root storage unit must not bind
+// 127.0.0.1:25 because an agent asked, nor the port of a service of its
+// host that is down for a moment (Redis on 6379, turku-api on 8000),
+// whose clients would then talk to the agent: only the agent's own range
+// (tunnel_port_range) may be listened on.
+func TestRestoreRefusesPortsOutsideRange(t *testing.T) {
 	a := newAgent(t, replier("agent"))
-	for _, port := range []uint32{1, 25, 873, 1023} {
-		ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t))
-		if err == nil {
-			ep.Close()
-			t.Errorf("port %d: restore listens on %v", port, ep.Addr())
-			continue
-		}
-		if !errors.Is(err, ErrRestorePortPrivileged) {
-			t.Errorf("port %d: got %v, want ErrRestorePortPrivileged", port, err)
-		}
+	tests := []struct {
+		name  string
+		ports PortRange
+		port  uint32
+	}{
+		{"privileged", DefaultPorts, 25},
+		{"highest privileged", DefaultPorts, 1023},
+		{"lowest unprivileged", DefaultPorts, 1024},
+		{"redis", DefaultPorts, 6379},
+		{"turku-api", DefaultPorts, 8000},
+		{"just below the agent's range", DefaultPorts, 49151},
+		{"beyond 65535", DefaultPorts, 70000},
+		{"above a narrowed range", PortRange{Min: 50000, Max: 50100}, 50101},
+		{"invalid range", PortRange{Min: 80, Max: 65535}, 51234},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep, err := Restore(t.Context(), a.server, "localhost", tt.port, testlog.New(t), Ports(tt.ports), ownProcess())
+			if err == nil {
+				ep.Close()
+				t.Fatalf("port %d: restore listens on %v", tt.port, ep.Addr())
+			}
+			if !errors.Is(err, ErrRestorePortOutOfRange) {
+				t.Errorf("port %d: got %v, want ErrRestorePortOutOfRange", tt.port, err)
+			}
+		})
+	}
+	// Within a narrowed range, a port is taken as asked.
+	port := freePort(t)
+	ep, err := Restore(t.Context(), a.server, "localhost", port, testlog.New(t), Ports(PortRange{Min: port, Max: port}), ownProcess())
+	if err != nil {
+		t.Fatalf("port %d in range %d-%d: %v", port, port, port, err)
+	}
+	ep.Close()
 }
 
 func TestStopEndsEverything(t *testing.T) {
@@ -394,7 +436,7 @@ func TestStopEndsEverything(t *testing.T) {
 			})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			ep, err := Checkin(ctx, a.server, "localhost", 51234, testlog.New(t))
+			ep, err := Checkin(ctx, a.server, "localhost", 51234, testlog.New(t), ownProcess())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -434,7 +476,7 @@ func TestAgentRefusesChannel(t *testing.T) {
 // engine's rsync would; both are closed when the test ends.
 func dialCheckin(t *testing.T, a *agent, opts ...Option) (*Endpoint, net.Conn) {
 	t.Helper()
-	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t), opts...)
+	ep, err := Checkin(t.Context(), a.server, "localhost", 51234, testlog.New(t), append(opts, ownProcess())...)
 	if err != nil {
 		t.Fatal(err)
 	}

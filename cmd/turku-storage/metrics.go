@@ -25,11 +25,20 @@ import (
 
 // newMonitor builds the live state serve reports into: volumes (as
 // volumes returns them, the current configuration's) and the report spool
-// are read from disk whenever a scrape or status asks.
-func newMonitor(cfg *config.Config, volumes func() []config.Volume) *monitor.State {
+// are read from disk whenever a scrape or status asks; spool, when not
+// nil, gives the spool's size against its cap.
+func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func() backup.SpoolUsage) *monitor.State {
+	var reportSpool func() monitor.SpoolUsage
+	if spool != nil {
+		reportSpool = func() monitor.SpoolUsage {
+			u := spool()
+			return monitor.SpoolUsage{Bytes: u.Bytes, MaxReports: u.MaxReports, MaxBytes: u.MaxBytes, Dropped: u.Dropped}
+		}
+	}
 	return monitor.New(monitor.Options{
 		Volumes:        func() []monitor.Volume { return backup.VolumeStatus(cfg.VarDir, backupVolumes(volumes())) },
 		SpooledReports: func() int { return backup.SpooledReports(cfg.VarDir) },
+		ReportSpool:    reportSpool,
 	})
 }
 

@@ -316,7 +316,7 @@ func TestServeSystemdNotify(t *testing.T) {
 
 // The metrics listener serves GET /metrics and nothing else.
 func TestMetricsHandlerOnlyMetrics(t *testing.T) {
-	h, err := metricsHandler(newMonitor(&config.Config{}, func() []config.Volume { return nil }), slog.New(slog.DiscardHandler))
+	h, err := metricsHandler(newMonitor(&config.Config{}, func() []config.Volume { return nil }, nil), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

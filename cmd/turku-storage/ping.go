@@ -84,7 +84,8 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
-	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout,
+		MaxCount: cfg.ReportSpoolMaxCount, MaxBytes: cfg.ReportSpoolMaxBytes})
 	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {

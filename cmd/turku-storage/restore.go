@@ -122,6 +122,11 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 	if err != nil {
 		return err
 	}
+	// The agent's session may have ended while root typed; its port may
+	// even belong to another listener by now.
+	if err := recheckRestoreSession(ctx, cfg.ControlSocket, uuid, machine, sess); err != nil {
+		return err
+	}
 	fmt.Fprintf(g.stderr, "Restoring %s of %s%s to module %s on port %d\n", snap.Name, machineLabel(uuid, sess.Unit),
 		pathNote(f.path), f.module, sess.RestorePort)
 	r := &restoreRun{
@@ -171,6 +176,33 @@ func findRestoreSession(ctx context.Context, g *globals, socket, uuid, name stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// recheckRestoreSession asks serve again, right before connecting, whether
+// sess (found before the password was read) still runs. The password
+// belongs to that session: a newer one of the same machine has another.
+func recheckRestoreSession(ctx context.Context, socket, uuid, name string, sess *monitor.Session) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	st, err := control.GetStatus(sctx, socket)
+	cancel()
+	if err != nil {
+		return err
+	}
+	var newer *monitor.Session
+	for i, a := range st.Restores {
+		if a.Machine != uuid {
+			continue
+		}
+		if a.RestorePort == sess.RestorePort && a.Since.Equal(sess.Since) && a.Remote == sess.Remote {
+			return nil
+		}
+		newer = &st.Restores[i]
+	}
+	if newer != nil {
+		return &exitError{code: exitNoRestoreSession, err: fmt.Errorf("the restore session of machine %s (%s) on port %d ended while the password was read; a newer one runs on port %d with its own password: run restore again with it",
+			name, uuid, sess.RestorePort, newer.RestorePort)}
+	}
+	return &exitError{code: exitNoRestoreSession, err: fmt.Errorf("the restore session of machine %s (%s) on port %d ended while the password was read: run \"turku-agent-ping --restore\" on it again", name, uuid, sess.RestorePort)}
 }
 
 // restoreCredentials returns the agent's per-session rsync login: --user

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
@@ -224,8 +225,45 @@ func TestRestore(t *testing.T) {
 	if entries, _ := os.ReadDir(pathDir); len(entries) != 1 {
 		t.Errorf("restore dir holds %d entries after the refusals, want only sub", len(entries))
 	}
+
+	// The agent's restore session ends while root types the password (a
+	// FIFO: restore blocks reading it); restore asks serve again before
+	// connecting, and sends nothing.
+	fifo := filepath.Join(t.TempDir(), "pw-fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan runResult, 1)
+	go func() { result <- restore("web1", "etc", "--user", "restore-user", "--password-file", fifo) }()
+	opened := make(chan *os.File, 1)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once restore reads the password
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- w
+	}()
+	var typing *os.File
+	select {
+	case typing = <-opened:
+	case r := <-result:
+		t.Fatalf("restore ended before reading the password: exit %d, stderr %q", r.code, r.stderr)
+	}
 	sess.CloseStdin()
-	sess.Wait(t, waitLong)
+	sess.Wait(t, waitLong) // serve ended the session before the agent's ssh exits
+	typing.WriteString("restore-pass\n")
+	typing.Close()
+	select {
+	case r = <-result:
+	case <-time.After(waitLong):
+		t.Fatal("restore did not finish")
+	}
+	if r.code != exitNoRestoreSession || !strings.Contains(r.stderr, "ended while the password was read") {
+		t.Errorf("session ended while typing: exit %d, stderr %q; want %d and the session named", r.code, r.stderr, exitNoRestoreSession)
+	}
+	if entries, _ := os.ReadDir(pathDir); len(entries) != 1 {
+		t.Errorf("restore dir holds %d entries after the session ended, want only sub", len(entries))
+	}
 
 	if diff := cmp.Diff(storage, treeState(t, s.volume)); diff != "" {
 		t.Errorf("restores changed the storage unit (-before +after):\n%s", diff)

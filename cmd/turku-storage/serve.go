@@ -144,7 +144,9 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
 	d.volumes.Store(&cfg.Volumes)
 	d.cfg.Store(cfg)
-	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() })
+	// The report queue is built below; a scrape comes only once the
+	// metrics server runs, after it.
+	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() }, func() backup.SpoolUsage { return w.reports.Usage() })
 	d.state = w.monitor
 	d.state.ConfigLoaded(true, time.Now())
 	d.notify = notifier{log: log, state: d.state}
@@ -158,7 +160,8 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	}
 	d.hostKeys = w.advertisedKeys(signers)
 	w.slots = backup.NewSlots(cfg.MaxConcurrentBackups)
-	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout})
+	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout,
+		MaxCount: cfg.ReportSpoolMaxCount, MaxBytes: cfg.ReportSpoolMaxBytes, SourceRemoved: w.monitor.SourceRemoved})
 	defer w.reports.Close()
 	engine, err := w.engine()
 	if err != nil {
@@ -208,6 +211,7 @@ func (d *daemon) newSSHServer(cfg *config.Config, signers []gossh.Signer, watchd
 		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
 		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
 		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
+		TunnelPorts:              sshserver.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
 	})
 }
 

@@ -3,6 +3,7 @@ package agenttest
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -146,15 +147,22 @@ func WriteRsyncdConfig(dir, host string, port int, logFile string, modules []Mod
 	return confFile, nil
 }
 
-// PickFreePort asks the kernel for a free port on host. Tests use
-// FreePort; bench/, which has no testing.TB, this.
+// PickFreePort returns a free port on host picked as turku-agent picks
+// its port (ping.py: random in 49152-65535, the range the storage unit's
+// tunnel_port_range admits by default), not the kernel's choice, which
+// may lie below it. Tests use FreePort; bench/, which has no testing.TB,
+// this.
 func PickFreePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
+	var err error
+	for range 100 {
+		port := 49152 + rand.IntN(65535-49152+1)
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port))); err == nil {
+			ln.Close()
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port in 49152-65535 on %s: %w", host, err)
 }
 
 // FreePort returns a port that was free on host a moment ago.
