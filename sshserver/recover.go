@@ -63,9 +63,19 @@ func (sess *session) pull(ctx context.Context, req PullRequest) (err error) {
 
 // recoverRequest answers a global request whose handler panicked with
 // false (the zero results of the handler), logging the stack. Deferred by
-// the request handlers, which gliderlabs runs on a goroutine of its own.
+// request.
 func (c *conn) recoverRequest(kind string) {
 	if v := recover(); v != nil {
 		c.logger().Error("panic recovered in global request", "type", kind, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+}
+
+// recoverChannel ends the connection whose channel handler panicked (the
+// channel may be accepted already), logging the stack. Deferred by
+// channel; a session's own panics are recoverSession's.
+func (c *conn) recoverChannel(kind string) {
+	if v := recover(); v != nil {
+		c.logger().Error("panic recovered in channel handler", "type", kind, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+		c.cancel(errInternal)
 	}
 }

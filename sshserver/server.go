@@ -278,16 +278,18 @@ func New(opts Options) (*Server, error) {
 		PtyCallback: func(glssh.Context, glssh.Pty) bool { return false },
 		Handler:     func(sess glssh.Session) { sess.Exit(1) },
 		// Explicit maps, so gliderlabs' package-level defaults never apply.
+		// Each handler through request or channel: the connection's
+		// bookkeeping (its work, a recovered panic) in one place.
 		ChannelHandlers: map[string]glssh.ChannelHandler{
-			"session":                        s.handleSession,
-			"direct-tcpip":                   s.denyForwardChannel,
-			"direct-streamlocal@openssh.com": s.denyForwardChannel,
-			"default":                        s.denyChannel,
+			"session":                        s.channel(s.handleSession),
+			"direct-tcpip":                   s.channel(s.denyForwardChannel),
+			"direct-streamlocal@openssh.com": s.channel(s.denyForwardChannel),
+			"default":                        s.channel(s.denyChannel),
 		},
 		RequestHandlers: map[string]glssh.RequestHandler{
-			"tcpip-forward":        s.handleTCPIPForward,
-			"cancel-tcpip-forward": s.handleCancelTCPIPForward,
-			"default":              s.denyGlobalRequest,
+			"tcpip-forward":        s.request(s.handleTCPIPForward),
+			"cancel-tcpip-forward": s.request(s.handleCancelTCPIPForward),
+			"default":              s.request(s.denyGlobalRequest),
 		},
 		SubsystemHandlers: map[string]glssh.SubsystemHandler{},
 		// Deadlines are ours (see conn); gliderlabs' would reset them.

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	glssh "github.com/gliderlabs/ssh"
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/sessionlog"
@@ -44,13 +43,7 @@ type session struct {
 
 // handleSession is the "session" channel handler. It replaces gliderlabs'
 // DefaultSessionHandler, which accepts env and agent forwarding requests.
-func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
-	c := connOf(gctx)
-	if !c.startWork() {
-		nc.Reject(gossh.ResourceShortage, "connection closing")
-		return
-	}
-	defer c.doneWork()
+func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewChannel) {
 	m, ok := s.machineFor(c, sconn)
 	if !ok {
 		c.logger().Warn("session refused: machine no longer authorized")
