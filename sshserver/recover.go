@@ -2,7 +2,6 @@ package sshserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -10,8 +9,9 @@ import (
 )
 
 // errInternal ends a connection whose handler panicked; the agent reads
-// "Session ended: internal error" at most.
-var errInternal = errors.New("internal error")
+// "Session ended: internal error" at most, as for any cause not declared
+// agent-visible.
+var errInternal = newAgentError("internal error")
 
 // panicError is a panic recovered from a Puller.
 type panicError struct{ value any }

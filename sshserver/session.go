@@ -371,7 +371,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		return sess.ended(ctx, alog)
 	}
 	if draining {
-		alog.Errorf("Session ended: %v", ErrShutdown)
+		alog.Errorf("Session ended: %s", agentMessage(ErrShutdown))
 		return 1
 	}
 	return 0
@@ -385,6 +385,6 @@ func (sess *session) ended(ctx context.Context, alog *sessionlog.Logger) int {
 		return 1
 	}
 	sess.logger.Warn("session ended early", "err", cause)
-	alog.Errorf("Session ended: %v", cause)
+	alog.Errorf("Session ended: %s", agentMessage(cause))
 	return 1
 }
