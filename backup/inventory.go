@@ -41,39 +41,19 @@ func (s SourceOnDisk) Newest() *Snapshot { return newest(s.Snapshots) }
 // snapshot's .json is read, which takes a while on a large unit). It
 // changes nothing on disk.
 func Inventory(ctx context.Context, varDir string, loc *time.Location) ([]MachineOnDisk, error) {
-	dir := MachinesDir(varDir)
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	links, err := MachineLinks(varDir)
 	if err != nil {
 		return nil, err
 	}
-	// UUID links point at machine directories (their target has a '/');
-	// name links point at a UUID.
-	byUUID := map[string]*MachineOnDisk{}
-	names := map[string][]string{}
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if filepath.IsAbs(target) || filepath.Dir(target) != "." {
-			if !filepath.IsAbs(target) {
-				target = filepath.Join(dir, target)
-			}
-			byUUID[e.Name()] = &MachineOnDisk{UUID: e.Name(), Dir: target, Names: []string{}}
-		} else {
-			names[target] = append(names[target], e.Name())
-		}
+	byUUID := make(map[string]*MachineOnDisk, len(links))
+	for uuid, l := range links {
+		byUUID[uuid] = &MachineOnDisk{UUID: uuid, Dir: l.Dir, Names: l.Names}
 	}
 	out := make([]MachineOnDisk, 0, len(byUUID))
-	for uuid, m := range byUUID {
+	for _, m := range byUUID {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.Names = append(m.Names, names[uuid]...)
-		slices.Sort(m.Names)
 		m.Sources, m.Err = sourcesOnDisk(m.Dir, loc)
 		out = append(out, *m)
 	}
@@ -101,6 +81,53 @@ func sourcesOnDisk(machineDir string, loc *time.Location) ([]SourceOnDisk, error
 			return out, err
 		}
 		out = append(out, SourceOnDisk{Name: n, Snapshots: snaps})
+	}
+	return out, nil
+}
+
+// MachineLink is a machine's entries in VAR_DIR/machines.
+type MachineLink struct {
+	// Dir is the machine directory its UUID link points to.
+	Dir string
+	// Names are the ENV-SERVICE-UNIT name links pointing at the UUID,
+	// sorted.
+	Names []string
+}
+
+// MachineLinks reads VAR_DIR/machines without reading any machine
+// directory: each UUID link with the directory it points to and the name
+// links pointing at it. A missing VAR_DIR/machines has none.
+func MachineLinks(varDir string) (map[string]MachineLink, error) {
+	dir := MachinesDir(varDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]MachineLink{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// UUID links point at machine directories (their target has a '/');
+	// name links point at a UUID.
+	out := map[string]MachineLink{}
+	names := map[string][]string{}
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if filepath.IsAbs(target) || filepath.Dir(target) != "." {
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(dir, target)
+			}
+			out[e.Name()] = MachineLink{Dir: target}
+		} else {
+			names[target] = append(names[target], e.Name())
+		}
+	}
+	for uuid, l := range out {
+		l.Names = append([]string{}, names[uuid]...)
+		slices.Sort(l.Names)
+		out[uuid] = l
 	}
 	return out, nil
 }

@@ -54,6 +54,8 @@ type MachineOverview struct {
 	UsageKnown bool             `json:"usage_known"`
 	Sources    []SourceOverview `json:"sources"`
 	Error      string           `json:"error,omitempty"`
+	// OrphanedSince is set for an orphan: no longer assigned here since.
+	OrphanedSince *time.Time `json:"orphaned_since,omitempty"`
 }
 
 // SourceOverview is one source of a MachineOverview.

@@ -82,6 +82,11 @@ type Config struct {
 	// ControlSocket is the Unix socket `status` and `restore` ask serve
 	// on (control_socket).
 	ControlSocket string `json:"control_socket"`
+	// ControlSocketLink, when set, is VAR_DIR/control.sock, where serve
+	// links its socket when the default put it in systemd's runtime
+	// directory: a command run from a shell, without RUNTIME_DIRECTORY,
+	// finds it there.
+	ControlSocketLink string `json:"-"`
 
 	CoordinatorListen         string `json:"coordinator_listen"`          // coordinator_listen
 	CoordinatorTLSCert        string `json:"coordinator_tls_cert"`        // coordinator_tls_cert
@@ -108,6 +113,15 @@ type Config struct {
 	// The report spool's limits (report_spool_max_count, _bytes).
 	ReportSpoolMaxCount int   `json:"report_spool_max_count"` // report_spool_max_count
 	ReportSpoolMaxBytes int64 `json:"report_spool_max_bytes"` // report_spool_max_bytes
+	// OrphanWarnAfter: an orphaned machine (data here, no longer assigned
+	// here) turns check WARNING after this long (orphan_warn_after).
+	OrphanWarnAfter time.Duration `json:"orphan_warn_after"`
+	// OrphanExpiry: serve purges orphans older than this after a key
+	// refresh; 0 (orphan_expiry unset) never (orphan_expiry).
+	OrphanExpiry time.Duration `json:"orphan_expiry"`
+
+	// Web is the read-only dashboard (web.go).
+	Web
 
 	// Warnings are non-fatal findings that need an operator: unknown keys.
 	Warnings []string `json:"-"`
@@ -138,7 +152,8 @@ var keys = []string{
 	"ssh_max_startups", "ssh_per_source_max_startups", "ssh_trusted_networks",
 	"restore_max_lifetime", "ssh_max_connections_per_machine", "ssh_max_sessions_per_machine",
 	"ssh_session_request_timeout", "tunnel_port_range", "report_spool_max_count",
-	"report_spool_max_bytes",
+	"report_spool_max_bytes", "orphan_warn_after", "orphan_expiry",
+	"web_listen", "web_tls_cert", "web_tls_key", "web_auth_file", "web_max_age", "web_warn_age",
 }
 
 // openSSHKeys are the keys the old storage unit read that this one does
@@ -172,9 +187,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log_file", "")
 	v.SetDefault("max_usage_pct", int64(95))
 	v.SetDefault("max_inode_usage_pct", int64(95))
-	v.SetDefault("control_socket", "/run/turku-storage/control.sock")
+	v.SetDefault("control_socket", "") // derived in build: the instance's runtime directory or var_dir
 	setSSHLimitDefaults(v)
 	setTunnelDefaults(v)
+	setOrphanDefaults(v)
+	setWebDefaults(v)
 }
 
 // reader reads typed values and collects every problem with its file.
@@ -449,16 +466,22 @@ func build(v *viper.Viper, src *source, sshdGlob string) (*Config, error) {
 		r.fail("coordinator_tls_cert", "coordinator_tls_cert and coordinator_tls_key go together")
 	}
 	// In the order serve binds them: the later of two on one port fails.
-	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen})
+	r.checkListenConflicts([]*listenAddr{sshListen, r.checkCoordinatorListen(c), metricsListen, r.web(c)})
 	c.MachineRegistrationSecret = r.str("machine_registration_secret")
 	c.ControlSocket = r.str("control_socket")
-	if !filepath.IsAbs(c.ControlSocket) {
+	if c.ControlSocket == "" && filepath.IsAbs(c.VarDir) {
+		c.ControlSocket, c.ControlSocketLink = defaultControlSocket(c.VarDir, os.Getenv("RUNTIME_DIRECTORY"))
+	}
+	if c.ControlSocket == "" {
+		// Derived from a var_dir that is not absolute, which is said.
+	} else if !filepath.IsAbs(c.ControlSocket) {
 		r.fail("control_socket", "want an absolute path, got %q", c.ControlSocket)
 	} else if len(c.ControlSocket) > maxSocketPath {
 		r.fail("control_socket", "path is %d bytes, longer than a Unix socket address allows (%d)", len(c.ControlSocket), maxSocketPath)
 	}
 	r.sshLimits(c)
 	r.tunnelSettings(c)
+	r.orphans(c)
 
 	for _, k := range []string{"var_dir", "lock_dir"} {
 		if p := r.str(k); p != "" && !filepath.IsAbs(p) {
@@ -594,8 +617,13 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		UpdateConfigInterval string `json:"update_config_interval"`
 		RestoreMaxLifetime   string `json:"restore_max_lifetime"`
 		SessionRequest       string `json:"ssh_session_request_timeout"`
+		OrphanWarnAfter      string `json:"orphan_warn_after"`
+		OrphanExpiry         string `json:"orphan_expiry,omitempty"`
+		WebMaxAge            string `json:"web_max_age"`
+		WebWarnAge           string `json:"web_warn_age"`
 	}{plain(c), c.APITimeout.String(), c.UpdateConfigInterval.String(), c.RestoreMaxLifetime.String(),
-		c.SSHSessionRequestTimeout.String()})
+		c.SSHSessionRequestTimeout.String(), c.OrphanWarnAfter.String(), orphanExpiryString(c.OrphanExpiry),
+		c.WebMaxAge.String(), c.WebWarnAge.String()})
 }
 
 // Redacted returns a copy with every secret replaced, for printing.
@@ -607,4 +635,22 @@ func (c *Config) Redacted() *Config {
 		}
 	}
 	return &out
+}
+
+// ControlSocketName is the control socket's file name in its default
+// directory.
+const ControlSocketName = "control.sock"
+
+// defaultControlSocket is control_socket's default for this instance:
+// in systemd's RUNTIME_DIRECTORY (the unit's RuntimeDirectory=; the
+// first when it lists several) when set, linked from VAR_DIR, else in
+// VAR_DIR. Two units on one host with their own var_dir (or their own
+// RuntimeDirectory) never share a socket.
+func defaultControlSocket(varDir, runtimeDir string) (socket, link string) {
+	inVar := filepath.Join(varDir, ControlSocketName)
+	rd, _, _ := strings.Cut(runtimeDir, ":")
+	if rd == "" || !filepath.IsAbs(rd) {
+		return inVar, ""
+	}
+	return filepath.Join(rd, ControlSocketName), inVar
 }

@@ -32,6 +32,7 @@ func writeConfig(t *testing.T, files map[string]string) string {
 }
 
 func TestLoadSeedConfig(t *testing.T) {
+	t.Setenv("RUNTIME_DIRECTORY", "") // as from a shell, not from a systemd unit
 	dir := writeConfig(t, map[string]string{"config.json": seedconfig.README})
 	c, err := Load(dir)
 	if err != nil {
@@ -48,11 +49,13 @@ func TestLoadSeedConfig(t *testing.T) {
 		SSHPingHost:           "primary.turku.example.com", SSHPingPort: 22, SSHPingUser: "turku-ping",
 		SSHListen: ":22", SSHHostKeyFiles: []string{"/var/lib/turku-storage/ssh_host_ed25519_key"},
 		UpdateConfigInterval: 5 * time.Minute, MaxConcurrentBackups: 4, RsyncCommand: "rsync",
-		CoordinatorListen: "127.0.0.1:8410", ControlSocket: "/run/turku-storage/control.sock",
+		CoordinatorListen: "127.0.0.1:8410", ControlSocket: "/var/lib/turku-storage/control.sock",
 		SSHMaxStartups: MaxStartups{30, 30, 100}, SSHPerSourceMaxStartups: 10, RestoreMaxLifetime: 3 * time.Hour,
 		SSHMaxConnectionsPerMachine: 4, SSHMaxSessionsPerMachine: 2, SSHSessionRequestTimeout: 5 * time.Second,
 		TunnelPortRange: PortRange{49152, 65535}, ReportSpoolMaxCount: 10000, ReportSpoolMaxBytes: 256 << 20,
-		Ignored: []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
+		OrphanWarnAfter: 14 * 24 * time.Hour,
+		Web:             Web{WebMaxAge: 48 * time.Hour},
+		Ignored:         []string{"config.d/config.json: authorized_keys_command: ignored: the embedded SSH server needs no authorized_keys"},
 	}
 	ignore := []string{"Dir", "Files", "Location", "LockDir", "Origins"}
 	if diff := cmp.Diff(want, c, cmpIgnore(ignore...)); diff != "" {
@@ -527,5 +530,37 @@ func TestLoadInodeGuard(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{"a": 90, "b": 99}, got); diff != "" {
 		t.Errorf("max_inode_usage_pct by volume (-want +got):\n%s", diff)
+	}
+}
+
+// TestControlSocketDefault: without control_socket, the socket is the
+// instance's own: in systemd's RUNTIME_DIRECTORY when serve runs in a
+// unit (linked from var_dir, where a shell finds it), else in var_dir.
+func TestControlSocketDefault(t *testing.T) {
+	tests := []struct {
+		name, runtimeDir, set string
+		want, wantLink        string
+	}{
+		{name: "from a shell", want: "/srv/a/var/control.sock"},
+		{name: "in a unit", runtimeDir: "/run/turku-storage-a", want: "/run/turku-storage-a/control.sock", wantLink: "/srv/a/var/control.sock"},
+		{name: "several runtime directories", runtimeDir: "/run/x:/run/y", want: "/run/x/control.sock", wantLink: "/srv/a/var/control.sock"},
+		{name: "relative runtime directory ignored", runtimeDir: "run/x", want: "/srv/a/var/control.sock"},
+		{name: "configured", runtimeDir: "/run/x", set: "/srv/a/ctl.sock", want: "/srv/a/ctl.sock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("RUNTIME_DIRECTORY", tt.runtimeDir)
+			extra := ""
+			if tt.set != "" {
+				extra = `, "control_socket": "` + tt.set + `"`
+			}
+			c, err := Load(writeConfig(t, map[string]string{"a.json": `{"name": "n", "secret": "s", "var_dir": "/srv/a/var", "volumes": {"v": {"path": "/v"}}` + extra + `}`}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ControlSocket != tt.want || c.ControlSocketLink != tt.wantLink {
+				t.Errorf("got socket %q link %q, want %q and %q", c.ControlSocket, c.ControlSocketLink, tt.want, tt.wantLink)
+			}
+		})
 	}
 }

@@ -44,5 +44,13 @@ func RestartNeeded(a, b *Config) []string {
 	// The report queue is built once, with its limits.
 	diff("report_spool_max_count", a.ReportSpoolMaxCount == b.ReportSpoolMaxCount)
 	diff("report_spool_max_bytes", a.ReportSpoolMaxBytes == b.ReportSpoolMaxBytes)
+	// The dashboard's listener, its TLS pair, password file and age
+	// thresholds are read when it starts.
+	diff("web_listen", a.WebListen == b.WebListen)
+	diff("web_tls_cert", a.WebTLSCert == b.WebTLSCert)
+	diff("web_tls_key", a.WebTLSKey == b.WebTLSKey)
+	diff("web_auth_file", a.WebAuthFile == b.WebAuthFile)
+	diff("web_max_age", a.WebMaxAge == b.WebMaxAge)
+	diff("web_warn_age", a.WebWarnAge == b.WebWarnAge)
 	return out
 }

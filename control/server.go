@@ -18,9 +18,6 @@ import (
 	"github.com/turku-backup/turku-storage/monitor"
 )
 
-// DefaultSocket is control_socket's default.
-const DefaultSocket = "/run/turku-storage/control.sock"
-
 // Protocol limits: a request is one JSON line.
 const (
 	maxRequest     = 4 << 10
@@ -62,7 +59,10 @@ type State interface {
 
 // Options configure a Server. cmd builds them from the configuration.
 type Options struct {
-	State   State
+	State State
+	// Storage is this storage unit's name, which every answer carries:
+	// several units may run on one host.
+	Storage string
 	Version string
 	// Started is when serve started.
 	Started time.Time
@@ -97,15 +97,52 @@ type Listener struct {
 	*net.UnixListener
 	path string
 	ino  uint64
+	// link is the symlink Link made, "" without one.
+	link string
 }
 
-// Close stops listening and removes the socket file.
+// Close stops listening and removes the socket file, and the link to it.
 func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
 	if ino, ierr := inode(l.path); ierr == nil && ino == l.ino {
 		os.Remove(l.path)
 	}
+	if l.link != "" {
+		if target, lerr := os.Readlink(l.link); lerr == nil && target == l.path {
+			os.Remove(l.link)
+		}
+	}
 	return err
+}
+
+// Link makes path a symlink to the socket, so that a client looking at
+// path reaches it (connect(2) follows symlinks). A symlink already there
+// is replaced (one to a socket that is gone is stale; one to a socket
+// that answers is another serve's, and refused); anything else at path
+// is an error naming it.
+func (l *Listener) Link(path string) error {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSymlink {
+			return fmt.Errorf("control socket link %s: exists and is not a symlink; not replacing it", path)
+		}
+		if target, _ := os.Readlink(path); target != l.path {
+			if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+				c.Close()
+				return fmt.Errorf("control socket link %s: another turku-storage serve answers on it", path)
+			}
+		}
+	}
+	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(l.path, tmp); err != nil {
+		return fmt.Errorf("control socket link: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("control socket link: %w", err)
+	}
+	l.link = path
+	return nil
 }
 
 // Listen creates the socket at path, mode 0600, creating its directory
@@ -244,7 +281,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 
 // Status returns the current status document.
 func (s *Server) Status() *Status {
-	st := &Status{Version: s.opts.Version, Started: s.opts.Started, Status: s.opts.State.Status()}
+	st := &Status{Storage: s.opts.Storage, Version: s.opts.Version, Started: s.opts.Started, Status: s.opts.State.Status()}
 	if s.opts.MaxConcurrentBackups != nil {
 		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
 	}

@@ -31,7 +31,8 @@ func TestStatusDocumentKeys(t *testing.T) {
 	live.BackupPhase("m-c", "u", "home", monitor.PhaseWaiting, nil)
 	live.BackupFinished("m-d", "u", "var", false, clk, clk, "failed")
 	live.BackupFinished("m-d", "u", "var", false, clk, clk, "failed")
-	srv, err := NewServer(Options{State: live, Version: "v1", Started: clk})
+	live.SetOrphans(map[string]monitor.Orphan{"m-e": {Unit: "gone1", Since: clk}})
+	srv, err := NewServer(Options{State: live, Storage: "primary", Version: "v1", Started: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +53,10 @@ func TestStatusDocumentKeys(t *testing.T) {
 		"failing[].machine", "failing[].source", "failing[].unit",
 		"keys", "keys.from", "keys.machines", "keys.updated",
 		"max_concurrent_backups", "now",
+		"orphans", "orphans[].machine", "orphans[].since", "orphans[].unit",
 		"restores", "restores[].agent_port", "restores[].machine", "restores[].mode", "restores[].remote", "restores[].restore_port",
 		"restores[].since", "restores[].unit",
-		"spooled_reports", "started", "version",
+		"spooled_reports", "started", "storage", "version",
 		"volumes", "volumes[].accept_new", "volumes[].accept_new_high_water_pct", "volumes[].error", "volumes[].free_bytes",
 		"volumes[].inode_used_pct", "volumes[].inodes", "volumes[].inodes_free", "volumes[].max_inode_usage_pct",
 		"volumes[].max_usage_pct", "volumes[].message", "volumes[].name", "volumes[].path", "volumes[].size_bytes",

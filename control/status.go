@@ -9,6 +9,8 @@ import (
 // Status is the document `turku-storage status --json` prints: the live
 // state as the monitor models it, and what only serve knows.
 type Status struct {
+	// Storage is the name of the storage unit that answered.
+	Storage string    `json:"storage"`
 	Version string    `json:"version"`
 	Started time.Time `json:"started"`
 	// MaxConcurrentBackups is the configured number of slots.

@@ -38,6 +38,11 @@ type Options struct {
 	Volumes []monitor.Volume
 	// SpooledReports counts the reports waiting for the API.
 	SpooledReports int
+	// Orphans are the machines on disk no longer assigned here, with
+	// when they were found so; one older than OrphanWarnAfter (0: never)
+	// is a WARNING, and none counts as stale.
+	Orphans         map[string]time.Time
+	OrphanWarnAfter time.Duration
 	// MaxAge makes a source CRITICAL, WarnAge (0: no warning level)
 	// WARNING, when its last success (or first attempt) is older.
 	MaxAge, WarnAge time.Duration
@@ -76,8 +81,10 @@ func Check(ctx context.Context, o Options) (Result, error) {
 		r.raise(Warning)
 		r.Details = append(r.Details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
-	nmachines := c.machines(machines, latest, assigned)
+	oc := orphanCheck{r: &r, since: o.Orphans, warnAfter: o.OrphanWarnAfter, now: o.Now}
+	nmachines := c.machines(machines, latest, assigned, &oc)
 	c.summarise(nmachines)
+	oc.summarise()
 	full, unusable := r.volumes(o.Volumes)
 	r.Perfdata = append([]string{
 		fmt.Sprintf("machines=%d;;;0", nmachines),
@@ -93,16 +100,20 @@ func Check(ctx context.Context, o Options) (Result, error) {
 	return r, nil
 }
 
-// machines rates the machines on disk, then those with a history but no
-// directory (every attempt failed before placement), then those assigned
-// here that never did anything at all. It returns how many it rated.
-func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[string]map[string]history.Attempt, assigned map[string]history.Assignment) int {
+// machines rates the machines on disk (an orphan as such, oc), then those
+// with a history but no directory (every attempt failed before
+// placement) still assigned here, then those assigned here that never
+// did anything at all. It returns how many it rated.
+func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[string]map[string]history.Attempt, assigned map[string]history.Assignment, oc *orphanCheck) int {
 	seen := map[string]bool{}
 	for _, m := range machines {
 		seen[m.UUID] = true
 		who := m.UUID
 		if len(m.Names) > 0 {
 			who += " (" + strings.Join(m.Names, ", ") + ")"
+		}
+		if oc.skip(who, m.UUID) {
+			continue
 		}
 		if m.Err != nil {
 			c.unreadable++
@@ -123,7 +134,7 @@ func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[strin
 		}
 	}
 	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] {
+		if seen[uuid] || departedHistory(uuid, assigned) {
 			continue
 		}
 		seen[uuid] = true
@@ -207,7 +218,7 @@ type sourceCheck struct {
 // it (its first failed attempt).
 func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec history.Attempt, ok bool) {
 	c.sources++
-	var lastSuccess, since time.Time
+	var lastSuccess time.Time
 	what := ""
 	if snap != nil {
 		lastSuccess = snap.SyncFinish
@@ -217,12 +228,15 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		lastSuccess = rec.LastSuccess
 		what = "last successful backup finished %s ago"
 	}
-	since = lastSuccess
+	var firstSeen time.Time
+	if ok {
+		firstSeen = cmp.Or(rec.FailingSince, rec.Begin)
+	}
+	since := history.Since(lastSuccess, firstSeen)
+	if since.IsZero() {
+		return // cannot happen: a source comes from a snapshot or a record
+	}
 	if lastSuccess.IsZero() {
-		if !ok {
-			return // cannot happen: a source comes from a snapshot or a record
-		}
-		since = cmp.Or(rec.FailingSince, rec.Begin)
 		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", words.When(since))
 	}
 	c.checked++
@@ -235,19 +249,24 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
 			words.Count(rec.Failures, "attempt", ""), words.Age(c.now.Sub(rec.End)), rec.FirstLine())
 	}
-	age := c.now.Sub(since)
+	level, age := c.rule().Rate(since, c.now)
 	c.oldest = max(c.oldest, age)
 	line := fmt.Sprintf("%s %s: "+what, who, name, words.Age(age))
-	switch {
-	case age > c.maxAge:
+	switch level {
+	case history.Critical:
 		c.stale++
 		c.r.raise(Critical)
 		c.r.Details = append(c.r.Details, "CRITICAL: "+line)
-	case c.warnAge > 0 && age > c.warnAge:
+	case history.Warning:
 		c.warned++
 		c.r.raise(Warning)
 		c.r.Details = append(c.r.Details, "WARNING: "+line)
 	}
+}
+
+// rule is the staleness rule check shares with the dashboard.
+func (c *sourceCheck) rule() history.Staleness {
+	return history.Staleness{MaxAge: c.maxAge, WarnAge: c.warnAge}
 }
 
 // machine rates a machine with no source at all: assigned here longer
@@ -256,15 +275,15 @@ func (c *sourceCheck) machine(who string, a history.Assignment) {
 	if a.Since.IsZero() {
 		return // not (or no longer) assigned here: nothing to expect
 	}
-	age := c.now.Sub(a.Since)
+	level, age := c.rule().Rate(a.Since, c.now)
 	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, words.Age(age), words.When(a.Since))
-	switch {
-	case age > c.maxAge:
+	switch level {
+	case history.Critical:
 		c.never++
 		c.lateMachines++
 		c.r.raise(Critical)
 		c.r.Details = append(c.r.Details, "CRITICAL: "+line)
-	case c.warnAge > 0 && age > c.warnAge:
+	case history.Warning:
 		c.never++
 		c.lateMachines++
 		c.r.raise(Warning)

@@ -21,6 +21,9 @@ const assignedFile = "assigned.json"
 type Assignment struct {
 	Unit  string    `json:"unit,omitempty"`
 	Since time.Time `json:"since"`
+	// Key is the machine's ssh_public_key as RecordRefresh last saw it:
+	// kept so the machine's key can be named once it departs.
+	Key string `json:"ssh_public_key,omitempty"`
 }
 
 // Assigned returns the machines this unit serves, as the last refresh

@@ -151,3 +151,61 @@ func TestBadMachineName(t *testing.T) {
 		t.Errorf("bad names wrote %d entries", len(entries))
 	}
 }
+
+func TestRecordRefreshOrphansAndDepartures(t *testing.T) {
+	s := New(t.TempDir())
+	onDisk := []string{"a", "b"}
+	if _, err := s.RecordRefresh(Listing{Machines: map[string]Listed{"a": {"web1", "ka"}, "b": {"web2", "kb"}}, OnDisk: onDisk}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	// b moved away: an orphan (it has data) and a departure (its key).
+	got, err := New(s.Dir()).RecordRefresh(Listing{Machines: map[string]Listed{"a": {"web1", "ka"}}, OnDisk: onDisk}, at(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := got.Orphans["b"]; len(got.Orphans) != 1 || o.Unit != "web2" || !o.Since.Equal(at(1)) {
+		t.Errorf("orphans %v, want b (web2) since %v", got.Orphans, at(1))
+	}
+	if d := got.Departed["b"]; len(got.Departed) != 1 || d.Key != "kb" || d.Unit != "web2" {
+		t.Errorf("departed %v, want b with key kb", got.Departed)
+	}
+	// A disk that cannot be read keeps the orphans; a later refresh keeps
+	// their time.
+	got, _ = s.RecordRefresh(Listing{Machines: map[string]Listed{"a": {"web1", "ka"}}, DiskErr: os.ErrPermission}, at(2))
+	if !got.Orphans["b"].Since.Equal(at(1)) {
+		t.Errorf("orphans after an unreadable disk: %v", got.Orphans)
+	}
+	got, _ = s.RecordRefresh(Listing{Machines: map[string]Listed{"a": {"web1", "ka"}}, OnDisk: onDisk}, at(3))
+	if !got.Orphans["b"].Since.Equal(at(1)) || !got.Departed["b"].Since.Equal(at(1)) {
+		t.Errorf("times moved: orphans %v departed %v", got.Orphans, got.Departed)
+	}
+	// Departures are forgotten after DepartedKeep.
+	later := at(1).Add(DepartedKeep + time.Hour)
+	got, _ = s.RecordRefresh(Listing{Machines: map[string]Listed{"a": {"web1", "ka"}}, OnDisk: onDisk}, later)
+	if len(got.Departed) != 0 || len(got.Orphans) != 1 {
+		t.Errorf("after %v: departed %v (want none), orphans %v (want b still)", DepartedKeep, got.Departed, got.Orphans)
+	}
+	// Assigned here again: neither orphan nor departed.
+	got, _ = s.RecordRefresh(Listing{Machines: map[string]Listed{"a": {"web1", "ka"}, "b": {"web2", "kb"}}, OnDisk: onDisk}, later)
+	if len(got.Orphans) != 0 || len(got.Departed) != 0 {
+		t.Errorf("b back: orphans %v departed %v", got.Orphans, got.Departed)
+	}
+}
+
+func TestDepartedIsBounded(t *testing.T) {
+	s := New(t.TempDir())
+	all := map[string]Listed{}
+	for i := range MaxDeparted + 5 {
+		all[strings.Repeat("x", 1)+time.Duration(i).String()] = Listed{Key: "k"}
+	}
+	if _, err := s.RecordRefresh(Listing{Machines: all}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RecordRefresh(Listing{}, at(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Departed) != MaxDeparted {
+		t.Errorf("%d departures kept, want %d", len(got.Departed), MaxDeparted)
+	}
+}

@@ -27,9 +27,12 @@ func TestExampleAlertRules(t *testing.T) {
 		t.Fatalf("%s: %v", path, errs)
 	}
 
-	exported := map[string]bool{}
+	// up is Prometheus' own: 0 when a scrape of the unit failed.
+	exported := map[string]bool{"up": true}
 	descs := make(chan *prometheus.Desc, 100)
-	New(Options{}).Collector().Describe(descs)
+	state := New(Options{})
+	state.Collector().Describe(descs)
+	state.OrphanCollector().Describe(descs)
 	close(descs)
 	for d := range descs {
 		// Desc's only accessor is String: Desc{fqName: "name", ...}.
@@ -61,7 +64,8 @@ func TestExampleAlertRules(t *testing.T) {
 	}
 	// The alerts the operations guide promises.
 	for _, want := range []string{"TurkuSourceNotBackedUp", "TurkuMachineNeverBackedUp", "TurkuSourceFailing", "TurkuKeyRefreshFailing",
-		"TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuReportSpoolNearlyFull", "TurkuReportsDropped", "TurkuConfigReloadFailed", "TurkuVolumeNotWritable", "TurkuVolumeInodesAboveGuard"} {
+		"TurkuVolumeAboveGuard", "TurkuReportsSpooling", "TurkuReportSpoolNearlyFull", "TurkuReportsDropped", "TurkuConfigReloadFailed", "TurkuVolumeNotWritable", "TurkuVolumeInodesAboveGuard",
+		"TurkuStorageUnitDown", "TurkuStorageUnitSourcesStale", "TurkuOrphanedMachine"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s in %s", want, path)
 		}

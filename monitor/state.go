@@ -117,6 +117,8 @@ type State struct {
 	// assigned are the machines the last key refresh listed; nil until
 	// the first.
 	assigned map[string]Assignment
+
+	orph orphanState // orphans.go; its own lock
 }
 
 type sourceKey struct{ machine, source string }

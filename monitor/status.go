@@ -28,6 +28,9 @@ type Status struct {
 	// first.
 	Failing []FailingSource `json:"failing"`
 	Volumes []Volume        `json:"volumes"`
+	// Orphans are the machines with data here that the coordinator no
+	// longer assigns here, longest orphaned first.
+	Orphans []OrphanStatus `json:"orphans"`
 }
 
 // Session is a connected agent's session.
@@ -104,6 +107,7 @@ func (s *State) Status() Status {
 		Keys:     Keys{Machines: int(s.machines.Load())},
 		Failing:  []FailingSource{},
 		Volumes:  []Volume{},
+		Orphans:  s.orphanList(),
 	}
 	if ns := s.keyRefresh.Load(); ns != 0 {
 		st.Keys.Refreshed = time.Unix(0, ns)

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"errors"
+	"fmt"
 
 	glssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -45,6 +46,9 @@ func (s *Server) publicKeyHandler(gctx glssh.Context, key glssh.PublicKey) bool 
 		return false
 	}
 	_, ok := s.keys.Load().Lookup(key)
+	if !ok && s.refuseDeparted(c, key) {
+		return false
+	}
 	if !ok {
 		// Usually an agent registered since the last key refresh; sshd
 		// logs the same so the operator can match it to a machine. Once
@@ -117,4 +121,25 @@ func (s *Server) machineFor(c *conn, sconn *gossh.ServerConn) (Machine, bool) {
 		return Machine{}, false
 	}
 	return m, true
+}
+
+// refuseDeparted reports whether key belongs to a machine that was
+// assigned here and no longer is (SetDeparted). The first time on a
+// connection it says so in the log and tells the Observer: the operator
+// sees a machine that was moved, not a stranger.
+func (s *Server) refuseDeparted(c *conn, key gossh.PublicKey) bool {
+	ks := s.departed.Load()
+	if ks == nil {
+		return false
+	}
+	m, ok := ks.Lookup(key)
+	if !ok {
+		return false
+	}
+	if c.departed.CompareAndSwap(false, true) {
+		c.logger().Info(fmt.Sprintf("machine %s (%s) is no longer assigned to this storage unit", m.Info.UnitName, m.UUID),
+			"machine", m.UUID, "unit", m.Info.UnitName, "fingerprint", gossh.FingerprintSHA256(key))
+		s.opts.Observer.DepartedKeyRefused()
+	}
+	return true
 }

@@ -47,6 +47,7 @@ type conn struct {
 	authFailed atomic.Bool  // a key or user was refused
 	overCap    atomic.Bool  // refused at MaxConnectionsPerMachine
 	keysTried  atomic.Int32 // public keys offered, queries included
+	departed   atomic.Bool  // a departed machine's key was offered (logged once)
 	handshake  *time.Timer  // until the first key exchange is done
 	grace      *time.Timer
 	closeOnce  sync.Once

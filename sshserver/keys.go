@@ -129,3 +129,12 @@ func (ks *KeyStore) LookupFingerprint(fp string) (Machine, bool) {
 
 // Len reports how many machines can log in.
 func (ks *KeyStore) Len() int { return len(ks.byFingerprint) }
+
+// SetDeparted replaces the machines that were assigned here and no longer
+// are, with their keys (kept a while by the caller): their keys are still
+// refused, but the log names the machine once per connection instead of
+// taking it for a stranger's key. A key also in the current set is that
+// machine's only.
+func (s *Server) SetDeparted(m map[string]apiclient.MachineInfo) {
+	s.departed.Store(NewKeyStore(m, slog.New(slog.DiscardHandler)))
+}

@@ -36,6 +36,10 @@ type Observer interface {
 	// AuthFailed counts one failed authentication attempt (an unknown
 	// key, a wrong user).
 	AuthFailed()
+	// DepartedKeyRefused counts a connection refused for offering the
+	// key of a machine no longer assigned here (SetDeparted), once per
+	// connection; its attempts count in AuthFailed too.
+	DepartedKeyRefused()
 	// ConnectionDropped counts a connection the server dropped for one
 	// of the Drop reasons (admission control may add its own).
 	ConnectionDropped(reason string)
@@ -52,6 +56,7 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) AuthFailed()              {}
+func (nopObserver) DepartedKeyRefused()      {}
 func (nopObserver) ConnectionDropped(string) {}
 func (nopObserver) SessionStarted(string, string, string, string, int, int) (func(int64), func()) {
 	return func(int64) {}, func() {}

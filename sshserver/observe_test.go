@@ -16,6 +16,7 @@ import (
 type recordingObserver struct {
 	mu           sync.Mutex
 	authFailures int
+	departed     int
 	dropped      map[string]int
 	sessions     []*observedSession
 }
@@ -31,6 +32,12 @@ func (o *recordingObserver) AuthFailed() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.authFailures++
+}
+
+func (o *recordingObserver) DepartedKeyRefused() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.departed++
 }
 
 func (o *recordingObserver) ConnectionDropped(reason string) {

@@ -171,6 +171,9 @@ type Server struct {
 	logger *slog.Logger
 	gl     *glssh.Server
 	keys   atomic.Pointer[KeyStore]
+	// departed are the keys of machines no longer assigned here
+	// (SetDeparted): still refused, but named in the log.
+	departed atomic.Pointer[KeyStore]
 
 	adm      *admission
 	sessions atomic.Int64 // running sessions

@@ -46,6 +46,9 @@ type Server struct {
 	mu       sync.Mutex
 	regAuths map[string]string // storage registration auths: name -> secret
 	storages map[string]string // registered storage units: name -> secret
+	// units are the registered storage units' published flag and
+	// space_available, as placement reads them (placement.go).
+	units    map[string]*unit
 	machines map[string]*Machine
 	requests []Request
 	failNext int            // answer the next N calls with HTTP 500
@@ -66,6 +69,7 @@ func start(listen func(http.Handler) *httptest.Server) *Server {
 	s := &Server{
 		regAuths: map[string]string{},
 		storages: map[string]string{},
+		units:    map[string]*unit{},
 		machines: map[string]*Machine{},
 	}
 	s.Server = listen(http.HandlerFunc(s.handle))
@@ -95,6 +99,7 @@ func (s *Server) AddStorage(name, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.storages[name] = secret
+	s.units[name] = &unit{published: true}
 }
 
 // AddMachine assigns a machine to storage unit storage.
@@ -346,6 +351,7 @@ func (s *Server) storageUpdateConfig(body map[string]any) (any, *httpError) {
 		return nil, fail(http.StatusBadRequest, "Validation error: {"+msg+"}")
 	}
 	s.storages[name] = st["secret"].(string)
+	s.updateUnit(name, st)
 	machines := map[string]any{}
 	for uuid, m := range s.machines {
 		if m.Storage == name {
@@ -386,6 +392,11 @@ func storageProblems(st map[string]any, isNew bool) string {
 			if msg := integerProblem(v, lo, hi); msg != "" {
 				add(field, msg)
 			}
+		}
+	}
+	if v, ok := st["published"]; ok {
+		if _, ok := djangoBool(v); !ok {
+			add("published", fmt.Sprintf("“%v” value must be either True or False.", v))
 		}
 	}
 	text("ssh_ping_host")

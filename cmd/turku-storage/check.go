@@ -32,7 +32,10 @@ perfdata, then one line per problem:
                      used than its max_inode_usage_pct (the disk guard: no
                      backup starts there);
   WARNING  (exit 1)  the same past --warn-age, or a machine directory, a
-                     volume or the history cannot be read;
+                     volume or the history cannot be read, or an orphan
+                     (a machine no longer assigned here, its backups
+                     still here: see orphans) is older than
+                     orphan_warn_after; orphans are never stale;
   OK       (exit 0)  otherwise (failing sources still within --max-age
                      are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
@@ -53,6 +56,7 @@ that do not scrape /metrics can call it.`,
 				var r health.Result
 				r, err = health.Check(cmd.Context(), health.Options{VarDir: cfg.VarDir, Location: cfg.Location,
 					Volumes: backup.VolumeStatus(cfg.VarDir, backupVolumes(cfg.Volumes)), SpooledReports: backup.SpooledReports(cfg.VarDir),
+					Orphans: orphanedSince(cfg), OrphanWarnAfter: cfg.OrphanWarnAfter,
 					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now()})
 				if err == nil {
 					printCheck(g.stdout, r)

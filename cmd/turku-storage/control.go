@@ -16,6 +16,7 @@ import (
 func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int) error {
 	srv, err := control.NewServer(control.Options{
 		State:                state,
+		Storage:              w.cfg.Name,
 		Version:              versionString(),
 		Started:              time.Now(),
 		MaxConcurrentBackups: maxBackups,

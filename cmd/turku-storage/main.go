@@ -17,7 +17,7 @@ func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 
-	g := &globals{stderr: os.Stderr, stdout: os.Stdout}
+	g := &globals{stderr: os.Stderr, stdout: os.Stdout, stdin: os.Stdin}
 	root := newRootWith(g)
 	// SIGHUP reloads serve; any other command stops on it.
 	cmd, _, err := root.Find(os.Args[1:])

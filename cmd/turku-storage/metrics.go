@@ -15,10 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
-	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 )
@@ -54,25 +52,6 @@ func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, 
 	backup.Seed(ctx, state, cfg.VarDir, cfg.Location, units, log)
 }
 
-// trackAssigned records the machines a key refresh (or the cache) listed:
-// when each was first seen is kept in VAR_DIR/history, so a machine that
-// never backs up is late from then, across restarts.
-func trackAssigned(store *history.Store, state *monitor.State, machines map[string]apiclient.MachineInfo, now time.Time, log *slog.Logger) {
-	units := make(map[string]string, len(machines))
-	for uuid, m := range machines {
-		units[uuid] = m.UnitName
-	}
-	got, err := store.SetAssigned(units, now)
-	if err != nil {
-		log.Error("recording the assigned machines failed", "err", err)
-	}
-	out := make(map[string]monitor.Assignment, len(got))
-	for uuid, a := range got {
-		out[uuid] = monitor.Assignment{Unit: a.Unit, Since: a.Since}
-	}
-	state.SetAssigned(out)
-}
-
 // metricsHandler serves the Prometheus text format at /metrics only: the
 // state's collector and the standard Go and process collectors.
 func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error) {
@@ -81,6 +60,7 @@ func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		state.Collector(),
+		state.OrphanCollector(),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)

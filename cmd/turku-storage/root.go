@@ -22,6 +22,8 @@ type globals struct {
 	debug     bool
 	stderr    io.Writer
 	stdout    io.Writer
+	// stdin is where a confirmation is read (orphans purge); nil: none.
+	stdin io.Reader
 	// onListen, when set (tests), is told the SSH server's and the
 	// built-in coordinator's (nil without one) addresses once serve runs.
 	onListen func(ssh, coordinator net.Addr)
@@ -30,6 +32,9 @@ type globals struct {
 	onMetrics func(net.Addr)
 	// journalSocket, when set (tests), replaces journald's socket.
 	journalSocket string
+	// onWeb, when set (tests), is told the dashboard's address before
+	// onListen.
+	onWeb func(net.Addr)
 	// signals are the process's signals as main routes them (tests
 	// inject their own); the zero value never fires.
 	signals signals
@@ -63,7 +68,7 @@ func exitCode(err error) int {
 }
 
 func newRoot() *cobra.Command {
-	return newRootWith(&globals{stderr: os.Stderr, stdout: os.Stdout})
+	return newRootWith(&globals{stderr: os.Stderr, stdout: os.Stdout, stdin: os.Stdin})
 }
 
 func newRootWith(g *globals) *cobra.Command {
@@ -100,6 +105,9 @@ merged in file-name order; the old Python turku-storage files work unchanged.`,
 		newStatusCmd(g),
 		newRestoreCmd(g),
 		newDocsCmd(g),
+		newOrphansCmd(g),
+		newSendCmd(g),
+		newReceiveCmd(g),
 	)
 	root.AddCommand(newCoordinatorCmds(g)...)
 	return root

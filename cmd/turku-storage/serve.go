@@ -84,6 +84,8 @@ type daemon struct {
 	// cfg is the configuration in force: the one serve started with, or
 	// the last a reload accepted (w.cfg stays the first).
 	cfg atomic.Pointer[config.Config]
+	// expire wakes expireOrphans after each key refresh (orphans.go).
+	expire chan struct{}
 }
 
 // loadedKeys records that n machines' keys are loaded.
@@ -141,7 +143,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 		return err
 	}
 	defer w.Close()
-	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{})}
+	d := &daemon{g: g, log: log, w: w, keysLoaded: make(chan struct{}), expire: make(chan struct{}, 1)}
 	d.volumes.Store(&cfg.Volumes)
 	d.cfg.Store(cfg)
 	// The report queue is built below; a scrape comes only once the
@@ -178,6 +180,11 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 
 	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
 		return err
+	}
+	if cfg.ControlSocketLink != "" {
+		if err := d.ctl.Link(cfg.ControlSocketLink); err != nil {
+			log.Warn("status and restore run from a shell will not find the control socket", "control_socket", cfg.ControlSocket, "err", err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.SSHListen)
 	if err != nil {
@@ -220,7 +227,7 @@ func (d *daemon) newSSHServer(cfg *config.Config, signers []gossh.Signer, watchd
 func (d *daemon) loadCachedKeys() {
 	if c, err := registry.LoadCache(d.w.cachePath()); err == nil {
 		d.srv.SetMachines(c.Machines)
-		trackAssigned(d.w.history, d.state, c.Machines, time.Now(), d.log)
+		d.keysRefreshed(c.Machines, time.Now())
 		d.state.KeysFromCache(c.Updated)
 		d.loadedKeys(len(c.Machines))
 		d.log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
@@ -242,19 +249,13 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	// deadline.
 	grp, gctx := errgroup.WithContext(ctx)
 	d.w.machinesChanged = func() { poke(kick) }
-	// The coordinator first: when its address is taken, nothing else has
-	// started yet.
 	// abort closes what run was handed when a listener fails to start.
 	abort := func(err error) error {
 		ln.Close()
 		d.ctl.Close()
 		return err
 	}
-	coordAddr, err := d.w.serveCoordinator(gctx, grp)
-	if err != nil {
-		return abort(err)
-	}
-	metricsAddr, err := serveMetrics(gctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
+	coordAddr, err := d.serveHTTP(gctx, grp)
 	if err != nil {
 		return abort(err)
 	}
@@ -268,6 +269,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	}
 	grp.Go(func() error { seedMonitor(gctx, d.state, d.w.cfg, d.log); return nil })
 	grp.Go(func() error { d.readyOnceKeys(gctx); return nil })
+	grp.Go(func() error { d.expireOrphans(gctx); return nil })
 
 	grp.Go(func() error {
 		defer stopControl() // Serve returns once the last session is gone
@@ -286,7 +288,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	grp.Go(func() error {
 		d.reg.Loop(gctx, d.w.cfg.UpdateConfigInterval, kick, func(res *registry.Result) {
 			d.srv.SetMachines(res.Machines)
-			trackAssigned(d.w.history, d.state, res.Machines, time.Now(), d.log)
+			d.keysRefreshed(res.Machines, time.Now())
 			d.state.KeyRefreshed(time.Now())
 			d.loadedKeys(len(res.Machines))
 			// The API answers again: what it could not take goes now.
@@ -296,9 +298,6 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	})
 	grp.Go(func() error { d.resendLoop(gctx, resend); return nil })
 	grp.Go(func() error { d.reloadLoop(gctx, kick); return nil })
-	if d.g.onMetrics != nil && metricsAddr != nil {
-		d.g.onMetrics(metricsAddr)
-	}
 	if d.g.onListen != nil {
 		d.g.onListen(ln.Addr(), coordAddr)
 	}
@@ -308,6 +307,32 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		return nil
 	}
 	return err
+}
+
+// serveHTTP starts the HTTP servers under grp until ctx ends: the
+// built-in coordinator first (when its address is taken, nothing else has
+// started yet), /metrics and the dashboard, each when configured. It
+// returns the coordinator's address, nil without one.
+func (d *daemon) serveHTTP(ctx context.Context, grp *errgroup.Group) (net.Addr, error) {
+	coordAddr, err := d.w.serveCoordinator(ctx, grp)
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := serveMetrics(ctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
+	if err != nil {
+		return nil, err
+	}
+	webAddr, err := serveWeb(ctx, grp, d.g.configDir, d.w.cfg, d.state, d.w.history, d.log)
+	if err != nil {
+		return nil, err
+	}
+	if d.g.onMetrics != nil && metricsAddr != nil {
+		d.g.onMetrics(metricsAddr)
+	}
+	if d.g.onWeb != nil && webAddr != nil {
+		d.g.onWeb(webAddr)
+	}
+	return coordAddr, nil
 }
 
 // readyOnceKeys sends READY=1 once the machine keys are loaded, from the

@@ -27,6 +27,7 @@ const (
 type daemonUnderTest struct {
 	ssh, coord net.Addr
 	metrics    net.Addr          // with metrics_listen set
+	web        net.Addr          // with web_listen set
 	log        *agenttest.Output // the daemon's own log (log_file unset: stderr)
 	cancel     context.CancelFunc
 	// hup and force stand in for the process's signals: a SIGHUP, and the
@@ -52,6 +53,7 @@ func startServe(t *testing.T, s *site, args ...string) *daemonUnderTest {
 	}}
 	go func() {
 		g.onMetrics = func(a net.Addr) { d.metrics = a }
+		g.onWeb = func(a net.Addr) { d.web = a }
 		root := newRootWith(g)
 		root.SetArgs(append([]string{"-c", s.dir, "serve"}, args...))
 		code := 0

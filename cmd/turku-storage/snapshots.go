@@ -142,6 +142,10 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 	if err != nil {
 		return err
 	}
+	orphaned := orphansOnDisk(varDir)
+	for i := range list {
+		list[i].OrphanedSince = orphaned[list[i].UUID]
+	}
 	if asJSON {
 		return writeJSON(g, list)
 	}
@@ -150,6 +154,9 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 	fmt.Fprintln(tw, "MACHINE\tNAMES\tSOURCE\tLATEST\tAGE\tSNAPSHOTS\tSPACE")
 	for _, m := range list {
 		names := dash(strings.Join(m.Names, ","))
+		if m.OrphanedSince != nil {
+			names += " [orphan for " + words.Age(now.Sub(*m.OrphanedSince)) + "]"
+		}
 		if m.Error != "" {
 			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\n", m.UUID, names, "error: "+m.Error)
 			continue

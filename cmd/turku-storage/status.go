@@ -94,11 +94,15 @@ func isTerminal(w io.Writer) bool {
 func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
-	fmt.Fprintf(tw, "turku-storage %s, up %s; keys: %s", st.Version, since(st.Started), words.Count(st.Keys.Machines, "machine", ""))
+	fmt.Fprintf(tw, "storage unit %s: turku-storage %s, up %s; keys: %s", st.Storage, st.Version, since(st.Started), words.Count(st.Keys.Machines, "machine", ""))
 	if !st.Keys.Updated.IsZero() {
 		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
-	fmt.Fprintf(tw, "; spooled reports: %d\n\n", st.SpooledReports)
+	fmt.Fprintf(tw, "; spooled reports: %d", st.SpooledReports)
+	if n := len(st.Orphans); n > 0 {
+		fmt.Fprintf(tw, "; orphaned machines: %d, the oldest for %s (turku-storage orphans)", n, since(st.Orphans[0].Since))
+	}
+	fmt.Fprint(tw, "\n\n")
 
 	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %s)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), words.Count(st.MaxConcurrentBackups, "slot", ""))
 	for _, b := range st.Backups {

@@ -178,7 +178,7 @@ func TestStatusWithoutServe(t *testing.T) {
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	files := int64(12)
-	st := &control.Status{Version: "1.0", Started: now.Add(-time.Hour), MaxConcurrentBackups: 4, Status: monitor.Status{
+	st := &control.Status{Storage: "primary", Version: "1.0", Started: now.Add(-time.Hour), MaxConcurrentBackups: 4, Status: monitor.Status{
 		Now: now,
 		Agents: []monitor.Session{
 			{Machine: "m-1", Unit: "web1", Remote: "192.0.2.1:5000", Mode: "checkin", Since: now.Add(-90 * time.Second), AgentPort: 51000},
@@ -197,7 +197,7 @@ func TestPrintStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, re := range []string{
-		`turku-storage 1\.0, up 1h0m0s; keys: 3 machines from turku-api, 2m0s ago; spooled reports: 2`,
+		`^storage unit primary: turku-storage 1\.0, up 1h0m0s; keys: 3 machines from turku-api, 2m0s ago; spooled reports: 2`,
 		`BACKUPS RUNNING \(1 of 4 slots\)\s+SOURCE\s+ELAPSED\s+RECEIVED\s+RATE\s+FILES SENT\n`,
 		`(?m)^web1 \(m-1\)\s+etc\s+1m20s\s+3\.0 MiB\s+1\.0 MiB/s\s+12$`,
 		`(?m)^m-3\s+home\s+5s$`,

@@ -105,6 +105,12 @@ func cases() []contractCase {
 					wantText: "Validation error: {'ssh_ping_port': ['Ensure this value is greater than or equal to 1.']}"},
 				{name: "fractional space truncates", call: "storage_update_config", body: withSpace("space_total", 10.5), wantCode: 200,
 					wantJSON: obj{"machines": obj{machineUUID: obj{some: true}}}},
+				// Draining: an unpublished unit gets no new machines, but keeps
+				// (and is still told of) those it has.
+				{name: "unpublished keeps its machines", call: "storage_update_config", body: withSpace("published", false), wantCode: 200,
+					wantJSON: obj{"machines": obj{machineUUID: obj{some: true}}}},
+				{name: "published not a boolean", call: "storage_update_config", body: withSpace("published", "maybe"), wantCode: 400,
+					wantText: "Validation error: {'published': ['“maybe” value must be either True or False.']}"},
 				{name: "unknown storage without registration auth", call: "storage_update_config",
 					body: obj{"storage": obj{"name": "second", "secret": "s2", "ssh_ping_host": "second.example.com",
 						"ssh_ping_port": 22, "ssh_ping_user": "root"}}, wantCode: 403, wantText: badAuth},
