@@ -42,21 +42,18 @@ func (s *Store) Entries(machines []string, source string) ([]Entry, error) {
 
 // WithUnit returns the machines whose history records the unit name
 // unit (a machine whose every attempt failed before it was placed has
-// no name links, only this).
+// no name links, only this), sorted.
 func (s *Store) WithUnit(unit string) ([]string, error) {
-	machines, err := s.Machines()
+	all, err := s.Entries(nil, "")
 	if err != nil {
 		return nil, err
 	}
 	var found []string
-	for _, m := range machines {
-		recs, err := s.Read(m)
-		if err != nil {
-			return nil, err
-		}
-		if slices.ContainsFunc(recs, func(a Attempt) bool { return a.Unit == unit }) {
-			found = append(found, m)
+	for _, e := range all {
+		if e.Unit == unit && !slices.Contains(found, e.Machine) {
+			found = append(found, e.Machine)
 		}
 	}
+	slices.Sort(found)
 	return found, nil
 }
