@@ -233,10 +233,7 @@ func (s *State) SeedSource(machine, unit, source string, lastSuccess time.Time) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.source(machine, source)
-	if st.unit == "" {
-		st.unit = unit
-	}
+	st := s.seed(machine, unit, source)
 	if lastSuccess.After(st.lastSuccess) {
 		st.lastSuccess = lastSuccess
 	}
@@ -254,10 +251,7 @@ func (s *State) SeedHistory(machine, unit, source string, h SourceHistory) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.source(machine, source)
-	if st.unit == "" {
-		st.unit = unit
-	}
+	st := s.seed(machine, unit, source)
 	if h.LastSuccess.After(st.lastSuccess) {
 		st.lastSuccess = h.LastSuccess
 	}
@@ -296,6 +290,16 @@ func (s *State) SourceRemoved(machine, source string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sources, sourceKey{machine, source})
+}
+
+// seed returns the entry for machine/source as a seed finds it: unit
+// named where no report named it yet. s.mu is held.
+func (s *State) seed(machine, unit, source string) *sourceState {
+	st := s.source(machine, source)
+	if st.unit == "" {
+		st.unit = unit
+	}
+	return st
 }
 
 // source returns the entry for machine/source, creating it. s.mu is held.

@@ -26,8 +26,8 @@ type Status struct {
 	SpooledReports int `json:"spooled_reports"`
 	// Failing are the sources whose last attempt failed, longest failing
 	// first.
-	Failing []FailingSource `json:"failing"`
-	Volumes []Volume        `json:"volumes"`
+	Failing []SourceStatus `json:"failing"`
+	Volumes []Volume       `json:"volumes"`
 	// Orphans are the machines with data here that the coordinator no
 	// longer assigns here, longest orphaned first.
 	Orphans []OrphanStatus `json:"orphans"`
@@ -80,20 +80,6 @@ type Keys struct {
 	Refreshed time.Time `json:"refreshed,omitzero"`
 }
 
-// FailingSource is a source whose last backup attempt failed.
-type FailingSource struct {
-	Machine string `json:"machine"`
-	Unit    string `json:"unit"`
-	Source  string `json:"source"`
-	// Failures in a row, the first beginning at FailingSince.
-	Failures     int       `json:"consecutive_failures"`
-	FailingSince time.Time `json:"failing_since"`
-	LastAttempt  time.Time `json:"last_attempt"`
-	// LastSuccess is zero if the source never succeeded.
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastError   string    `json:"last_error"`
-}
-
 // Status returns a copy of the live state, every list oldest first. It
 // reads the volumes and the report spool, like a scrape does.
 func (s *State) Status() Status {
@@ -105,7 +91,7 @@ func (s *State) Status() Status {
 		Waiting:  []Backup{},
 		Restores: []Session{},
 		Keys:     Keys{Machines: int(s.machines.Load())},
-		Failing:  []FailingSource{},
+		Failing:  []SourceStatus{},
 		Volumes:  []Volume{},
 		Orphans:  s.orphanList(),
 	}
@@ -150,11 +136,10 @@ func (s *State) Status() Status {
 		if _, ok := s.assigned[k.machine]; s.assigned != nil && !ok {
 			continue // no longer assigned here
 		}
-		st.Failing = append(st.Failing, FailingSource{Machine: k.machine, Unit: v.unit, Source: k.source, Failures: v.failures,
-			FailingSince: v.failingSince, LastAttempt: v.lastAttempt, LastSuccess: v.lastSuccess, LastError: v.lastError})
+		st.Failing = append(st.Failing, v.status(k))
 	}
 	s.mu.Unlock()
-	slices.SortFunc(st.Failing, func(a, b FailingSource) int {
+	slices.SortFunc(st.Failing, func(a, b SourceStatus) int {
 		return cmp.Or(a.FailingSince.Compare(b.FailingSince), cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
 	})
 	for _, list := range [][]Session{st.Agents, st.Restores} {
