@@ -78,3 +78,15 @@ func WaitRestore(ctx context.Context, path, machine string) (*monitor.Session, e
 	}
 	return resp.Restore, nil
 }
+
+// LogRestore has the serve listening on path log a restore's start or end.
+func LogRestore(ctx context.Context, path string, r RestoreLog) error {
+	resp, err := call(ctx, path, request{Op: OpRestoreLog, Restore: &r})
+	if err != nil {
+		return err
+	}
+	if !resp.Logged {
+		return fmt.Errorf("control socket %s: restore not logged", path)
+	}
+	return nil
+}

@@ -31,12 +31,16 @@ const (
 	// OpWaitRestore answers with the newest restore session of Machine
 	// once there is one; it waits until the client hangs up.
 	OpWaitRestore = "wait_restore"
+	// OpRestoreLog has serve log a restore's start or end (RestoreLog)
+	// with the peer's uid and pid, so serve's log says who restored what.
+	OpRestoreLog = "restore_log"
 )
 
 // request is one line a client sends.
 type request struct {
-	Op      string `json:"op"`
-	Machine string `json:"machine,omitempty"`
+	Op      string      `json:"op"`
+	Machine string      `json:"machine,omitempty"`
+	Restore *RestoreLog `json:"restore,omitempty"`
 }
 
 // response is the one line the server answers; exactly one field is set.
@@ -44,6 +48,8 @@ type response struct {
 	Status  *Status          `json:"status,omitempty"`
 	Restore *monitor.Session `json:"restore,omitempty"`
 	Error   string           `json:"error,omitempty"`
+	// Logged acknowledges an OpRestoreLog.
+	Logged bool `json:"logged,omitempty"`
 }
 
 // State is the live state the socket answers from; serve passes its
@@ -227,7 +233,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // handle answers one request on c.
 func (s *Server) handle(ctx context.Context, c net.Conn) {
-	if err := checkPeer(c); err != nil {
+	who, err := checkPeer(c)
+	if err != nil {
 		s.log.Warn("control socket: connection refused", "err", err)
 		writeResponse(c, response{Error: "permission denied"})
 		return
@@ -274,6 +281,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 				return
 			}
 		}
+	case OpRestoreLog:
+		if err := req.Restore.check(); err != nil {
+			writeResponse(c, response{Error: "restore_log: " + err.Error()})
+			return
+		}
+		s.logRestore(req.Restore, who)
+		writeResponse(c, response{Logged: true})
 	default:
 		writeResponse(c, response{Error: fmt.Sprintf("unknown op %q", req.Op)})
 	}

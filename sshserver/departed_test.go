@@ -1,35 +1,15 @@
 package sshserver
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testlog"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestE2EDepartedKey: the real OpenSSH client offering the key of a
 // machine that left this unit is refused like any unknown key, but the
@@ -38,7 +18,7 @@ func (b *lockedBuffer) String() string {
 func TestE2EDepartedKey(t *testing.T) {
 	t.Parallel()
 	requireTools(t)
-	var logs lockedBuffer
+	var logs agenttest.Output
 	obs := &recordingObserver{}
 	ts := startServer(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testlog.Writer(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -133,7 +133,40 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 		g: g, rsync: cfg.RsyncCommand, user: user, password: pass, module: f.module,
 		port: sess.RestorePort, src: src, dryRun: f.dryRun,
 	}
-	return r.run(ctx)
+	rl := control.RestoreLog{
+		Event: control.RestoreStarted, Machine: uuid, Unit: sess.Unit, Source: source, Snapshot: snap.Name,
+		Path: f.path, Module: f.module, Port: sess.RestorePort, DryRun: f.dryRun, User: loginName(),
+	}
+	logRestore(ctx, g, cfg.ControlSocket, rl)
+	err = r.run(ctx)
+	rl.Event, rl.Bytes, rl.Result = control.RestoreFinished, r.sent, "ok"
+	if err != nil {
+		rl.Result = err.Error()
+	}
+	logRestore(context.WithoutCancel(ctx), g, cfg.ControlSocket, rl)
+	return err
+}
+
+// logRestore has serve log rl: serve's log is where an operator looks for
+// who restored what. A serve that cannot be told does not stop the
+// restore; the operator is told.
+func logRestore(ctx context.Context, g *globals, socket string, rl control.RestoreLog) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := control.LogRestore(lctx, socket, rl); err != nil {
+		fmt.Fprintf(g.stderr, "warning: serve did not log the restore's %s: %v\n", rl.Event, err)
+	}
+}
+
+// loginName is who ran restore, as the environment says: sudo's SUDO_USER
+// first, else the login name.
+func loginName() string {
+	for _, k := range []string{"SUDO_USER", "LOGNAME", "USER"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func pathNote(p string) string {

@@ -23,6 +23,8 @@ type restoreRun struct {
 	port           int
 	src            restore.Source
 	dryRun         bool
+	// sent is what rsync reported sending, once run returns.
+	sent int64
 }
 
 // reporter shows progress: a bar on a terminal, else a line every 10 %.
@@ -84,6 +86,7 @@ func (r *restoreRun) run(ctx context.Context) error {
 		Stderr: r.g.stderr,
 	})
 	rep.finish()
+	r.sent = rep.last.Bytes
 	var re *rsync.Error
 	switch {
 	case err == nil:

@@ -150,6 +150,14 @@ func TestRestore(t *testing.T) {
 	case <-time.After(waitLong):
 		t.Fatal("restore did not finish")
 	}
+	// serve's log says who restored what: the machine, the snapshot and
+	// the bytes, with the peer that asked.
+	for _, re := range []string{
+		`msg="restore started" machine=` + machineUUID + ` unit=web1 source=etc snapshot=` + snapshot + ` path="" module=turku-restore port=\d+ dry_run=false user=\S* peer_uid=\d+ peer_pid=\d+`,
+		`level=INFO msg="restore finished" machine=` + machineUUID + ` .* snapshot=` + snapshot + ` .* bytes=[1-9]\d* result=ok`,
+	} {
+		d.log.WaitForLine(t, regexp.MustCompile(re), waitLong)
+	}
 	for name, want := range files {
 		if got, err := os.ReadFile(filepath.Join(restoreDir, name)); err != nil || string(got) != want {
 			t.Errorf("restored %s = %q, %v; want %q", name, got, err, want)
