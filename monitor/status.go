@@ -8,7 +8,7 @@ import (
 
 // Status is the live state at one moment, with the names of the
 // document `turku-storage status --json` prints (the control socket adds
-// what only serve knows: its version, start and slots). Operators script
+// what only serve knows: its name, version, start and slots). Operators script
 // against these names: add fields, never rename or drop one.
 type Status struct {
 	Now time.Time `json:"now"`
