@@ -5,9 +5,9 @@ import "errors"
 // agentError is a cause of a session's end that the agent may read: its
 // text follows "Session ended: " on the agent's stderr. Any other cause
 // (a context's, a library's, one wrapping a path or an address) stays in
-// our log, and the agent reads errInternal's text instead. The causes
-// below are declared with it; Shutdown's and Serve's callers declare
-// theirs by passing them (shutdownCause).
+// our log, and the agent reads errInternal's text instead. The server's
+// own causes (server.go) are declared with newAgentError; Shutdown's and
+// Serve's callers declare theirs by passing them (shutdownCause).
 type agentError struct{ err error }
 
 func (e *agentError) Error() string { return e.err.Error() }
