@@ -285,7 +285,9 @@ func TestStatusDocumentKeys(t *testing.T) {
 	live.BackupFinished("m-d", "u", "var", false, clk, clk, "failed")
 	live.BackupFinished("m-d", "u", "var", false, clk, clk, "failed")
 	live.SetOrphans(map[string]monitor.Orphan{"m-e": {Unit: "gone1", Since: clk}})
-	srv, err := NewServer(Options{State: live, Storage: "primary", Version: "v1", Started: clk})
+	published := false
+	srv, err := NewServer(Options{State: live, Storage: "primary", Version: "v1", Started: clk,
+		Published: func() *bool { return &published }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +308,7 @@ func TestStatusDocumentKeys(t *testing.T) {
 		"failing[].machine", "failing[].source", "failing[].unit",
 		"keys", "keys.from", "keys.machines", "keys.updated",
 		"max_concurrent_backups", "now",
-		"orphans", "orphans[].machine", "orphans[].since", "orphans[].unit",
+		"orphans", "orphans[].machine", "orphans[].since", "orphans[].unit", "published",
 		"restores", "restores[].agent_port", "restores[].machine", "restores[].mode", "restores[].remote", "restores[].restore_port",
 		"restores[].since", "restores[].unit",
 		"spooled_reports", "started", "storage", "version",

@@ -75,6 +75,9 @@ type Options struct {
 	// MaxConcurrentBackups returns the number of backup slots in force
 	// when asked (a reload changes it); nil reports 0.
 	MaxConcurrentBackups func() int
+	// Published returns the configuration's published in force (nil:
+	// not set); nil reports it unset.
+	Published func() *bool
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -298,6 +301,9 @@ func (s *Server) Status() *Status {
 	st := &Status{Storage: s.opts.Storage, Version: s.opts.Version, Started: s.opts.Started, Status: s.opts.State.Status()}
 	if s.opts.MaxConcurrentBackups != nil {
 		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
+	}
+	if s.opts.Published != nil {
+		st.Published = s.opts.Published()
 	}
 	return st
 }

@@ -15,5 +15,10 @@ type Status struct {
 	Started time.Time `json:"started"`
 	// MaxConcurrentBackups is the configured number of slots.
 	MaxConcurrentBackups int `json:"max_concurrent_backups"`
+	// Published is the configuration's published in force, as the key
+	// refresh sends it to turku-api; absent when the key is not set
+	// (turku-api then takes the unit as published). false: the unit is
+	// draining, turku-api places no new machine on it.
+	Published *bool `json:"published,omitempty"`
 	monitor.Status
 }

@@ -76,13 +76,13 @@ func Check(ctx context.Context, o Options) (Result, error) {
 		r.raise(Warning)
 		r.Details = append(r.Details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
-	assigned, err := hist.Assigned()
+	assigned, assignedKnown, err := hist.AssignedKnown()
 	if err != nil {
 		r.raise(Warning)
 		r.Details = append(r.Details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
 	oc := orphanCheck{r: &r, since: o.Orphans, warnAfter: o.OrphanWarnAfter, now: o.Now}
-	nmachines := c.machines(machines, latest, assigned, &oc)
+	nmachines := c.machines(machines, latest, assigned, assignedKnown, &oc)
 	c.summarise(nmachines)
 	oc.summarise()
 	full, unusable := r.volumes(o.Volumes)
@@ -104,7 +104,8 @@ func Check(ctx context.Context, o Options) (Result, error) {
 // with a history but no directory (every attempt failed before
 // placement) still assigned here, then those assigned here that never
 // did anything at all. It returns how many it rated.
-func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[string]map[string]history.Attempt, assigned map[string]history.Assignment, oc *orphanCheck) int {
+func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[string]map[string]history.Attempt,
+	assigned map[string]history.Assignment, assignedKnown bool, oc *orphanCheck) int {
 	seen := map[string]bool{}
 	for _, m := range machines {
 		seen[m.UUID] = true
@@ -134,7 +135,7 @@ func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[strin
 		}
 	}
 	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] || departedHistory(uuid, assigned) {
+		if seen[uuid] || departedHistory(uuid, assigned, assignedKnown) {
 			continue
 		}
 		seen[uuid] = true

@@ -39,10 +39,12 @@ func (c *orphanCheck) skip(who, uuid string) bool {
 
 // departedHistory reports whether uuid, a machine with a history but no
 // data here, is no longer assigned here: its sources are nobody's concern
-// on this unit. While no refresh was ever recorded, every machine counts.
-func departedHistory(uuid string, assigned map[string]history.Assignment) bool {
+// on this unit. While no refresh was ever recorded (known false), every
+// machine counts; once one was, a refresh that listed no machine at all (a
+// drained unit whose last machine moved away) departs them all.
+func departedHistory(uuid string, assigned map[string]history.Assignment, known bool) bool {
 	_, ok := assigned[uuid]
-	return len(assigned) > 0 && !ok
+	return known && !ok
 }
 
 // summarise adds the orphans to the summary and the perfdata.

@@ -29,31 +29,40 @@ type Assignment struct {
 // Assigned returns the machines this unit serves, as the last refresh
 // listed them, with when each was first seen. A missing file is empty.
 func (s *Store) Assigned() (map[string]Assignment, error) {
+	m, _, err := s.AssignedKnown()
+	return m, err
+}
+
+// AssignedKnown is Assigned, and whether a refresh was ever recorded:
+// false while the file is missing. A refresh that listed no machine is
+// known and empty — a unit every machine moved away from — which is not a
+// unit that never recorded one.
+func (s *Store) AssignedKnown() (map[string]Assignment, bool, error) {
 	data, err := os.ReadFile(filepath.Join(s.dir, assignedFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]Assignment{}, nil
+		return map[string]Assignment{}, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return nil, false, fmt.Errorf("history: %w", err)
 	}
 	var m map[string]Assignment
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("history: %s: %w", filepath.Join(s.dir, assignedFile), err)
+		return nil, false, fmt.Errorf("history: %s: %w", filepath.Join(s.dir, assignedFile), err)
 	}
 	if m == nil {
 		m = map[string]Assignment{}
 	}
-	return m, nil
+	return m, true, nil
 }
 
 // SetAssigned records the machines (UUID → unit name) a refresh listed:
 // new ones are first seen at now, those still listed keep their time,
 // those no longer listed are forgotten. The file is rewritten only when
-// that changes something. It returns the assignments now in force.
+// that changes something (and written the first time, even empty). It returns the assignments now in force.
 func (s *Store) SetAssigned(machines map[string]string, now time.Time) (map[string]Assignment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := s.Assigned()
+	old, known, err := s.AssignedKnown()
 	if err != nil {
 		// An unreadable file is replaced: the times restart from now.
 		old = map[string]Assignment{}
@@ -67,7 +76,8 @@ func (s *Store) SetAssigned(machines map[string]string, now time.Time) (map[stri
 		a.Unit = unit
 		next[uuid] = a
 	}
-	if err == nil && maps.Equal(old, next) {
+	// A missing file is written even empty: the refresh is then known.
+	if err == nil && known && maps.Equal(old, next) {
 		return next, nil
 	}
 	data, jerr := json.Marshal(next)

@@ -209,3 +209,25 @@ func TestDepartedIsBounded(t *testing.T) {
 		t.Errorf("%d departures kept, want %d", len(got.Departed), MaxDeparted)
 	}
 }
+
+// TestAssignedKnown: a refresh that lists no machine is recorded (the file
+// is written even empty), so that it is told from none recorded.
+func TestAssignedKnown(t *testing.T) {
+	s := New(t.TempDir())
+	if m, known, err := s.AssignedKnown(); err != nil || known || len(m) != 0 {
+		t.Fatalf("fresh store: %v, known %v, %v", m, known, err)
+	}
+	if _, err := s.RecordRefresh(Listing{Machines: map[string]Listed{}}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if m, known, err := New(s.Dir()).AssignedKnown(); err != nil || !known || len(m) != 0 {
+		t.Errorf("after an empty refresh: %v, known %v, %v; want known and empty", m, known, err)
+	}
+	s2 := New(t.TempDir())
+	if _, err := s2.SetAssigned(map[string]string{}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, known, err := s2.AssignedKnown(); err != nil || !known {
+		t.Errorf("after an empty SetAssigned: known %v, %v; want known", known, err)
+	}
+}

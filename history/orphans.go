@@ -131,7 +131,7 @@ func writeMap[T comparable](dir, name string, m, old map[string]T, oldOK bool) e
 func (s *Store) RecordRefresh(l Listing, now time.Time) (Refreshed, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	oldA, errA := s.Assigned()
+	oldA, knownA, errA := s.AssignedKnown()
 	if errA != nil {
 		oldA = map[string]Assignment{}
 	}
@@ -194,7 +194,9 @@ func (s *Store) RecordRefresh(l Listing, now time.Time) (Refreshed, error) {
 		}
 	}
 	return r, errors.Join(
-		writeMap(s.dir, assignedFile, r.Assigned, oldA, errA == nil),
+		// Written the first time even empty: check tells a refresh that
+		// listed no machine from none recorded (AssignedKnown).
+		writeMap(s.dir, assignedFile, r.Assigned, oldA, errA == nil && knownA),
 		writeMap(s.dir, departedFile, r.Departed, oldD, errD == nil),
 		writeMap(s.dir, orphansFile, r.Orphans, oldO, errO == nil),
 	)

@@ -11,15 +11,16 @@ import (
 )
 
 // serveControl answers the control socket ln from the live state under
-// grp until ctx ends; maxBackups returns max_concurrent_backups as in
-// force now.
-func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int) error {
+// grp until ctx ends; maxBackups and published return
+// max_concurrent_backups and published as in force now.
+func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int, published func() *bool) error {
 	srv, err := control.NewServer(control.Options{
 		State:                state,
 		Storage:              w.cfg.Name,
 		Version:              versionString(),
 		Started:              time.Now(),
 		MaxConcurrentBackups: maxBackups,
+		Published:            published,
 		Logger:               w.log,
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
@@ -74,5 +76,42 @@ func TestDrainingPublishedFalse(t *testing.T) {
 	}
 	if !api.Published("primary") {
 		t.Error("without the key the unit stays unpublished; turku-api publishes it again")
+	}
+}
+
+// TestStatusShowsDraining: status says that the unit is not published,
+// and its volumes take no new machine, as the reload in force set it; the
+// key absent (turku-api then publishes the unit), it says nothing of it.
+func TestStatusShowsDraining(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, map[string]any{"published": false})
+	d := startServe(t, s)
+	table := func() string {
+		t.Helper()
+		var b strings.Builder
+		if err := printStatus(&b, statusJSON(t, s), true); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if st := statusJSON(t, s); st.Published == nil || *st.Published {
+		t.Fatalf("at start: status published %v, want false", st.Published)
+	}
+	out := table()
+	if !strings.Contains(out, "; not published (draining): turku-api places no new machine here") ||
+		!regexp.MustCompile(`(?m)^default\s.*\sno \(unit not published\)$`).MatchString(out) {
+		t.Errorf("status table of a drained unit:\n%s", out)
+	}
+
+	if err := os.WriteFile(filepath.Join(s.dir, "config.d", "20-edit.json"), []byte(`{"published": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.hup <- struct{}{}
+	d.log.WaitFor(t, "configuration reloaded", 1, waitLong)
+	if st := statusJSON(t, s); st.Published == nil || !*st.Published {
+		t.Errorf("after the reload: status published %v, want true", st.Published)
+	}
+	if out := table(); strings.Contains(out, "not published") || !regexp.MustCompile(`(?m)^default\s.*\sup to 80%$`).MatchString(out) {
+		t.Errorf("status table of a published unit:\n%s", out)
 	}
 }

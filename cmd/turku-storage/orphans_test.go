@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,6 +243,44 @@ func TestCheckOrphans(t *testing.T) {
 			}
 			if strings.Contains(r.stdout, "CRITICAL") || strings.Contains(r.stdout, gone) {
 				t.Errorf("an orphan or a departed machine was rated as stale:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestCheckLastMachineLeft: a drained unit whose last machine moved away
+// and was purged keeps that machine's history; the refresh now lists no
+// machine at all, and check must not rate the history as a stale source
+// (it did, CRITICAL once the last backup here was older than --max-age).
+// While no refresh was ever recorded, the history still counts.
+func TestCheckLastMachineLeft(t *testing.T) {
+	const gone = "33333333-cccc-4ccc-8ccc-cccccccccccc"
+	for _, recorded := range []bool{true, false} {
+		t.Run(fmt.Sprintf("refresh recorded %v", recorded), func(t *testing.T) {
+			t.Parallel()
+			s := newSite(t, nil)
+			addAttempt(t, s, gone, "web1", "etc", true, 72*time.Hour, "")
+			hist := history.New(filepath.Join(s.varDir, history.DirName))
+			if recorded {
+				now := time.Now()
+				if _, err := hist.RecordRefresh(history.Listing{Machines: map[string]history.Listed{gone: {Unit: "web1", Key: "k"}},
+					OnDisk: []string{gone}}, now.Add(-80*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				// Moved to another unit, then purged here: no machine listed, none on disk.
+				if _, err := hist.RecordRefresh(history.Listing{Machines: map[string]history.Listed{}}, now.Add(-time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := run(t, context.Background(), nil, "-c", s.dir, "check")
+			if recorded {
+				if r.code != 0 || strings.Contains(r.stdout, gone) || !strings.HasPrefix(r.stdout, "TURKU-STORAGE OK - 0 sources of 0 machines backed up") {
+					t.Errorf("exit %d, want 0 with the departed machine left out:\n%s", r.code, r.stdout)
+				}
+				return
+			}
+			if r.code != 2 || !strings.Contains(r.stdout, "CRITICAL: "+gone+" etc: last successful backup finished 72h") {
+				t.Errorf("exit %d, want 2 naming %s (no refresh recorded: its history counts):\n%s", r.code, gone, r.stdout)
 			}
 		})
 	}

@@ -264,7 +264,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopControl()
 	maxBackups := func() int { return d.cfg.Load().MaxConcurrentBackups }
-	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, maxBackups); err != nil {
+	published := func() *bool { return d.cfg.Load().Published }
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, maxBackups, published); err != nil {
 		return abort(err)
 	}
 	grp.Go(func() error { seedMonitor(gctx, d.state, d.w.cfg, d.log); return nil })

@@ -31,7 +31,8 @@ since when), running backups (source, elapsed time, bytes received through
 the tunnel so far and their rate, files transferred so far: new or
 changed ones, as rsync names them; unchanged files do not count), backups waiting for
 a max_concurrent_backups slot, restore sessions with their ports, the last
-key refresh, spooled reports, the sources whose last attempt failed (with
+key refresh, spooled reports, whether the unit is draining (published:
+false in force), the sources whose last attempt failed (with
 the failures in a row and the last error) and the volumes with their state
 (ok, missing, not mounted, read-only), free space and inodes used.
 
@@ -99,6 +100,10 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
 	fmt.Fprintf(tw, "; spooled reports: %d", st.SpooledReports)
+	draining := st.Published != nil && !*st.Published
+	if draining {
+		fmt.Fprint(tw, "; not published (draining): turku-api places no new machine here")
+	}
 	if n := len(st.Orphans); n > 0 {
 		fmt.Fprintf(tw, "; orphaned machines: %d, the oldest for %s (turku-storage orphans)", n, since(st.Orphans[0].Since))
 	}
@@ -146,7 +151,10 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 			continue
 		}
 		accept := "no"
-		if v.AcceptNew {
+		switch {
+		case draining:
+			accept = "no (unit not published)"
+		case v.AcceptNew:
 			accept = fmt.Sprintf("up to %d%%", v.HighWaterPct)
 		}
 		inodes := "-"
