@@ -334,7 +334,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 	defer end()
 	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String(), "max_lifetime", sess.srv.opts.RestoreMaxLifetime)
-	alog.Infof("Restore mode active on port %d.  Good luck.", ep.Port())
+	alog.RestoreActive(ep.Port())
 	// A restore forgotten in a terminal holds its slot and a port: it
 	// ends after RestoreMaxLifetime, and the agent is told why.
 	ctx, cancel := context.WithTimeoutCause(ctx, sess.srv.opts.RestoreMaxLifetime, errRestoreLifetime)
@@ -365,7 +365,7 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		alog.Errorf("Restore mode ended: the storage unit's time limit of %s was reached", sess.srv.opts.RestoreMaxLifetime)
 		return 1
 	}
-	alog.Infof("Restore mode finished")
+	alog.RestoreFinished()
 	log.Info("restore mode finished", "shutdown", draining)
 	if ctx.Err() != nil {
 		return sess.ended(ctx, alog)
