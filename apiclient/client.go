@@ -34,11 +34,13 @@ var ErrNotSent = errors.New("request not sent")
 // Reply limits: what each call can legitimately return, with room to
 // spare. A reply over its limit is an error naming the limit, read no
 // further and never acted on.
+//
+// storage_update_config has no limit on the whole reply: its machine
+// list grows with the fleet (about 200 bytes per machine with an Ed25519
+// key, 900 with RSA-4096), and any fixed cap is a fleet size at which
+// every key refresh fails. It is decoded as a stream, one machine at a
+// time, and each entry has a limit instead (machineEntryLimit).
 const (
-	// updateConfigReplyLimit holds the machine list: ~200 bytes per machine
-	// with an Ed25519 key, ~900 with RSA-4096, so 32 MiB is 35,000 machines
-	// with the largest keys turku-agent makes and 150,000 with Ed25519.
-	updateConfigReplyLimit = 32 << 20
 	// checkinReplyLimit holds one machine's due sources with their filter
 	// and exclude lists.
 	checkinReplyLimit = 1 << 20
@@ -46,14 +48,16 @@ const (
 	// fields (storage_ping_source_update, health) and for error bodies,
 	// of which only the first 200 characters are shown.
 	smallReplyLimit = 64 << 10
+	// machineEntryLimit bounds one entry of storage_update_config's reply
+	// (a machine with its UUID, names, comment and public key; RSA-16384,
+	// the largest key OpenSSH makes, is 2.8 KB) and any other member of
+	// the reply object.
+	machineEntryLimit = 64 << 10
 )
 
 // replyLimit returns the largest reply call may send.
 func replyLimit(call string) int64 {
-	switch call {
-	case "storage_update_config":
-		return updateConfigReplyLimit
-	case "storage_ping_checkin":
+	if call == "storage_ping_checkin" {
 		return checkinReplyLimit
 	}
 	return smallReplyLimit
@@ -236,6 +240,19 @@ func (c *Client) call(ctx context.Context, name string, body, out any) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer resp.Body.Close()
+	if sd, ok := out.(streamDecoder); ok && resp.StatusCode == http.StatusOK {
+		body := &readErrors{r: resp.Body}
+		if err := sd.decodeStream(body); err != nil {
+			switch {
+			case errors.Is(err, errEntryTooLarge):
+				return fmt.Errorf("%s: %w: an entry over the %s limit", name, ErrReplyTooLarge, sizeString(machineEntryLimit))
+			case body.err != nil:
+				return fmt.Errorf("%s: read reply: %w", name, body.err)
+			}
+			return fmt.Errorf("%s: malformed reply: %w", name, err)
+		}
+		return nil
+	}
 	limit := replyLimit(name)
 	if resp.StatusCode != http.StatusOK {
 		limit = smallReplyLimit

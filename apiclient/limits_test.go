@@ -50,7 +50,8 @@ func hugeReply(t *testing.T, withLength bool) (*httptest.Server, *atomic.Int64) 
 // TestReplyLimits: a 50 MiB reply (a checkin reply is a few KiB) used to
 // be read whole and acted on. Every call now has a limit sized to what it
 // can hold; a reply over it is an error naming the limit, and the rest of
-// the reply is not read.
+// the reply is not read. storage_update_config's reply, which grows with
+// the fleet, has a limit per entry instead (TestKeyRefreshLargeFleet).
 func TestReplyLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -69,7 +70,7 @@ func TestReplyLimits(t *testing.T) {
 		{"update_config", false, func(c *apiclient.Client) error {
 			_, err := c.UpdateConfig(context.Background(), apiclient.UpdateConfigRequest{})
 			return err
-		}, "storage_update_config: reply too large: over the 32 MiB limit for this call"},
+		}, "storage_update_config: reply too large: an entry over the 64 KiB limit"},
 		{"source_update", false, func(c *apiclient.Client) error {
 			return c.SourceUpdate(context.Background(), "u1", "etc", apiclient.SourceReport{})
 		}, "storage_ping_source_update: reply too large: over the 64 KiB limit for this call"},
@@ -93,7 +94,7 @@ func TestReplyLimits(t *testing.T) {
 }
 
 // TestReplyLimitFitsLargeSite: the key list of 20,000 machines with
-// RSA-4096 keys, the largest turku-agent generates, is within the limit.
+// RSA-4096 keys, the largest turku-agent generates, is decoded whole.
 func TestReplyLimitFitsLargeSite(t *testing.T) {
 	t.Parallel()
 	const machines = 20000

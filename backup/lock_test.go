@@ -142,7 +142,9 @@ func TestLockRefusesSymlink(t *testing.T) {
 
 func takeSlot(t *testing.T, s *Slots) {
 	t.Helper()
-	if ok, _, _ := s.tryAcquire(); !ok {
+	ok, w, _ := s.tryAcquire()
+	if !ok {
+		s.cancel(w)
 		t.Fatal("no free slot")
 	}
 }

@@ -3,8 +3,13 @@
 # `turku-storage ping` as the forced command, on loopback, in one go.
 # Not part of `go test ./...` or CI. See docs/benchmarks.md.
 #
-#   bench/run.sh [--quick] [--only a,b,c,d,e,f,g] [--out DIR] [--bin TURKU_STORAGE]
-#                [--serve-env 'GOGC=400'] [--hold]
+#   bench/run.sh [--quick] [--only a,b,c,d,e,f,g,h] [--out DIR] [--bin TURKU_STORAGE]
+#                [--serve-env 'GOGC=400'] [--hold] [--agents N] [--window D] [--scale N]
+#
+# (h), the night, runs only when named (--only h): --agents agents
+# (1,000; 200 with --quick) arrive over --window (10m; 2m with --quick),
+# two nights per side; then the round trip with 1,000 and --scale
+# machines registered (100,000; 0 skips it) and the idle memory.
 #
 # --bin measures a prebuilt turku-storage (e.g. an older commit) instead of
 # building ./cmd/turku-storage; --serve-env passes extra environment to
@@ -19,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=()
 HOLD=()
+NIGHT=()
 SERVE_ENV=
 BIN=
 ONLY=a,b,c,d,e,f,g
@@ -29,9 +35,12 @@ while [ $# -gt 0 ]; do
 	--only) ONLY=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--hold) HOLD=(-hold) ;;
+	--agents) NIGHT+=(-agents "$2"); shift ;;
+	--window) NIGHT+=(-window "$2"); shift ;;
+	--scale) NIGHT+=(-scale "$2"); shift ;;
 	--serve-env) SERVE_ENV=$2; shift ;;
 	--bin) BIN=$(readlink -f "$2"); shift ;;
-	*) echo "usage: $0 [--quick] [--only a,b,c,d,e,f,g] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--only a,b,c,d,e,f,g,h] [--out DIR] [--bin TURKU_STORAGE] [--serve-env 'VAR=VALUE ...'] [--hold] [--agents N] [--window D] [--scale N]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -59,7 +68,7 @@ cleanup() {
 			kill -KILL "$pid" 2>/dev/null || true
 		done <"$WORK/pids"
 	fi
-	rm -rf "$WORK"
+	rm -rf "$WORK" "/dev/shm/$(basename "$WORK")"
 	if [ -n "$MADE_PRIVSEP" ]; then
 		rmdir /run/sshd 2>/dev/null || true
 	fi
@@ -82,7 +91,7 @@ fi
 go vet -tags bench ./bench/...
 go build -tags bench -o "$WORK/bin/turkubench" ./bench/turkubench
 
-"$WORK/bin/turkubench" -bin "$WORK/bin/turku-storage" -work "$WORK" -out "$OUT" -only "$ONLY" -serve-env "$SERVE_ENV" "${QUICK[@]}" "${HOLD[@]}" &
+"$WORK/bin/turkubench" -bin "$WORK/bin/turku-storage" -work "$WORK" -out "$OUT" -only "$ONLY" -serve-env "$SERVE_ENV" "${QUICK[@]}" "${HOLD[@]}" "${NIGHT[@]}" &
 BENCH_PID=$!
 # Not the script's last command: bash then handles a SIGTERM that
 # arrives during wait without running the traps.

@@ -10,7 +10,6 @@ import "net/netip"
 // must be set, or the operator says the network is trusted with
 // coordinator_insecure_listen: true.
 func (r *reader) checkCoordinatorListen(c *Config) *listenAddr {
-	c.CoordinatorInsecureListen = r.boolean("coordinator_insecure_listen")
 	if !c.EmbeddedCoordinator() {
 		return nil
 	}

@@ -7,8 +7,19 @@ import (
 	"strings"
 )
 
-// volumeKeys are the keys of one volume.
-var volumeKeys = []string{"path", "accept_new", "accept_new_high_water_pct", "max_usage_pct", "max_inode_usage_pct"}
+// knownKeys are the top-level keys read (not ignored), and the keys of
+// one volume.
+func knownKeys() (top, volume []string) {
+	for _, s := range settings {
+		if s.ignored == "" {
+			top = append(top, s.key)
+		}
+	}
+	for _, s := range volumeSettings {
+		volume = append(volume, s.key)
+	}
+	return top, volume
+}
 
 // maxTypoDistance is how far (in edits) an unknown key may be from a known
 // one to be taken for a typo of it: an error, since the setting it meant
@@ -26,9 +37,10 @@ func (r *reader) checkKeys(c *Config) {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
+	topKeys, volumeKeys := knownKeys()
 	for _, p := range paths {
 		file := r.src.written[p]
-		known, key := keys, p
+		known, key := topKeys, p
 		if rest, ok := strings.CutPrefix(p, "volumes."); ok {
 			i := strings.LastIndex(rest, ".")
 			if i < 0 {
@@ -38,10 +50,12 @@ func (r *reader) checkKeys(c *Config) {
 		} else if strings.Contains(p, ".") {
 			continue // inside a mapping that is not ours
 		}
+		s, topLevel := lookup(key)
+		topLevel = topLevel && !strings.Contains(p, ".")
 		switch {
 		case slices.Contains(known, key):
-		case len(known) == len(keys) && slices.Contains(openSSHKeys, key):
-			c.Ignored = append(c.Ignored, fmt.Sprintf("%s: %s: ignored: the embedded SSH server needs no authorized_keys", file, p))
+		case topLevel && s.ignored != "":
+			c.Ignored = append(c.Ignored, fmt.Sprintf("%s: %s: ignored: %s", file, p, s.ignored))
 		default:
 			if near := nearest(key, known); near != "" {
 				r.problems = append(r.problems, fmt.Sprintf("%s: %s: unknown key; did you mean %s?", file, p, strings.TrimSuffix(p, key)+near))
@@ -57,9 +71,9 @@ func (r *reader) checkKeys(c *Config) {
 // key's variable, else a warning.
 func (r *reader) checkEnv(c *Config) {
 	var names []string
-	for _, k := range keys {
-		if k != "volumes" {
-			names = append(names, EnvName(k))
+	for _, s := range settings {
+		if s.envBound() {
+			names = append(names, EnvName(s.key))
 		}
 	}
 	var seen []string

@@ -182,13 +182,14 @@ func (s *source) record(m map[string]any, prefix, file string) {
 }
 
 // bindEnv lets TURKU_STORAGE_KEY override key, for every top-level key
-// but volumes (a mapping has no one-variable form).
+// read but volumes (a mapping has no one-variable form).
 func bindEnv(v *viper.Viper, src *source) {
 	v.SetEnvPrefix(EnvPrefix)
-	for _, k := range keys {
-		if k == "volumes" {
+	for _, s := range settings {
+		if !s.envBound() {
 			continue
 		}
+		k := s.key
 		name := EnvName(k)
 		_ = v.BindEnv(k, name) // fails only without a key
 		if val, ok := os.LookupEnv(name); ok && val != "" {

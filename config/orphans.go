@@ -4,20 +4,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/spf13/viper"
 )
 
-// Orphans are machines with data here that turku-api no longer assigns to
-// this storage unit (docs/operations.md, "Several storage units").
-func setOrphanDefaults(v *viper.Viper) {
-	// Long enough to finish a move and check the new unit's first
-	// backups; short enough that a forgotten orphan is seen.
-	v.SetDefault("orphan_warn_after", "14d")
-	// orphan_expiry has no default: nothing is deleted unless asked.
-}
-
-// orphans reads orphan_warn_after and orphan_expiry into c.
+// orphans reads orphan_warn_after and orphan_expiry into c: orphans are
+// machines with data here that turku-api no longer assigns to this
+// storage unit (docs/operations.md, "Several storage units").
 func (r *reader) orphans(c *Config) {
 	c.OrphanWarnAfter = r.longDuration("orphan_warn_after")
 	if r.v.IsSet("orphan_expiry") {
@@ -41,13 +32,4 @@ func (r *reader) longDuration(key string) time.Duration {
 		}
 	}
 	return r.duration(key)
-}
-
-// orphanExpiryString is orphan_expiry as config.d reads it back; "" (left
-// out) when off.
-func orphanExpiryString(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return d.String()
 }

@@ -21,20 +21,6 @@ var placeholders = []string{"changeme", "replaceme", "fillmein", "placeholder", 
 // secret, being guessable by anyone, must not be.
 var secretPlaceholders = []string{"secret", "password", "passwd", "example", "yoursecret", "mysecret", "changeit"}
 
-// secretKeys are the keys holding a secret, with how to get a real one.
-var secretKeys = map[string]string{
-	"secret":                      "make one with: openssl rand -hex 32",
-	"machine_registration_secret": "make one with: openssl rand -hex 32",
-	"api_auth_secret":             "set the registration secret turku-api's administrator gave",
-	"api_auth":                    "set the registration string turku-api's administrator gave",
-}
-
-// keyHints say what to put in other keys in place of a placeholder.
-var keyHints = map[string]string{
-	"api_url":       "set turku-api's URL, or remove the line to run the built-in coordinator",
-	"ssh_ping_host": "set the name agents connect to this host by",
-}
-
 // placeholderForm is s as compared with the placeholders: lower case,
 // without surrounding space and punctuation ("<CHANGE-ME>") and without
 // the separators inside ("change_me", "Change Me"); a run of x of any
@@ -62,8 +48,8 @@ func isPlaceholder(key, val string) bool {
 	if slices.Contains(placeholders, f) {
 		return true
 	}
-	_, secret := secretKeys[key]
-	return secret && slices.Contains(secretPlaceholders, f)
+	s, _ := lookup(key)
+	return s.secret && slices.Contains(secretPlaceholders, f)
 }
 
 // checkPlaceholder refuses a placeholder in key, once, naming the line of
@@ -77,12 +63,10 @@ func (r *reader) checkPlaceholder(key, val string) {
 		r.placeholders = map[string]bool{}
 	}
 	r.placeholders[key] = true
-	hint, ok := secretKeys[key]
-	if !ok {
-		hint, ok = keyHints[key]
-	}
-	if !ok {
-		hint = "replace it with this site's value (docs/configuration.md)"
+	// The settings table says what to put there (settings.go).
+	hint := "replace it with this site's value (docs/configuration.md)"
+	if s, _ := lookup(key); s.hint != "" {
+		hint = s.hint
 	}
 	where := r.src.where(key)
 	if n := lineOf(filepath.Join(filepath.Dir(r.src.dir), where), key); n > 0 {

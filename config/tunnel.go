@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/spf13/viper"
 )
 
 // PortRange is tunnel_port_range, "MIN-MAX": the agent ports a reverse
@@ -29,21 +27,10 @@ func (r PortRange) Contains(port int) bool { return port >= r.Min && port <= r.M
 // storage unit must never listen on a privileged port for an agent.
 const minTunnelPort = 1024
 
-// The tunnel and report spool settings: docs/configuration.md, and
-// docs/operations.md "Facing the internet" for why they are closed.
-func setTunnelDefaults(v *viper.Viper) {
-	// turku-agent picks its port with random.randint(49152, 65535).
-	v.SetDefault("tunnel_port_range", "49152-65535")
-	v.SetDefault("report_spool_max_count", int64(10000))
-	v.SetDefault("report_spool_max_bytes", int64(256<<20))
-}
-
-// tunnelSettings reads tunnel_port_range and the report spool's limits
-// into c, and warns of an api_url a tunnel could stand in for.
+// tunnelSettings warns of an api_url a tunnel could stand in for
+// (tunnel_port_range and the report spool's limits are read by their
+// settings).
 func (r *reader) tunnelSettings(c *Config) {
-	c.TunnelPortRange = r.portRange("tunnel_port_range")
-	c.ReportSpoolMaxCount = r.integer("report_spool_max_count", 1, 1<<30)
-	c.ReportSpoolMaxBytes = int64(r.integer("report_spool_max_bytes", 1<<20, 1<<40))
 	if host, port, ok := loopbackHTTP(c.APIURL); ok {
 		// serve's own connections never pass a tunnel endpoint, so the
 		// secret does not reach an agent; but any local process that

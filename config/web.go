@@ -12,46 +12,31 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/viper"
 	"golang.org/x/crypto/bcrypt"
 )
 
 // Web is the read-only dashboard's configuration (web_* keys).
 type Web struct {
 	// WebListen is the dashboard's address; empty: no dashboard.
-	WebListen string `json:"web_listen"`
+	WebListen string
 	// WebTLSCert and WebTLSKey serve it over HTTPS; they go together.
-	WebTLSCert string `json:"web_tls_cert"`
-	WebTLSKey  string `json:"web_tls_key"`
+	WebTLSCert string
+	WebTLSKey  string
 	// WebAuthFile is an htpasswd-style file of bcrypt hashes; when set,
 	// every request needs HTTP basic authentication.
-	WebAuthFile string `json:"web_auth_file"`
+	WebAuthFile string
 	// WebMaxAge and WebWarnAge colour a source's age since its last
 	// success as check --max-age and --warn-age rate it (0: no warning
 	// level).
-	WebMaxAge  time.Duration `json:"web_max_age"`
-	WebWarnAge time.Duration `json:"web_warn_age"`
+	WebMaxAge  time.Duration
+	WebWarnAge time.Duration
 }
 
-func setWebDefaults(v *viper.Viper) {
-	v.SetDefault("web_max_age", "48h") // check --max-age's default
-	// web_warn_age has no default: unset, there is no warning level, as
-	// without check --warn-age.
-}
-
-// web reads the web_* keys and returns web_listen, checked, or nil. Like
-// coordinator_listen, the dashboard is refused on an address other than
+// web checks the web_* keys (read by their settings) and returns
+// web_listen, checked, or nil. Like coordinator_listen, the dashboard is refused on an address other than
 // loopback unless it is served over TLS or asks for a password: it shows
 // every machine's name, sources and failures.
 func (r *reader) web(c *Config) *listenAddr {
-	c.WebListen = r.str("web_listen")
-	c.WebTLSCert = r.str("web_tls_cert")
-	c.WebTLSKey = r.str("web_tls_key")
-	c.WebAuthFile = r.str("web_auth_file")
-	c.WebMaxAge = r.duration("web_max_age")
-	if r.v.IsSet("web_warn_age") {
-		c.WebWarnAge = r.duration("web_warn_age")
-	}
 	if c.WebMaxAge > 0 && c.WebWarnAge >= c.WebMaxAge {
 		r.fail("web_warn_age", "must be below web_max_age (%s), got %s", c.WebMaxAge, c.WebWarnAge)
 	}

@@ -72,8 +72,9 @@ type Options struct {
 	Version string
 	// Started is when serve started.
 	Started time.Time
-	// MaxConcurrentBackups returns the number of backup slots in force
-	// when asked (a reload changes it); nil reports 0.
+	// MaxConcurrentBackups returns the bound of the backup slots in force
+	// when asked (serve passes backup.Slots.Limit, which a reload
+	// changes); nil reports 0.
 	MaxConcurrentBackups func() int
 	// Published returns the configuration's published in force (nil:
 	// not set); nil reports it unset.

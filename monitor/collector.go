@@ -1,7 +1,29 @@
 package monitor
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Help of the families Handler also renders from its cache.
+const (
+	helpLastSuccess     = "When the source's last successful backup finished (from the newest snapshot on disk at start)."
+	helpLastAttempt     = "When the source's last backup attempt ended, successful or not."
+	helpAssigned        = "When this unit first saw the source (its first attempt, or its newest snapshot at start): with no last success, the source is late from then."
+	helpFailures        = "Backup attempts of the source that failed since its last success (kept across restarts)."
+	helpMachineAssigned = "When the key refresh first listed the machine as assigned to this unit."
+	helpMachineSuccess  = "When the newest successful backup of any of the machine's sources finished; absent if none ever did."
 )
 
 // Metric names (docs/operations.md, "Monitoring"). Dashboards and the
@@ -14,22 +36,22 @@ var (
 	descReceived = prometheus.NewDesc("turku_storage_backup_received_bytes_total",
 		"Bytes received from agents through checkin tunnels.", nil, nil)
 	descLastSuccess = prometheus.NewDesc("turku_storage_source_last_success_timestamp_seconds",
-		"When the source's last successful backup finished (from the newest snapshot on disk at start).",
+		helpLastSuccess,
 		[]string{"machine", "unit", "source"}, nil)
 	descLastAttempt = prometheus.NewDesc("turku_storage_source_last_attempt_timestamp_seconds",
-		"When the source's last backup attempt ended, successful or not.",
+		helpLastAttempt,
 		[]string{"machine", "unit", "source"}, nil)
 	descAssigned = prometheus.NewDesc("turku_storage_source_assigned_timestamp_seconds",
-		"When this unit first saw the source (its first attempt, or its newest snapshot at start): with no last success, the source is late from then.",
+		helpAssigned,
 		[]string{"machine", "unit", "source"}, nil)
 	descFailures = prometheus.NewDesc("turku_storage_source_consecutive_failures",
-		"Backup attempts of the source that failed since its last success (kept across restarts).",
+		helpFailures,
 		[]string{"machine", "unit", "source"}, nil)
 	descMachineAssigned = prometheus.NewDesc("turku_storage_machine_assigned_timestamp_seconds",
-		"When the key refresh first listed the machine as assigned to this unit.",
+		helpMachineAssigned,
 		[]string{"machine", "unit"}, nil)
 	descMachineSuccess = prometheus.NewDesc("turku_storage_machine_last_success_timestamp_seconds",
-		"When the newest successful backup of any of the machine's sources finished; absent if none ever did.",
+		helpMachineSuccess,
 		[]string{"machine", "unit"}, nil)
 	descSessions = prometheus.NewDesc("turku_storage_sessions",
 		"Agent sessions open now, by mode (checkin, restore).", []string{"mode"}, nil)
@@ -82,10 +104,21 @@ var (
 		"When the configuration was last loaded successfully, at start or on SIGHUP (0: never).", nil, nil)
 )
 
-// Collector returns a prometheus.Collector that reads s at every scrape.
-func (s *State) Collector() prometheus.Collector { return collector{s} }
+// Collector returns a prometheus.Collector that reads s at every scrape,
+// every family included.
+func (s *State) Collector() prometheus.Collector { return collector{s: s} }
 
-type collector struct{ s *State }
+// LiveCollector returns a prometheus.Collector of the figures that move
+// all the time (counters, sessions, running and waiting backups, volumes,
+// the key refresh): Collector without the per-source and per-machine
+// families, which Handler serves from its cache.
+func (s *State) LiveCollector() prometheus.Collector { return collector{s: s, live: true} }
+
+// collector reads s; live leaves out the families of rowFamilies.
+type collector struct {
+	s    *State
+	live bool
+}
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
@@ -160,17 +193,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
-	// Copy under the lock, build metrics outside it: a scrape of 30,000
-	// sources must not hold up the backups reporting into s.
-	type row struct {
-		machine, unit, source      string
-		success, attempt, assigned float64
-		failures                   int
-	}
-	type machineRow struct {
-		unit              string
-		assigned, success float64
-	}
 	s.mu.Lock()
 	results := map[string]int64{}
 	for k, v := range s.results {
@@ -194,27 +216,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			waiting++
 		}
 	}
-	// Once the key refresh said which machines are assigned here, the
-	// sources of the others (departed machines) are no longer exported.
-	rows := make([]row, 0, len(s.sources))
-	machines := make(map[string]*machineRow, len(s.assigned))
-	for m, a := range s.assigned {
-		machines[m] = &machineRow{unit: a.Unit, assigned: unixSeconds(a.Since)}
-	}
-	for k, v := range s.sources {
-		mr := machines[k.machine]
-		if s.assigned != nil && mr == nil {
-			continue
-		}
-		r := row{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt), unixSeconds(v.firstSeen), v.failures}
-		if mr != nil {
-			if r.unit == "" {
-				r.unit = mr.unit
-			}
-			mr.success = max(mr.success, r.success)
-		}
-		rows = append(rows, r)
-	}
 	s.mu.Unlock()
 
 	for r, v := range results {
@@ -237,6 +238,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descRunning, float64(running))
 	gauge(descWaiting, float64(waiting))
+	if c.live {
+		return
+	}
+	rows, machines := s.rows()
 	for _, r := range rows {
 		if r.success > 0 {
 			gauge(descLastSuccess, r.success, r.machine, r.unit, r.source)
@@ -249,10 +254,423 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descFailures, float64(r.failures), r.machine, r.unit, r.source)
 	}
-	for m, r := range machines {
-		gauge(descMachineAssigned, r.assigned, m, r.unit)
+	for _, r := range machines {
+		gauge(descMachineAssigned, r.assigned, r.machine, r.unit)
 		if r.success > 0 {
-			gauge(descMachineSuccess, r.success, m, r.unit)
+			gauge(descMachineSuccess, r.success, r.machine, r.unit)
 		}
 	}
+}
+
+// sourceRow is what the per-source families say of one source.
+type sourceRow struct {
+	machine, unit, source      string
+	success, attempt, assigned float64
+	failures                   int
+}
+
+// machineRow is what the per-machine families say of one machine.
+type machineRow struct {
+	machine, unit     string
+	assigned, success float64
+}
+
+// rows copies the per-source and per-machine figures under the lock; the
+// metrics are built outside it, so that a scrape of 30,000 sources does
+// not hold up the backups reporting into s.
+func (s *State) rows() ([]sourceRow, []machineRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Once the key refresh said which machines are assigned here, the
+	// sources of the others (departed machines) are no longer exported.
+	rows := make([]sourceRow, 0, len(s.sources))
+	machines := make(map[string]*machineRow, len(s.assigned))
+	for m, a := range s.assigned {
+		machines[m] = &machineRow{machine: m, unit: a.Unit, assigned: unixSeconds(a.Since)}
+	}
+	for k, v := range s.sources {
+		mr := machines[k.machine]
+		if s.assigned != nil && mr == nil {
+			continue
+		}
+		r := sourceRow{k.machine, v.unit, k.source, unixSeconds(v.lastSuccess), unixSeconds(v.lastAttempt), unixSeconds(v.firstSeen), v.failures}
+		if mr != nil {
+			if r.unit == "" {
+				r.unit = mr.unit
+			}
+			mr.success = max(mr.success, r.success)
+		}
+		rows = append(rows, r)
+	}
+	out := make([]machineRow, 0, len(machines))
+	for _, mr := range machines {
+		out = append(out, *mr)
+	}
+	return rows, out
+}
+
+// The per-source and per-machine families change only when a backup
+// ends, a source is seeded or the key refresh changes the assigned
+// machines, yet they are nearly all of a large unit's scrape: 10,000
+// machines × 3 sources are 140,000 series, 8.8 MB of text, which
+// client_golang gathers, sorts, checks and encodes anew at every scrape
+// (209–268 ms; docs/benchmarks.md, "Metrics" and "(h)"). Handler instead keeps each
+// row's lines of text and renders again only the rows whose figures
+// changed since the last scrape.
+
+// rowFamily is one of the families Handler renders from its cache.
+type rowFamily struct {
+	name, help string
+}
+
+// rowFamilies, in the order Handler writes them: the four per-source
+// families, then the two per-machine ones, with the names and help of
+// the descs above (TestHandlerMatchesCollector compares them).
+var rowFamilies = []rowFamily{
+	{"turku_storage_source_assigned_timestamp_seconds", helpAssigned},
+	{"turku_storage_source_consecutive_failures", helpFailures},
+	{"turku_storage_source_last_attempt_timestamp_seconds", helpLastAttempt},
+	{"turku_storage_source_last_success_timestamp_seconds", helpLastSuccess},
+	{"turku_storage_machine_assigned_timestamp_seconds", helpMachineAssigned},
+	{"turku_storage_machine_last_success_timestamp_seconds", helpMachineSuccess},
+}
+
+// rowCache is Handler's text of the per-source and per-machine rows.
+type rowCache struct {
+	mu       sync.Mutex // one scrape brings it up to date at a time; guards the rest
+	gen      uint64
+	sources  map[sourceKey]*cachedSource
+	machines map[string]*cachedMachine
+	// The rows of each kind in order, cut into blocks.
+	sourceSet, machineSet rowSet
+	// headers holds each family's HELP and TYPE lines, as text and as a
+	// gzip member.
+	headers, gzHeaders [][]byte
+}
+
+// cachedRow is one row's lines, one per family of its set (empty where
+// the row has no sample).
+type cachedRow struct {
+	sortKey string
+	seen    uint64 // the scrape that last found the row
+	pos     int    // its place in the set's order
+	lines   [][]byte
+}
+
+type cachedSource struct {
+	row sourceRow
+	cachedRow
+}
+
+type cachedMachine struct {
+	row machineRow
+	cachedRow
+}
+
+// blockRows is how many rows one block of a family holds: a row that
+// changes makes its blocks be joined (and compressed) again, the others
+// are written as they are.
+const blockRows = 512
+
+// rowSet is the rows of one kind (sources, machines) in order, and for
+// each of its families the blocks of their lines.
+type rowSet struct {
+	families []rowFamily
+	order    []*cachedRow
+	reorder  bool          // rows came or went: order and blocks are rebuilt
+	blocks   [][]*rowBlock // [family][pos/blockRows]
+}
+
+// rowBlock is blockRows rows' lines of one family, joined, and as one
+// gzip member (RFC 1952 §2.2: a gzip stream may hold several) once a
+// scrape asked for gzip.
+type rowBlock struct {
+	text  []byte
+	gz    []byte
+	dirty bool
+}
+
+// found records that e is still there, with its figures unchanged
+// (changed false) or changed.
+func (rs *rowSet) found(e *cachedRow, gen uint64, isNew, changed bool) {
+	e.seen = gen
+	switch {
+	case isNew:
+		rs.reorder = true
+	case changed && !rs.reorder:
+		for _, fb := range rs.blocks {
+			fb[e.pos/blockRows].dirty = true
+		}
+	}
+}
+
+// rebuild brings order and blocks up to date; all are rows still there.
+func (rs *rowSet) rebuild(all func(yield func(*cachedRow) bool)) {
+	if rs.reorder {
+		rs.order = slices.SortedFunc(all, func(a, b *cachedRow) int { return strings.Compare(a.sortKey, b.sortKey) })
+		for i, e := range rs.order {
+			e.pos = i
+		}
+		n := (len(rs.order) + blockRows - 1) / blockRows
+		rs.blocks = make([][]*rowBlock, len(rs.families))
+		for f := range rs.blocks {
+			rs.blocks[f] = make([]*rowBlock, n)
+			for i := range n {
+				rs.blocks[f][i] = &rowBlock{dirty: true}
+			}
+		}
+		rs.reorder = false
+	}
+	for f, fb := range rs.blocks {
+		for i, b := range fb {
+			if !b.dirty {
+				continue
+			}
+			// A new array: a scrape still writing the old one outside
+			// the lock keeps it.
+			rows := rs.order[i*blockRows : min((i+1)*blockRows, len(rs.order))]
+			size := 0
+			for _, e := range rows {
+				size += len(e.lines[f])
+			}
+			b.text, b.gz, b.dirty = make([]byte, 0, size), nil, false
+			for _, e := range rows {
+				b.text = append(b.text, e.lines[f]...)
+			}
+		}
+	}
+}
+
+// pieces appends what to write of the set's families: each one's header
+// and blocks, as text or as gzip members; a family without a sample is
+// left out, as promhttp leaves it out. The slices are never changed
+// afterwards, so they may be written after the cache's lock is released.
+func (rs *rowSet) pieces(out [][]byte, gz bool, headers [][]byte) [][]byte {
+	for f, fb := range rs.blocks {
+		header := false
+		for _, b := range fb {
+			if len(b.text) == 0 {
+				continue
+			}
+			if !header {
+				out = append(out, headers[f])
+				header = true
+			}
+			if !gz {
+				out = append(out, b.text)
+				continue
+			}
+			if b.gz == nil {
+				b.gz = gzipMember(b.text)
+			}
+			out = append(out, b.gz)
+		}
+	}
+	return out
+}
+
+// gzipMember compresses b into one gzip member at gzip's best speed.
+func gzipMember(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+func newRowCache() *rowCache {
+	c := &rowCache{
+		sources:    map[sourceKey]*cachedSource{},
+		machines:   map[string]*cachedMachine{},
+		sourceSet:  rowSet{families: rowFamilies[:4]},
+		machineSet: rowSet{families: rowFamilies[4:]},
+	}
+	for _, f := range rowFamilies {
+		h := []byte("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " gauge\n")
+		c.headers = append(c.headers, h)
+		c.gzHeaders = append(c.gzHeaders, gzipMember(h))
+	}
+	return c
+}
+
+// Handler serves /metrics: reg (the Go and process collectors and
+// LiveCollector) gathered at every scrape, followed by the per-source and
+// per-machine families from the cache, in the Prometheus text format
+// (version 0.0.4). When the scraper accepts gzip, as Prometheus does, the
+// reply is a gzip stream of several members: reg's part compressed at
+// each scrape, the rows' blocks compressed once and kept until one of
+// their rows changes. Errors gathering reg are passed to errorLog, and
+// what was gathered is served, as promhttp.ContinueOnError does.
+func (s *State) Handler(reg prometheus.Gatherer, errorLog func(error)) http.Handler {
+	c := newRowCache()
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fams, err := reg.Gather()
+		if err != nil && errorLog != nil {
+			errorLog(err)
+		}
+		gz := acceptsGzip(r)
+		w.Header().Set("Content-Type", string(format))
+		if gz {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Add("Vary", "Accept-Encoding")
+		}
+		bw := bufio.NewWriterSize(w, 64<<10)
+		defer bw.Flush()
+		var live io.Writer = bw
+		var zw *gzip.Writer
+		if gz {
+			zw, _ = gzip.NewWriterLevel(bw, gzip.BestSpeed)
+			live = zw
+		}
+		enc := expfmt.NewEncoder(live, format)
+		for _, f := range fams {
+			if err := enc.Encode(f); err != nil {
+				if errorLog != nil {
+					errorLog(err)
+				}
+				return
+			}
+		}
+		if zw != nil {
+			_ = zw.Close()
+		}
+		c.write(bw, gz, s)
+	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip
+// (Prometheus sends "gzip").
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// write brings the cache up to date with s and writes the row families.
+func (c *rowCache) write(w io.Writer, gz bool, s *State) {
+	rows, machines := s.rows()
+	c.mu.Lock()
+	c.gen++
+	for _, r := range rows {
+		k := sourceKey{r.machine, r.source}
+		e := c.sources[k]
+		isNew := e == nil
+		if isNew {
+			e = &cachedSource{cachedRow: cachedRow{sortKey: r.machine + "\x00" + r.source, lines: make([][]byte, 4)}}
+			c.sources[k] = e
+		} else if e.row == r {
+			c.sourceSet.found(&e.cachedRow, c.gen, false, false)
+			continue
+		}
+		e.row = r
+		c.sourceSet.found(&e.cachedRow, c.gen, isNew, true)
+		labels := labelText(nil, "machine", r.machine, "source", r.source, "unit", r.unit)
+		e.lines[0] = sampleLine(e.lines[0][:0], rowFamilies[0].name, labels, r.assigned, r.assigned > 0)
+		e.lines[1] = sampleLine(e.lines[1][:0], rowFamilies[1].name, labels, float64(r.failures), true)
+		e.lines[2] = sampleLine(e.lines[2][:0], rowFamilies[2].name, labels, r.attempt, r.attempt > 0)
+		e.lines[3] = sampleLine(e.lines[3][:0], rowFamilies[3].name, labels, r.success, r.success > 0)
+	}
+	for _, r := range machines {
+		e := c.machines[r.machine]
+		isNew := e == nil
+		if isNew {
+			e = &cachedMachine{cachedRow: cachedRow{sortKey: r.machine, lines: make([][]byte, 2)}}
+			c.machines[r.machine] = e
+		} else if e.row == r {
+			c.machineSet.found(&e.cachedRow, c.gen, false, false)
+			continue
+		}
+		e.row = r
+		c.machineSet.found(&e.cachedRow, c.gen, isNew, true)
+		labels := labelText(nil, "machine", r.machine, "unit", r.unit)
+		e.lines[0] = sampleLine(e.lines[0][:0], rowFamilies[4].name, labels, r.assigned, true)
+		e.lines[1] = sampleLine(e.lines[1][:0], rowFamilies[5].name, labels, r.success, r.success > 0)
+	}
+	// Rows not found this time are gone (a departed machine).
+	for k, e := range c.sources {
+		if e.seen != c.gen {
+			delete(c.sources, k)
+			c.sourceSet.reorder = true
+		}
+	}
+	for k, e := range c.machines {
+		if e.seen != c.gen {
+			delete(c.machines, k)
+			c.machineSet.reorder = true
+		}
+	}
+	c.sourceSet.rebuild(func(yield func(*cachedRow) bool) {
+		for _, e := range c.sources {
+			if !yield(&e.cachedRow) {
+				return
+			}
+		}
+	})
+	c.machineSet.rebuild(func(yield func(*cachedRow) bool) {
+		for _, e := range c.machines {
+			if !yield(&e.cachedRow) {
+				return
+			}
+		}
+	})
+	headers := c.headers
+	if gz {
+		headers = c.gzHeaders
+	}
+	out := c.sourceSet.pieces(nil, gz, headers[:4])
+	out = c.machineSet.pieces(out, gz, headers[4:])
+	c.mu.Unlock()
+	// Written without the lock: a slow scraper holds up no other.
+	for _, p := range out {
+		_, _ = w.Write(p)
+	}
+}
+
+// Escapes of the text format (expfmt): HELP escapes backslash and line
+// feed; label values also the double quote.
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+// labelText appends {k1="v1",k2="v2",...} to b.
+func labelText(b []byte, kv ...string) []byte {
+	b = append(b, '{')
+	for i := 0; i < len(kv); i += 2 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, kv[i]...)
+		b = append(b, `="`...)
+		b = append(b, labelEscaper.Replace(kv[i+1])...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// sampleLine appends "name{labels} value\n" to b when present, formatting
+// the value as expfmt does; otherwise it returns b empty.
+func sampleLine(b []byte, name string, labels []byte, v float64, present bool) []byte {
+	if !present {
+		return b[:0]
+	}
+	b = append(b, name...)
+	b = append(b, labels...)
+	b = append(b, ' ')
+	switch {
+	case math.IsInf(v, +1):
+		b = append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		b = append(b, "-Inf"...)
+	case math.IsNaN(v):
+		b = append(b, "NaN"...)
+	default:
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return append(b, '\n')
 }

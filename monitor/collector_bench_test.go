@@ -3,6 +3,8 @@ package monitor
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"testing"
 	"time"
@@ -109,4 +111,58 @@ func heapAfter(build func() any) uint64 {
 		return 0
 	}
 	return after.HeapAlloc - before.HeapAlloc
+}
+
+// discardResponse is an http.ResponseWriter that counts what it is sent.
+type discardResponse struct {
+	h http.Header
+	n int64
+}
+
+func (d *discardResponse) Header() http.Header         { return d.h }
+func (d *discardResponse) Write(p []byte) (int, error) { d.n += int64(len(p)); return len(p), nil }
+func (d *discardResponse) WriteHeader(int)             {}
+
+// BenchmarkScrapeCached is BenchmarkScrape through Handler, as serve
+// answers /metrics: the Go and process collectors and LiveCollector
+// gathered, the per-source and per-machine rows from the cache. "idle"
+// is a scrape with nothing changed since the last (the cache filled
+// before the timing); "one backup per scrape" has a backup finish
+// between scrapes, so one source's lines are rendered again each time;
+// "gzip" is idle, asked for gzip as Prometheus asks. BenchmarkScrape, run
+// with it, is the uncached reference (uncompressed).
+func BenchmarkScrapeCached(b *testing.B) {
+	for _, machines := range []int{0, benchMachines} {
+		for _, mode := range []string{"idle", "one_backup_per_scrape", "gzip"} {
+			if machines == 0 && mode != "idle" {
+				continue
+			}
+			churn := mode == "one_backup_per_scrape"
+			b.Run(fmt.Sprintf("machines=%d/%s", machines, mode), func(b *testing.B) {
+				s := seededState(machines)
+				reg := prometheus.NewRegistry()
+				reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.LiveCollector())
+				h := s.Handler(reg, func(err error) { b.Fatal(err) })
+				req := httptest.NewRequest("GET", "/metrics", nil)
+				if mode == "gzip" {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				w := &discardResponse{h: http.Header{}}
+				h.ServeHTTP(w, req) // fills the cache
+				end := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+				i := 0
+				b.ReportAllocs()
+				for b.Loop() {
+					if churn {
+						uuid := fmt.Sprintf("%08x-1b2c-4d3e-8f9a-0b1c2d3e4f50", i%machines)
+						s.BackupFinished(uuid, fmt.Sprintf("unit%05d", i%machines), "etc", true, end.Add(-time.Minute), end.Add(time.Duration(i)*time.Second), "")
+						i++
+					}
+					w.n = 0
+					h.ServeHTTP(w, req)
+				}
+				b.ReportMetric(float64(w.n), "bytes/scrape")
+			})
+		}
+	}
 }

@@ -25,7 +25,10 @@ import (
 // the measured agent (from 127.0.0.1) runs checkin round trips as in (a),
 // and then the 50 agents of (d) back up at once, each from its own
 // address (127.0.2.N), as they did once before the attack. Each side is attacked on
-// its own, one after the other.
+// its own, one after the other. Then, per side, round two: the
+// admission-table fill (attackfill.go) and the session-holding key
+// (attackkey.go); last, for ours only, slow clients on the built-in
+// coordinator (attackcoord.go).
 
 const (
 	floodConns    = 300
@@ -55,6 +58,34 @@ type attackResult struct {
 	// The fleet before the attack.
 	FleetQuietOK   *stat
 	FleetQuietWall *stat
+	// Round two, each after the flood and the probe have stopped: the
+	// admission-table fill (attackfill.go), the session-holding key
+	// (attackkey.go), and for ours slow clients on the built-in
+	// coordinator (attackcoord.go; OpenSSH has no coordinator).
+	Fill        *fillResult  `json:",omitempty"`
+	Key         *keyResult   `json:",omitempty"`
+	Coordinator *coordResult `json:",omitempty"`
+}
+
+// attackParams size round two of (g).
+type attackParams struct {
+	FillSources  int           // sources of the fill
+	FillDeadline time.Duration // the fill stops there if not done
+	KeyConns     int           // the hostile key's connections at once, at most
+	KeySessions  int           // ... and its sessions at once, at most
+	CoordQuiet   time.Duration // legitimate coordinator calls, quiet
+	CoordAttack  time.Duration // ... then under attack
+}
+
+func attackParamsFor(quick bool) attackParams {
+	if quick {
+		// The whole table still: ours takes 65,536 sources in seconds;
+		// sshd's fill stops at the deadline (it keeps no table).
+		return attackParams{FillSources: 65536, FillDeadline: 60 * time.Second, KeyConns: 110, KeySessions: 160,
+			CoordQuiet: 5 * time.Second, CoordAttack: 15 * time.Second}
+	}
+	return attackParams{FillSources: 65536, FillDeadline: 120 * time.Second, KeyConns: 150, KeySessions: 300,
+		CoordQuiet: 10 * time.Second, CoordAttack: 30 * time.Second}
 }
 
 // procState is memory and open file descriptors of a server's process tree.
@@ -202,7 +233,7 @@ func (a *attacker) end() {
 }
 
 // attack is measurement (g) for every side.
-func (b *bench) attack(ctx context.Context, runs int) (map[string]*attackResult, error) {
+func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[string]*attackResult, error) {
 	if b.fleetData == "" {
 		b.fleetData = filepath.Join(b.work, "data", "fleet")
 		if _, err := smallFiles(b.fleetData, 500, 3); err != nil {
@@ -213,6 +244,8 @@ func (b *bench) attack(ctx context.Context, runs int) (map[string]*attackResult,
 	if err != nil {
 		return nil, err
 	}
+	// The session-holding key's machine: registered, not in the fleet.
+	hostileMachine := b.filler[len(b.fleet)]
 	out := map[string]*attackResult{}
 	for _, srv := range b.servers() {
 		r := &attackResult{Quiet: &stat{Unit: "ms"}, Attacked: &stat{Unit: "ms"}}
@@ -224,7 +257,7 @@ func (b *bench) attack(ctx context.Context, runs int) (map[string]*attackResult,
 				return nil, err
 			}
 		}
-		if err := b.s.setMachines(ctx, append([]*machine{b.agent}, b.fleet...)); err != nil {
+		if err := b.s.setMachines(ctx, append([]*machine{hostileMachine, b.agent}, b.fleet...)); err != nil {
 			return nil, err
 		}
 		pid := b.s.serve.Process.Pid
@@ -287,6 +320,28 @@ func (b *bench) attack(ctx context.Context, runs int) (map[string]*attackResult,
 		r.FloodBanner, r.ProbeConns, r.ProbeBanner = a.floodBanner.Load(), a.probeConns.Load(), a.probeBanner.Load()
 		b.logf("  %s: fleet %v/%d; flood held %d, %d banners; probe %d connections, %d banners in %.0f s; %+v",
 			srv.name, r.FleetOK.Runs, len(b.fleet), r.FloodHeld, r.FloodBanner, r.ProbeConns, r.ProbeBanner, r.ProbeSecs, r.After)
+
+		if srv.name == "openssh" {
+			waitNoChildren(pid) // the flood's pre-auth processes
+		}
+		b.logf("  %s: admission-table fill, %d sources", srv.name, p.FillSources)
+		if r.Fill, err = b.fill(ctx, srv, pid, p, runs); err != nil {
+			return nil, err
+		}
+		if srv.name == "openssh" {
+			waitNoChildren(pid)
+		}
+		b.logf("  %s: session-holding key, up to %d connections and %d sessions", srv.name, p.KeyConns, p.KeySessions)
+		if r.Key, err = b.holdingKey(ctx, srv, pid, hostileMachine, p); err != nil {
+			return nil, err
+		}
+	}
+	if r := out["ours"]; r != nil {
+		b.logf("  ours: slow clients on the built-in coordinator")
+		var err error
+		if r.Coordinator, err = b.coordinatorAttack(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -104,34 +104,43 @@ type results struct {
 	NightPorts []int
 	Memory     map[string]memResult
 	Attack     map[string]*attackResult
-	Params     map[string]any
-	Datasets   []dataset
+	// Night is (h): the night of many agents, per side.
+	Night map[string]*nightSide `json:"night,omitempty"`
+	// Burst is (h)'s burst of agents at one moment.
+	Burst *burstResult `json:"burst,omitempty"`
+	// Scale is (h)'s round trip and memory with many machines.
+	Scale    *scaleResult `json:"scale,omitempty"`
+	Params   map[string]any
+	Datasets []dataset
 }
 
 func main() {
 	var (
-		bin   = flag.String("bin", "", "turku-storage binary (built from ./cmd/turku-storage)")
-		work  = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
-		out   = flag.String("out", "bench/out", "where results.json and results.md go")
-		quick = flag.Bool("quick", false, "fewer runs and smaller data")
-		only  = flag.String("only", "a,b,c,d,e,f,g", "measurements to run")
-		env   = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
-		hold  = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
+		bin    = flag.String("bin", "", "turku-storage binary (built from ./cmd/turku-storage)")
+		work   = flag.String("work", "", "scratch directory (datasets, configs, storage); must exist")
+		out    = flag.String("out", "bench/out", "where results.json and results.md go")
+		quick  = flag.Bool("quick", false, "fewer runs and smaller data")
+		only   = flag.String("only", "a,b,c,d,e,f,g", "measurements to run (h, the night, only when named)")
+		agents = flag.Int("agents", 0, "(h): agents in the night (0: 1,000, or 200 with -quick)")
+		window = flag.Duration("window", 0, "(h): the window the agents arrive in (0: 10m, or 2m with -quick)")
+		scale  = flag.Int("scale", 100000, "(h): machines registered for the round trip and idle memory at scale (0: skip)")
+		env    = flag.String("serve-env", "", "extra environment for serve only, space-separated VAR=VALUE (e.g. GOGC=400), to try runtime settings")
+		hold   = flag.Bool("hold", false, "set up both servers with one agent, print how to reach them, and wait for a signal (for profiling by hand)")
 	)
 	flag.Parse()
 	if *bin == "" || *work == "" {
-		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f,g] [-hold]")
+		fmt.Fprintln(os.Stderr, "usage: turkubench -bin TURKU_STORAGE -work DIR [-out DIR] [-quick] [-only a,b,c,d,e,f,g,h] [-agents N] [-window D] [-hold]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *out, *quick, *only, *hold, strings.Fields(*env)); err != nil {
+	if err := run(ctx, *bin, *work, *out, *quick, *only, *hold, strings.Fields(*env), *agents, *window, *scale); err != nil {
 		fmt.Fprintln(os.Stderr, "turkubench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin, work, out string, quick bool, only string, hold bool, serveEnv []string) error {
+func run(ctx context.Context, bin, work, out string, quick bool, only string, hold bool, serveEnv []string, agents int, window time.Duration, scale int) error {
 	bin, _ = filepath.Abs(bin)
 	work, _ = filepath.Abs(work)
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -156,6 +165,7 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		"small_files": 20000, "big_files": 4, "big_size": int64(256 << 20),
 		"fleet": 50, "fleet_files": 500, "fleet_runs": 5, "mem_sessions": 50,
 		"mem_settle": 150 * time.Second, "backup_runs": 7, "night_agents": 4, "night_runs": 3,
+		"h_agents": 1000, "h_window": 10 * time.Minute,
 	}
 	if quick {
 		par = map[string]any{
@@ -163,8 +173,16 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 			"small_files": 5000, "big_files": 4, "big_size": int64(64 << 20),
 			"fleet": 50, "fleet_files": 200, "fleet_runs": 1, "mem_sessions": 10,
 			"mem_settle": time.Duration(0), "backup_runs": 3, "night_agents": 4, "night_runs": 1,
+			"h_agents": 200, "h_window": 2 * time.Minute,
 		}
 	}
+	if agents > 0 {
+		par["h_agents"] = agents
+	}
+	if window > 0 {
+		par["h_window"] = window
+	}
+	par["h_files_per_agent"], par["h_changed_files"] = nightFilesPerAgent, nightChangedFiles
 	res := &results{Started: time.Now(), Quick: quick, Params: par, Env: environment()}
 	if len(serveEnv) > 0 {
 		res.Env["serve environment"] = strings.Join(serveEnv, " ")
@@ -277,8 +295,30 @@ func run(ctx context.Context, bin, work, out string, quick bool, only string, ho
 		if err := s.setSSHDMaxStartups(ctx, "10:30:100"); err != nil {
 			return err
 		}
-		if res.Attack, err = b.attack(ctx, par["runs"].(int)); err != nil {
+		gp := attackParamsFor(quick)
+		par["g"] = gp
+		if res.Attack, err = b.attack(ctx, par["runs"].(int), gp); err != nil {
 			return err
+		}
+	}
+	if has("h") {
+		n, w := par["h_agents"].(int), par["h_window"].(time.Duration)
+		logf("(h) the night: %d agents over %v, two nights; sshd with its default MaxStartups 10:30:100", n, w)
+		if err := s.setSSHDMaxStartups(ctx, "10:30:100"); err != nil {
+			return err
+		}
+		if res.Night, err = b.night(ctx, n, w); err != nil {
+			return err
+		}
+		logf("(h) a burst of %d agents at one moment, first-time (serve restarted) and known", min(n, burstAgents))
+		if res.Burst, err = b.burst(ctx, b.filler[:n], burstAgents); err != nil {
+			return err
+		}
+		if scale > 0 {
+			logf("(h) at scale: round trip with 1,000 and %d machines, idle memory", scale)
+			if res.Scale, err = b.scale(ctx, scale, par["roundtrip_runs"].(int), par["mem_settle"].(time.Duration)); err != nil {
+				return err
+			}
 		}
 	}
 	res.Finished = time.Now()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
@@ -51,13 +52,29 @@ func rotate[T any](xs []T, run int) []T {
 }
 
 // wipeStorage removes every machine directory and link of a storage side.
+// The volume's marker stays: without it serve takes the volume for an
+// unmounted one and backs nothing up.
 func wipeStorage(dir string) error {
-	for _, d := range []string{filepath.Join(dir, "vol"), filepath.Join(dir, "var", "machines")} {
-		if err := os.RemoveAll(d); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, "var", "machines")); err != nil {
+		return err
+	}
+	vol := filepath.Join(dir, "vol")
+	if err := os.MkdirAll(vol, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(vol)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == backup.MarkerFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(vol, e.Name())); err != nil {
 			return err
 		}
 	}
-	return os.MkdirAll(filepath.Join(dir, "vol"), 0o700)
+	return nil
 }
 
 func checkinRequest(port int, creds map[string]any) map[string]any {

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -165,7 +166,117 @@ func report(r *results) string {
 	if r.Attack != nil {
 		b.WriteString(attackReport(r.Attack))
 	}
+	if r.Night != nil {
+		b.WriteString(nightReport(r))
+	}
 	return b.String()
+}
+
+// nightReport renders (h), the night, side by side: both nights
+// together, then each night.
+func nightReport(r *results) string {
+	var b strings.Builder
+	o, s := r.Night["ours"], r.Night["openssh"]
+	fmt.Fprintf(&b, "\n### (h) the night: %v agents over %v, two nights\n\n", r.Params["h_agents"], r.Params["h_window"])
+	fmt.Fprintf(&b, "| | ours | OpenSSH | ours/OpenSSH |\n|---|---|---|---|\n")
+	row := func(name string, f func(*nightSide) float64, format string) {
+		cell := func(side *nightSide) string {
+			if side == nil {
+				return "-"
+			}
+			return fmt.Sprintf(format, f(side))
+		}
+		ratio := "-"
+		if o != nil && s != nil && f(s) != 0 {
+			ratio = fmt.Sprintf("%.2f", f(o)/f(s))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, cell(o), cell(s), ratio)
+	}
+	row("agents completed on both nights", func(n *nightSide) float64 { return float64(n.Completed) }, "%.0f")
+	row("agents failed on a night", func(n *nightSide) float64 { return float64(n.Failed) }, "%.0f")
+	row("sessions refused at admission", func(n *nightSide) float64 { return float64(n.RefusedAtAdmission) }, "%.0f")
+	row("session p50, connect to end (s)", func(n *nightSide) float64 { return n.P50 }, "%.2f")
+	row("session p99 (s)", func(n *nightSide) float64 { return n.P99 }, "%.2f")
+	row("peak RSS of the storage side (MiB)", func(n *nightSide) float64 { return n.PeakRSSMiB }, "%.1f")
+	row("peak fds of the storage side", func(n *nightSide) float64 { return float64(n.PeakFDs) }, "%.0f")
+	row("storage-side CPU per backup (s)", func(n *nightSide) float64 { return n.CPUPerBackup }, "%.3f")
+	row("API calls per backup", func(n *nightSide) float64 { return n.APICallsPerBackup }, "%.2f")
+	fmt.Fprintf(&b, "| reports exactly once | %s | %s | |\n", yesNo(o), yesNo(s))
+	for night := range 2 {
+		get := func(side *nightSide) *nightRun {
+			if side == nil || night >= len(side.Nights) {
+				return nil
+			}
+			return side.Nights[night]
+		}
+		cell := func(n *nightRun) string {
+			if n == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%d ok, %d failed (%d refused); p50 %.2f s, p99 %.2f s, max %.2f s; %d at once; CPU %.3f s/backup (own %.2f of %.2f s); peak %.1f MiB, %d fds, %d procs; %d API calls; dup/missing/spooled reports %d/%d/%d; slot waits > 100 ms: %d, median %.2f s, max %.2f s",
+				n.Completed, n.Failed, n.RefusedAtAdmission, n.P50, n.P99, n.Max, n.MaxConcurrent, n.CPUPerBackup, n.CPUOwnSeconds, n.CPUSeconds, n.PeakRSSMiB, n.PeakFDs, n.PeakProcs, n.APICalls, n.Duplicates, n.Missing, n.LeftSpooled, n.SlotWaited, n.SlotWaitP50, n.SlotWaitMax)
+		}
+		fmt.Fprintf(&b, "| night %d | %s | %s | |\n", night+1, cell(get(o)), cell(get(s)))
+	}
+	if bu := r.Burst; bu != nil {
+		for _, round := range []string{"first_time", "known"} {
+			cell := func(side string) string {
+				x := bu.Sides[side][round]
+				if x == nil {
+					return "-"
+				}
+				return fmt.Sprintf("%d ok, %d refused at admission, %d other", x.OK, x.Refused, x.Other)
+			}
+			fmt.Fprintf(&b, "| burst of %d agents at one moment, %s | %s | %s | |\n", bu.Agents, strings.ReplaceAll(round, "_", "-"), cell("ours"), cell("openssh"))
+		}
+	}
+	if sc := r.Scale; sc != nil {
+		big := strconv.Itoa(sc.Big)
+		for _, k := range []string{"1000", big} {
+			o, s := sc.RoundTrip["ours"][k], sc.RoundTrip["openssh"][k]
+			cell := func(st *stat) string {
+				if st == nil || len(st.Runs) == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.1f ms [%.1f-%.1f]", st.Median(), st.Min(), st.Max())
+			}
+			ratio := "-"
+			if o != nil && s != nil && s.Median() > 0 {
+				ratio = fmt.Sprintf("%.2f", o.Median()/s.Median())
+			}
+			fmt.Fprintf(&b, "| round trip, %s machines (n=%d) | %s | %s | %s |\n", k, len(o.Runs), cell(o), cell(s), ratio)
+		}
+		fmt.Fprintf(&b, "| ours: round trip at %s over 1,000 machines | %.2f | | |\n", big, sc.RoundTripRatioBig)
+		fmt.Fprintf(&b, "| idle RSS, %s machines (5 s after the round trips) | %.1f MiB | %.1f MiB | |\n", big, sc.IdleRSSMiB["ours"], sc.IdleRSSMiB["openssh"])
+		if sc.Settle > 0 {
+			fmt.Fprintf(&b, "| idle RSS, %s machines, %v later | %.1f MiB | | |\n", big, sc.Settle, sc.SettledRSSMiB)
+		}
+	}
+	for _, side := range []string{"ours", "openssh"} {
+		n := r.Night[side]
+		if n == nil {
+			continue
+		}
+		for _, nr := range n.Nights {
+			if len(nr.Failures) > 0 {
+				fmt.Fprintf(&b, "\n(h) %s night %d failures (first %d of %d):\n\n", side, nr.Night, len(nr.Failures), nr.Failed)
+				for _, f := range nr.Failures {
+					fmt.Fprintf(&b, "- %s\n", f)
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+func yesNo(n *nightSide) string {
+	switch {
+	case n == nil:
+		return "-"
+	case n.ReportsExactlyOnce:
+		return "yes"
+	}
+	return "no"
 }
 
 func kib(v int64) float64 { return float64(v) / 1024 }
@@ -233,5 +344,6 @@ func attackReport(m map[string]*attackResult) string {
 			fmt.Fprintf(&b, "\n%s fleet failures (first 3): %q\n", name, r.FleetWall.Errors[:min(3, len(r.FleetWall.Errors))])
 		}
 	}
+	b.WriteString(roundTwoReport(m))
 	return b.String()
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // serveControl answers the control socket ln from the live state under
-// grp until ctx ends; maxBackups and published return
-// max_concurrent_backups and published as in force now.
+// grp until ctx ends; maxBackups returns the backup slots' bound in force
+// now (backup.Slots.Limit), published the published in force now.
 func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int, published func() *bool) error {
 	srv, err := control.NewServer(control.Options{
 		State:                state,

@@ -21,7 +21,8 @@ func newDocsCmd(g *globals) *cobra.Command {
 		Long: `Writes a page per command into DIR: turku-storage(8) and
 turku-storage-serve(8) for the daemon, turku-storage-COMMAND(1) for the
 others, and with --configuration the turku-storage.conf(5) page made from
-that Markdown reference (docs/configuration.md).`,
+that Markdown reference's prose (docs/configuration.md) and the keys as
+the configuration's settings table declares them.`,
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turku-backup/turku-storage/backup"
@@ -53,13 +52,15 @@ func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, 
 }
 
 // metricsHandler serves the Prometheus text format at /metrics only: the
-// state's collector and the standard Go and process collectors.
+// standard Go and process collectors and the state's live figures,
+// gathered at each scrape, and the per-source and per-machine families
+// from the state's cache (monitor.State.Handler).
 func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		state.Collector(),
+		state.LiveCollector(),
 		state.OrphanCollector(),
 	} {
 		if err := reg.Register(c); err != nil {
@@ -67,9 +68,8 @@ func metricsHandler(state *monitor.State, log *slog.Logger) (http.Handler, error
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.ContinueOnError,
+	mux.Handle("GET /metrics", state.Handler(reg, func(err error) {
+		log.Error("metrics: gathering failed", "err", err)
 	}))
 	return mux, nil
 }

@@ -53,8 +53,9 @@ func TestServeReloadMetrics(t *testing.T) {
 	}
 }
 
-// TestStatusAfterReload: status shows max_concurrent_backups as a reload
-// set it, not as serve started with it.
+// TestStatusAfterReload: status shows max_concurrent_backups as the
+// backup slots enforce it: as a reload set it, not as serve started with
+// it, and unchanged by a refused reload.
 func TestStatusAfterReload(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, map[string]any{"max_concurrent_backups": 1})
@@ -70,7 +71,22 @@ func TestStatusAfterReload(t *testing.T) {
 	if st := statusJSON(t, s); st.MaxConcurrentBackups != 3 {
 		t.Errorf("after the reload: status shows %d slots, want 3", st.MaxConcurrentBackups)
 	}
+	// A refused reload changes nothing, the slots status reads included;
+	// nor does an edit not yet reloaded.
+	if err := os.WriteFile(filepath.Join(s.dir, "config.d", "20-edit.json"), []byte(`{"max_concurrent_backups": 7, "secret": "CHANGE-ME"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.hup <- struct{}{}
+	d.log.WaitFor(t, "configuration reload failed", 1, waitLong)
+	// status reads the configuration for the socket's path: a valid one,
+	// with a bound serve has not been told of.
+	if err := os.WriteFile(filepath.Join(s.dir, "config.d", "20-edit.json"), []byte(`{"max_concurrent_backups": 5}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	st := statusJSON(t, s)
+	if st.MaxConcurrentBackups != 3 {
+		t.Errorf("after a refused reload: status shows %d slots, want the 3 in force", st.MaxConcurrentBackups)
+	}
 	var b strings.Builder
 	if err := printStatus(&b, st, true); err != nil {
 		t.Fatal(err)

@@ -82,7 +82,9 @@ type daemon struct {
 	// the SSH server was started with (or ssh_ping_host_keys as read then).
 	hostKeys []string
 	// cfg is the configuration in force: the one serve started with, or
-	// the last a reload accepted (w.cfg stays the first).
+	// the last a reload accepted (w.cfg stays the first). The orphan
+	// purge and status's published read it; status reads
+	// max_concurrent_backups from the slots, which enforce it.
 	cfg atomic.Pointer[config.Config]
 	// expire wakes expireOrphans after each key refresh (orphans.go).
 	expire chan struct{}
@@ -263,9 +265,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	// status shows the backups a shutdown waits for.
 	ctlCtx, stopControl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopControl()
-	maxBackups := func() int { return d.cfg.Load().MaxConcurrentBackups }
+	// status shows the bound the slots enforce, which a reload sets.
 	published := func() *bool { return d.cfg.Load().Published }
-	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, maxBackups, published); err != nil {
+	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, d.w.slots.Limit, published); err != nil {
 		return abort(err)
 	}
 	grp.Go(func() error { seedMonitor(gctx, d.state, d.w.cfg, d.log); return nil })

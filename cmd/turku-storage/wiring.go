@@ -36,7 +36,9 @@ type wiring struct {
 	// closers run on Close, in reverse order.
 	closers []func()
 	// slots and reports, when set, are shared by every engine built (see
-	// backup.Slots and backup.Reports); serve sets them once.
+	// backup.Slots and backup.Reports); serve sets them once. slots is
+	// where max_concurrent_backups goes: made from it here or by serve,
+	// resized by a reload, read by status.
 	slots   *backup.Slots
 	reports *backup.Reports
 }
@@ -159,7 +161,12 @@ func (w *wiring) registrarOptions(authName, authSecret string, hostKeys []string
 }
 
 // engine builds the backup engine.
-func (w *wiring) engine() (*backup.Engine, error) { return backup.New(w.backupOptions()) }
+func (w *wiring) engine() (*backup.Engine, error) {
+	if w.slots == nil {
+		w.slots = backup.NewSlots(w.cfg.MaxConcurrentBackups)
+	}
+	return backup.New(w.backupOptions())
+}
 
 // backupOptions are the backup package's options from the configuration
 // and what the wiring holds.
@@ -175,7 +182,6 @@ func (w *wiring) backupOptions() backup.Options {
 		PreserveHardLinks:       w.cfg.PreserveHardLinks,
 		Location:                w.cfg.Location,
 		RsyncCommand:            w.cfg.RsyncCommand,
-		MaxConcurrent:           w.cfg.MaxConcurrentBackups,
 		Slots:                   w.slots,
 		Reports:                 w.reports,
 		History:                 w.history,

@@ -6,20 +6,29 @@ import (
 	"strings"
 
 	"github.com/cpuguy83/go-md2man/v2/md2man"
+
+	"github.com/turku-backup/turku-storage/config"
 )
 
-// Conf is turku-storage.conf(5), made from the Markdown configuration
-// reference (docs/configuration.md): its title dropped, its sections
-// (##) as the page's sections, its tables of keys as tables. This is the
-// one place that knows where the page's text comes from.
+// Conf is turku-storage.conf(5): the prose of the Markdown
+// configuration reference (docs/configuration.md), its title dropped and
+// its sections (##) as the page's sections, with the keys as the settings
+// table (config.Reference) has them in place of the reference's tables,
+// which are made from the same table. This is the one place that knows
+// where the page's text comes from.
 func Conf(markdown []byte, hdr Header) []byte {
 	body := string(markdown)
 	// The reference's own title: the page has NAME instead.
 	if strings.HasPrefix(body, "# ") {
 		_, body, _ = strings.Cut(body, "\n")
 	}
+	before, rest, found := strings.Cut(body, config.ReferenceBegin)
+	_, after, _ := strings.Cut(rest, config.ReferenceEnd)
+	if !found {
+		before, after = body, ""
+	}
+	body = before + keyLists(config.Reference()) + after
 	body = regexp.MustCompile(`(?m)^## (.+)$`).ReplaceAllStringFunc(body, strings.ToUpper)
-	body = keyTables(body)
 	// Links to other documents by path mean nothing in a man page: the
 	// text stays, and the documents are in /usr/share/doc/turku-storage.
 	body = regexp.MustCompile(`\[([^\]]+)\]\([^)]+\)`).ReplaceAllString(body, "$1")
@@ -54,21 +63,23 @@ turku-storage.conf - configuration of the Turku backup storage unit
 	return bytes.Replace(page, th, []byte(hdr.th("TURKU-STORAGE.CONF", "5")+"\n"), 1)
 }
 
-// keyTables turns the reference's tables of keys (| key | default |
-// meaning |) into definition lists: a man page's table cannot wrap text
-// that long within a terminal's width.
-func keyTables(md string) string {
-	var out []string
-	for _, line := range strings.Split(md, "\n") {
-		if !strings.HasPrefix(line, "|") || !strings.HasSuffix(line, "|") {
-			out = append(out, line)
-			continue
+// keyLists writes the tables of keys as definition lists: a man page's
+// table cannot wrap text that long within a terminal's width.
+func keyLists(tables []config.Table) string {
+	var b strings.Builder
+	for _, t := range tables {
+		b.WriteString("\n## " + t.Title + "\n\n")
+		for _, s := range t.Settings {
+			keys := make([]string, len(s.Keys))
+			for i, k := range s.Keys {
+				keys[i] = "`" + k + "`"
+			}
+			b.WriteString(strings.Join(keys, ", ") + " (default: " + s.Default)
+			if s.Reload != "" {
+				b.WriteString("; on reload: " + s.Reload)
+			}
+			b.WriteString(")\n: " + s.Doc + "\n\n")
 		}
-		cells := strings.Split(strings.Trim(line, "| "), " | ")
-		if len(cells) != 3 || cells[0] == "key" || strings.HasPrefix(cells[0], "---") {
-			continue // the header row and its rule
-		}
-		out = append(out, cells[0]+" (default: "+cells[1]+")", ": "+cells[2], "")
 	}
-	return strings.Join(out, "\n")
+	return b.String()
 }
