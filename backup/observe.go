@@ -2,18 +2,12 @@ package backup
 
 import "time"
 
-// Backup phases an Observer is told of.
-const (
-	PhaseWaiting = "waiting" // for a max_concurrent_backups slot
-	PhaseRunning = "running" // rsync runs
-)
-
 // Observer is told how each source's backup goes, for metrics and live
 // status; cmd passes a *monitor.State. Calls come from the sessions'
 // goroutines and must not block.
 type Observer interface {
-	// BackupPhase says the source's backup entered phase. In
-	// PhaseRunning, files returns how many files rsync transferred so far
+	// BackupPhase says the source's backup entered phase
+	// (monitor.PhaseWaiting or monitor.PhaseRunning). In PhaseRunning, files returns how many files rsync transferred so far
 	// (its --verbose lines); it is nil in PhaseWaiting.
 	BackupPhase(machine, unit, source, phase string, files func() int64)
 	// BackupFinished says it ended, successfully or not, after running

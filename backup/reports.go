@@ -119,7 +119,7 @@ type Reports struct {
 // until a report is spooled.
 func NewReports(opts ReportsOptions) *Reports {
 	q := &Reports{
-		dir:         filepath.Join(opts.VarDir, "reports"),
+		dir:         filepath.Join(opts.VarDir, reportsDirName),
 		api:         opts.API,
 		log:         opts.Logger,
 		now:         opts.Now,
@@ -384,7 +384,7 @@ func (q *Reports) Resend(ctx context.Context) error {
 	}
 	var names []string
 	for _, ent := range entries {
-		if ent.Type().IsRegular() && strings.HasSuffix(ent.Name(), ".json") && !strings.HasPrefix(ent.Name(), ".") {
+		if queued(ent) {
 			names = append(names, ent.Name())
 		}
 	}

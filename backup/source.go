@@ -12,6 +12,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/rsync"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
@@ -297,13 +298,13 @@ func (r *machineRun) backup(ctx context.Context, log *slog.Logger, name string, 
 		defer os.Remove(spec.FilterFile)
 	}
 
-	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseWaiting, nil)
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, monitor.PhaseWaiting, nil)
 	release, err := r.e.acquireSlot(ctx, r.alog, r.m.UnitName, name)
 	if err != nil {
 		return fail(fmt.Errorf("waiting for a backup slot: %w", err))
 	}
 	out := rsync.NewOutput(log)
-	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, PhaseRunning, out.Files)
+	r.e.obs.BackupPhase(r.req.Machine, r.m.UnitName, name, monitor.PhaseRunning, out.Files)
 	// Released as soon as rsync ends; the deferred call (release is
 	// idempotent) frees the slot should a panic come first.
 	defer release()

@@ -49,7 +49,7 @@ func (q *Reports) listSpool() []spoolEntry {
 	}
 	var out []spoolEntry
 	for _, ent := range entries {
-		if !ent.Type().IsRegular() || !strings.HasSuffix(ent.Name(), ".json") || strings.HasPrefix(ent.Name(), ".") {
+		if !queued(ent) {
 			continue
 		}
 		fi, err := ent.Info()

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/turku-backup/turku-storage/monitor"
 )
 
 // ErrNotRunning is returned when no serve answers on the control socket.
@@ -66,7 +68,7 @@ func GetStatus(ctx context.Context, path string) (*Status, error) {
 
 // WaitRestore returns machine's restore session, waiting for one to start
 // until ctx ends (then it returns ctx's cause).
-func WaitRestore(ctx context.Context, path, machine string) (*Agent, error) {
+func WaitRestore(ctx context.Context, path, machine string) (*monitor.Session, error) {
 	resp, err := call(ctx, path, request{Op: OpWaitRestore, Machine: machine})
 	if err != nil {
 		return nil, err

@@ -2,11 +2,14 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -49,22 +52,22 @@ func startServer(t *testing.T, opts Options, mopts monitor.Options) (string, *mo
 }
 
 func TestStatusShowsLiveState(t *testing.T) {
-	vols := []monitor.VolumeUsage{
+	vols := []monitor.Volume{
 		{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60},
 		{Name: "gone", Path: "/srv/missing", Err: "statfs /srv/missing: no such file or directory"},
 	}
 	path, live := startServer(t, Options{Version: "v1", MaxConcurrentBackups: func() int { return 2 }},
-		monitor.Options{Volumes: func() []monitor.VolumeUsage { return vols }, SpooledReports: func() int { return 2 }})
+		monitor.Options{Volumes: func() []monitor.Volume { return vols }, SpooledReports: func() int { return 2 }})
 	live.SetMachines(3)
 	live.KeyRefreshed(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
-	received, endA := live.SessionStarted(ModeCheckin, "m-a", "web1", "127.0.0.1:4000", 51000, 0)
-	_, endR := live.SessionStarted(ModeRestore, "m-b", "db1", "127.0.0.1:4001", 52000, 52001)
+	received, endA := live.SessionStarted(monitor.ModeCheckin, "m-a", "web1", "127.0.0.1:4000", 51000, 0)
+	_, endR := live.SessionStarted(monitor.ModeRestore, "m-b", "db1", "127.0.0.1:4001", 52000, 52001)
 	received(100) // before rsync starts: not the backup's
 	var files atomic.Int64
 	files.Store(7)
-	live.BackupPhase("m-a", "web1", "etc", StateRunning, files.Load)
+	live.BackupPhase("m-a", "web1", "etc", monitor.PhaseRunning, files.Load)
 	received(4096)
-	live.BackupPhase("m-c", "", "home", StateWaiting, nil)
+	live.BackupPhase("m-c", "", "home", monitor.PhaseWaiting, nil)
 
 	st, err := GetStatus(context.Background(), path)
 	if err != nil {
@@ -73,10 +76,10 @@ func TestStatusShowsLiveState(t *testing.T) {
 	if len(st.Agents) != 2 || len(st.Restores) != 1 || st.Restores[0].RestorePort != 52001 || st.Restores[0].AgentPort != 52000 || st.Restores[0].Machine != "m-b" {
 		t.Errorf("agents %+v, restores %+v", st.Agents, st.Restores)
 	}
-	if len(st.Backups) != 1 || st.Backups[0].Bytes != 4096 || st.Backups[0].Files == nil || *st.Backups[0].Files != 7 || st.Backups[0].State != StateRunning {
+	if len(st.Backups) != 1 || st.Backups[0].Bytes != 4096 || st.Backups[0].Files == nil || *st.Backups[0].Files != 7 || st.Backups[0].State != monitor.PhaseRunning {
 		t.Errorf("backups %+v", st.Backups)
 	}
-	if len(st.Waiting) != 1 || st.Waiting[0].Source != "home" || st.Waiting[0].State != StateWaiting {
+	if len(st.Waiting) != 1 || st.Waiting[0].Source != "home" || st.Waiting[0].State != monitor.PhaseWaiting {
 		t.Errorf("waiting %+v", st.Waiting)
 	}
 	if st.Keys.Machines != 3 || st.Keys.From != "api" || st.Version != "v1" || st.MaxConcurrentBackups != 2 {
@@ -85,9 +88,9 @@ func TestStatusShowsLiveState(t *testing.T) {
 	if st.SpooledReports != 2 {
 		t.Errorf("spooled reports %d, want 2", st.SpooledReports)
 	}
-	wantVols := []Volume{
+	wantVols := []monitor.Volume{
 		{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, MaxUsagePct: 95, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60},
-		{Name: "gone", Path: "/srv/missing", Error: "statfs /srv/missing: no such file or directory"},
+		{Name: "gone", Path: "/srv/missing", Err: "statfs /srv/missing: no such file or directory"},
 	}
 	if diff := cmp.Diff(wantVols, st.Volumes); diff != "" {
 		t.Errorf("volumes (-want +got):\n%s", diff)
@@ -139,22 +142,22 @@ func TestWaitRestore(t *testing.T) {
 		_, end := live.SessionStarted(mode, machine, unit, "127.0.0.1:4000", agentPort, restorePort)
 		return end
 	}
-	defer started(ModeCheckin, "m-a", "", 0, 0)()
-	defer started(ModeRestore, "m-b", "", 0, 1)()
-	got := make(chan *Agent, 1)
+	defer started(monitor.ModeCheckin, "m-a", "", 0, 0)()
+	defer started(monitor.ModeRestore, "m-b", "", 0, 1)()
+	got := make(chan *monitor.Session, 1)
 	errc := make(chan error, 1)
 	go func() {
 		a, err := WaitRestore(context.Background(), path, "m-a")
 		got <- a
 		errc <- err
 	}()
-	defer started(ModeRestore, "m-a", "web1", 50000, 50001)()
+	defer started(monitor.ModeRestore, "m-a", "web1", 50000, 50001)()
 	select {
 	case a := <-got:
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
-		if a.Machine != "m-a" || a.RestorePort != 50001 || a.Mode != ModeRestore {
+		if a.Machine != "m-a" || a.RestorePort != 50001 || a.Mode != monitor.ModeRestore {
 			t.Errorf("got %+v, want m-a's restore on 50001", a)
 		}
 	case <-time.After(30 * time.Second):
@@ -225,7 +228,7 @@ func TestOtherUserRefused(t *testing.T) {
 		t.Skip("needs root to run a process as another user")
 	}
 	path, live := startServer(t, Options{}, monitor.Options{})
-	_, end := live.SessionStarted(ModeRestore, "secret-machine", "", "127.0.0.1:4000", 0, 1)
+	_, end := live.SessionStarted(monitor.ModeRestore, "secret-machine", "", "127.0.0.1:4000", 0, 1)
 	defer end()
 	// Let nobody reach the socket's directory (t.TempDir makes 0700 ones).
 	for d := filepath.Dir(path); len(d) > len(os.TempDir()); d = filepath.Dir(d) {
@@ -260,4 +263,97 @@ func TestOtherUserRefused(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "permission denied") || strings.Contains(out, "secret-machine") {
 		t.Errorf("mode 0666: exit %d, %q; want the server's refusal", code, out)
 	}
+}
+
+// TestStatusDocumentKeys pins the keys of the document `status --json`
+// prints, every list holding one element: operators script against them,
+// so a key may be added but never renamed or dropped.
+func TestStatusDocumentKeys(t *testing.T) {
+	clk := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	live := monitor.New(monitor.Options{
+		Now:            func() time.Time { return clk },
+		SpooledReports: func() int { return 1 },
+		Volumes: func() []monitor.Volume {
+			return []monitor.Volume{{Name: "v", Path: "/srv/v", State: "missing", Message: "m", Err: "e"}}
+		},
+	})
+	live.KeyRefreshed(clk)
+	live.SessionStarted(monitor.ModeCheckin, "m-a", "web1", "127.0.0.1:4000", 51000, 0)
+	live.SessionStarted(monitor.ModeRestore, "m-b", "db1", "127.0.0.1:4001", 52000, 52001)
+	live.BackupPhase("m-a", "web1", "etc", monitor.PhaseRunning, func() int64 { return 1 })
+	live.BackupPhase("m-c", "u", "home", monitor.PhaseWaiting, nil)
+	live.BackupFinished("m-d", "u", "var", false, clk, clk, "failed")
+	live.BackupFinished("m-d", "u", "var", false, clk, clk, "failed")
+	live.SetOrphans(map[string]monitor.Orphan{"m-e": {Unit: "gone1", Since: clk}})
+	published := false
+	srv, err := NewServer(Options{State: live, Storage: "primary", Version: "v1", Started: clk,
+		Published: func() *bool { return &published }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(srv.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := keyPaths("", doc)
+	want := []string{
+		"agents", "agents[].agent_port", "agents[].machine", "agents[].mode", "agents[].remote", "agents[].since", "agents[].unit",
+		"backups", "backups[].bytes", "backups[].bytes_per_second", "backups[].elapsed_seconds", "backups[].files",
+		"backups[].machine", "backups[].since", "backups[].source", "backups[].state", "backups[].unit",
+		"failing", "failing[].consecutive_failures", "failing[].failing_since", "failing[].last_attempt", "failing[].last_error",
+		"failing[].machine", "failing[].source", "failing[].unit",
+		"keys", "keys.from", "keys.machines", "keys.updated",
+		"max_concurrent_backups", "now",
+		"orphans", "orphans[].machine", "orphans[].since", "orphans[].unit", "published",
+		"restores", "restores[].agent_port", "restores[].machine", "restores[].mode", "restores[].remote", "restores[].restore_port",
+		"restores[].since", "restores[].unit",
+		"spooled_reports", "started", "storage", "version",
+		"volumes", "volumes[].accept_new", "volumes[].accept_new_high_water_pct", "volumes[].error", "volumes[].free_bytes",
+		"volumes[].inode_used_pct", "volumes[].inodes", "volumes[].inodes_free", "volumes[].max_inode_usage_pct",
+		"volumes[].max_usage_pct", "volumes[].message", "volumes[].name", "volumes[].path", "volumes[].size_bytes",
+		"volumes[].state", "volumes[].used_pct",
+		"waiting", "waiting[].bytes", "waiting[].bytes_per_second", "waiting[].elapsed_seconds", "waiting[].machine",
+		"waiting[].since", "waiting[].source", "waiting[].state", "waiting[].unit",
+	}
+	// Every key of want is there; any other is an addition.
+	var missing []string
+	for _, k := range want {
+		if !slices.Contains(got, k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("keys missing from the document: %v\n(all: %s)", missing, cmp.Diff(want, got))
+	}
+}
+
+// keyPaths lists the key paths of a decoded JSON value, sorted; a list's
+// elements are read as "name[]".
+func keyPaths(prefix string, v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			out = append(out, p)
+			out = append(out, keyPaths(p, e)...)
+		}
+	case []any:
+		for _, e := range v {
+			for _, p := range keyPaths(prefix+"[]", e) {
+				if !slices.Contains(out, p) {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -45,9 +45,9 @@ type request struct {
 
 // response is the one line the server answers; exactly one field is set.
 type response struct {
-	Status  *Status `json:"status,omitempty"`
-	Restore *Agent  `json:"restore,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Status  *Status          `json:"status,omitempty"`
+	Restore *monitor.Session `json:"restore,omitempty"`
+	Error   string           `json:"error,omitempty"`
 	// Logged acknowledges an OpRestoreLog.
 	Logged bool `json:"logged,omitempty"`
 }
@@ -60,7 +60,7 @@ type State interface {
 	Status() monitor.Status
 	// RestoreSession returns machine's newest restore session, or nil,
 	// and a channel closed at the next change of sessions.
-	RestoreSession(machine string) (*monitor.SessionStatus, <-chan struct{})
+	RestoreSession(machine string) (*monitor.Session, <-chan struct{})
 }
 
 // Options configure a Server. cmd builds them from the configuration.
@@ -273,8 +273,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		for {
 			rs, changed := s.opts.State.RestoreSession(req.Machine)
 			if rs != nil {
-				a := agentOf(*rs)
-				writeResponse(c, response{Restore: &a})
+				writeResponse(c, response{Restore: rs})
 				return
 			}
 			select {
@@ -300,14 +299,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 
 // Status returns the current status document.
 func (s *Server) Status() *Status {
-	st := &Status{Storage: s.opts.Storage, Version: s.opts.Version, Started: s.opts.Started}
+	st := &Status{Storage: s.opts.Storage, Version: s.opts.Version, Started: s.opts.Started, Status: s.opts.State.Status()}
 	if s.opts.MaxConcurrentBackups != nil {
 		st.MaxConcurrentBackups = s.opts.MaxConcurrentBackups()
 	}
 	if s.opts.Published != nil {
 		st.Published = s.opts.Published()
 	}
-	st.fill(s.opts.State.Status())
 	return st
 }
 

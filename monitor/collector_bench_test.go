@@ -24,8 +24,8 @@ const (
 // seededState is a State knowing machines × sources sources, as serve
 // has it after reading the snapshots on disk.
 func seededState(machines int) *State {
-	s := New(Options{Volumes: func() []VolumeUsage {
-		return []VolumeUsage{{Name: "vol1", SizeBytes: 1 << 40, FreeBytes: 1 << 39, UsedPct: 50, MaxUsagePct: 95}}
+	s := New(Options{Volumes: func() []Volume {
+		return []Volume{{Name: "vol1", SizeBytes: 1 << 40, FreeBytes: 1 << 39, UsedPct: 50, MaxUsagePct: 95}}
 	}})
 	t := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
 	for i := range machines {

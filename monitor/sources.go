@@ -9,6 +9,7 @@ import (
 
 // SourceStatus is what the live state knows of one source: the newest
 // of its snapshots on disk at start, its history and every report since.
+// Status lists those failing with these names.
 type SourceStatus struct {
 	Machine string `json:"machine"`
 	Unit    string `json:"unit"`
@@ -23,7 +24,7 @@ type SourceStatus struct {
 	// first line).
 	Failures     int       `json:"consecutive_failures"`
 	FailingSince time.Time `json:"failing_since,omitzero"`
-	LastError    string    `json:"last_error,omitempty"`
+	LastError    string    `json:"last_error"`
 }
 
 // Sources returns every source the state knows of, assigned here or not,
@@ -32,15 +33,20 @@ func (s *State) Sources() []SourceStatus {
 	s.mu.Lock()
 	out := make([]SourceStatus, 0, len(s.sources))
 	for k, v := range s.sources {
-		out = append(out, SourceStatus{Machine: k.machine, Unit: v.unit, Source: k.source,
-			LastSuccess: v.lastSuccess, LastAttempt: v.lastAttempt, FirstSeen: v.firstSeen,
-			Failures: v.failures, FailingSince: v.failingSince, LastError: v.lastError})
+		out = append(out, v.status(k))
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b SourceStatus) int {
 		return cmp.Or(cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
 	})
 	return out
+}
+
+// status copies the source k's state; s.mu is held.
+func (v *sourceState) status(k sourceKey) SourceStatus {
+	return SourceStatus{Machine: k.machine, Unit: v.unit, Source: k.source,
+		LastSuccess: v.lastSuccess, LastAttempt: v.lastAttempt, FirstSeen: v.firstSeen,
+		Failures: v.failures, FailingSince: v.failingSince, LastError: v.lastError}
 }
 
 // Assigned returns the machines assigned to this unit as the last key

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Session modes, the "mode" label of turku_storage_sessions.
+// Session modes: what the SSH server reports, the "mode" label of
+// turku_storage_sessions and of `status`.
 const (
 	ModeCheckin = "checkin"
 	ModeRestore = "restore"
@@ -20,27 +21,21 @@ const (
 	KeysFromCache = "cache"
 )
 
-// Backup phases reported by the backup engine.
+// Backup phases: what the backup engine reports, the "state" of a backup
+// in `status`.
 const (
 	PhaseWaiting = "waiting" // for a max_concurrent_backups slot
 	PhaseRunning = "running" // rsync runs
-)
-
-// Reasons of turku_storage_ssh_connections_dropped_total. Others may be
-// passed; these are the ones the SSH server uses today.
-const (
-	DropMaxStartups = "max_startups"
-	DropMaxSessions = "max_sessions"
-	DropLoginGrace  = "login_grace"
 )
 
 // DurationBuckets are the upper bounds, in seconds, of
 // turku_storage_backup_duration_seconds: 10 s to 24 h.
 var DurationBuckets = []float64{10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400}
 
-// VolumeUsage is one configured volume and its filesystem as statfs(2)
-// sees it.
-type VolumeUsage struct {
+// Volume is one configured volume, what the volume check found and its
+// filesystem as statfs(2) sees it: the one volume type of the live state,
+// read by the collector and listed by `status`.
+type Volume struct {
 	Name string `json:"name"`
 	Path string `json:"path"`
 	// AcceptNew and HighWaterPct are the volume's accept_new and
@@ -72,13 +67,13 @@ type VolumeUsage struct {
 
 // Writable reports whether the volume check found the volume healthy:
 // there, mounted and writable.
-func (v VolumeUsage) Writable() bool { return v.State == "ok" }
+func (v Volume) Writable() bool { return v.State == "ok" }
 
 // Options are the parts of the state that are read, not reported: cmd
 // passes functions that look at the disk when a reader asks.
 type Options struct {
 	// Volumes returns the volumes' usage; nil means none.
-	Volumes func() []VolumeUsage
+	Volumes func() []Volume
 	// SpooledReports returns how many reports wait in VAR_DIR/reports;
 	// nil means 0.
 	SpooledReports func() int
@@ -182,7 +177,6 @@ type backupKey struct{ machine, source string }
 type backupState struct {
 	unit  string
 	phase string
-	since time.Time // when the backup began
 	// phaseSince is when it entered phase; startBytes the session's
 	// received count then.
 	phaseSince time.Time
@@ -239,10 +233,7 @@ func (s *State) SeedSource(machine, unit, source string, lastSuccess time.Time) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.source(machine, source)
-	if st.unit == "" {
-		st.unit = unit
-	}
+	st := s.seed(machine, unit, source)
 	if lastSuccess.After(st.lastSuccess) {
 		st.lastSuccess = lastSuccess
 	}
@@ -260,10 +251,7 @@ func (s *State) SeedHistory(machine, unit, source string, h SourceHistory) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.source(machine, source)
-	if st.unit == "" {
-		st.unit = unit
-	}
+	st := s.seed(machine, unit, source)
 	if h.LastSuccess.After(st.lastSuccess) {
 		st.lastSuccess = h.LastSuccess
 	}
@@ -304,6 +292,16 @@ func (s *State) SourceRemoved(machine, source string) {
 	delete(s.sources, sourceKey{machine, source})
 }
 
+// seed returns the entry for machine/source as a seed finds it: unit
+// named where no report named it yet. s.mu is held.
+func (s *State) seed(machine, unit, source string) *sourceState {
+	st := s.source(machine, source)
+	if st.unit == "" {
+		st.unit = unit
+	}
+	return st
+}
+
 // source returns the entry for machine/source, creating it. s.mu is held.
 func (s *State) source(machine, source string) *sourceState {
 	k := sourceKey{machine, source}
@@ -328,7 +326,7 @@ func (s *State) BackupPhase(machine, unit, source, phase string, files func() in
 	k := backupKey{machine, source}
 	b := s.backups[k]
 	if b == nil {
-		b = &backupState{unit: unit, since: now}
+		b = &backupState{unit: unit}
 		s.backups[k] = b
 	}
 	b.phase, b.phaseSince, b.files = phase, now, files
@@ -446,7 +444,7 @@ func (s *State) sessionsChanged() {
 // RestoreSession returns the newest restore session of machine, or nil,
 // and a channel closed at the next change of sessions: a caller waiting
 // for one to start checks again when it is closed.
-func (s *State) RestoreSession(machine string) (*SessionStatus, <-chan struct{}) {
+func (s *State) RestoreSession(machine string) (*Session, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var found *session

@@ -36,8 +36,8 @@ func TestStatusFollowsABackup(t *testing.T) {
 	s := New(Options{
 		Now:            clk.Now,
 		SpooledReports: func() int { return 2 },
-		Volumes: func() []VolumeUsage {
-			return []VolumeUsage{{Name: "vol1", Path: "/srv/vol1", SizeBytes: 1000, FreeBytes: 400, UsedPct: 60, MaxUsagePct: 95}}
+		Volumes: func() []Volume {
+			return []Volume{{Name: "vol1", Path: "/srv/vol1", SizeBytes: 1000, FreeBytes: 400, UsedPct: 60, MaxUsagePct: 95}}
 		},
 	})
 	s.SetMachines(3)
@@ -46,8 +46,8 @@ func TestStatusFollowsABackup(t *testing.T) {
 	s.BackupPhase(machine, "web1", "etc", PhaseWaiting, nil)
 	clk.add(time.Minute)
 	st := s.Status()
-	if len(st.Backups) != 1 || st.Backups[0].Phase != PhaseWaiting || st.Backups[0].ReceivedBytes != 0 || st.Backups[0].Files != nil {
-		t.Errorf("waiting: backups %+v", st.Backups)
+	if len(st.Backups) != 0 || len(st.Waiting) != 1 || st.Waiting[0].State != PhaseWaiting || st.Waiting[0].Bytes != 0 || st.Waiting[0].Files != nil {
+		t.Errorf("waiting: backups %+v, waiting %+v", st.Backups, st.Waiting)
 	}
 	var files atomic.Int64
 	s.BackupPhase(machine, "web1", "etc", PhaseRunning, files.Load)
@@ -58,21 +58,23 @@ func TestStatusFollowsABackup(t *testing.T) {
 
 	st = s.Status()
 	seven := int64(7)
-	want := []BackupStatus{{
-		Machine: machine, Unit: "web1", Source: "etc", Phase: PhaseRunning,
-		Since: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), Elapsed: 2 * time.Minute,
-		PhaseSince: time.Date(2026, 11, 25, 3, 1, 0, 0, time.UTC), ReceivedBytes: 1500, Files: &seven,
+	want := []Backup{{
+		Machine: machine, Unit: "web1", Source: "etc", State: PhaseRunning,
+		Since: time.Date(2026, 11, 25, 3, 1, 0, 0, time.UTC), ElapsedSeconds: 60,
+		Bytes: 1500, BytesPerSecond: 25, Files: &seven,
 	}}
-	if diff := cmp.Diff(want, st.Backups); diff != "" {
-		t.Errorf("running backup (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, st.Backups); diff != "" || len(st.Waiting) != 0 {
+		t.Errorf("running backup (-want +got):\n%s\nwaiting %+v", diff, st.Waiting)
 	}
-	if len(st.Sessions) != 1 || st.Sessions[0].ReceivedBytes != 1510 || st.Sessions[0].Remote != "192.0.2.7:50000" {
-		t.Errorf("sessions %+v", st.Sessions)
+	wantAgents := []Session{{Machine: machine, Unit: "web1", Remote: "192.0.2.7:50000", Mode: ModeCheckin,
+		Since: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC), AgentPort: 51234}}
+	if diff := cmp.Diff(wantAgents, st.Agents); diff != "" || len(st.Restores) != 0 {
+		t.Errorf("agents (-want +got):\n%s\nrestores %+v", diff, st.Restores)
 	}
 	if c := s.Counts(); c != (Counts{Machines: 3, Checkins: 1, Running: 1, Spooled: 2}) {
 		t.Errorf("counts %+v", c)
 	}
-	if st.ReportsSpooled != 2 || len(st.Volumes) != 1 || st.Machines != 3 {
+	if st.SpooledReports != 2 || len(st.Volumes) != 1 || st.Keys.Machines != 3 {
 		t.Errorf("status %+v", st)
 	}
 
@@ -80,8 +82,22 @@ func TestStatusFollowsABackup(t *testing.T) {
 	end()
 	end() // twice is harmless
 	st = s.Status()
-	if len(st.Backups) != 0 || len(st.Sessions) != 0 || st.BackupsSucceeded != 1 || st.ReceivedBytes != 1510 {
+	if len(st.Backups) != 0 || len(st.Agents) != 0 {
 		t.Errorf("after: %+v", st)
+	}
+	// The totals are /metrics' alone.
+	want2 := `
+# HELP turku_storage_backups_total Source backups finished, by result (success, failure).
+# TYPE turku_storage_backups_total counter
+turku_storage_backups_total{result="failure"} 0
+turku_storage_backups_total{result="success"} 1
+# HELP turku_storage_backup_received_bytes_total Bytes received from agents through checkin tunnels.
+# TYPE turku_storage_backup_received_bytes_total counter
+turku_storage_backup_received_bytes_total 1510
+`
+	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(want2),
+		"turku_storage_backups_total", "turku_storage_backup_received_bytes_total"); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -95,8 +111,8 @@ func TestCollector(t *testing.T) {
 	// An older seed (read from disk after the backup) does not win.
 	s.SeedSource(machine, "web1", "etc", end.Add(-time.Hour))
 	s.AuthFailed()
-	s.ConnectionDropped(DropMaxStartups)
-	s.ConnectionDropped(DropMaxStartups)
+	s.ConnectionDropped("max_startups")
+	s.ConnectionDropped("max_startups")
 
 	want := `
 # HELP turku_storage_backups_total Source backups finished, by result (success, failure).
@@ -191,7 +207,7 @@ func TestRestoreSession(t *testing.T) {
 	clk.add(time.Second)
 	_, endNew := s.SessionStarted(ModeRestore, machine, "web1", "r", 50000, 50002)
 	got, changed = s.RestoreSession(machine)
-	if got == nil || got.Mode != ModeRestore || got.Port != 50000 || got.RestorePort != 50002 {
+	if got == nil || got.Mode != ModeRestore || got.AgentPort != 50000 || got.RestorePort != 50002 {
 		t.Errorf("restore session %+v, want the newest one, on 50002", got)
 	}
 	endNew()
@@ -201,17 +217,17 @@ func TestRestoreSession(t *testing.T) {
 	}
 	endOld()
 
-	if st := s.Status(); st.KeysFrom != "" || st.KeysUpdated != nil {
-		t.Errorf("keys before any load: %q %v", st.KeysFrom, st.KeysUpdated)
+	if k := s.Status().Keys; k.From != "" || !k.Updated.IsZero() {
+		t.Errorf("keys before any load: %+v", k)
 	}
 	cached := clk.Now().Add(-time.Hour)
 	s.KeysFromCache(cached)
-	if st := s.Status(); st.KeysFrom != KeysFromCache || st.KeysUpdated == nil || !st.KeysUpdated.Equal(cached) || st.KeyRefreshed != nil {
-		t.Errorf("keys from the cache: %q %v, refreshed %v", st.KeysFrom, st.KeysUpdated, st.KeyRefreshed)
+	if k := s.Status().Keys; k.From != KeysFromCache || !k.Updated.Equal(cached) || !k.Refreshed.IsZero() {
+		t.Errorf("keys from the cache: %+v", k)
 	}
 	s.KeyRefreshed(clk.Now())
-	if st := s.Status(); st.KeysFrom != KeysFromAPI || st.KeysUpdated == nil || !st.KeysUpdated.Equal(clk.Now()) {
-		t.Errorf("keys from the API: %q %v", st.KeysFrom, st.KeysUpdated)
+	if k := s.Status().Keys; k.From != KeysFromAPI || !k.Updated.Equal(clk.Now()) || !k.Refreshed.Equal(clk.Now()) {
+		t.Errorf("keys from the API: %+v", k)
 	}
 }
 

@@ -6,129 +6,128 @@ import (
 	"time"
 )
 
-// Status is a point-in-time copy of the live state; the control socket
-// arranges it into the document `status --json` prints.
+// Status is the live state at one moment, with the names of the
+// document `turku-storage status --json` prints (the control socket adds
+// what only serve knows: its name, version, start and slots). Operators script
+// against these names: add fields, never rename or drop one.
 type Status struct {
-	Time         time.Time  `json:"time"`
-	Machines     int        `json:"machines"`
-	KeyRefreshed *time.Time `json:"key_refreshed,omitempty"`
-	// KeysFrom is where the keys in use came from (KeysFromAPI,
-	// KeysFromCache; empty before either), KeysUpdated when the API sent
-	// them.
-	KeysFrom           string           `json:"keys_from,omitempty"`
-	KeysUpdated        *time.Time       `json:"keys_updated,omitempty"`
-	ReportsSpooled     int              `json:"reports_spooled"`
-	ReceivedBytes      int64            `json:"received_bytes"`
-	BackupsSucceeded   int64            `json:"backups_succeeded"`
-	BackupsFailed      int64            `json:"backups_failed"`
-	AuthFailures       int64            `json:"ssh_auth_failures"`
-	ConnectionsDropped map[string]int64 `json:"ssh_connections_dropped"`
-	Sessions           []SessionStatus  `json:"sessions"`
-	Backups            []BackupStatus   `json:"backups"`
-	// Failing are the sources whose last attempt failed.
-	Failing []FailingSource `json:"failing"`
-	Volumes []VolumeUsage   `json:"volumes"`
-	// Orphans are the machines with data here no longer assigned here.
+	Now time.Time `json:"now"`
+	// Agents are the connected agents with a running session.
+	Agents []Session `json:"agents"`
+	// Backups are the sources whose rsync runs now.
+	Backups []Backup `json:"backups"`
+	// Waiting are the sources waiting for a max_concurrent_backups slot.
+	Waiting []Backup `json:"waiting"`
+	// Restores are the agents in restore mode, with their ports.
+	Restores []Session `json:"restores"`
+	Keys     Keys      `json:"keys"`
+	// SpooledReports counts the reports waiting in VAR_DIR/reports for
+	// the API.
+	SpooledReports int `json:"spooled_reports"`
+	// Failing are the sources whose last attempt failed, longest failing
+	// first.
+	Failing []SourceStatus `json:"failing"`
+	Volumes []Volume       `json:"volumes"`
+	// Orphans are the machines with data here that the coordinator no
+	// longer assigns here, longest orphaned first.
 	Orphans []OrphanStatus `json:"orphans"`
 }
 
-// FailingSource is a source whose last backup attempt failed.
-type FailingSource struct {
-	Machine string `json:"machine"`
-	Unit    string `json:"unit"`
-	Source  string `json:"source"`
-	// Failures in a row, the first beginning at FailingSince.
-	Failures     int       `json:"consecutive_failures"`
-	FailingSince time.Time `json:"failing_since"`
-	LastAttempt  time.Time `json:"last_attempt"`
-	// LastSuccess is zero if the source never succeeded.
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastError   string    `json:"last_error"`
-}
-
-// SessionStatus is one connected agent's session.
-type SessionStatus struct {
-	Mode    string `json:"mode"`
-	Machine string `json:"machine"`
-	Unit    string `json:"unit"`
-	Remote  string `json:"remote"`
-	Port    int    `json:"port"` // the agent's forwarded PORT
-	// RestorePort is, for a restore session, the local port the
+// Session is a connected agent's session.
+type Session struct {
+	Machine string    `json:"machine"`
+	Unit    string    `json:"unit,omitempty"`
+	Remote  string    `json:"remote"`
+	Mode    string    `json:"mode"` // ModeCheckin or ModeRestore
+	Since   time.Time `json:"since"`
+	// AgentPort is the PORT the agent forwarded.
+	AgentPort int `json:"agent_port"`
+	// RestorePort is set for restore sessions: the local port the
 	// operator's rsync connects to.
-	RestorePort   int       `json:"restore_port,omitempty"`
-	Since         time.Time `json:"since"`
-	ReceivedBytes int64     `json:"received_bytes"`
+	RestorePort int `json:"restore_port,omitempty"`
 }
 
-// BackupStatus is one source backup running or waiting for a slot.
-type BackupStatus struct {
-	Machine string        `json:"machine"`
-	Unit    string        `json:"unit"`
-	Source  string        `json:"source"`
-	Phase   string        `json:"phase"` // PhaseWaiting or PhaseRunning
-	Since   time.Time     `json:"since"`
-	Elapsed time.Duration `json:"elapsed_ns"`
-	// PhaseSince is when it entered Phase: when it began to wait, or
-	// when rsync started.
-	PhaseSince time.Time `json:"phase_since"`
-	// ReceivedBytes is what the machine's tunnel carried since rsync
-	// started (0 while waiting).
-	ReceivedBytes int64 `json:"received_bytes"`
+// Backup is a source backup running or waiting for a slot.
+type Backup struct {
+	Machine string `json:"machine"`
+	Unit    string `json:"unit,omitempty"`
+	Source  string `json:"source"`
+	State   string `json:"state"` // PhaseRunning or PhaseWaiting
+	// Since is when rsync started (running) or when the wait began.
+	Since          time.Time `json:"since"`
+	ElapsedSeconds float64   `json:"elapsed_seconds"`
+	// Bytes received from the agent through the tunnel since rsync
+	// started, and their mean rate; running backups only.
+	Bytes          int64   `json:"bytes"`
+	BytesPerSecond float64 `json:"bytes_per_second"`
 	// Files is how many files rsync transferred so far (its --verbose
-	// file lines: new or changed files); nil while waiting.
+	// file lines: new or changed files, directories not counted); nil
+	// while waiting.
 	Files *int64 `json:"files,omitempty"`
 }
 
-// Status returns a copy of the live state. It reads the volumes and the
-// report spool, like a scrape does.
+// Keys is the machine key set in use.
+type Keys struct {
+	Machines int `json:"machines"`
+	// Updated is when the key set was fetched from the API; zero before
+	// any refresh or cache.
+	Updated time.Time `json:"updated"`
+	// From is KeysFromAPI after a refresh, KeysFromCache when loaded at
+	// start; empty before either.
+	From string `json:"from,omitempty"`
+	// Refreshed is when a refresh from the API last succeeded; zero
+	// before the first.
+	Refreshed time.Time `json:"refreshed,omitzero"`
+}
+
+// Status returns a copy of the live state, every list oldest first. It
+// reads the volumes and the report spool, like a scrape does.
 func (s *State) Status() Status {
 	now := s.opts.Now()
 	st := Status{
-		Time:               now,
-		Machines:           int(s.machines.Load()),
-		ReceivedBytes:      s.received.Load(),
-		AuthFailures:       s.authFailures.Load(),
-		ConnectionsDropped: map[string]int64{},
-		Sessions:           []SessionStatus{},
-		Backups:            []BackupStatus{},
-		Failing:            []FailingSource{},
-		Volumes:            []VolumeUsage{},
-		Orphans:            s.orphanList(),
+		Now:      now,
+		Agents:   []Session{},
+		Backups:  []Backup{},
+		Waiting:  []Backup{},
+		Restores: []Session{},
+		Keys:     Keys{Machines: int(s.machines.Load())},
+		Failing:  []SourceStatus{},
+		Volumes:  []Volume{},
+		Orphans:  s.orphanList(),
 	}
 	if ns := s.keyRefresh.Load(); ns != 0 {
-		t := time.Unix(0, ns)
-		st.KeyRefreshed = &t
+		st.Keys.Refreshed = time.Unix(0, ns)
 	}
 	if s.opts.SpooledReports != nil {
-		st.ReportsSpooled = s.opts.SpooledReports()
+		st.SpooledReports = s.opts.SpooledReports()
 	}
 	if s.opts.Volumes != nil {
 		st.Volumes = append(st.Volumes, s.opts.Volumes()...)
 	}
 	s.mu.Lock()
-	st.KeysFrom = s.keysFrom
-	if !s.keysUpdated.IsZero() {
-		t := s.keysUpdated
-		st.KeysUpdated = &t
-	}
-	st.BackupsSucceeded, st.BackupsFailed = s.results["success"], s.results["failure"]
-	for k, v := range s.dropped {
-		st.ConnectionsDropped[k] = v
-	}
+	st.Keys.From, st.Keys.Updated = s.keysFrom, s.keysUpdated
 	for se := range s.sessions {
-		st.Sessions = append(st.Sessions, se.status())
+		st.Agents = append(st.Agents, se.status())
+		if se.mode == ModeRestore {
+			st.Restores = append(st.Restores, se.status())
+		}
 	}
 	for k, b := range s.backups {
-		bs := BackupStatus{Machine: k.machine, Unit: b.unit, Source: k.source, Phase: b.phase, Since: b.since,
-			Elapsed: now.Sub(b.since), PhaseSince: b.phaseSince}
-		if b.phase == PhaseRunning {
-			bs.ReceivedBytes = s.machineReceived(k.machine) - b.startBytes
+		e := Backup{Machine: k.machine, Unit: b.unit, Source: k.source, State: b.phase, Since: b.phaseSince,
+			ElapsedSeconds: now.Sub(b.phaseSince).Seconds()}
+		if b.phase != PhaseRunning {
+			st.Waiting = append(st.Waiting, e)
+			continue
 		}
+		e.Bytes = s.machineReceived(k.machine) - b.startBytes
 		if b.files != nil {
 			n := b.files()
-			bs.Files = &n
+			e.Files = &n
 		}
-		st.Backups = append(st.Backups, bs)
+		if e.ElapsedSeconds > 0 {
+			e.BytesPerSecond = float64(e.Bytes) / e.ElapsedSeconds
+		}
+		st.Backups = append(st.Backups, e)
 	}
 	for k, v := range s.sources {
 		if v.failures == 0 {
@@ -137,28 +136,29 @@ func (s *State) Status() Status {
 		if _, ok := s.assigned[k.machine]; s.assigned != nil && !ok {
 			continue // no longer assigned here
 		}
-		st.Failing = append(st.Failing, FailingSource{Machine: k.machine, Unit: v.unit, Source: k.source, Failures: v.failures,
-			FailingSince: v.failingSince, LastAttempt: v.lastAttempt, LastSuccess: v.lastSuccess, LastError: v.lastError})
+		st.Failing = append(st.Failing, v.status(k))
 	}
 	s.mu.Unlock()
-	slices.SortFunc(st.Failing, func(a, b FailingSource) int {
+	slices.SortFunc(st.Failing, func(a, b SourceStatus) int {
 		return cmp.Or(a.FailingSince.Compare(b.FailingSince), cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
 	})
-	slices.SortFunc(st.Sessions, func(a, b SessionStatus) int {
-		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Machine, b.Machine))
-	})
-	slices.SortFunc(st.Backups, func(a, b BackupStatus) int {
-		return cmp.Or(cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
-	})
+	for _, list := range [][]Session{st.Agents, st.Restores} {
+		slices.SortFunc(list, func(a, b Session) int {
+			return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Machine, b.Machine))
+		})
+	}
+	for _, list := range [][]Backup{st.Backups, st.Waiting} {
+		slices.SortFunc(list, func(a, b Backup) int {
+			return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
+		})
+	}
 	return st
 }
 
-// status copies a session; it reads only atomics and immutable fields.
-func (se *session) status() SessionStatus {
-	return SessionStatus{
-		Mode: se.mode, Machine: se.machine, Unit: se.unit, Remote: se.remote,
-		Port: se.port, RestorePort: se.restorePort, Since: se.since, ReceivedBytes: se.received.Load(),
-	}
+// status copies a session; it reads only immutable fields.
+func (se *session) status() Session {
+	return Session{Machine: se.machine, Unit: se.unit, Remote: se.remote, Mode: se.mode, Since: se.since,
+		AgentPort: se.port, RestorePort: se.restorePort}
 }
 
 // Counts are the figures systemd's STATUS= line shows.

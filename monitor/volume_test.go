@@ -11,8 +11,8 @@ import (
 // inode series are exported where the filesystem counts inodes, and a
 // volume whose usage could not be read has only its thresholds and state.
 func TestCollectorVolumes(t *testing.T) {
-	s := New(Options{Volumes: func() []VolumeUsage {
-		return []VolumeUsage{
+	s := New(Options{Volumes: func() []Volume {
+		return []Volume{
 			{Name: "good", State: "ok", SizeBytes: 1000, UsedBytes: 500, FreeBytes: 450, MaxUsagePct: 95,
 				Inodes: 100, InodesFree: 4, MaxInodeUsagePct: 90},
 			{Name: "ro", State: "read-only", SizeBytes: 1000, UsedBytes: 10, FreeBytes: 990, MaxUsagePct: 95, MaxInodeUsagePct: 95},

@@ -73,3 +73,12 @@ func (l *Logger) write(level, format string, args []any) {
 	}
 	_, l.err = io.WriteString(l.w, line)
 }
+
+// RestoreActive tells the agent its restore listens on port, in the old
+// storage unit's words, which agents and their operators look for.
+func (l *Logger) RestoreActive(port int) {
+	l.Infof("Restore mode active on port %d.  Good luck.", port)
+}
+
+// RestoreFinished tells the agent its restore mode is over.
+func (l *Logger) RestoreFinished() { l.Infof("Restore mode finished") }

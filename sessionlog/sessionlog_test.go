@@ -39,3 +39,17 @@ func TestLogger(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreLines: the restore lines are the old storage unit's, word
+// for word (two spaces before "Good luck."), at INFO.
+func TestRestoreLines(t *testing.T) {
+	var b strings.Builder
+	l := New(&b, "primary", true, func() time.Time { return time.Date(2026, 11, 25, 3, 15, 0, 0, time.UTC) })
+	l.RestoreActive(50123)
+	l.RestoreFinished()
+	want := "[2026-11-25 03:15:00,000 primary] INFO: Restore mode active on port 50123.  Good luck.\n" +
+		"[2026-11-25 03:15:00,000 primary] INFO: Restore mode finished\n"
+	if got := b.String(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

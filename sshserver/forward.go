@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	glssh "github.com/gliderlabs/ssh"
 	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -49,13 +48,7 @@ func loopbackBind(addr string) bool {
 // handleTCPIPForward records the agent's -R without binding anything: the
 // session later opens a private endpoint (checkin) or the restore port, and
 // only for a port recorded here.
-func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *gossh.Request) (bool, []byte) {
-	c := connOf(gctx)
-	if !c.startWork() {
-		return false, nil
-	}
-	defer c.doneWork()
-	defer c.recoverRequest(req.Type)
+func (s *Server) handleTCPIPForward(c *conn, req *gossh.Request) (bool, []byte) {
 	var p tcpipForwardRequest
 	if err := gossh.Unmarshal(req.Payload, &p); err != nil {
 		c.logger().Warn("malformed tcpip-forward request", "err", err)
@@ -93,13 +86,7 @@ func (s *Server) handleTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *go
 	return true, nil
 }
 
-func (s *Server) handleCancelTCPIPForward(gctx glssh.Context, _ *glssh.Server, req *gossh.Request) (bool, []byte) {
-	c := connOf(gctx)
-	if !c.startWork() {
-		return false, nil
-	}
-	defer c.doneWork()
-	defer c.recoverRequest(req.Type)
+func (s *Server) handleCancelTCPIPForward(c *conn, req *gossh.Request) (bool, []byte) {
 	var p tcpipForwardRequest
 	if err := gossh.Unmarshal(req.Payload, &p); err != nil {
 		c.logger().Warn("malformed cancel-tcpip-forward request", "err", err)
@@ -156,13 +143,7 @@ func (c *conn) forwardsChangedLocked() {
 // denyGlobalRequest answers every other global request false:
 // keepalive@openssh.com and no-more-sessions@openssh.com expect exactly
 // that, and streamlocal forwards are not offered.
-func (s *Server) denyGlobalRequest(gctx glssh.Context, _ *glssh.Server, req *gossh.Request) (bool, []byte) {
-	c := connOf(gctx)
-	if !c.startWork() {
-		return false, nil
-	}
-	defer c.doneWork()
-	defer c.recoverRequest(req.Type)
+func (s *Server) denyGlobalRequest(c *conn, req *gossh.Request) (bool, []byte) {
 	switch req.Type {
 	case "keepalive@openssh.com", "no-more-sessions@openssh.com", "hostkeys-prove-00@openssh.com":
 	default:
@@ -172,20 +153,13 @@ func (s *Server) denyGlobalRequest(gctx glssh.Context, _ *glssh.Server, req *gos
 }
 
 // denyForwardChannel refuses ssh -L, -D and -W: agents reach nothing here.
-func (s *Server) denyForwardChannel(_ *glssh.Server, _ *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
-	c := connOf(gctx)
-	if c.startWork() {
-		defer c.doneWork()
-		c.logger().Warn("forwarding channel refused", "type", nc.ChannelType())
-	}
+func (s *Server) denyForwardChannel(c *conn, _ *gossh.ServerConn, nc gossh.NewChannel) {
+	c.logger().Warn("forwarding channel refused", "type", nc.ChannelType())
 	nc.Reject(gossh.Prohibited, "port forwarding is not allowed")
 }
 
-func (s *Server) denyChannel(_ *glssh.Server, _ *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
-	c := connOf(gctx)
-	if c.startWork() {
-		defer c.doneWork()
-		c.logger().Info("channel type refused", "type", nc.ChannelType())
-	}
+// denyChannel refuses every channel type not named in the server's map.
+func (s *Server) denyChannel(c *conn, _ *gossh.ServerConn, nc gossh.NewChannel) {
+	c.logger().Info("channel type refused", "type", nc.ChannelType())
 	nc.Reject(gossh.UnknownChannelType, "unsupported channel type")
 }

@@ -29,8 +29,10 @@ var allowedKeyTypes = []string{
 	gossh.KeyAlgoRSA,
 }
 
-// Machine is a machine allowed to log in: its UUID and what the coordinator
-// said about it.
+// Machine is a machine allowed to log in: its UUID (the key of
+// storage_update_config's map) and what the coordinator said about it, in
+// apiclient's wire type as the server takes it (Options.Machines,
+// SetMachines): nothing is converted between the API and the key store.
 type Machine struct {
 	UUID string
 	Info apiclient.MachineInfo

@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// Session modes an Observer is told of.
-const (
-	ModeCheckin = "checkin"
-	ModeRestore = "restore"
-)
-
 // Reasons for ConnectionDropped.
 const (
 	DropMaxStartups = "max_startups"      // the global cap was full
@@ -49,7 +43,8 @@ type Observer interface {
 	// ConnectionDropped counts a connection the server dropped for one
 	// of the Drop reasons (admission control may add its own).
 	ConnectionDropped(reason string)
-	// SessionStarted records an agent's session; received is told of the
+	// SessionStarted records an agent's session (mode is
+	// monitor.ModeCheckin or monitor.ModeRestore); received is told of the
 	// bytes its checkin tunnel carries from the agent, end is called once
 	// when the session ends. agentPort is the PORT the agent forwarded;
 	// restorePort is, for a restore, the local port the operator's rsync

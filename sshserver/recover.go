@@ -2,7 +2,6 @@ package sshserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -10,8 +9,9 @@ import (
 )
 
 // errInternal ends a connection whose handler panicked; the agent reads
-// "Session ended: internal error" at most.
-var errInternal = errors.New("internal error")
+// "Session ended: internal error" at most, as for any cause not declared
+// agent-visible.
+var errInternal = newAgentError("internal error")
 
 // panicError is a panic recovered from a Puller.
 type panicError struct{ value any }
@@ -63,9 +63,19 @@ func (sess *session) pull(ctx context.Context, req PullRequest) (err error) {
 
 // recoverRequest answers a global request whose handler panicked with
 // false (the zero results of the handler), logging the stack. Deferred by
-// the request handlers, which gliderlabs runs on a goroutine of its own.
+// request.
 func (c *conn) recoverRequest(kind string) {
 	if v := recover(); v != nil {
 		c.logger().Error("panic recovered in global request", "type", kind, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+}
+
+// recoverChannel ends the connection whose channel handler panicked (the
+// channel may be accepted already), logging the stack. Deferred by
+// channel; a session's own panics are recoverSession's.
+func (c *conn) recoverChannel(kind string) {
+	if v := recover(); v != nil {
+		c.logger().Error("panic recovered in channel handler", "type", kind, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+		c.cancel(errInternal)
 	}
 }

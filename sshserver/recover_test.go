@@ -2,6 +2,8 @@ package sshserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -158,4 +160,64 @@ func TestConnectionPanic(t *testing.T) {
 		t.Errorf("no panic with stack in the log: %s", s)
 	}
 	checkinWorks(t, ts)
+}
+
+// TestRequestAndChannelPanic: a panic in a global request's handler
+// answers that request false and the connection serves on; a panic in a
+// channel's handler ends that connection only. Both go through the one
+// wrapper of every handler (request, channel).
+func TestRequestAndChannelPanic(t *testing.T) {
+	for _, tt := range []struct {
+		name, at, recovered string
+		// trigger makes the handler run on c and fails unless it is
+		// refused; after checks the connection then.
+		trigger func(c *gossh.Client) error
+		after   func(t *testing.T, ts *testServer, c *gossh.Client)
+	}{
+		{"global request", "global request refused", "panic recovered in global request",
+			func(c *gossh.Client) error {
+				if ok, _, err := c.SendRequest("example@turku.invalid", true, nil); ok || err != nil {
+					return fmt.Errorf("answered %v, %v; want false", ok, err)
+				}
+				return nil
+			},
+			func(t *testing.T, _ *testServer, c *gossh.Client) {
+				// The same connection serves a checkin.
+				if ok, err := forwardRequest(c, "localhost", 50001); !ok || err != nil {
+					t.Fatalf("tcpip-forward: %v %v", ok, err)
+				}
+				if code, stderr := runSession(t, c, checkinRequest(50001)); code != 0 {
+					t.Errorf("checkin after the panic: exit %d: %s", code, stderr)
+				}
+			}},
+		{"channel", "forwarding channel refused", "panic recovered in channel handler",
+			func(c *gossh.Client) error {
+				if _, err := c.Dial("tcp", "127.0.0.1:22"); err == nil {
+					return errors.New("direct-tcpip accepted")
+				}
+				return nil
+			},
+			func(t *testing.T, ts *testServer, c *gossh.Client) {
+				// That connection is ended; the server serves others.
+				if err := c.Wait(); err == nil {
+					t.Error("connection ended without error")
+				}
+				checkinWorks(t, ts)
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs agenttest.Output
+			h := newPanicOnce(slog.NewTextHandler(&logs, nil), tt.at)
+			ts := startServer(t, func(o *Options) { o.Logger = slog.New(h) })
+			c := ts.dial(t, ts.keys[uuidV])
+			if err := tt.trigger(c); err != nil {
+				t.Fatal(err)
+			}
+			h.waitRecovered(t)
+			if s := logs.String(); !strings.Contains(s, tt.recovered) || !strings.Contains(s, "goroutine ") {
+				t.Errorf("no panic with stack in the log: %s", s)
+			}
+			tt.after(t, ts, c)
+		})
+	}
 }

@@ -42,21 +42,22 @@ type PullRequest struct {
 
 // Causes a session or connection ended, as context.Cause reports them and
 // as the agent reads them ("Session ended: machine revoked").
+// Those the agent may read are declared with newAgentError (agenterror.go).
 var (
-	ErrMachineRevoked = errors.New("machine revoked")
-	ErrShutdown       = errors.New("shutdown")
+	ErrMachineRevoked = newAgentError("machine revoked")
+	ErrShutdown       = newAgentError("shutdown")
 	// ErrServerClosed is returned by Serve after Shutdown.
 	ErrServerClosed = errors.New("sshserver: server closed")
 
-	errConnClosed      = errors.New("connection closed")
-	errSessionDone     = errors.New("session ended")
-	errLoginGrace      = errors.New("login grace time exceeded")
-	errHandshakeTime   = errors.New("handshake time exceeded")
-	errTooManyKeys     = errors.New("too many public keys offered")
-	errTooManySessions = errors.New("too many sessions")
-	errRestoreLifetime = errors.New("restore time limit reached")
-	errMachineConns    = errors.New("too many connections for this machine")
-	errRequestTime     = errors.New("no request within the session request time")
+	errConnClosed      = errors.New("connection closed") // nobody left to tell
+	errSessionDone     = errors.New("session ended")     // after the exit status
+	errLoginGrace      = newAgentError("login grace time exceeded")
+	errHandshakeTime   = newAgentError("handshake time exceeded")
+	errTooManyKeys     = newAgentError("too many public keys offered")
+	errTooManySessions = newAgentError("too many sessions")
+	errRestoreLifetime = newAgentError("restore time limit reached")
+	errMachineConns    = newAgentError("too many connections for this machine")
+	errRequestTime     = newAgentError("no request within the session request time")
 )
 
 // Defaults, after OpenSSH's sshd where it has one.
@@ -281,16 +282,18 @@ func New(opts Options) (*Server, error) {
 		PtyCallback: func(glssh.Context, glssh.Pty) bool { return false },
 		Handler:     func(sess glssh.Session) { sess.Exit(1) },
 		// Explicit maps, so gliderlabs' package-level defaults never apply.
+		// Each handler through request or channel: the connection's
+		// bookkeeping (its work, a recovered panic) in one place.
 		ChannelHandlers: map[string]glssh.ChannelHandler{
-			"session":                        s.handleSession,
-			"direct-tcpip":                   s.denyForwardChannel,
-			"direct-streamlocal@openssh.com": s.denyForwardChannel,
-			"default":                        s.denyChannel,
+			"session":                        s.channel(s.handleSession),
+			"direct-tcpip":                   s.channel(s.denyForwardChannel),
+			"direct-streamlocal@openssh.com": s.channel(s.denyForwardChannel),
+			"default":                        s.channel(s.denyChannel),
 		},
 		RequestHandlers: map[string]glssh.RequestHandler{
-			"tcpip-forward":        s.handleTCPIPForward,
-			"cancel-tcpip-forward": s.handleCancelTCPIPForward,
-			"default":              s.denyGlobalRequest,
+			"tcpip-forward":        s.request(s.handleTCPIPForward),
+			"cancel-tcpip-forward": s.request(s.handleCancelTCPIPForward),
+			"default":              s.request(s.denyGlobalRequest),
 		},
 		SubsystemHandlers: map[string]glssh.SubsystemHandler{},
 		// Deadlines are ours (see conn); gliderlabs' would reset them.
@@ -496,16 +499,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // shutdownCause is why sessions end when ctx, a shutdown context, ended:
-// its cause when it has one, as an ErrShutdown.
+// its cause when it has one, as an ErrShutdown. The caller gave that
+// cause for the agent to read, so all of it is agent-visible.
 func shutdownCause(ctx context.Context) error {
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, ErrShutdown):
-		return cause
+		return &agentError{cause}
 	case cause == nil || cause == context.Canceled || cause == context.DeadlineExceeded:
 		return ErrShutdown
 	}
-	return fmt.Errorf("%w: %w", ErrShutdown, cause)
+	return &agentError{fmt.Errorf("%w: %w", ErrShutdown, cause)}
 }
 
 // PortRange is an inclusive range of agent ports (tunnel.PortRange), so

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	glssh "github.com/gliderlabs/ssh"
 	"github.com/turku-backup/turku-storage/agentproto"
+	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/sessionlog"
 	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
@@ -43,13 +43,7 @@ type session struct {
 
 // handleSession is the "session" channel handler. It replaces gliderlabs'
 // DefaultSessionHandler, which accepts env and agent forwarding requests.
-func (s *Server) handleSession(_ *glssh.Server, sconn *gossh.ServerConn, nc gossh.NewChannel, gctx glssh.Context) {
-	c := connOf(gctx)
-	if !c.startWork() {
-		nc.Reject(gossh.ResourceShortage, "connection closing")
-		return
-	}
-	defer c.doneWork()
+func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewChannel) {
 	m, ok := s.machineFor(c, sconn)
 	if !ok {
 		c.logger().Warn("session refused: machine no longer authorized")
@@ -296,7 +290,7 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 // checkin hands the Puller a private endpoint carried to the agent's
 // daemon; log carries no "port", which the tunnel adds.
 func (sess *session) checkin(ctx context.Context, fwd forward, req *agentproto.Request, alog *sessionlog.Logger, log *slog.Logger) int {
-	received, end := sess.srv.opts.Observer.SessionStarted(ModeCheckin, sess.machine.UUID, sess.machine.Info.UnitName,
+	received, end := sess.srv.opts.Observer.SessionStarted(monitor.ModeCheckin, sess.machine.UUID, sess.machine.Info.UnitName,
 		sess.conn.RemoteAddr().String(), int(fwd.Port), 0)
 	defer end()
 	ep, err := tunnel.Checkin(ctx, sess.sconn, fwd.BindAddr, fwd.Port, log, tunnel.CountReceived(received))
@@ -335,12 +329,12 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		return restoreRefused(err, fwd.Port, sess.srv.tunnelPorts(), alog, log)
 	}
 	defer ep.Close()
-	_, end := sess.srv.opts.Observer.SessionStarted(ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,
+	_, end := sess.srv.opts.Observer.SessionStarted(monitor.ModeRestore, sess.machine.UUID, sess.machine.Info.UnitName,
 		sess.conn.RemoteAddr().String(), int(fwd.Port), ep.Port())
 	defer end()
 	log = log.With("port", fwd.Port)
 	log.Info("restore mode active", "listen", ep.Addr().String(), "max_lifetime", sess.srv.opts.RestoreMaxLifetime)
-	alog.Infof("Restore mode active on port %d.  Good luck.", ep.Port())
+	alog.RestoreActive(ep.Port())
 	// A restore forgotten in a terminal holds its slot and a port: it
 	// ends after RestoreMaxLifetime, and the agent is told why.
 	ctx, cancel := context.WithTimeoutCause(ctx, sess.srv.opts.RestoreMaxLifetime, errRestoreLifetime)
@@ -371,13 +365,13 @@ func (sess *session) restore(ctx context.Context, fwd forward, br *bufio.Reader,
 		alog.Errorf("Restore mode ended: the storage unit's time limit of %s was reached", sess.srv.opts.RestoreMaxLifetime)
 		return 1
 	}
-	alog.Infof("Restore mode finished")
+	alog.RestoreFinished()
 	log.Info("restore mode finished", "shutdown", draining)
 	if ctx.Err() != nil {
 		return sess.ended(ctx, alog)
 	}
 	if draining {
-		alog.Errorf("Session ended: %v", ErrShutdown)
+		alog.Errorf("Session ended: %s", agentMessage(ErrShutdown))
 		return 1
 	}
 	return 0
@@ -391,6 +385,6 @@ func (sess *session) ended(ctx context.Context, alog *sessionlog.Logger) int {
 		return 1
 	}
 	sess.logger.Warn("session ended early", "err", cause)
-	alog.Errorf("Session ended: %v", cause)
+	alog.Errorf("Session ended: %s", agentMessage(cause))
 	return 1
 }

@@ -73,7 +73,7 @@ func (s *Server) machine(uuid string) (MachinePage, bool) {
 	disk, _ := s.disk.snapshot()
 	var row MachineRow
 	found := false
-	if rows := s.machineRows(now, disk, st.Backups, uuid); len(rows) == 1 {
+	if rows := s.machineRows(now, disk, backups(st), uuid); len(rows) == 1 {
 		row, found = rows[0], true
 	}
 	p := MachinePage{Name: s.opts.Name, Now: now, Attempts: []history.Attempt{}, Sources: []SourceDetail{}}

@@ -42,12 +42,12 @@ type Overview struct {
 	Query    Query        `json:"query"`
 	// Matching is how many machines the query selects; Page lists
 	// those of page Query.Page of Pages.
-	Matching int                   `json:"matching"`
-	Pages    int                   `json:"pages"`
-	Page     []MachineRow          `json:"page"`
-	Running  Running               `json:"running"`
-	Volumes  []monitor.VolumeUsage `json:"volumes"`
-	Keys     Keys                  `json:"keys"`
+	Matching int              `json:"matching"`
+	Pages    int              `json:"pages"`
+	Page     []MachineRow     `json:"page"`
+	Running  Running          `json:"running"`
+	Volumes  []monitor.Volume `json:"volumes"`
+	Keys     Keys             `json:"keys"`
 	// ReportsSpooled counts the reports waiting in VAR_DIR/reports.
 	ReportsSpooled int `json:"reports_spooled"`
 	// DiskRead is when the snapshots on disk were last read in full;
@@ -177,14 +177,14 @@ func (s *Server) overview(q Query) Overview {
 	st := s.opts.State.Status()
 	rule := s.opts.Staleness
 	ov := Overview{Name: s.opts.Name, Now: now, MaxAge: rule.MaxAge.String(), Query: q,
-		Running: running(st), Volumes: st.Volumes, ReportsSpooled: st.ReportsSpooled,
-		Keys: Keys{Machines: st.Machines, From: st.KeysFrom, Updated: st.KeysUpdated, Refreshed: st.KeyRefreshed}}
+		Running: running(st), Volumes: st.Volumes, ReportsSpooled: st.SpooledReports,
+		Keys: Keys{Machines: st.Keys.Machines, From: st.Keys.From, Updated: timeOrNil(st.Keys.Updated), Refreshed: timeOrNil(st.Keys.Refreshed)}}
 	if rule.WarnAge > 0 {
 		ov.WarnAge = rule.WarnAge.String()
 	}
 	disk, read := s.disk.snapshot()
 	ov.DiskRead = read
-	rows := s.machineRows(now, disk, st.Backups, "")
+	rows := s.machineRows(now, disk, backups(st), "")
 	ov.Machines = len(rows)
 	counts := map[string]int{}
 	for _, r := range rows {
@@ -254,7 +254,7 @@ func sortRows(rows []MachineRow, by string) {
 // machineRows merges the machines assigned here, the sources the live
 // state knows and what the disk holds, and rates each; only that machine
 // when only is set.
-func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups []monitor.BackupStatus, only string) []MachineRow {
+func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups []monitor.Backup, only string) []MachineRow {
 	assigned, assignedKnown := s.opts.State.Assigned()
 	sources := s.opts.State.Sources()
 	runningNow := map[[2]string]bool{}
@@ -387,48 +387,29 @@ func machineState(r *MachineRow, assignedKnown bool, rule history.Staleness, now
 	return worst
 }
 
-// Running is the backups running and waiting now: /api/running.
+// Running is the source backups running and waiting for a slot, as the
+// live state lists them (oldest first).
 type Running struct {
-	Now     time.Time    `json:"now"`
-	Running []RunningRow `json:"running"`
-	Waiting []RunningRow `json:"waiting"`
-}
-
-// RunningRow is one source backup running or waiting for a slot.
-type RunningRow struct {
-	Machine string    `json:"machine"`
-	Unit    string    `json:"unit,omitempty"`
-	Source  string    `json:"source"`
-	Since   time.Time `json:"since"`
-	// Elapsed since rsync started (running) or the wait began.
-	ElapsedSeconds float64 `json:"elapsed_seconds"`
-	// Bytes received from the agent so far and their mean rate.
-	Bytes          int64   `json:"bytes"`
-	BytesPerSecond float64 `json:"bytes_per_second"`
-	Files          *int64  `json:"files,omitempty"`
+	Now     time.Time        `json:"now"`
+	Running []monitor.Backup `json:"running"`
+	Waiting []monitor.Backup `json:"waiting"`
 }
 
 func running(st monitor.Status) Running {
-	out := Running{Now: st.Time, Running: []RunningRow{}, Waiting: []RunningRow{}}
-	for _, b := range st.Backups {
-		r := RunningRow{Machine: b.Machine, Unit: b.Unit, Source: b.Source, Since: b.PhaseSince,
-			ElapsedSeconds: st.Time.Sub(b.PhaseSince).Seconds()}
-		if b.Phase != monitor.PhaseRunning {
-			out.Waiting = append(out.Waiting, r)
-			continue
-		}
-		r.Bytes, r.Files = b.ReceivedBytes, b.Files
-		if r.ElapsedSeconds > 0 {
-			r.BytesPerSecond = float64(r.Bytes) / r.ElapsedSeconds
-		}
-		out.Running = append(out.Running, r)
+	return Running{Now: st.Now, Running: st.Backups, Waiting: st.Waiting}
+}
+
+// backups are the source backups running or waiting.
+func backups(st monitor.Status) []monitor.Backup {
+	return append(slices.Clip(st.Backups), st.Waiting...)
+}
+
+// timeOrNil is t, or nil for the zero time.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	for _, list := range [][]RunningRow{out.Running, out.Waiting} {
-		slices.SortFunc(list, func(a, b RunningRow) int {
-			return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Source, b.Source))
-		})
-	}
-	return out
+	return &t
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {

@@ -393,8 +393,8 @@ func TestRunning(t *testing.T) {
 // check found unusable stands out with its message.
 func TestVolumes(t *testing.T) {
 	u := newUnit(t)
-	u.state = monitor.New(monitor.Options{Now: func() time.Time { return u.now }, Volumes: func() []monitor.VolumeUsage {
-		return []monitor.VolumeUsage{
+	u.state = monitor.New(monitor.Options{Now: func() time.Time { return u.now }, Volumes: func() []monitor.Volume {
+		return []monitor.Volume{
 			{Name: "a", Path: "/srv/a", State: "ok", SizeBytes: 100 << 30, UsedBytes: 60 << 30, FreeBytes: 35 << 30, UsedPct: 63.2,
 				MaxUsagePct: 95, Inodes: 1000, InodesFree: 250, InodeUsedPct: 75, MaxInodeUsagePct: 95, AcceptNew: true, HighWaterPct: 80},
 			{Name: "b", Path: "/srv/b", State: "not mounted", Message: "volume b: /srv/b is not mounted", MaxUsagePct: 95},

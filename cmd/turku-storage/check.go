@@ -1,32 +1,17 @@
 package main
 
 import (
-	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
-	"github.com/turku-backup/turku-storage/config"
-	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/health"
 )
-
-// Nagios plugin exit statuses (Nagios Plugin API, "Return code").
-const (
-	checkOK       = 0
-	checkWarning  = 1
-	checkCritical = 2
-	checkUnknown  = 3
-)
-
-var checkStates = []string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
 func newCheckCmd(g *globals) *cobra.Command {
 	var maxAge, warnAge time.Duration
@@ -68,18 +53,21 @@ that do not scrape /metrics can call it.`,
 			}
 			cfg, err := g.load(log)
 			if err == nil {
-				var r checkResult
-				r, err = runCheck(cmd.Context(), cfg, maxAge, warnAge, time.Now())
+				var r health.Result
+				r, err = health.Check(cmd.Context(), health.Options{VarDir: cfg.VarDir, Location: cfg.Location,
+					Volumes: backup.VolumeStatus(cfg.VarDir, backupVolumes(cfg.Volumes)), SpooledReports: backup.SpooledReports(cfg.VarDir),
+					Orphans: orphanedSince(cfg), OrphanWarnAfter: cfg.OrphanWarnAfter,
+					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now()})
 				if err == nil {
-					r.write(g.stdout)
-					if r.state == checkOK {
+					printCheck(g.stdout, r)
+					if r.State == health.OK {
 						return nil
 					}
-					return &exitError{code: r.state, err: errors.New(checkStates[r.state]), quiet: true}
+					return &exitError{code: r.State, err: errors.New(health.StateNames[r.State]), quiet: true}
 				}
 			}
 			fmt.Fprintf(g.stdout, "TURKU-STORAGE UNKNOWN - %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-			return &exitError{code: checkUnknown, err: err}
+			return &exitError{code: health.Unknown, err: err}
 		},
 	}
 	cmd.Flags().DurationVar(&maxAge, "max-age", 48*time.Hour, "CRITICAL when a source's newest snapshot is older")
@@ -87,274 +75,11 @@ that do not scrape /metrics can call it.`,
 	return cmd
 }
 
-// checkResult is what check found.
-type checkResult struct {
-	state    int
-	summary  []string // joined into the first line
-	details  []string // one line each after it
-	perfdata []string
-}
-
-func (r *checkResult) raise(state int) { r.state = max(r.state, state) }
-
-func (r checkResult) write(w io.Writer) {
-	fmt.Fprintf(w, "TURKU-STORAGE %s - %s | %s\n", checkStates[r.state], strings.Join(r.summary, "; "), strings.Join(r.perfdata, " "))
-	for _, d := range r.details {
+// printCheck writes r as a Nagios plugin's output: the state, summary and
+// perfdata on the first line, then a line per problem.
+func printCheck(w io.Writer, r health.Result) {
+	fmt.Fprintf(w, "TURKU-STORAGE %s - %s | %s\n", health.StateNames[r.State], strings.Join(r.Summary, "; "), strings.Join(r.Perfdata, " "))
+	for _, d := range r.Details {
 		fmt.Fprintln(w, d)
 	}
-}
-
-func runCheck(ctx context.Context, cfg *config.Config, maxAge, warnAge time.Duration, now time.Time) (checkResult, error) {
-	var r checkResult
-	machines, err := backup.Inventory(ctx, cfg.VarDir, cfg.Location)
-	if err != nil {
-		return r, fmt.Errorf("read machines: %w", err)
-	}
-	c := sourceCheck{r: &r, maxAge: maxAge, warnAge: warnAge, now: now}
-	hist := history.New(historyDir(cfg))
-	latest, err := hist.Latest()
-	if err != nil {
-		r.raise(checkWarning)
-		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
-	}
-	assigned, assignedKnown, err := hist.AssignedKnown()
-	if err != nil {
-		r.raise(checkWarning)
-		r.details = append(r.details, fmt.Sprintf("WARNING: backup history: %v", err))
-	}
-	seen := map[string]bool{}
-	oc := orphanCheck{r: &r, since: orphanedSince(cfg), warnAfter: cfg.OrphanWarnAfter, now: now}
-	for _, m := range machines {
-		seen[m.UUID] = true
-		who := m.UUID
-		if len(m.Names) > 0 {
-			who += " (" + strings.Join(m.Names, ", ") + ")"
-		}
-		if oc.skip(who, m.UUID) {
-			continue
-		}
-		if m.Err != nil {
-			c.unreadable++
-			r.raise(checkWarning)
-			r.details = append(r.details, fmt.Sprintf("WARNING: %s: %v", who, m.Err))
-		}
-		recs := latest[m.UUID]
-		for _, s := range m.Sources {
-			rec, ok := recs[s.Name]
-			delete(recs, s.Name)
-			c.source(who, s.Name, s.Newest(), rec, ok)
-		}
-		for _, name := range slices.Sorted(maps.Keys(recs)) {
-			c.source(who, name, nil, recs[name], true)
-		}
-		if len(m.Sources) == 0 && len(recs) == 0 {
-			c.machine(who, assigned[m.UUID])
-		}
-	}
-	// Machines with a history but no directory (every attempt failed
-	// before placement), then machines assigned here that never did
-	// anything at all.
-	for _, uuid := range slices.Sorted(maps.Keys(latest)) {
-		if seen[uuid] || departedHistory(uuid, assigned, assignedKnown) {
-			continue
-		}
-		seen[uuid] = true
-		who := uuidLabel(uuid, assigned[uuid].Unit)
-		for _, name := range slices.Sorted(maps.Keys(latest[uuid])) {
-			c.source(who, name, nil, latest[uuid][name], true)
-		}
-	}
-	for _, uuid := range slices.Sorted(maps.Keys(assigned)) {
-		if !seen[uuid] {
-			seen[uuid] = true
-			c.machine(uuidLabel(uuid, assigned[uuid].Unit), assigned[uuid])
-		}
-	}
-	c.summarise(len(seen))
-	oc.summarise()
-	var full, unusable int
-	for _, v := range volumeUsage(cfg.VarDir, cfg.Volumes) {
-		switch {
-		case v.State != backup.VolumeOK && v.State != backup.VolumeUnreadable:
-			// Missing, not a directory, not mounted, read-only: every
-			// backup on it fails.
-			unusable++
-			r.raise(checkCritical)
-			r.summary = append(r.summary, v.Message)
-			r.details = append(r.details, "CRITICAL: "+v.Message)
-		case v.Err != "" || v.State == backup.VolumeUnreadable:
-			r.raise(checkWarning)
-			r.details = append(r.details, fmt.Sprintf("WARNING: volume %s: %s", v.Name, cmp.Or(v.Err, v.Message)))
-		}
-		if v.Err != "" {
-			continue
-		}
-		switch {
-		case v.UsedPct > float64(v.MaxUsagePct):
-			full++
-			r.raise(checkCritical)
-			msg := fmt.Sprintf("volume %s %.1f%% full, above max_usage_pct %d%%: no backup starts there", v.Name, v.UsedPct, v.MaxUsagePct)
-			r.summary = append(r.summary, msg)
-			r.details = append(r.details, "CRITICAL: "+msg)
-		case v.Inodes > 0 && v.InodeUsedPct > float64(v.MaxInodeUsagePct):
-			full++
-			r.raise(checkCritical)
-			msg := fmt.Sprintf("volume %s: %.1f%% of inodes used, above max_inode_usage_pct %d%%: no backup starts there", v.Name, v.InodeUsedPct, v.MaxInodeUsagePct)
-			r.summary = append(r.summary, msg)
-			r.details = append(r.details, "CRITICAL: "+msg)
-		}
-		// Nagios perfdata: 'label'=value[UOM];warn;crit;min;max
-		r.perfdata = append(r.perfdata, fmt.Sprintf("'used_%s'=%.1f%%;;%d;0;100", v.Name, v.UsedPct, v.MaxUsagePct))
-		if v.Inodes > 0 {
-			r.perfdata = append(r.perfdata, fmt.Sprintf("'inodes_used_%s'=%.1f%%;;%d;0;100", v.Name, v.InodeUsedPct, v.MaxInodeUsagePct))
-		}
-	}
-	r.perfdata = append([]string{
-		fmt.Sprintf("machines=%d;;;0", len(seen)),
-		fmt.Sprintf("sources=%d;;;0", c.sources),
-		fmt.Sprintf("stale=%d;;;0", c.stale),
-		fmt.Sprintf("oldest_age=%.0fs;%s;%.0f;0", c.oldest.Seconds(), perfThreshold(warnAge), maxAge.Seconds()),
-		fmt.Sprintf("full_volumes=%d;;;0", full),
-		fmt.Sprintf("unusable_volumes=%d;;;0", unusable),
-		fmt.Sprintf("spooled_reports=%d;;;0", spooledReports(reportsDir(cfg))),
-		fmt.Sprintf("failing=%d;;;0", c.failing),
-		fmt.Sprintf("never_backed_up=%d;;;0", c.never),
-	}, r.perfdata...)
-	return r, nil
-}
-
-func perfThreshold(d time.Duration) string {
-	if d <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.0f", d.Seconds())
-}
-
-// roundAge shows an age to the minute, like "50h12m" (under a minute, to
-// the second: "42s").
-func roundAge(d time.Duration) string {
-	if d < time.Minute {
-		return d.Round(time.Second).String()
-	}
-	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
-}
-
-// sourceCheck rates each source (and each machine without one) against
-// --max-age and --warn-age, counting into the perfdata.
-type sourceCheck struct {
-	r               *checkResult
-	maxAge, warnAge time.Duration
-	now             time.Time
-
-	sources, checked, stale, warned, unreadable int
-	failing, never, lateMachines                int
-	oldest                                      time.Duration
-}
-
-// source rates one source from its newest snapshot on disk (nil: none)
-// and its newest history record (ok false: none). The clock runs from its
-// last success or, if it never succeeded, from when this unit first saw
-// it (its first failed attempt).
-func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec history.Attempt, ok bool) {
-	c.sources++
-	var lastSuccess time.Time
-	what := ""
-	if snap != nil {
-		lastSuccess = snap.SyncFinish
-		what = fmt.Sprintf("newest snapshot %s finished %%s ago", snap.Name)
-	}
-	if ok && rec.LastSuccess.After(lastSuccess) {
-		lastSuccess = rec.LastSuccess
-		what = "last successful backup finished %s ago"
-	}
-	var firstSeen time.Time
-	if ok {
-		firstSeen = cmp.Or(rec.FailingSince, rec.Begin)
-	}
-	since := history.Since(lastSuccess, firstSeen)
-	if since.IsZero() {
-		return // cannot happen: a source comes from a snapshot or a record
-	}
-	if lastSuccess.IsZero() {
-		what = fmt.Sprintf("never backed up; first attempt %%s ago (%s)", when(since))
-	}
-	c.checked++
-	failed := ok && !rec.Success
-	if failed {
-		c.failing++
-		if lastSuccess.IsZero() {
-			c.never++
-		}
-		what += fmt.Sprintf("; %s failed in a row, the last %s ago: %s",
-			count(rec.Failures, "attempt", ""), roundAge(c.now.Sub(rec.End)), rec.FirstLine())
-	}
-	level, age := c.rule().Rate(since, c.now)
-	c.oldest = max(c.oldest, age)
-	line := fmt.Sprintf("%s %s: "+what, who, name, roundAge(age))
-	switch level {
-	case history.Critical:
-		c.stale++
-		c.r.raise(checkCritical)
-		c.r.details = append(c.r.details, "CRITICAL: "+line)
-	case history.Warning:
-		c.warned++
-		c.r.raise(checkWarning)
-		c.r.details = append(c.r.details, "WARNING: "+line)
-	}
-}
-
-// rule is the staleness rule check shares with the dashboard.
-func (c *sourceCheck) rule() history.Staleness {
-	return history.Staleness{MaxAge: c.maxAge, WarnAge: c.warnAge}
-}
-
-// machine rates a machine with no source at all: assigned here longer
-// than --max-age ago and never backed up is CRITICAL.
-func (c *sourceCheck) machine(who string, a history.Assignment) {
-	if a.Since.IsZero() {
-		return // not (or no longer) assigned here: nothing to expect
-	}
-	level, age := c.rule().Rate(a.Since, c.now)
-	line := fmt.Sprintf("%s: assigned to this storage unit %s ago (%s) and never backed up: no source has checked in", who, roundAge(age), when(a.Since))
-	switch level {
-	case history.Critical:
-		c.never++
-		c.lateMachines++
-		c.r.raise(checkCritical)
-		c.r.details = append(c.r.details, "CRITICAL: "+line)
-	case history.Warning:
-		c.never++
-		c.lateMachines++
-		c.r.raise(checkWarning)
-		c.r.details = append(c.r.details, "WARNING: "+line)
-	}
-}
-
-func (c *sourceCheck) summarise(machines int) {
-	switch {
-	case c.stale > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.stale, count(c.checked, "source", ""), has(c.stale), c.maxAge))
-	case c.warned > 0:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%d of %s %s no successful backup within %s", c.warned, count(c.checked, "source", ""), has(c.warned), c.warnAge))
-	default:
-		c.r.summary = append(c.r.summary, fmt.Sprintf("%s of %s backed up within %s", count(c.checked, "source", ""), count(machines, "machine", ""), c.maxAge))
-	}
-	if c.lateMachines > 0 {
-		c.r.summary = append(c.r.summary, count(c.lateMachines, "machine", "")+" assigned here never backed up")
-	}
-	if c.failing > 0 {
-		c.r.summary = append(c.r.summary, count(c.failing, "source", "")+" failing")
-	}
-	if c.unreadable > 0 {
-		c.r.summary = append(c.r.summary, count(c.unreadable, "machine directory", "machine directories")+" unreadable")
-	}
-}
-
-// uuidLabel names a machine known only by UUID and unit name, as check
-// names the others: "uuid (name)".
-func uuidLabel(uuid, unit string) string {
-	if unit == "" {
-		return uuid
-	}
-	return uuid + " (" + unit + ")"
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/history"
 )
 
@@ -248,7 +249,7 @@ func TestSnapshotsOverview(t *testing.T) {
 	}
 
 	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", "--json")
-	var got []machineOverview
+	var got []backup.MachineOverview
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}
@@ -270,25 +271,6 @@ func TestSnapshotsOverview(t *testing.T) {
 	}
 	if got[1].Path != filepath.Join(s.volume, uuidNew) || got[1].Names[0] != "prod-www-db1" || got[1].Sources[0].Latest != second || got[1].Sources[0].Count != 2 {
 		t.Errorf("--json machine %+v", got[1])
-	}
-}
-
-// TestRoundAge: an age is never empty, whatever its size.
-func TestRoundAge(t *testing.T) {
-	for _, tt := range []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{20 * time.Second, "20s"},
-		{29*time.Second + 600*time.Millisecond, "30s"},
-		{90 * time.Second, "2m"},
-		{50*time.Hour + 12*time.Minute + 10*time.Second, "50h12m"},
-		{3 * time.Hour, "3h0m"},
-	} {
-		if got := roundAge(tt.d); got != tt.want {
-			t.Errorf("roundAge(%v) = %q, want %q", tt.d, got, tt.want)
-		}
 	}
 }
 

@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 // coordinatorDB is the built-in coordinator's database under var_dir.
@@ -100,7 +100,13 @@ func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *c
 	return fn(cmd.Context(), s)
 }
 
+// newCoordinatorCmds are the built-in coordinator's administration:
+// machines, sources, auth and coordinator export.
 func newCoordinatorCmds(g *globals) []*cobra.Command {
+	return []*cobra.Command{newMachinesCmd(g), newSourcesCmd(g), newAuthCmd(g), newCoordinatorCmd(g)}
+}
+
+func newMachinesCmd(g *globals) *cobra.Command {
 	machines := &cobra.Command{Use: "machines", Short: "Manage machines of the built-in coordinator"}
 	machines.AddCommand(
 		&cobra.Command{
@@ -115,7 +121,7 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 					fmt.Fprintln(tw, "UUID\tUNIT\tENVIRONMENT\tSERVICE\tACTIVE\tPUBLISHED\tSOURCES\tCHECKED IN")
 					for _, m := range list {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%d\t%s\n", m.UUID, m.UnitName, dash(m.EnvironmentName),
-							dash(m.ServiceName), m.Active, m.Published, m.Sources, when(m.CheckedIn))
+							dash(m.ServiceName), m.Active, m.Published, m.Sources, words.When(m.CheckedIn))
 					}
 					return tw.Flush()
 				})
@@ -124,6 +130,10 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 		setActiveCmd(g, "disable", false, "Refuse a machine (its agent gets 403 Bad auth; its key is dropped at the next refresh)"),
 		setActiveCmd(g, "enable", true, "Accept a disabled machine again"),
 	)
+	return machines
+}
+
+func newSourcesCmd(g *globals) *cobra.Command {
 	sources := &cobra.Command{Use: "sources", Short: "Manage sources of the built-in coordinator"}
 	sources.AddCommand(
 		&cobra.Command{
@@ -148,7 +158,7 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 							lastOK = "never"
 						}
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", src.UnitName, src.Name, src.Path, dash(src.Frequency),
-							dash(src.Retention), src.Active && src.Published, lastOK, when(src.LastBackedUp), when(src.NextBackup))
+							dash(src.Retention), src.Active && src.Published, lastOK, words.When(src.LastBackedUp), words.When(src.NextBackup))
 					}
 					return tw.Flush()
 				})
@@ -167,6 +177,10 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 			},
 		},
 	)
+	return sources
+}
+
+func newAuthCmd(g *globals) *cobra.Command {
 	var authName string
 	auth := &cobra.Command{Use: "auth", Short: "Registration secrets of the built-in coordinator"}
 	create := &cobra.Command{
@@ -196,6 +210,10 @@ in api_auth_name / api_auth_secret for their first update_config.`,
 	}
 	create.Flags().StringVar(&authName, "name", "", "auth name (default \"Machine Registrations\" or \"Storage Registrations\")")
 	auth.AddCommand(create)
+	return auth
+}
+
+func newCoordinatorCmd(g *globals) *cobra.Command {
 	var output string
 	coord := &cobra.Command{Use: "coordinator", Short: "Built-in coordinator maintenance"}
 	export := &cobra.Command{
@@ -220,7 +238,7 @@ storage unit. See docs/operations.md for the whole procedure.`,
 	}
 	export.Flags().StringVarP(&output, "output", "o", "-", "file to write (default stdout)")
 	coord.AddCommand(export)
-	return []*cobra.Command{machines, sources, auth, coord}
+	return coord
 }
 
 // warnCronSources names the sources whose "cron …" frequency turku-api
@@ -253,11 +271,4 @@ func setActiveCmd(g *globals, verb string, active bool, short string) *cobra.Com
 			})
 		},
 	}
-}
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.Local().Format(time.RFC3339)
 }

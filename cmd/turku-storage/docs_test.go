@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/turku-backup/turku-storage/config"
 )
 
 // TestGenMan: a page per command with its own title and section (8 for
@@ -78,68 +76,5 @@ func TestGenMan(t *testing.T) {
 	}
 	if page := read("turku-storage.conf.5"); strings.Contains(page, "| key |") || strings.Contains(page, ".TS") {
 		t.Errorf("turku-storage.conf.5 has the Markdown tables as tables, too wide for a terminal")
-	}
-}
-
-func TestManVersion(t *testing.T) {
-	for v, want := range map[string]string{
-		"1.2.3":                                "1.2.3",
-		"1.2.3~test1":                          "1.2.3~test1",
-		"0.0.0+git20261201005400.c2c87ef12345": "0.0.0+c2c87ef",
-		"devel-c2c87ef12345-dirty":             "devel-c2c87ef12345-dirty",
-	} {
-		if got := manVersion(v); got != want {
-			t.Errorf("manVersion(%q) = %q, want %q", v, got, want)
-		}
-	}
-}
-
-func TestManDate(t *testing.T) {
-	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
-	for _, tt := range []struct {
-		flag, epoch string
-		want        string
-		err         bool
-	}{
-		{"", "", "2026-12-06", false},
-		{"", "1764550440", "2025-12-01", false},
-		{"2026-11-30T23:00:00Z", "1764550440", "2026-11-30", false},
-		{"", "yesterday", "", true},
-		{"30.11.2026", "", "", true},
-	} {
-		got, err := manDate(tt.flag, tt.epoch, now)
-		if (err != nil) != tt.err || (err == nil && got.UTC().Format("2006-01-02") != tt.want) {
-			t.Errorf("manDate(%q, %q) = %v, %v; want %s (error %v)", tt.flag, tt.epoch, got, err, tt.want, tt.err)
-		}
-	}
-}
-
-// TestConfPageFromSettings: turku-storage.conf(5) lists the keys as the
-// settings table has them, with default and reload class, whatever the
-// Markdown between the reference's markers says; the prose around them
-// stays.
-func TestConfPageFromSettings(t *testing.T) {
-	md := "# Configuration reference\n\nSome prose.\n\n" + config.ReferenceBegin + "\n\n## Keys\n\n| key | default | meaning |\n|---|---|---|\n" +
-		"| `stale_key` | `1` | a row left in the file |\n\n" + config.ReferenceEnd + "\n\n## Example\n\nMore prose.\n"
-	page := string(confPage([]byte(md), manHeader{date: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), source: "turku-storage 1.0"}))
-	if strings.Contains(page, "stale_key") {
-		t.Errorf("the page shows the Markdown's row of stale_key:\n%s", page)
-	}
-	for _, w := range []string{"Some prose.", ".SH EXAMPLE", "More prose."} {
-		if !strings.Contains(page, w) {
-			t.Errorf("the page lacks the reference's %q", w)
-		}
-	}
-	for _, tbl := range config.Reference() {
-		for _, s := range tbl.Settings {
-			for _, k := range s.Keys {
-				if !strings.Contains(page, `\fB`+k+`\fR`) {
-					t.Errorf("the page lacks the key %s", k)
-				}
-			}
-		}
-	}
-	if !strings.Contains(page, `\fBssh_listen\fR (default: \fB:<ssh_ping_port>\fR; on reload: restart)`) {
-		t.Errorf("the page does not give ssh_listen's default and reload class as the settings table does")
 	}
 }

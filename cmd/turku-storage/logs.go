@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func newLogsCmd(g *globals) *cobra.Command {
@@ -47,7 +47,7 @@ MACHINE is a UUID, an ENV-SERVICE-UNIT name or a unit name.`,
 				return err
 			}
 			if failedOnly {
-				entries = slices.DeleteFunc(entries, func(e logEntry) bool { return e.Success })
+				entries = slices.DeleteFunc(entries, func(e history.Entry) bool { return e.Success })
 			}
 			entries = entries[:min(limit, len(entries))]
 			if asJSON {
@@ -62,52 +62,27 @@ MACHINE is a UUID, an ENV-SERVICE-UNIT name or a unit name.`,
 	return cmd
 }
 
-// logEntry is one attempt as `logs --json` prints it.
-type logEntry struct {
-	Machine string `json:"machine"`
-	history.Attempt
-	DurationSeconds float64 `json:"duration_seconds"`
-}
-
 // readLogs returns the attempts of every machine, or of the machine (and
 // source) args name, newest first.
-func readLogs(cfg *config.Config, args []string) ([]logEntry, error) {
+func readLogs(cfg *config.Config, args []string) ([]history.Entry, error) {
 	store := history.New(historyDir(cfg))
 	var machines []string
+	source := ""
 	if len(args) > 0 {
 		uuid, err := logsMachine(cfg, store, args[0])
 		if err != nil {
 			return nil, err
 		}
 		machines = []string{uuid}
-	} else {
-		var err error
-		if machines, err = store.Machines(); err != nil {
-			return nil, err
-		}
 	}
-	var out []logEntry
-	for _, m := range machines {
-		recs, err := store.Read(m)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range recs {
-			if len(args) == 2 && a.Source != args[1] {
-				continue
-			}
-			out = append(out, logEntry{Machine: m, Attempt: a, DurationSeconds: a.Duration().Seconds()})
-		}
+	if len(args) == 2 {
+		source = args[1]
 	}
-	slices.SortStableFunc(out, func(a, b logEntry) int {
-		return cmp.Or(b.End.Compare(a.End), cmp.Compare(a.Machine, b.Machine))
-	})
-	return out, nil
+	return store.Entries(machines, source)
 }
 
 // logsMachine resolves MACHINE: a UUID with a history, a name the machine
-// links or the key cache know, or a unit name recorded in the history (a
-// machine whose every attempt failed before it was placed has no links).
+// links or the key cache know, or a unit name recorded in the history.
 func logsMachine(cfg *config.Config, store *history.Store, name string) (string, error) {
 	machines, err := store.Machines()
 	if err != nil {
@@ -119,15 +94,9 @@ func logsMachine(cfg *config.Config, store *history.Store, name string) (string,
 	if uuid, _, err := backup.ResolveMachine(cfg.VarDir, name, registeredMachines(cfg)); err == nil {
 		return uuid, nil
 	}
-	var found []string
-	for _, m := range machines {
-		recs, err := store.Read(m)
-		if err != nil {
-			return "", err
-		}
-		if slices.ContainsFunc(recs, func(a history.Attempt) bool { return a.Unit == name }) {
-			found = append(found, m)
-		}
+	found, err := store.WithUnit(name)
+	if err != nil {
+		return "", err
 	}
 	switch len(found) {
 	case 1:
@@ -140,7 +109,7 @@ func logsMachine(cfg *config.Config, store *history.Store, name string) (string,
 
 // printLogs writes entries as a table under a header row, a failure's
 // summary indented under its row. Nothing at all when there are none.
-func printLogs(g *globals, cfg *config.Config, entries []logEntry) error {
+func printLogs(g *globals, cfg *config.Config, entries []history.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -158,7 +127,7 @@ func printLogs(g *globals, cfg *config.Config, entries []logEntry) error {
 		// Sizes come from rsync's --stats: none for a failure, nor for
 		// attempts recorded before they were kept.
 		if e.Success && (e.TotalSize > 0 || e.BytesReceived > 0) {
-			size = fmt.Sprintf("%s of %s, %s", humanize.IBytes(uint64(e.TransferredSize)), humanize.IBytes(uint64(e.TotalSize)), count(int(e.Files), "file", ""))
+			size = fmt.Sprintf("%s of %s, %s", humanize.IBytes(uint64(e.TransferredSize)), humanize.IBytes(uint64(e.TotalSize)), words.Count(int(e.Files), "file", ""))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.End.In(cfg.Location).Format(time.RFC3339), dash(e.Unit), e.Source, status,
 			dash(e.Snapshot), e.Duration().Round(time.Second), size)

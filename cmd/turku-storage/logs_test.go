@@ -16,7 +16,7 @@ import (
 // indented under its row, and one file counted as one.
 func TestPrintLogs(t *testing.T) {
 	end := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
-	entries := []logEntry{
+	entries := []history.Entry{
 		{Machine: "m-1", Attempt: history.Attempt{Source: "home", Unit: "web1", Begin: end.Add(-90 * time.Second), End: end,
 			Failures: 2, Summary: "rsync exited with return code 5\n@ERROR: auth failed on module home\n"}},
 		{Machine: "m-1", Attempt: history.Attempt{Source: "etc", Unit: "web1", Begin: end.Add(-time.Hour - time.Minute), End: end.Add(-time.Hour),

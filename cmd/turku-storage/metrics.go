@@ -1,16 +1,13 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +16,6 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
-	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/monitor"
 	"github.com/turku-backup/turku-storage/registry"
 )
@@ -29,7 +25,6 @@ import (
 // are read from disk whenever a scrape or status asks; spool, when not
 // nil, gives the spool's size against its cap.
 func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func() backup.SpoolUsage) *monitor.State {
-	reports := reportsDir(cfg)
 	var reportSpool func() monitor.SpoolUsage
 	if spool != nil {
 		reportSpool = func() monitor.SpoolUsage {
@@ -38,32 +33,14 @@ func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func()
 		}
 	}
 	return monitor.New(monitor.Options{
-		Volumes:        func() []monitor.VolumeUsage { return volumeUsage(cfg.VarDir, volumes()) },
-		SpooledReports: func() int { return spooledReports(reports) },
+		Volumes:        func() []monitor.Volume { return backup.VolumeStatus(cfg.VarDir, backupVolumes(volumes())) },
+		SpooledReports: func() int { return backup.SpooledReports(cfg.VarDir) },
 		ReportSpool:    reportSpool,
 	})
 }
 
-func reportsDir(cfg *config.Config) string { return filepath.Join(cfg.VarDir, "reports") }
-
-// spooledReports counts the reports waiting in VAR_DIR/reports (the
-// *.json files; unreadable ones are renamed *.bad and not counted).
-func spooledReports(dir string) int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
-			n++
-		}
-	}
-	return n
-}
-
-// seedMonitor records every source's newest snapshot on disk as its last
-// success, with the unit name from the key cache where known.
+// seedMonitor seeds the live state from the disk (backup.Seed), with the
+// unit names of the key cache.
 func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, log *slog.Logger) {
 	units := map[string]string{}
 	if c, err := registry.LoadCache(filepath.Join(cfg.VarDir, registry.CacheFile)); err == nil {
@@ -71,48 +48,7 @@ func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, 
 			units[uuid] = m.UnitName
 		}
 	}
-	start := time.Now()
-	machines, err := backup.Inventory(ctx, cfg.VarDir, cfg.Location)
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("reading the snapshots on disk for metrics failed", "err", err)
-		}
-		return
-	}
-	n := 0
-	for _, m := range machines {
-		if m.Err != nil {
-			log.Warn("reading a machine's snapshots for metrics failed", "machine", m.UUID, "err", m.Err)
-		}
-		for _, s := range m.Sources {
-			if latest := s.Newest(); latest != nil {
-				state.SeedSource(m.UUID, units[m.UUID], s.Name, latest.SyncFinish)
-				n++
-			}
-		}
-	}
-	latest, err := history.New(historyDir(cfg)).Latest()
-	if err != nil {
-		log.Warn("reading the backup history for metrics failed", "err", err)
-	}
-	attempts := 0
-	for uuid, srcs := range latest {
-		for name, a := range srcs {
-			state.SeedHistory(uuid, cmp.Or(units[uuid], a.Unit), name, sourceHistory(a))
-			attempts++
-		}
-	}
-	log.Info("read the snapshots and backup history on disk", "machines", len(machines), "sources", n,
-		"sources_with_history", attempts, "duration", time.Since(start))
-}
-
-// sourceHistory is what the monitor takes of a source's newest record.
-func sourceHistory(a history.Attempt) monitor.SourceHistory {
-	h := monitor.SourceHistory{LastSuccess: a.LastSuccess, LastAttempt: a.End, Failures: a.Failures, FailingSince: a.FailingSince}
-	if !a.Success {
-		h.LastError = a.FirstLine()
-	}
-	return h
+	backup.Seed(ctx, state, cfg.VarDir, cfg.Location, units, log)
 }
 
 // metricsHandler serves the Prometheus text format at /metrics only: the

@@ -9,6 +9,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
+	"github.com/turku-backup/turku-storage/internal/words"
 	"github.com/turku-backup/turku-storage/monitor"
 )
 
@@ -30,7 +31,7 @@ func (n notifier) send(lines string) {
 func (n notifier) status() string {
 	c := n.state.Counts()
 	return fmt.Sprintf("STATUS=%s; %d checkin and %d restore sessions; %s running, %d waiting; %s spooled",
-		count(c.Machines, "machine", ""), c.Checkins, c.Restores, count(c.Running, "backup", ""), c.Waiting, count(c.Spooled, "report", ""))
+		words.Count(c.Machines, "machine", ""), c.Checkins, c.Restores, words.Count(c.Running, "backup", ""), c.Waiting, words.Count(c.Spooled, "report", ""))
 }
 
 // ready says the SSH listener accepts and the keys are loaded.

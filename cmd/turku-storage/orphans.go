@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +19,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
-	"github.com/turku-backup/turku-storage/monitor"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func newOrphansCmd(g *globals) *cobra.Command {
@@ -97,7 +96,7 @@ func printOrphans(g *globals, orphans []backup.Orphan, asJSON bool, now time.Tim
 			space = "?"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.UUID, dash(o.Unit), dash(strings.Join(o.Names, ",")),
-			o.Since.Format(time.RFC3339), roundAge(now.Sub(o.Since)), space)
+			o.Since.Format(time.RFC3339), words.Age(now.Sub(o.Since)), space)
 	}
 	return tw.Flush()
 }
@@ -217,7 +216,7 @@ func orphanedSince(cfg *config.Config) map[string]time.Time {
 // VAR_DIR/history; the monitor and the SSH server are told. Then orphans
 // older than orphan_expiry, if set, are purged in the background.
 func (d *daemon) keysRefreshed(machines map[string]apiclient.MachineInfo, now time.Time) {
-	r := recordRefresh(d.w.history, d.state, d.w.cfg.VarDir, machines, now, d.log)
+	r := backup.RecordRefresh(d.w.history, d.state, d.w.cfg.VarDir, machines, now, d.log)
 	departed := make(map[string]apiclient.MachineInfo, len(r.Departed))
 	for uuid, dep := range r.Departed {
 		departed[uuid] = apiclient.MachineInfo{UnitName: dep.Unit, SSHPublicKey: dep.Key}
@@ -230,37 +229,6 @@ func (d *daemon) keysRefreshed(machines map[string]apiclient.MachineInfo, now ti
 		default:
 		}
 	}
-}
-
-// recordRefresh is keysRefreshed's part that needs no SSH server.
-func recordRefresh(store *history.Store, state *monitor.State, varDir string, machines map[string]apiclient.MachineInfo, now time.Time, log *slog.Logger) history.Refreshed {
-	l := history.Listing{Machines: make(map[string]history.Listed, len(machines))}
-	for uuid, m := range machines {
-		l.Machines[uuid] = history.Listed{Unit: m.UnitName, Key: m.SSHPublicKey}
-	}
-	links, err := backup.MachineLinks(varDir)
-	if err != nil {
-		l.DiskErr = err
-		log.Error("reading the machines on disk for orphans failed", "err", err)
-	}
-	for uuid := range links {
-		l.OnDisk = append(l.OnDisk, uuid)
-	}
-	r, err := store.RecordRefresh(l, now)
-	if err != nil {
-		log.Error("recording the assigned machines failed", "err", err)
-	}
-	assigned := make(map[string]monitor.Assignment, len(r.Assigned))
-	for uuid, a := range r.Assigned {
-		assigned[uuid] = monitor.Assignment{Unit: a.Unit, Since: a.Since}
-	}
-	state.SetAssigned(assigned)
-	orphans := make(map[string]monitor.Orphan, len(r.Orphans))
-	for uuid, o := range r.Orphans {
-		orphans[uuid] = monitor.Orphan{Unit: o.Unit, Since: o.Since}
-	}
-	state.SetOrphans(orphans)
-	return r
 }
 
 // expireOrphans purges, each time a key refresh pokes d.expire, the
@@ -278,43 +246,10 @@ func (d *daemon) expireOrphans(ctx context.Context) {
 			d.log.Debug("orphan_expiry not set; no orphan purged")
 			continue
 		}
-		purgeExpired(ctx, cfg, d.w.history, time.Now(), d.log)
+		opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
+			Assigned: registeredMachines(cfg)}
+		backup.PurgeExpired(ctx, opts, d.w.history, cfg.OrphanExpiry, time.Now(), d.log)
 		d.log.Debug("expired orphans purged", "orphan_expiry", cfg.OrphanExpiry)
-	}
-}
-
-// purgeExpired purges the orphans older than cfg.OrphanExpiry at now.
-func purgeExpired(ctx context.Context, cfg *config.Config, store *history.Store, now time.Time, log *slog.Logger) {
-	orphans, err := backup.Orphans(cfg.VarDir, store)
-	if err != nil {
-		log.Error("listing orphans for orphan_expiry failed", "err", err)
-		return
-	}
-	opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
-		Assigned: registeredMachines(cfg)}
-	if len(orphans) == 0 {
-		return
-	}
-	// A unit renamed, or a coordinator that lost its machines, orphans
-	// everything at once: that is for the operator to purge, not a timer.
-	assigned, err := opts.Assigned()
-	links, lerr := backup.MachineLinks(cfg.VarDir)
-	if err != nil || lerr != nil || len(assigned) == 0 || 2*len(orphans) > len(links) {
-		log.Warn("orphan_expiry: not purging automatically: most machines here are orphans, or none is assigned; purge them by hand with turku-storage orphans purge",
-			"orphans", len(orphans), "machines_on_disk", len(links), "assigned", len(assigned), "err", errors.Join(err, lerr))
-		return
-	}
-	for _, o := range orphans {
-		if ctx.Err() != nil || now.Sub(o.Since) <= cfg.OrphanExpiry {
-			continue
-		}
-		p, err := backup.PurgeMachine(opts, o.UUID)
-		if err != nil {
-			log.Error("purging an expired orphan failed", "machine", o.UUID, "unit", o.Unit, "since", o.Since, "err", err)
-			continue
-		}
-		log.Warn("expired orphan purged (orphan_expiry)", "machine", o.UUID, "unit", o.Unit, "since", o.Since,
-			"orphan_expiry", cfg.OrphanExpiry, "dir", p.Dir, "bytes", p.Usage.Bytes)
 	}
 }
 

@@ -73,9 +73,9 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 	// alog writes the lines the agent sees.
 	alog := sessionlog.New(g.stderr, cfg.Name, req.Verbose, nil)
 	if req.Action == agentproto.ActionRestore {
-		alog.Infof("Restore mode active on port %d.  Good luck.", req.Port)
+		alog.RestoreActive(req.Port)
 		_, _ = io.Copy(io.Discard, br)
-		alog.Infof("Restore mode finished")
+		alog.RestoreFinished()
 		return nil
 	}
 	w, err := newWiring(cfg, log)

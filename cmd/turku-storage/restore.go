@@ -14,6 +14,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/control"
+	"github.com/turku-backup/turku-storage/restore"
 )
 
 // Exit statuses of restore besides 0 and 1 (bad input, anything else).
@@ -103,18 +104,18 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 		sources, _ := backup.ListSources(dir)
 		return fmt.Errorf("machine %s has no snapshots of source %q (sources: %s)", machine, source, dash(strings.Join(sources, ", ")))
 	}
-	snap, err := pickSnapshot(snaps, source, snapshot, cfg.Location)
+	snap, err := restore.Pick(snaps, source, snapshot, cfg.Location)
 	if err != nil {
 		return err
 	}
-	src, err := resolveSubpath(snap.Path, f.path)
+	src, err := restore.Subpath(snap.Path, f.path)
 	if err != nil {
 		return err
 	}
 
-	sess, err := findRestoreSession(ctx, g, cfg.ControlSocket, uuid, machine, f.wait)
+	sess, err := restore.FindSession(ctx, cfg.ControlSocket, uuid, machine, f.wait, g.stderr)
 	if err != nil {
-		return err
+		return noSession(err)
 	}
 	user, pass, err := restoreCredentials(g, f)
 	if err != nil {
@@ -122,8 +123,8 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 	}
 	// The agent's session may have ended while root typed; its port may
 	// even belong to another listener by now.
-	if err := recheckRestoreSession(ctx, cfg.ControlSocket, uuid, machine, sess); err != nil {
-		return err
+	if err := restore.Recheck(ctx, cfg.ControlSocket, uuid, machine, sess); err != nil {
+		return noSession(err)
 	}
 	fmt.Fprintf(g.stderr, "Restoring %s of %s%s to module %s on port %d\n", snap.Name, machineLabel(uuid, sess.Unit),
 		pathNote(f.path), f.module, sess.RestorePort)
@@ -174,66 +175,14 @@ func pathNote(p string) string {
 	return ", path " + p + ","
 }
 
-// findRestoreSession asks serve for the machine's restore session, waiting
-// up to wait for one to start.
-func findRestoreSession(ctx context.Context, g *globals, socket, uuid, name string, wait time.Duration) (*control.Agent, error) {
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	st, err := control.GetStatus(sctx, socket)
-	cancel()
-	if err != nil {
-		return nil, err
+// noSession gives restore's exit status to the restore package's "no
+// restore session".
+func noSession(err error) error {
+	var ns *restore.NoSessionError
+	if errors.As(err, &ns) {
+		return &exitError{code: exitNoRestoreSession, err: err}
 	}
-	var found *control.Agent
-	for i, a := range st.Restores {
-		if a.Machine == uuid && (found == nil || a.Since.After(found.Since)) {
-			found = &st.Restores[i]
-		}
-	}
-	if found != nil {
-		return found, nil
-	}
-	noSession := fmt.Errorf("machine %s (%s) has no restore session: run \"turku-agent-ping --restore\" on it", name, uuid)
-	if wait <= 0 {
-		return nil, &exitError{code: exitNoRestoreSession, err: noSession}
-	}
-	fmt.Fprintf(g.stderr, "Machine %s has no restore session yet. Run \"turku-agent-ping --restore\" on it; waiting up to %s...\n", name, wait)
-	wctx, cancel := context.WithTimeoutCause(ctx, wait, noSession)
-	defer cancel()
-	a, err := control.WaitRestore(wctx, socket, uuid)
-	if err != nil {
-		if errors.Is(context.Cause(wctx), noSession) {
-			return nil, &exitError{code: exitNoRestoreSession, err: fmt.Errorf("after %s: %w", wait, noSession)}
-		}
-		return nil, err
-	}
-	return a, nil
-}
-
-// recheckRestoreSession asks serve again, right before connecting, whether
-// sess (found before the password was read) still runs. The password
-// belongs to that session: a newer one of the same machine has another.
-func recheckRestoreSession(ctx context.Context, socket, uuid, name string, sess *control.Agent) error {
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	st, err := control.GetStatus(sctx, socket)
-	cancel()
-	if err != nil {
-		return err
-	}
-	var newer *control.Agent
-	for i, a := range st.Restores {
-		if a.Machine != uuid {
-			continue
-		}
-		if a.RestorePort == sess.RestorePort && a.Since.Equal(sess.Since) && a.Remote == sess.Remote {
-			return nil
-		}
-		newer = &st.Restores[i]
-	}
-	if newer != nil {
-		return &exitError{code: exitNoRestoreSession, err: fmt.Errorf("the restore session of machine %s (%s) on port %d ended while the password was read; a newer one runs on port %d with its own password: run restore again with it",
-			name, uuid, sess.RestorePort, newer.RestorePort)}
-	}
-	return &exitError{code: exitNoRestoreSession, err: fmt.Errorf("the restore session of machine %s (%s) on port %d ended while the password was read: run \"turku-agent-ping --restore\" on it again", name, uuid, sess.RestorePort)}
+	return err
 }
 
 // restoreCredentials returns the agent's per-session rsync login: --user

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/restore"
 )
 
 // openPTY returns a pseudo-terminal pair (/dev/ptmx, pts(4)).
@@ -54,7 +55,7 @@ func TestRestoreProgress(t *testing.T) {
 		dest := t.TempDir()
 		d := agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "turku-restore", Path: dest, User: "u", Password: "p", Writable: true}})
 		r := &restoreRun{g: &globals{stdout: stdout, stderr: stderr}, rsync: "rsync", user: "u", password: "p",
-			module: "turku-restore", port: d.Port, src: restoreSource{Arg: snap + "/"}}
+			module: "turku-restore", port: d.Port, src: restore.Source{Arg: snap + "/"}}
 		return dest, r.run(context.Background())
 	}
 

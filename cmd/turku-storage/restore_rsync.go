@@ -10,6 +10,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/turku-backup/turku-storage/restore"
 	"github.com/turku-backup/turku-storage/rsync"
 )
 
@@ -20,7 +21,7 @@ type restoreRun struct {
 	user, password string
 	module         string
 	port           int
-	src            restoreSource
+	src            restore.Source
 	dryRun         bool
 	// sent is what rsync reported sending, once run returns.
 	sent int64

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/internal/logging"
 )
 
 // globals are the flags every subcommand shares.
@@ -168,4 +169,16 @@ func (g *globals) loadWith(log *slog.Logger, load func(dir string) (*config.Conf
 		log.Debug("config: " + w)
 	}
 	return cfg, nil
+}
+
+// daemonLogger builds the long-running logger from log_file
+// (logging.Open) at the level the flags chose. It returns a close
+// function.
+func (g *globals) daemonLogger(logFile string) (*slog.Logger, func(), error) {
+	level, err := g.level()
+	if err != nil {
+		return nil, nil, err
+	}
+	return logging.Open(logFile, logging.Options{Level: level, Stderr: g.stderr,
+		JournalStream: os.Getenv("JOURNAL_STREAM"), JournalSocket: g.journalSocket})
 }

@@ -126,16 +126,4 @@ func namesText(names []string) string {
 
 // machines is this unit's machines (locks, placement, links) without a
 // coordinator: what send and receive need.
-func (w *wiring) machines() (*backup.Machines, error) {
-	return backup.NewMachines(backup.Options{
-		StorageName:             w.cfg.Name,
-		VarDir:                  w.cfg.VarDir,
-		LockDir:                 w.cfg.LockDir,
-		Volumes:                 w.volumes(),
-		DefaultMaxUsagePct:      w.cfg.MaxUsagePct,
-		DefaultMaxInodeUsagePct: w.cfg.MaxInodeUsagePct,
-		Location:                w.cfg.Location,
-		Logger:                  w.log,
-		Registered:              w.registered,
-	})
-}
+func (w *wiring) machines() (*backup.Machines, error) { return backup.NewMachines(w.backupOptions()) }

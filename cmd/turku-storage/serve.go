@@ -14,6 +14,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/turku-backup/turku-storage/backup"
@@ -128,7 +129,7 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	if err != nil {
 		return err
 	}
-	unlock, err := lockVarDir(cfg.VarDir)
+	unlock, err := backup.LockVarDir(cfg.VarDir)
 	if err != nil {
 		return err
 	}
@@ -174,42 +175,10 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	secureAtStart(ctx, w, engine, log)
 	checkVolumes(log, cfg.VarDir, cfg.Volumes, true)
 	d.reg = registry.New(w.registrarOptions("", "", d.hostKeys))
-	d.srv, err = sshserver.New(sshserver.Options{
-		HostSigners: signers,
-		User:        cfg.SSHPingUser,
-		StorageName: cfg.Name,
-		Logger:      log,
-		Puller:      d,
-		Observer:    d.state,
-		// Beats from the accept loop: the watchdog ping and STATUS=.
-		Heartbeat:         func() { d.notify.heartbeat(watchdog > 0) },
-		HeartbeatInterval: heartbeatInterval(watchdog),
-		// Admission and session limits (docs/operations.md, "Facing the internet").
-		MaxStartups:          sshserver.MaxStartups(cfg.SSHMaxStartups),
-		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
-		TrustedNetworks:      cfg.SSHTrustedNetworks,
-		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
-		// Per machine: one key must not starve the others.
-		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
-		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
-		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
-		TunnelPorts:              sshserver.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
-	})
-	if err != nil {
+	if d.srv, err = d.newSSHServer(cfg, signers, watchdog); err != nil {
 		return err
 	}
-	if c, err := registry.LoadCache(w.cachePath()); err == nil {
-		d.srv.SetMachines(c.Machines)
-		d.keysRefreshed(c.Machines, time.Now())
-		d.state.KeysFromCache(c.Updated)
-		d.loadedKeys(len(c.Machines))
-		log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
-	} else if errors.Is(err, registry.ErrNoCache) {
-		// A first start: the refresh that follows at once fills it.
-		log.Info("no cached machine keys yet; agents are refused until the first refresh succeeds")
-	} else {
-		log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
-	}
+	d.loadCachedKeys()
 
 	if d.ctl, err = control.Listen(cfg.ControlSocket); err != nil {
 		return err
@@ -229,40 +198,66 @@ func runServe(ctx context.Context, g *globals, shutdownTimeout time.Duration) er
 	return d.run(ctx, ln, shutdownTimeout)
 }
 
+// newSSHServer builds the SSH server from cfg; its heartbeat pings
+// systemd's watchdog when watchdog is set.
+func (d *daemon) newSSHServer(cfg *config.Config, signers []gossh.Signer, watchdog time.Duration) (*sshserver.Server, error) {
+	return sshserver.New(sshserver.Options{
+		HostSigners: signers,
+		User:        cfg.SSHPingUser,
+		StorageName: cfg.Name,
+		Logger:      d.log,
+		Puller:      d,
+		Observer:    d.state,
+		// Beats from the accept loop: the watchdog ping and STATUS=.
+		Heartbeat:         func() { d.notify.heartbeat(watchdog > 0) },
+		HeartbeatInterval: heartbeatInterval(watchdog),
+		// Admission and session limits (docs/operations.md, "Facing the internet").
+		MaxStartups:          sshserver.MaxStartups(cfg.SSHMaxStartups),
+		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
+		TrustedNetworks:      cfg.SSHTrustedNetworks,
+		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
+		// Per machine: one key must not starve the others.
+		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
+		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,
+		SessionRequestTimeout:    cfg.SSHSessionRequestTimeout,
+		TunnelPorts:              sshserver.PortRange{Min: uint32(cfg.TunnelPortRange.Min), Max: uint32(cfg.TunnelPortRange.Max)},
+	})
+}
+
+// loadCachedKeys serves the machine keys of the cache until the first
+// refresh, so agents are served while the API is down.
+func (d *daemon) loadCachedKeys() {
+	if c, err := registry.LoadCache(d.w.cachePath()); err == nil {
+		d.srv.SetMachines(c.Machines)
+		d.keysRefreshed(c.Machines, time.Now())
+		d.state.KeysFromCache(c.Updated)
+		d.loadedKeys(len(c.Machines))
+		d.log.Info("loaded cached machine keys", "machines", len(c.Machines), "updated", c.Updated)
+	} else if errors.Is(err, registry.ErrNoCache) {
+		// A first start: the refresh that follows at once fills it.
+		d.log.Info("no cached machine keys yet; agents are refused until the first refresh succeeds")
+	} else {
+		d.log.Error("cached machine keys unusable; agents are refused until the first refresh succeeds", "err", err)
+	}
+}
+
 // run owns every goroutine of the daemon through one errgroup: the SSH
 // server, its shutdown, the key refresh loop, the report resender, the
 // SIGHUP handler and the built-in coordinator.
 func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
-	kick := make(chan struct{}, 1)
-	resend := make(chan struct{}, 1)
-	poke := func(c chan struct{}) {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
-	}
-
+	kick := make(chan struct{}, 1)   // refresh the keys now
+	resend := make(chan struct{}, 1) // resend the spooled reports now
 	// gctx ends on SIGTERM/SIGINT; sessions run on until Shutdown's
 	// deadline.
 	grp, gctx := errgroup.WithContext(ctx)
 	d.w.machinesChanged = func() { poke(kick) }
-	// The coordinator first: when its address is taken, nothing else has
-	// started yet.
 	// abort closes what run was handed when a listener fails to start.
 	abort := func(err error) error {
 		ln.Close()
 		d.ctl.Close()
 		return err
 	}
-	coordAddr, err := d.w.serveCoordinator(gctx, grp)
-	if err != nil {
-		return abort(err)
-	}
-	metricsAddr, err := serveMetrics(gctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
-	if err != nil {
-		return abort(err)
-	}
-	webAddr, err := serveWeb(gctx, grp, d.g.configDir, d.w.cfg, d.state, d.w.history, d.log)
+	coordAddr, err := d.serveHTTP(gctx, grp)
 	if err != nil {
 		return abort(err)
 	}
@@ -275,24 +270,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 	if err := d.w.serveControl(ctlCtx, grp, d.ctl, d.state, d.w.slots.Limit, published); err != nil {
 		return abort(err)
 	}
-	grp.Go(func() error {
-		seedMonitor(gctx, d.state, d.w.cfg, d.log)
-		return nil
-	})
-	grp.Go(func() error {
-		d.expireOrphans(gctx)
-		return nil
-	})
-	// READY=1 once the listener (bound before run) is served and the keys
-	// are loaded, from the cache or the first refresh.
-	grp.Go(func() error {
-		select {
-		case <-d.keysLoaded:
-			d.notify.ready()
-		case <-gctx.Done():
-		}
-		return nil
-	})
+	grp.Go(func() error { seedMonitor(gctx, d.state, d.w.cfg, d.log); return nil })
+	grp.Go(func() error { d.readyOnceKeys(gctx); return nil })
+	grp.Go(func() error { d.expireOrphans(gctx); return nil })
 
 	grp.Go(func() error {
 		defer stopControl() // Serve returns once the last session is gone
@@ -319,42 +299,8 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		})
 		return nil
 	})
-	grp.Go(func() error {
-		t := time.NewTicker(resendInterval)
-		defer t.Stop()
-		for {
-			if err := d.w.reports.Resend(gctx); err != nil && gctx.Err() == nil {
-				d.log.Warn("resending spooled reports failed", "err", err)
-			}
-			d.log.Debug("report spool checked")
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-			case <-resend:
-			}
-		}
-	})
-	grp.Go(func() error {
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-d.g.signals.hup:
-				d.log.Info("SIGHUP: reloading configuration and refreshing keys")
-				d.notify.reloading()
-				d.reload()
-				d.notify.ready()
-				poke(kick)
-			}
-		}
-	})
-	if d.g.onMetrics != nil && metricsAddr != nil {
-		d.g.onMetrics(metricsAddr)
-	}
-	if d.g.onWeb != nil && webAddr != nil {
-		d.g.onWeb(webAddr)
-	}
+	grp.Go(func() error { d.resendLoop(gctx, resend); return nil })
+	grp.Go(func() error { d.reloadLoop(gctx, kick); return nil })
 	if d.g.onListen != nil {
 		d.g.onListen(ln.Addr(), coordAddr)
 	}
@@ -364,6 +310,87 @@ func (d *daemon) run(ctx context.Context, ln net.Listener, shutdownTimeout time.
 		return nil
 	}
 	return err
+}
+
+// serveHTTP starts the HTTP servers under grp until ctx ends: the
+// built-in coordinator first (when its address is taken, nothing else has
+// started yet), /metrics and the dashboard, each when configured. It
+// returns the coordinator's address, nil without one.
+func (d *daemon) serveHTTP(ctx context.Context, grp *errgroup.Group) (net.Addr, error) {
+	coordAddr, err := d.w.serveCoordinator(ctx, grp)
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := serveMetrics(ctx, grp, d.w.cfg.MetricsListen, d.state, d.log)
+	if err != nil {
+		return nil, err
+	}
+	webAddr, err := serveWeb(ctx, grp, d.g.configDir, d.w.cfg, d.state, d.w.history, d.log)
+	if err != nil {
+		return nil, err
+	}
+	if d.g.onMetrics != nil && metricsAddr != nil {
+		d.g.onMetrics(metricsAddr)
+	}
+	if d.g.onWeb != nil && webAddr != nil {
+		d.g.onWeb(webAddr)
+	}
+	return coordAddr, nil
+}
+
+// readyOnceKeys sends READY=1 once the machine keys are loaded, from the
+// cache or the first refresh (the listener is bound before run), unless
+// ctx ends first.
+func (d *daemon) readyOnceKeys(ctx context.Context) {
+	select {
+	case <-d.keysLoaded:
+		d.notify.ready()
+	case <-ctx.Done():
+	}
+}
+
+// poke wakes the loop waiting on c, unless it is already due to wake.
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// resendLoop resends the spooled reports at start, every
+// resendInterval and when resend is poked, until ctx ends.
+func (d *daemon) resendLoop(ctx context.Context, resend <-chan struct{}) {
+	t := time.NewTicker(resendInterval)
+	defer t.Stop()
+	for {
+		if err := d.w.reports.Resend(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("resending spooled reports failed", "err", err)
+		}
+		d.log.Debug("report spool checked")
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-resend:
+		}
+	}
+}
+
+// reloadLoop reloads the configuration on each SIGHUP, then pokes kick
+// for a key refresh, until ctx ends.
+func (d *daemon) reloadLoop(ctx context.Context, kick chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.g.signals.hup:
+			d.log.Info("SIGHUP: reloading configuration and refreshing keys")
+			d.notify.reloading()
+			d.reload()
+			d.notify.ready()
+			poke(kick)
+		}
+	}
 }
 
 // shutdown drains the SSH server: running sessions have until timeout,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
@@ -221,7 +222,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	// `snapshots` finds the machine by its bare unit name through the key
 	// cache, and lists both snapshots, the second as latest.
 	r := run(t, context.Background(), nil, "-c", s.dir, "snapshots", "web1", "etc", "--json")
-	var listed map[string][]snapshotJSON
+	var listed map[string][]backup.SnapshotEntry
 	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed["etc"]) != 2 {
 		t.Fatalf("snapshots web1 etc: exit %d, %v, %q", r.code, err, r.stdout)
 	}
@@ -234,7 +235,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 		t.Errorf("newest listed figures %+v, want %d bytes sent of %d", listed["etc"][1], len("changed\n"), len("changed\nx=1\n"))
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", "--json")
-	var overview []machineOverview
+	var overview []backup.MachineOverview
 	if err := json.Unmarshal([]byte(r.stdout), &overview); err != nil || len(overview) != 1 {
 		t.Fatalf("snapshots --json: exit %d, %v, %q", r.code, err, r.stdout)
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
-	"github.com/turku-backup/turku-storage/rsync"
+	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
@@ -50,60 +51,7 @@ then on. A machine whose backup is running is skipped.`,
 			if du {
 				return fmt.Errorf("--du counts every machine: give no MACHINE")
 			}
-			_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
-			if err != nil {
-				return err
-			}
-			sources, err := backup.ListSources(dir)
-			if err != nil {
-				return err
-			}
-			if len(args) == 2 {
-				if !slices.Contains(sources, args[1]) {
-					return fmt.Errorf("machine %s: no source %q on this storage unit (sources: %s)", args[0], args[1], dash(strings.Join(sources, ", ")))
-				}
-				sources = []string{args[1]}
-			}
-			out := map[string][]snapshotJSON{}
-			for _, src := range sources {
-				snaps, err := backup.ListSnapshots(dir, src, cfg.Location)
-				if err != nil {
-					return fmt.Errorf("source %s: %w", src, err)
-				}
-				list := []snapshotJSON{}
-				for _, s := range snaps {
-					list = append(list, newSnapshotJSON(s))
-				}
-				markDeletedBases(list)
-				out[src] = list
-			}
-			if asJSON {
-				return writeJSON(g, out)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tSNAPSHOT\tFINISHED\tBASE\tLATEST\tSIZE\tTRANSFERRED\tFILES\tDURATION")
-			for _, src := range sources {
-				for _, s := range out[src] {
-					latest := ""
-					if s.Latest {
-						latest = "latest"
-					}
-					size, sent, files, took := "-", "-", "-", "-"
-					if s.TransferStats != nil {
-						size, sent, files = sizeText(s.TotalSize), sizeText(s.TransferredSize), fmt.Sprint(s.Files)
-					}
-					if s.DurationSeconds != nil {
-						took = (time.Duration(*s.DurationSeconds * float64(time.Second))).Round(time.Second).String()
-					}
-					base := dash(s.Base)
-					if s.BaseDeleted {
-						base = "(deleted) " + s.Base
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", src, s.Name, s.SyncFinish.In(cfg.Location).Format(time.RFC3339), base, latest,
-						size, sent, files, took)
-				}
-			}
-			return tw.Flush()
+			return listSnapshots(g, cfg, args, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -111,39 +59,58 @@ then on. A machine whose backup is running is skipped.`,
 	return cmd
 }
 
-// snapshotJSON is one snapshot; the transfer's figures (the keys of its
-// .json) and the duration are left out when its .json has none.
-type snapshotJSON struct {
-	Name       string    `json:"name"`
-	SyncFinish time.Time `json:"sync_finish"`
-	Base       string    `json:"base,omitempty"`
-	// BaseDeleted reports that Base is no longer on disk (retention
-	// removed it); the snapshot itself is whole, its files are its own.
-	BaseDeleted bool `json:"base_deleted,omitempty"`
-	Latest      bool `json:"latest"`
-	*rsync.TransferStats
-	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
-}
-
-func newSnapshotJSON(s backup.Snapshot) snapshotJSON {
-	j := snapshotJSON{Name: s.Name, SyncFinish: s.SyncFinish, Base: s.Base, Latest: s.Latest, TransferStats: s.Stats}
-	if d := s.Duration(); s.Stats != nil && !s.SyncBegin.IsZero() {
-		secs := d.Seconds()
-		j.DurationSeconds = &secs
+// listSnapshots prints the snapshots of the machine args[0] names: of
+// every source, or of args[1].
+func listSnapshots(g *globals, cfg *config.Config, args []string, asJSON bool) error {
+	_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
+	if err != nil {
+		return err
 	}
-	return j
-}
-
-// markDeletedBases marks the snapshots of one source whose base is not
-// among them any more.
-func markDeletedBases(list []snapshotJSON) {
-	names := map[string]bool{}
-	for _, s := range list {
-		names[s.Name] = true
+	sources, err := backup.ListSources(dir)
+	if err != nil {
+		return err
 	}
-	for i := range list {
-		list[i].BaseDeleted = list[i].Base != "" && !names[list[i].Base]
+	if len(args) == 2 {
+		if !slices.Contains(sources, args[1]) {
+			return fmt.Errorf("machine %s: no source %q on this storage unit (sources: %s)", args[0], args[1], dash(strings.Join(sources, ", ")))
+		}
+		sources = []string{args[1]}
 	}
+	out := map[string][]backup.SnapshotEntry{}
+	for _, src := range sources {
+		snaps, err := backup.ListSnapshots(dir, src, cfg.Location)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src, err)
+		}
+		out[src] = backup.Entries(snaps)
+	}
+	if asJSON {
+		return writeJSON(g, out)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tSNAPSHOT\tFINISHED\tBASE\tLATEST\tSIZE\tTRANSFERRED\tFILES\tDURATION")
+	for _, src := range sources {
+		for _, s := range out[src] {
+			latest := ""
+			if s.Latest {
+				latest = "latest"
+			}
+			size, sent, files, took := "-", "-", "-", "-"
+			if s.TransferStats != nil {
+				size, sent, files = sizeText(s.TotalSize), sizeText(s.TransferredSize), fmt.Sprint(s.Files)
+			}
+			if s.DurationSeconds != nil {
+				took = (time.Duration(*s.DurationSeconds * float64(time.Second))).Round(time.Second).String()
+			}
+			base := dash(s.Base)
+			if s.BaseDeleted {
+				base = "(deleted) " + s.Base
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", src, s.Name, s.SyncFinish.In(cfg.Location).Format(time.RFC3339), base, latest,
+				size, sent, files, took)
+		}
+	}
+	return tw.Flush()
 }
 
 // sizeText is a byte count for people: 1023 B, 1.5 KiB, 2.0 GiB.
@@ -167,81 +134,17 @@ func dash(s string) string {
 	return s
 }
 
-// machineOverview is one machine in `snapshots` without arguments.
-type machineOverview struct {
-	UUID  string   `json:"uuid"`
-	Path  string   `json:"path"`
-	Names []string `json:"names"`
-	// UsageBytes is the space its snapshots take (backup.MachineUsage);
-	// with UsageKnown false, only that of the sources whose figure is
-	// known.
-	UsageBytes int64            `json:"usage_bytes"`
-	UsageKnown bool             `json:"usage_known"`
-	Sources    []sourceOverview `json:"sources"`
-	Error      string           `json:"error,omitempty"`
-	// OrphanedSince is set for an orphan: no longer assigned here since.
-	OrphanedSince *time.Time `json:"orphaned_since,omitempty"`
-}
-
-type sourceOverview struct {
-	Name string `json:"name"`
-	// Latest is the newest snapshot's name, "" if it has none.
-	Latest   string     `json:"latest"`
-	Finished *time.Time `json:"finished,omitempty"`
-	Count    int        `json:"count"`
-	// UsageBytes is the space of its snapshots, nil when unknown or it
-	// has none (snapshot mode "none").
-	UsageBytes *int64         `json:"usage_bytes,omitempty"`
-	Snapshots  []snapshotJSON `json:"snapshots"`
-}
-
-// listMachines is the overview: every machine (UUID, name links), each
-// source with its newest snapshot, that snapshot's age, the count and the
-// space its snapshots take. With du, that space is first counted by
-// walking every machine's snapshots (backup.MeasureUsage).
+// listMachines prints the overview (backup.Overview).
 func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *time.Location, asJSON, du bool) error {
-	machines, err := backup.Inventory(ctx, varDir, loc)
+	list, err := backup.Overview(ctx, varDir, lockDir, loc, du, func(uuid string, err error) {
+		fmt.Fprintf(g.stderr, "machine %s: %v\n", uuid, err)
+	})
 	if err != nil {
 		return err
 	}
-	list := make([]machineOverview, 0, len(machines))
 	orphaned := orphansOnDisk(varDir)
-	for _, m := range machines {
-		mo := machineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []sourceOverview{}, OrphanedSince: orphaned[m.UUID]}
-		if m.Err != nil {
-			mo.Error = m.Err.Error()
-		}
-		var usage backup.SnapshotUsage
-		if m.Err == nil {
-			if du {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if _, err := backup.MeasureUsage(lockDir, m.UUID, m.Dir); err != nil {
-					fmt.Fprintf(g.stderr, "machine %s: space not counted: %v\n", m.UUID, err)
-				}
-			}
-			if usage, err = backup.MachineUsage(m.Dir); err != nil {
-				mo.Error = err.Error()
-			}
-			mo.UsageBytes, mo.UsageKnown = usage.Bytes, usage.Known
-		}
-		for _, src := range m.Sources {
-			so := sourceOverview{Name: src.Name, Count: len(src.Snapshots), Snapshots: []snapshotJSON{}}
-			if b, ok := usage.Sources[src.Name]; ok && b >= 0 {
-				so.UsageBytes = &b
-			}
-			for _, sn := range src.Snapshots {
-				so.Snapshots = append(so.Snapshots, newSnapshotJSON(sn))
-			}
-			markDeletedBases(so.Snapshots)
-			if n := src.Newest(); n != nil {
-				so.Latest = n.Name
-				so.Finished = &n.SyncFinish
-			}
-			mo.Sources = append(mo.Sources, so)
-		}
-		list = append(list, mo)
+	for i := range list {
+		list[i].OrphanedSince = orphaned[list[i].UUID]
 	}
 	if asJSON {
 		return writeJSON(g, list)
@@ -252,7 +155,7 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 	for _, m := range list {
 		names := dash(strings.Join(m.Names, ","))
 		if m.OrphanedSince != nil {
-			names += " [orphan for " + roundAge(now.Sub(*m.OrphanedSince)) + "]"
+			names += " [orphan for " + words.Age(now.Sub(*m.OrphanedSince)) + "]"
 		}
 		if m.Error != "" {
 			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\n", m.UUID, names, "error: "+m.Error)
@@ -264,7 +167,7 @@ func listMachines(ctx context.Context, g *globals, varDir, lockDir string, loc *
 		for _, src := range m.Sources {
 			age := "-"
 			if src.Finished != nil {
-				age = roundAge(now.Sub(*src.Finished))
+				age = words.Age(now.Sub(*src.Finished))
 			}
 			space := "-"
 			switch {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/backup"
 )
 
 // TestSnapshotsDu: snapshots of the old unit have no figures and no
@@ -39,10 +41,10 @@ func TestSnapshotsDu(t *testing.T) {
 		t.Errorf("snapshots UUID etc:\n%s", r.stdout)
 	}
 
-	overview := func(args ...string) machineOverview {
+	overview := func(args ...string) backup.MachineOverview {
 		t.Helper()
 		r := run(t, context.Background(), nil, append([]string{"-c", s.dir, "snapshots", "--json"}, args...)...)
-		var got []machineOverview
+		var got []backup.MachineOverview
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got) != 1 {
 			t.Fatalf("snapshots --json %v: exit %d, %v\n%s%s", args, r.code, err, r.stdout, r.stderr)
 		}
@@ -107,7 +109,7 @@ func TestSnapshotsDeletedBase(t *testing.T) {
 		}
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "snapshots", uuidNew, "etc", "--json")
-	var got map[string][]snapshotJSON
+	var got map[string][]backup.SnapshotEntry
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got["etc"]) != 2 {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/turku-backup/turku-storage/control"
+	"github.com/turku-backup/turku-storage/internal/words"
+	"github.com/turku-backup/turku-storage/monitor"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -93,7 +95,7 @@ func isTerminal(w io.Writer) bool {
 func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	since := func(t time.Time) string { return st.Now.Sub(t).Truncate(time.Second).String() }
-	fmt.Fprintf(tw, "storage unit %s: turku-storage %s, up %s; keys: %s", st.Storage, st.Version, since(st.Started), count(st.Keys.Machines, "machine", ""))
+	fmt.Fprintf(tw, "storage unit %s: turku-storage %s, up %s; keys: %s", st.Storage, st.Version, since(st.Started), words.Count(st.Keys.Machines, "machine", ""))
 	if !st.Keys.Updated.IsZero() {
 		fmt.Fprintf(tw, " from %s, %s ago", keysFrom(st.Keys.From, builtIn), since(st.Keys.Updated))
 	}
@@ -107,7 +109,7 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	}
 	fmt.Fprint(tw, "\n\n")
 
-	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %s)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), count(st.MaxConcurrentBackups, "slot", ""))
+	fmt.Fprintf(tw, "BACKUPS RUNNING (%d of %s)\tSOURCE\tELAPSED\tRECEIVED\tRATE\tFILES SENT\n", len(st.Backups), words.Count(st.MaxConcurrentBackups, "slot", ""))
 	for _, b := range st.Backups {
 		files := "-"
 		if b.Files != nil {
@@ -125,7 +127,7 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	fmt.Fprintf(tw, "\nAGENTS (%d)\tMODE\tREMOTE\tSINCE\tPORT\n", len(st.Agents))
 	for _, a := range st.Agents {
 		port := fmt.Sprint(a.AgentPort)
-		if a.Mode == control.ModeRestore {
+		if a.Mode == monitor.ModeRestore {
 			port = fmt.Sprintf("restore on 127.0.0.1:%d", a.RestorePort)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", machineLabel(a.Machine, a.Unit), a.Mode, a.Remote, since(a.Since), port)
@@ -144,8 +146,8 @@ func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
 	fmt.Fprintf(tw, "\nVOLUMES\tPATH\tSTATE\tSIZE\tFREE\tUSED\tINODES USED\tNEW MACHINES\n")
 	for _, v := range st.Volumes {
 		state := cmp.Or(v.State, "ok")
-		if v.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%s\terror: %s\n", v.Name, v.Path, state, v.Error)
+		if v.Err != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\terror: %s\n", v.Name, v.Path, state, v.Err)
 			continue
 		}
 		accept := "no"

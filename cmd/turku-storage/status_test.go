@@ -14,6 +14,7 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/control"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/monitor"
 )
 
 // statusJSON runs `status --json` in-process and decodes it; it fails the
@@ -86,7 +87,7 @@ func TestStatusShowsWaitingBackup(t *testing.T) {
 	})
 	second := fast.ping(t, d, hostKeys)
 	st := waitStatus(t, s, "db1 waiting", func(st *control.Status) bool { return len(st.Waiting) == 1 })
-	if w := st.Waiting[0]; w.Machine != other || w.Unit != "db1" || w.Source != "etc" || w.State != control.StateWaiting {
+	if w := st.Waiting[0]; w.Machine != other || w.Unit != "db1" || w.Source != "etc" || w.State != monitor.PhaseWaiting {
 		t.Errorf("waiting %+v, want db1's etc", w)
 	}
 	if len(st.Backups) != 1 || st.Backups[0].Machine != machineUUID || st.MaxConcurrentBackups != 1 || len(st.Agents) != 2 {
@@ -134,10 +135,10 @@ func TestStatusDuringBackup(t *testing.T) {
 		return len(st.Backups) == 1 && st.Backups[0].Bytes > 0
 	})
 	b := first.Backups[0]
-	if b.Machine != machineUUID || b.Unit != "web1" || b.Source != "etc" || b.State != control.StateRunning || b.Files == nil {
+	if b.Machine != machineUUID || b.Unit != "web1" || b.Source != "etc" || b.State != monitor.PhaseRunning || b.Files == nil {
 		t.Errorf("running backup %+v", b)
 	}
-	if len(first.Agents) != 1 || first.Agents[0].Mode != control.ModeCheckin || first.Agents[0].Unit != "web1" ||
+	if len(first.Agents) != 1 || first.Agents[0].Mode != monitor.ModeCheckin || first.Agents[0].Unit != "web1" ||
 		first.Agents[0].AgentPort != a.rsyncd.Port || !strings.HasPrefix(first.Agents[0].Remote, "127.0.0.1:") {
 		t.Errorf("agents %+v, want web1 checking in from 127.0.0.1 with port %d", first.Agents, a.rsyncd.Port)
 	}
@@ -177,20 +178,20 @@ func TestStatusWithoutServe(t *testing.T) {
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	files := int64(12)
-	st := &control.Status{
-		Storage: "primary", Version: "1.0", Now: now, Started: now.Add(-time.Hour), MaxConcurrentBackups: 4,
-		Agents: []control.Agent{
+	st := &control.Status{Storage: "primary", Version: "1.0", Started: now.Add(-time.Hour), MaxConcurrentBackups: 4, Status: monitor.Status{
+		Now: now,
+		Agents: []monitor.Session{
 			{Machine: "m-1", Unit: "web1", Remote: "192.0.2.1:5000", Mode: "checkin", Since: now.Add(-90 * time.Second), AgentPort: 51000},
 			{Machine: "m-2", Remote: "192.0.2.2:5000", Mode: "restore", Since: now.Add(-time.Minute), AgentPort: 52000, RestorePort: 52001},
 		},
-		Backups: []control.Backup{{Machine: "m-1", Unit: "web1", Source: "etc", Since: now.Add(-80 * time.Second), Bytes: 3 << 20, BytesPerSecond: 1 << 20, Files: &files}},
-		Waiting: []control.Backup{{Machine: "m-3", Source: "home", Since: now.Add(-5 * time.Second)}},
-		Keys:    control.Keys{Machines: 3, Updated: now.Add(-2 * time.Minute), From: "api"},
-		Volumes: []control.Volume{{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60},
+		Backups: []monitor.Backup{{Machine: "m-1", Unit: "web1", Source: "etc", Since: now.Add(-80 * time.Second), Bytes: 3 << 20, BytesPerSecond: 1 << 20, Files: &files}},
+		Waiting: []monitor.Backup{{Machine: "m-3", Source: "home", Since: now.Add(-5 * time.Second)}},
+		Keys:    monitor.Keys{Machines: 3, Updated: now.Add(-2 * time.Minute), From: "api"},
+		Volumes: []monitor.Volume{{Name: "default", Path: "/srv/turku", AcceptNew: true, HighWaterPct: 80, SizeBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60},
 			{Name: "old", Path: "/srv/old", State: "read-only", SizeBytes: 10 << 30, FreeBytes: 1 << 30, UsedPct: 90, Inodes: 1000, InodesFree: 10, InodeUsedPct: 99},
-			{Name: "gone", Path: "/srv/gone", State: "not mounted", Error: "volume gone is not mounted (marker .turku-storage-volume missing)"}},
+			{Name: "gone", Path: "/srv/gone", State: "not mounted", Err: "volume gone is not mounted (marker .turku-storage-volume missing)"}},
 		SpooledReports: 2,
-	}
+	}}
 	var b strings.Builder
 	if err := printStatus(&b, st, false); err != nil {
 		t.Fatal(err)
@@ -227,8 +228,8 @@ func TestPrintStatusKeys(t *testing.T) {
 		{"cache", 0, "cache", true, "keys: 0 machines from the key cache, 1m0s ago;"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st := &control.Status{Version: "1.0", Now: now, Started: now.Add(-time.Hour),
-				Keys: control.Keys{Machines: tt.machines, Updated: now.Add(-time.Minute), From: tt.from}}
+			st := &control.Status{Version: "1.0", Started: now.Add(-time.Hour), Status: monitor.Status{Now: now,
+				Keys: monitor.Keys{Machines: tt.machines, Updated: now.Add(-time.Minute), From: tt.from}}}
 			var b strings.Builder
 			if err := printStatus(&b, st, tt.builtIn); err != nil {
 				t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func newUpdateConfigCmd(g *globals) *cobra.Command {
@@ -64,7 +66,7 @@ spread the load.`,
 				return fmt.Errorf("update-config: %w", err)
 			}
 			_, err = fmt.Fprintf(g.stdout, "Registered %q with %s: %s; space %d MiB total, %d MiB available\n",
-				cfg.Name, cfg.APIURL, count(len(res.Machines), "machine", ""), res.SpaceTotal, res.SpaceAvailable)
+				cfg.Name, cfg.APIURL, words.Count(len(res.Machines), "machine", ""), res.SpaceTotal, res.SpaceAvailable)
 			return err
 		},
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/backup"
 )
 
 // TestServeRefusesSharedVarDir: a second serve on the var_dir of a
@@ -39,7 +41,7 @@ func TestServeRefusesSharedVarDir(t *testing.T) {
 	}
 
 	// Once the first has stopped, the lock file left behind is no bar.
-	if _, err := os.Stat(filepath.Join(s.varDir, serveLockFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(s.varDir, backup.ServeLockFile)); err != nil {
 		t.Fatal(err)
 	}
 	d2 := startServe(t, s)

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/internal/buildinfo"
 	"github.com/turku-backup/turku-storage/rsync"
 )
 
@@ -23,62 +22,8 @@ var (
 	buildDate = ""
 )
 
-// buildInfo is what `version` reports about the binary.
-type buildInfo struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit,omitempty"`
-	Modified  bool   `json:"modified,omitempty"`
-	BuildDate string `json:"build_date,omitempty"`
-	GoVersion string `json:"go"`
-	Platform  string `json:"platform"`
-}
-
-func readBuildInfo() buildInfo {
-	b := buildInfo{Version: version, Commit: commit, BuildDate: buildDate,
-		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	bi, ok := debug.ReadBuildInfo()
-	if ok && b.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		b.Version = bi.Main.Version
-	}
-	if ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				if b.Commit == "" {
-					b.Commit = s.Value
-				}
-			case "vcs.time":
-				// The commit's time: the closest a reproducible build has
-				// to a build date.
-				if b.BuildDate == "" {
-					b.BuildDate = s.Value
-				}
-			case "vcs.modified":
-				b.Modified = s.Value == "true"
-			}
-		}
-	}
-	return b
-}
-
 // versionString is the short version: the release, or devel-COMMIT.
-func versionString() string {
-	b := readBuildInfo()
-	if b.Version != "" {
-		return b.Version
-	}
-	if b.Commit == "" {
-		return "devel"
-	}
-	rev := b.Commit
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if b.Modified {
-		rev += "-dirty"
-	}
-	return "devel-" + rev
-}
+func versionString() string { return buildinfo.Read(version, commit, buildDate).Short() }
 
 // rsyncInfo is the rsync binary serve would run.
 type rsyncInfo struct {
@@ -120,12 +65,12 @@ configuration when it loads, else "rsync" on PATH) with its version.`,
 			if cfg, err := config.Load(g.configDir); err == nil {
 				command = cfg.RsyncCommand
 			}
-			b := readBuildInfo()
-			b.Version = versionString()
+			b := buildinfo.Read(version, commit, buildDate)
+			b.Version = b.Short()
 			rs := findRsync(cmd.Context(), command)
 			if asJSON {
 				return writeJSON(g, struct {
-					buildInfo
+					buildinfo.Info
 					Rsync rsyncInfo `json:"rsync"`
 				}{b, rs})
 			}

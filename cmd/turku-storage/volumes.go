@@ -6,7 +6,6 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
-	"github.com/turku-backup/turku-storage/monitor"
 )
 
 // backupVolumes are the configured volumes as the backup package takes
@@ -39,34 +38,4 @@ func checkVolumes(log *slog.Logger, varDir string, vols []config.Volume, mark bo
 		}
 	}
 	return bad
-}
-
-// volumeUsage checks and measures every configured volume, writing
-// nothing. A volume that is missing, not a directory or not mounted has
-// no usage (its mount point's would mislead); a read-only one has.
-func volumeUsage(varDir string, vols []config.Volume) []monitor.VolumeUsage {
-	health := backup.CheckVolumes(varDir, backupVolumes(vols), false)
-	out := make([]monitor.VolumeUsage, 0, len(vols))
-	for i, v := range vols {
-		h := health[i]
-		u := monitor.VolumeUsage{Name: v.Name, Path: v.Path, AcceptNew: v.AcceptNew, HighWaterPct: v.HighWaterPct,
-			MaxUsagePct: v.MaxUsagePct, MaxInodeUsagePct: v.MaxInodeUsagePct, State: h.State}
-		if err := h.Err(); err != nil {
-			u.Message = err.Error()
-		}
-		switch h.State {
-		case backup.VolumeMissing, backup.VolumeNotDir, backup.VolumeNotMounted:
-			u.Err = u.Message
-			out = append(out, u)
-			continue
-		}
-		du, err := backup.DiskUsage(v.Path)
-		if err != nil {
-			u.Err = err.Error()
-		}
-		u.SizeBytes, u.UsedBytes, u.FreeBytes, u.UsedPct = du.SizeBytes, du.UsedBytes, du.FreeBytes, du.UsedPct
-		u.Inodes, u.InodesFree, u.InodeUsedPct = du.Inodes, du.InodesFree, du.InodeUsedPct
-		out = append(out, u)
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/health"
 )
 
 // A source whose every run fails is watched: the machine is in /metrics
@@ -52,8 +53,8 @@ func TestServeSourceThatNeverSucceeds(t *testing.T) {
 
 	// The failures are on disk: check sees them without serve.
 	r := run(t, context.Background(), nil, "-c", s.dir, "check", "--max-age", "1ms")
-	if r.code != checkCritical {
-		t.Errorf("check: exit %d, want %d (CRITICAL)", r.code, checkCritical)
+	if r.code != health.Critical {
+		t.Errorf("check: exit %d, want %d (CRITICAL)", r.code, health.Critical)
 	}
 	if !strings.Contains(r.stdout, "etc: never backed up") || !strings.Contains(r.stdout, "2 attempts failed in a row") || !strings.Contains(r.stdout, "rsync exited with return code 5") {
 		t.Errorf("check does not name the source, its failures and its error:\n%s", r.stdout)
@@ -96,7 +97,7 @@ func TestServeSourceThatNeverSucceeds(t *testing.T) {
 	}
 	mustSample(t, fams, "turku_storage_machine_last_success_timestamp_seconds", "machine", machineUUID)
 	d2.stop(t)
-	if r := run(t, context.Background(), nil, "-c", s.dir, "check"); r.code != checkOK {
+	if r := run(t, context.Background(), nil, "-c", s.dir, "check"); r.code != health.OK {
 		t.Errorf("check after a success: exit %d\n%s", r.code, r.stdout)
 	}
 	r = run(t, context.Background(), nil, "-c", s.dir, "logs", "-n", "1")

@@ -197,10 +197,15 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	mustPing := func(a *agent, password string) {
 		t.Helper()
+		// The last report must have reached the API first: its answer
+		// marks the source done, and would undo SetDue.
+		delivered := `msg="report delivered" machine=` + a.uuid
+		n := d.log.Count(delivered)
 		api.SetDue(a.uuid, "etc", true)
 		if res := a.pingWithPassword(t, d, hostKeys, password).Wait(t, waitLong); res.ExitCode != 0 && password == "etc-pass" {
 			t.Fatalf("ssh exit %d", res.ExitCode)
 		}
+		d.log.WaitFor(t, delivered, n+1, waitLong)
 	}
 	mustPing(fast, "etc-pass")
 	mustPing(fast, "etc-pass")

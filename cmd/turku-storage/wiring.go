@@ -165,7 +165,13 @@ func (w *wiring) engine() (*backup.Engine, error) {
 	if w.slots == nil {
 		w.slots = backup.NewSlots(w.cfg.MaxConcurrentBackups)
 	}
-	return backup.New(backup.Options{
+	return backup.New(w.backupOptions())
+}
+
+// backupOptions are the backup package's options from the configuration
+// and what the wiring holds.
+func (w *wiring) backupOptions() backup.Options {
+	opts := backup.Options{
 		StorageName:             w.cfg.Name,
 		VarDir:                  w.cfg.VarDir,
 		LockDir:                 w.cfg.LockDir,
@@ -178,12 +184,15 @@ func (w *wiring) engine() (*backup.Engine, error) {
 		RsyncCommand:            w.cfg.RsyncCommand,
 		Slots:                   w.slots,
 		Reports:                 w.reports,
-		API:                     w.api,
 		History:                 w.history,
 		Observer:                w.observer(),
 		Logger:                  w.log,
 		Registered:              w.registered,
-	})
+	}
+	if w.api != nil { // a nil *apiclient.Client in the interface would not be nil
+		opts.API = w.api
+	}
+	return opts
 }
 
 // observer is the engine's Observer: the monitor, or none (a nil

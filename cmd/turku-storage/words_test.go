@@ -6,24 +6,6 @@ import (
 	"github.com/turku-backup/turku-storage/monitor"
 )
 
-func TestCount(t *testing.T) {
-	for _, tt := range []struct {
-		n                int
-		singular, plural string
-		want             string
-	}{
-		{0, "machine", "", "0 machines"},
-		{1, "machine", "", "1 machine"},
-		{2, "machine", "", "2 machines"},
-		{1, "machine directory", "machine directories", "1 machine directory"},
-		{3, "machine directory", "machine directories", "3 machine directories"},
-	} {
-		if got := count(tt.n, tt.singular, tt.plural); got != tt.want {
-			t.Errorf("count(%d, %q, %q) = %q, want %q", tt.n, tt.singular, tt.plural, got, tt.want)
-		}
-	}
-}
-
 // TestNotifyStatusPlurals: systemctl status says "1 machine", not "1
 // machines".
 func TestNotifyStatusPlurals(t *testing.T) {

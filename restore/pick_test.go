@@ -1,4 +1,4 @@
-package main
+package restore
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 )
 
-func TestPickSnapshot(t *testing.T) {
+func TestPick(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestPickSnapshot(t *testing.T) {
 			if loc == nil {
 				loc = time.UTC
 			}
-			got, err := pickSnapshot(snaps, "etc", tt.want, loc)
+			got, err := Pick(snaps, "etc", tt.want, loc)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %v, %v; want error %q", got.Name, err, tt.wantErr)
@@ -63,12 +63,12 @@ func TestPickSnapshot(t *testing.T) {
 			}
 		})
 	}
-	if _, err := pickSnapshot(nil, "etc", "", time.UTC); err == nil || !strings.Contains(err.Error(), "has no snapshots") {
+	if _, err := Pick(nil, "etc", "", time.UTC); err == nil || !strings.Contains(err.Error(), "has no snapshots") {
 		t.Errorf("no snapshots: %v", err)
 	}
 }
 
-func TestResolveSubpath(t *testing.T) {
+func TestSubpath(t *testing.T) {
 	snap := t.TempDir()
 	outside := t.TempDir()
 	os.MkdirAll(filepath.Join(snap, "etc", "nginx"), 0o755)
@@ -98,7 +98,7 @@ func TestResolveSubpath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sub, func(t *testing.T) {
-			got, err := resolveSubpath(snap, tt.sub)
+			got, err := Subpath(snap, tt.sub)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %+v, %v; want error %q", got, err, tt.wantErr)

@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"fmt"
@@ -13,42 +13,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestDaemonLoggerFile(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "storage.log")
-	g := &globals{logLevel: "info"}
-	log, closeLog, err := g.daemonLogger(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log.Debug("hidden")
-	log.Info("session started", "machine", "u1")
-	closeLog()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), `msg="session started" machine=u1`) || strings.Contains(string(data), "hidden") {
-		t.Errorf("log file: %q", data)
-	}
-	if _, _, err := g.daemonLogger(filepath.Join(t.TempDir(), "missing", "x.log")); err == nil || !strings.Contains(err.Error(), "log_file") {
-		t.Errorf("unwritable log_file: got %v", err)
-	}
-	bad := &globals{logLevel: "loud"}
-	if _, _, err := bad.daemonLogger(""); err == nil || !strings.Contains(err.Error(), `--log-level "loud"`) {
-		t.Errorf("bad level: got %v", err)
-	}
-}
-
-// TestJournalHandler checks the journald native protocol datagrams.
-func TestJournalHandler(t *testing.T) {
-	t.Parallel()
+// listenJournal stands in for journald's socket.
+func listenJournal(t *testing.T) (string, *net.UnixConn) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "journal.sock")
 	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
+	return sock, srv
+}
+
+// TestJournalHandler checks the journald native protocol datagrams.
+func TestJournalHandler(t *testing.T) {
+	t.Parallel()
+	sock, srv := listenJournal(t)
 	conn, err := net.Dial("unixgram", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -96,17 +76,12 @@ func TestJournalHandler(t *testing.T) {
 	}
 }
 
-// TestDaemonLoggerDefault: without log_file, serve logs to the journal's
+// TestOpenDefault: without log_file, serve logs to the journal's
 // native protocol when its stderr is the stream systemd connected to the
 // journal (JOURNAL_STREAM names its device and inode), else to stderr.
-func TestDaemonLoggerDefault(t *testing.T) {
+func TestOpenDefault(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "journal.sock")
-	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	sock, srv := listenJournal(t)
 	stderr, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +91,8 @@ func TestDaemonLoggerDefault(t *testing.T) {
 	if err := unix.Fstat(int(stderr.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{logLevel: "info", stderr: stderr, journalSocket: sock}
-
-	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
-	log, closeLog, err := g.daemonLogger("")
+	opts := Options{Level: slog.LevelInfo, Stderr: stderr, JournalSocket: sock, JournalStream: fmt.Sprintf("%d:%d", st.Dev, st.Ino)}
+	log, closeLog, err := Open("", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +110,8 @@ func TestDaemonLoggerDefault(t *testing.T) {
 	// Another stream (stderr redirected since, or not under systemd):
 	// plain text on stderr.
 	for _, stream := range []string{fmt.Sprintf("%d:%d", st.Dev, st.Ino+1), ""} {
-		t.Setenv("JOURNAL_STREAM", stream)
-		log, closeLog, err := g.daemonLogger("")
+		opts.JournalStream = stream
+		log, closeLog, err := Open("", opts)
 		if err != nil {
 			t.Fatal(err)
 		}

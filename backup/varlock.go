@@ -1,4 +1,4 @@
-package main
+package backup
 
 import (
 	"errors"
@@ -11,19 +11,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// serveLockFile, in var_dir, is held (flock, exclusive) by the serve
+// ServeLockFile, in var_dir, is held (flock, exclusive) by the serve
 // using that var_dir, and holds its pid.
-const serveLockFile = "serve.lock"
+const ServeLockFile = "serve.lock"
 
-// lockVarDir takes var_dir for this serve: two serves on one var_dir
+// LockVarDir takes var_dir for this serve: two serves on one var_dir
 // would place the same machines, append to the same history and send the
 // same spooled reports. The lock goes with the process, however it ends;
 // release closes it sooner.
-func lockVarDir(varDir string) (release func(), err error) {
+func LockVarDir(varDir string) (release func(), err error) {
 	if err := os.MkdirAll(varDir, 0o700); err != nil {
 		return nil, fmt.Errorf("var_dir: %w", err)
 	}
-	path := filepath.Join(varDir, serveLockFile)
+	path := filepath.Join(varDir, ServeLockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("var_dir %s: %w", varDir, err)
@@ -39,7 +39,7 @@ func lockVarDir(varDir string) (release func(), err error) {
 			}
 			return nil, fmt.Errorf("var_dir %s is in use by %s: one var_dir serves one storage unit; stop that serve or give this one its own var_dir", varDir, holder)
 		}
-		return nil, fmt.Errorf("var_dir %s: lock %s: %w", varDir, serveLockFile, err)
+		return nil, fmt.Errorf("var_dir %s: lock %s: %w", varDir, ServeLockFile, err)
 	}
 	// The pid only helps the next one's message: the lock is the flock.
 	if err := f.Truncate(0); err == nil {

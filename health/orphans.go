@@ -1,10 +1,11 @@
-package main
+package health
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 // orphanCheck rates the orphans for check: machines with data here that
@@ -12,7 +13,7 @@ import (
 // (they are backed up elsewhere now, or not at all); one orphaned longer
 // than orphan_warn_after is a WARNING, so that it gets purged.
 type orphanCheck struct {
-	r         *checkResult
+	r         *Result
 	since     map[string]time.Time // orphanedSince
 	warnAfter time.Duration
 	now       time.Time
@@ -29,9 +30,9 @@ func (c *orphanCheck) skip(who, uuid string) bool {
 	c.orphans++
 	if age := c.now.Sub(since); c.warnAfter > 0 && age > c.warnAfter {
 		c.old++
-		c.r.raise(checkWarning)
-		c.r.details = append(c.r.details, fmt.Sprintf("WARNING: %s: no longer assigned to this storage unit for %s (since %s), its backups still here: "+
-			"`turku-storage orphans purge %s` once it is backed up elsewhere", who, daysText(age), when(since), uuid))
+		c.r.raise(Warning)
+		c.r.Details = append(c.r.Details, fmt.Sprintf("WARNING: %s: no longer assigned to this storage unit for %s (since %s), its backups still here: "+
+			"`turku-storage orphans purge %s` once it is backed up elsewhere", who, daysText(age), words.When(since), uuid))
 	}
 	return true
 }
@@ -51,19 +52,19 @@ func (c *orphanCheck) summarise() {
 	if c.orphans == 0 {
 		return
 	}
-	msg := fmt.Sprintf("%s (no longer assigned here; not counted as stale)", count(c.orphans, "orphaned machine", ""))
+	msg := fmt.Sprintf("%s (no longer assigned here; not counted as stale)", words.Count(c.orphans, "orphaned machine", ""))
 	if c.old > 0 {
-		msg = fmt.Sprintf("%s, %d of them for over %s: purge them", count(c.orphans, "orphaned machine", ""), c.old, daysText(c.warnAfter))
+		msg = fmt.Sprintf("%s, %d of them for over %s: purge them", words.Count(c.orphans, "orphaned machine", ""), c.old, daysText(c.warnAfter))
 	}
-	c.r.summary = append(c.r.summary, msg)
-	c.r.perfdata = append(c.r.perfdata, fmt.Sprintf("orphans=%d;;;0", c.orphans))
+	c.r.Summary = append(c.r.Summary, msg)
+	c.r.Perfdata = append(c.r.Perfdata, fmt.Sprintf("orphans=%d;;;0", c.orphans))
 }
 
 // daysText is a long age in whole days ("14 days"), a short one as
-// roundAge shows it.
+// words.Age shows it.
 func daysText(d time.Duration) string {
 	if d < 48*time.Hour {
-		return roundAge(d)
+		return words.Age(d)
 	}
 	return fmt.Sprintf("%d days", d/(24*time.Hour))
 }

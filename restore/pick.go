@@ -1,4 +1,4 @@
-package main
+package restore
 
 import (
 	"errors"
@@ -16,10 +16,10 @@ import (
 // time zone.
 var dateLayouts = []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"}
 
-// pickSnapshot chooses among snaps (oldest first) by want: "" or "latest",
+// Pick chooses among snaps (oldest first) by want: "" or "latest",
 // a snapshot name, or a date/time meaning the last snapshot finished
 // before it.
-func pickSnapshot(snaps []backup.Snapshot, source, want string, loc *time.Location) (backup.Snapshot, error) {
+func Pick(snaps []backup.Snapshot, source, want string, loc *time.Location) (backup.Snapshot, error) {
 	if len(snaps) == 0 {
 		return backup.Snapshot{}, fmt.Errorf("source %s has no snapshots", source)
 	}
@@ -57,8 +57,8 @@ func pickSnapshot(snaps []backup.Snapshot, source, want string, loc *time.Locati
 		source, before.In(loc).Format(time.RFC3339), snaps[0].Name, snaps[0].SyncFinish.In(loc).Format(time.RFC3339))
 }
 
-// restoreSource is what rsync sends: the whole snapshot, or one path in it.
-type restoreSource struct {
+// Source is what rsync sends: the whole snapshot, or one path in it.
+type Source struct {
 	// Arg is rsync's source argument.
 	Arg string
 	// Relative is set for a subpath: "SNAP/./SUB" with --relative
@@ -66,24 +66,24 @@ type restoreSource struct {
 	Relative bool
 }
 
-// resolveSubpath checks sub inside the snapshot directory snap. The path
+// Subpath checks sub inside the snapshot directory snap. The path
 // may not leave the snapshot: ".." is refused, and so is any symlink on
 // the way to it, since the snapshot holds the agent's files and a link
 // there (data -> /etc) would otherwise make rsync send the storage unit's
 // own files. A symlink as the last component is sent as a link.
-func resolveSubpath(snap, sub string) (restoreSource, error) {
+func Subpath(snap, sub string) (Source, error) {
 	if strings.Contains(sub, "\x00") {
-		return restoreSource{}, fmt.Errorf("--path %q: contains NUL", sub)
+		return Source{}, fmt.Errorf("--path %q: contains NUL", sub)
 	}
 	for _, part := range strings.Split(filepath.ToSlash(sub), "/") {
 		if part == ".." {
-			return restoreSource{}, fmt.Errorf("--path %q: \"..\" would leave the snapshot", sub)
+			return Source{}, fmt.Errorf("--path %q: \"..\" would leave the snapshot", sub)
 		}
 	}
 	// A leading "/" means the snapshot's root, the source's path.
 	clean := filepath.Clean("/" + sub)[1:]
 	if clean == "" {
-		return restoreSource{Arg: snap + "/"}, nil
+		return Source{Arg: snap + "/"}, nil
 	}
 	parts := strings.Split(clean, "/")
 	cur := snap
@@ -91,20 +91,20 @@ func resolveSubpath(snap, sub string) (restoreSource, error) {
 		cur = filepath.Join(cur, part)
 		fi, err := os.Lstat(cur)
 		if errors.Is(err, fs.ErrNotExist) {
-			return restoreSource{}, fmt.Errorf("--path %q: %s does not exist in the snapshot", sub, strings.Join(parts[:i+1], "/"))
+			return Source{}, fmt.Errorf("--path %q: %s does not exist in the snapshot", sub, strings.Join(parts[:i+1], "/"))
 		}
 		if err != nil {
-			return restoreSource{}, fmt.Errorf("--path %q: %w", sub, err)
+			return Source{}, fmt.Errorf("--path %q: %w", sub, err)
 		}
 		last := i == len(parts)-1
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0 && !last:
-			return restoreSource{}, fmt.Errorf("--path %q: %s is a symbolic link in the snapshot; give the path it points to", sub, strings.Join(parts[:i+1], "/"))
+			return Source{}, fmt.Errorf("--path %q: %s is a symbolic link in the snapshot; give the path it points to", sub, strings.Join(parts[:i+1], "/"))
 		case !last && !fi.IsDir():
-			return restoreSource{}, fmt.Errorf("--path %q: %s is not a directory", sub, strings.Join(parts[:i+1], "/"))
+			return Source{}, fmt.Errorf("--path %q: %s is not a directory", sub, strings.Join(parts[:i+1], "/"))
 		case last && fi.IsDir():
-			return restoreSource{Arg: snap + "/./" + clean + "/", Relative: true}, nil
+			return Source{Arg: snap + "/./" + clean + "/", Relative: true}, nil
 		}
 	}
-	return restoreSource{Arg: snap + "/./" + clean, Relative: true}, nil
+	return Source{Arg: snap + "/./" + clean, Relative: true}, nil
 }

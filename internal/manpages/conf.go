@@ -1,4 +1,4 @@
-package main
+package manpages
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 	"github.com/turku-backup/turku-storage/config"
 )
 
-// confPage is turku-storage.conf(5): the prose of the Markdown
+// Conf is turku-storage.conf(5): the prose of the Markdown
 // configuration reference (docs/configuration.md), its title dropped and
 // its sections (##) as the page's sections, with the keys as the settings
 // table (config.Reference) has them in place of the reference's tables,
 // which are made from the same table. This is the one place that knows
 // where the page's text comes from.
-func confPage(markdown []byte, hdr manHeader) []byte {
+func Conf(markdown []byte, hdr Header) []byte {
 	body := string(markdown)
 	// The reference's own title: the page has NAME instead.
 	if strings.HasPrefix(body, "# ") {

@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"bytes"
@@ -17,38 +17,48 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// journalSocket is systemd-journald's native protocol socket.
-const journalSocket = "/run/systemd/journal/socket"
+// DefaultJournalSocket is systemd-journald's native protocol socket.
+const DefaultJournalSocket = "/run/systemd/journal/socket"
 
-// daemonLogger builds the long-running logger from log_file: "systemd"
-// (the journal, with priorities), "syslog", a file path (appended), or ""
-// for the default: the journal when stderr is connected to it (serve
-// under systemd), else stderr. It returns a close function.
-func (g *globals) daemonLogger(logFile string) (*slog.Logger, func(), error) {
-	level, err := g.level()
-	if err != nil {
-		return nil, nil, err
-	}
+// Options say where the default log goes and at what level.
+type Options struct {
+	Level slog.Level
+	// Stderr receives the log when it is not the journal's, syslog's or
+	// a file's.
+	Stderr io.Writer
+	// JournalStream is $JOURNAL_STREAM, which systemd sets when it
+	// connects stderr to the journal.
+	JournalStream string
+	// JournalSocket replaces DefaultJournalSocket (tests).
+	JournalSocket string
+}
+
+// Open builds the long-running logger from log_file: "systemd" (the
+// journal, with priorities), "syslog", a file path (appended), or "" for
+// the default: the journal when stderr is connected to it (serve under
+// systemd), else stderr. It returns a close function.
+func Open(logFile string, o Options) (*slog.Logger, func(), error) {
+	level := o.Level
 	opts := &slog.HandlerOptions{Level: level}
-	socket := cmp.Or(g.journalSocket, journalSocket)
+	socket := cmp.Or(o.JournalSocket, DefaultJournalSocket)
 	switch logFile {
 	case "":
 		// Under systemd, stderr reaches the journal as plain lines: the
 		// native protocol adds the priority and the MACHINE, UNIT,
 		// SOURCE and SNAPSHOT fields that journalctl selects on.
-		if stderrIsJournal(g.stderr, os.Getenv("JOURNAL_STREAM")) {
+		if stderrIsJournal(o.Stderr, o.JournalStream) {
 			if conn, err := net.Dial("unixgram", socket); err == nil {
 				h := &journalHandler{level: level, conn: conn, mu: &sync.Mutex{}}
 				return slog.New(h), func() { conn.Close() }, nil
 			}
 		}
-		return slog.New(slog.NewTextHandler(g.stderr, opts)), func() {}, nil
+		return slog.New(slog.NewTextHandler(o.Stderr, opts)), func() {}, nil
 	case "systemd":
 		conn, err := net.Dial("unixgram", socket)
 		if err != nil {
 			// Not under systemd: stderr still reaches the journal when
 			// the unit's stderr is the journal, and the operator sees it.
-			l := slog.New(slog.NewTextHandler(g.stderr, opts))
+			l := slog.New(slog.NewTextHandler(o.Stderr, opts))
 			l.Warn("log_file is systemd but the journal socket is unavailable; logging to stderr", "err", err)
 			return l, func() {}, nil
 		}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// maxFuncLines bounds a function of cmd: what takes longer than this is
+// logic that belongs in a package, or wiring to split by concern.
+const maxFuncLines = 80
+
+// TestFunctionsShort holds cmd to wiring: flags, options, a call, the
+// printing. A longer function is named with its length.
+func TestFunctionsShort(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	checked := 0
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			checked++
+			if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n > maxFuncLines {
+				t.Errorf("%s: %s is %d lines, over %d: move its logic to a package or split it", fset.Position(fd.Pos()), fd.Name.Name, n, maxFuncLines)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no function found: the test reads the wrong directory")
+	}
+}
