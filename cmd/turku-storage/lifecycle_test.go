@@ -268,13 +268,13 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	}
 	// The cancelled backup's failure reaches the API, or, when the forced
 	// stop cut its post short, waits in the spool for the next start:
-	// never both, never neither.
+	// never lost, never a success. A stop at once can fall between the
+	// API's answer and the spool file's removal; the next start then
+	// sends it again (at least once, not exactly once, after a forced
+	// stop).
 	reports := api.Reports()
 	spooled := listFiles(t, filepath.Join(s.varDir, "reports"))
-	switch {
-	case len(reports) == 1 && !reports[0].Success && len(spooled) == 0:
-	case len(reports) == 0 && len(spooled) == 1:
-	default:
+	if len(reports) > 1 || len(spooled) > 1 || len(reports)+len(spooled) == 0 || (len(reports) == 1 && reports[0].Success) {
 		t.Errorf("reports %+v, spooled %q; want the cancelled backup reported failed, or spooled", reports, spooled)
 	}
 }
