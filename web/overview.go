@@ -80,6 +80,9 @@ type MachineRow struct {
 	// when this unit first saw it there.
 	Assigned      bool          `json:"assigned"`
 	AssignedSince time.Time     `json:"assigned_since,omitzero"`
+	// OrphanedSince is when a key refresh first found it on disk and not
+	// assigned here (turku-storage orphans); zero otherwise.
+	OrphanedSince time.Time `json:"orphaned_since,omitzero"`
 	Sources       []SourceRow   `json:"sources"`
 	Error         string        `json:"disk_error,omitempty"`
 	age           time.Duration // the oldest source's, for sorting
@@ -276,6 +279,16 @@ func (s *Server) machineRows(now time.Time, disk map[string]diskMachine, backups
 		}
 		r := row(uuid)
 		r.Unit, r.Assigned, r.AssignedSince = a.Unit, true, a.Since
+	}
+	for uuid, o := range s.opts.State.Orphans() {
+		if only != "" && uuid != only {
+			continue
+		}
+		r := row(uuid)
+		r.OrphanedSince = o.Since
+		if r.Unit == "" {
+			r.Unit = o.Unit
+		}
 	}
 	rule := s.opts.Staleness
 	live := map[[2]string]bool{}

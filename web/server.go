@@ -31,6 +31,9 @@ type State interface {
 	Sources() []monitor.SourceStatus
 	Assigned() (map[string]monitor.Assignment, bool)
 	Outcomes() int64
+	// Orphans are the machines the last key refresh found on disk and no
+	// longer assigned here, with since when.
+	Orphans() map[string]monitor.Orphan
 }
 
 // Options configure a Server; cmd builds them from the configuration.

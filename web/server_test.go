@@ -259,6 +259,20 @@ func TestOverview(t *testing.T) {
 			t.Errorf("machine %s: state %q, want %q", uuid, states[uuid], st)
 		}
 	}
+
+	// Since when a machine is an orphan, as the key refresh recorded it.
+	u.state.SetOrphans(map[string]monitor.Orphan{uuidOrphan: {Unit: "old1", Since: u.now.Add(-72 * time.Hour)}})
+	var orph Overview
+	_, body = get(t, h, http.MethodGet, "/api/overview?state=orphan")
+	if err := json.Unmarshal([]byte(body), &orph); err != nil {
+		t.Fatal(err)
+	}
+	if len(orph.Page) != 1 || !orph.Page[0].OrphanedSince.Equal(u.now.Add(-72*time.Hour)) {
+		t.Errorf("orphans %+v, want %s orphaned since 72h before", orph.Page, uuidOrphan)
+	}
+	if _, page := get(t, h, http.MethodGet, "/?state=orphan"); !strings.Contains(page, "orphaned 3d") {
+		t.Errorf("the overview does not say since when the orphan is one:\n%s", page)
+	}
 	// The default sort puts the worst first.
 	_, body = get(t, h, http.MethodGet, "/api/overview")
 	ov = Overview{}
