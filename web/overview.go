@@ -78,11 +78,11 @@ type MachineRow struct {
 	State string   `json:"state"`
 	// Assigned is whether the last key refresh listed it; AssignedSince
 	// when this unit first saw it there.
-	Assigned      bool          `json:"assigned"`
-	AssignedSince time.Time     `json:"assigned_since,omitzero"`
+	Assigned      bool      `json:"assigned"`
+	AssignedSince time.Time `json:"assigned_since,omitzero"`
 	// OrphanedSince is when a key refresh first found it on disk and not
 	// assigned here (turku-storage orphans); zero otherwise.
-	OrphanedSince time.Time `json:"orphaned_since,omitzero"`
+	OrphanedSince time.Time     `json:"orphaned_since,omitzero"`
 	Sources       []SourceRow   `json:"sources"`
 	Error         string        `json:"disk_error,omitempty"`
 	age           time.Duration // the oldest source's, for sorting
