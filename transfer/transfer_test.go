@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 const testUUID = "9bef0a75-5a9b-43f7-a66a-7e8c6d7ad91d"
@@ -112,64 +113,6 @@ func addMachine(t testing.TB, u *unit) string {
 	return dir
 }
 
-// entry is one file of a tree as compared: everything but the inode
-// number, which is replaced by the first path holding it.
-type entry struct {
-	Mode           fs.FileMode
-	UID, GID       uint32
-	MTime          int64
-	Data, Link     string
-	Rdev           uint64
-	FirstWithInode string
-}
-
-// snapshotTree describes every file under dir; directory mtimes are
-// included.
-func snapshotTree(t *testing.T, dir string) map[string]entry {
-	t.Helper()
-	out := map[string]entry{}
-	first := map[uint64]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		e := entry{Mode: fi.Mode(), UID: st.Uid, GID: st.Gid, MTime: fi.ModTime().UnixNano(), Rdev: st.Rdev}
-		switch {
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			e.Data = string(b)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			e.Link, _ = os.Readlink(p)
-		}
-		if !fi.IsDir() {
-			if f, ok := first[st.Ino]; ok {
-				e.FirstWithInode = f
-			} else {
-				first[st.Ino] = rel
-				e.FirstWithInode = rel
-			}
-		}
-		if rel == "." {
-			e.MTime = 0 // the machine directory's own time moves with what is added to it
-		}
-		out[rel] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestSendReceive(t *testing.T) {
 	t.Parallel()
 	a, b := newUnit(t), newUnit(t)
@@ -189,7 +132,7 @@ func TestSendReceive(t *testing.T) {
 	if want := filepath.Join(b.volume, testUUID); got.Dir != want {
 		t.Errorf("received into %s, want %s", got.Dir, want)
 	}
-	if diff := cmp.Diff(snapshotTree(t, dir), snapshotTree(t, got.Dir)); diff != "" {
+	if diff := cmp.Diff(agenttest.Tree(t, dir), agenttest.Tree(t, got.Dir)); diff != "" {
 		t.Errorf("received tree differs (-sent +received):\n%s", diff)
 	}
 	if target, err := os.Readlink(b.machineDir()); err != nil || target != got.Dir {
@@ -211,12 +154,12 @@ func TestSendReceive(t *testing.T) {
 	}
 
 	// The same stream again: refused, naming the machine, nothing changed.
-	before := snapshotTree(t, b.volume)
+	before := agenttest.Tree(t, b.volume)
 	_, err = Receive(context.Background(), bytes.NewReader(stream.Bytes()), ReceiveOptions{Machines: b.m})
 	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), testUUID) {
 		t.Fatalf("second receive: %v, want ErrExists naming %s", err, testUUID)
 	}
-	if diff := cmp.Diff(before, snapshotTree(t, b.volume)); diff != "" {
+	if diff := cmp.Diff(before, agenttest.Tree(t, b.volume)); diff != "" {
 		t.Errorf("refused receive changed the volume:\n%s", diff)
 	}
 }
@@ -297,13 +240,13 @@ func TestReceiveRefusesDamage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := newUnit(t)
-			before := snapshotTree(t, filepath.Dir(b.volume))
+			before := agenttest.Tree(t, filepath.Dir(b.volume))
 			_, err := Receive(context.Background(), bytes.NewReader(tt.data), ReceiveOptions{Machines: b.m})
 			if err == nil {
 				t.Fatal("damaged stream accepted")
 			}
 			t.Logf("refused: %v", err)
-			if after := snapshotTree(t, filepath.Dir(b.volume)); !sameNames(before, after) {
+			if after := agenttest.Tree(t, filepath.Dir(b.volume)); !sameNames(before, after) {
 				t.Errorf("refused stream left files behind:\n%s", cmp.Diff(keys(before), keys(after)))
 			}
 		})
@@ -312,9 +255,9 @@ func TestReceiveRefusesDamage(t *testing.T) {
 
 // sameNames compares the files present, leaving the volume marker,
 // which a first use writes, out.
-func sameNames(a, b map[string]entry) bool { return slices.Equal(keys(a), keys(b)) }
+func sameNames(a, b map[string]agenttest.TreeEntry) bool { return slices.Equal(keys(a), keys(b)) }
 
-func keys(m map[string]entry) []string {
+func keys(m map[string]agenttest.TreeEntry) []string {
 	var out []string
 	for k := range m {
 		if strings.Contains(k, backup.MarkerFile) || strings.HasPrefix(k, "var/volumes.json") || k == "var" || k == "var/lock" || strings.HasPrefix(k, "var/lock/") || k == "var/machines" {
@@ -408,18 +351,18 @@ func TestReceiveRefusesHostile(t *testing.T) {
 			for _, h := range entries {
 				data[h.Name] = "written"
 			}
-			before := snapshotTree(t, filepath.Dir(b.volume))
+			before := agenttest.Tree(t, filepath.Dir(b.volume))
 			_, err := Receive(context.Background(), bytes.NewReader(hostile(t, entries, data)), ReceiveOptions{Machines: b.m})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
-			if got := snapshotTree(t, outside); len(got) != 2 {
+			if got := agenttest.Tree(t, outside); len(got) != 2 {
 				t.Errorf("outside directory changed: %v", keys(got))
 			}
 			if fi, _ := os.Stat(filepath.Join(outside, "secret")); fi.Sys().(*syscall.Stat_t).Nlink != 1 {
 				t.Error("a file outside was hard-linked")
 			}
-			if after := snapshotTree(t, filepath.Dir(b.volume)); !sameNames(before, after) {
+			if after := agenttest.Tree(t, filepath.Dir(b.volume)); !sameNames(before, after) {
 				t.Errorf("refused stream left files behind:\n%s", cmp.Diff(keys(before), keys(after)))
 			}
 		})

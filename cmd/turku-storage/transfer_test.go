@@ -4,73 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
-
-// fileState is one entry of a machine directory as compared across
-// units: metadata, content, and the first path (in walk order) sharing
-// its inode, which stands for the inode.
-type fileState struct {
-	Mode       fs.FileMode
-	UID, GID   uint32
-	MTimeNs    int64
-	Content    string
-	SameInode  string
-	LinkTarget string
-}
-
-func machineState(t *testing.T, dir string) map[string]fileState {
-	t.Helper()
-	out := map[string]fileState{}
-	first := map[uint64]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		s := fileState{Mode: fi.Mode(), UID: st.Uid, GID: st.Gid, MTimeNs: fi.ModTime().UnixNano()}
-		if rel == "." {
-			s.MTimeNs = 0
-		}
-		switch {
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s.Content = string(b)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			s.LinkTarget, _ = os.Readlink(p)
-		}
-		if !fi.IsDir() {
-			if _, ok := first[st.Ino]; !ok {
-				first[st.Ino] = rel
-			}
-			s.SameInode = first[st.Ino]
-		}
-		out[rel] = s
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // runStdin is run with stdin.
 func runStdin(t *testing.T, stdin string, args ...string) runResult {
@@ -203,7 +147,7 @@ func TestSendReceiveBetweenUnits(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(s2.varDir, "machines", "web1")); err != nil || target != machineUUID {
 		t.Errorf("name link web1 -> %q, %v", target, err)
 	}
-	if diff := cmp.Diff(machineState(t, dir1), machineState(t, dir2)); diff != "" {
+	if diff := cmp.Diff(agenttest.Tree(t, dir1), agenttest.Tree(t, dir2)); diff != "" {
 		t.Fatalf("received machine differs (-sent +received):\n%s", diff)
 	}
 
