@@ -227,18 +227,9 @@ func randomHex4() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Request is one agent session's checkin.
-type Request struct {
-	// Machine is the UUID the session's SSH key belongs to.
-	Machine string
-	// Credentials are the per-source rsync logins the agent sent.
-	Credentials map[string]agentproto.Credential
-	// RsyncAddr is the host:port where rsync reaches the agent's rsync
-	// daemon (a private tunnel endpoint).
-	RsyncAddr string
-	// Log receives the agent-facing lines; nil discards them.
-	Log *sessionlog.Logger
-}
+// Request is one agent session's checkin; the SSH server's
+// sshserver.PullRequest is the same type.
+type Request = agentproto.Checkin
 
 // Pull does for one checkin what the old turku-storage-ping did: take the
 // machine's lock, call storage_ping_checkin, then back up every scheduled

@@ -14,7 +14,6 @@ import (
 	glssh "github.com/gliderlabs/ssh"
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/sessionlog"
 	"github.com/turku-backup/turku-storage/tunnel"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -22,23 +21,14 @@ import (
 // Puller runs a checkin: it asks the coordinator what is due and pulls each
 // source with rsync from req.RsyncAddr. It writes its own agent-facing lines
 // to req.Log; its error only makes the exit status 1 and goes to the server
-// log. cmd adapts *backup.Engine to it.
+// log. *backup.Engine is one; serve hands it its current engine.
 type Puller interface {
 	Pull(ctx context.Context, req PullRequest) error
 }
 
-// PullRequest is one agent's checkin, field for field backup.Request.
-type PullRequest struct {
-	// Machine is the UUID of the machine whose key signed in.
-	Machine string
-	// Credentials are the per-source rsync logins the agent sent.
-	Credentials map[string]agentproto.Credential
-	// RsyncAddr is "127.0.0.1:PORT", a private endpoint carried to the
-	// agent's rsync daemon; rsync URLs are rsync://USER@RsyncAddr/SOURCE/.
-	RsyncAddr string
-	// Log writes the lines the agent sees.
-	Log *sessionlog.Logger
-}
+// PullRequest is one agent's checkin; backup.Request is the same type, so
+// a *backup.Engine is a Puller as it is.
+type PullRequest = agentproto.Checkin
 
 // Causes a session or connection ended, as context.Cause reports them and
 // as the agent reads them ("Session ended: machine revoked").

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -28,50 +27,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func TestRouteSignals(t *testing.T) {
-	t.Parallel()
-	t.Run("serve", func(t *testing.T) {
-		t.Parallel()
-		sigs := make(chan os.Signal)
-		ctx, sig, stop := routeSignals(context.Background(), sigs, true)
-		defer stop()
-		sigs <- syscall.SIGHUP
-		sigs <- syscall.SIGHUP // coalesced with the pending one
-		<-sig.hup
-		if ctx.Err() != nil {
-			t.Fatal("SIGHUP stopped serve")
-		}
-		sigs <- syscall.SIGTERM
-		<-ctx.Done()
-		if cause := context.Cause(ctx); !errors.Is(cause, errSignal) || cause.Error() != "signal: terminated" {
-			t.Errorf("cause %v, want signal: terminated", cause)
-		}
-		if sig.force.Err() != nil {
-			t.Fatal("first SIGTERM forced the stop")
-		}
-		sigs <- syscall.SIGHUP // a reload during the drain stops nothing
-		sigs <- os.Interrupt
-		<-sig.force.Done()
-		if cause := context.Cause(sig.force); cause.Error() != "second signal (interrupt)" {
-			t.Errorf("force cause %v", cause)
-		}
-	})
-	t.Run("other commands", func(t *testing.T) {
-		t.Parallel()
-		sigs := make(chan os.Signal)
-		ctx, sig, stop := routeSignals(context.Background(), sigs, false)
-		defer stop()
-		if sig.hup != nil {
-			t.Error("a reload channel for a command that does not reload")
-		}
-		sigs <- syscall.SIGHUP
-		<-ctx.Done()
-		if cause := context.Cause(ctx); cause.Error() != "signal: hangup" {
-			t.Errorf("cause %v, want signal: hangup", cause)
-		}
-	})
 }
 
 // TestServeSIGHUPDuringStartup: a SIGHUP that arrived before serve had

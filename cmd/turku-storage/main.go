@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/turku-backup/turku-storage/daemon"
 )
 
 func main() {
@@ -21,7 +23,7 @@ func main() {
 	root := newRootWith(g)
 	// SIGHUP reloads serve; any other command stops on it.
 	cmd, _, err := root.Find(os.Args[1:])
-	ctx, sig, stop := routeSignals(context.Background(), sigs, err == nil && cmd.Name() == "serve")
+	ctx, sig, stop := daemon.RouteSignals(context.Background(), sigs, err == nil && cmd.Name() == "serve")
 	g.signals = sig
 	err = root.ExecuteContext(ctx)
 	stop()

@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +22,6 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/backup"
-	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
@@ -312,29 +309,6 @@ func TestServeSystemdNotify(t *testing.T) {
 
 	d.stop(t)
 	waitNotify(t, notes, "STOPPING=1")
-}
-
-// The metrics listener serves GET /metrics and nothing else.
-func TestMetricsHandlerOnlyMetrics(t *testing.T) {
-	h, err := metricsHandler(newMonitor(&config.Config{}, func() []config.Volume { return nil }, nil), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		method, path string
-		want         int
-	}{
-		{"GET", "/metrics", http.StatusOK},
-		{"GET", "/", http.StatusNotFound},
-		{"GET", "/debug/pprof/", http.StatusNotFound},
-		{"POST", "/metrics", http.StatusMethodNotAllowed},
-	} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
-		if rec.Code != tt.want {
-			t.Errorf("%s %s: %d, want %d", tt.method, tt.path, rec.Code, tt.want)
-		}
-	}
 }
 
 // During a backup slowed by the agent's --bwlimit, /metrics shows the

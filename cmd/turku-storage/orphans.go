@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
@@ -208,49 +206,6 @@ func orphanedSince(cfg *config.Config) map[string]time.Time {
 		out[uuid] = *t
 	}
 	return out
-}
-
-// keysRefreshed records the machines a key refresh (or the key cache at
-// start) listed: when each was first assigned, the orphans (machines on
-// disk it no longer lists) and the departed machines' keys, kept in
-// VAR_DIR/history; the monitor and the SSH server are told. Then orphans
-// older than orphan_expiry, if set, are purged in the background.
-func (d *daemon) keysRefreshed(machines map[string]apiclient.MachineInfo, now time.Time) {
-	r := backup.RecordRefresh(d.w.history, d.state, d.w.cfg.VarDir, machines, now, d.log)
-	departed := make(map[string]apiclient.MachineInfo, len(r.Departed))
-	for uuid, dep := range r.Departed {
-		departed[uuid] = apiclient.MachineInfo{UnitName: dep.Unit, SSHPublicKey: dep.Key}
-	}
-	d.srv.SetDeparted(departed)
-	d.log.Debug("assigned machines recorded", "machines", len(r.Assigned), "orphans", len(r.Orphans), "departed", len(r.Departed))
-	if d.expire != nil {
-		select {
-		case d.expire <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// expireOrphans purges, each time a key refresh pokes d.expire, the
-// orphans older than orphan_expiry (as the configuration in force says;
-// unset: none), logging each. It runs until ctx ends.
-func (d *daemon) expireOrphans(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.expire:
-		}
-		cfg := d.cfg.Load()
-		if cfg.OrphanExpiry <= 0 {
-			d.log.Debug("orphan_expiry not set; no orphan purged")
-			continue
-		}
-		opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
-			Assigned: registeredMachines(cfg)}
-		backup.PurgeExpired(ctx, opts, d.w.history, cfg.OrphanExpiry, time.Now(), d.log)
-		d.log.Debug("expired orphans purged", "orphan_expiry", cfg.OrphanExpiry)
-	}
 }
 
 // orphansOnDisk maps each orphan in varDir to when it was found

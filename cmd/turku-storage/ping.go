@@ -14,6 +14,7 @@ import (
 	"github.com/turku-backup/turku-storage/agentproto"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/sessionlog"
 )
 
@@ -78,16 +79,13 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 		alog.RestoreFinished()
 		return nil
 	}
-	w, err := newWiring(cfg, log)
+	w, err := daemon.NewWiring(cfg, log, versionString())
 	if err != nil {
 		alog.Errorf("%v", err)
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
-	w.reports = backup.NewReports(backup.ReportsOptions{VarDir: cfg.VarDir, API: w.api, Logger: log, SlowAfter: cfg.APITimeout,
-		MaxCount: cfg.ReportSpoolMaxCount, MaxBytes: cfg.ReportSpoolMaxBytes})
-	defer w.reports.Close()
-	engine, err := w.engine()
+	engine, err := w.PullEngine()
 	if err != nil {
 		alog.Errorf("%v", err)
 		return &exitError{code: 1, err: err}
@@ -101,7 +99,7 @@ func runPing(ctx context.Context, g *globals, uuid string, stdin io.Reader) erro
 	// This process is the agent's session, and its end would stop the
 	// background deliveries: the reports are waited for here (each
 	// already spooled; those a signal cuts short are resent by serve).
-	if werr := w.reports.Wait(ctx); werr != nil {
+	if werr := w.WaitReports(ctx); werr != nil {
 		log.Warn("reports not yet answered; left spooled", "err", werr)
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/internal/logging"
 )
 
@@ -37,7 +38,7 @@ type globals struct {
 	onWeb func(net.Addr)
 	// signals are the process's signals as main routes them (tests
 	// inject their own); the zero value never fires.
-	signals signals
+	signals daemon.Signals
 }
 
 // exitError carries a specific exit status (the old turku-storage-ping

@@ -15,6 +15,7 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
@@ -47,7 +48,7 @@ func startServe(t *testing.T, s *site, args ...string) *daemonUnderTest {
 	force, forceCancel := context.WithCancelCause(context.Background())
 	d.force = forceCancel
 	ready := make(chan struct{})
-	g := &globals{stdout: d.log, stderr: d.log, signals: signals{hup: d.hup, force: force}, onListen: func(ssh, coord net.Addr) {
+	g := &globals{stdout: d.log, stderr: d.log, signals: daemon.Signals{Hup: d.hup, Force: force}, onListen: func(ssh, coord net.Addr) {
 		d.ssh, d.coord = ssh, coord
 		close(ready)
 	}}

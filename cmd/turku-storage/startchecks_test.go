@@ -39,7 +39,7 @@ func TestServeMakesFilesPrivate(t *testing.T) {
 	d := startServe(t, s)
 	want := map[string]os.FileMode{
 		s.varDir: 0o700, machines: 0o700, mdir: 0o700, cache: 0o600,
-		filepath.Join(s.varDir, coordinatorDB): 0o600,
+		filepath.Join(s.varDir, "coordinator.sqlite3"): 0o600,
 	}
 	for p, mode := range want {
 		fi, err := os.Stat(p)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/internal/words"
 )
 
@@ -52,12 +53,12 @@ spread the load.`,
 					return ctx.Err()
 				}
 			}
-			w, err := newWiring(cfg, log)
+			w, err := daemon.NewWiring(cfg, log, versionString())
 			if err != nil {
 				return err
 			}
 			defer w.Close()
-			reg, err := w.registrar(authName, authSecret)
+			reg, err := w.Registrar(authName, authSecret)
 			if err != nil {
 				return err
 			}

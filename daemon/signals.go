@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -10,27 +10,29 @@ import (
 	"syscall"
 )
 
-// errSignal is the cause of a command's context when a signal stopped it.
-var errSignal = errors.New("signal")
+// ErrSignal is the cause of a command's context when a signal stopped it.
+var ErrSignal = errors.New("signal")
 
-// signals is how the process's signals reach a command. main starts
+// Signals is how the process's signals reach a command. main starts
 // catching them before anything else runs, so that no signal arriving
 // during start-up takes its default action (for SIGHUP: end the process).
-type signals struct {
-	// hup receives one value per SIGHUP (coalesced) when SIGHUP means
+// The zero value never fires.
+type Signals struct {
+	// Hup receives one value per SIGHUP (coalesced) when SIGHUP means
 	// reload; nil otherwise.
-	hup <-chan struct{}
-	// force ends when a second SIGTERM/SIGINT arrives: stop at once. Its
+	Hup <-chan struct{}
+	// Force ends when a second SIGTERM/SIGINT arrives: stop at once. Its
 	// cause names the signal.
-	force context.Context
+	Force context.Context
 }
 
-// routeSignals turns the signals read from sigs into a context that ends
-// on the first SIGTERM or SIGINT (cause errSignal), sig.force that ends on
-// the second (after which a third takes the default action), and sig.hup. With reload false, SIGHUP stops the command
-// like SIGTERM (a short-lived command whose terminal went away). stop ends
-// the routing and waits for it.
-func routeSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (ctx context.Context, sig signals, stop func()) {
+// RouteSignals turns the signals read from sigs into a context that ends
+// on the first SIGTERM or SIGINT (cause ErrSignal), sig.Force that ends on
+// the second (after which a third takes the default action), and sig.Hup.
+// With reload false, SIGHUP stops the command like SIGTERM (a short-lived
+// command whose terminal went away). stop ends the routing and waits for
+// it.
+func RouteSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (ctx context.Context, sig Signals, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	force, cancelForce := context.WithCancelCause(context.Background())
 	hup := make(chan struct{}, 1)
@@ -53,7 +55,7 @@ func routeSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (c
 				}
 			case !stopping:
 				stopping = true
-				cancel(fmt.Errorf("%w: %v", errSignal, s))
+				cancel(fmt.Errorf("%w: %v", ErrSignal, s))
 			default:
 				cancelForce(fmt.Errorf("second signal (%v)", s))
 				// A third ends the process by the default action, should
@@ -62,9 +64,9 @@ func routeSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (c
 			}
 		}
 	})
-	sig = signals{force: force}
+	sig = Signals{Force: force}
 	if reload {
-		sig.hup = hup
+		sig.Hup = hup
 	}
 	return ctx, sig, func() {
 		close(done)

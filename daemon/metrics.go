@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func()
 		}
 	}
 	return monitor.New(monitor.Options{
-		Volumes:        func() []monitor.Volume { return backup.VolumeStatus(cfg.VarDir, backupVolumes(volumes())) },
+		Volumes:        func() []monitor.Volume { return backup.VolumeStatus(cfg.VarDir, BackupVolumes(volumes())) },
 		SpooledReports: func() int { return backup.SpooledReports(cfg.VarDir) },
 		ReportSpool:    reportSpool,
 	})

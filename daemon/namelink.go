@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"path/filepath"
@@ -11,7 +11,7 @@ import (
 // registered reports whether uuid is in the key cache, the machines the
 // coordinator last assigned to this storage unit. While the cache cannot
 // be read every machine counts as registered, so no name link moves.
-func (w *wiring) registered(uuid string) bool {
+func (w *Wiring) registered(uuid string) bool {
 	c, err := registry.LoadCache(w.cachePath())
 	if err != nil {
 		return true
@@ -20,9 +20,9 @@ func (w *wiring) registered(uuid string) bool {
 	return ok
 }
 
-// registeredMachines reads the key cache, the machines the coordinator
+// RegisteredMachines reads the key cache, the machines the coordinator
 // last assigned to this storage unit, for backup.ResolveMachine.
-func registeredMachines(cfg *config.Config) func() (map[string]apiclient.MachineInfo, error) {
+func RegisteredMachines(cfg *config.Config) func() (map[string]apiclient.MachineInfo, error) {
 	return func() (map[string]apiclient.MachineInfo, error) {
 		c, err := registry.LoadCache(filepath.Join(cfg.VarDir, registry.CacheFile))
 		if err != nil {

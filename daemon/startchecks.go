@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // coordinator database is made 0600 when it is opened); and it warns about
 // an rsync older than its client-side security fixes. Failures are
 // logged, never fatal: the backups still run.
-func secureAtStart(ctx context.Context, w *wiring, e *backup.Engine, log *slog.Logger) {
+func secureAtStart(ctx context.Context, w *Wiring, e *backup.Engine, log *slog.Logger) {
 	if err := e.SecureDirs(); err != nil {
 		log.Error("making directories private failed", "err", err)
 	}

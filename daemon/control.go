@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 // serveControl answers the control socket ln from the live state under
 // grp until ctx ends; maxBackups returns the backup slots' bound in force
 // now (backup.Slots.Limit), published the published in force now.
-func (w *wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int, published func() *bool) error {
+func (w *Wiring) serveControl(ctx context.Context, grp *errgroup.Group, ln *control.Listener, state *monitor.State, maxBackups func() int, published func() *bool) error {
 	srv, err := control.NewServer(control.Options{
 		State:                state,
 		Storage:              w.cfg.Name,
-		Version:              versionString(),
+		Version:              w.version,
 		Started:              time.Now(),
 		MaxConcurrentBackups: maxBackups,
 		Published:            published,
