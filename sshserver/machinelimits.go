@@ -44,6 +44,19 @@ func (s *Server) claim(machine, action string, log *slog.Logger, alog *sessionlo
 	}, true
 }
 
+// backupsWaiting is how many sessions wait for a backup slot, which do
+// not count against MaxSessions: a night with more agents due than
+// MaxSessions must not refuse the ones that would only wait their turn.
+// Each is a checkin, one per machine (claim), so they are bounded by the
+// machines that may log in, and each holds a goroutine or two and a
+// tunnel, no rsync.
+func (s *Server) backupsWaiting() int64 {
+	if s.opts.BackupsWaiting == nil {
+		return 0
+	}
+	return int64(s.opts.BackupsWaiting())
+}
+
 // maxRestores is the share of MaxSessions restores may take.
 func (s *Server) maxRestores() int {
 	return max(s.opts.MaxSessions/2, 1)

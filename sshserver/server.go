@@ -121,6 +121,10 @@ type Options struct {
 	// Penalties are what misbehaving sources earn; zero fields take
 	// DefaultPenalties.
 	Penalties Penalties
+	// KnownSourcesFile is where the addresses that authenticated within
+	// the last day are kept across restarts (knownsources.go), e.g.
+	// VAR_DIR/history/known-sources. Empty keeps them in memory only.
+	KnownSourcesFile string
 	// TrustedNetworks are never penalised nor held to the per-source
 	// limit (the operator's own networks).
 	TrustedNetworks []netip.Prefix
@@ -129,8 +133,13 @@ type Options struct {
 	MaxAuthTries int
 	// MaxSessions caps sessions running at once across all connections;
 	// restore sessions may take at most half of them, so checkins always
-	// find room.
+	// find room. Checkins waiting for a backup slot (BackupsWaiting) are
+	// not counted: they are bounded by the machines, one checkin each.
 	MaxSessions int
+	// BackupsWaiting, when set, returns how many checkins wait for one of
+	// max_concurrent_backups slots (backup.Slots.Waiting); nil counts
+	// every session against MaxSessions.
+	BackupsWaiting func() int
 	// RestoreMaxLifetime ends a restore session after this long.
 	RestoreMaxLifetime time.Duration
 	// MaxConnectionsPerMachine caps the authenticated connections of one
@@ -350,6 +359,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 func (s *Server) SetMachines(m map[string]apiclient.MachineInfo) {
 	ks := NewKeyStore(m, s.logger)
 	s.logger.Debug("machine keys replaced", "machines", ks.Len())
+	s.adm.setFleet(ks.Len())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys.Store(ks)
@@ -388,7 +398,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.base, s.stop = context.WithCancelCause(context.WithoutCancel(ctx))
 	s.wg.Add(1) // the accept loop; connection goroutines are added under it
 	s.mu.Unlock()
-	defer s.wg.Wait()
+	defer func() {
+		s.wg.Wait()
+		// Once every connection is gone: the last authentications too.
+		s.saveKnownFile()
+	}()
 	defer s.wg.Done()
 
 	stop := context.AfterFunc(ctx, func() {
@@ -396,6 +410,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 	})
 	defer stop()
+
+	s.loadKnownFile()
+	// Ends when the accept loop does (deferred after wg.Done).
+	saveCtx, endSaves := context.WithCancel(s.base)
+	defer endSaves()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.saveKnownLoop(saveCtx)
+	}()
 
 	var backoff time.Duration
 	hb := &heartbeat{s: s, ln: ln}
@@ -428,13 +452,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 		backoff = 0
-		c := s.admit(nc)
-		if c == nil {
+		c, w := s.admit(nc)
+		if c == nil && w == nil {
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if w != nil {
+				if c = s.awaitSlot(nc, w); c == nil {
+					return
+				}
+			}
 			s.handleConn(c)
 			c.finish()
 		}()

@@ -78,7 +78,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		return
 	}
 	defer s.endMachineSession(m)
-	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
+	if n := s.sessions.Add(1); n-s.backupsWaiting() > int64(s.opts.MaxSessions) {
 		s.sessions.Add(-1)
 		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
 		s.opts.Observer.ConnectionDropped(DropMaxSessions)

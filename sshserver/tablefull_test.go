@@ -88,7 +88,7 @@ func TestSourceTableFull(t *testing.T) {
 			}
 			// And agents log in from more addresses than are remembered as
 			// known.
-			for i := range maxKnown + 1000 {
+			for i := range minKnown + 1000 {
 				p := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}), 32)
 				if ok, why := a.admit(p); !ok {
 					t.Fatalf("agent %d refused (%s)", i, why)
