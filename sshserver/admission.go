@@ -244,13 +244,13 @@ type admission struct {
 	rand              func(n int) int // [0, n); tests make it fixed
 	server            *Server         // for the log
 	maxWaiting        int             // strangers that may wait for a slot
-	wait              time.Duration   // how long one may wait
 
-	mu        sync.Mutex // guards the fields below
-	total     int        // unauthenticated connections held
-	waiting   list.List  // of *startupWaiter, oldest first
-	maxKnown  int        // bound of known
-	knownSet  bool       // known changed since it was last saved
+	mu        sync.Mutex    // guards the fields below
+	total     int           // unauthenticated connections held
+	waiting   list.List     // of *startupWaiter, oldest first
+	wait      time.Duration // how long one may wait (tests shorten it)
+	maxKnown  int           // bound of known
+	knownSet  bool          // known changed since it was last saved
 	known     map[srcKey]sourceState
 	strangers map[srcKey]sourceState
 	per48     map[srcKey]int32 // /64 records among strangers per /48
@@ -526,6 +526,13 @@ func (a *admission) endWait(w *startupWaiter, quiet bool) bool {
 		a.drop(now, refusedWaited)
 	}
 	return false
+}
+
+// waitFor is how long a stranger may wait for a slot.
+func (a *admission) waitFor() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.wait
 }
 
 // grant hands the slots below Start to the strangers waiting longest;

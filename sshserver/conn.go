@@ -100,7 +100,7 @@ func (s *Server) refuse(nc net.Conn, why string) {
 // awaitSlot waits until admission gives w a slot, startupWait passes or
 // the server stops, and registers the connection if it got one.
 func (s *Server) awaitSlot(nc net.Conn, w *startupWaiter) *conn {
-	t := time.NewTimer(s.adm.wait)
+	t := time.NewTimer(s.adm.waitFor())
 	defer t.Stop()
 	quiet := false
 	select {

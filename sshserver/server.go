@@ -133,13 +133,10 @@ type Options struct {
 	MaxAuthTries int
 	// MaxSessions caps sessions running at once across all connections;
 	// restore sessions may take at most half of them, so checkins always
-	// find room. Checkins waiting for a backup slot (BackupsWaiting) are
-	// not counted: they are bounded by the machines, one checkin each.
+	// find room. A checkin leaves them once it has stated its request:
+	// it may wait hours for a backup slot, and checkins are bounded by
+	// the fleet instead, one per machine (see claim).
 	MaxSessions int
-	// BackupsWaiting, when set, returns how many checkins wait for one of
-	// max_concurrent_backups slots (backup.Slots.Waiting); nil counts
-	// every session against MaxSessions.
-	BackupsWaiting func() int
 	// RestoreMaxLifetime ends a restore session after this long.
 	RestoreMaxLifetime time.Duration
 	// MaxConnectionsPerMachine caps the authenticated connections of one

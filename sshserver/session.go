@@ -39,6 +39,9 @@ type session struct {
 	logger  *slog.Logger
 	stated  *time.Timer    // until the agent's request is read
 	wg      sync.WaitGroup // every goroutine the session starts
+	// leaveMaxSessions gives back the session's place among MaxSessions,
+	// once: when it ends, or when it is a claimed checkin.
+	leaveMaxSessions func()
 }
 
 // handleSession is the "session" channel handler. It replaces gliderlabs'
@@ -78,7 +81,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		return
 	}
 	defer s.endMachineSession(m)
-	if n := s.sessions.Add(1); n-s.backupsWaiting() > int64(s.opts.MaxSessions) {
+	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
 		s.sessions.Add(-1)
 		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
 		s.opts.Observer.ConnectionDropped(DropMaxSessions)
@@ -86,7 +89,9 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		c.cancel(errTooManySessions) // nothing runs: the connection closes now
 		return
 	}
-	defer s.sessions.Add(-1)
+	var uncount sync.Once
+	leave := func() { uncount.Do(func() { s.sessions.Add(-1) }) }
+	defer leave()
 	// While running, cancelling the connection gives the session
 	// closeGrace to tell the agent why before the connection is cut.
 	c.mu.Lock()
@@ -102,7 +107,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		c.logger().Warn("accept session channel", "err", err)
 		return
 	}
-	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger()}
+	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger(), leaveMaxSessions: leave}
 	// The agent sends its command and request at once; a session that
 	// states no action holds a slot for SessionRequestTimeout at most.
 	sess.stated = time.AfterFunc(s.opts.SessionRequestTimeout, func() {
@@ -275,6 +280,10 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 		return 1
 	}
 	defer release()
+	if req.Action != agentproto.ActionRestore {
+		// Bounded by the fleet from here on (claim).
+		sess.leaveMaxSessions()
+	}
 	fwd, ok := sess.conn.forwardFor(ctx, req.Port)
 	if !ok {
 		tlog.Warn("request names a port the connection did not forward", "port", req.Port)
