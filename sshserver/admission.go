@@ -63,9 +63,8 @@ import (
 //
 // Records are plain values without pointers, so the collector never scans
 // the tables: full, the strangers' holds about 9 MiB and the known
-// sources' about 150 bytes a source, 2.3 MiB at minKnown and 29 MiB for
-// a fleet of 100,000 machines (TestSourceTableFull holds both to their
-// bound).
+// sources' about 100 bytes a source, 18 MiB for a fleet of 100,000
+// machines (TestSourceTableFull holds both to 32 MiB at that fleet).
 
 // MaxStartups is sshd's start:rate:full: from Start unauthenticated
 // connections on, new ones are dropped with probability Rate% rising

@@ -188,6 +188,7 @@ func TestMaxSessions(t *testing.T) {
 	ts := startServer(t, func(o *Options) {
 		o.MaxSessions = 1
 		o.SessionRequestTimeout = time.Hour
+		o.sessionWait = 100 * time.Millisecond // a session waits this long for a slot
 	})
 	pulling := make(chan struct{})
 	release := make(chan struct{})

@@ -76,6 +76,7 @@ func TestObserverSessionsAndFailures(t *testing.T) {
 		o.Observer = obs
 		o.MaxSessions = 1
 		o.SessionRequestTimeout = time.Hour
+		o.sessionWait = 100 * time.Millisecond
 	})
 
 	// An unknown key: one failed attempt (x/crypto's client queries, then

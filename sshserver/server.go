@@ -135,7 +135,9 @@ type Options struct {
 	// restore sessions may take at most half of them, so checkins always
 	// find room. A checkin leaves them once it has stated its request:
 	// it may wait hours for a backup slot, and checkins are bounded by
-	// the fleet instead, one per machine (see claim).
+	// the fleet instead, one per machine (see claim). A new session that
+	// finds them all taken waits for one, at most SessionRequestTimeout,
+	// first come first served.
 	MaxSessions int
 	// RestoreMaxLifetime ends a restore session after this long.
 	RestoreMaxLifetime time.Duration
@@ -169,6 +171,9 @@ type Options struct {
 	// released, for tests, is called after admission took back a
 	// connection's slot and applied its outcome.
 	released func(src netip.Prefix)
+	// sessionWait, for tests, bounds how long a new session waits for one
+	// of MaxSessions; zero is SessionRequestTimeout.
+	sessionWait time.Duration
 }
 
 // Server is the embedded SSH server.
@@ -181,8 +186,10 @@ type Server struct {
 	// (SetDeparted): still refused, but named in the log.
 	departed atomic.Pointer[KeyStore]
 
-	adm      *admission
-	sessions atomic.Int64 // running sessions
+	adm *admission
+	// sessions holds a token for each session counted against
+	// MaxSessions: running sessions, less the stated checkins.
+	sessions chan struct{}
 	restores atomic.Int64 // running restore sessions, also in sessions
 	// busy holds machine+"\x00"+action for each running checkin and
 	// restore: one of each per machine.
@@ -256,6 +263,7 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.MaxSessionsPerMachine, DefaultMaxSessionsPerMachine)
 	setDefault(&opts.SessionRequestTimeout, DefaultSessionRequestTimeout)
 	setDefault(&opts.RestoreMaxLifetime, DefaultRestoreMaxLifetime)
+	setDefault(&opts.sessionWait, opts.SessionRequestTimeout)
 	if len(opts.Ciphers) == 0 {
 		opts.Ciphers = cipherAlgorithms
 	}
@@ -268,6 +276,7 @@ func New(opts Options) (*Server, error) {
 		forwardWait: defaultForwardWait,
 		draining:    make(chan struct{}),
 		busy:        map[string]bool{},
+		sessions:    make(chan struct{}, opts.MaxSessions),
 		use:         map[string]*machineUse{},
 	}
 	s.adm = newAdmission(s)

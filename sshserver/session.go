@@ -81,8 +81,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		return
 	}
 	defer s.endMachineSession(m)
-	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
-		s.sessions.Add(-1)
+	if !s.takeSession(c) {
 		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
 		s.opts.Observer.ConnectionDropped(DropMaxSessions)
 		nc.Reject(gossh.ResourceShortage, "too many sessions")
@@ -90,7 +89,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		return
 	}
 	var uncount sync.Once
-	leave := func() { uncount.Do(func() { s.sessions.Add(-1) }) }
+	leave := func() { uncount.Do(func() { <-s.sessions }) }
 	defer leave()
 	// While running, cancelling the connection gives the session
 	// closeGrace to tell the agent why before the connection is cut.
@@ -118,6 +117,27 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 	defer sess.stated.Stop()
 	defer sess.recoverSession()
 	sess.run(reqs)
+}
+
+// takeSession takes one of MaxSessions for a new session of c, waiting
+// for one while they are all taken: in a burst of agents, sessions that
+// state a checkin give theirs back within milliseconds. It reports false
+// once sessionWait passed or c ended first.
+func (s *Server) takeSession(c *conn) bool {
+	select {
+	case s.sessions <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(s.opts.sessionWait)
+	defer t.Stop()
+	select {
+	case s.sessions <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
+	return false
 }
 
 // run waits for exec or shell, serves the agent's request, sends the exit
