@@ -138,7 +138,7 @@ var settings = []setting{
 	// The SSH server's admission and session limits are set when it
 	// starts (sshlimits.go; operations.md, "Facing the internet").
 	{key: "ssh_max_startups", field: func(c *Config) any { return &c.SSHMaxStartups }, def: "30:30:100", restart: true,
-		doc: "sshd's `MaxStartups` start:rate:full for unauthenticated connections: from *start* on, a new connection from an address that has not authenticated in the last 24 h is dropped with probability *rate*% rising to 100% at three quarters of *full*; the last quarter is kept for addresses that have; nothing beyond *full*. A single number is a hard limit. See operations.md, \"Facing the internet\""},
+		doc: "sshd's `MaxStartups` start:rate:full for unauthenticated connections: from *start* on, a new connection from an address that has not authenticated in the last 24 h waits up to 5 s for a slot below *start* (first come first served, at most *full*−*start* waiting); one that finds that many waiting is dropped with probability *rate*% rising to 100% at three quarters of *full*; the last quarter is kept for addresses that have; nothing beyond *full*. A single number is a hard limit. See operations.md, \"Facing the internet\""},
 	{key: "ssh_per_source_max_startups", field: func(c *Config) any { return &c.SSHPerSourceMaxStartups }, def: "10", min: 1, max: 100000, restart: true,
 		doc: "unauthenticated connections one IPv4 address or IPv6 /64 may hold (sshd `PerSourceMaxStartups`, `PerSourceNetBlockSize 32:64`)"},
 	// An agent needs one connection and one session (a checkin and a

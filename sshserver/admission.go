@@ -1,6 +1,7 @@
 package sshserver
 
 import (
+	"container/list"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -23,6 +24,15 @@ import (
 //     which is Full less a quarter kept for known sources: those that
 //     authenticated within knownFor. Known sources are never dropped at
 //     random and may use every slot up to Full.
+//   - A stranger that would be dropped waits instead, first come first
+//     served, for a slot below Start, at most startupWait: a burst of
+//     first-time agents authenticates in milliseconds each, so the queue
+//     drains as fast as they log in. At most Full-Start wait (each an open
+//     socket and a goroutine, nothing more); while any wait, a new stranger
+//     queues behind them. Only a stranger that finds the queue full is
+//     dropped at once, at random as above, and one still waiting after
+//     startupWait is dropped then. Waiting connections count against their
+//     source's PerSourceMaxStartups, not against MaxStartups.
 //   - Failed authentications, refused connections and connections that end
 //     before authentication add to the source's penalty; once it exceeds
 //     Penalties.Min the source is refused before the banner until it has
@@ -35,8 +45,11 @@ import (
 // rule off (a distributed attack can fill it with one connection from each
 // of 65,536 sources):
 //
-//   - Known sources live in a table of their own (maxKnown), so strangers
-//     can never crowd them out.
+//   - Known sources live in a table of their own, so strangers can never
+//     crowd them out. It holds at least minKnown sources, and twice the
+//     machines that may log in (SetMachines) when that is more: each
+//     machine's address, and a second for one that moved or has two.
+//     It survives a restart (knownsources.go).
 //   - Strangers live in a table of at most maxSources. When it is full, a
 //     new source takes the place of one whose only record is a penalty
 //     already served (sampled at random), else of one whose small penalty
@@ -50,7 +63,8 @@ import (
 //
 // Records are plain values without pointers, so the collector never scans
 // the tables: full, the strangers' holds about 9 MiB and the known
-// sources' about 2.3 MiB (TestSourceTableFull holds both to 16 MiB).
+// sources' about 100 bytes a source, 18 MiB for a fleet of 100,000
+// machines (TestSourceTableFull holds both to 32 MiB at that fleet).
 
 // MaxStartups is sshd's start:rate:full: from Start unauthenticated
 // connections on, new ones are dropped with probability Rate% rising
@@ -102,10 +116,14 @@ const (
 	knownFor = 24 * time.Hour
 	// strikesFor is how long a served penalty still doubles the next.
 	strikesFor = 24 * time.Hour
-	// maxSources bounds the strangers remembered, maxKnown the known
-	// sources.
+	// maxSources bounds the strangers remembered; minKnown is the least
+	// bound of the known sources, whatever the fleet.
 	maxSources = 1 << 16
-	maxKnown   = 1 << 14
+	minKnown   = 1 << 14
+	// startupWait bounds how long a stranger waits for a slot: long
+	// enough for a burst of agents on a busy unit to log in one after the
+	// other, short enough that a flood's waiting sockets turn over.
+	startupWait = 5 * time.Second
 	// maxPer48 bounds the places the /64s of one IPv6 /48 take among the
 	// strangers; beyond it the /48 is one source.
 	maxPer48 = 256
@@ -125,6 +143,7 @@ const (
 	refusedPerSource = "per-source limit"
 	refusedFull      = "full"
 	refusedEarlyDrop = "random early drop"
+	refusedWaited    = "no slot in time"
 )
 
 // outcome is how an unauthenticated connection ended, for penalties.
@@ -223,9 +242,14 @@ type admission struct {
 	now               func() time.Time
 	rand              func(n int) int // [0, n); tests make it fixed
 	server            *Server         // for the log
+	maxWaiting        int             // strangers that may wait for a slot
 
-	mu        sync.Mutex // guards the fields below
-	total     int        // unauthenticated connections held
+	mu        sync.Mutex    // guards the fields below
+	total     int           // unauthenticated connections held
+	waiting   list.List     // of *startupWaiter, oldest first
+	wait      time.Duration // how long one may wait (tests shorten it)
+	maxKnown  int           // bound of known
+	knownSet  bool          // known changed since it was last saved
 	known     map[srcKey]sourceState
 	strangers map[srcKey]sourceState
 	per48     map[srcKey]int32 // /64 records among strangers per /48
@@ -253,6 +277,9 @@ func newAdmission(s *Server) *admission {
 		now:          o.Now,
 		rand:         rand.IntN,
 		server:       s,
+		maxWaiting:   max(full-o.MaxStartups.Start, 0),
+		wait:         startupWait,
+		maxKnown:     knownBound(len(o.Machines)),
 		known:        map[srcKey]sourceState{},
 		strangers:    map[srcKey]sourceState{},
 		per48:        map[srcKey]int32{},
@@ -386,7 +413,7 @@ func (a *admission) evictStranger(now int64) bool {
 // authenticated longest ago and holds nothing. ok is false when the
 // sample held no such source. a.mu is held.
 func (a *admission) rememberKnown(k srcKey) (ok bool) {
-	if _, ok := a.known[k]; ok || len(a.known) < maxKnown {
+	if _, ok := a.known[k]; ok || len(a.known) < a.maxKnown {
 		return true
 	}
 	var oldest srcKey
@@ -406,9 +433,27 @@ func (a *admission) rememberKnown(k srcKey) (ok bool) {
 	return found
 }
 
+// startupWaiter is a stranger's connection waiting for a slot. ready is
+// closed once admission gave it one (granted, set under a.mu).
+type startupWaiter struct {
+	src     netip.Prefix
+	ready   chan struct{}
+	granted bool
+	elem    *list.Element
+}
+
 // admit reports whether a new connection from src may proceed, and if
-// not, why. An admitted connection holds a slot until release.
+// not, why. An admitted connection holds a slot until release. A stranger
+// never waits here (tests drive the drop rules through it).
 func (a *admission) admit(src netip.Prefix) (bool, string) {
+	ok, why, _ := a.admitOrWait(src, false)
+	return ok, why
+}
+
+// admitOrWait is admit, except that with canWait a stranger past Start
+// may be given a waiter instead of a refusal: its connection then waits
+// for w.ready, and calls endWait.
+func (a *admission) admitOrWait(src netip.Prefix, canWait bool) (ok bool, why string, w *startupWaiter) {
 	now := a.now()
 	trusted := a.isTrusted(src)
 	a.mu.Lock()
@@ -424,46 +469,107 @@ func (a *admission) admit(src netip.Prefix) (bool, string) {
 			if now.UnixNano() < st.penalty {
 				st.refused++
 				a.put(p, at, st)
-				return false, refusedPenalty
+				return false, refusedPenalty, nil
 			}
 			a.penaltyOver(at, &st)
 		}
 		if int(st.startups) >= a.perSource {
 			a.accrue(at, &st, now, a.pen.NoAuth, reasonPerSource)
 			a.put(p, at, st)
-			return false, refusedPerSource
+			return false, refusedPerSource, nil
 		}
 	}
-	ok, why := a.global(now, known || trusted)
-	if ok {
+	canWait = canWait && !known && !trusted && a.waiting.Len() < a.maxWaiting
+	if canWait && a.waiting.Len() > 0 {
+		// Behind those already waiting, first come first served.
+		ok, why = false, refusedEarlyDrop
+	} else {
+		ok, why = a.global(now, known || trusted, !canWait)
+	}
+	switch {
+	case ok:
 		a.total++
 		st.startups++
+	case canWait:
+		// It counts against its source's limit while it waits.
+		st.startups++
+		w = &startupWaiter{src: src, ready: make(chan struct{})}
+		w.elem = a.waiting.PushBack(w)
+		ok, why = false, ""
 	}
-	if p != placeNone && (ok || a.get(p, at) != st) {
+	if p != placeNone && (ok || w != nil || a.get(p, at) != st) {
 		a.put(p, at, st)
 	}
-	return ok, why
+	return ok, why, w
 }
 
-// global applies MaxStartups; a.mu is held.
-func (a *admission) global(now time.Time, known bool) (bool, string) {
+// endWait ends w's wait: true if it was given a slot, which it holds
+// until release; else it is taken out of the queue, and counted as
+// dropped unless quiet (shutdown).
+func (a *admission) endWait(w *startupWaiter, quiet bool) bool {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w.granted {
+		return true
+	}
+	a.waiting.Remove(w.elem)
+	w.elem = nil
+	k := keyOf(w.src)
+	if p, at := a.charged(k); a.get(p, at).startups > 0 {
+		st := a.get(p, at)
+		st.startups--
+		a.put(p, at, st)
+	}
+	if !quiet {
+		a.drop(now, refusedWaited)
+	}
+	return false
+}
+
+// waitFor is how long a stranger may wait for a slot.
+func (a *admission) waitFor() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.wait
+}
+
+// grant hands the slots below Start to the strangers waiting longest;
+// a.mu is held.
+func (a *admission) grant() {
+	for a.waiting.Len() > 0 && a.total < a.start {
+		w := a.waiting.Remove(a.waiting.Front()).(*startupWaiter)
+		w.elem = nil
+		w.granted = true
+		a.total++
+		close(w.ready)
+	}
+}
+
+// global applies MaxStartups; a.mu is held. A stranger's refusal is
+// counted as a drop only when final: one that may wait is not dropped.
+func (a *admission) global(now time.Time, known, final bool) (bool, string) {
+	why := ""
 	switch {
 	case a.total >= a.full:
-		a.drop(now, refusedFull)
-		return false, refusedFull
+		why = refusedFull
 	case known:
 	case a.total >= a.strangerFull:
-		a.drop(now, refusedFull)
-		return false, refusedFull
+		why = refusedFull
 	case a.total >= a.start:
 		// sshd: p = rate + (100-rate)*(n-start)/(full-start), in percent.
 		p := a.rate + (100-a.rate)*(a.total-a.start)/max(a.strangerFull-a.start, 1)
 		if a.rand(100) < p {
-			a.drop(now, refusedEarlyDrop)
-			return false, refusedEarlyDrop
+			why = refusedEarlyDrop
 		}
 	}
-	return true, ""
+	if why == "" {
+		return true, ""
+	}
+	if final || known {
+		a.drop(now, why)
+	}
+	return false, why
 }
 
 // charged finds the record a connection from k holds a slot of: its known
@@ -497,6 +603,7 @@ func (a *admission) release(src netip.Prefix, how outcome) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.total--
+	a.grant()
 	if trusted {
 		return
 	}
@@ -534,6 +641,7 @@ func (a *admission) authenticated(k srcKey, now time.Time) {
 		a.forgetStranger(k)
 	}
 	st.lastAuth = now.UnixNano()
+	a.knownSet = true
 	if !st.active {
 		st.penalty, st.strikes, st.reasons = 0, 0, [numReasons]uint16{}
 	}

@@ -74,17 +74,58 @@ func connOf(gctx glssh.Context) *conn {
 }
 
 // admit applies admission (admission.go) to a new connection and registers
-// it; nil means it was dropped before the banner.
-func (s *Server) admit(nc net.Conn) *conn {
-	remote := nc.RemoteAddr().String()
+// it. A stranger that must wait for a slot gets a waiter instead, for
+// awaitSlot; both nil means it was dropped before the banner.
+func (s *Server) admit(nc net.Conn) (*conn, *startupWaiter) {
 	src := sourceOf(nc.RemoteAddr())
-	if ok, why := s.adm.admit(src); !ok {
-		// Summaries are logged by admission, one per source.
-		s.logger.Debug("connection refused before the banner", "remote", remote, "reason", why)
-		s.opts.Observer.ConnectionDropped(dropReasons[why])
-		nc.Close()
+	ok, why, w := s.adm.admitOrWait(src, true)
+	if w != nil {
+		return nil, w
+	}
+	if !ok {
+		s.refuse(nc, why)
+		return nil, nil
+	}
+	return s.register(nc, src), nil
+}
+
+// refuse closes a connection admission dropped before the banner.
+func (s *Server) refuse(nc net.Conn, why string) {
+	// Summaries are logged by admission, one per source.
+	s.logger.Debug("connection refused before the banner", "remote", nc.RemoteAddr().String(), "reason", why)
+	s.opts.Observer.ConnectionDropped(dropReasons[why])
+	nc.Close()
+}
+
+// awaitSlot waits until admission gives w a slot, startupWait passes or
+// the server stops, and registers the connection if it got one.
+func (s *Server) awaitSlot(nc net.Conn, w *startupWaiter) *conn {
+	t := time.NewTimer(s.adm.waitFor())
+	defer t.Stop()
+	quiet := false
+	select {
+	case <-w.ready:
+	case <-t.C:
+	case <-s.base.Done():
+		quiet = true
+	case <-s.draining:
+		quiet = true
+	}
+	if !s.adm.endWait(w, quiet) {
+		if quiet {
+			nc.Close()
+		} else {
+			s.refuse(nc, refusedWaited)
+		}
 		return nil
 	}
+	return s.register(nc, w.src)
+}
+
+// register makes a conn of a connection that holds an admission slot;
+// nil once the server is closing.
+func (s *Server) register(nc net.Conn, src netip.Prefix) *conn {
+	remote := nc.RemoteAddr().String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {

@@ -180,30 +180,55 @@ func TestMaxAuthTries(t *testing.T) {
 	})
 }
 
+// TestMaxSessions: a session that has not stated its request holds one
+// of MaxSessions, and one more is refused; a checkin, once stated, is
+// bounded by the fleet instead (one per machine), so it holds none while
+// it runs or waits for a backup slot.
 func TestMaxSessions(t *testing.T) {
-	ts := startServer(t, func(o *Options) { o.MaxSessions = 1 })
+	ts := startServer(t, func(o *Options) {
+		o.MaxSessions = 1
+		o.SessionRequestTimeout = time.Hour
+		o.sessionWait = 100 * time.Millisecond // a session waits this long for a slot
+	})
 	pulling := make(chan struct{})
 	release := make(chan struct{})
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
-		close(pulling)
-		<-release
+		if req.Machine == uuidA {
+			close(pulling)
+			<-release
+		}
 		return nil
 	}
 	a := ts.dial(t, ts.keys[uuidA])
 	forwardRequest(a, "localhost", 51234)
-	done := make(chan int)
-	go func() {
-		code, _ := runSession(t, a, checkinRequest(51234))
-		done <- code
-	}()
-	<-pulling
+	sess, err := a.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("turku-ping-remote"); err != nil {
+		t.Fatal(err)
+	}
+	// A's session has stated nothing yet: it holds the one slot.
 	v := ts.dial(t, ts.keys[uuidV])
 	if _, err := v.NewSession(); err == nil || !strings.Contains(err.Error(), "too many sessions") {
 		t.Errorf("second concurrent session: %v, want too many sessions", err)
 	}
 	v.Wait() // and the connection is dropped
+
+	io.WriteString(in, checkinRequest(51234))
+	<-pulling
+	v2 := ts.dial(t, ts.keys[uuidV])
+	forwardRequest(v2, "localhost", 51235)
+	if code, stderr := runSession(t, v2, checkinRequest(51235)); code != 0 {
+		t.Errorf("session beside a running checkin: exit %d, stderr %q", code, stderr)
+	}
 	close(release)
-	if code := <-done; code != 0 {
+	if code := exitCode(t, sess.Wait()); code != 0 {
 		t.Errorf("first session exit %d", code)
 	}
 }

@@ -10,7 +10,11 @@ import (
 
 // claim admits one session of action for machine: at most one checkin and
 // one restore per machine at a time, and restores in at most half of
-// MaxSessions so that they can never starve the checkins. A refused
+// MaxSessions so that they can never starve the checkins. A claimed
+// checkin no longer counts against MaxSessions (session.leaveMaxSessions):
+// one per machine, checkins are bounded by the fleet, and a night with
+// more machines due than MaxSessions must not refuse the ones that only
+// wait for one of max_concurrent_backups slots. A refused
 // session is told why on its stderr; the running one is not disturbed.
 // release must be called once the session ends.
 func (s *Server) claim(machine, action string, log *slog.Logger, alog *sessionlog.Logger) (release func(), ok bool) {

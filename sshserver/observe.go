@@ -26,6 +26,7 @@ const (
 var dropReasons = map[string]string{
 	refusedFull:      DropMaxStartups,
 	refusedEarlyDrop: DropEarlyDrop,
+	refusedWaited:    DropEarlyDrop, // a random early drop, put off
 	refusedPerSource: DropPerSource,
 	refusedPenalty:   DropPenalty,
 }

@@ -72,7 +72,12 @@ func (o *recordingObserver) SessionStarted(mode, machine, unit, remote string, a
 
 func TestObserverSessionsAndFailures(t *testing.T) {
 	obs := &recordingObserver{}
-	ts := startServer(t, func(o *Options) { o.Observer = obs; o.MaxSessions = 1 })
+	ts := startServer(t, func(o *Options) {
+		o.Observer = obs
+		o.MaxSessions = 1
+		o.SessionRequestTimeout = time.Hour
+		o.sessionWait = 100 * time.Millisecond
+	})
 
 	// An unknown key: one failed attempt (x/crypto's client queries, then
 	// gives up: it has no other key).
@@ -81,7 +86,9 @@ func TestObserverSessionsAndFailures(t *testing.T) {
 	}
 
 	// A checkin whose "rsync" reads the greeting and an echo through the
-	// tunnel; a second machine meanwhile is dropped for MaxSessions.
+	// tunnel; meanwhile a second machine's session that states nothing
+	// holds the one MaxSessions slot (a stated checkin holds none), and
+	// its next is dropped for MaxSessions.
 	pulling := make(chan struct{})
 	release := make(chan struct{})
 	ts.puller.pull = func(ctx context.Context, req PullRequest) error {
@@ -113,9 +120,15 @@ func TestObserverSessionsAndFailures(t *testing.T) {
 	}
 	obs.mu.Unlock()
 	v := ts.dial(t, ts.keys[uuidV])
-	if _, err := v.NewSession(); err == nil {
+	held, err := v.NewSession()
+	if err != nil {
+		t.Fatalf("session beside a running checkin: %v", err)
+	}
+	v2 := ts.dial(t, ts.keys[uuidV])
+	if _, err := v2.NewSession(); err == nil {
 		t.Error("second session accepted")
 	}
+	held.Close()
 	close(release)
 	if code := <-done; code != 0 {
 		t.Fatalf("checkin exit %d", code)

@@ -111,6 +111,10 @@ type Options struct {
 	// Penalties are what misbehaving sources earn; zero fields take
 	// DefaultPenalties.
 	Penalties Penalties
+	// KnownSourcesFile is where the addresses that authenticated within
+	// the last day are kept across restarts (knownsources.go), e.g.
+	// VAR_DIR/history/known-sources. Empty keeps them in memory only.
+	KnownSourcesFile string
 	// TrustedNetworks are never penalised nor held to the per-source
 	// limit (the operator's own networks).
 	TrustedNetworks []netip.Prefix
@@ -119,7 +123,11 @@ type Options struct {
 	MaxAuthTries int
 	// MaxSessions caps sessions running at once across all connections;
 	// restore sessions may take at most half of them, so checkins always
-	// find room.
+	// find room. A checkin leaves them once it has stated its request:
+	// it may wait hours for a backup slot, and checkins are bounded by
+	// the fleet instead, one per machine (see claim). A new session that
+	// finds them all taken waits for one, at most SessionRequestTimeout,
+	// first come first served.
 	MaxSessions int
 	// RestoreMaxLifetime ends a restore session after this long.
 	RestoreMaxLifetime time.Duration
@@ -153,6 +161,9 @@ type Options struct {
 	// released, for tests, is called after admission took back a
 	// connection's slot and applied its outcome.
 	released func(src netip.Prefix)
+	// sessionWait, for tests, bounds how long a new session waits for one
+	// of MaxSessions; zero is SessionRequestTimeout.
+	sessionWait time.Duration
 }
 
 // Server is the embedded SSH server.
@@ -165,8 +176,10 @@ type Server struct {
 	// (SetDeparted): still refused, but named in the log.
 	departed atomic.Pointer[KeyStore]
 
-	adm      *admission
-	sessions atomic.Int64 // running sessions
+	adm *admission
+	// sessions holds a token for each session counted against
+	// MaxSessions: running sessions, less the stated checkins.
+	sessions chan struct{}
 	restores atomic.Int64 // running restore sessions, also in sessions
 	// busy holds machine+"\x00"+action for each running checkin and
 	// restore: one of each per machine.
@@ -240,6 +253,7 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.MaxSessionsPerMachine, DefaultMaxSessionsPerMachine)
 	setDefault(&opts.SessionRequestTimeout, DefaultSessionRequestTimeout)
 	setDefault(&opts.RestoreMaxLifetime, DefaultRestoreMaxLifetime)
+	setDefault(&opts.sessionWait, opts.SessionRequestTimeout)
 	if len(opts.Ciphers) == 0 {
 		opts.Ciphers = cipherAlgorithms
 	}
@@ -252,6 +266,7 @@ func New(opts Options) (*Server, error) {
 		forwardWait: defaultForwardWait,
 		draining:    make(chan struct{}),
 		busy:        map[string]bool{},
+		sessions:    make(chan struct{}, opts.MaxSessions),
 		use:         map[string]*machineUse{},
 	}
 	s.adm = newAdmission(s)
@@ -340,6 +355,7 @@ func (s *Server) serverConfig(gctx glssh.Context) *gossh.ServerConfig {
 func (s *Server) SetMachines(m map[string]apiclient.MachineInfo) {
 	ks := NewKeyStore(m, s.logger)
 	s.logger.Debug("machine keys replaced", "machines", ks.Len())
+	s.adm.setFleet(ks.Len())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys.Store(ks)
@@ -378,7 +394,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.base, s.stop = context.WithCancelCause(context.WithoutCancel(ctx))
 	s.wg.Add(1) // the accept loop; connection goroutines are added under it
 	s.mu.Unlock()
-	defer s.wg.Wait()
+	defer func() {
+		s.wg.Wait()
+		// Once every connection is gone: the last authentications too.
+		s.saveKnownFile()
+	}()
 	defer s.wg.Done()
 
 	stop := context.AfterFunc(ctx, func() {
@@ -386,6 +406,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 	})
 	defer stop()
+
+	s.loadKnownFile()
+	// Ends when the accept loop does (deferred after wg.Done).
+	saveCtx, endSaves := context.WithCancel(s.base)
+	defer endSaves()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.saveKnownLoop(saveCtx)
+	}()
 
 	var backoff time.Duration
 	hb := &heartbeat{s: s, ln: ln}
@@ -418,13 +448,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 		backoff = 0
-		c := s.admit(nc)
-		if c == nil {
+		c, w := s.admit(nc)
+		if c == nil && w == nil {
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if w != nil {
+				if c = s.awaitSlot(nc, w); c == nil {
+					return
+				}
+			}
 			s.handleConn(c)
 			c.finish()
 		}()

@@ -39,6 +39,9 @@ type session struct {
 	logger  *slog.Logger
 	stated  *time.Timer    // until the agent's request is read
 	wg      sync.WaitGroup // every goroutine the session starts
+	// leaveMaxSessions gives back the session's place among MaxSessions,
+	// once: when it ends, or when it is a claimed checkin.
+	leaveMaxSessions func()
 }
 
 // handleSession is the "session" channel handler. It replaces gliderlabs'
@@ -78,15 +81,16 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		return
 	}
 	defer s.endMachineSession(m)
-	if n := s.sessions.Add(1); n > int64(s.opts.MaxSessions) {
-		s.sessions.Add(-1)
+	if !s.takeSession(c) {
 		c.logger().Warn("too many sessions, dropping", "max_sessions", s.opts.MaxSessions)
 		s.opts.Observer.ConnectionDropped(DropMaxSessions)
 		nc.Reject(gossh.ResourceShortage, "too many sessions")
 		c.cancel(errTooManySessions) // nothing runs: the connection closes now
 		return
 	}
-	defer s.sessions.Add(-1)
+	var uncount sync.Once
+	leave := func() { uncount.Do(func() { <-s.sessions }) }
+	defer leave()
 	// While running, cancelling the connection gives the session
 	// closeGrace to tell the agent why before the connection is cut.
 	c.mu.Lock()
@@ -102,7 +106,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 		c.logger().Warn("accept session channel", "err", err)
 		return
 	}
-	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger()}
+	sess := &session{srv: s, conn: c, sconn: sconn, machine: m, ch: ch, logger: c.logger(), leaveMaxSessions: leave}
 	// The agent sends its command and request at once; a session that
 	// states no action holds a slot for SessionRequestTimeout at most.
 	sess.stated = time.AfterFunc(s.opts.SessionRequestTimeout, func() {
@@ -113,6 +117,27 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 	defer sess.stated.Stop()
 	defer sess.recoverSession()
 	sess.run(reqs)
+}
+
+// takeSession takes one of MaxSessions for a new session of c, waiting
+// for one while they are all taken: in a burst of agents, sessions that
+// state a checkin give theirs back within milliseconds. It reports false
+// once sessionWait passed or c ended first.
+func (s *Server) takeSession(c *conn) bool {
+	select {
+	case s.sessions <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(s.opts.sessionWait)
+	defer t.Stop()
+	select {
+	case s.sessions <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
+	return false
 }
 
 // run waits for exec or shell, serves the agent's request, sends the exit
@@ -275,6 +300,10 @@ func (sess *session) serve(ctx context.Context, cmd string) int {
 		return 1
 	}
 	defer release()
+	if req.Action != agentproto.ActionRestore {
+		// Bounded by the fleet from here on (claim).
+		sess.leaveMaxSessions()
+	}
 	fwd, ok := sess.conn.forwardFor(ctx, req.Port)
 	if !ok {
 		tlog.Warn("request names a port the connection did not forward", "port", req.Port)

@@ -48,8 +48,13 @@ func heapInUse() uint64 {
 }
 
 // maxTableHeap is the stated bound on what admission's tables hold once
-// full (docs/operations.md, "Facing the internet").
-const maxTableHeap = 16 << 20
+// full, for a fleet of fleetMachines (docs/operations.md, "Facing the
+// internet"): the strangers' table and knownBound(fleetMachines) known
+// sources.
+const (
+	fleetMachines = 100_000
+	maxTableHeap  = 32 << 20
+)
 
 // TestSourceTableFull: after 65,536 sources each connected and closed
 // once, a new source is still held to the per-source limit and earns
@@ -86,10 +91,11 @@ func TestSourceTableFull(t *testing.T) {
 			if n := len(a.strangers); n > tt.records {
 				t.Errorf("%d strangers remembered after the fill, want at most %d", n, tt.records)
 			}
-			// And agents log in from more addresses than are remembered as
-			// known.
-			for i := range maxKnown + 1000 {
-				p := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}), 32)
+			// And agents of a fleet of fleetMachines log in from more
+			// addresses than are remembered as known.
+			a.setFleet(fleetMachines)
+			for i := range knownBound(fleetMachines) + 1000 {
+				p := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16 + byte(i>>16), byte(i >> 8), byte(i)}), 32)
 				if ok, why := a.admit(p); !ok {
 					t.Fatalf("agent %d refused (%s)", i, why)
 				}
