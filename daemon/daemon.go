@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -233,7 +234,9 @@ func (d *daemon) newSSHServer(cfg *config.Config, signers []gossh.Signer, watchd
 		MaxStartups:          sshserver.MaxStartups(cfg.SSHMaxStartups),
 		PerSourceMaxStartups: cfg.SSHPerSourceMaxStartups,
 		TrustedNetworks:      cfg.SSHTrustedNetworks,
-		RestoreMaxLifetime:   cfg.RestoreMaxLifetime,
+		// Addresses that logged in within a day, kept across restarts.
+		KnownSourcesFile:   filepath.Join(HistoryDir(cfg), "known-sources"),
+		RestoreMaxLifetime: cfg.RestoreMaxLifetime,
 		// Per machine: one key must not starve the others.
 		MaxConnectionsPerMachine: cfg.SSHMaxConnectionsPerMachine,
 		MaxSessionsPerMachine:    cfg.SSHMaxSessionsPerMachine,

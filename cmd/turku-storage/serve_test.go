@@ -255,6 +255,16 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 	if res.ExitCode != 0 || !strings.Contains(res.Stderr, "No sources to back up now") {
 		t.Errorf("nothing due: exit %d", res.ExitCode)
 	}
+
+	// Once stopped, serve has kept the agent's address as a known source
+	// for the next start (admission's reserved share after a restart).
+	if r := d.stop(t); r.code != 0 {
+		t.Fatalf("serve exit %d", r.code)
+	}
+	known, err := os.ReadFile(filepath.Join(s.varDir, "history", "known-sources"))
+	if err != nil || !strings.Contains(string(known), "\n127.0.0.1/32 ") {
+		t.Errorf("known-sources after stop: %v, %q; want 127.0.0.1/32 listed", err, known)
+	}
 }
 
 func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
