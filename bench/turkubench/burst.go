@@ -15,8 +15,10 @@ import (
 // each from its own address, with nothing due.
 type burstResult struct {
 	Agents int `json:"agents"`
-	// By side, then "first_time" (serve just restarted: no address known
-	// to admission) and "known" (the same burst again right after).
+	// By side, then "first_time" (serve just restarted, its known
+	// sources forgotten: no address known to admission), "known" (the
+	// same burst again right after) and, for serve, "after_restart" (the
+	// burst again after a restart that kept its known sources).
 	Sides map[string]map[string]*burstRun `json:"sides"`
 }
 
@@ -35,7 +37,13 @@ type burstRun struct {
 func (b *bench) burst(ctx context.Context, agents []*machine, k int) (*burstResult, error) {
 	k = min(k, len(agents))
 	res := &burstResult{Agents: k, Sides: map[string]map[string]*burstRun{}}
-	if err := b.s.restartServe(ctx, len(b.s.registered)); err != nil {
+	// serve keeps the addresses that logged in across a restart
+	// (VAR_DIR/history/known-sources): forget them for this one, so
+	// that the first round is first-time indeed.
+	b.s.forgetSources = true
+	err := b.s.restartServe(ctx, len(b.s.registered))
+	b.s.forgetSources = false
+	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
@@ -43,7 +51,17 @@ func (b *bench) burst(ctx context.Context, agents []*machine, k int) (*burstResu
 	}
 	for _, srv := range b.servers() {
 		res.Sides[srv.name] = map[string]*burstRun{}
-		for _, round := range []string{"first_time", "known"} {
+		rounds := []string{"first_time", "known"}
+		if srv.name == "ours" {
+			// And once more after a restart that keeps what it knew.
+			rounds = append(rounds, "after_restart")
+		}
+		for _, round := range rounds {
+			if round == "after_restart" {
+				if err := b.s.restartServe(ctx, len(b.s.registered)); err != nil {
+					return nil, err
+				}
+			}
 			// Nothing due: a night's failure on the other side would
 			// otherwise leave a source due here.
 			for _, m := range agents[:k] {

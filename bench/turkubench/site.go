@@ -106,6 +106,8 @@ type site struct {
 	serveEnv  []string // extra environment for serve only (e.g. GOGC=400)
 	serve     *exec.Cmd
 	serveLog  string
+	// forgetSources makes restartServe remove serve's known sources.
+	forgetSources bool
 }
 
 func newSite(work, bin string, p *procs, logf func(string, ...any)) (*site, error) {
@@ -332,6 +334,9 @@ func (s *site) restartServe(ctx context.Context, want int) error {
 	}
 	// The key cache would otherwise serve the previous set for a moment.
 	_ = os.Remove(filepath.Join(s.oursDir, "var", "machines.json"))
+	if s.forgetSources {
+		_ = os.Remove(filepath.Join(s.oursDir, "var", "history", "known-sources"))
+	}
 	before := countInFile(s.serveLog, "refreshed machines from API")
 	out, err := os.OpenFile(filepath.Join(s.oursDir, "serve.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
