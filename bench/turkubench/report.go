@@ -219,7 +219,7 @@ func nightReport(r *results) string {
 		fmt.Fprintf(&b, "| night %d | %s | %s | |\n", night+1, cell(get(o)), cell(get(s)))
 	}
 	if bu := r.Burst; bu != nil {
-		for _, round := range []string{"first_time", "known"} {
+		for _, round := range []string{"first_time", "known", "after_restart"} {
 			cell := func(side string) string {
 				x := bu.Sides[side][round]
 				if x == nil {
