@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
-	"github.com/turku-backup/turku-storage/backup"
-	"github.com/turku-backup/turku-storage/control"
 	"github.com/turku-backup/turku-storage/restore"
 )
 
@@ -86,149 +80,24 @@ func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source
 	if err != nil {
 		return err
 	}
-	if source == "" || source == "." || source == ".." || strings.ContainsAny(source, "/\x00") {
-		return fmt.Errorf("source %q: not a source name", source)
-	}
-	if f.module == "" || strings.ContainsAny(f.module, "/\x00@: ") {
-		return fmt.Errorf("--module %q: not an rsync module name", f.module)
-	}
-	uuid, dir, err := backup.ResolveMachine(cfg.VarDir, machine, registeredMachines(cfg))
-	if err != nil {
-		return err
-	}
-	snaps, err := backup.ListSnapshots(dir, source, cfg.Location)
-	if err != nil {
-		return err
-	}
-	if len(snaps) == 0 {
-		sources, _ := backup.ListSources(dir)
-		return fmt.Errorf("machine %s has no snapshots of source %q (sources: %s)", machine, source, dash(strings.Join(sources, ", ")))
-	}
-	snap, err := restore.Pick(snaps, source, snapshot, cfg.Location)
-	if err != nil {
-		return err
-	}
-	src, err := restore.Subpath(snap.Path, f.path)
-	if err != nil {
-		return err
-	}
-
-	sess, err := restore.FindSession(ctx, cfg.ControlSocket, uuid, machine, f.wait, g.stderr)
-	if err != nil {
-		return noSession(err)
-	}
-	user, pass, err := restoreCredentials(g, f)
-	if err != nil {
-		return err
-	}
-	// The agent's session may have ended while root typed; its port may
-	// even belong to another listener by now.
-	if err := restore.Recheck(ctx, cfg.ControlSocket, uuid, machine, sess); err != nil {
-		return noSession(err)
-	}
-	fmt.Fprintf(g.stderr, "Restoring %s of %s%s to module %s on port %d\n", snap.Name, machineLabel(uuid, sess.Unit),
-		pathNote(f.path), f.module, sess.RestorePort)
-	r := &restoreRun{
-		g: g, rsync: cfg.RsyncCommand, user: user, password: pass, module: f.module,
-		port: sess.RestorePort, src: src, dryRun: f.dryRun,
-	}
-	rl := control.RestoreLog{
-		Event: control.RestoreStarted, Machine: uuid, Unit: sess.Unit, Source: source, Snapshot: snap.Name,
-		Path: f.path, Module: f.module, Port: sess.RestorePort, DryRun: f.dryRun, User: loginName(),
-	}
-	logRestore(ctx, g, cfg.ControlSocket, rl)
-	err = r.run(ctx)
-	rl.Event, rl.Bytes, rl.Result = control.RestoreFinished, r.sent, "ok"
-	if err != nil {
-		rl.Result = err.Error()
-	}
-	logRestore(context.WithoutCancel(ctx), g, cfg.ControlSocket, rl)
-	return err
-}
-
-// logRestore has serve log rl: serve's log is where an operator looks for
-// who restored what. A serve that cannot be told does not stop the
-// restore; the operator is told.
-func logRestore(ctx context.Context, g *globals, socket string, rl control.RestoreLog) {
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := control.LogRestore(lctx, socket, rl); err != nil {
-		fmt.Fprintf(g.stderr, "warning: serve did not log the restore's %s: %v\n", rl.Event, err)
-	}
-}
-
-// loginName is who ran restore, as the environment says: sudo's SUDO_USER
-// first, else the login name.
-func loginName() string {
-	for _, k := range []string{"SUDO_USER", "LOGNAME", "USER"} {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func pathNote(p string) string {
-	if p == "" {
-		return ""
-	}
-	return ", path " + p + ","
-}
-
-// noSession gives restore's exit status to the restore package's "no
-// restore session".
-func noSession(err error) error {
+	err = restore.Run(ctx, restore.Options{
+		Machine: machine, Source: source, Snapshot: snapshot, Path: f.path, Module: f.module, DryRun: f.dryRun, Wait: f.wait,
+		VarDir: cfg.VarDir, Location: cfg.Location, ControlSocket: cfg.ControlSocket, RsyncCommand: cfg.RsyncCommand,
+		Registered: registeredMachines(cfg),
+		Credentials: func() (string, string, error) {
+			return restore.Credentials(f.user, f.passwordFile, os.Stdin, g.stderr)
+		},
+		Stdout: g.stdout, Stderr: g.stderr, Terminal: isTerminal(g.stderr),
+	})
 	var ns *restore.NoSessionError
-	if errors.As(err, &ns) {
+	var pe *restore.PushError
+	switch {
+	case errors.As(err, &ns):
 		return &exitError{code: exitNoRestoreSession, err: err}
+	case errors.As(err, &pe) && pe.Auth:
+		return &exitError{code: exitRsyncAuth, err: err}
+	case errors.As(err, &pe):
+		return &exitError{code: exitRsyncFailed, err: err}
 	}
 	return err
-}
-
-// restoreCredentials returns the agent's per-session rsync login: --user
-// (or a prompt), and the password from --password-file, RSYNC_PASSWORD or
-// a prompt without echo.
-func restoreCredentials(g *globals, f restoreFlags) (user, pass string, err error) {
-	stdin := int(os.Stdin.Fd())
-	interactive := term.IsTerminal(stdin)
-	user = f.user
-	if user == "" {
-		if !interactive {
-			return "", "", errors.New("no --user: give the user turku-agent-ping --restore printed")
-		}
-		fmt.Fprint(g.stderr, "rsync user (printed by turku-agent-ping --restore): ")
-		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		if err != nil {
-			return "", "", fmt.Errorf("read user: %w", err)
-		}
-		user = strings.TrimSpace(line)
-	}
-	if user == "" || strings.ContainsAny(user, "@/: \x00") {
-		return "", "", fmt.Errorf("rsync user %q: not a user name", user)
-	}
-	switch {
-	case f.passwordFile != "":
-		data, err := os.ReadFile(f.passwordFile)
-		if err != nil {
-			return "", "", fmt.Errorf("--password-file: %w", err)
-		}
-		pass = strings.TrimRight(string(data), "\r\n")
-	case os.Getenv("RSYNC_PASSWORD") != "":
-		pass = os.Getenv("RSYNC_PASSWORD")
-	case interactive:
-		fmt.Fprint(g.stderr, "rsync password (printed by turku-agent-ping --restore): ")
-		b, err := term.ReadPassword(stdin)
-		fmt.Fprintln(g.stderr)
-		if err != nil {
-			return "", "", fmt.Errorf("read password: %w", err)
-		}
-		pass = string(b)
-	}
-	if pass == "" {
-		return "", "", errors.New("no rsync password: use --password-file or RSYNC_PASSWORD, or run on a terminal to be asked")
-	}
-	if strings.ContainsAny(pass, "\x00\n") {
-		return "", "", errors.New("rsync password contains a NUL or newline")
-	}
-	return user, pass, nil
 }
