@@ -1,16 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/turku-backup/turku-storage/config"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -44,17 +38,13 @@ and the command exits 1.`,
 			if err != nil {
 				return err
 			}
-			data, err := json.MarshalIndent(cfg.Redacted(), "", "  ")
-			if err != nil {
-				return err
-			}
-			if _, err := fmt.Fprintf(g.stdout, "%s\n", data); err != nil {
+			if err := cfg.WriteEffective(g.stdout); err != nil {
 				return err
 			}
 			for _, w := range cfg.Ignored {
 				log.Info("config: " + w)
 			}
-			printOrigins(g.stderr, cfg)
+			cfg.WriteOrigins(g.stderr)
 			// The volumes as serve would find them; nothing is written.
 			var errs []error
 			for _, h := range checkVolumes(log, cfg.VarDir, cfg.Volumes, false) {
@@ -64,20 +54,4 @@ and the command exits 1.`,
 		},
 	})
 	return cmd
-}
-
-// printOrigins writes which file or environment variable set each key.
-func printOrigins(w io.Writer, cfg *config.Config) {
-	keys := make([]string, 0, len(cfg.Origins))
-	for k := range cfg.Origins {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tSET BY")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\n", k, cfg.Origins[k])
-	}
-	fmt.Fprintln(tw, "(other keys)\tdefault")
-	tw.Flush()
 }
