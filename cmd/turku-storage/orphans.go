@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +18,6 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
-	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func newOrphansCmd(g *globals) *cobra.Command {
@@ -46,59 +44,15 @@ sets orphan_expiry.`,
 			if err != nil {
 				return err
 			}
-			return printOrphans(g, orphans, asJSON, time.Now())
+			if asJSON {
+				return writeJSON(g, append([]backup.Orphan{}, orphans...))
+			}
+			return backup.WriteOrphans(g.stdout, orphans, time.Now())
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(newOrphansPurgeCmd(g))
 	return cmd
-}
-
-// orphanJSON is one orphan in `orphans --json`.
-type orphanJSON struct {
-	UUID  string    `json:"uuid"`
-	Unit  string    `json:"unit,omitempty"`
-	Names []string  `json:"names"`
-	Path  string    `json:"path"`
-	Since time.Time `json:"orphaned_since"`
-	// UsageBytes is the space its snapshots take; with UsageKnown false,
-	// only that of the sources whose figure is known.
-	UsageBytes int64  `json:"usage_bytes"`
-	UsageKnown bool   `json:"usage_known"`
-	Error      string `json:"error,omitempty"`
-}
-
-func printOrphans(g *globals, orphans []backup.Orphan, asJSON bool, now time.Time) error {
-	list := make([]orphanJSON, 0, len(orphans))
-	for _, o := range orphans {
-		j := orphanJSON{UUID: o.UUID, Unit: o.Unit, Names: o.Names, Path: o.Dir, Since: o.Since,
-			UsageBytes: o.Usage.Bytes, UsageKnown: o.Usage.Known}
-		if o.UsageErr != nil {
-			j.Error = o.UsageErr.Error()
-		}
-		list = append(list, j)
-	}
-	if asJSON {
-		return writeJSON(g, list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(g.stdout, "No orphaned machines.")
-		return nil
-	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MACHINE\tUNIT\tNAMES\tORPHANED SINCE\tFOR\tSPACE")
-	for _, o := range list {
-		space := sizeText(o.UsageBytes)
-		switch {
-		case o.Error != "":
-			space = "error: " + o.Error
-		case !o.UsageKnown:
-			space = "?"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.UUID, dash(o.Unit), dash(strings.Join(o.Names, ",")),
-			o.Since.Format(time.RFC3339), words.Age(now.Sub(o.Since)), space)
-	}
-	return tw.Flush()
 }
 
 func newOrphansPurgeCmd(g *globals) *cobra.Command {
@@ -145,10 +99,8 @@ func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
 	opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
 		Assigned: registeredMachines(cfg)}
 	// Refuse an assigned machine before asking anything.
-	if assigned, err := opts.Assigned(); err != nil {
-		return fmt.Errorf("machine %s: cannot tell whether it is assigned here (key cache: %w); nothing deleted", uuid, err)
-	} else if m, ok := assigned[uuid]; ok {
-		return fmt.Errorf("machine %s (%s) is %w; nothing deleted", uuid, m.UnitName, backup.ErrAssigned)
+	if err := opts.CheckUnassigned(uuid); err != nil {
+		return err
 	}
 	if !yes {
 		if err := confirmPurge(g, cfg, uuid); err != nil {
@@ -159,9 +111,8 @@ func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "Purged machine %s: removed %s (%s of snapshots) and %s\n", uuid, dash(p.Dir), usageText(p.Usage),
-		strings.Join(p.Links, ", "))
-	return nil
+	_, err = fmt.Fprintln(g.stdout, p)
+	return err
 }
 
 // confirmPurge asks on the terminal; without one it refuses.
@@ -171,9 +122,10 @@ func confirmPurge(g *globals, cfg *config.Config, uuid string) error {
 		return fmt.Errorf("machine %s: no terminal to confirm on, and no --yes: %w", uuid, errNotConfirmed)
 	}
 	what := uuid
-	for _, o := range mustOrphans(cfg) {
+	orphans, _ := backup.Orphans(cfg.VarDir, history.New(historyDir(cfg)))
+	for _, o := range orphans {
 		if o.UUID == uuid {
-			what = fmt.Sprintf("%s (%s), orphaned since %s, %s of snapshots", uuid, dash(o.Unit), o.Since.Format(time.RFC3339), usageText(o.Usage))
+			what = o.String()
 		}
 	}
 	fmt.Fprintf(g.stdout, "Delete machine %s and every backup of it from this storage unit?\nType the machine's UUID to confirm: ", what)
@@ -185,19 +137,6 @@ func confirmPurge(g *globals, cfg *config.Config, uuid string) error {
 		return fmt.Errorf("machine %s: %w", uuid, errNotConfirmed)
 	}
 	return nil
-}
-
-// mustOrphans lists the orphans for a prompt; none when unreadable.
-func mustOrphans(cfg *config.Config) []backup.Orphan {
-	o, _ := backup.Orphans(cfg.VarDir, history.New(historyDir(cfg)))
-	return o
-}
-
-func usageText(u backup.SnapshotUsage) string {
-	if !u.Known {
-		return "at least " + sizeText(u.Bytes)
-	}
-	return sizeText(u.Bytes)
 }
 
 // orphanedSince returns when each orphan on disk was found unassigned,

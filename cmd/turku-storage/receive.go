@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -60,13 +59,7 @@ filesystem first, at the cost of waiting for everything dirty on it.`,
 			if err != nil {
 				return err
 			}
-			s := got.Stats
-			fmt.Fprintf(g.stdout, "received machine %s%s from %s into %s (volume %s): %d directories, %d files (%s), %d hard links, %d symlinks, %d devices\n",
-				got.Header.Machine, namesText(got.Names), dash(got.Header.Storage), got.Dir, got.Volume,
-				s.Dirs, s.Files, humanize.IBytes(uint64(s.Bytes)), s.HardLinks, s.Symlinks, s.Devices)
-			if s.Skipped > 0 {
-				fmt.Fprintf(g.stdout, "not created: %d device files (not running as root)\n", s.Skipped)
-			}
+			got.WriteText(g.stdout)
 			return nil
 		},
 	}
