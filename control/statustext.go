@@ -2,6 +2,7 @@ package control
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,6 +13,30 @@ import (
 	"github.com/turku-backup/turku-storage/internal/words"
 	"github.com/turku-backup/turku-storage/monitor"
 )
+
+// Show writes the status of the serve on socket as tables on w (builtIn:
+// as WriteText); with watch it redraws them in place every every, until
+// ctx ends.
+func Show(ctx context.Context, socket string, w io.Writer, builtIn, watch bool, every time.Duration) error {
+	for {
+		st, err := GetStatus(ctx, socket)
+		if err != nil {
+			return err
+		}
+		if watch {
+			// Home, then clear to the end: redrawn in place.
+			fmt.Fprint(w, "\x1b[H\x1b[2J")
+		}
+		if err := st.WriteText(w, builtIn); err != nil || !watch {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
+}
 
 // WriteText writes st as the tables `status` shows a person; builtIn
 // says the keys come from the built-in coordinator rather than turku-api.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -39,37 +37,14 @@ document.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			get := func() (*control.Status, error) {
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				return control.GetStatus(cctx, cfg.ControlSocket)
-			}
 			if asJSON || !isTerminal(g.stdout) {
-				st, err := get()
+				st, err := control.GetStatus(cmd.Context(), cfg.ControlSocket)
 				if err != nil {
 					return err
 				}
 				return writeJSON(g, st)
 			}
-			for {
-				st, err := get()
-				if err != nil {
-					return err
-				}
-				if watch {
-					// Home, then clear to the end: redrawn in place.
-					fmt.Fprint(g.stdout, "\x1b[H\x1b[2J")
-				}
-				if err := printStatus(g.stdout, st, cfg.EmbeddedCoordinator()); err != nil || !watch {
-					return err
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(interval):
-				}
-			}
+			return control.Show(cmd.Context(), cfg.ControlSocket, g.stdout, cfg.EmbeddedCoordinator(), watch, interval)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document")
