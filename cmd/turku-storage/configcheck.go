@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
+
+	"github.com/turku-backup/turku-storage/config"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -33,11 +36,7 @@ volume that is missing, not a directory, not mounted (the marker serve
 wrote on first use is gone) or read-only is named, with what is wrong,
 and the command exits 1.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(_ *cobra.Command, _ []string, log *slog.Logger, cfg *config.Config) error {
 			if err := cfg.WriteEffective(g.stdout); err != nil {
 				return err
 			}
@@ -51,7 +50,19 @@ and the command exits 1.`,
 				errs = append(errs, fmt.Errorf("volumes.%s.path: %w", h.Volume, h.Err()))
 			}
 			return errors.Join(errs...)
-		},
+		}),
 	})
 	return cmd
+}
+
+// withConfig is a command's RunE that loads the configuration, its
+// warnings logged on stderr (loadWithLog), then runs fn with them.
+func (g *globals) withConfig(fn func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		log, cfg, err := g.loadWithLog()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, args, log, cfg)
+	}
 }

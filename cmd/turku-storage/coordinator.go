@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -78,47 +79,32 @@ func (w *wiring) serveCoordinator(ctx context.Context, grp *errgroup.Group) (net
 	return srv.Addr(), nil
 }
 
-// withStore opens the built-in coordinator's database for an admin command.
-func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *coordinator.Store) error) error {
-	log, cfg, err := g.loadWithLog()
-	if err != nil {
-		return err
-	}
-	if !cfg.EmbeddedCoordinator() {
-		return notEmbedded(cmd, cfg.APIURL)
-	}
-	path := coordinatorDBPath(cfg)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("built-in coordinator database %s: %w (has 'serve' run yet?)", path, err)
-	}
-	s, err := coordinator.OpenStore(cmd.Context(), path, coordinator.StoreOptions{Logger: g.commandLogger(log)})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return fn(cmd.Context(), s)
-}
-
 // newCoordinatorCmds are the built-in coordinator's administration:
 // machines, sources, auth and coordinator export.
 func newCoordinatorCmds(g *globals) []*cobra.Command {
 	return []*cobra.Command{newMachinesCmd(g), newSourcesCmd(g), newAuthCmd(g), newCoordinatorCmd(g)}
 }
 
-// storeCmd is an admin command that runs fn on the store and prints the
-// line it returns.
+// storeCmd is an admin command that runs fn on the built-in coordinator's
+// database and prints the line it returns.
 func storeCmd(g *globals, use, short string, args cobra.PositionalArgs, fn func(ctx context.Context, s *coordinator.Store, args []string) (string, error)) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-				line, err := fn(ctx, s, args)
-				if err == nil && line != "" {
-					_, err = fmt.Fprintln(g.stdout, line)
-				}
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
+			if !cfg.EmbeddedCoordinator() {
+				return notEmbedded(cmd, cfg.APIURL)
+			}
+			s, err := coordinator.OpenExistingStore(cmd.Context(), coordinatorDBPath(cfg), coordinator.StoreOptions{Logger: g.commandLogger(log)})
+			if err != nil {
 				return err
-			})
-		},
+			}
+			defer s.Close()
+			line, err := fn(cmd.Context(), s, args)
+			if err == nil && line != "" {
+				_, err = fmt.Fprintln(g.stdout, line)
+			}
+			return err
+		}),
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,7 +17,6 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
-	"github.com/turku-backup/turku-storage/history"
 )
 
 func newOrphansCmd(g *globals) *cobra.Command {
@@ -35,12 +34,8 @@ counted as stale sources; check warns about them after orphan_warn_after.
 Nothing of theirs is deleted unless the operator runs "orphans purge" or
 sets orphan_expiry.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
-			orphans, err := backup.Orphans(cfg.VarDir, history.New(historyDir(cfg)))
+		RunE: g.withConfig(func(_ *cobra.Command, _ []string, _ *slog.Logger, cfg *config.Config) error {
+			orphans, err := backup.OrphansIn(cfg.VarDir)
 			if err != nil {
 				return err
 			}
@@ -48,7 +43,7 @@ sets orphan_expiry.`,
 				return writeJSON(g, append([]backup.Orphan{}, orphans...))
 			}
 			return backup.WriteOrphans(g.stdout, orphans, time.Now())
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(newOrphansPurgeCmd(g))
@@ -76,13 +71,9 @@ It asks for confirmation on a terminal; --yes confirms beforehand.
 Without a terminal and without --yes it refuses.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeMachineSource(g, false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(_ *cobra.Command, args []string, _ *slog.Logger, cfg *config.Config) error {
 			return purgeOrphan(g, cfg, args[0], yes)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "delete without asking")
 	return cmd
@@ -122,7 +113,7 @@ func confirmPurge(g *globals, cfg *config.Config, uuid string) error {
 		return fmt.Errorf("machine %s: no terminal to confirm on, and no --yes: %w", uuid, errNotConfirmed)
 	}
 	what := uuid
-	orphans, _ := backup.Orphans(cfg.VarDir, history.New(historyDir(cfg)))
+	orphans, _ := backup.OrphansIn(cfg.VarDir)
 	for _, o := range orphans {
 		if o.UUID == uuid {
 			what = o.String()
@@ -139,15 +130,8 @@ func confirmPurge(g *globals, cfg *config.Config, uuid string) error {
 	return nil
 }
 
-// orphanedSince returns when each orphan on disk was found unassigned,
-// for snapshots and check; empty when unknown.
-func orphanedSince(cfg *config.Config) map[string]time.Time {
-	out := map[string]time.Time{}
-	for uuid, t := range orphansOnDisk(cfg.VarDir) {
-		out[uuid] = *t
-	}
-	return out
-}
+// orphanedSince is backup.OrphanedSince, for check.
+func orphanedSince(cfg *config.Config) map[string]time.Time { return backup.OrphanedSince(cfg.VarDir) }
 
 // keysRefreshed records the machines a key refresh (or the key cache at
 // start) listed: when each was first assigned, the orphans (machines on
@@ -192,13 +176,11 @@ func (d *daemon) expireOrphans(ctx context.Context) {
 	}
 }
 
-// orphansOnDisk maps each orphan in varDir to when it was found
-// unassigned, for snapshots; empty when unknown.
+// orphansOnDisk is backup.OrphanedSince as snapshots' overview takes it.
 func orphansOnDisk(varDir string) map[string]*time.Time {
 	out := map[string]*time.Time{}
-	orphans, _ := backup.Orphans(varDir, history.New(filepath.Join(varDir, history.DirName)))
-	for _, o := range orphans {
-		out[o.UUID] = &o.Since
+	for uuid, t := range backup.OrphanedSince(varDir) {
+		out[uuid] = &t
 	}
 	return out
 }

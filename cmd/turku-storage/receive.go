@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/transfer"
 )
 
@@ -31,11 +33,7 @@ received latest snapshots. Like rsync and the backups, receive leaves
 writing the data back to the kernel; --sync flushes the volume's
 filesystem first, at the cost of waiting for everything dirty on it.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
 			m, err := (&wiring{cfg: cfg, log: log}).machines()
 			if err != nil {
 				return err
@@ -61,7 +59,7 @@ filesystem first, at the cost of waiting for everything dirty on it.`,
 			}
 			got.WriteText(g.stdout)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&in, "input", "i", "", "read the stream from `FILE` instead of standard input")
 	cmd.Flags().BoolVar(&sync, "sync", false, "flush the volume's filesystem (syncfs) before the machine is renamed into place")

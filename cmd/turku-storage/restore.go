@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/restore"
 )
 
@@ -58,13 +60,9 @@ another error; 3 no restore session; 4 the agent's rsync daemon refused the
 user or password; 5 rsync failed otherwise.`,
 		Args:              cobra.RangeArgs(2, 3),
 		ValidArgsFunction: completeMachineSource(g, true),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			snapshot := ""
-			if len(args) == 3 {
-				snapshot = args[2]
-			}
-			return runRestore(cmd.Context(), g, f, args[0], args[1], snapshot)
-		},
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, _ *slog.Logger, cfg *config.Config) error {
+			return runRestore(cmd.Context(), g, cfg, f, append(args, "")[:3])
+		}),
 	}
 	cmd.Flags().StringVar(&f.path, "path", "", "restore only this path inside the snapshot")
 	cmd.Flags().DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for the machine's restore session")
@@ -75,13 +73,11 @@ user or password; 5 rsync failed otherwise.`,
 	return cmd
 }
 
-func runRestore(ctx context.Context, g *globals, f restoreFlags, machine, source, snapshot string) error {
-	_, cfg, err := g.loadWithLog()
-	if err != nil {
-		return err
-	}
-	err = restore.Run(ctx, restore.Options{
-		Machine: machine, Source: source, Snapshot: snapshot, Path: f.path, Module: f.module, DryRun: f.dryRun, Wait: f.wait,
+// runRestore runs restore.Run for args (MACHINE SOURCE SNAPSHOT) and
+// gives its failures restore's exit statuses.
+func runRestore(ctx context.Context, g *globals, cfg *config.Config, f restoreFlags, args []string) error {
+	err := restore.Run(ctx, restore.Options{
+		Machine: args[0], Source: args[1], Snapshot: args[2], Path: f.path, Module: f.module, DryRun: f.dryRun, Wait: f.wait,
 		VarDir: cfg.VarDir, Location: cfg.Location, ControlSocket: cfg.ControlSocket, RsyncCommand: cfg.RsyncCommand,
 		Registered: registeredMachines(cfg),
 		Credentials: func() (string, string, error) {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/transfer"
 )
 
@@ -33,11 +35,7 @@ another unit").`,
 			}
 			return completeMachineSource(g, false)(cmd, args, toComplete)
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
 			uuid, _, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
 			if err != nil {
 				return err
@@ -62,7 +60,7 @@ another unit").`,
 				sent.WriteText(g.stderr)
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the stream to `FILE` (created when complete) instead of standard output")
 	return cmd

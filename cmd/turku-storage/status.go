@@ -2,12 +2,14 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/control"
 )
 
@@ -32,11 +34,7 @@ On a terminal it prints a table, and --watch redraws it in place every
 --interval until interrupted. Otherwise, or with --json, it prints one JSON
 document.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(cmd *cobra.Command, _ []string, _ *slog.Logger, cfg *config.Config) error {
 			if asJSON || !isTerminal(g.stdout) {
 				st, err := control.GetStatus(cmd.Context(), cfg.ControlSocket)
 				if err != nil {
@@ -45,7 +43,7 @@ document.`,
 				return writeJSON(g, st)
 			}
 			return control.Show(cmd.Context(), cfg.ControlSocket, g.stdout, cfg.EmbeddedCoordinator(), watch, interval)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document")
 	cmd.Flags().BoolVar(&watch, "watch", false, "on a terminal, redraw every --interval until interrupted")
