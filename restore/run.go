@@ -27,6 +27,10 @@ type Options struct {
 	DryRun bool
 	// Wait is how long to wait for the machine's restore session.
 	Wait time.Duration
+	// User and PasswordFile are the agent's rsync login as given
+	// (Credentials asks on Stdin for what is missing).
+	User, PasswordFile string
+	Stdin              *os.File
 
 	VarDir        string
 	Location      *time.Location
@@ -35,9 +39,6 @@ type Options struct {
 	// Registered returns the machines the key cache lists, to resolve
 	// Machine (backup.ResolveMachine).
 	Registered func() (map[string]apiclient.MachineInfo, error)
-	// Credentials returns the agent's rsync user and password once the
-	// session is found (Credentials, or a test's own).
-	Credentials func() (user, pass string, err error)
 
 	// Stdout gets rsync's lines (a dry run's list), Stderr the
 	// operator's messages and the progress, as a bar when Terminal.
@@ -90,7 +91,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	user, pass, err := opts.Credentials()
+	user, pass, err := Credentials(opts.User, opts.PasswordFile, opts.Stdin, opts.Stderr)
 	if err != nil {
 		return err
 	}

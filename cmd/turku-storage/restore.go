@@ -20,18 +20,8 @@ const (
 	exitRsyncFailed      = 5
 )
 
-// restoreFlags are restore's options.
-type restoreFlags struct {
-	path         string
-	wait         time.Duration
-	user         string
-	passwordFile string
-	module       string
-	dryRun       bool
-}
-
 func newRestoreCmd(g *globals) *cobra.Command {
-	var f restoreFlags
+	var o restore.Options
 	cmd := &cobra.Command{
 		Use:   "restore MACHINE SOURCE [SNAPSHOT]",
 		Short: "Push a snapshot back to a machine in restore mode",
@@ -61,30 +51,25 @@ user or password; 5 rsync failed otherwise.`,
 		Args:              cobra.RangeArgs(2, 3),
 		ValidArgsFunction: completeMachineSource(g, true),
 		RunE: g.withConfig(func(cmd *cobra.Command, args []string, _ *slog.Logger, cfg *config.Config) error {
-			return runRestore(cmd.Context(), g, cfg, f, append(args, "")[:3])
+			o.Machine, o.Source, o.Snapshot = args[0], args[1], append(args, "")[2]
+			return runRestore(cmd.Context(), g, cfg, o)
 		}),
 	}
-	cmd.Flags().StringVar(&f.path, "path", "", "restore only this path inside the snapshot")
-	cmd.Flags().DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for the machine's restore session")
-	cmd.Flags().StringVar(&f.user, "user", "", "the rsync user turku-agent-ping --restore printed")
-	cmd.Flags().StringVar(&f.passwordFile, "password-file", "", "read the rsync password from this file (else RSYNC_PASSWORD, else a prompt)")
-	cmd.Flags().StringVar(&f.module, "module", "turku-restore", "the agent's restore module (its restore_module)")
-	cmd.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "list what would change on the machine; send nothing")
+	cmd.Flags().StringVar(&o.Path, "path", "", "restore only this path inside the snapshot")
+	cmd.Flags().DurationVar(&o.Wait, "wait", 5*time.Minute, "how long to wait for the machine's restore session")
+	cmd.Flags().StringVar(&o.User, "user", "", "the rsync user turku-agent-ping --restore printed")
+	cmd.Flags().StringVar(&o.PasswordFile, "password-file", "", "read the rsync password from this file (else RSYNC_PASSWORD, else a prompt)")
+	cmd.Flags().StringVar(&o.Module, "module", "turku-restore", "the agent's restore module (its restore_module)")
+	cmd.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "list what would change on the machine; send nothing")
 	return cmd
 }
 
-// runRestore runs restore.Run for args (MACHINE SOURCE SNAPSHOT) and
-// gives its failures restore's exit statuses.
-func runRestore(ctx context.Context, g *globals, cfg *config.Config, f restoreFlags, args []string) error {
-	err := restore.Run(ctx, restore.Options{
-		Machine: args[0], Source: args[1], Snapshot: args[2], Path: f.path, Module: f.module, DryRun: f.dryRun, Wait: f.wait,
-		VarDir: cfg.VarDir, Location: cfg.Location, ControlSocket: cfg.ControlSocket, RsyncCommand: cfg.RsyncCommand,
-		Registered: registeredMachines(cfg),
-		Credentials: func() (string, string, error) {
-			return restore.Credentials(f.user, f.passwordFile, os.Stdin, g.stderr)
-		},
-		Stdout: g.stdout, Stderr: g.stderr, Terminal: isTerminal(g.stderr),
-	})
+// runRestore runs restore.Run with o and cfg and gives its failures
+// restore's exit statuses.
+func runRestore(ctx context.Context, g *globals, cfg *config.Config, o restore.Options) error {
+	o.VarDir, o.Location, o.ControlSocket, o.RsyncCommand = cfg.VarDir, cfg.Location, cfg.ControlSocket, cfg.RsyncCommand
+	o.Registered, o.Stdin, o.Stdout, o.Stderr, o.Terminal = registeredMachines(cfg), os.Stdin, g.stdout, g.stderr, isTerminal(g.stderr)
+	err := restore.Run(ctx, o)
 	var ns *restore.NoSessionError
 	var pe *restore.PushError
 	switch {
