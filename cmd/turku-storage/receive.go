@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/transfer"
@@ -50,7 +49,7 @@ filesystem first, at the cost of waiting for everything dirty on it.`,
 				}
 				defer f.Close()
 				r = f
-			} else if f, ok := r.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			} else if f, ok := r.(*os.File); ok && isTerminal(f) {
 				return fmt.Errorf("not reading a transfer stream from a terminal: pipe one in, or give -i FILE")
 			}
 			got, err := transfer.Receive(cmd.Context(), r, opts)
