@@ -97,10 +97,34 @@ func (p Purged) String() string {
 	return fmt.Sprintf("Purged machine %s: removed %s (%s of snapshots) and %s", p.UUID, words.Dash(p.Dir), p.Usage, strings.Join(p.Links, ", "))
 }
 
-// CheckUnassigned refuses, before anything is asked or deleted, a
+// Purge is `orphans purge`: it refuses an assigned machine
+// (checkUnassigned) before anything is asked, then, with confirm, asks it
+// about the machine as a person knows it (its orphan record, else its
+// UUID) and deletes nothing unless it returns nil, then deletes the
+// machine (PurgeMachine).
+func Purge(opts PurgeOptions, uuid string, confirm func(what string) error) (Purged, error) {
+	if err := opts.checkUnassigned(uuid); err != nil {
+		return Purged{UUID: uuid}, err
+	}
+	if confirm != nil {
+		what := uuid
+		orphans, _ := OrphansIn(opts.VarDir)
+		for _, o := range orphans {
+			if o.UUID == uuid {
+				what = o.String()
+			}
+		}
+		if err := confirm(what); err != nil {
+			return Purged{UUID: uuid}, err
+		}
+	}
+	return PurgeMachine(opts, uuid)
+}
+
+// checkUnassigned refuses, before anything is asked or deleted, a
 // machine opts.Assigned lists, or any when that cannot be read;
 // PurgeMachine checks again under the machine's lock.
-func (opts PurgeOptions) CheckUnassigned(uuid string) error {
+func (opts PurgeOptions) checkUnassigned(uuid string) error {
 	assigned, err := opts.Assigned()
 	if err != nil {
 		return fmt.Errorf("machine %s: cannot tell whether it is assigned here (key cache: %w); nothing deleted", uuid, err)

@@ -3,6 +3,8 @@ package backup
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +83,7 @@ func TestPurgeTexts(t *testing.T) {
 		{"unreadable", func() (map[string]apiclient.MachineInfo, error) { return nil, errors.New("no cache") },
 			"machine m-1: cannot tell whether it is assigned here (key cache: no cache); nothing deleted"},
 	} {
-		err := PurgeOptions{Assigned: tt.assigned}.CheckUnassigned("m-1")
+		err := PurgeOptions{Assigned: tt.assigned}.checkUnassigned("m-1")
 		if got := ""; err != nil {
 			got = err.Error()
 			if got != tt.want {
@@ -91,4 +93,35 @@ func TestPurgeTexts(t *testing.T) {
 			t.Errorf("%s: no error, want %q", tt.name, tt.want)
 		}
 	}
+}
+
+// TestPurge: an assigned machine is refused before anything is asked; a
+// refusal to confirm deletes nothing; confirmed, the machine goes. What
+// is asked about is the UUID when the machine is no recorded orphan.
+func TestPurge(t *testing.T) {
+	s := newPurgeSite(t)
+	dir := filepath.Join(s.vol, orphanUUID)
+	asked := 0
+	refuse := func(what string) error {
+		asked++
+		if what != orphanUUID {
+			t.Errorf("asked about %q, want %s", what, orphanUUID)
+		}
+		return errors.New("not confirmed")
+	}
+	if _, err := Purge(s.opts(orphanUUID), orphanUUID, refuse); !errors.Is(err, ErrAssigned) || asked != 0 {
+		t.Errorf("assigned: %v, asked %d times; want ErrAssigned without asking", err, asked)
+	}
+	if _, err := Purge(s.opts(), orphanUUID, refuse); err == nil || err.Error() != "not confirmed" || asked != 1 {
+		t.Errorf("refused: %v, asked %d times", err, asked)
+	}
+	mustExist(t, dir, filepath.Join(MachinesDir(s.varDir), orphanUUID))
+	p, err := Purge(s.opts(), orphanUUID, func(string) error { return nil })
+	if err != nil || p.Dir != dir {
+		t.Fatalf("confirmed: %+v, %v", p, err)
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there: %v", dir, err)
+	}
+	mustExist(t, filepath.Join(s.vol, neighbourUUID))
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
@@ -87,18 +86,12 @@ func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
 	if err != nil {
 		return err
 	}
-	opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
-		Assigned: registeredMachines(cfg)}
-	// Refuse an assigned machine before asking anything.
-	if err := opts.CheckUnassigned(uuid); err != nil {
-		return err
-	}
+	var confirm func(string) error
 	if !yes {
-		if err := confirmPurge(g, cfg, uuid); err != nil {
-			return err
-		}
+		confirm = func(what string) error { return confirmPurge(g, uuid, what) }
 	}
-	p, err := backup.PurgeMachine(opts, uuid)
+	p, err := backup.Purge(backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
+		Assigned: registeredMachines(cfg)}, uuid, confirm)
 	if err != nil {
 		return err
 	}
@@ -106,18 +99,12 @@ func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
 	return err
 }
 
-// confirmPurge asks on the terminal; without one it refuses.
-func confirmPurge(g *globals, cfg *config.Config, uuid string) error {
+// confirmPurge asks on the terminal whether to delete machine uuid,
+// described as what; without a terminal it refuses.
+func confirmPurge(g *globals, uuid, what string) error {
 	in, ok := g.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) || !isTerminal(g.stdout) {
+	if !ok || !isTerminal(in) || !isTerminal(g.stdout) {
 		return fmt.Errorf("machine %s: no terminal to confirm on, and no --yes: %w", uuid, errNotConfirmed)
-	}
-	what := uuid
-	orphans, _ := backup.OrphansIn(cfg.VarDir)
-	for _, o := range orphans {
-		if o.UUID == uuid {
-			what = o.String()
-		}
 	}
 	fmt.Fprintf(g.stdout, "Delete machine %s and every backup of it from this storage unit?\nType the machine's UUID to confirm: ", what)
 	line, err := bufio.NewReader(in).ReadString('\n')
