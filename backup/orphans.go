@@ -65,6 +65,23 @@ func Orphans(varDir string, hist *history.Store) ([]Orphan, error) {
 	return out, nil
 }
 
+// OrphansIn is Orphans with the history kept in varDir
+// (VAR_DIR/history).
+func OrphansIn(varDir string) ([]Orphan, error) {
+	return Orphans(varDir, history.New(filepath.Join(varDir, history.DirName)))
+}
+
+// OrphanedSince maps each orphan in varDir to when it was found
+// unassigned, for snapshots and check; empty when unknown or unreadable.
+func OrphanedSince(varDir string) map[string]time.Time {
+	out := map[string]time.Time{}
+	orphans, _ := OrphansIn(varDir)
+	for _, o := range orphans {
+		out[o.UUID] = o.Since
+	}
+	return out
+}
+
 // ErrAssigned is returned by PurgeMachine for a machine the coordinator
 // assigns to this storage unit.
 var ErrAssigned = errors.New("assigned to this storage unit")

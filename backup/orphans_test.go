@@ -240,6 +240,10 @@ func TestOrphansAfterRefresh(t *testing.T) {
 		got[0].Dir != filepath.Join(s.vol, orphanUUID) {
 		t.Fatalf("got %+v, want %s (web1) orphaned since the first refresh without it", got, orphanUUID)
 	}
+	// The same, read from VAR_DIR/history as snapshots and check do.
+	if since := OrphanedSince(s.varDir); len(since) != 1 || !since[orphanUUID].Equal(t0.Add(time.Hour)) {
+		t.Errorf("OrphanedSince = %v, want %s since %v", since, orphanUUID, t0.Add(time.Hour))
+	}
 	// Purged: no longer listed, even before the next refresh.
 	if _, err := PurgeMachine(s.opts(neighbourUUID), orphanUUID); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -122,6 +123,26 @@ func loadKnown(varDir string) (knownVolumes, error) {
 		k.Volumes = map[string]knownVolume{}
 	}
 	return k, nil
+}
+
+// CheckVolumesLogged runs CheckVolumes and logs what it found: each
+// marker written (INFO) or not written (WARN), and each volume that is
+// unusable at ERROR, naming what is wrong. It returns the unusable ones.
+func CheckVolumesLogged(log *slog.Logger, varDir string, vols []Volume, mark bool) []VolumeHealth {
+	var bad []VolumeHealth
+	for _, h := range CheckVolumes(varDir, vols, mark) {
+		if h.Marked {
+			log.Info("volume marked", "volume", h.Volume, "file", filepath.Join(h.Path, MarkerFile))
+		}
+		if h.MarkErr != nil {
+			log.Warn("volume marker not written", "volume", h.Volume, "err", h.MarkErr)
+		}
+		if !h.OK() {
+			log.Error("volume unusable", "volume", h.Volume, "state", h.State, "path", h.Path, "err", h.Err())
+			bad = append(bad, h)
+		}
+	}
+	return bad
 }
 
 // CheckVolumes checks every volume: it exists, is a directory, is on the

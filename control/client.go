@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/turku-backup/turku-storage/monitor"
 )
@@ -54,8 +55,14 @@ func call(ctx context.Context, path string, req request) (*response, error) {
 	return &resp, nil
 }
 
-// GetStatus asks the serve listening on path for its status.
+// StatusTimeout bounds one GetStatus.
+const StatusTimeout = 10 * time.Second
+
+// GetStatus asks the serve listening on path for its status, waiting at
+// most StatusTimeout for the answer.
 func GetStatus(ctx context.Context, path string) (*Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
 	resp, err := call(ctx, path, request{Op: OpStatus})
 	if err != nil {
 		return nil, err

@@ -261,6 +261,12 @@ func (s *Store) Logs(ctx context.Context, machine string, limit int) ([]BackupLo
 	return out, nil
 }
 
+// DefaultAuthName is turku_auth_create's name for a registration auth of
+// kind "machine" or "storage"; "" for another kind.
+func DefaultAuthName(kind string) string {
+	return map[string]string{"machine": RegistrationAuthName, "storage": "Storage Registrations"}[kind]
+}
+
 // CreateRegistrationAuth creates a registration auth and returns its
 // secret, which is stored only hashed: print it once. kind is "machine"
 // (agents' api_auth_name/api_auth_secret) or "storage" (another storage
@@ -271,16 +277,13 @@ func (s *Store) CreateRegistrationAuth(ctx context.Context, kind, name string) (
 	switch kind {
 	case "machine":
 		secretType = "machine_reg"
-		if name == "" {
-			name = RegistrationAuthName
-		}
 	case "storage":
 		secretType = "storage_reg"
-		if name == "" {
-			name = "Storage Registrations"
-		}
 	default:
 		return "", fmt.Errorf("registration auth kind %q: want machine or storage", kind)
+	}
+	if name == "" {
+		name = DefaultAuthName(kind)
 	}
 	secret, err := randomSecret(30)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -45,6 +46,15 @@ type Store struct {
 
 // busyTimeout is how long a connection waits for another writer.
 const busyTimeout = 10 * time.Second
+
+// OpenExistingStore opens the database at path, as OpenStore, for the
+// admin commands: a database serve never created is an error saying so.
+func OpenExistingStore(ctx context.Context, path string, opts StoreOptions) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("built-in coordinator database %s: %w (has 'serve' run yet?)", path, err)
+	}
+	return OpenStore(ctx, path, opts)
+}
 
 // OpenStore opens (creating if needed) the database at path and brings its
 // schema up to date.

@@ -202,3 +202,16 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("sources = %+v, want etc due at %v", sources, f.clock.now())
 	}
 }
+
+// TestOpenExistingStore: the admin commands do not create a database
+// serve never made, and say so.
+func TestOpenExistingStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "coordinator.sqlite3")
+	_, err := OpenExistingStore(context.Background(), path, StoreOptions{})
+	if err == nil || !strings.Contains(err.Error(), "has 'serve' run yet?") || !strings.Contains(err.Error(), path) {
+		t.Errorf("got %v, want an error naming %s and serve", err, path)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("database created: %v", err)
+	}
+}

@@ -4,6 +4,7 @@
 // in a row), bounded by compaction, and when each assigned machine was
 // first seen. The backup engine appends to it; check, logs, status and
 // the metrics read it, so a source that keeps failing, or a machine that
-// never backs up, is seen even after a restart. It imports nothing of
-// ours but internal/atomicfile.
+// never backs up, is seen even after a restart; `logs` selects and prints
+// it with Query, FindMachine and WriteEntries. It imports nothing of ours
+// but internal/atomicfile and internal/words.
 package history

@@ -17,16 +17,11 @@ type NoSessionError struct{ msg string }
 
 func (e *NoSessionError) Error() string { return e.msg }
 
-// statusTimeout bounds one question to serve.
-const statusTimeout = 10 * time.Second
-
 // FindSession asks the serve on socket for the newest restore session of
 // machine uuid (named name for people), waiting up to wait for one to
 // start; notice is told that it waits.
 func FindSession(ctx context.Context, socket, uuid, name string, wait time.Duration, notice io.Writer) (*monitor.Session, error) {
-	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
-	st, err := control.GetStatus(sctx, socket)
-	cancel()
+	st, err := control.GetStatus(ctx, socket)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +56,7 @@ func FindSession(ctx context.Context, socket, uuid, name string, wait time.Durat
 // before the password was read) still runs. The password belongs to that
 // session: a newer one of the same machine has another.
 func Recheck(ctx context.Context, socket, uuid, name string, sess *monitor.Session) error {
-	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
-	st, err := control.GetStatus(sctx, socket)
-	cancel()
+	st, err := control.GetStatus(ctx, socket)
 	if err != nil {
 		return err
 	}

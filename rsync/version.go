@@ -180,3 +180,36 @@ func Find(ctx context.Context, command string) (Binary, error) {
 	}
 	return b, nil
 }
+
+// Info is the rsync binary a command would run, as `version` reports it.
+type Info struct {
+	Command  string `json:"command"`
+	Path     string `json:"path,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Describe finds command (Find) and says what it found, or why not.
+func Describe(ctx context.Context, command string) Info {
+	b, err := Find(ctx, command)
+	r := Info{Command: command, Path: b.Path}
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Version = b.Version.String()
+	if b.Protocol > 0 {
+		r.Protocol = strconv.Itoa(b.Protocol)
+	}
+	return r
+}
+
+// String is i for a person: "PATH, version V, protocol P", or
+// "COMMAND: ERROR".
+func (i Info) String() string {
+	if i.Error != "" {
+		return i.Command + ": " + i.Error
+	}
+	return fmt.Sprintf("%s, version %s, protocol %s", i.Path, i.Version, i.Protocol)
+}

@@ -1,6 +1,7 @@
 package rsync
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -126,4 +127,21 @@ func FuzzParseVersion(f *testing.F) {
 		}
 		_ = v.MissingFixes()
 	})
+}
+
+func TestInfoString(t *testing.T) {
+	for _, tt := range []struct {
+		info Info
+		want string
+	}{
+		{Info{Command: "rsync", Path: "/usr/bin/rsync", Version: "3.4.1", Protocol: "32"}, "/usr/bin/rsync, version 3.4.1, protocol 32"},
+		{Info{Command: "/nonexistent/rsync", Error: "not found"}, "/nonexistent/rsync: not found"},
+	} {
+		if got := tt.info.String(); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+	if got := Describe(context.Background(), "/nonexistent/rsync"); got.Error == "" || got.Path != "" || got.Command != "/nonexistent/rsync" {
+		t.Errorf("Describe of a missing binary: %+v", got)
+	}
 }

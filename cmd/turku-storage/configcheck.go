@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
-	"text/tabwriter"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -39,45 +36,33 @@ volume that is missing, not a directory, not mounted (the marker serve
 wrote on first use is gone) or read-only is named, with what is wrong,
 and the command exits 1.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
-			data, err := json.MarshalIndent(cfg.Redacted(), "", "  ")
-			if err != nil {
-				return err
-			}
-			if _, err := fmt.Fprintf(g.stdout, "%s\n", data); err != nil {
+		RunE: g.withConfig(func(_ *cobra.Command, _ []string, log *slog.Logger, cfg *config.Config) error {
+			if err := cfg.WriteEffective(g.stdout); err != nil {
 				return err
 			}
 			for _, w := range cfg.Ignored {
 				log.Info("config: " + w)
 			}
-			printOrigins(g.stderr, cfg)
+			cfg.WriteOrigins(g.stderr)
 			// The volumes as serve would find them; nothing is written.
 			var errs []error
 			for _, h := range checkVolumes(log, cfg.VarDir, cfg.Volumes, false) {
 				errs = append(errs, fmt.Errorf("volumes.%s.path: %w", h.Volume, h.Err()))
 			}
 			return errors.Join(errs...)
-		},
+		}),
 	})
 	return cmd
 }
 
-// printOrigins writes which file or environment variable set each key.
-func printOrigins(w io.Writer, cfg *config.Config) {
-	keys := make([]string, 0, len(cfg.Origins))
-	for k := range cfg.Origins {
-		keys = append(keys, k)
+// withConfig is a command's RunE that loads the configuration, its
+// warnings logged on stderr (loadWithLog), then runs fn with them.
+func (g *globals) withConfig(fn func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		log, cfg, err := g.loadWithLog()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, args, log, cfg)
 	}
-	slices.Sort(keys)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tSET BY")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\n", k, cfg.Origins[k])
-	}
-	fmt.Fprintln(tw, "(other keys)\tdefault")
-	tw.Flush()
 }

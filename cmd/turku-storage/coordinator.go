@@ -1,43 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/coordinator"
 	"github.com/turku-backup/turku-storage/daemon"
-	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 func coordinatorDBPath(cfg *config.Config) string { return daemon.CoordinatorDBPath(cfg) }
-
-// withStore opens the built-in coordinator's database for an admin command.
-func withStore(cmd *cobra.Command, g *globals, fn func(ctx context.Context, s *coordinator.Store) error) error {
-	log, cfg, err := g.loadWithLog()
-	if err != nil {
-		return err
-	}
-	if !cfg.EmbeddedCoordinator() {
-		return notEmbedded(cmd, cfg.APIURL)
-	}
-	path := coordinatorDBPath(cfg)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("built-in coordinator database %s: %w (has 'serve' run yet?)", path, err)
-	}
-	s, err := coordinator.OpenStore(cmd.Context(), path, coordinator.StoreOptions{Logger: g.commandLogger(log)})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return fn(cmd.Context(), s)
-}
 
 // newCoordinatorCmds are the built-in coordinator's administration:
 // machines, sources, auth and coordinator export.
@@ -45,27 +23,39 @@ func newCoordinatorCmds(g *globals) []*cobra.Command {
 	return []*cobra.Command{newMachinesCmd(g), newSourcesCmd(g), newAuthCmd(g), newCoordinatorCmd(g)}
 }
 
+// storeCmd is an admin command that runs fn on the built-in coordinator's
+// database and prints the line it returns.
+func storeCmd(g *globals, use, short string, args cobra.PositionalArgs, fn func(ctx context.Context, s *coordinator.Store, args []string) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
+			if !cfg.EmbeddedCoordinator() {
+				return notEmbedded(cmd, cfg.APIURL)
+			}
+			s, err := coordinator.OpenExistingStore(cmd.Context(), coordinatorDBPath(cfg), coordinator.StoreOptions{Logger: g.commandLogger(log)})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			line, err := fn(cmd.Context(), s, args)
+			if err == nil && line != "" {
+				_, err = fmt.Fprintln(g.stdout, line)
+			}
+			return err
+		}),
+	}
+}
+
 func newMachinesCmd(g *globals) *cobra.Command {
 	machines := &cobra.Command{Use: "machines", Short: "Manage machines of the built-in coordinator"}
 	machines.AddCommand(
-		&cobra.Command{
-			Use: "list", Short: "List registered machines", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-					list, err := s.ListMachines(ctx)
-					if err != nil {
-						return err
-					}
-					tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "UUID\tUNIT\tENVIRONMENT\tSERVICE\tACTIVE\tPUBLISHED\tSOURCES\tCHECKED IN")
-					for _, m := range list {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%d\t%s\n", m.UUID, m.UnitName, dash(m.EnvironmentName),
-							dash(m.ServiceName), m.Active, m.Published, m.Sources, words.When(m.CheckedIn))
-					}
-					return tw.Flush()
-				})
-			},
-		},
+		storeCmd(g, "list", "List registered machines", cobra.NoArgs, func(ctx context.Context, s *coordinator.Store, _ []string) (string, error) {
+			list, err := s.ListMachines(ctx)
+			if err != nil {
+				return "", err
+			}
+			return "", coordinator.WriteMachines(g.stdout, list)
+		}),
 		setActiveCmd(g, "disable", false, "Refuse a machine (its agent gets 403 Bad auth; its key is dropped at the next refresh)"),
 		setActiveCmd(g, "enable", true, "Accept a disabled machine again"),
 	)
@@ -75,78 +65,45 @@ func newMachinesCmd(g *globals) *cobra.Command {
 func newSourcesCmd(g *globals) *cobra.Command {
 	sources := &cobra.Command{Use: "sources", Short: "Manage sources of the built-in coordinator"}
 	sources.AddCommand(
-		&cobra.Command{
-			Use: "list [MACHINE]", Short: "List sources, of one machine (UUID or unit name) or all", Args: cobra.MaximumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				machine := ""
-				if len(args) == 1 {
-					machine = args[0]
+		storeCmd(g, "list [MACHINE]", "List sources, of one machine (UUID or unit name) or all", cobra.MaximumNArgs(1),
+			func(ctx context.Context, s *coordinator.Store, args []string) (string, error) {
+				list, err := s.ListSources(ctx, strings.Join(args, ""))
+				if err != nil {
+					return "", err
 				}
-				return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-					list, err := s.ListSources(ctx, machine)
-					if err != nil {
-						return err
-					}
-					tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "UNIT\tSOURCE\tPATH\tFREQUENCY\tRETENTION\tACTIVE\tLAST OK\tLAST BACKUP\tNEXT BACKUP")
-					for _, src := range list {
-						// A source that never ran has no outcome, though its
-						// success column starts true.
-						lastOK := fmt.Sprint(src.Success)
-						if src.LastBackedUp.IsZero() {
-							lastOK = "never"
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", src.UnitName, src.Name, src.Path, dash(src.Frequency),
-							dash(src.Retention), src.Active && src.Published, lastOK, words.When(src.LastBackedUp), words.When(src.NextBackup))
-					}
-					return tw.Flush()
-				})
-			},
-		},
-		&cobra.Command{
-			Use: "run-now MACHINE SOURCE", Short: "Make a source due now (its agent backs it up at its next ping)", Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-					if err := s.RunNow(ctx, args[0], args[1]); err != nil {
-						return err
-					}
-					_, err := fmt.Fprintf(g.stdout, "%s %s is due now\n", args[0], args[1])
-					return err
-				})
-			},
-		},
+				return "", coordinator.WriteSources(g.stdout, list)
+			}),
+		storeCmd(g, "run-now MACHINE SOURCE", "Make a source due now (its agent backs it up at its next ping)", cobra.ExactArgs(2),
+			func(ctx context.Context, s *coordinator.Store, args []string) (string, error) {
+				return args[0] + " " + args[1] + " is due now", s.RunNow(ctx, args[0], args[1])
+			}),
 	)
 	return sources
+}
+
+func setActiveCmd(g *globals, verb string, active bool, short string) *cobra.Command {
+	return storeCmd(g, verb+" MACHINE", short, cobra.ExactArgs(1), func(ctx context.Context, s *coordinator.Store, args []string) (string, error) {
+		return "machine " + args[0] + " " + verb + "d", s.SetMachineActive(ctx, args[0], active)
+	})
 }
 
 func newAuthCmd(g *globals) *cobra.Command {
 	var authName string
 	auth := &cobra.Command{Use: "auth", Short: "Registration secrets of the built-in coordinator"}
-	create := &cobra.Command{
-		Use:   "create machine|storage",
-		Short: "Create a registration auth and print its secret once",
-		Long: `Creates a registration auth and prints its secret; only a salted hash is
+	create := storeCmd(g, "create machine|storage", "Create a registration auth and print its secret once", cobra.ExactArgs(1),
+		func(ctx context.Context, s *coordinator.Store, args []string) (string, error) {
+			secret, err := s.CreateRegistrationAuth(ctx, args[0], authName)
+			if errors.Is(err, coordinator.ErrExists) {
+				return "", fmt.Errorf("%w; its secret is not shown again: create another with --name NAME (agents then send NAME as api_auth_name)", err)
+			}
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("api_auth_name: %s\napi_auth_secret: %s", cmp.Or(authName, coordinator.DefaultAuthName(args[0])), secret), nil
+		})
+	create.Long = `Creates a registration auth and prints its secret; only a salted hash is
 stored, so this is the only time it is shown. Agents put the name and secret
-in api_auth_name / api_auth_secret for their first update_config.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-				name := authName
-				secret, err := s.CreateRegistrationAuth(ctx, args[0], name)
-				if errors.Is(err, coordinator.ErrExists) {
-					return fmt.Errorf("%w; its secret is not shown again: create another with --name NAME (agents then send NAME as api_auth_name)", err)
-				}
-				if err != nil {
-					return err
-				}
-				if name == "" {
-					name = map[string]string{"machine": coordinator.RegistrationAuthName, "storage": "Storage Registrations"}[args[0]]
-				}
-				_, err = fmt.Fprintf(g.stdout, "api_auth_name: %s\napi_auth_secret: %s\n", name, secret)
-				return err
-			})
-		},
-	}
+in api_auth_name / api_auth_secret for their first update_config.`
 	create.Flags().StringVar(&authName, "name", "", "auth name (default \"Machine Registrations\" or \"Storage Registrations\")")
 	auth.AddCommand(create)
 	return auth
@@ -155,59 +112,23 @@ in api_auth_name / api_auth_secret for their first update_config.`,
 func newCoordinatorCmd(g *globals) *cobra.Command {
 	var output string
 	coord := &cobra.Command{Use: "coordinator", Short: "Built-in coordinator maintenance"}
-	export := &cobra.Command{
-		Use:   "export",
-		Short: "Write machines, sources and logs as a Django fixture for turku-api's loaddata",
-		Long: `Writes the built-in coordinator's machines, sources and backup logs as a
+	export := storeCmd(g, "export", "Write machines, sources and logs as a Django fixture for turku-api's loaddata", cobra.NoArgs,
+		func(ctx context.Context, s *coordinator.Store, _ []string) (string, error) {
+			sources, err := s.ListSources(ctx, "")
+			if err != nil {
+				return "", err
+			}
+			coordinator.WarnCron(g.stderr, sources)
+			if output == "" || output == "-" {
+				return "", s.Export(ctx, g.stdout)
+			}
+			return "", s.ExportFile(ctx, output)
+		})
+	export.Long = `Writes the built-in coordinator's machines, sources and backup logs as a
 Django fixture (JSON) that the real turku-api loads with
 "python3 -m django loaddata FILE" — the way out when a site outgrows one
-storage unit. See docs/operations.md for the whole procedure.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-				if err := warnCronSources(ctx, g, s); err != nil {
-					return err
-				}
-				if output == "" || output == "-" {
-					return s.Export(ctx, g.stdout)
-				}
-				return s.ExportFile(ctx, output)
-			})
-		},
-	}
+storage unit. See docs/operations.md for the whole procedure.`
 	export.Flags().StringVarP(&output, "output", "o", "-", "file to write (default stdout)")
 	coord.AddCommand(export)
 	return coord
-}
-
-// warnCronSources names the sources whose "cron …" frequency turku-api
-// cannot schedule: its views.py calls the croniter module as a function,
-// so such a source gets HTTP 500 on every report after the move.
-func warnCronSources(ctx context.Context, g *globals, s *coordinator.Store) error {
-	sources, err := s.ListSources(ctx, "")
-	if err != nil {
-		return err
-	}
-	for _, src := range sources {
-		if strings.HasPrefix(strings.TrimSpace(src.Frequency), "cron") {
-			fmt.Fprintf(g.stderr, "warning: %s %s has frequency %q: turku-api fails on cron frequencies (HTTP 500 on every report); change it to hourly/daily/weekly/monthly before moving\n",
-				src.UnitName, src.Name, src.Frequency)
-		}
-	}
-	return nil
-}
-
-func setActiveCmd(g *globals, verb string, active bool, short string) *cobra.Command {
-	return &cobra.Command{
-		Use: verb + " MACHINE", Short: short, Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, g, func(ctx context.Context, s *coordinator.Store) error {
-				if err := s.SetMachineActive(ctx, args[0], active); err != nil {
-					return err
-				}
-				_, err := fmt.Fprintf(g.stdout, "machine %s %sd\n", args[0], verb)
-				return err
-			})
-		},
-	}
 }

@@ -155,7 +155,7 @@ func TestBuiltInCoordinatorAgentFlow(t *testing.T) {
 		t.Errorf("the log speaks of an API without one:\n%s", log)
 	}
 	var b strings.Builder
-	if err := printStatus(&b, statusJSON(t, s), true); err != nil || !strings.Contains(b.String(), "keys: 1 machine from the built-in coordinator") {
+	if err := statusJSON(t, s).WriteText(&b, true); err != nil || !strings.Contains(b.String(), "keys: 1 machine from the built-in coordinator") {
 		t.Errorf("status: %v\n%s", err, b.String())
 	}
 

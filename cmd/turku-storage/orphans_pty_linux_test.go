@@ -11,6 +11,7 @@ import (
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/history"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/registry"
 )
 
@@ -33,7 +34,7 @@ func TestPurgeConfirmOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, tty := openPTY(t)
+	master, tty := agenttest.OpenPTY(t)
 	var screen syncWriter
 	copied := make(chan struct{})
 	go func() {

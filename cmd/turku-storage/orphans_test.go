@@ -12,6 +12,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
@@ -56,7 +57,7 @@ func TestServeOrphans(t *testing.T) {
 	}
 
 	r := run(t, context.Background(), nil, "-c", s.dir, "orphans", "--json")
-	var listed []orphanJSON
+	var listed []backup.Orphan
 	if err := json.Unmarshal([]byte(r.stdout), &listed); r.code != 0 || err != nil {
 		t.Fatalf("orphans --json: exit %d, %v", r.code, err)
 	}

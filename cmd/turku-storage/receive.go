@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/transfer"
 )
 
@@ -32,11 +32,7 @@ received latest snapshots. Like rsync and the backups, receive leaves
 writing the data back to the kernel; --sync flushes the volume's
 filesystem first, at the cost of waiting for everything dirty on it.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
 			m, err := (&wiring{cfg: cfg, log: log}).machines()
 			if err != nil {
 				return err
@@ -53,22 +49,16 @@ filesystem first, at the cost of waiting for everything dirty on it.`,
 				}
 				defer f.Close()
 				r = f
-			} else if f, ok := r.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			} else if f, ok := r.(*os.File); ok && isTerminal(f) {
 				return fmt.Errorf("not reading a transfer stream from a terminal: pipe one in, or give -i FILE")
 			}
 			got, err := transfer.Receive(cmd.Context(), r, opts)
 			if err != nil {
 				return err
 			}
-			s := got.Stats
-			fmt.Fprintf(g.stdout, "received machine %s%s from %s into %s (volume %s): %d directories, %d files (%s), %d hard links, %d symlinks, %d devices\n",
-				got.Header.Machine, namesText(got.Names), dash(got.Header.Storage), got.Dir, got.Volume,
-				s.Dirs, s.Files, humanize.IBytes(uint64(s.Bytes)), s.HardLinks, s.Symlinks, s.Devices)
-			if s.Skipped > 0 {
-				fmt.Fprintf(g.stdout, "not created: %d device files (not running as root)\n", s.Skipped)
-			}
+			got.WriteText(g.stdout)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&in, "input", "i", "", "read the stream from `FILE` instead of standard input")
 	cmd.Flags().BoolVar(&sync, "sync", false, "flush the volume's filesystem (syncfs) before the machine is renamed into place")

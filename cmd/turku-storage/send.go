@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
+	"log/slog"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/transfer"
 )
 
@@ -38,11 +35,7 @@ another unit").`,
 			}
 			return completeMachineSource(g, false)(cmd, args, toComplete)
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, cfg, err := g.loadWithLog()
-			if err != nil {
-				return err
-			}
+		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
 			uuid, _, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
 			if err != nil {
 				return err
@@ -52,76 +45,25 @@ another unit").`,
 				return err
 			}
 			opts := transfer.SendOptions{Machines: m, Machine: uuid, Storage: cfg.Name, Logger: log}
-			report := g.stderr
-			var sent transfer.Sent
-			if out == "" {
-				if isTerminal(g.stdout) {
-					return fmt.Errorf("not writing a transfer stream to a terminal: pipe it, or give -o FILE")
+			if out != "" {
+				sent, err := transfer.SendFile(cmd.Context(), out, opts)
+				if err == nil {
+					sent.WriteText(g.stdout)
 				}
-				sent, err = transfer.Send(cmd.Context(), g.stdout, opts)
-			} else {
-				report = g.stdout
-				sent, err = sendToFile(cmd, out, opts)
-			}
-			if err != nil {
 				return err
 			}
-			s := sent.Stats
-			fmt.Fprintf(report, "sent machine %s%s: %d directories, %d files (%s), %d hard links, %d symlinks, %d devices; stream %s\n",
-				uuid, namesText(sent.Header.Names), s.Dirs, s.Files, humanize.IBytes(uint64(s.Bytes)), s.HardLinks, s.Symlinks, s.Devices,
-				humanize.IBytes(uint64(sent.StreamBytes)))
-			if s.Skipped > 0 {
-				fmt.Fprintf(report, "left out: %d sockets (see the log)\n", s.Skipped)
+			if isTerminal(g.stdout) {
+				return fmt.Errorf("not writing a transfer stream to a terminal: pipe it, or give -o FILE")
 			}
-			return nil
-		},
+			sent, err := transfer.Send(cmd.Context(), g.stdout, opts)
+			if err == nil {
+				sent.WriteText(g.stderr)
+			}
+			return err
+		}),
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the stream to `FILE` (created when complete) instead of standard output")
 	return cmd
-}
-
-// sendToFile writes the stream under a temporary name beside path and
-// renames it to path once complete, so a failed send leaves no file that
-// looks whole.
-func sendToFile(cmd *cobra.Command, path string, opts transfer.SendOptions) (transfer.Sent, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return transfer.Sent{}, err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	sent, err := transfer.Send(cmd.Context(), io.Writer(bw), opts)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return transfer.Sent{}, fmt.Errorf("-o %s: %w", path, err)
-	}
-	return sent, nil
-}
-
-func namesText(names []string) string {
-	if len(names) == 0 {
-		return ""
-	}
-	s := " ("
-	for i, n := range names {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
-	}
-	return s + ")"
 }
 
 // machines is this unit's machines (locks, placement, links) without a

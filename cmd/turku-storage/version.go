@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -25,30 +23,6 @@ var (
 // versionString is the short version: the release, or devel-COMMIT.
 func versionString() string { return buildinfo.Read(version, commit, buildDate).Short() }
 
-// rsyncInfo is the rsync binary serve would run.
-type rsyncInfo struct {
-	Command  string `json:"command"`
-	Path     string `json:"path,omitempty"`
-	Version  string `json:"version,omitempty"`
-	Protocol string `json:"protocol,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
-// findRsync asks the rsync package for the binary and its version.
-func findRsync(ctx context.Context, command string) rsyncInfo {
-	b, err := rsync.Find(ctx, command)
-	r := rsyncInfo{Command: command, Path: b.Path}
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	r.Version = b.Version.String()
-	if b.Protocol > 0 {
-		r.Protocol = strconv.Itoa(b.Protocol)
-	}
-	return r
-}
-
 func newVersionCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -67,25 +41,16 @@ configuration when it loads, else "rsync" on PATH) with its version.`,
 			}
 			b := buildinfo.Read(version, commit, buildDate)
 			b.Version = b.Short()
-			rs := findRsync(cmd.Context(), command)
+			rs := rsync.Describe(cmd.Context(), command)
 			if asJSON {
 				return writeJSON(g, struct {
 					buildinfo.Info
-					Rsync rsyncInfo `json:"rsync"`
+					Rsync rsync.Info `json:"rsync"`
 				}{b, rs})
 			}
-			fmt.Fprintf(g.stdout, "turku-storage %s\n", b.Version)
-			commit := dash(b.Commit)
-			if b.Modified {
-				commit += " (modified)"
-			}
-			fmt.Fprintf(g.stdout, "  commit:  %s\n  built:   %s\n  go:      %s %s\n", commit, dash(b.BuildDate), b.GoVersion, b.Platform)
-			if rs.Error != "" {
-				fmt.Fprintf(g.stdout, "  rsync:   %s: %s\n", rs.Command, rs.Error)
-			} else {
-				fmt.Fprintf(g.stdout, "  rsync:   %s, version %s, protocol %s\n", rs.Path, rs.Version, rs.Protocol)
-			}
-			return nil
+			b.WriteText(g.stdout, "turku-storage")
+			_, err := fmt.Fprintf(g.stdout, "  rsync:   %s\n", rs)
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

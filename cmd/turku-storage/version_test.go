@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/turku-backup/turku-storage/rsync"
 )
 
 func TestVersion(t *testing.T) {
@@ -15,7 +17,7 @@ func TestVersion(t *testing.T) {
 	}
 	type out struct {
 		Version, Go, Platform string
-		Rsync                 rsyncInfo
+		Rsync                 rsync.Info
 	}
 	ctx := context.Background()
 	decode := func(r runResult) out {

@@ -12,8 +12,8 @@ import (
 // them (daemon.BackupVolumes).
 func backupVolumes(vols []config.Volume) []backup.Volume { return daemon.BackupVolumes(vols) }
 
-// checkVolumes runs the volume check and logs each unusable volume
-// (daemon.CheckVolumes); it returns the unusable ones.
+// checkVolumes is backup.CheckVolumesLogged for the configured volumes
+// (with mark, a healthy volume gets its marker on first use).
 func checkVolumes(log *slog.Logger, varDir string, vols []config.Volume, mark bool) []backup.VolumeHealth {
-	return daemon.CheckVolumes(log, varDir, vols, mark)
+	return backup.CheckVolumesLogged(log, varDir, backupVolumes(vols), mark)
 }

@@ -47,6 +47,10 @@ var weekdays = map[string]time.Weekday{
 	"saturday":  time.Saturday,
 }
 
+// IsCron reports whether s is a cron schedule as turku-api tells one:
+// anything starting with "cron".
+func IsCron(s string) bool { return strings.HasPrefix(s, "cron") }
+
 // Parse parses a frequency definition as turku-api reads it:
 //
 //   - anything starting with "cron" is a cron schedule: the rest after the
@@ -62,7 +66,7 @@ var weekdays = map[string]time.Weekday{
 // Errors are returned where turku-api would raise (and answer 500): a
 // malformed window or cron expression.
 func Parse(s string) (Frequency, error) {
-	if strings.HasPrefix(s, "cron") {
+	if IsCron(s) {
 		expr := ""
 		if _, after, ok := strings.Cut(s, " "); ok {
 			expr = after

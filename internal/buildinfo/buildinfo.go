@@ -1,8 +1,12 @@
 package buildinfo
 
 import (
+	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/turku-backup/turku-storage/internal/words"
 )
 
 // Info is what `version` reports about the binary.
@@ -61,4 +65,15 @@ func (b Info) Short() string {
 		rev += "-dirty"
 	}
 	return "devel-" + rev
+}
+
+// WriteText writes b as `version` prints it for a person, as the build of
+// program: its version, then the commit, build date and Go.
+func (b Info) WriteText(w io.Writer, program string) {
+	fmt.Fprintf(w, "%s %s\n", program, b.Version)
+	commit := words.Dash(b.Commit)
+	if b.Modified {
+		commit += " (modified)"
+	}
+	fmt.Fprintf(w, "  commit:  %s\n  built:   %s\n  go:      %s %s\n", commit, words.Dash(b.BuildDate), b.GoVersion, b.Platform)
 }

@@ -1,6 +1,9 @@
 package buildinfo
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestShort(t *testing.T) {
 	for _, tt := range []struct {
@@ -26,5 +29,24 @@ func TestReadLinkerValues(t *testing.T) {
 	b := Read("9.9.9", "feedface", "2026-12-06")
 	if b.Version != "9.9.9" || b.Commit != "feedface" || b.BuildDate != "2026-12-06" || b.GoVersion == "" || b.Platform == "" {
 		t.Errorf("got %+v", b)
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		info Info
+		want string
+	}{
+		{"release", Info{Version: "1.2.0", Commit: "abc", BuildDate: "2026-12-01", GoVersion: "go1.26", Platform: "linux/amd64"},
+			"t 1.2.0\n  commit:  abc\n  built:   2026-12-01\n  go:      go1.26 linux/amd64\n"},
+		{"modified, no date", Info{Version: "devel-abc", Commit: "abc", Modified: true, GoVersion: "go1.26", Platform: "linux/arm64"},
+			"t devel-abc\n  commit:  abc (modified)\n  built:   -\n  go:      go1.26 linux/arm64\n"},
+	} {
+		var b strings.Builder
+		tt.info.WriteText(&b, "t")
+		if b.String() != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, b.String(), tt.want)
+		}
 	}
 }

@@ -1,4 +1,5 @@
-// Package words says counts, ages and times the way the commands print
-// them for a person ("1 machine", "50h12m", "never"), so `check`,
-// `status`, `snapshots` and the coordinator's listings agree.
+// Package words says counts, ages, times, empty cells and machines the
+// way the commands print them for a person ("1 machine", "50h12m",
+// "never", "-", "web1 (UUID)"), so `check`, `status`, `logs`, `orphans`,
+// `snapshots` and the coordinator's listings agree.
 package words

@@ -42,3 +42,19 @@ func When(t time.Time) string {
 	}
 	return t.Local().Format(time.RFC3339)
 }
+
+// Dash is s, or "-" for an empty cell.
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Machine is a machine for a person: "unit (uuid)", or the UUID alone.
+func Machine(uuid, unit string) string {
+	if unit == "" {
+		return uuid
+	}
+	return strings.TrimSpace(unit + " (" + uuid + ")")
+}

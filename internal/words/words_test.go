@@ -41,3 +41,16 @@ func TestAge(t *testing.T) {
 		}
 	}
 }
+
+func TestDashAndMachine(t *testing.T) {
+	for _, tt := range []struct{ name, got, want string }{
+		{"empty cell", Dash(""), "-"},
+		{"cell", Dash("web1"), "web1"},
+		{"with unit", Machine("m-1", "web1"), "web1 (m-1)"},
+		{"without unit", Machine("m-1", ""), "m-1"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}

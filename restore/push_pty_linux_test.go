@@ -1,4 +1,4 @@
-package main
+package restore
 
 import (
 	"bytes"
@@ -8,36 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/turku-backup/turku-storage/internal/agenttest"
-	"github.com/turku-backup/turku-storage/restore"
 )
-
-// openPTY returns a pseudo-terminal pair (/dev/ptmx, pts(4)).
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(); m.Close() })
-	return m, s
-}
 
 // TestRestoreProgress pushes to a writable module of a real rsync daemon
 // (the agent's side of a restore) and shows progress as a bar on a
@@ -51,17 +25,18 @@ func TestRestoreProgress(t *testing.T) {
 	rand.Read(big)
 	agenttest.WriteTree(t, snap, map[string]string{"big.bin": string(big), "etc/hosts": "127.0.0.1 localhost\n"})
 
-	push := func(t *testing.T, stdout, stderr io.Writer) (string, error) {
+	push := func(t *testing.T, stdout, stderr io.Writer, terminal bool) (string, error) {
 		dest := t.TempDir()
 		d := agenttest.StartRsyncd(t, "127.0.0.1", []agenttest.Module{{Name: "turku-restore", Path: dest, User: "u", Password: "p", Writable: true}})
-		r := &restoreRun{g: &globals{stdout: stdout, stderr: stderr}, rsync: "rsync", user: "u", password: "p",
-			module: "turku-restore", port: d.Port, src: restore.Source{Arg: snap + "/"}}
-		return dest, r.run(context.Background())
+		p := Push{Rsync: "rsync", User: "u", Password: "p", Module: "turku-restore", Port: d.Port, Source: Source{Arg: snap + "/"},
+			Stdout: stdout, Stderr: stderr, Terminal: terminal}
+		_, err := p.Run(context.Background())
+		return dest, err
 	}
 
 	t.Run("plain", func(t *testing.T) {
-		var out, errOut syncWriter
-		dest, err := push(t, &out, &errOut)
+		var out, errOut agenttest.Output
+		dest, err := push(t, &out, &errOut, false)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut.String())
 		}
@@ -74,15 +49,15 @@ func TestRestoreProgress(t *testing.T) {
 	})
 
 	t.Run("terminal", func(t *testing.T) {
-		master, tty := openPTY(t)
-		var screen syncWriter
+		master, tty := agenttest.OpenPTY(t)
+		var screen agenttest.Output
 		copied := make(chan struct{})
 		go func() {
 			defer close(copied)
 			io.Copy(&screen, master) // ends with EIO once the slave is closed
 		}()
-		var out syncWriter
-		_, err := push(t, &out, tty)
+		var out agenttest.Output
+		_, err := push(t, &out, tty, true)
 		tty.Close()
 		<-copied
 		if err != nil {
