@@ -22,21 +22,37 @@ func spoolFiles(t *testing.T, env *testEnv) []string {
 	return listTree(t, filepath.Join(env.varDir, "reports"))
 }
 
+// TestReportRetriedThenDelivered: a report that certainly did not reach
+// the API, or that it answered with an HTTP 5xx (it did not take it), is
+// sent again at once.
 func TestReportRetriedThenDelivered(t *testing.T) {
 	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.updateErrs = []error{errDown, errDown}
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		errs     []error
+		attempts int
+	}{
+		{"not sent twice", []error{errDown, errDown}, 3},
+		{"answered 502", []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}, 2},
 	}
-	if rep := env.api.onlyReport(t); !rep.Success {
-		t.Errorf("report %+v", rep)
-	}
-	if env.api.attempts != 3 {
-		t.Errorf("%d attempts, want 3", env.api.attempts)
-	}
-	if got := spoolFiles(t, env); got != nil {
-		t.Errorf("spooled %q", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
+			env.api.updateErrs = tc.errs
+			if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+				t.Fatal(err)
+			}
+			if rep := env.api.onlyReport(t); !rep.Success {
+				t.Errorf("report %+v", rep)
+			}
+			if env.api.attempts != tc.attempts {
+				t.Errorf("%d attempts, want %d", env.api.attempts, tc.attempts)
+			}
+			if got := spoolFiles(t, env); got != nil {
+				t.Errorf("spooled %q", got)
+			}
+		})
 	}
 }
 
@@ -90,26 +106,6 @@ func TestReportPermanentRefusal(t *testing.T) {
 	}
 	if env.api.attempts != 1 {
 		t.Errorf("%d attempts, want 1 (not retried)", env.api.attempts)
-	}
-}
-
-// TestReportAnsweredWithErrorRetried: an HTTP 5xx is an answer: the API
-// did not take the report, so it is sent again at once.
-func TestReportAnsweredWithErrorRetried(t *testing.T) {
-	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
-	}
-	if rep := env.api.onlyReport(t); !rep.Success {
-		t.Errorf("report %+v", rep)
-	}
-	if env.api.attempts != 2 {
-		t.Errorf("%d attempts, want 2", env.api.attempts)
-	}
-	if got := spoolFiles(t, env); got != nil {
-		t.Errorf("spooled %q", got)
 	}
 }
 
