@@ -66,7 +66,6 @@ func TestLoadFiles(t *testing.T) {
 	writeHostKey(t, good, false)
 	absent := filepath.Join(files, "absent_key")
 
-	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	tests := []struct {
 		name  string
 		extra string
@@ -98,8 +97,7 @@ func TestLoadFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := writeConfig(t, map[string]string{"a.json": "{" + base + ", " + tt.extra + "}"})
-			_, err := Load(dir)
+			_, err := loadWith(t, tt.extra)
 			wantProblems(t, err, tt.want)
 			if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("Load created %s: %v", absent, err)

@@ -27,7 +27,6 @@ func writeAuthFile(t *testing.T, dir, user, pass string) string {
 // TestWebListen: web_listen off loopback is refused unless the dashboard
 // is served over TLS or asks for a password, as coordinator_listen is.
 func TestWebListen(t *testing.T) {
-	base := `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	dir := t.TempDir()
 	cert, key := writeTLSPair(t, dir)
 	auth := writeAuthFile(t, dir, "ops", "hunter22")
@@ -63,17 +62,8 @@ func TestWebListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := "{" + base
-			if tt.extra != "" {
-				body += ", " + tt.extra
-			}
-			_, err := Load(writeConfig(t, map[string]string{"a.json": body + "}"}))
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("got %v, want no error", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("got %v, want an error containing %q", err, tt.want)
-			}
+			_, err := loadWith(t, tt.extra)
+			wantErrContaining(t, err, tt.want)
 		})
 	}
 }
