@@ -3,10 +3,12 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
 func TestCoordinatorListen(t *testing.T) {
-	cert, key := writeTLSPair(t, t.TempDir())
+	cert, key, _ := testcert.Write(t, t.TempDir())
 	refused := `coordinator_listen: %q is not a loopback address and coordinator_tls_cert is not set`
 	tests := []struct {
 		name  string

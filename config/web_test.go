@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
 // writeAuthFile writes an htpasswd-style file with one bcrypt user.
@@ -28,7 +30,7 @@ func writeAuthFile(t *testing.T, dir, user, pass string) string {
 // is served over TLS or asks for a password, as coordinator_listen is.
 func TestWebListen(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writeTLSPair(t, dir)
+	cert, key, _ := testcert.Write(t, dir)
 	auth := writeAuthFile(t, dir, "ops", "hunter22")
 	md5 := filepath.Join(dir, "md5.htpasswd")
 	if err := os.WriteFile(md5, []byte("ops:$apr1$abc$0123456789abcdefghijkl\n"), 0o600); err != nil {
