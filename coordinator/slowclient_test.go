@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
 // Slow clients without credentials: many loopback source addresses
@@ -137,6 +139,29 @@ const agentCheckin = `{"machine": {"uuid": "` + machineUUID + `", "secret": "mac
 // half a request header. The agent that authenticated before the attack
 // still gets every call answered, from the share of connections kept for
 // known addresses, and the attack costs a bounded amount of memory.
+// wantAttackHarmless checks, while an attack runs, that memory in use grew
+// by less than memoryCap since before and that calls check-ins of the
+// agent (from agentAddr) to addr all succeed.
+func wantAttackHarmless(t *testing.T, before uint64, memoryCap int64, addr string, calls int) {
+	t.Helper()
+	grown := int64(inUse()) - int64(before)
+	t.Logf("memory in use grew by %d KiB during the attack", grown>>10)
+	if grown > memoryCap {
+		t.Errorf("memory in use grew by %d MiB during the attack, want under %d MiB", grown>>20, memoryCap>>20)
+	}
+	failed := 0
+	for i := range calls {
+		code, text, err := tryPost(agentAddr, addr, "/v1/agent_ping_checkin", agentCheckin)
+		if err != nil || code != http.StatusOK {
+			failed++
+			t.Logf("agent's call %d during the attack: %d %q %v", i, code, text, err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d of the agent's calls failed during the attack, want none", failed, calls)
+	}
+}
+
 func TestAttackHalfHeaders(t *testing.T) {
 	const (
 		attackers  = 32
@@ -181,23 +206,8 @@ func TestAttackHalfHeaders(t *testing.T) {
 			taken++
 		}
 	}
-	grown := int64(inUse()) - int64(before)
-	t.Logf("attack: %d of %d half-header connections held; memory in use grew by %d KiB", taken, attackers*perAddr, grown>>10)
-	if grown > memoryCap {
-		t.Errorf("memory in use grew by %d MiB during the attack, want under %d MiB", grown>>20, memoryCap>>20)
-	}
-
-	failed := 0
-	for i := range calls {
-		code, text, err := tryPost(agentAddr, addr, "/v1/agent_ping_checkin", agentCheckin)
-		if err != nil || code != http.StatusOK {
-			failed++
-			t.Logf("agent's call %d during the attack: %d %q %v", i, code, text, err)
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d of the agent's calls failed during the attack, want none", failed, calls)
-	}
+	t.Logf("attack: %d of %d half-header connections held", taken, attackers*perAddr)
+	wantAttackHarmless(t, before, memoryCap, addr, calls)
 	ll := srv.ln.(*limitListener)
 	ll.mu.Lock()
 	held := ll.count
@@ -382,23 +392,8 @@ func TestAttackSlowBodies(t *testing.T) {
 			t.Fatalf("after 20s %d attacking requests admitted and %d answered, want all %d one or the other", held, len(done), attackers*perAddr)
 		}
 	}
-	grown := int64(inUse()) - int64(before)
-	t.Logf("attack: %d slow requests admitted, %d refused; memory in use grew by %d KiB", held, len(done), grown>>10)
-	if grown > memoryCap {
-		t.Errorf("memory in use grew by %d MiB during the attack, want under %d MiB", grown>>20, memoryCap>>20)
-	}
-
-	failed := 0
-	for i := range calls {
-		code, text, err := tryPost(agentAddr, addr, "/v1/agent_ping_checkin", agentCheckin)
-		if err != nil || code != http.StatusOK {
-			failed++
-			t.Logf("agent's call %d during the attack: %d %q %v", i, code, text, err)
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d of the agent's calls failed during the attack, want none", failed, calls)
-	}
+	t.Logf("attack: %d slow requests admitted, %d refused", held, len(done))
+	wantAttackHarmless(t, before, memoryCap, addr, calls)
 	agentMu.Lock()
 	for i, n := range othersInFlight[1:] {
 		if n < held {
@@ -510,7 +505,7 @@ func TestKnownPerPrefix(t *testing.T) {
 func TestSlowBodyOverTLS(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, pool := testcert.Write(t, t.TempDir())
 	srv, _ := startServer(t, f, ServerOptions{TLSCert: certFile, TLSKey: keyFile})
 	conn, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: pool})
 	if err != nil {
@@ -562,7 +557,7 @@ func TestSilentTLSClients(t *testing.T) {
 	logs := captureAdmissionLog(f)
 	all := &logBuf{}
 	f.c.log = slog.New(slog.NewJSONHandler(all, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	certFile, keyFile, _ := selfSigned(t)
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir())
 	srv, stop := startServer(t, f, ServerOptions{TLSCert: certFile, TLSKey: keyFile})
 	var conns []net.Conn
 	for range clients {
