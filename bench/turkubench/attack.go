@@ -277,13 +277,10 @@ func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[strin
 		}
 		// The fleet backs up once before the attack, as it does every
 		// night: its addresses are then known to serve (admission.go).
-		b.only, b.machinesSet = srv.name, true
-		ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
-		b.only, b.machinesSet = "", false
+		r.FleetQuietOK, r.FleetQuietWall, err = b.fleetOn(ctx, srv.name)
 		if err != nil {
 			return nil, err
 		}
-		r.FleetQuietOK, r.FleetQuietWall = ok[srv.name], wall[srv.name]
 		r.Before = serverState(pid)
 		b.logf("  %s: quiet %.1f ms; %+v; starting the attack", srv.name, r.Quiet.Median(), r.Before)
 		a, err := startAttack(srv.port)
@@ -305,14 +302,11 @@ func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[strin
 		r.During = serverState(pid)
 		b.logf("  %s: attacked %d/%d first try, %.1f ms; %+v", srv.name, r.FirstTry, r.Tries, r.Attacked.Median(), r.During)
 
-		b.only, b.machinesSet = srv.name, true
-		ok, wall, _, err = b.concurrent(ctx, len(b.fleet), portSeed, 1)
-		b.only, b.machinesSet = "", false
+		r.FleetOK, r.FleetWall, err = b.fleetOn(ctx, srv.name)
 		if err != nil {
 			a.end()
 			return nil, err
 		}
-		r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
 		r.After = serverState(pid)
 		r.FloodHeld = int(a.held.Load())
 		r.ProbeSecs = time.Since(a.started).Seconds()
@@ -344,4 +338,16 @@ func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[strin
 		}
 	}
 	return out, nil
+}
+
+// fleetOn has the whole fleet back up once, at once, to the server named
+// only, and returns how many succeeded and the wall time.
+func (b *bench) fleetOn(ctx context.Context, only string) (ok, wall *stat, err error) {
+	b.only, b.machinesSet = only, true
+	oks, walls, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
+	b.only, b.machinesSet = "", false
+	if err != nil {
+		return nil, nil, err
+	}
+	return oks[only], walls[only], nil
 }

@@ -263,13 +263,10 @@ func (b *bench) fill(ctx context.Context, srv server, pid int, p attackParams, r
 	}
 	b.logf("  %s: stall holds %d; fresh agent %d/%d first try, %.1f ms", srv.name, r.StallHeld, r.FirstTry, r.Tries, r.Agent.Median())
 
-	b.only, b.machinesSet = srv.name, true
-	ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
-	b.only, b.machinesSet = "", false
+	r.FleetOK, r.FleetWall, err = b.fleetOn(ctx, srv.name)
 	if err != nil {
 		return nil, err
 	}
-	r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
 	r.End = serverState(pid)
 	r.StallMost, r.StallRefused = st.most.Load(), st.refused.Load()
 	b.logf("  %s: fleet %v with the stall on; stall most %d, refused %d; %+v", srv.name, r.FleetOK.Runs, r.StallMost, r.StallRefused, r.End)

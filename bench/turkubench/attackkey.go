@@ -251,13 +251,10 @@ func (b *bench) holdingKey(ctx context.Context, srv server, pid int, m *machine,
 	r.During = serverState(pid)
 	b.logf("  %s: hostile key holds %d connections, %d sessions; %+v", srv.name, h.connsNow.Load(), h.sessNow.Load(), r.During)
 
-	b.only, b.machinesSet = srv.name, true
-	ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
-	b.only, b.machinesSet = "", false
+	r.FleetOK, r.FleetWall, err = b.fleetOn(ctx, srv.name)
 	if err != nil {
 		return nil, err
 	}
-	r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
 	r.End = serverState(pid)
 	r.ConnsNow, r.SessionsNow = h.connsNow.Load(), h.sessNow.Load()
 	r.Secs = time.Since(start).Seconds()
