@@ -156,38 +156,57 @@ func dialer(src string) *net.Dialer {
 // flood holds one idle connection, and redials when the server closes it.
 func (a *attacker) flood() {
 	defer a.wg.Done()
-	d := dialer(floodSource)
-	for !a.stopped() {
-		c, err := d.Dial("tcp", a.addr)
+	keepDialing(a.stop, dialer(floodSource), a.addr, floodRedialMs*time.Millisecond, func(c net.Conn) {
+		a.held.Add(1)
+		buf := make([]byte, 256)
+		got := false
+		for {
+			n, err := c.Read(buf)
+			if n > 0 && !got {
+				got = true
+				a.floodBanner.Add(1)
+			}
+			if err != nil {
+				break
+			}
+		}
+	}, func(err error) {
 		if err == nil {
-			a.held.Add(1)
+			a.held.Add(-1)
+		}
+	})
+}
+
+// keepDialing dials addr with d again and again until stop closes,
+// pausing every between tries. A connection is closed when stop closes or
+// once use returns; after runs at the end of every try, with the dial's
+// error.
+func keepDialing(stop <-chan struct{}, d *net.Dialer, addr string, every time.Duration, use func(net.Conn), after func(error)) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		c, err := d.Dial("tcp", addr)
+		if err == nil {
 			done := make(chan struct{})
 			go func() {
 				select {
-				case <-a.stop:
+				case <-stop:
 					c.Close()
 				case <-done:
 				}
 			}()
-			buf := make([]byte, 256)
-			got := false
-			for {
-				n, err := c.Read(buf)
-				if n > 0 && !got {
-					got = true
-					a.floodBanner.Add(1)
-				}
-				if err != nil {
-					break
-				}
-			}
+			use(c)
 			close(done)
 			c.Close()
-			a.held.Add(-1)
 		}
+		after(err)
 		select {
-		case <-a.stop:
-		case <-time.After(floodRedialMs * time.Millisecond):
+		case <-stop:
+			return
+		case <-time.After(every):
 		}
 	}
 }
