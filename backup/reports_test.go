@@ -158,18 +158,27 @@ func wantDeliveredOnce(t *testing.T, env *testEnv, attempts int) {
 	wantSpoolEmpty(t, env)
 }
 
+// pulledWithAPIHung returns an environment whose API holds every report
+// until env.api.hold closes, after a Pull of source etc has returned and
+// its report has reached the API, unanswered.
+func pulledWithAPIHung(t *testing.T) *testEnv {
+	t.Helper()
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
+	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	<-env.api.arrived
+	return env
+}
+
 // TestReportHungAPI: with the API hung, Pull returns (the agent's session
 // ends) while the report waits for its answer; ResendReports meanwhile
 // leaves it alone; when the API wakes up and processes it, the report is
 // delivered exactly once.
 func TestReportHungAPI(t *testing.T) {
 	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
-	}
-	<-env.api.arrived // Pull returned; its report is still unanswered
+	env := pulledWithAPIHung(t)
 	err := env.e.ResendReports(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "1 still queued") {
 		t.Errorf("ResendReports during the first delivery: %v, want 1 still queued", err)
@@ -188,12 +197,7 @@ func TestReportHungAPI(t *testing.T) {
 // answer leaves it spooled for the next start.
 func TestReportsClose(t *testing.T) {
 	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
-	}
-	<-env.api.arrived
+	env := pulledWithAPIHung(t)
 	env.e.reports.Close()
 	if files := spoolFiles(t, env); len(files) != 1 {
 		t.Errorf("spool %q, want the report kept", files)
