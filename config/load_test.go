@@ -501,10 +501,7 @@ func TestLoadDiskGuardAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int{}
-	for _, v := range c.Volumes {
-		got[v.Name] = v.MaxUsagePct
-	}
+	got := byVolume(c, func(v Volume) int { return v.MaxUsagePct })
 	if diff := cmp.Diff(map[string]int{"a": 90, "b": 98}, got); diff != "" {
 		t.Errorf("max_usage_pct by volume (-want +got):\n%s", diff)
 	}
@@ -545,6 +542,15 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
+// byVolume maps each volume of c to f of it.
+func byVolume(c *Config, f func(Volume) int) map[string]int {
+	m := map[string]int{}
+	for _, v := range c.Volumes {
+		m[v.Name] = f(v)
+	}
+	return m
+}
+
 // max_inode_usage_pct: like max_usage_pct, the top-level value is every
 // volume's default and a volume's own wins.
 func TestLoadInodeGuard(t *testing.T) {
@@ -556,10 +562,7 @@ func TestLoadInodeGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int{}
-	for _, v := range c.Volumes {
-		got[v.Name] = v.MaxInodeUsagePct
-	}
+	got := byVolume(c, func(v Volume) int { return v.MaxInodeUsagePct })
 	if diff := cmp.Diff(map[string]int{"a": 90, "b": 99}, got); diff != "" {
 		t.Errorf("max_inode_usage_pct by volume (-want +got):\n%s", diff)
 	}
