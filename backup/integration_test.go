@@ -208,6 +208,19 @@ func (env *testEnv) pull(t *testing.T, ctx context.Context, agent *fakeAgent, c 
 	return env.e.Pull(ctx, req)
 }
 
+// wantPullSucceeds pulls source etc from agent afresh and checks that it
+// succeeded and reported success; when names the moment in the failure.
+func (env *testEnv) wantPullSucceeds(t *testing.T, agent *fakeAgent, when string) {
+	t.Helper()
+	env.api.reset()
+	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
+		t.Fatalf("pull %s: %v", when, err)
+	}
+	if rep := env.api.onlyReport(t); !rep.Success {
+		t.Errorf("report %+v", rep)
+	}
+}
+
 func TestIntegrationLinkDest(t *testing.T) {
 	t.Parallel()
 	src := apiclient.Source{Filter: []string{"- *.tmp"}, Exclude: []string{"cache/"}, PreserveHardLinks: true, Retention: "last 5 snapshots"}
