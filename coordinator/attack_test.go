@@ -166,34 +166,38 @@ func TestAttackConcurrentRequests(t *testing.T) {
 	<-admitted
 
 	// One address holds as many requests as it may; its next is refused.
-	for range 4 {
-		stall(t, "127.0.0.2", addr)
-		<-admitted
-	}
-	code, hdr, body := post(t, "127.0.0.2", addr, "/v1/agent_ping_checkin", agentCheckin)
-	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(body, "your address") {
-		t.Errorf("fifth request from one address: %d %q Retry-After %q, want 429 with Retry-After", code, body, hdr.Get("Retry-After"))
+	holdRequests(t, "127.0.0.2", addr, admitted, 4)
+	if body := wantTooMany(t, "127.0.0.2", addr, "fifth request from one address"); !strings.Contains(body, "your address") {
+		t.Errorf("fifth request from one address: %q, want it to name your address", body)
 	}
 	// Strangers fill their share; the next stranger is refused.
-	for range 2 {
-		stall(t, "127.0.0.4", addr)
-		<-admitted
-	}
-	code, hdr, body = post(t, "127.0.0.5", addr, "/v1/agent_ping_checkin", agentCheckin)
-	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
-		t.Errorf("stranger over the strangers' share: %d %q, want 429 with Retry-After", code, body)
-	}
+	holdRequests(t, "127.0.0.4", addr, admitted, 2)
+	wantTooMany(t, "127.0.0.5", addr, "stranger over the strangers' share")
 	// The known agent is served from the share kept for known addresses.
 	wantKnownAgentServed(t, addr, admitted, "the strangers' share full")
 	// The cap over all addresses holds for known addresses too.
-	for range 2 {
-		stall(t, "127.0.0.3", addr)
+	holdRequests(t, "127.0.0.3", addr, admitted, 2)
+	wantTooMany(t, "127.0.0.3", addr, "known agent over the global cap")
+}
+
+// holdRequests has src hold n requests, each admitted and then stalled.
+func holdRequests(t *testing.T, src, addr string, admitted <-chan string, n int) {
+	t.Helper()
+	for range n {
+		stall(t, src, addr)
 		<-admitted
 	}
-	code, hdr, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", agentCheckin)
+}
+
+// wantTooMany checks that a check-in from src is refused at once with 429
+// and a Retry-After, and returns the answer's text; what names the request.
+func wantTooMany(t *testing.T, src, addr, what string) string {
+	t.Helper()
+	code, hdr, body := post(t, src, addr, "/v1/agent_ping_checkin", agentCheckin)
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
-		t.Errorf("known agent over the global cap: %d %q, want 429 with Retry-After", code, body)
+		t.Errorf("%s: %d %q Retry-After %q, want 429 with Retry-After", what, code, body, hdr.Get("Retry-After"))
 	}
+	return body
 }
 
 func TestAttackArgon2SlotsFull(t *testing.T) {
