@@ -140,9 +140,10 @@ func startAttack(port int) (*attacker, error) {
 	return a, nil
 }
 
-func (a *attacker) stopped() bool {
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-a.stop:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -182,12 +183,7 @@ func (a *attacker) flood() {
 // once use returns; after runs at the end of every try, with the dial's
 // error.
 func keepDialing(stop <-chan struct{}, d *net.Dialer, addr string, every time.Duration, use func(net.Conn), after func(error)) {
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
+	for !closed(stop) {
 		c, err := d.Dial("tcp", addr)
 		if err == nil {
 			done := make(chan struct{})
@@ -228,7 +224,7 @@ func (a *attacker) probe(keys []gossh.Signer) {
 	d := dialer(probeSource)
 	cfg := &gossh.ClientConfig{User: loginUser, Auth: []gossh.AuthMethod{gossh.PublicKeys(keys...)},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second}
-	for !a.stopped() {
+	for !closed(a.stop) {
 		nc, err := d.Dial("tcp", a.addr)
 		a.probeConns.Add(1)
 		if err != nil {

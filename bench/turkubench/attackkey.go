@@ -105,21 +105,12 @@ func startHostile(addr string, m *machine, maxConns, maxSess int) (*hostile, err
 	return h, nil
 }
 
-func (h *hostile) stopped() bool {
-	select {
-	case <-h.stop:
-		return true
-	default:
-		return false
-	}
-}
-
 // hold keeps one connection and its sessions open, reopening it when the
 // server closes it.
 func (h *hostile) hold(i int) {
 	defer h.wg.Done()
 	d := dialer(keySource)
-	for !h.stopped() {
+	for !closed(h.stop) {
 		h.once(d)
 		h.attempts[i].Add(1)
 		select {
