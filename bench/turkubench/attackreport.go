@@ -23,14 +23,7 @@ func roundTwoReport(m map[string]*attackResult) string {
 	if (o != nil && o.Fill != nil) || (s != nil && s.Fill != nil) {
 		fmt.Fprintf(&b, "\n### (g) admission-table fill, then a stalling source (%s, %d connections) and an agent from a new address\n\n", stallSource, stallConns)
 		fmt.Fprintf(&b, "| | ours | OpenSSH |\n|---|---|---|\n")
-		fill := func(name string, f func(r *fillResult) string) {
-			row(name, func(r *attackResult) string {
-				if r.Fill == nil {
-					return "-"
-				}
-				return f(r.Fill)
-			})
-		}
+		fill := partRows(row, func(r *attackResult) *fillResult { return r.Fill })
 		fill("fill: sources; answered with a version line; refused; failed", func(r *fillResult) string {
 			stopped := ""
 			if r.Stopped {
@@ -66,14 +59,7 @@ func roundTwoReport(m map[string]*attackResult) string {
 	if (o != nil && o.Key != nil) || (s != nil && s.Key != nil) {
 		fmt.Fprintf(&b, "\n### (g) one machine's key holds connections and sessions (from %s), the other machines back up\n\n", keySource)
 		fmt.Fprintf(&b, "| | ours | OpenSSH |\n|---|---|---|\n")
-		key := func(name string, f func(r *keyResult) string) {
-			row(name, func(r *attackResult) string {
-				if r.Key == nil {
-					return "-"
-				}
-				return f(r.Key)
-			})
-		}
+		key := partRows(row, func(r *attackResult) *keyResult { return r.Key })
 		key("hostile key's caps (this benchmark's): connections; sessions", func(r *keyResult) string {
 			return fmt.Sprintf("%d; %d", r.MaxConns, r.MaxSessions)
 		})
@@ -112,6 +98,20 @@ func roundTwoReport(m map[string]*attackResult) string {
 		fmt.Fprintf(&b, "| attack: slow bodies open at the end (opened in all); body bytes sent | - | %d (%d); %d |\n", c.BodyOpen, c.BodyOpened, c.BodyBytes)
 	}
 	return b.String()
+}
+
+// partRows narrows row to one part of each side's result, "-" for a side
+// without that part.
+func partRows[T any](row func(string, func(*attackResult) string), part func(*attackResult) *T) func(string, func(*T) string) {
+	return func(name string, f func(*T) string) {
+		row(name, func(r *attackResult) string {
+			p := part(r)
+			if p == nil {
+				return "-"
+			}
+			return f(p)
+		})
+	}
 }
 
 func orDash(s string) string {
