@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
@@ -78,26 +78,15 @@ func tryPost(src, addr, path, body string) (int, string, error) {
 }
 
 // logBuf collects a logger's JSON records.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuf struct{ agenttest.Output }
 
 // records returns the records logged with msg so far.
 func (l *logBuf) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range bytes.Lines(l.b.Bytes()) {
+	for line := range strings.Lines(l.String()) {
 		var rec map[string]any
-		if err := json.Unmarshal(line, &rec); err != nil {
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
 		if rec["msg"] == msg {
