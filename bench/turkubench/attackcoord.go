@@ -367,13 +367,7 @@ func (b *bench) coordinatorAttack(ctx context.Context, p attackParams) (*coordRe
 	b.logf("  coordinator quiet: %d/%d calls, %.1f ms", r.QuietOK, r.QuietTried, r.Quiet.Median())
 
 	sc := startSlowClients(strings.TrimPrefix(strings.TrimSuffix(cs.url, "/v1"), "http://"))
-	ended := false
-	endAttack := func() {
-		if !ended {
-			ended = true
-			sc.end()
-		}
-	}
+	endAttack := sync.OnceFunc(sc.end)
 	defer endAttack()
 	waitUntil(ctx, 30*time.Second, sc.settled)
 	r.During = serverState(pid)

@@ -228,13 +228,7 @@ func (b *bench) holdingKey(ctx context.Context, srv server, pid int, m *machine,
 	if err != nil {
 		return nil, err
 	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			h.end()
-		}
-	}
+	stop := sync.OnceFunc(h.end)
 	defer stop()
 	// Every connection slot has been tried (or all are open); then a
 	// little longer for the sessions of the last ones to start.

@@ -491,17 +491,7 @@ func slotWait(stderr string, m *machine, storageDir string) time.Duration {
 }
 
 // cpuOwn is the CPU time pid itself used: utime and stime.
-func cpuOwn(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * clockTick
-}
+func cpuOwn(pid int) time.Duration { return statTicks(pid, 11, 12) }
 
 // daemonLog is the end of an agent's rsync daemon log, for a failure.
 func daemonLog(dir string) string {
