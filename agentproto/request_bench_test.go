@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/turku-backup/turku-storage/internal/baseline"
 )
 
 // benchRequest is a checkin for five sources, the way turku-agent writes
@@ -20,25 +21,13 @@ func benchRequest() []byte {
 	return []byte(`{"verbose": true, "action": "checkin", "port": 51234, "sources": {` + strings.Join(src, ", ") + "}}\n.\n")
 }
 
-// nsPerOp times f over at least 200 ms: a baseline measured in the same
-// run as the benchmark it is reported beside.
-func nsPerOp(f func()) float64 {
-	n := 0
-	start := time.Now()
-	for time.Since(start) < 200*time.Millisecond {
-		f()
-		n++
-	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n)
-}
-
 // BenchmarkRead: reading and validating an agent's request from the
 // session's stdin. Baseline in the same run: json.Unmarshal of the same
 // object into a map, no validation (the least any reader must do).
 func BenchmarkRead(b *testing.B) {
 	data := benchRequest()
 	body := data[:bytes.LastIndex(data, []byte("\n.\n"))]
-	plain := nsPerOp(func() {
+	plain := baseline.NsPerOp(func() {
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {
 			b.Fatal(err)

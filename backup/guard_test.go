@@ -104,13 +104,7 @@ func TestDiskGuardRefusesFullVolume(t *testing.T) {
 
 	// Below the threshold again, the backup runs.
 	env.e.stat = func(string) (volumeStat, error) { return mibStat(1000, 60), nil }
-	env.api.reset()
-	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
-		t.Fatalf("pull below the threshold: %v", err)
-	}
-	if rep := env.api.onlyReport(t); !rep.Success {
-		t.Errorf("report %+v", rep)
-	}
+	env.wantPullSucceeds(t, agent, "below the threshold")
 }
 
 // A per-volume max_usage_pct overrides the default, both ways.

@@ -181,15 +181,6 @@ func (a *fakeAgent) close() {
 	a.wg.Wait()
 }
 
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Ino
-}
-
 // integrationEnv is a test engine using the real rsync against a fake agent
 // serving src as module "etc".
 func integrationEnv(t *testing.T, src apiclient.Source, files map[string]string) (*testEnv, *fakeAgent, string) {
@@ -206,6 +197,19 @@ func (env *testEnv) pull(t *testing.T, ctx context.Context, agent *fakeAgent, c 
 	req := env.request(c)
 	req.RsyncAddr = agent.addr()
 	return env.e.Pull(ctx, req)
+}
+
+// wantPullSucceeds pulls source etc from agent afresh and checks that it
+// succeeded and reported success; when names the moment in the failure.
+func (env *testEnv) wantPullSucceeds(t *testing.T, agent *fakeAgent, when string) {
+	t.Helper()
+	env.api.reset()
+	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
+		t.Fatalf("pull %s: %v", when, err)
+	}
+	if rep := env.api.onlyReport(t); !rep.Success {
+		t.Errorf("report %+v", rep)
+	}
 }
 
 func TestIntegrationLinkDest(t *testing.T) {
@@ -232,10 +236,10 @@ func TestIntegrationLinkDest(t *testing.T) {
 	}
 	snapA := filepath.Join(env.machineDir(), "etc.snapshots", a.Snapshot)
 	snapB := filepath.Join(env.machineDir(), "etc.snapshots", b.Snapshot)
-	if inode(t, filepath.Join(snapA, "same.txt")) != inode(t, filepath.Join(snapB, "same.txt")) {
+	if agenttest.Inode(t, filepath.Join(snapA, "same.txt")) != agenttest.Inode(t, filepath.Join(snapB, "same.txt")) {
 		t.Error("unchanged file not shared between snapshots")
 	}
-	if inode(t, filepath.Join(snapA, "changed.txt")) == inode(t, filepath.Join(snapB, "changed.txt")) {
+	if agenttest.Inode(t, filepath.Join(snapA, "changed.txt")) == agenttest.Inode(t, filepath.Join(snapB, "changed.txt")) {
 		t.Error("changed file shares the old snapshot's inode")
 	}
 	if got := readFile(t, filepath.Join(snapB, "changed.txt")); got != "version 2" {
@@ -244,7 +248,7 @@ func TestIntegrationLinkDest(t *testing.T) {
 	if got := readFile(t, filepath.Join(snapA, "changed.txt")); got != "v1" {
 		t.Errorf("old snapshot changed: %q", got)
 	}
-	if inode(t, filepath.Join(snapB, "hl1")) != inode(t, filepath.Join(snapB, "hl2")) {
+	if agenttest.Inode(t, filepath.Join(snapB, "hl1")) != agenttest.Inode(t, filepath.Join(snapB, "hl2")) {
 		t.Error("--hard-links: hard link not preserved")
 	}
 	for _, gone := range []string{"x.tmp", "cache"} {
@@ -264,7 +268,7 @@ func TestIntegrationNoneModeInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := filepath.Join(env.machineDir(), "etc", "db")
-	before := inode(t, work)
+	before := agenttest.Inode(t, work)
 	// Same size, newer mtime: rsync must rewrite the file in place.
 	agenttest.WriteTree(t, srcDir, map[string]string{"db": "bbbbbbbb"})
 	future := time.Now().Add(time.Hour)
@@ -277,7 +281,7 @@ func TestIntegrationNoneModeInPlace(t *testing.T) {
 	if got := readFile(t, work); got != "bbbbbbbb" {
 		t.Errorf("content %q", got)
 	}
-	if after := inode(t, work); after != before {
+	if after := agenttest.Inode(t, work); after != before {
 		t.Errorf("inode %d -> %d: not updated in place", before, after)
 	}
 	if _, err := os.Stat(filepath.Join(env.machineDir(), "etc.snapshots")); !errors.Is(err, os.ErrNotExist) {
@@ -371,12 +375,12 @@ func TestIntegrationReusesWorkingTree(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rsync: %v\n%s", err, out)
 	}
-	before := inode(t, filepath.Join(mdir, "etc", "b", "c"))
+	before := agenttest.Inode(t, filepath.Join(mdir, "etc", "b", "c"))
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
 		t.Fatal(err)
 	}
 	rep := env.api.onlyReport(t)
-	if after := inode(t, filepath.Join(mdir, "etc.snapshots", rep.Snapshot, "b", "c")); after != before {
+	if after := agenttest.Inode(t, filepath.Join(mdir, "etc.snapshots", rep.Snapshot, "b", "c")); after != before {
 		t.Errorf("working tree file re-transferred: inode %d -> %d", before, after)
 	}
 	if _, err := os.Stat(filepath.Join(mdir, "etc")); !errors.Is(err, os.ErrNotExist) {

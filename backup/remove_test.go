@@ -111,67 +111,48 @@ func TestFinishDeletes(t *testing.T) {
 //
 //	go test -run '^$' -bench RemoveTree -benchtime 5x ./backup/
 func BenchmarkRemoveTree(b *testing.B) {
-	root := b.TempDir()
-	base := filepath.Join(root, "base")
-	makeBaseTree(b, base, 400, 100) // 40,000 files in 400 directories
-	var ours, rm time.Duration
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		a, c := filepath.Join(root, fmt.Sprintf("a%d", i)), filepath.Join(root, fmt.Sprintf("c%d", i))
-		linkCopy(b, base, a)
-		linkCopy(b, base, c)
-		// Alternate who goes first so neither always meets a warmer cache.
-		first, second := func() {
-			start := time.Now()
-			if err := removeTree(a); err != nil {
-				b.Fatal(err)
-			}
-			ours += time.Since(start)
-		}, func() {
-			start := time.Now()
-			if out, err := exec.Command("rm", "-rf", c).CombinedOutput(); err != nil {
-				b.Fatalf("rm -rf: %v\n%s", err, out)
-			}
-			rm += time.Since(start)
+	benchRemovals(b, "ours", removeTree, "rm", func(dir string) error {
+		if out, err := exec.Command("rm", "-rf", dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("rm -rf: %v\n%s", err, out)
 		}
-		if i%2 == 1 {
-			first, second = second, first
-		}
-		b.StartTimer()
-		first()
-		second()
-	}
-	b.ReportMetric(float64(ours.Milliseconds())/float64(b.N), "ours-ms/op")
-	b.ReportMetric(float64(rm.Milliseconds())/float64(b.N), "rm-ms/op")
-	b.ReportMetric(ours.Seconds()/rm.Seconds(), "ours/rm")
+		return nil
+	})
 }
 
 // BenchmarkRemoveTreeMeasured compares a retention removal, which counts
 // the bytes it frees one directory at a time, with the plain parallel
 // removal, on a snapshot whose files are all still linked elsewhere.
 func BenchmarkRemoveTreeMeasured(b *testing.B) {
+	benchRemovals(b, "measured", func(dir string) error {
+		_, err := removeTreeMeasured(dir)
+		return err
+	}, "plain", removeTree)
+}
+
+// benchRemovals times removeA and removeB on two hard-linked copies of the
+// same tree in each iteration and reports their times as NAME-ms/op and
+// their ratio as nameA/nameB.
+func benchRemovals(b *testing.B, nameA string, removeA func(string) error, nameB string, removeB func(string) error) {
 	root := b.TempDir()
 	base := filepath.Join(root, "base")
 	makeBaseTree(b, base, 400, 100) // 40,000 files in 400 directories
-	var measured, plain time.Duration
+	var timeA, timeB time.Duration
+	timed := func(remove func(string) error, dir string, total *time.Duration) func() {
+		return func() {
+			start := time.Now()
+			if err := remove(dir); err != nil {
+				b.Fatal(err)
+			}
+			*total += time.Since(start)
+		}
+	}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		a, c := filepath.Join(root, fmt.Sprintf("a%d", i)), filepath.Join(root, fmt.Sprintf("c%d", i))
 		linkCopy(b, base, a)
 		linkCopy(b, base, c)
-		first, second := func() {
-			start := time.Now()
-			if _, err := removeTreeMeasured(a); err != nil {
-				b.Fatal(err)
-			}
-			measured += time.Since(start)
-		}, func() {
-			start := time.Now()
-			if err := removeTree(c); err != nil {
-				b.Fatal(err)
-			}
-			plain += time.Since(start)
-		}
+		// Alternate who goes first so neither always meets a warmer cache.
+		first, second := timed(removeA, a, &timeA), timed(removeB, c, &timeB)
 		if i%2 == 1 {
 			first, second = second, first
 		}
@@ -179,7 +160,7 @@ func BenchmarkRemoveTreeMeasured(b *testing.B) {
 		first()
 		second()
 	}
-	b.ReportMetric(float64(measured.Milliseconds())/float64(b.N), "measured-ms/op")
-	b.ReportMetric(float64(plain.Milliseconds())/float64(b.N), "plain-ms/op")
-	b.ReportMetric(measured.Seconds()/plain.Seconds(), "measured/plain")
+	b.ReportMetric(float64(timeA.Milliseconds())/float64(b.N), nameA+"-ms/op")
+	b.ReportMetric(float64(timeB.Milliseconds())/float64(b.N), nameB+"-ms/op")
+	b.ReportMetric(timeA.Seconds()/timeB.Seconds(), nameA+"/"+nameB)
 }

@@ -22,21 +22,37 @@ func spoolFiles(t *testing.T, env *testEnv) []string {
 	return listTree(t, filepath.Join(env.varDir, "reports"))
 }
 
+// TestReportRetriedThenDelivered: a report that certainly did not reach
+// the API, or that it answered with an HTTP 5xx (it did not take it), is
+// sent again at once.
 func TestReportRetriedThenDelivered(t *testing.T) {
 	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.updateErrs = []error{errDown, errDown}
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		errs     []error
+		attempts int
+	}{
+		{"not sent twice", []error{errDown, errDown}, 3},
+		{"answered 502", []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}, 2},
 	}
-	if rep := env.api.onlyReport(t); !rep.Success {
-		t.Errorf("report %+v", rep)
-	}
-	if env.api.attempts != 3 {
-		t.Errorf("%d attempts, want 3", env.api.attempts)
-	}
-	if got := spoolFiles(t, env); got != nil {
-		t.Errorf("spooled %q", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
+			env.api.updateErrs = tc.errs
+			if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+				t.Fatal(err)
+			}
+			if rep := env.api.onlyReport(t); !rep.Success {
+				t.Errorf("report %+v", rep)
+			}
+			if env.api.attempts != tc.attempts {
+				t.Errorf("%d attempts, want %d", env.api.attempts, tc.attempts)
+			}
+			if got := spoolFiles(t, env); got != nil {
+				t.Errorf("spooled %q", got)
+			}
+		})
 	}
 }
 
@@ -93,26 +109,6 @@ func TestReportPermanentRefusal(t *testing.T) {
 	}
 }
 
-// TestReportAnsweredWithErrorRetried: an HTTP 5xx is an answer: the API
-// did not take the report, so it is sent again at once.
-func TestReportAnsweredWithErrorRetried(t *testing.T) {
-	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.updateErrs = []error{&apiclient.Error{Call: "storage_ping_source_update", Status: 502, Body: "Bad Gateway"}}
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
-	}
-	if rep := env.api.onlyReport(t); !rep.Success {
-		t.Errorf("report %+v", rep)
-	}
-	if env.api.attempts != 2 {
-		t.Errorf("%d attempts, want 2", env.api.attempts)
-	}
-	if got := spoolFiles(t, env); got != nil {
-		t.Errorf("spooled %q", got)
-	}
-}
-
 // TestReportUnansweredSentOnceLater: a report that was sent and not
 // answered may have reached the API; it is not repeated at once but kept,
 // and ResendReports sends it once.
@@ -162,18 +158,27 @@ func wantDeliveredOnce(t *testing.T, env *testEnv, attempts int) {
 	wantSpoolEmpty(t, env)
 }
 
+// pulledWithAPIHung returns an environment whose API holds every report
+// until env.api.hold closes, after a Pull of source etc has returned and
+// its report has reached the API, unanswered.
+func pulledWithAPIHung(t *testing.T) *testEnv {
+	t.Helper()
+	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
+	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
+	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
+		t.Fatal(err)
+	}
+	<-env.api.arrived
+	return env
+}
+
 // TestReportHungAPI: with the API hung, Pull returns (the agent's session
 // ends) while the report waits for its answer; ResendReports meanwhile
 // leaves it alone; when the API wakes up and processes it, the report is
 // delivered exactly once.
 func TestReportHungAPI(t *testing.T) {
 	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
-	}
-	<-env.api.arrived // Pull returned; its report is still unanswered
+	env := pulledWithAPIHung(t)
 	err := env.e.ResendReports(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "1 still queued") {
 		t.Errorf("ResendReports during the first delivery: %v, want 1 still queued", err)
@@ -192,12 +197,7 @@ func TestReportHungAPI(t *testing.T) {
 // answer leaves it spooled for the next start.
 func TestReportsClose(t *testing.T) {
 	t.Parallel()
-	env := reportEnv(t, map[string]apiclient.Source{"etc": {}})
-	env.api.hold, env.api.arrived = make(chan struct{}), make(chan struct{}, 4)
-	if err := env.e.Pull(t.Context(), env.request(creds("etc"))); err != nil {
-		t.Fatal(err)
-	}
-	<-env.api.arrived
+	env := pulledWithAPIHung(t)
 	env.e.reports.Close()
 	if files := spoolFiles(t, env); len(files) != 1 {
 		t.Errorf("spool %q, want the report kept", files)

@@ -6,19 +6,9 @@ import (
 	"slices"
 	"testing"
 	"time"
-)
 
-// nsPerOp times f over at least 200 ms: a baseline measured in the same
-// run as the benchmark it is reported beside.
-func nsPerOp(f func()) float64 {
-	n := 0
-	start := time.Now()
-	for time.Since(start) < 200*time.Millisecond {
-		f()
-		n++
-	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n)
-}
+	"github.com/turku-backup/turku-storage/internal/baseline"
+)
 
 // BenchmarkRetentionPlan: the retention decision over 10,000 snapshots
 // (hourly for 14 months), listed in directory order (shuffled), with a
@@ -38,7 +28,7 @@ func BenchmarkRetentionPlan(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sortOnly := nsPerOp(func() {
+	sortOnly := baseline.NsPerOp(func() {
 		s := slices.Clone(snaps)
 		sortSnapshots(s)
 	})

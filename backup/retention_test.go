@@ -90,93 +90,89 @@ func makeSnapshotDir(t testing.TB, entries []dirEntry) string {
 }
 
 type retentionCase struct {
-	name    string
-	zone    string
-	now     string
-	spec    string
+	name string
+	zone string
+	now  string
+	spec string
+	// finishes are snapshots of ours, numbered 0001, 0002, ... in order,
+	// each a wall time in zone or an RFC 3339 time with its offset.
+	finishes []string
+	// entries, when set, replaces finishes for directories with more
+	// than our own snapshots in them.
 	entries func(loc *time.Location) []dirEntry
+}
+
+// dirEntries lays out the case's snapshot directory in loc.
+func (tc retentionCase) dirEntries(loc *time.Location) []dirEntry {
+	if tc.entries != nil {
+		return tc.entries(loc)
+	}
+	var es []dirEntry
+	for i, ts := range tc.finishes {
+		hex4 := fmt.Sprintf("%04d", i+1)
+		if strings.Contains(ts, "T") {
+			es = append(es, oursAt(loc, ts, hex4))
+		} else {
+			es = append(es, ours(loc, ts, hex4))
+		}
+	}
+	return es
 }
 
 var retentionCases = []retentionCase{
 	{
 		name: "month-boundary", zone: "UTC", now: "2026-12-01 00:30:00",
 		spec: "earliest of month, last 2 snapshots",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-10-15 03:00:00", "0001"), ours(l, "2026-11-01 03:00:00", "0002"),
-				ours(l, "2026-11-15 03:00:00", "0003"), ours(l, "2026-11-30 23:59:59", "0004"),
-				ours(l, "2026-12-01 00:00:00", "0005"), ours(l, "2026-12-01 00:20:00", "0006"),
-			}
+		finishes: []string{
+			"2026-10-15 03:00:00", "2026-11-01 03:00:00", "2026-11-15 03:00:00",
+			"2026-11-30 23:59:59", "2026-12-01 00:00:00", "2026-12-01 00:20:00",
 		},
 	},
 	{
 		name: "multi-month", zone: "UTC", now: "2026-01-10 12:00:00",
 		spec: "earliest of 3 months",
-		entries: func(l *time.Location) []dirEntry {
-			// Cutoff 2025-11-01: crosses a year boundary.
-			return []dirEntry{
-				ours(l, "2025-10-31 23:59:59", "0001"), ours(l, "2025-11-01 00:00:01", "0002"),
-				ours(l, "2025-12-01 03:00:00", "0003"), ours(l, "2026-01-10 03:00:00", "0004"),
-			}
+		// Cutoff 2025-11-01: crosses a year boundary.
+		finishes: []string{
+			"2025-10-31 23:59:59", "2025-11-01 00:00:01", "2025-12-01 03:00:00",
+			"2026-01-10 03:00:00",
 		},
 	},
 	{
 		name: "week-boundary", zone: "UTC", now: "2026-11-29 00:10:00", // a Sunday
-		spec: "earliest of week",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-11-28 23:59:00", "0001"), ours(l, "2026-11-29 00:00:00", "0002"),
-				ours(l, "2026-11-29 00:05:00", "0003"),
-			}
-		},
+		spec:     "earliest of week",
+		finishes: []string{"2026-11-28 23:59:00", "2026-11-29 00:00:00", "2026-11-29 00:05:00"},
 	},
 	{
 		// Wednesday: the most recent Sunday is Nov 22, two weeks before
 		// that Nov 8. The old code jumped to the 1st of the month instead.
 		name: "multi-week", zone: "UTC", now: "2026-11-25 12:00:00",
 		spec: "earliest of 3 weeks",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-11-01 01:00:00", "0001"), ours(l, "2026-11-07 23:00:00", "0002"),
-				ours(l, "2026-11-08 01:00:00", "0003"), ours(l, "2026-11-15 01:00:00", "0004"),
-				ours(l, "2026-11-22 01:00:00", "0005"), ours(l, "2026-11-25 01:00:00", "0006"),
-			}
+		finishes: []string{
+			"2026-11-01 01:00:00", "2026-11-07 23:00:00", "2026-11-08 01:00:00",
+			"2026-11-15 01:00:00", "2026-11-22 01:00:00", "2026-11-25 01:00:00",
 		},
 	},
 	{
 		// A fortnight is two weeks: cutoff Sunday Nov 15.
 		name: "fortnight", zone: "UTC", now: "2026-11-25 12:00:00",
 		spec: "earliest of fortnight",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-11-08 01:00:00", "0001"), ours(l, "2026-11-14 23:59:59", "0002"),
-				ours(l, "2026-11-15 01:00:00", "0003"), ours(l, "2026-11-22 01:00:00", "0004"),
-				ours(l, "2026-11-25 01:00:00", "0005"),
-			}
+		finishes: []string{
+			"2026-11-08 01:00:00", "2026-11-14 23:59:59", "2026-11-15 01:00:00",
+			"2026-11-22 01:00:00", "2026-11-25 01:00:00",
 		},
 	},
 	{
 		name: "last-days", zone: "UTC", now: "2026-11-25 12:00:00",
-		spec: "last 5 days",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-11-20 11:59:59", "0001"), ours(l, "2026-11-20 12:00:00", "0002"),
-				ours(l, "2026-11-24 12:00:00", "0003"),
-			}
-		},
+		spec:     "last 5 days",
+		finishes: []string{"2026-11-20 11:59:59", "2026-11-20 12:00:00", "2026-11-24 12:00:00"},
 	},
 	{
 		// The old storage unit matched items in lower case only: for it
 		// this spec kept nothing, so nothing was deleted. An upgrade must
 		// not start deleting.
 		name: "capitalised-spec-deletes-nothing", zone: "UTC", now: "2026-11-25 12:00:00",
-		spec: "Last 5 Days",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-11-20 11:59:59", "0001"), ours(l, "2026-11-20 12:00:00", "0002"),
-				ours(l, "2026-11-24 12:00:00", "0003"),
-			}
-		},
+		spec:     "Last 5 Days",
+		finishes: []string{"2026-11-20 11:59:59", "2026-11-20 12:00:00", "2026-11-24 12:00:00"},
 	},
 	{
 		// DST ended on Sunday 2026-10-25 at 03:00 CEST (02:00 CET): the
@@ -184,17 +180,10 @@ var retentionCases = []retentionCase{
 		// midnights; "last 1 days" is exactly 24 hours.
 		name: "dst-berlin-autumn", zone: "Europe/Berlin", now: "2026-10-26 12:00:00",
 		spec: "earliest of day, earliest of week, last 1 days",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-10-24 23:30:00", "0001"),
-				ours(l, "2026-10-25 00:10:00", "0002"),
-				oursAt(l, "2026-10-25T02:30:00+02:00", "0003"),
-				oursAt(l, "2026-10-25T02:30:00+01:00", "0004"),
-				ours(l, "2026-10-25 11:59:00", "0005"),
-				ours(l, "2026-10-25 12:30:00", "0006"),
-				ours(l, "2026-10-26 00:30:00", "0007"),
-				ours(l, "2026-10-26 11:00:00", "0008"),
-			}
+		finishes: []string{
+			"2026-10-24 23:30:00", "2026-10-25 00:10:00", "2026-10-25T02:30:00+02:00",
+			"2026-10-25T02:30:00+01:00", "2026-10-25 11:59:00", "2026-10-25 12:30:00",
+			"2026-10-26 00:30:00", "2026-10-26 11:00:00",
 		},
 	},
 	{
@@ -202,14 +191,9 @@ var retentionCases = []retentionCase{
 		// hours, so 24 hours before Monday 00:30 EDT is Saturday 23:30 EST.
 		name: "dst-newyork-spring", zone: "America/New_York", now: "2026-03-09 00:30:00",
 		spec: "earliest of day, earliest of 2 days, last 1 days",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-03-07 23:29:00", "0001"),
-				ours(l, "2026-03-07 23:30:00", "0002"),
-				ours(l, "2026-03-08 00:15:00", "0003"),
-				ours(l, "2026-03-08 03:30:00", "0004"),
-				ours(l, "2026-03-09 00:10:00", "0005"),
-			}
+		finishes: []string{
+			"2026-03-07 23:29:00", "2026-03-07 23:30:00", "2026-03-08 00:15:00",
+			"2026-03-08 03:30:00", "2026-03-09 00:10:00",
 		},
 	},
 	{
@@ -240,35 +224,24 @@ var retentionCases = []retentionCase{
 	{
 		// Nothing would be kept: nothing is deleted.
 		name: "empty-keep", zone: "UTC", now: "2026-11-25 12:00:00",
-		spec: "earliest of month, last 1 days",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{ours(l, "2026-10-01 01:00:00", "0001"), ours(l, "2026-10-20 01:00:00", "0002")}
-		},
+		spec:     "earliest of month, last 1 days",
+		finishes: []string{"2026-10-01 01:00:00", "2026-10-20 01:00:00"},
 	},
 	{
 		// The newest snapshot survives even when no item keeps it.
 		name: "newest-always-kept", zone: "UTC", now: "2026-11-25 12:00:00",
-		spec: "earliest of month",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{
-				ours(l, "2026-11-01 01:00:00", "0001"), ours(l, "2026-11-10 01:00:00", "0002"),
-				ours(l, "2026-11-24 01:00:00", "0003"),
-			}
-		},
+		spec:     "earliest of month",
+		finishes: []string{"2026-11-01 01:00:00", "2026-11-10 01:00:00", "2026-11-24 01:00:00"},
 	},
 	{
 		name: "unknown-item", zone: "UTC", now: "2026-11-25 12:00:00",
-		spec: "last 5 days, forever",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{ours(l, "2026-01-01 01:00:00", "0001"), ours(l, "2026-11-24 01:00:00", "0002")}
-		},
+		spec:     "last 5 days, forever",
+		finishes: []string{"2026-01-01 01:00:00", "2026-11-24 01:00:00"},
 	},
 	{
 		name: "empty-spec", zone: "UTC", now: "2026-11-25 12:00:00",
-		spec: " , ",
-		entries: func(l *time.Location) []dirEntry {
-			return []dirEntry{ours(l, "2026-01-01 01:00:00", "0001"), ours(l, "2026-11-24 01:00:00", "0002")}
-		},
+		spec:     " , ",
+		finishes: []string{"2026-01-01 01:00:00", "2026-11-24 01:00:00"},
 	},
 }
 
@@ -276,7 +249,7 @@ var retentionCases = []retentionCase{
 func renderPlan(t *testing.T, tc retentionCase) string {
 	loc := mustLoc(t, tc.zone)
 	now := mustTime(loc, tc.now)
-	machine := makeSnapshotDir(t, tc.entries(loc))
+	machine := makeSnapshotDir(t, tc.dirEntries(loc))
 	snaps, err := ListSnapshots(machine, "etc", loc)
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +284,7 @@ func renderPlan(t *testing.T, tc retentionCase) string {
 		listed[d.Snapshot.dirName()] = true
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", verdict, name, d.Snapshot.SyncFinish.In(loc).Format("2006-01-02 15:04:05 MST"), why)
 	}
-	for _, e := range tc.entries(loc) {
+	for _, e := range tc.dirEntries(loc) {
 		if !listed[e.name] {
 			fmt.Fprintf(tw, "ignore\t%s\t\tnot a snapshot\n", e.name)
 		}

@@ -100,21 +100,29 @@ func TestCheckVolumesStates(t *testing.T) {
 	}
 }
 
+// markedTmpfsVolume mounts a small tmpfs as volume "v" and has
+// CheckVolumes mark it, as a first start on a new disk does.
+func markedTmpfsVolume(t *testing.T) (vol, varDir string, vols []Volume) {
+	t.Helper()
+	vol = filepath.Join(t.TempDir(), "vol")
+	if err := os.Mkdir(vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmpfs.Mount(t, vol, "size=4m")
+	vols = []Volume{{Name: "v", Path: vol}}
+	varDir = t.TempDir()
+	if hs := CheckVolumes(varDir, vols, true); !hs[0].Marked {
+		t.Fatalf("%+v, want marked", hs[0])
+	}
+	return vol, varDir, vols
+}
+
 // A volume whose filesystem is mounted read-only, as ext4's
 // errors=remount-ro leaves it, is "read-only" even for root; remounted
 // read-write it is healthy again.
 func TestCheckVolumesReadOnly(t *testing.T) {
 	t.Parallel()
-	vol := filepath.Join(t.TempDir(), "vol")
-	if err := os.Mkdir(vol, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmpfs.Mount(t, vol, "size=4m")
-	vols := []Volume{{Name: "v", Path: vol}}
-	varDir := t.TempDir()
-	if hs := CheckVolumes(varDir, vols, true); !hs[0].Marked {
-		t.Fatalf("%+v, want marked", hs[0])
-	}
+	vol, varDir, vols := markedTmpfsVolume(t)
 	tmpfs.Remount(t, vol, "ro")
 	hs := CheckVolumes(varDir, vols, true)
 	if got, want := hs[0].Err().Error(), "volume v is read-only"; got != want {
@@ -130,16 +138,7 @@ func TestCheckVolumesReadOnly(t *testing.T) {
 // point: "not mounted", and nothing is written there.
 func TestCheckVolumesUnmounted(t *testing.T) {
 	t.Parallel()
-	vol := filepath.Join(t.TempDir(), "vol")
-	if err := os.Mkdir(vol, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmpfs.Mount(t, vol, "size=4m")
-	vols := []Volume{{Name: "v", Path: vol}}
-	varDir := t.TempDir()
-	if hs := CheckVolumes(varDir, vols, true); !hs[0].Marked {
-		t.Fatalf("%+v, want marked", hs[0])
-	}
+	vol, varDir, vols := markedTmpfsVolume(t)
 	tmpfs.Unmount(t, vol)
 	if got := states(CheckVolumes(varDir, vols, true)); got["v"] != VolumeNotMounted {
 		t.Errorf("state %q, want %q", got["v"], VolumeNotMounted)
@@ -328,13 +327,7 @@ func TestIntegrationOutOfInodes(t *testing.T) {
 	if err := os.RemoveAll(fill); err != nil {
 		t.Fatal(err)
 	}
-	env.api.reset()
-	if err := env.pull(t, t.Context(), agent, creds("etc")); err != nil {
-		t.Fatalf("pull after freeing inodes: %v", err)
-	}
-	if rep := env.api.onlyReport(t); !rep.Success {
-		t.Errorf("report %+v", rep)
-	}
+	env.wantPullSucceeds(t, agent, "after freeing inodes")
 }
 
 // When the guard lets a backup through (max_inode_usage_pct 100) but the

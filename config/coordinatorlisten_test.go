@@ -3,11 +3,12 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
 func TestCoordinatorListen(t *testing.T) {
-	base := `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
-	cert, key := writeTLSPair(t, t.TempDir())
+	cert, key, _ := testcert.Write(t, t.TempDir())
 	refused := `coordinator_listen: %q is not a loopback address and coordinator_tls_cert is not set`
 	tests := []struct {
 		name  string
@@ -31,17 +32,8 @@ func TestCoordinatorListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := "{" + base
-			if tt.extra != "" {
-				body += ", " + tt.extra
-			}
-			_, err := Load(writeConfig(t, map[string]string{"a.json": body + "}"}))
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("got %v, want no error", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("got %v, want an error containing %q", err, tt.want)
-			}
+			_, err := loadWith(t, tt.extra)
+			wantErrContaining(t, err, tt.want)
 		})
 	}
 }

@@ -1,43 +1,13 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-)
 
-// writeTLSPair writes a self-signed certificate and its key as PEM files
-// under dir.
-func writeTLSPair(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coordinator"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o644)
-	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})), 0o600)
-	return certFile, keyFile
-}
+	"github.com/turku-backup/turku-storage/internal/testcert"
+)
 
 func writeFile(t *testing.T, path, body string, mode os.FileMode) {
 	t.Helper()
@@ -53,8 +23,8 @@ func writeFile(t *testing.T, path, body string, mode os.FileMode) {
 // would use them.
 func TestLoadFiles(t *testing.T) {
 	files := t.TempDir()
-	cert, key := writeTLSPair(t, files)
-	other, _ := writeTLSPair(t, t.TempDir())
+	cert, key, _ := testcert.Write(t, files)
+	other, _, _ := testcert.Write(t, t.TempDir())
 	garbage := filepath.Join(files, "garbage")
 	writeFile(t, garbage, "not PEM\n", 0o600)
 	open := filepath.Join(files, "open_key")
@@ -66,7 +36,6 @@ func TestLoadFiles(t *testing.T) {
 	writeHostKey(t, good, false)
 	absent := filepath.Join(files, "absent_key")
 
-	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	tests := []struct {
 		name  string
 		extra string
@@ -98,8 +67,7 @@ func TestLoadFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := writeConfig(t, map[string]string{"a.json": "{" + base + ", " + tt.extra + "}"})
-			_, err := Load(dir)
+			_, err := loadWith(t, tt.extra)
 			wantProblems(t, err, tt.want)
 			if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("Load created %s: %v", absent, err)

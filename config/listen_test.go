@@ -11,7 +11,6 @@ import (
 // meant, is refused by Load (and so by config check), naming the file and
 // the key.
 func TestLoadListen(t *testing.T) {
-	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	tests := []struct {
 		name  string
 		extra string
@@ -56,7 +55,7 @@ func TestLoadListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(writeConfig(t, map[string]string{"a.json": "{" + base + ", " + tt.extra + "}"}))
+			_, err := loadWith(t, tt.extra)
 			wantProblems(t, err, tt.want)
 		})
 	}

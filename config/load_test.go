@@ -31,6 +31,32 @@ func writeConfig(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// minimal is the body of the smallest a.json Load accepts.
+const minimal = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
+
+// loadWith loads config.d/a.json holding minimal and then extra, keys to
+// add ("" for none).
+func loadWith(t *testing.T, extra string) (*Config, error) {
+	t.Helper()
+	body := "{" + minimal
+	if extra != "" {
+		body += ", " + extra
+	}
+	return Load(writeConfig(t, map[string]string{"a.json": body + "}"}))
+}
+
+// wantErrContaining fails t unless err is nil for want "" and otherwise
+// an error containing want.
+func wantErrContaining(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("got %v, want no error", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("got %v, want an error containing %q", err, want)
+	}
+}
+
 func TestLoadSeedConfig(t *testing.T) {
 	t.Setenv("RUNTIME_DIRECTORY", "") // as from a shell, not from a systemd unit
 	dir := writeConfig(t, map[string]string{"config.json": seedconfig.README})
@@ -280,50 +306,56 @@ func TestLoadFileErrors(t *testing.T) {
 	}
 }
 
+// TestLoadWarnings: unknown keys are warned about and keys the embedded
+// server has no use for are noted as ignored. A file of config.d that is
+// not read for its extension is named: a warning, or only a note for
+// *.example (the package ships one); hidden files are passed over silently.
 func TestLoadWarnings(t *testing.T) {
-	dir := writeConfig(t, map[string]string{
-		"a.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v", "mount_opts": "x"}}, "frobnicate": 1, "authorized_keys_file": "/x"}`,
-	})
-	c, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name              string
+		files             map[string]string
+		warnings, ignored []string
+	}{
+		{
+			name: "keys",
+			files: map[string]string{
+				"a.json": `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v", "mount_opts": "x"}}, "frobnicate": 1, "authorized_keys_file": "/x"}`,
+			},
+			warnings: []string{
+				"config.d/a.json: frobnicate: unknown key, ignored",
+				"config.d/a.json: volumes.v.mount_opts: unknown key, ignored",
+			},
+			ignored: []string{"config.d/a.json: authorized_keys_file: ignored: the embedded SSH server needs no authorized_keys"},
+		},
+		{
+			name: "skipped files",
+			files: map[string]string{
+				"10-storage.json":          `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}}`,
+				"10-storage.yaml.example":  "name: x\n",
+				"20-volumes.yml.dpkg-dist": "name: y\n",
+				"30-tuning.conf":           "max_concurrent_backups: 2\n",
+				".10-storage.json.swp":     "x",
+			},
+			warnings: []string{
+				"config.d/20-volumes.yml.dpkg-dist: not read: only *.json, *.yaml and *.yml files are",
+				"config.d/30-tuning.conf: not read: only *.json, *.yaml and *.yml files are",
+			},
+			ignored: []string{"config.d/10-storage.yaml.example: not read: only *.json, *.yaml and *.yml files are"},
+		},
 	}
-	want := []string{
-		"config.d/a.json: frobnicate: unknown key, ignored",
-		"config.d/a.json: volumes.v.mount_opts: unknown key, ignored",
-	}
-	if diff := cmp.Diff(want, c.Warnings); diff != "" {
-		t.Errorf("warnings (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"config.d/a.json: authorized_keys_file: ignored: the embedded SSH server needs no authorized_keys"}, c.Ignored); diff != "" {
-		t.Errorf("ignored (-want +got):\n%s", diff)
-	}
-}
-
-// TestLoadSkippedFiles: a file of config.d that is not read for its
-// extension is named: a warning, or only a note for *.example (the
-// package ships one); hidden files are passed over silently.
-func TestLoadSkippedFiles(t *testing.T) {
-	dir := writeConfig(t, map[string]string{
-		"10-storage.json":          `{"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}}`,
-		"10-storage.yaml.example":  "name: x\n",
-		"20-volumes.yml.dpkg-dist": "name: y\n",
-		"30-tuning.conf":           "max_concurrent_backups: 2\n",
-		".10-storage.json.swp":     "x",
-	})
-	c, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		"config.d/20-volumes.yml.dpkg-dist: not read: only *.json, *.yaml and *.yml files are",
-		"config.d/30-tuning.conf: not read: only *.json, *.yaml and *.yml files are",
-	}
-	if diff := cmp.Diff(want, c.Warnings); diff != "" {
-		t.Errorf("warnings (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"config.d/10-storage.yaml.example: not read: only *.json, *.yaml and *.yml files are"}, c.Ignored); diff != "" {
-		t.Errorf("ignored (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(writeConfig(t, tt.files))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.warnings, c.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.ignored, c.Ignored); diff != "" {
+				t.Errorf("ignored (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -469,10 +501,7 @@ func TestLoadDiskGuardAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int{}
-	for _, v := range c.Volumes {
-		got[v.Name] = v.MaxUsagePct
-	}
+	got := byVolume(c, func(v Volume) int { return v.MaxUsagePct })
 	if diff := cmp.Diff(map[string]int{"a": 90, "b": 98}, got); diff != "" {
 		t.Errorf("max_usage_pct by volume (-want +got):\n%s", diff)
 	}
@@ -513,6 +542,15 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
+// byVolume maps each volume of c to f of it.
+func byVolume(c *Config, f func(Volume) int) map[string]int {
+	m := map[string]int{}
+	for _, v := range c.Volumes {
+		m[v.Name] = f(v)
+	}
+	return m
+}
+
 // max_inode_usage_pct: like max_usage_pct, the top-level value is every
 // volume's default and a volume's own wins.
 func TestLoadInodeGuard(t *testing.T) {
@@ -524,10 +562,7 @@ func TestLoadInodeGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int{}
-	for _, v := range c.Volumes {
-		got[v.Name] = v.MaxInodeUsagePct
-	}
+	got := byVolume(c, func(v Volume) int { return v.MaxInodeUsagePct })
 	if diff := cmp.Diff(map[string]int{"a": 90, "b": 99}, got); diff != "" {
 		t.Errorf("max_inode_usage_pct by volume (-want +got):\n%s", diff)
 	}

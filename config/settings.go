@@ -196,12 +196,17 @@ var settings = []setting{
 		doc: "when set, `serve` deletes (`orphans purge`) each orphan that has been one longer than this, after a key refresh, logging each. It purges nothing (and says so) while no machine is assigned here or more than half of the machines here are orphans: a renamed unit or a coordinator that lost its machines looks like that. At least a day; whole days (`90d`) or a duration. Off by default: without it nothing is ever deleted automatically"},
 	// The old storage unit generated authorized_keys with these; the
 	// embedded SSH server makes them meaningless.
-	{key: "authorized_keys_file", old: true, ignored: "the embedded SSH server needs no authorized_keys",
-		doc: "accepted and named as ignored (`config check`, and INFO at start): the embedded SSH server needs no authorized_keys"},
-	{key: "authorized_keys_user", old: true, ignored: "the embedded SSH server needs no authorized_keys",
-		doc: "accepted and named as ignored (`config check`, and INFO at start): the embedded SSH server needs no authorized_keys"},
-	{key: "authorized_keys_command", old: true, ignored: "the embedded SSH server needs no authorized_keys",
-		doc: "accepted and named as ignored (`config check`, and INFO at start): the embedded SSH server needs no authorized_keys"},
+	noAuthorizedKeys("authorized_keys_file"),
+	noAuthorizedKeys("authorized_keys_user"),
+	noAuthorizedKeys("authorized_keys_command"),
+}
+
+// noAuthorizedKeys declares a key the old storage unit generated
+// authorized_keys with: accepted and named as ignored.
+func noAuthorizedKeys(key string) setting {
+	const why = "the embedded SSH server needs no authorized_keys"
+	return setting{key: key, old: true, ignored: why,
+		doc: "accepted and named as ignored (`config check`, and INFO at start): " + why}
 }
 
 // volumeSetting declares one key of a volume (volumes.NAME.KEY), like

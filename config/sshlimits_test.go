@@ -2,7 +2,6 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -13,9 +12,8 @@ import (
 )
 
 func TestSSHLimits(t *testing.T) {
-	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	t.Run("defaults", func(t *testing.T) {
-		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `}`}))
+		c, err := loadWith(t, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +55,7 @@ func TestSSHLimits(t *testing.T) {
 		}
 	})
 	t.Run("single number is a hard limit", func(t *testing.T) {
-		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "ssh_max_startups": 50}`}))
+		c, err := loadWith(t, `"ssh_max_startups": 50`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,8 +64,7 @@ func TestSSHLimits(t *testing.T) {
 		}
 	})
 	t.Run("printed form loads back", func(t *testing.T) {
-		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base +
-			`, "ssh_max_startups": "10:30:60", "ssh_trusted_networks": ["192.0.2.0/24"], "restore_max_lifetime": "90m", "ssh_session_request_timeout": "7s"}`}))
+		c, err := loadWith(t, `"ssh_max_startups": "10:30:60", "ssh_trusted_networks": ["192.0.2.0/24"], "restore_max_lifetime": "90m", "ssh_session_request_timeout": "7s"`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +81,7 @@ func TestSSHLimits(t *testing.T) {
 			"ssh_max_connections_per_machine", "ssh_max_sessions_per_machine", "ssh_session_request_timeout"} {
 			keys = append(keys, fmt.Sprintf("%q: %s", k, mustJSON(t, printed[k])))
 		}
-		again, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, ` + strings.Join(keys, ", ") + `}`}))
+		again, err := loadWith(t, strings.Join(keys, ", "))
 		if err != nil {
 			t.Fatalf("printed %s does not load: %v", strings.Join(keys, ", "), err)
 		}
@@ -118,14 +115,8 @@ func TestSSHLimits(t *testing.T) {
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, ` + tt.extra + `}`}))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *config.Error", err)
-			}
-			if diff := cmp.Diff([]string{tt.want}, ce.Problems); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			_, err := loadWith(t, tt.extra)
+			wantProblems(t, err, []string{tt.want})
 		})
 	}
 }

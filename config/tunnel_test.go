@@ -2,17 +2,13 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestTunnelAndSpoolSettings(t *testing.T) {
-	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	t.Run("defaults", func(t *testing.T) {
-		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `}`}))
+		c, err := loadWith(t, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,8 +20,7 @@ func TestTunnelAndSpoolSettings(t *testing.T) {
 		}
 	})
 	t.Run("set and round trip", func(t *testing.T) {
-		c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base +
-			`, "tunnel_port_range": "50000-50100", "report_spool_max_count": 20, "report_spool_max_bytes": 2097152}`}))
+		c, err := loadWith(t, `"tunnel_port_range": "50000-50100", "report_spool_max_count": 20, "report_spool_max_bytes": 2097152`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,14 +48,8 @@ func TestTunnelAndSpoolSettings(t *testing.T) {
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, ` + tt.extra + `}`}))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *config.Error", err)
-			}
-			if diff := cmp.Diff([]string{tt.want}, ce.Problems); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			_, err := loadWith(t, tt.extra)
+			wantProblems(t, err, []string{tt.want})
 		})
 	}
 }
@@ -68,7 +57,6 @@ func TestTunnelAndSpoolSettings(t *testing.T) {
 // TestAPIURLLoopbackHTTPWarned: a plain http api_url on loopback sends the
 // storage secret to whoever holds that port while the API is down.
 func TestAPIURLLoopbackHTTPWarned(t *testing.T) {
-	const base = `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	tests := []struct {
 		url, want string
 	}{
@@ -82,7 +70,7 @@ func TestAPIURLLoopbackHTTPWarned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			c, err := Load(writeConfig(t, map[string]string{"a.json": `{` + base + `, "api_url": "` + tt.url + `"}`}))
+			c, err := loadWith(t, `"api_url": "`+tt.url+`"`)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
 // writeAuthFile writes an htpasswd-style file with one bcrypt user.
@@ -27,9 +29,8 @@ func writeAuthFile(t *testing.T, dir, user, pass string) string {
 // TestWebListen: web_listen off loopback is refused unless the dashboard
 // is served over TLS or asks for a password, as coordinator_listen is.
 func TestWebListen(t *testing.T) {
-	base := `"name": "n", "secret": "s", "volumes": {"v": {"path": "/v"}}`
 	dir := t.TempDir()
-	cert, key := writeTLSPair(t, dir)
+	cert, key, _ := testcert.Write(t, dir)
 	auth := writeAuthFile(t, dir, "ops", "hunter22")
 	md5 := filepath.Join(dir, "md5.htpasswd")
 	if err := os.WriteFile(md5, []byte("ops:$apr1$abc$0123456789abcdefghijkl\n"), 0o600); err != nil {
@@ -63,17 +64,8 @@ func TestWebListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := "{" + base
-			if tt.extra != "" {
-				body += ", " + tt.extra
-			}
-			_, err := Load(writeConfig(t, map[string]string{"a.json": body + "}"}))
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("got %v, want no error", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("got %v, want an error containing %q", err, tt.want)
-			}
+			_, err := loadWith(t, tt.extra)
+			wantErrContaining(t, err, tt.want)
 		})
 	}
 }

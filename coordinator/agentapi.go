@@ -452,12 +452,18 @@ func (c *Coordinator) scheduledSources(ctx context.Context, m *machineRow, now t
 	return c.sourceEntries(ctx, m, `active = 1 AND published = 1 AND date_next_backup <= ?`, dbTime(now))
 }
 
-func (c *Coordinator) touchMachine(ctx context.Context, m *machineRow, now time.Time) error {
-	_, err := c.store.db.ExecContext(ctx, `UPDATE machines SET date_checked_in = ? WHERE id = ?`, dbTime(now), m.ID)
+// checkIn records that m checked in now and returns the sources due, as
+// the agent's and the storage unit's check-in both do.
+func (c *Coordinator) checkIn(ctx context.Context, m *machineRow) (map[string]sourceJSON, error) {
+	now := c.now()
+	scheduled, err := c.scheduledSources(ctx, m, now)
 	if err != nil {
-		return fmt.Errorf("record check-in of %s: %w", m.UUID, err)
+		return nil, err
 	}
-	return nil
+	if _, err := c.store.db.ExecContext(ctx, `UPDATE machines SET date_checked_in = ? WHERE id = ?`, dbTime(now), m.ID); err != nil {
+		return nil, fmt.Errorf("record check-in of %s: %w", m.UUID, err)
+	}
+	return scheduled, nil
 }
 
 func (c *Coordinator) agentPingCheckin(ctx context.Context, req map[string]any) (any, error) {
@@ -465,12 +471,8 @@ func (c *Coordinator) agentPingCheckin(ctx context.Context, req map[string]any) 
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
-	scheduled, err := c.scheduledSources(ctx, m, now)
+	scheduled, err := c.checkIn(ctx, m)
 	if err != nil {
-		return nil, err
-	}
-	if err := c.touchMachine(ctx, m, now); err != nil {
 		return nil, err
 	}
 	return map[string]any{"machine": map[string]any{"scheduled_sources": scheduled}}, nil

@@ -141,60 +141,69 @@ func attackServer(t *testing.T, f *fixture) (string, chan string) {
 	return srv.Listener.Addr().String(), admitted
 }
 
+// wantKnownAgentServed checks that the agent that proved its secret from
+// 127.0.0.3 is admitted and answered at once; with names the situation.
+func wantKnownAgentServed(t *testing.T, addr string, admitted <-chan string, with string) {
+	t.Helper()
+	code, _, body := post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", agentCheckin)
+	<-admitted
+	if code != http.StatusOK {
+		t.Errorf("known agent with %s: %d %q, want 200", with, code, body)
+	}
+}
+
 func TestAttackConcurrentRequests(t *testing.T) {
 	f := newFixture(t)
 	f.c.admission.lim.MaxInFlight = 8 // strangers may take 6
 	f.c.admission.lim.MaxInFlightPerAddr = 4
 	addr, admitted := attackServer(t, f)
 	f.register(t, obj{"etc": etcSource})
-	checkin := `{"machine": {"uuid": "` + machineUUID + `", "secret": "machine-secret"}}`
 
 	// An agent proves its secret: its address is known from now on.
-	if code, _, body := post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin); code != http.StatusOK {
+	if code, _, body := post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", agentCheckin); code != http.StatusOK {
 		t.Fatalf("agent before the attack: %d %q, want 200", code, body)
 	}
 	<-admitted
 
 	// One address holds as many requests as it may; its next is refused.
-	for range 4 {
-		stall(t, "127.0.0.2", addr)
-		<-admitted
-	}
-	code, hdr, body := post(t, "127.0.0.2", addr, "/v1/agent_ping_checkin", checkin)
-	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(body, "your address") {
-		t.Errorf("fifth request from one address: %d %q Retry-After %q, want 429 with Retry-After", code, body, hdr.Get("Retry-After"))
+	holdRequests(t, "127.0.0.2", addr, admitted, 4)
+	if body := wantTooMany(t, "127.0.0.2", addr, "fifth request from one address"); !strings.Contains(body, "your address") {
+		t.Errorf("fifth request from one address: %q, want it to name your address", body)
 	}
 	// Strangers fill their share; the next stranger is refused.
-	for range 2 {
-		stall(t, "127.0.0.4", addr)
-		<-admitted
-	}
-	code, hdr, body = post(t, "127.0.0.5", addr, "/v1/agent_ping_checkin", checkin)
-	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
-		t.Errorf("stranger over the strangers' share: %d %q, want 429 with Retry-After", code, body)
-	}
+	holdRequests(t, "127.0.0.4", addr, admitted, 2)
+	wantTooMany(t, "127.0.0.5", addr, "stranger over the strangers' share")
 	// The known agent is served from the share kept for known addresses.
-	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
-	<-admitted
-	if code != http.StatusOK {
-		t.Errorf("known agent with the strangers' share full: %d %q, want 200", code, body)
-	}
+	wantKnownAgentServed(t, addr, admitted, "the strangers' share full")
 	// The cap over all addresses holds for known addresses too.
-	for range 2 {
-		stall(t, "127.0.0.3", addr)
+	holdRequests(t, "127.0.0.3", addr, admitted, 2)
+	wantTooMany(t, "127.0.0.3", addr, "known agent over the global cap")
+}
+
+// holdRequests has src hold n requests, each admitted and then stalled.
+func holdRequests(t *testing.T, src, addr string, admitted <-chan string, n int) {
+	t.Helper()
+	for range n {
+		stall(t, src, addr)
 		<-admitted
 	}
-	code, hdr, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
+}
+
+// wantTooMany checks that a check-in from src is refused at once with 429
+// and a Retry-After, and returns the answer's text; what names the request.
+func wantTooMany(t *testing.T, src, addr, what string) string {
+	t.Helper()
+	code, hdr, body := post(t, src, addr, "/v1/agent_ping_checkin", agentCheckin)
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
-		t.Errorf("known agent over the global cap: %d %q, want 429 with Retry-After", code, body)
+		t.Errorf("%s: %d %q Retry-After %q, want 429 with Retry-After", what, code, body, hdr.Get("Retry-After"))
 	}
+	return body
 }
 
 func TestAttackArgon2SlotsFull(t *testing.T) {
 	f := newFixture(t)
 	addr, admitted := attackServer(t, f)
 	f.register(t, obj{"etc": etcSource})
-	checkin := `{"machine": {"uuid": "` + machineUUID + `", "secret": "machine-secret"}}`
 	// The registration verified this machine's secret once: it is cached.
 	// Take every verification slot, as a burst of wrong secrets would.
 	sem := f.c.store.secrets.sem
@@ -221,11 +230,7 @@ func TestAttackArgon2SlotsFull(t *testing.T) {
 		t.Errorf("unknown machine with the slots full: %d %q, want 503 like a known one", code, body)
 	}
 	// A known agent whose secret was verified before is not held up.
-	code, _, body = post(t, "127.0.0.3", addr, "/v1/agent_ping_checkin", checkin)
-	<-admitted
-	if code != http.StatusOK {
-		t.Errorf("known agent with the slots full: %d %q, want 200", code, body)
-	}
+	wantKnownAgentServed(t, addr, admitted, "the slots full")
 }
 
 func TestAttackWrongSecrets(t *testing.T) {

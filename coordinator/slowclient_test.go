@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -16,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/internal/testcert"
 )
 
 // Slow clients without credentials: many loopback source addresses
@@ -76,26 +78,15 @@ func tryPost(src, addr, path, body string) (int, string, error) {
 }
 
 // logBuf collects a logger's JSON records.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuf struct{ agenttest.Output }
 
 // records returns the records logged with msg so far.
 func (l *logBuf) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range bytes.Lines(l.b.Bytes()) {
+	for line := range strings.Lines(l.String()) {
 		var rec map[string]any
-		if err := json.Unmarshal(line, &rec); err != nil {
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
 		if rec["msg"] == msg {
@@ -137,6 +128,29 @@ const agentCheckin = `{"machine": {"uuid": "` + machineUUID + `", "secret": "mac
 // half a request header. The agent that authenticated before the attack
 // still gets every call answered, from the share of connections kept for
 // known addresses, and the attack costs a bounded amount of memory.
+// wantAttackHarmless checks, while an attack runs, that memory in use grew
+// by less than memoryCap since before and that calls check-ins of the
+// agent (from agentAddr) to addr all succeed.
+func wantAttackHarmless(t *testing.T, before uint64, memoryCap int64, addr string, calls int) {
+	t.Helper()
+	grown := int64(inUse()) - int64(before)
+	t.Logf("memory in use grew by %d KiB during the attack", grown>>10)
+	if grown > memoryCap {
+		t.Errorf("memory in use grew by %d MiB during the attack, want under %d MiB", grown>>20, memoryCap>>20)
+	}
+	failed := 0
+	for i := range calls {
+		code, text, err := tryPost(agentAddr, addr, "/v1/agent_ping_checkin", agentCheckin)
+		if err != nil || code != http.StatusOK {
+			failed++
+			t.Logf("agent's call %d during the attack: %d %q %v", i, code, text, err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d of the agent's calls failed during the attack, want none", failed, calls)
+	}
+}
+
 func TestAttackHalfHeaders(t *testing.T) {
 	const (
 		attackers  = 32
@@ -181,23 +195,8 @@ func TestAttackHalfHeaders(t *testing.T) {
 			taken++
 		}
 	}
-	grown := int64(inUse()) - int64(before)
-	t.Logf("attack: %d of %d half-header connections held; memory in use grew by %d KiB", taken, attackers*perAddr, grown>>10)
-	if grown > memoryCap {
-		t.Errorf("memory in use grew by %d MiB during the attack, want under %d MiB", grown>>20, memoryCap>>20)
-	}
-
-	failed := 0
-	for i := range calls {
-		code, text, err := tryPost(agentAddr, addr, "/v1/agent_ping_checkin", agentCheckin)
-		if err != nil || code != http.StatusOK {
-			failed++
-			t.Logf("agent's call %d during the attack: %d %q %v", i, code, text, err)
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d of the agent's calls failed during the attack, want none", failed, calls)
-	}
+	t.Logf("attack: %d of %d half-header connections held", taken, attackers*perAddr)
+	wantAttackHarmless(t, before, memoryCap, addr, calls)
 	ll := srv.ln.(*limitListener)
 	ll.mu.Lock()
 	held := ll.count
@@ -382,23 +381,8 @@ func TestAttackSlowBodies(t *testing.T) {
 			t.Fatalf("after 20s %d attacking requests admitted and %d answered, want all %d one or the other", held, len(done), attackers*perAddr)
 		}
 	}
-	grown := int64(inUse()) - int64(before)
-	t.Logf("attack: %d slow requests admitted, %d refused; memory in use grew by %d KiB", held, len(done), grown>>10)
-	if grown > memoryCap {
-		t.Errorf("memory in use grew by %d MiB during the attack, want under %d MiB", grown>>20, memoryCap>>20)
-	}
-
-	failed := 0
-	for i := range calls {
-		code, text, err := tryPost(agentAddr, addr, "/v1/agent_ping_checkin", agentCheckin)
-		if err != nil || code != http.StatusOK {
-			failed++
-			t.Logf("agent's call %d during the attack: %d %q %v", i, code, text, err)
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d of the agent's calls failed during the attack, want none", failed, calls)
-	}
+	t.Logf("attack: %d slow requests admitted, %d refused", held, len(done))
+	wantAttackHarmless(t, before, memoryCap, addr, calls)
 	agentMu.Lock()
 	for i, n := range othersInFlight[1:] {
 		if n < held {
@@ -510,7 +494,7 @@ func TestKnownPerPrefix(t *testing.T) {
 func TestSlowBodyOverTLS(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, pool := testcert.Write(t, t.TempDir())
 	srv, _ := startServer(t, f, ServerOptions{TLSCert: certFile, TLSKey: keyFile})
 	conn, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: pool})
 	if err != nil {
@@ -562,7 +546,7 @@ func TestSilentTLSClients(t *testing.T) {
 	logs := captureAdmissionLog(f)
 	all := &logBuf{}
 	f.c.log = slog.New(slog.NewJSONHandler(all, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	certFile, keyFile, _ := selfSigned(t)
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir())
 	srv, stop := startServer(t, f, ServerOptions{TLSCert: certFile, TLSKey: keyFile})
 	var conns []net.Conn
 	for range clients {

@@ -188,12 +188,8 @@ func (c *Coordinator) storagePingCheckin(ctx context.Context, req map[string]any
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
-	scheduled, err := c.scheduledSources(ctx, m, now)
+	scheduled, err := c.checkIn(ctx, m)
 	if err != nil {
-		return nil, err
-	}
-	if err := c.touchMachine(ctx, m, now); err != nil {
 		return nil, err
 	}
 	return map[string]any{"machine": map[string]any{

@@ -414,42 +414,31 @@ func listRows[T any, P interface {
 }
 
 func (s *Store) storageByName(ctx context.Context, q querier, name string, activeOnly bool) (*storageRow, error) {
-	var r storageRow
-	query := `SELECT ` + storageCols + ` FROM storages WHERE name = ?`
-	if activeOnly {
-		query += ` AND active = 1`
-	}
-	found, err := getRow(ctx, q, &r, query, name)
-	if err != nil {
-		return nil, fmt.Errorf("look up storage %s: %w", name, err)
-	}
-	if !found {
-		return nil, nil
-	}
-	return &r, nil
+	return lookupRow[storageRow](ctx, q, "storage", name, `SELECT `+storageCols+` FROM storages WHERE name = ?`, activeOnly)
 }
 
 func (s *Store) machineByUUID(ctx context.Context, q querier, uuid string, activeOnly bool) (*machineRow, error) {
-	var r machineRow
-	query := `SELECT ` + machineCols + ` FROM machines WHERE uuid = ?`
-	if activeOnly {
-		query += ` AND active = 1`
-	}
-	found, err := getRow(ctx, q, &r, query, uuid)
-	if err != nil {
-		return nil, fmt.Errorf("look up machine %s: %w", uuid, err)
-	}
-	if !found {
-		return nil, nil
-	}
-	return &r, nil
+	return lookupRow[machineRow](ctx, q, "machine", uuid, `SELECT `+machineCols+` FROM machines WHERE uuid = ?`, activeOnly)
 }
 
 func (s *Store) authByName(ctx context.Context, q querier, name string) (*authRow, error) {
-	var r authRow
-	found, err := getRow(ctx, q, &r, `SELECT `+authCols+` FROM auths WHERE name = ?`, name)
+	return lookupRow[authRow](ctx, q, "auth", name, `SELECT `+authCols+` FROM auths WHERE name = ?`, false)
+}
+
+// lookupRow returns the row query finds for key, of active rows only when
+// activeOnly, or nil when there is none; what names the table's rows in
+// the error.
+func lookupRow[T any, P interface {
+	*T
+	row
+}](ctx context.Context, q querier, what, key, query string, activeOnly bool) (*T, error) {
+	if activeOnly {
+		query += ` AND active = 1`
+	}
+	var r T
+	found, err := getRow(ctx, q, P(&r), query, key)
 	if err != nil {
-		return nil, fmt.Errorf("look up auth %s: %w", name, err)
+		return nil, fmt.Errorf("look up %s %s: %w", what, key, err)
 	}
 	if !found {
 		return nil, nil

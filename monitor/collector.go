@@ -29,80 +29,76 @@ const (
 // Metric names (docs/operations.md, "Monitoring"). Dashboards and the
 // alert rules in examples/ rely on them: do not rename.
 var (
-	descBackups = prometheus.NewDesc("turku_storage_backups_total",
-		"Source backups finished, by result (success, failure).", []string{"result"}, nil)
-	descDuration = prometheus.NewDesc("turku_storage_backup_duration_seconds",
-		"Duration of source backups, from begin to report.", nil, nil)
-	descReceived = prometheus.NewDesc("turku_storage_backup_received_bytes_total",
-		"Bytes received from agents through checkin tunnels.", nil, nil)
-	descLastSuccess = prometheus.NewDesc("turku_storage_source_last_success_timestamp_seconds",
-		helpLastSuccess,
-		[]string{"machine", "unit", "source"}, nil)
-	descLastAttempt = prometheus.NewDesc("turku_storage_source_last_attempt_timestamp_seconds",
-		helpLastAttempt,
-		[]string{"machine", "unit", "source"}, nil)
-	descAssigned = prometheus.NewDesc("turku_storage_source_assigned_timestamp_seconds",
-		helpAssigned,
-		[]string{"machine", "unit", "source"}, nil)
-	descFailures = prometheus.NewDesc("turku_storage_source_consecutive_failures",
-		helpFailures,
-		[]string{"machine", "unit", "source"}, nil)
-	descMachineAssigned = prometheus.NewDesc("turku_storage_machine_assigned_timestamp_seconds",
-		helpMachineAssigned,
-		[]string{"machine", "unit"}, nil)
-	descMachineSuccess = prometheus.NewDesc("turku_storage_machine_last_success_timestamp_seconds",
-		helpMachineSuccess,
-		[]string{"machine", "unit"}, nil)
-	descSessions = prometheus.NewDesc("turku_storage_sessions",
-		"Agent sessions open now, by mode (checkin, restore).", []string{"mode"}, nil)
-	descRunning = prometheus.NewDesc("turku_storage_backups_running",
-		"Source backups whose rsync runs now.", nil, nil)
-	descWaiting = prometheus.NewDesc("turku_storage_backups_waiting",
-		"Source backups waiting for a max_concurrent_backups slot.", nil, nil)
-	descAuthFailures = prometheus.NewDesc("turku_storage_ssh_auth_failures_total",
-		"Failed SSH authentication attempts.", nil, nil)
-	descDropped = prometheus.NewDesc("turku_storage_ssh_connections_dropped_total",
-		"SSH connections dropped by the server, by reason.", []string{"reason"}, nil)
-	descVolumeFree = prometheus.NewDesc("turku_storage_volume_free_bytes",
-		"Bytes available to unprivileged users on the volume's filesystem.", []string{"volume"}, nil)
-	descVolumeSize = prometheus.NewDesc("turku_storage_volume_size_bytes",
-		"Size of the volume's filesystem.", []string{"volume"}, nil)
-	descVolumeMax = prometheus.NewDesc("turku_storage_volume_max_usage_ratio",
-		"The disk guard: fill ratio above which no backup starts on the volume (max_usage_pct/100).",
-		[]string{"volume"}, nil)
-	descVolumeUsed = prometheus.NewDesc("turku_storage_volume_used_bytes",
-		"Bytes used on the volume's filesystem, as df counts them (blocks reserved for root are neither used nor free).",
-		[]string{"volume"}, nil)
-	descVolumeWritable = prometheus.NewDesc("turku_storage_volume_writable",
-		"1 if the volume is there, mounted and writable (the volume check), else 0: missing, not mounted or read-only.",
-		[]string{"volume"}, nil)
-	descVolumeInodes = prometheus.NewDesc("turku_storage_volume_inodes_total",
-		"Inodes of the volume's filesystem (absent where it does not count them).", []string{"volume"}, nil)
-	descVolumeInodesFree = prometheus.NewDesc("turku_storage_volume_inodes_free",
-		"Free inodes on the volume's filesystem.", []string{"volume"}, nil)
-	descVolumeMaxInodes = prometheus.NewDesc("turku_storage_volume_max_inode_usage_ratio",
-		"The disk guard for inodes: share of inodes used above which no backup starts on the volume (max_inode_usage_pct/100).",
-		[]string{"volume"}, nil)
-	descMachines = prometheus.NewDesc("turku_storage_machines",
-		"Machines whose keys are loaded.", nil, nil)
-	descKeyRefresh = prometheus.NewDesc("turku_storage_key_refresh_last_success_timestamp_seconds",
-		"When the machine keys were last refreshed from the API (0: never since start).", nil, nil)
-	descSpooled = prometheus.NewDesc("turku_storage_reports_spooled",
-		"Source reports waiting in VAR_DIR/reports for the API.", nil, nil)
-	descSpooledBytes = prometheus.NewDesc("turku_storage_reports_spooled_bytes",
-		"Bytes of the source reports waiting in VAR_DIR/reports.", nil, nil)
-	descSpoolMaxReports = prometheus.NewDesc("turku_storage_report_spool_max_reports",
-		"The report spool's cap in reports (report_spool_max_count); beyond it the oldest are dropped.", nil, nil)
-	descSpoolMaxBytes = prometheus.NewDesc("turku_storage_report_spool_max_bytes",
-		"The report spool's cap in bytes (report_spool_max_bytes); beyond it the oldest are dropped.", nil, nil)
-	descSpoolDropped = prometheus.NewDesc("turku_storage_reports_dropped_total",
-		"Source reports dropped from the full spool, undelivered, since start.", nil, nil)
+	descBackups = newDesc("turku_storage_backups_total",
+		"Source backups finished, by result (success, failure).", "result")
+	descDuration = newDesc("turku_storage_backup_duration_seconds",
+		"Duration of source backups, from begin to report.")
+	descReceived = newDesc("turku_storage_backup_received_bytes_total",
+		"Bytes received from agents through checkin tunnels.")
+	descLastSuccess = newDesc("turku_storage_source_last_success_timestamp_seconds",
+		helpLastSuccess, "machine", "unit", "source")
+	descLastAttempt = newDesc("turku_storage_source_last_attempt_timestamp_seconds",
+		helpLastAttempt, "machine", "unit", "source")
+	descAssigned = newDesc("turku_storage_source_assigned_timestamp_seconds",
+		helpAssigned, "machine", "unit", "source")
+	descFailures = newDesc("turku_storage_source_consecutive_failures",
+		helpFailures, "machine", "unit", "source")
+	descMachineAssigned = newDesc("turku_storage_machine_assigned_timestamp_seconds",
+		helpMachineAssigned, "machine", "unit")
+	descMachineSuccess = newDesc("turku_storage_machine_last_success_timestamp_seconds",
+		helpMachineSuccess, "machine", "unit")
+	descSessions = newDesc("turku_storage_sessions",
+		"Agent sessions open now, by mode (checkin, restore).", "mode")
+	descRunning = newDesc("turku_storage_backups_running",
+		"Source backups whose rsync runs now.")
+	descWaiting = newDesc("turku_storage_backups_waiting",
+		"Source backups waiting for a max_concurrent_backups slot.")
+	descAuthFailures = newDesc("turku_storage_ssh_auth_failures_total",
+		"Failed SSH authentication attempts.")
+	descDropped = newDesc("turku_storage_ssh_connections_dropped_total",
+		"SSH connections dropped by the server, by reason.", "reason")
+	descVolumeFree = newDesc("turku_storage_volume_free_bytes",
+		"Bytes available to unprivileged users on the volume's filesystem.", "volume")
+	descVolumeSize = newDesc("turku_storage_volume_size_bytes",
+		"Size of the volume's filesystem.", "volume")
+	descVolumeMax = newDesc("turku_storage_volume_max_usage_ratio",
+		"The disk guard: fill ratio above which no backup starts on the volume (max_usage_pct/100).", "volume")
+	descVolumeUsed = newDesc("turku_storage_volume_used_bytes",
+		"Bytes used on the volume's filesystem, as df counts them (blocks reserved for root are neither used nor free).", "volume")
+	descVolumeWritable = newDesc("turku_storage_volume_writable",
+		"1 if the volume is there, mounted and writable (the volume check), else 0: missing, not mounted or read-only.", "volume")
+	descVolumeInodes = newDesc("turku_storage_volume_inodes_total",
+		"Inodes of the volume's filesystem (absent where it does not count them).", "volume")
+	descVolumeInodesFree = newDesc("turku_storage_volume_inodes_free",
+		"Free inodes on the volume's filesystem.", "volume")
+	descVolumeMaxInodes = newDesc("turku_storage_volume_max_inode_usage_ratio",
+		"The disk guard for inodes: share of inodes used above which no backup starts on the volume (max_inode_usage_pct/100).", "volume")
+	descMachines = newDesc("turku_storage_machines",
+		"Machines whose keys are loaded.")
+	descKeyRefresh = newDesc("turku_storage_key_refresh_last_success_timestamp_seconds",
+		"When the machine keys were last refreshed from the API (0: never since start).")
+	descSpooled = newDesc("turku_storage_reports_spooled",
+		"Source reports waiting in VAR_DIR/reports for the API.")
+	descSpooledBytes = newDesc("turku_storage_reports_spooled_bytes",
+		"Bytes of the source reports waiting in VAR_DIR/reports.")
+	descSpoolMaxReports = newDesc("turku_storage_report_spool_max_reports",
+		"The report spool's cap in reports (report_spool_max_count); beyond it the oldest are dropped.")
+	descSpoolMaxBytes = newDesc("turku_storage_report_spool_max_bytes",
+		"The report spool's cap in bytes (report_spool_max_bytes); beyond it the oldest are dropped.")
+	descSpoolDropped = newDesc("turku_storage_reports_dropped_total",
+		"Source reports dropped from the full spool, undelivered, since start.")
 	// As prometheus and blackbox_exporter name theirs.
-	descReloadOK = prometheus.NewDesc("turku_storage_config_last_reload_successful",
-		"Whether the last configuration load, at start or on SIGHUP, succeeded (1) or was refused (0).", nil, nil)
-	descReloadTime = prometheus.NewDesc("turku_storage_config_last_reload_success_timestamp_seconds",
-		"When the configuration was last loaded successfully, at start or on SIGHUP (0: never).", nil, nil)
+	descReloadOK = newDesc("turku_storage_config_last_reload_successful",
+		"Whether the last configuration load, at start or on SIGHUP, succeeded (1) or was refused (0).")
+	descReloadTime = newDesc("turku_storage_config_last_reload_success_timestamp_seconds",
+		"When the configuration was last loaded successfully, at start or on SIGHUP (0: never).")
 )
+
+// newDesc describes a family without constant labels, its variable
+// labels named in order.
+func newDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
 
 // Collector returns a prometheus.Collector that reads s at every scrape,
 // every family included.

@@ -184,7 +184,7 @@ func TestSendLinkCacheBounded(t *testing.T) {
 		for _, f := range []string{"same", "sub/deep", "x", "y"} {
 			p := filepath.Join("etc.snapshots", snap, f)
 			q := filepath.Join("etc.snapshots", "etc_20261101-000000_aaaa", f)
-			if ino(t, filepath.Join(got.Dir, p)) != ino(t, filepath.Join(got.Dir, q)) {
+			if agenttest.Inode(t, filepath.Join(got.Dir, p)) != agenttest.Inode(t, filepath.Join(got.Dir, q)) {
 				t.Errorf("%s not linked to %s", p, q)
 			}
 		}
@@ -192,15 +192,6 @@ func TestSendLinkCacheBounded(t *testing.T) {
 	if d, _ := os.ReadFile(filepath.Join(dir, "etc.snapshots/etc_20261101-000000_aaaa/y")); string(d) != "one file, two names\n" {
 		t.Errorf("y = %q", d)
 	}
-}
-
-func ino(t *testing.T, p string) uint64 {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
 // TestReceiveRefusesDamage: a truncated stream (at many points) or one

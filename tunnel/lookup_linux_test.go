@@ -10,21 +10,7 @@ import (
 // TestPeerSocketLookupsAgree: the sock_diag lookup and /proc/net/tcp, its
 // fallback, name the same owner and inode for a connection's peer.
 func TestPeerSocketLookupsAgree(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server := loopbackConn(t)
 	if !useDiag(server) {
 		t.Skip("the kernel does not answer sock_diag for TCP here")
 	}

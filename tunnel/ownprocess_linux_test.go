@@ -59,6 +59,22 @@ func ownConnection(t *testing.T, addr net.Addr) string {
 	return line
 }
 
+// wantOnlyChildReaches checks that serve's own connection to ep reads
+// nothing and opens no channel to agent a (which greets "agent-A"), while
+// a child process, who, reads the greeting.
+func wantOnlyChildReaches(t *testing.T, a *agent, ep *Endpoint, who string) {
+	t.Helper()
+	if got := ownConnection(t, ep.Addr()); got != "" {
+		t.Errorf("serve's own connection read %q from the agent", got)
+	}
+	if n := len(a.seen()); n != 0 {
+		t.Errorf("serve's own connection opened %d channels to the agent", n)
+	}
+	if got := childGreeting(t, ep.Port()); got != "agent-A" {
+		t.Errorf("%s read %q, want agent-A", who, got)
+	}
+}
+
 // TestRestoreRefusesOwnProcess: with turku-api on the storage unit's host
 // stopped for a moment, an agent's restore took the API's port; serve's
 // next storage_update_config, storage secret included, must not reach the
@@ -74,15 +90,7 @@ func TestRestoreRefusesOwnProcess(t *testing.T) {
 		}
 	}
 	defer ep.Close()
-	if got := ownConnection(t, ep.Addr()); got != "" {
-		t.Errorf("serve's own connection read %q from the agent", got)
-	}
-	if n := len(a.seen()); n != 0 {
-		t.Errorf("serve's own connection opened %d channels to the agent", n)
-	}
-	if got := childGreeting(t, ep.Port()); got != "agent-A" {
-		t.Errorf("root's rsync read %q, want agent-A", got)
-	}
+	wantOnlyChildReaches(t, a, ep, "root's rsync")
 }
 
 // TestCheckinRefusesOwnProcess: a checkin endpoint is for the engine's
@@ -95,13 +103,5 @@ func TestCheckinRefusesOwnProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	if got := ownConnection(t, ep.Addr()); got != "" {
-		t.Errorf("serve's own connection read %q from the agent", got)
-	}
-	if n := len(a.seen()); n != 0 {
-		t.Errorf("serve's own connection opened %d channels to the agent", n)
-	}
-	if got := childGreeting(t, ep.Port()); got != "agent-A" {
-		t.Errorf("the engine's rsync read %q, want agent-A", got)
-	}
+	wantOnlyChildReaches(t, a, ep, "the engine's rsync")
 }

@@ -36,7 +36,10 @@ func (o *countingOpener) OpenChannel(string, []byte) (gossh.Channel, <-chan *gos
 	return nil, nil, errors.New("refused by test")
 }
 
-func TestPeerUIDOwnConnection(t *testing.T) {
+// loopbackConn returns the server side of a TCP connection this process
+// made to itself on 127.0.0.1; both ends close when the test ends.
+func loopbackConn(t *testing.T) net.Conn {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,12 +49,17 @@ func TestPeerUIDOwnConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
 	server, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer server.Close()
+	t.Cleanup(func() { server.Close() })
+	return server
+}
+
+func TestPeerUIDOwnConnection(t *testing.T) {
+	server := loopbackConn(t)
 	uid, err := peerUID(server)
 	if err != nil {
 		t.Fatal(err)

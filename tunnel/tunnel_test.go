@@ -60,9 +60,7 @@ func newAgent(t *testing.T, handle func(ch gossh.Channel)) *agent {
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait)
 	res := make(chan result, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		c, err := ln.Accept()
 		if err != nil {
 			res <- result{err: err}
@@ -75,18 +73,13 @@ func newAgent(t *testing.T, handle func(ch gossh.Channel)) *agent {
 			return
 		}
 		res <- result{conn: sc}
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			gossh.DiscardRequests(reqs)
-		}()
-		go func() {
-			defer wg.Done()
+		wg.Go(func() { gossh.DiscardRequests(reqs) })
+		wg.Go(func() {
 			for nc := range chans {
 				nc.Reject(gossh.Prohibited, "no")
 			}
-		}()
-	}()
+		})
+	})
 
 	client, err := gossh.Dial("tcp", ln.Addr().String(), &gossh.ClientConfig{
 		User:            "agent",
@@ -106,9 +99,7 @@ func newAgent(t *testing.T, handle func(ch gossh.Channel)) *agent {
 	})
 
 	incoming := client.HandleChannelOpen(ChannelType)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for nc := range incoming {
 			var p forwardedTCPPayload
 			if err := gossh.Unmarshal(nc.ExtraData(), &p); err != nil {
@@ -126,18 +117,13 @@ func newAgent(t *testing.T, handle func(ch gossh.Channel)) *agent {
 			if err != nil {
 				continue
 			}
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				gossh.DiscardRequests(reqs)
-			}()
-			go func() {
-				defer wg.Done()
+			wg.Go(func() { gossh.DiscardRequests(reqs) })
+			wg.Go(func() {
 				defer ch.Close()
 				handle(ch)
-			}()
+			})
 		}
-	}()
+	})
 	return a
 }
 
@@ -263,9 +249,7 @@ func TestSamePortIsolated(t *testing.T) {
 	var mu sync.Mutex
 	for name, ep := range eps {
 		for i := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				c, err := net.Dial("tcp", ep.Addr().String())
 				if err != nil {
 					t.Error(err)
@@ -281,7 +265,7 @@ func TestSamePortIsolated(t *testing.T) {
 				mu.Lock()
 				replies[fmt.Sprintf("%s%d", name, i)] = got
 				mu.Unlock()
-			}()
+			})
 		}
 	}
 	wg.Wait()

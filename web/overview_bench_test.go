@@ -45,28 +45,20 @@ func tenThousand(b *testing.B) *unit {
 }
 
 func BenchmarkOverview10k(b *testing.B) {
-	u := tenThousand(b)
-	h := u.server(Options{}).Handler()
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	var size int
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d", rec.Code)
-		}
-		size = rec.Body.Len()
-	}
-	b.ReportMetric(float64(size), "page-bytes")
+	benchPage(b, "/")
 }
 
 // BenchmarkOverviewJSON10k is /api/overview for the same unit, filtered
 // to the failing machines (1,000 of them, ten pages).
 func BenchmarkOverviewJSON10k(b *testing.B) {
+	benchPage(b, "/api/overview?state=failing&sort=name")
+}
+
+// benchPage times GET target on tenThousand and reports the page's size.
+func benchPage(b *testing.B, target string) {
 	u := tenThousand(b)
 	h := u.server(Options{}).Handler()
-	req := httptest.NewRequest(http.MethodGet, "/api/overview?state=failing&sort=name", nil)
+	req := httptest.NewRequest(http.MethodGet, target, nil)
 	var size int
 	b.ReportAllocs()
 	for b.Loop() {

@@ -140,9 +140,10 @@ func startAttack(port int) (*attacker, error) {
 	return a, nil
 }
 
-func (a *attacker) stopped() bool {
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-a.stop:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -156,38 +157,52 @@ func dialer(src string) *net.Dialer {
 // flood holds one idle connection, and redials when the server closes it.
 func (a *attacker) flood() {
 	defer a.wg.Done()
-	d := dialer(floodSource)
-	for !a.stopped() {
-		c, err := d.Dial("tcp", a.addr)
+	keepDialing(a.stop, dialer(floodSource), a.addr, floodRedialMs*time.Millisecond, func(c net.Conn) {
+		a.held.Add(1)
+		buf := make([]byte, 256)
+		got := false
+		for {
+			n, err := c.Read(buf)
+			if n > 0 && !got {
+				got = true
+				a.floodBanner.Add(1)
+			}
+			if err != nil {
+				break
+			}
+		}
+	}, func(err error) {
 		if err == nil {
-			a.held.Add(1)
+			a.held.Add(-1)
+		}
+	})
+}
+
+// keepDialing dials addr with d again and again until stop closes,
+// pausing every between tries. A connection is closed when stop closes or
+// once use returns; after runs at the end of every try, with the dial's
+// error.
+func keepDialing(stop <-chan struct{}, d *net.Dialer, addr string, every time.Duration, use func(net.Conn), after func(error)) {
+	for !closed(stop) {
+		c, err := d.Dial("tcp", addr)
+		if err == nil {
 			done := make(chan struct{})
 			go func() {
 				select {
-				case <-a.stop:
+				case <-stop:
 					c.Close()
 				case <-done:
 				}
 			}()
-			buf := make([]byte, 256)
-			got := false
-			for {
-				n, err := c.Read(buf)
-				if n > 0 && !got {
-					got = true
-					a.floodBanner.Add(1)
-				}
-				if err != nil {
-					break
-				}
-			}
+			use(c)
 			close(done)
 			c.Close()
-			a.held.Add(-1)
 		}
+		after(err)
 		select {
-		case <-a.stop:
-		case <-time.After(floodRedialMs * time.Millisecond):
+		case <-stop:
+			return
+		case <-time.After(every):
 		}
 	}
 }
@@ -209,7 +224,7 @@ func (a *attacker) probe(keys []gossh.Signer) {
 	d := dialer(probeSource)
 	cfg := &gossh.ClientConfig{User: loginUser, Auth: []gossh.AuthMethod{gossh.PublicKeys(keys...)},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second}
-	for !a.stopped() {
+	for !closed(a.stop) {
 		nc, err := d.Dial("tcp", a.addr)
 		a.probeConns.Add(1)
 		if err != nil {
@@ -277,13 +292,10 @@ func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[strin
 		}
 		// The fleet backs up once before the attack, as it does every
 		// night: its addresses are then known to serve (admission.go).
-		b.only, b.machinesSet = srv.name, true
-		ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
-		b.only, b.machinesSet = "", false
+		r.FleetQuietOK, r.FleetQuietWall, err = b.fleetOn(ctx, srv.name)
 		if err != nil {
 			return nil, err
 		}
-		r.FleetQuietOK, r.FleetQuietWall = ok[srv.name], wall[srv.name]
 		r.Before = serverState(pid)
 		b.logf("  %s: quiet %.1f ms; %+v; starting the attack", srv.name, r.Quiet.Median(), r.Before)
 		a, err := startAttack(srv.port)
@@ -305,14 +317,11 @@ func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[strin
 		r.During = serverState(pid)
 		b.logf("  %s: attacked %d/%d first try, %.1f ms; %+v", srv.name, r.FirstTry, r.Tries, r.Attacked.Median(), r.During)
 
-		b.only, b.machinesSet = srv.name, true
-		ok, wall, _, err = b.concurrent(ctx, len(b.fleet), portSeed, 1)
-		b.only, b.machinesSet = "", false
+		r.FleetOK, r.FleetWall, err = b.fleetOn(ctx, srv.name)
 		if err != nil {
 			a.end()
 			return nil, err
 		}
-		r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
 		r.After = serverState(pid)
 		r.FloodHeld = int(a.held.Load())
 		r.ProbeSecs = time.Since(a.started).Seconds()
@@ -344,4 +353,16 @@ func (b *bench) attack(ctx context.Context, runs int, p attackParams) (map[strin
 		}
 	}
 	return out, nil
+}
+
+// fleetOn has the whole fleet back up once, at once, to the server named
+// only, and returns how many succeeded and the wall time.
+func (b *bench) fleetOn(ctx context.Context, only string) (ok, wall *stat, err error) {
+	b.only, b.machinesSet = only, true
+	oks, walls, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
+	b.only, b.machinesSet = "", false
+	if err != nil {
+		return nil, nil, err
+	}
+	return oks[only], walls[only], nil
 }

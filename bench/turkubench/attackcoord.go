@@ -299,38 +299,18 @@ func startSlowClients(addr string) *slowClients {
 // coordRedial whenever it ends; hold is what it does while open.
 func (s *slowClients) run(i int, src string, open, opened *atomic.Int64, hold func(net.Conn)) {
 	defer s.wg.Done()
-	d := dialer(src)
-	for {
-		select {
-		case <-s.stop:
-			return
-		default:
-		}
-		if c, err := d.Dial("tcp", s.addr); err == nil {
-			opened.Add(1)
-			open.Add(1)
-			done := make(chan struct{})
-			go func() {
-				select {
-				case <-s.stop:
-					c.Close()
-				case <-done:
-				}
-			}()
-			s.attempts[i].Add(1)
-			hold(c)
-			close(done)
-			c.Close()
+	keepDialing(s.stop, dialer(src), s.addr, coordRedial, func(c net.Conn) {
+		opened.Add(1)
+		open.Add(1)
+		s.attempts[i].Add(1)
+		hold(c)
+	}, func(err error) {
+		if err == nil {
 			open.Add(-1)
 		} else {
 			s.attempts[i].Add(1)
 		}
-		select {
-		case <-s.stop:
-			return
-		case <-time.After(coordRedial):
-		}
-	}
+	})
 }
 
 func (s *slowClients) settled() bool {
@@ -387,13 +367,7 @@ func (b *bench) coordinatorAttack(ctx context.Context, p attackParams) (*coordRe
 	b.logf("  coordinator quiet: %d/%d calls, %.1f ms", r.QuietOK, r.QuietTried, r.Quiet.Median())
 
 	sc := startSlowClients(strings.TrimPrefix(strings.TrimSuffix(cs.url, "/v1"), "http://"))
-	ended := false
-	endAttack := func() {
-		if !ended {
-			ended = true
-			sc.end()
-		}
-	}
+	endAttack := sync.OnceFunc(sc.end)
 	defer endAttack()
 	waitUntil(ctx, 30*time.Second, sc.settled)
 	r.During = serverState(pid)

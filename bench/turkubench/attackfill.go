@@ -153,43 +153,19 @@ func startStall(addr string) *staller {
 
 func (s *staller) hold(i int) {
 	defer s.wg.Done()
-	d := dialer(stallSource)
-	for {
-		select {
-		case <-s.stop:
-			return
-		default:
+	keepDialing(s.stop, dialer(stallSource), s.addr, stallRedial, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if gotBanner(c) {
+			c.SetReadDeadline(time.Time{})
+			s.holding[i].Store(true)
+			raiseMost(&s.most, s.held.Add(1))
+			io.Copy(io.Discard, c) // until the server gives up on it
+			s.held.Add(-1)
+			s.holding[i].Store(false)
+		} else {
+			s.refused.Add(1)
 		}
-		if c, err := d.Dial("tcp", s.addr); err == nil {
-			done := make(chan struct{})
-			go func() {
-				select {
-				case <-s.stop:
-					c.Close()
-				case <-done:
-				}
-			}()
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if gotBanner(c) {
-				c.SetReadDeadline(time.Time{})
-				s.holding[i].Store(true)
-				raiseMost(&s.most, s.held.Add(1))
-				io.Copy(io.Discard, c) // until the server gives up on it
-				s.held.Add(-1)
-				s.holding[i].Store(false)
-			} else {
-				s.refused.Add(1)
-			}
-			close(done)
-			c.Close()
-		}
-		s.attempts[i].Add(1)
-		select {
-		case <-s.stop:
-			return
-		case <-time.After(stallRedial):
-		}
-	}
+	}, func(error) { s.attempts[i].Add(1) })
 }
 
 // settled reports whether every slot holds a connection or has been
@@ -263,13 +239,10 @@ func (b *bench) fill(ctx context.Context, srv server, pid int, p attackParams, r
 	}
 	b.logf("  %s: stall holds %d; fresh agent %d/%d first try, %.1f ms", srv.name, r.StallHeld, r.FirstTry, r.Tries, r.Agent.Median())
 
-	b.only, b.machinesSet = srv.name, true
-	ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
-	b.only, b.machinesSet = "", false
+	r.FleetOK, r.FleetWall, err = b.fleetOn(ctx, srv.name)
 	if err != nil {
 		return nil, err
 	}
-	r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
 	r.End = serverState(pid)
 	r.StallMost, r.StallRefused = st.most.Load(), st.refused.Load()
 	b.logf("  %s: fleet %v with the stall on; stall most %d, refused %d; %+v", srv.name, r.FleetOK.Runs, r.StallMost, r.StallRefused, r.End)

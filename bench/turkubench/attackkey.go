@@ -105,21 +105,12 @@ func startHostile(addr string, m *machine, maxConns, maxSess int) (*hostile, err
 	return h, nil
 }
 
-func (h *hostile) stopped() bool {
-	select {
-	case <-h.stop:
-		return true
-	default:
-		return false
-	}
-}
-
 // hold keeps one connection and its sessions open, reopening it when the
 // server closes it.
 func (h *hostile) hold(i int) {
 	defer h.wg.Done()
 	d := dialer(keySource)
-	for !h.stopped() {
+	for !closed(h.stop) {
 		h.once(d)
 		h.attempts[i].Add(1)
 		select {
@@ -237,13 +228,7 @@ func (b *bench) holdingKey(ctx context.Context, srv server, pid int, m *machine,
 	if err != nil {
 		return nil, err
 	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			h.end()
-		}
-	}
+	stop := sync.OnceFunc(h.end)
 	defer stop()
 	// Every connection slot has been tried (or all are open); then a
 	// little longer for the sessions of the last ones to start.
@@ -251,13 +236,10 @@ func (b *bench) holdingKey(ctx context.Context, srv server, pid int, m *machine,
 	r.During = serverState(pid)
 	b.logf("  %s: hostile key holds %d connections, %d sessions; %+v", srv.name, h.connsNow.Load(), h.sessNow.Load(), r.During)
 
-	b.only, b.machinesSet = srv.name, true
-	ok, wall, _, err := b.concurrent(ctx, len(b.fleet), portSeed, 1)
-	b.only, b.machinesSet = "", false
+	r.FleetOK, r.FleetWall, err = b.fleetOn(ctx, srv.name)
 	if err != nil {
 		return nil, err
 	}
-	r.FleetOK, r.FleetWall = ok[srv.name], wall[srv.name]
 	r.End = serverState(pid)
 	r.ConnsNow, r.SessionsNow = h.connsNow.Load(), h.sessNow.Load()
 	r.Secs = time.Since(start).Seconds()

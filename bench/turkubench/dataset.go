@@ -21,18 +21,27 @@ var fixedTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 func smallFiles(dir string, n int, seed uint64) (int64, error) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	data := rand.NewChaCha8([32]byte{byte(seed)})
-	buf := make([]byte, 4096)
+	return randomFiles(dir, n, rng, data, 3*1024, 100, func(i int) string {
+		return filepath.Join(fmt.Sprintf("d%02d", i/1000), fmt.Sprintf("d%02d", i/100%10), fmt.Sprintf("f%05d", i))
+	})
+}
+
+// randomFiles writes n files under dir, file i at the relative path
+// name(i) whose directory is made when i%perDir is 0: 1 KiB and
+// rng.IntN(extra+1) bytes more of data each, mtime fixedTime, drawn in
+// this order so that a seed always makes the same tree.
+func randomFiles(dir string, n int, rng *rand.Rand, data *rand.ChaCha8, extra, perDir int, name func(i int) string) (int64, error) {
+	buf := make([]byte, 1024+extra)
 	var total int64
 	for i := range n {
-		sub := filepath.Join(dir, fmt.Sprintf("d%02d", i/1000), fmt.Sprintf("d%02d", i/100%10))
-		if i%100 == 0 {
-			if err := os.MkdirAll(sub, 0o755); err != nil {
+		path := filepath.Join(dir, name(i))
+		if i%perDir == 0 {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return 0, err
 			}
 		}
-		size := 1024 + rng.IntN(3*1024+1)
+		size := 1024 + rng.IntN(extra+1)
 		_, _ = data.Read(buf[:size])
-		path := filepath.Join(sub, fmt.Sprintf("f%05d", i))
 		if err := os.WriteFile(path, buf[:size], 0o644); err != nil {
 			return 0, err
 		}

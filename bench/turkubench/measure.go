@@ -326,7 +326,12 @@ type backupRun struct {
 // cpuWithReaped is the CPU time pid used plus what its reaped children
 // (and theirs, recursively) used: utime, stime, cutime and cstime of
 // /proc/PID/stat.
-func cpuWithReaped(pid int) time.Duration {
+func cpuWithReaped(pid int) time.Duration { return statTicks(pid, 11, 12, 13, 14) }
+
+// statTicks sums the fields of /proc/PID/stat at the given indexes (0 is
+// the field after the command name, the state), in clock ticks, as a
+// duration; 0 when pid is gone.
+func statTicks(pid int, fields ...int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -334,7 +339,7 @@ func cpuWithReaped(pid int) time.Duration {
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	var total int64
-	for _, i := range []int{11, 12, 13, 14} {
+	for _, i := range fields {
 		v, _ := strconv.ParseInt(f[i], 10, 64)
 		total += v
 	}

@@ -491,17 +491,7 @@ func slotWait(stderr string, m *machine, storageDir string) time.Duration {
 }
 
 // cpuOwn is the CPU time pid itself used: utime and stime.
-func cpuOwn(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * clockTick
-}
+func cpuOwn(pid int) time.Duration { return statTicks(pid, 11, 12) }
 
 // daemonLog is the end of an agent's rsync daemon log, for a failure.
 func daemonLog(dir string) string {
@@ -629,27 +619,9 @@ func makeNightTrees(dir string, ms []*machine) ([]*nightAgent, int64, error) {
 func variedFiles(dir string, n int, seed uint64) (int64, error) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	data := rand.NewChaCha8([32]byte{byte(seed), 2})
-	buf := make([]byte, 6<<10)
-	var total int64
-	for i := range n {
-		sub := filepath.Join(dir, fmt.Sprintf("d%02d", i/30))
-		if i%30 == 0 {
-			if err := os.MkdirAll(sub, 0o755); err != nil {
-				return 0, err
-			}
-		}
-		size := 1024 + rng.IntN(5*1024+1)
-		_, _ = data.Read(buf[:size])
-		path := filepath.Join(sub, fmt.Sprintf("f%04d", i))
-		if err := os.WriteFile(path, buf[:size], 0o644); err != nil {
-			return 0, err
-		}
-		if err := os.Chtimes(path, fixedTime, fixedTime); err != nil {
-			return 0, err
-		}
-		total += int64(size)
-	}
-	return total, fixTimes(dir)
+	return randomFiles(dir, n, rng, data, 5*1024, 30, func(i int) string {
+		return filepath.Join(fmt.Sprintf("d%02d", i/30), fmt.Sprintf("f%04d", i))
+	})
 }
 
 // linkTree makes dst a copy of src's directories with every file a hard

@@ -281,6 +281,34 @@ func yesNo(n *nightSide) string {
 
 func kib(v int64) float64 { return float64(v) / 1024 }
 
+// attackRows returns a writer of table rows to b with a cell for ours and
+// one for OpenSSH of m, each f of the side's result, "-" for a side not run.
+func attackRows(b *strings.Builder, m map[string]*attackResult) func(name string, f func(r *attackResult) string) {
+	o, s := m["ours"], m["openssh"]
+	return func(name string, f func(r *attackResult) string) {
+		cell := func(r *attackResult) string {
+			if r == nil {
+				return "-"
+			}
+			return f(r)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", name, cell(o), cell(s))
+	}
+}
+
+// medianRange is st as "median unit [min-max]", "-" without runs.
+func medianRange(st *stat) string {
+	if st == nil || len(st.Runs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f %s [%.1f-%.1f]", st.Median(), st.Unit, st.Min(), st.Max())
+}
+
+// procSummary is a server's processes, memory and descriptors in one cell.
+func procSummary(p procState) string {
+	return fmt.Sprintf("%d procs, RSS %.1f MiB, PSS %.1f MiB, %d fds", p.Procs, kib(p.RSSKiB), kib(p.PSSKiB), p.FDs)
+}
+
 // attackReport renders (g), the open-internet scenario, side by side.
 func attackReport(m map[string]*attackResult) string {
 	var b strings.Builder
@@ -288,23 +316,9 @@ func attackReport(m map[string]*attackResult) string {
 		floodConns, floodSource, probeSource, probeWorkers, probeKeys)
 	fmt.Fprintf(&b, "| | ours | OpenSSH |\n|---|---|---|\n")
 	o, s := m["ours"], m["openssh"]
-	row := func(name string, f func(r *attackResult) string) {
-		cell := func(r *attackResult) string {
-			if r == nil {
-				return "-"
-			}
-			return f(r)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, cell(o), cell(s))
-	}
-	med := func(st *stat) string {
-		if st == nil || len(st.Runs) == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.1f %s [%.1f-%.1f]", st.Median(), st.Unit, st.Min(), st.Max())
-	}
-	row("agent round trip, quiet", func(r *attackResult) string { return med(r.Quiet) })
-	row("agent round trip, under attack", func(r *attackResult) string { return med(r.Attacked) })
+	row := attackRows(&b, m)
+	row("agent round trip, quiet", func(r *attackResult) string { return medianRange(r.Quiet) })
+	row("agent round trip, under attack", func(r *attackResult) string { return medianRange(r.Attacked) })
 	row("... attacked/quiet", func(r *attackResult) string {
 		if len(r.Attacked.Runs) == 0 || r.Quiet.Median() == 0 {
 			return "-"
@@ -324,12 +338,9 @@ func attackReport(m map[string]*attackResult) string {
 		}
 		return fmt.Sprintf("%.0f of 50 in %.1f s", r.FleetOK.Runs[0], r.FleetWall.Runs[0])
 	})
-	state := func(p procState) string {
-		return fmt.Sprintf("%d procs, RSS %.1f MiB, PSS %.1f MiB, %d fds", p.Procs, kib(p.RSSKiB), kib(p.PSSKiB), p.FDs)
-	}
-	row("server before the attack", func(r *attackResult) string { return state(r.Before) })
-	row("server after the attacked round trips", func(r *attackResult) string { return state(r.During) })
-	row("server after the 50 agents, attack on", func(r *attackResult) string { return state(r.After) })
+	row("server before the attack", func(r *attackResult) string { return procSummary(r.Before) })
+	row("server after the attacked round trips", func(r *attackResult) string { return procSummary(r.During) })
+	row("server after the 50 agents, attack on", func(r *attackResult) string { return procSummary(r.After) })
 	row("flood: connections open at the end; answered with any bytes (total)", func(r *attackResult) string {
 		return fmt.Sprintf("%d; %d", r.FloodHeld, r.FloodBanner)
 	})

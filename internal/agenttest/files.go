@@ -3,6 +3,7 @@ package agenttest
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -31,4 +32,15 @@ func Script(t testing.TB, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Inode returns the inode number of path itself (a link is not
+// followed), for tests that check which files are hard links of which.
+func Inode(t testing.TB, path string) uint64 {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
 }
