@@ -10,6 +10,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/registry"
 )
 
@@ -40,14 +41,14 @@ func completeMachineSource(g *globals, withSnapshot bool) cobra.CompletionFunc {
 				}
 			}
 		case 1:
-			if _, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg)); err == nil {
+			if _, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], daemon.RegisteredMachines(cfg)); err == nil {
 				out, _ = backup.ListSources(dir)
 			}
 		case 2:
 			if !withSnapshot {
 				return nil, none
 			}
-			if _, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg)); err == nil {
+			if _, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], daemon.RegisteredMachines(cfg)); err == nil {
 				snaps, _ := backup.ListSnapshots(dir, args[1], cfg.Location)
 				out = append(out, "latest")
 				for _, s := range snaps {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -46,7 +47,7 @@ and the command exits 1.`,
 			cfg.WriteOrigins(g.stderr)
 			// The volumes as serve would find them; nothing is written.
 			var errs []error
-			for _, h := range checkVolumes(log, cfg.VarDir, cfg.Volumes, false) {
+			for _, h := range daemon.CheckVolumes(log, cfg.VarDir, cfg.Volumes, false) {
 				errs = append(errs, fmt.Errorf("volumes.%s.path: %w", h.Volume, h.Err()))
 			}
 			return errors.Join(errs...)

@@ -15,8 +15,6 @@ import (
 	"github.com/turku-backup/turku-storage/daemon"
 )
 
-func coordinatorDBPath(cfg *config.Config) string { return daemon.CoordinatorDBPath(cfg) }
-
 // newCoordinatorCmds are the built-in coordinator's administration:
 // machines, sources, auth and coordinator export.
 func newCoordinatorCmds(g *globals) []*cobra.Command {
@@ -32,7 +30,7 @@ func storeCmd(g *globals, use, short string, args cobra.PositionalArgs, fn func(
 			if !cfg.EmbeddedCoordinator() {
 				return notEmbedded(cmd, cfg.APIURL)
 			}
-			s, err := coordinator.OpenExistingStore(cmd.Context(), coordinatorDBPath(cfg), coordinator.StoreOptions{Logger: g.commandLogger(log)})
+			s, err := coordinator.OpenExistingStore(cmd.Context(), daemon.CoordinatorDBPath(cfg), coordinator.StoreOptions{Logger: g.commandLogger(log)})
 			if err != nil {
 				return err
 			}

@@ -89,7 +89,7 @@ func TestStatusShowsDraining(t *testing.T) {
 	table := func() string {
 		t.Helper()
 		var b strings.Builder
-		if err := printStatus(&b, statusJSON(t, s), true); err != nil {
+		if err := statusJSON(t, s).WriteText(&b, true); err != nil {
 			t.Fatal(err)
 		}
 		return b.String()

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/history"
 )
 
@@ -34,11 +35,11 @@ MACHINE is a UUID, an ENV-SERVICE-UNIT name or a unit name.`,
 			if err != nil {
 				return err
 			}
-			store := history.New(historyDir(cfg))
+			store := history.New(daemon.HistoryDir(cfg))
 			q := history.Query{Failed: failedOnly, Limit: limit}
 			if len(args) > 0 {
 				q.Machine, err = store.FindMachine(args[0], func(name string) (string, error) {
-					uuid, _, err := backup.ResolveMachine(cfg.VarDir, name, registeredMachines(cfg))
+					uuid, _, err := backup.ResolveMachine(cfg.VarDir, name, daemon.RegisteredMachines(cfg))
 					return uuid, err
 				})
 				if err != nil {

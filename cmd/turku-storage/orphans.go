@@ -14,6 +14,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 )
 
 func newOrphansCmd(g *globals) *cobra.Command {
@@ -80,7 +81,7 @@ Without a terminal and without --yes it refuses.`,
 var errNotConfirmed = errors.New("not confirmed; nothing deleted")
 
 func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
-	uuid, _, err := backup.ResolveMachine(cfg.VarDir, name, registeredMachines(cfg))
+	uuid, _, err := backup.ResolveMachine(cfg.VarDir, name, daemon.RegisteredMachines(cfg))
 	if err != nil {
 		return err
 	}
@@ -88,8 +89,8 @@ func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
 	if !yes {
 		confirm = func(what string) error { return confirmPurge(g, uuid, what) }
 	}
-	p, err := backup.Purge(backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: backupVolumes(cfg.Volumes),
-		Assigned: registeredMachines(cfg)}, uuid, confirm)
+	p, err := backup.Purge(backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: daemon.BackupVolumes(cfg.Volumes),
+		Assigned: daemon.RegisteredMachines(cfg)}, uuid, confirm)
 	if err != nil {
 		return err
 	}

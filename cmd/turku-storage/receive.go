@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/transfer"
 )
 
@@ -33,7 +35,7 @@ writing the data back to the kernel; --sync flushes the volume's
 filesystem first, at the cost of waiting for everything dirty on it.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
-			m, err := (&wiring{cfg: cfg, log: log}).machines()
+			m, err := backup.NewMachines(daemon.Offline(cfg, log).BackupOptions())
 			if err != nil {
 				return err
 			}

@@ -88,7 +88,7 @@ func TestStatusAfterReload(t *testing.T) {
 		t.Errorf("after a refused reload: status shows %d slots, want the 3 in force", st.MaxConcurrentBackups)
 	}
 	var b strings.Builder
-	if err := printStatus(&b, st, true); err != nil {
+	if err := st.WriteText(&b, true); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "BACKUPS RUNNING (0 of 3 slots)") {

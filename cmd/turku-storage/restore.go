@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/restore"
 )
 
@@ -68,7 +69,7 @@ user or password; 5 rsync failed otherwise.`,
 // restore's exit statuses.
 func runRestore(ctx context.Context, g *globals, cfg *config.Config, o restore.Options) error {
 	o.VarDir, o.Location, o.ControlSocket, o.RsyncCommand = cfg.VarDir, cfg.Location, cfg.ControlSocket, cfg.RsyncCommand
-	o.Registered, o.Stdin, o.Stdout, o.Stderr, o.Terminal = registeredMachines(cfg), os.Stdin, g.stdout, g.stderr, isTerminal(g.stderr)
+	o.Registered, o.Stdin, o.Stdout, o.Stderr, o.Terminal = daemon.RegisteredMachines(cfg), os.Stdin, g.stdout, g.stderr, isTerminal(g.stderr)
 	err := restore.Run(ctx, o)
 	var ns *restore.NoSessionError
 	var pe *restore.PushError

@@ -8,6 +8,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/transfer"
 )
 
@@ -36,11 +37,11 @@ another unit").`,
 			return completeMachineSource(g, false)(cmd, args, toComplete)
 		},
 		RunE: g.withConfig(func(cmd *cobra.Command, args []string, log *slog.Logger, cfg *config.Config) error {
-			uuid, _, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
+			uuid, _, err := backup.ResolveMachine(cfg.VarDir, args[0], daemon.RegisteredMachines(cfg))
 			if err != nil {
 				return err
 			}
-			m, err := (&wiring{cfg: cfg, log: log}).machines()
+			m, err := backup.NewMachines(daemon.Offline(cfg, log).BackupOptions())
 			if err != nil {
 				return err
 			}
@@ -65,7 +66,3 @@ another unit").`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the stream to `FILE` (created when complete) instead of standard output")
 	return cmd
 }
-
-// machines is this unit's machines (locks, placement, links) without a
-// coordinator: what send and receive need.
-func (w *wiring) machines() (*backup.Machines, error) { return backup.NewMachines(w.backupOptions()) }

@@ -56,8 +56,3 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
-
-// printStatus writes st as the tables a person reads (control.Status.WriteText).
-func printStatus(w io.Writer, st *control.Status, builtIn bool) error {
-	return st.WriteText(w, builtIn)
-}
