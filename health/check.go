@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -47,6 +49,8 @@ type Options struct {
 	// WARNING, when its last success (or first attempt) is older.
 	MaxAge, WarnAge time.Duration
 	Now             time.Time
+	// Log gets the snapshot index's lines (backup.IndexOptions).
+	Log *slog.Logger
 }
 
 // Result is what Check found: a plugin's state, the summary of its first
@@ -60,14 +64,27 @@ type Result struct {
 
 func (r *Result) raise(state int) { r.State = max(r.State, state) }
 
+// Write prints r as a Nagios plugin's output: the state, summary and
+// perfdata on the first line, then a line per problem.
+func (r Result) Write(w io.Writer) {
+	fmt.Fprintf(w, "TURKU-STORAGE %s - %s | %s\n", StateNames[r.State], strings.Join(r.Summary, "; "), strings.Join(r.Perfdata, " "))
+	for _, d := range r.Details {
+		fmt.Fprintln(w, d)
+	}
+}
+
 // Check rates every source on disk and in the history, every machine
 // assigned here and every volume; it fails only when the machines
 // directory cannot be read (the plugin's UNKNOWN).
 func Check(ctx context.Context, o Options) (Result, error) {
 	var r Result
-	machines, err := backup.Inventory(ctx, o.VarDir, o.Location)
+	summaries, err := backup.Summaries(ctx, o.VarDir, backup.IndexOptions{Location: o.Location, Log: o.Log})
 	if err != nil {
 		return r, fmt.Errorf("read machines: %w", err)
+	}
+	machines := make([]backup.MachineOnDisk, len(summaries))
+	for i, m := range summaries {
+		machines[i] = m.MachineOnDisk
 	}
 	c := sourceCheck{r: &r, maxAge: o.MaxAge, warnAge: o.WarnAge, now: o.Now}
 	hist := history.New(filepath.Join(o.VarDir, history.DirName))

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -18,9 +17,10 @@ func newCheckCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that every source was backed up recently (Nagios plugin)",
-		Long: `Reads the snapshots on disk (VAR_DIR/machines), the backup history
-(VAR_DIR/history) and the volumes, and prints one Nagios plugin line with
-perfdata, then one line per problem:
+		Long: `Reads the snapshots on disk (VAR_DIR/machines, through the snapshot
+index: see snapshots), the backup history (VAR_DIR/history) and the
+volumes, and prints one Nagios plugin line with perfdata, then one line
+per problem:
 
   CRITICAL (exit 2)  a source had no successful backup within --max-age of
                      its last success or, if it never succeeded, of its
@@ -57,9 +57,9 @@ that do not scrape /metrics can call it.`,
 				r, err = health.Check(cmd.Context(), health.Options{VarDir: cfg.VarDir, Location: cfg.Location,
 					Volumes: backup.VolumeStatus(cfg.VarDir, backupVolumes(cfg.Volumes)), SpooledReports: backup.SpooledReports(cfg.VarDir),
 					Orphans: orphanedSince(cfg), OrphanWarnAfter: cfg.OrphanWarnAfter,
-					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now()})
+					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now(), Log: log})
 				if err == nil {
-					printCheck(g.stdout, r)
+					r.Write(g.stdout)
 					if r.State == health.OK {
 						return nil
 					}
@@ -73,13 +73,4 @@ that do not scrape /metrics can call it.`,
 	cmd.Flags().DurationVar(&maxAge, "max-age", 48*time.Hour, "CRITICAL when a source's newest snapshot is older")
 	cmd.Flags().DurationVar(&warnAge, "warn-age", 0, "WARNING when a source's newest snapshot is older (0: no warning level)")
 	return cmd
-}
-
-// printCheck writes r as a Nagios plugin's output: the state, summary and
-// perfdata on the first line, then a line per problem.
-func printCheck(w io.Writer, r health.Result) {
-	fmt.Fprintf(w, "TURKU-STORAGE %s - %s | %s\n", health.StateNames[r.State], strings.Join(r.Summary, "; "), strings.Join(r.Perfdata, " "))
-	for _, d := range r.Details {
-		fmt.Fprintln(w, d)
-	}
 }

@@ -42,3 +42,25 @@ func When(t time.Time) string {
 	}
 	return t.Local().Format(time.RFC3339)
 }
+
+// Size is a byte count for people: 1023 B, 1.5 KiB, 2.0 GiB.
+func Size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Dash is s, or "-" for an empty s (an empty cell in a table).
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
