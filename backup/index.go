@@ -1,8 +1,8 @@
 package backup
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,7 +23,7 @@ import (
 // machine and snapshot directories it read them from. It is a cache: any
 // directory whose stamp differs is read again, and a missing, unreadable
 // or older index is rebuilt from the disk.
-const IndexFile = "snapshots-index.json"
+const IndexFile = "snapshots.index"
 
 // indexFormat is the index's format; an index of another is rebuilt.
 const indexFormat = 1
@@ -37,45 +37,45 @@ const racyWindow = 2 * time.Second
 // dirStamp is what a directory is compared by (stampOf); the zero stamp
 // matches no directory.
 type dirStamp struct {
-	Mtime int64  `json:"m"`
-	Ctime int64  `json:"c"`
-	Ino   uint64 `json:"i,omitempty"`
+	Mtime int64
+	Ctime int64
+	Ino   uint64
 }
 
 // snapIndex is IndexFile's content.
 type snapIndex struct {
-	Format int `json:"format"`
+	Format int
 	// Location is the zone snapshot names were read in; another zone
 	// gives other finish times, so the index is rebuilt.
-	Location string `json:"location"`
+	Location string
 	// Machines are keyed by machine directory.
-	Machines map[string]*indexMachine `json:"machines"`
+	Machines map[string]*indexMachine
 }
 
 type indexMachine struct {
-	Stamp   dirStamp                `json:"stamp"`
-	Sources map[string]*indexSource `json:"sources"`
+	Stamp   dirStamp
+	Sources map[string]*indexSource
 }
 
 type indexSource struct {
 	// HasDir reports that the source has a snapshot directory, whose
 	// stamp is Stamp; without one it has no snapshots (mode "none").
-	HasDir    bool        `json:"has_dir"`
-	Stamp     dirStamp    `json:"stamp"`
-	Latest    string      `json:"latest,omitempty"`
-	Snapshots []indexSnap `json:"snapshots"`
+	HasDir    bool
+	Stamp     dirStamp
+	Latest    string
+	Snapshots []indexSnap
 	// Usage is the usage ledger's bytes, -1 without one; UsageErr why
 	// the ledger could not be read (the entry is then not kept).
-	Usage    int64  `json:"usage"`
-	UsageErr string `json:"usage_err,omitempty"`
+	Usage    int64
+	UsageErr string
 }
 
 // indexSnap is a snapshot: its directory, its name when the .json records
 // another, its finish time in Unix nanoseconds.
 type indexSnap struct {
-	Dir    string `json:"d"`
-	Name   string `json:"n,omitempty"`
-	Finish int64  `json:"f"`
+	Dir    string
+	Name   string
+	Finish int64
 }
 
 // IndexOptions say how Summaries lists.
@@ -91,14 +91,33 @@ type IndexOptions struct {
 	Now func() time.Time
 }
 
-// MachineSummary is a machine as Summaries lists it: its sources'
-// snapshots carry Name, Path, SyncFinish and Latest only (no base, no
-// transfer figures), and Usage is what MachineUsage would return, its
-// error in UsageErr.
+// MachineSummary is a machine as Summaries lists it: Inventory's
+// MachineOnDisk with each source's count and newest snapshot instead of
+// all of them, and its usage as MachineUsage would return it (its error
+// in UsageErr).
 type MachineSummary struct {
-	MachineOnDisk
+	UUID  string
+	Dir   string
+	Names []string
+	// Sources are sorted by name.
+	Sources []SourceSummary
+	// Err is why the machine directory could not be read; Sources then
+	// holds those read before it.
+	Err      error
 	Usage    SnapshotUsage
 	UsageErr error
+}
+
+// SourceSummary is one source of a MachineSummary.
+type SourceSummary struct {
+	Name string
+	// Count is how many snapshots it has; Newest the one that finished
+	// last (nil: none), with its Name, Path, SyncFinish and Latest only.
+	Count  int
+	Newest *Snapshot
+	// Snapshots are all of them, oldest first, only in an Overview with
+	// Snapshots (read from every .json).
+	Snapshots []Snapshot
 }
 
 // Summaries lists every machine as Inventory does, and each one's usage
@@ -158,8 +177,7 @@ func loadIndex(path string, loc *time.Location, rescan bool, log *slog.Logger) (
 		return empty, true
 	}
 	if err == nil {
-		idx = &snapIndex{}
-		err = json.Unmarshal(data, idx)
+		idx, err = decodeIndex(data)
 	}
 	switch {
 	case err != nil:
@@ -179,10 +197,7 @@ func loadIndex(path string, loc *time.Location, rescan bool, log *slog.Logger) (
 // saveIndex replaces the index at path, creating VAR_DIR/history if
 // needed.
 func saveIndex(path string, idx *snapIndex) error {
-	data, err := json.Marshal(idx)
-	if err != nil {
-		return err
-	}
+	data := idx.encode()
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}
@@ -209,13 +224,17 @@ func (r *indexRead) keep(s dirStamp) dirStamp {
 
 // machine lists one machine, from the index as far as its stamps allow.
 func (r *indexRead) machine(uuid string, l MachineLink) MachineSummary {
-	m := MachineSummary{MachineOnDisk: MachineOnDisk{UUID: uuid, Dir: l.Dir, Names: l.Names}}
+	m := MachineSummary{UUID: uuid, Dir: l.Dir, Names: l.Names}
 	prev := r.old.Machines[l.Dir]
 	fi, err := os.Stat(l.Dir)
 	if err != nil || !fi.IsDir() {
 		// Read it as Inventory does, for the same error.
 		r.changed = r.changed || prev != nil
-		m.Sources, m.Err = sourcesOnDisk(l.Dir, r.loc)
+		var sources []SourceOnDisk
+		sources, m.Err = sourcesOnDisk(l.Dir, r.loc)
+		for _, src := range sources {
+			m.Sources = append(m.Sources, summary(src, false))
+		}
 		return m
 	}
 	stamp := stampOf(fi)
@@ -233,13 +252,13 @@ func (r *indexRead) machine(uuid string, l MachineLink) MachineSummary {
 		r.changed = true
 	}
 	m.Usage = SnapshotUsage{Known: true, Sources: map[string]int64{}}
-	m.Sources = make([]SourceOnDisk, 0, len(names))
+	m.Sources = make([]SourceSummary, 0, len(names))
 	for _, name := range names {
 		var ps *indexSource
 		if prev != nil {
 			ps = prev.Sources[name]
 		}
-		is, snaps, err := r.source(l.Dir, name, ps, same)
+		is, err := r.source(l.Dir, name, ps, same)
 		if err != nil {
 			// As Inventory: the sources before it, and the error.
 			r.changed = true
@@ -247,7 +266,7 @@ func (r *indexRead) machine(uuid string, l MachineLink) MachineSummary {
 			m.Usage = SnapshotUsage{}
 			return m
 		}
-		m.Sources = append(m.Sources, SourceOnDisk{Name: name, Snapshots: snaps})
+		m.Sources = append(m.Sources, is.summary(name, snapshotsDir(l.Dir, name), r.loc))
 		im.Sources[name] = is
 		m.addUsage(name, is)
 	}
@@ -275,17 +294,17 @@ func (m *MachineSummary) addUsage(source string, is *indexSource) {
 // prev (nil: none) if its snapshot directory did not change, else from
 // the disk. sameMachine reports that the machine directory did not
 // change either: a source that had no snapshot directory still has none.
-func (r *indexRead) source(dir, name string, prev *indexSource, sameMachine bool) (*indexSource, []Snapshot, error) {
+func (r *indexRead) source(dir, name string, prev *indexSource, sameMachine bool) (*indexSource, error) {
 	sd := snapshotsDir(dir, name)
 	if sameMachine && prev != nil && !prev.HasDir {
-		return prev, nil, nil
+		return prev, nil
 	}
 	fi, err := os.Stat(sd)
 	if errors.Is(err, fs.ErrNotExist) {
 		if prev == nil || prev.HasDir {
 			r.changed = true
 		}
-		return &indexSource{Usage: -1}, nil, nil
+		return &indexSource{Usage: -1}, nil
 	}
 	if err != nil || !fi.IsDir() {
 		// Not a directory one can list: the error ListSnapshots gives.
@@ -293,21 +312,21 @@ func (r *indexRead) source(dir, name string, prev *indexSource, sameMachine bool
 		if err == nil {
 			err = fmt.Errorf("list snapshots of %s: %s is not a directory", name, sd)
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	stamp := stampOf(fi)
 	if prev != nil && prev.HasDir && stamp == prev.Stamp {
-		return prev, prev.snapshots(sd, r.loc), nil
+		return prev, nil
 	}
 	r.changed = true
 	is, err := r.readSource(sd, name, prev)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if is.UsageErr == "" {
 		is.Stamp = r.keep(stamp)
 	}
-	return is, is.snapshots(sd, r.loc), nil
+	return is, nil
 }
 
 // readSource lists the snapshot directory sd of source as ListSnapshots
@@ -350,21 +369,31 @@ func (r *indexRead) readSource(sd, source string, prev *indexSource) (*indexSour
 	return is, nil
 }
 
-// snapshots turns the entry back into the snapshots of sd, oldest first.
-func (is *indexSource) snapshots(sd string, loc *time.Location) []Snapshot {
-	if len(is.Snapshots) == 0 {
-		return nil
+// summary is the entry as the SourceSummary of source, whose snapshot
+// directory is sd: the newest snapshot is the one that finished last,
+// of two at the same time the one whose directory sorts last (newest).
+func (is *indexSource) summary(source, sd string, loc *time.Location) SourceSummary {
+	ss := SourceSummary{Name: source, Count: len(is.Snapshots)}
+	if ss.Count == 0 {
+		return ss
 	}
-	out := make([]Snapshot, 0, len(is.Snapshots))
-	for _, s := range is.Snapshots {
-		name := s.Dir
-		if s.Name != "" {
-			name = s.Name
+	n := is.Snapshots[0]
+	for _, s := range is.Snapshots[1:] {
+		if s.Finish > n.Finish || (s.Finish == n.Finish && s.Dir > n.Dir) {
+			n = s
 		}
-		out = append(out, Snapshot{Name: name, Path: filepath.Join(sd, s.Dir), SyncFinish: time.Unix(0, s.Finish).In(loc), Latest: s.Dir == is.Latest})
 	}
-	sortSnapshots(out)
-	return out
+	ss.Newest = &Snapshot{Name: cmp.Or(n.Name, n.Dir), Path: filepath.Join(sd, n.Dir), SyncFinish: time.Unix(0, n.Finish).In(loc), Latest: n.Dir == is.Latest}
+	return ss
+}
+
+// summary is src as a SourceSummary, with all its snapshots if all.
+func summary(src SourceOnDisk, all bool) SourceSummary {
+	ss := SourceSummary{Name: src.Name, Count: len(src.Snapshots), Newest: src.Newest()}
+	if all {
+		ss.Snapshots = src.Snapshots
+	}
+	return ss
 }
 
 // nameIfNot returns name, or "" when it is the directory's name dir.

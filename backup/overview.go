@@ -113,10 +113,14 @@ func Overview(ctx context.Context, varDir string, o OverviewOptions) ([]MachineO
 		}
 		machines = make([]MachineSummary, len(inv))
 		for i, m := range inv {
-			machines[i].MachineOnDisk = m
-			if m.Err == nil {
-				machines[i].Usage, machines[i].UsageErr = MachineUsage(m.Dir)
+			ms := MachineSummary{UUID: m.UUID, Dir: m.Dir, Names: m.Names, Err: m.Err}
+			for _, src := range m.Sources {
+				ms.Sources = append(ms.Sources, summary(src, true))
 			}
+			if m.Err == nil {
+				ms.Usage, ms.UsageErr = MachineUsage(m.Dir)
+			}
+			machines[i] = ms
 		}
 	} else {
 		var err error
@@ -173,14 +177,14 @@ func (m MachineSummary) overview(entries bool) MachineOverview {
 	}
 	mo.UsageBytes, mo.UsageKnown = usage.Bytes, usage.Known
 	for _, src := range m.Sources {
-		so := SourceOverview{Name: src.Name, Count: len(src.Snapshots)}
+		so := SourceOverview{Name: src.Name, Count: src.Count}
 		if entries {
 			so.Snapshots = Entries(src.Snapshots)
 		}
 		if b, ok := usage.Sources[src.Name]; ok && b >= 0 {
 			so.UsageBytes = &b
 		}
-		if n := src.Newest(); n != nil {
+		if n := src.Newest; n != nil {
 			so.Latest = n.Name
 			so.Finished = &n.SyncFinish
 		}

@@ -78,13 +78,9 @@ func (r Result) Write(w io.Writer) {
 // directory cannot be read (the plugin's UNKNOWN).
 func Check(ctx context.Context, o Options) (Result, error) {
 	var r Result
-	summaries, err := backup.Summaries(ctx, o.VarDir, backup.IndexOptions{Location: o.Location, Log: o.Log})
+	machines, err := backup.Summaries(ctx, o.VarDir, backup.IndexOptions{Location: o.Location, Log: o.Log})
 	if err != nil {
 		return r, fmt.Errorf("read machines: %w", err)
-	}
-	machines := make([]backup.MachineOnDisk, len(summaries))
-	for i, m := range summaries {
-		machines[i] = m.MachineOnDisk
 	}
 	c := sourceCheck{r: &r, maxAge: o.MaxAge, warnAge: o.WarnAge, now: o.Now}
 	hist := history.New(filepath.Join(o.VarDir, history.DirName))
@@ -121,7 +117,7 @@ func Check(ctx context.Context, o Options) (Result, error) {
 // with a history but no directory (every attempt failed before
 // placement) still assigned here, then those assigned here that never
 // did anything at all. It returns how many it rated.
-func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[string]map[string]history.Attempt,
+func (c *sourceCheck) machines(machines []backup.MachineSummary, latest map[string]map[string]history.Attempt,
 	assigned map[string]history.Assignment, assignedKnown bool, oc *orphanCheck) int {
 	seen := map[string]bool{}
 	for _, m := range machines {
@@ -142,7 +138,7 @@ func (c *sourceCheck) machines(machines []backup.MachineOnDisk, latest map[strin
 		for _, s := range m.Sources {
 			rec, ok := recs[s.Name]
 			delete(recs, s.Name)
-			c.source(who, s.Name, s.Newest(), rec, ok)
+			c.source(who, s.Name, s.Newest, rec, ok)
 		}
 		for _, name := range slices.Sorted(maps.Keys(recs)) {
 			c.source(who, name, nil, recs[name], true)
