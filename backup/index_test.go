@@ -236,7 +236,7 @@ func TestSummariesAgainstWalk(t *testing.T) {
 	newest := snapshotName("etc", u.t0.Add(48*time.Hour), "ab12")
 	moved := u.t0.Add(50 * time.Hour)
 	u.write(filepath.Join(etc, newest+".json"), string(encodeInfo(newest, "", moved, moved, nil)))
-	if got, _ := u.summaries(false); !got[0].Sources[1].Finish.Equal(u.t0.Add(48*time.Hour+7*time.Minute)) {
+	if got, _ := u.summaries(false); !got[0].Sources[1].Finish.Equal(u.t0.Add(48*time.Hour + 7*time.Minute)) {
 		t.Errorf("a listing from the index read the rewritten .json: %v", got[0].Sources[1].Finish)
 	}
 	if got, _ := u.summaries(true); !got[0].Sources[1].Finish.Equal(moved) {
