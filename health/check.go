@@ -239,8 +239,18 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		what = fmt.Sprintf("newest snapshot %s finished %%s ago", snap.Name)
 	}
 	if ok && rec.LastSuccess.After(lastSuccess) {
-		lastSuccess = rec.LastSuccess
-		what = "last successful backup finished %s ago"
+		if gone := rec.Success && rec.Snapshot != "" && (snap == nil || snap.Name != rec.Snapshot); gone {
+			// Its last backup's snapshot was deleted (by hand: retention
+			// keeps the newest): that backup is no backup any more.
+			if snap == nil {
+				c.goneLine(who, name, rec.Snapshot)
+				return
+			}
+			what += fmt.Sprintf(" (the last successful backup's, %s, is no longer on disk)", rec.Snapshot)
+		} else {
+			lastSuccess = rec.LastSuccess
+			what = "last successful backup finished %s ago"
+		}
 	}
 	var firstSeen time.Time
 	if ok {
@@ -276,6 +286,16 @@ func (c *sourceCheck) source(who, name string, snap *backup.Snapshot, rec histor
 		c.r.raise(Warning)
 		c.r.Details = append(c.r.Details, "WARNING: "+line)
 	}
+}
+
+// goneLine rates a source whose last successful backup made snapshot,
+// which is no longer on disk, and which has no other: CRITICAL, whatever
+// the history's times say.
+func (c *sourceCheck) goneLine(who, name, snapshot string) {
+	c.checked++
+	c.stale++
+	c.r.raise(Critical)
+	c.r.Details = append(c.r.Details, fmt.Sprintf("CRITICAL: %s %s: no snapshot on disk; that of its last successful backup, %s, was deleted", who, name, snapshot))
 }
 
 // rule is the staleness rule check shares with the dashboard.
