@@ -2,13 +2,10 @@ package backup
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -209,7 +206,7 @@ func TestSummariesAgainstWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.machine(idxD, "")
-	before := indexTree(t, u.vol)
+	before := listTree(t, u.vol)
 
 	check := func(step string) {
 		t.Helper()
@@ -225,7 +222,7 @@ func TestSummariesAgainstWalk(t *testing.T) {
 	if _, err := os.Stat(u.indexPath()); err != nil {
 		t.Fatalf("no index written: %v", err)
 	}
-	if diff := cmp.Diff(before, indexTree(t, u.vol)); diff != "" {
+	if diff := cmp.Diff(before, listTree(t, u.vol)); diff != "" {
 		t.Errorf("Summaries changed the volume (-before +after):\n%s", diff)
 	}
 	check("index up to date")
@@ -305,7 +302,7 @@ func TestSummariesBadIndex(t *testing.T) {
 			if err != nil || x.Format != indexFormat || len(x.Machines) != 1 {
 				t.Errorf("index written: %v, %+v", err, x)
 			}
-			if files := indexTree(t, filepath.Dir(u.indexPath())); !cmp.Equal(files, []string{IndexFile}) {
+			if files := listTree(t, filepath.Dir(u.indexPath())); !cmp.Equal(files, []string{IndexFile}) {
 				t.Errorf("history holds %q, want the index alone", files)
 			}
 			if _, log := u.summaries(false); log != "" {
@@ -375,24 +372,4 @@ func TestIndexEncoding(t *testing.T) {
 	if diff := cmp.Diff(x, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-}
-
-// indexTree lists the paths under dir, relative to it.
-func indexTree(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != dir {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, syscall.ENOENT) {
-		t.Fatal(err)
-	}
-	return out
 }
