@@ -25,8 +25,10 @@ per problem:
   CRITICAL (exit 2)  a source had no successful backup within --max-age of
                      its last success or, if it never succeeded, of its
                      first attempt (named with its last error and the
-                     failures in a row); a machine assigned here longer
-                     than --max-age ago never backed up at all; a volume
+                     failures in a row), or its last successful backup's
+                     snapshot was deleted and none is left; a machine
+                     assigned here longer than --max-age ago never backed
+                     up at all; a volume
                      is missing, not mounted or read-only; or a volume is
                      filled above its max_usage_pct or has more inodes
                      used than its max_inode_usage_pct (the disk guard: no
@@ -40,8 +42,8 @@ per problem:
                      are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
 
-It runs without serve and changes nothing, so cron and monitoring systems
-that do not scrape /metrics can call it.`,
+It runs without serve and changes nothing but the snapshot index, so
+cron and monitoring systems that do not scrape /metrics can call it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if maxAge <= 0 || warnAge < 0 || (warnAge > 0 && warnAge >= maxAge) {
