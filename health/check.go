@@ -78,14 +78,26 @@ func (r Result) Write(w io.Writer) {
 // directory cannot be read (the plugin's UNKNOWN).
 func Check(ctx context.Context, o Options) (Result, error) {
 	var r Result
+	hist := history.New(filepath.Join(o.VarDir, history.DirName))
+	// The history is read while the disk is: neither waits for the
+	// other, and on two cores they take about half the time.
+	type latestRead struct {
+		latest map[string]map[string]history.Attempt
+		err    error
+	}
+	histc := make(chan latestRead, 1)
+	go func() {
+		latest, err := hist.Latest()
+		histc <- latestRead{latest, err}
+	}()
 	machines, err := backup.Summaries(ctx, o.VarDir, backup.IndexOptions{Location: o.Location, Log: o.Log})
+	h := <-histc
 	if err != nil {
 		return r, fmt.Errorf("read machines: %w", err)
 	}
 	c := sourceCheck{r: &r, maxAge: o.MaxAge, warnAge: o.WarnAge, now: o.Now}
-	hist := history.New(filepath.Join(o.VarDir, history.DirName))
-	latest, err := hist.Latest()
-	if err != nil {
+	latest := h.latest
+	if err := h.err; err != nil {
 		r.raise(Warning)
 		r.Details = append(r.Details, fmt.Sprintf("WARNING: backup history: %v", err))
 	}
