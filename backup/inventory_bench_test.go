@@ -58,10 +58,15 @@ func inventoryTree(b *testing.B, machines int) string {
 }
 
 // BenchmarkInventory is what `snapshots` (the overview) and `check` read
-// first on a unit of 10,000 machines × 3 sources × 5 snapshots: every
-// snapshot's .json. "newest only" is the reference for a listing that
-// reads only each source's latest link and that snapshot's .json, which
-// is all `check` uses.
+// first on a unit of 10,000 machines × 3 sources × 5 snapshots. "full"
+// reads every snapshot's .json (Inventory, what both read before the
+// index, and `snapshots --json` still); "index" is Summaries with its
+// index up to date (one stat per machine and snapshot directory);
+// "index_all_changed" with every directory's stamp changed, as after a
+// night that backed up every source (each directory listed again, the
+// .json of the snapshots it knows not read). "newest only" is the
+// reference for a listing that reads only each source's latest link and
+// that snapshot's .json.
 func BenchmarkInventory(b *testing.B) {
 	for _, machines := range []int{1000, 10000} {
 		varDir := inventoryTree(b, machines)
@@ -72,6 +77,12 @@ func BenchmarkInventory(b *testing.B) {
 					b.Fatalf("got %d machines, %v", len(ms), err)
 				}
 			}
+		})
+		b.Run(fmt.Sprintf("machines=%d/index", machines), func(b *testing.B) {
+			benchSummaries(b, varDir, machines, nil)
+		})
+		b.Run(fmt.Sprintf("machines=%d/index_all_changed", machines), func(b *testing.B) {
+			benchSummaries(b, varDir, machines, staleIndex)
 		})
 		b.Run(fmt.Sprintf("machines=%d/newest_only", machines), func(b *testing.B) {
 			for b.Loop() {

@@ -3,8 +3,14 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/rsync"
 )
 
@@ -71,48 +77,118 @@ type SourceOverview struct {
 	Snapshots  []SnapshotEntry `json:"snapshots"`
 }
 
-// Overview is every machine (UUID, name links), each source with its
-// snapshots, the newest one and the space they take. With du, that space
-// is first counted by walking every machine's snapshots (MeasureUsage);
-// a machine it cannot count is passed to skipped.
-func Overview(ctx context.Context, varDir, lockDir string, loc *time.Location, du bool, skipped func(uuid string, err error)) ([]MachineOverview, error) {
-	machines, err := Inventory(ctx, varDir, loc)
-	if err != nil {
-		return nil, err
+// OverviewOptions say how Overview lists.
+type OverviewOptions struct {
+	// LockDir holds the machine locks MeasureUsage takes.
+	LockDir string
+	// Location is the zone of the snapshot names.
+	Location *time.Location
+	// Du counts every machine's space first by walking its snapshots
+	// (MeasureUsage); a machine it cannot count is passed to Skipped.
+	Du      bool
+	Skipped func(uuid string, err error)
+	// Snapshots lists every snapshot with its base and figures
+	// (SourceOverview.Snapshots), read from every snapshot's .json;
+	// without it the overview comes from the snapshot index (Summaries)
+	// and Snapshots stays nil.
+	Snapshots bool
+	// Rescan and Log are Summaries' IndexOptions.
+	Rescan bool
+	Log    *slog.Logger
+}
+
+// Overview is every machine (UUID, name links), each source with the
+// newest snapshot, how many there are and the space they take.
+func Overview(ctx context.Context, varDir string, o OverviewOptions) ([]MachineOverview, error) {
+	if o.Du {
+		if err := measureAll(ctx, varDir, o.LockDir, o.Skipped); err != nil {
+			return nil, err
+		}
 	}
+	var machines []MachineSummary
+	if o.Snapshots {
+		inv, err := Inventory(ctx, varDir, o.Location)
+		if err != nil {
+			return nil, err
+		}
+		machines = make([]MachineSummary, len(inv))
+		for i, m := range inv {
+			ms := MachineSummary{UUID: m.UUID, Dir: m.Dir, Names: m.Names, Err: m.Err}
+			for _, src := range m.Sources {
+				ms.Sources = append(ms.Sources, summary(src, true))
+			}
+			if m.Err == nil {
+				ms.Usage, ms.UsageErr = MachineUsage(m.Dir)
+			}
+			machines[i] = ms
+		}
+	} else {
+		var err error
+		machines, err = Summaries(ctx, varDir, IndexOptions{Location: o.Location, Rescan: o.Rescan, Log: o.Log})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// An orphan's row says since when it is one; none when unknown.
+	orphans, _ := history.New(filepath.Join(varDir, history.DirName)).Orphans()
 	list := make([]MachineOverview, 0, len(machines))
 	for _, m := range machines {
-		mo := MachineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []SourceOverview{}}
-		if m.Err != nil {
-			mo.Error = m.Err.Error()
-		}
-		var usage SnapshotUsage
-		if m.Err == nil {
-			if du {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				if _, err := MeasureUsage(lockDir, m.UUID, m.Dir); err != nil {
-					skipped(m.UUID, fmt.Errorf("space not counted: %w", err))
-				}
-			}
-			if usage, err = MachineUsage(m.Dir); err != nil {
-				mo.Error = err.Error()
-			}
-			mo.UsageBytes, mo.UsageKnown = usage.Bytes, usage.Known
-		}
-		for _, src := range m.Sources {
-			so := SourceOverview{Name: src.Name, Count: len(src.Snapshots), Snapshots: Entries(src.Snapshots)}
-			if b, ok := usage.Sources[src.Name]; ok && b >= 0 {
-				so.UsageBytes = &b
-			}
-			if n := src.Newest(); n != nil {
-				so.Latest = n.Name
-				so.Finished = &n.SyncFinish
-			}
-			mo.Sources = append(mo.Sources, so)
+		mo := m.overview(o.Snapshots)
+		if orphan, ok := orphans[m.UUID]; ok {
+			mo.OrphanedSince = &orphan.Since
 		}
 		list = append(list, mo)
 	}
 	return list, nil
+}
+
+// measureAll counts the space of every machine whose directory can be
+// read (MeasureUsage).
+func measureAll(ctx context.Context, varDir, lockDir string, skipped func(uuid string, err error)) error {
+	links, err := MachineLinks(varDir)
+	if err != nil {
+		return err
+	}
+	for _, uuid := range slices.Sorted(maps.Keys(links)) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if fi, err := os.Stat(links[uuid].Dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if _, err := MeasureUsage(lockDir, uuid, links[uuid].Dir); err != nil && skipped != nil {
+			skipped(uuid, fmt.Errorf("space not counted: %w", err))
+		}
+	}
+	return nil
+}
+
+// overview is m as Overview lists it, every snapshot's entry with
+// entries.
+func (m MachineSummary) overview(entries bool) MachineOverview {
+	mo := MachineOverview{UUID: m.UUID, Path: m.Dir, Names: m.Names, Sources: []SourceOverview{}}
+	usage := m.Usage
+	switch {
+	case m.Err != nil:
+		mo.Error = m.Err.Error()
+	case m.UsageErr != nil:
+		mo.Error = m.UsageErr.Error()
+		usage = SnapshotUsage{}
+	}
+	mo.UsageBytes, mo.UsageKnown = usage.Bytes, usage.Known
+	for _, src := range m.Sources {
+		so := SourceOverview{Name: src.Name, Count: src.Count}
+		if entries {
+			so.Snapshots = Entries(src.Snapshots)
+		}
+		if b, ok := usage.Sources[src.Name]; ok && b >= 0 {
+			so.UsageBytes = &b
+		}
+		if n := src.Newest; n != nil {
+			so.Latest = n.Name
+			so.Finished = &n.SyncFinish
+		}
+		mo.Sources = append(mo.Sources, so)
+	}
+	return mo
 }

@@ -115,7 +115,7 @@ func ListSnapshots(machineDir, source string, loc *time.Location) ([]Snapshot, e
 	var out []Snapshot
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() || strings.HasPrefix(name, ".") || strings.HasPrefix(name, deletePrefix) || excludedName(name, source) {
+		if !isSnapshotEntry(e, source) {
 			continue
 		}
 		s, ok := readSnapshot(dir, name, loc)
@@ -142,6 +142,13 @@ func sortSnapshots(s []Snapshot) {
 // readSnapshot describes the directory dir/name from its .json, falling
 // back to the time in its name. A .json that cannot be read is treated as
 // missing rather than failing the whole listing.
+// isSnapshotEntry reports whether e, in source's snapshot directory, may
+// be a snapshot: a directory, not a dot-name, not one being deleted.
+func isSnapshotEntry(e fs.DirEntry, source string) bool {
+	name := e.Name()
+	return e.IsDir() && !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, deletePrefix) && !excludedName(name, source)
+}
+
 func readSnapshot(dir, name string, loc *time.Location) (Snapshot, bool) {
 	s := Snapshot{Name: name, Path: filepath.Join(dir, name)}
 	nameTime, nameOK := parseSnapshotName(name, loc)

@@ -142,6 +142,7 @@ func (s *Store) Append(machine string, a Attempt) (Attempt, error) {
 			return a, fmt.Errorf("history: machine %s: compact: %w", machine, err)
 		}
 	}
+	writeLatest(path, last)
 	return a, nil
 }
 
@@ -288,7 +289,8 @@ func (s *Store) Machines() ([]string, error) {
 }
 
 // Latest returns, for every machine with a history, the newest record of
-// each source.
+// each source: from the small file Append keeps next to each machine's
+// (latestSuffix) while it is current, else from the machine's file.
 func (s *Store) Latest() (map[string]map[string]Attempt, error) {
 	machines, err := s.Machines()
 	if err != nil {
@@ -297,12 +299,17 @@ func (s *Store) Latest() (map[string]map[string]Attempt, error) {
 	out := make(map[string]map[string]Attempt, len(machines))
 	var errs []error
 	for _, m := range machines {
-		recs, err := s.Read(m)
+		path, err := s.path(m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		last, err := readLatest(path)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if len(recs) > 0 {
-			out[m] = newest(recs)
+		if len(last) > 0 {
+			out[m] = last
 		}
 	}
 	return out, errors.Join(errs...)

@@ -51,9 +51,12 @@ func (c *diskCache) snapshot() (map[string]diskMachine, time.Time) {
 	return c.machines, c.read
 }
 
-// readAll reads every machine under VAR_DIR/machines.
+// readAll reads every machine under VAR_DIR/machines, through the
+// snapshot index (backup.Summaries): only the directories that changed
+// since it was written, and serve keeps it up to date for check and
+// snapshots.
 func (c *diskCache) readAll(ctx context.Context) error {
-	inv, err := backup.Inventory(ctx, c.varDir, c.loc)
+	inv, err := backup.Summaries(ctx, c.varDir, backup.IndexOptions{Location: c.loc, Log: c.log})
 	if err != nil {
 		return err
 	}
@@ -63,9 +66,15 @@ func (c *diskCache) readAll(ctx context.Context) error {
 		if m.Err != nil {
 			dm.Err = m.Err.Error()
 		}
-		usage, _ := backup.MachineUsage(m.Dir)
 		for _, src := range m.Sources {
-			dm.Sources[src.Name] = sourceOnDisk(src, usage)
+			ds := diskSource{Snapshots: src.Count, Bytes: -1}
+			if src.Newest != nil {
+				ds.Newest = src.Newest.SyncFinish
+			}
+			if b, ok := m.Usage.Sources[src.Name]; ok {
+				ds.Bytes = b
+			}
+			dm.Sources[src.Name] = ds
 		}
 		next[m.UUID] = dm
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -18,15 +17,18 @@ func newCheckCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that every source was backed up recently (Nagios plugin)",
-		Long: `Reads the snapshots on disk (VAR_DIR/machines), the backup history
-(VAR_DIR/history) and the volumes, and prints one Nagios plugin line with
-perfdata, then one line per problem:
+		Long: `Reads the snapshots on disk (VAR_DIR/machines, through the snapshot
+index: see snapshots), the backup history (VAR_DIR/history) and the
+volumes, and prints one Nagios plugin line with perfdata, then one line
+per problem:
 
   CRITICAL (exit 2)  a source had no successful backup within --max-age of
                      its last success or, if it never succeeded, of its
                      first attempt (named with its last error and the
-                     failures in a row); a machine assigned here longer
-                     than --max-age ago never backed up at all; a volume
+                     failures in a row), or its last successful backup's
+                     snapshot was deleted and none is left; a machine
+                     assigned here longer than --max-age ago never backed
+                     up at all; a volume
                      is missing, not mounted or read-only; or a volume is
                      filled above its max_usage_pct or has more inodes
                      used than its max_inode_usage_pct (the disk guard: no
@@ -40,8 +42,8 @@ perfdata, then one line per problem:
                      are counted in the summary and the perfdata);
   UNKNOWN  (exit 3)  the configuration or VAR_DIR/machines cannot be read.
 
-It runs without serve and changes nothing, so cron and monitoring systems
-that do not scrape /metrics can call it.`,
+It runs without serve and changes nothing but the snapshot index, so
+cron and monitoring systems that do not scrape /metrics can call it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if maxAge <= 0 || warnAge < 0 || (warnAge > 0 && warnAge >= maxAge) {
@@ -57,9 +59,9 @@ that do not scrape /metrics can call it.`,
 				r, err = health.Check(cmd.Context(), health.Options{VarDir: cfg.VarDir, Location: cfg.Location,
 					Volumes: backup.VolumeStatus(cfg.VarDir, backupVolumes(cfg.Volumes)), SpooledReports: backup.SpooledReports(cfg.VarDir),
 					Orphans: orphanedSince(cfg), OrphanWarnAfter: cfg.OrphanWarnAfter,
-					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now()})
+					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now(), Log: log})
 				if err == nil {
-					printCheck(g.stdout, r)
+					r.Write(g.stdout)
 					if r.State == health.OK {
 						return nil
 					}
@@ -73,13 +75,4 @@ that do not scrape /metrics can call it.`,
 	cmd.Flags().DurationVar(&maxAge, "max-age", 48*time.Hour, "CRITICAL when a source's newest snapshot is older")
 	cmd.Flags().DurationVar(&warnAge, "warn-age", 0, "WARNING when a source's newest snapshot is older (0: no warning level)")
 	return cmd
-}
-
-// printCheck writes r as a Nagios plugin's output: the state, summary and
-// perfdata on the first line, then a line per problem.
-func printCheck(w io.Writer, r health.Result) {
-	fmt.Fprintf(w, "TURKU-STORAGE %s - %s | %s\n", health.StateNames[r.State], strings.Join(r.Summary, "; "), strings.Join(r.Perfdata, " "))
-	for _, d := range r.Details {
-		fmt.Fprintln(w, d)
-	}
 }

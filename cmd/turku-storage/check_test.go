@@ -288,3 +288,38 @@ func TestYoungSnapshotAge(t *testing.T) {
 		t.Errorf("check: want the age in seconds:\n%s", r.stdout)
 	}
 }
+
+// TestCheckDeletedSnapshot: a snapshot deleted by hand after check read
+// it (and indexed it) is not taken for a backup by the next check, even
+// though the history says its backup succeeded.
+func TestCheckDeletedSnapshot(t *testing.T) {
+	s := newSite(t, nil)
+	old := addSnapshot(t, s, uuidOld, "web1", "etc", 50*time.Hour)
+	newest := addSnapshot(t, s, uuidOld, "web1", "etc", time.Hour)
+	end := time.Now().Add(-time.Hour)
+	if _, err := history.New(filepath.Join(s.varDir, "history")).Append(uuidOld, history.Attempt{
+		Source: "etc", Unit: "web1", Begin: end.Add(-time.Minute), End: end, Success: true, Snapshot: newest}); err != nil {
+		t.Fatal(err)
+	}
+	snapDir := filepath.Join(s.volume, uuidOld, "etc.snapshots")
+	for _, step := range []struct {
+		remove string
+		code   int
+		line   string
+	}{
+		{"", 0, ""},
+		{newest, 2, `^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: newest snapshot ` + old + ` finished 50h0m ago \(the last successful backup's, ` + newest + `, is no longer on disk\)$`},
+		{old, 2, `^CRITICAL: ` + uuidOld + ` \(prod-www-web1\) etc: no snapshot on disk; that of its last successful backup, ` + newest + `, was deleted$`},
+	} {
+		if step.remove != "" {
+			if err := os.RemoveAll(filepath.Join(snapDir, step.remove)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := run(t, context.Background(), nil, "-c", s.dir, "check")
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		if r.code != step.code || (step.line == "") != (len(lines) == 1) || (step.line != "" && !regexp.MustCompile(step.line).MatchString(lines[1])) {
+			t.Errorf("after removing %q: exit %d, want %d and %s:\n%s", step.remove, r.code, step.code, step.line, r.stdout)
+		}
+	}
+}

@@ -72,17 +72,6 @@ func TestSnapshotsDu(t *testing.T) {
 	}
 }
 
-func TestSizeText(t *testing.T) {
-	for _, tt := range []struct {
-		n    int64
-		want string
-	}{{0, "0 B"}, {1023, "1023 B"}, {1536, "1.5 KiB"}, {200 << 30, "200.0 GiB"}, {1<<63 - 1, "8.0 EiB"}} {
-		if got := sizeText(tt.n); got != tt.want {
-			t.Errorf("sizeText(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
-
 // TestSnapshotsDeletedBase: after retention removed a snapshot, the one
 // linked against it names its base as deleted, not as if it were there.
 func TestSnapshotsDeletedBase(t *testing.T) {

@@ -43,7 +43,7 @@ func When(t time.Time) string {
 	return t.Local().Format(time.RFC3339)
 }
 
-// Dash is s, or "-" for an empty cell.
+// Dash is s, or "-" for an empty s (an empty cell in a table).
 func Dash(s string) string {
 	if s == "" {
 		return "-"
