@@ -120,26 +120,14 @@ func TestRestore(t *testing.T) {
 
 	// restore starts first and waits; the agent enters restore mode.
 	restoreDir := t.TempDir()
-	var out, errOut syncWriter
+	var out, errOut agenttest.Output
 	done := make(chan int, 1)
 	go func() {
-		root := newRootWith(&globals{stdout: &out, stderr: &errOut})
-		root.SetArgs([]string{"-c", s.dir, "restore", machineUUID, "etc", "--wait", "1m", "--user", "restore-user", "--password-file", pwFile})
-		code := 0
-		if err := root.ExecuteContext(ctx); err != nil {
-			fmt.Fprintf(&errOut, "turku-storage: %v\n", err)
-			code = exitCode(err)
-		}
+		code := execute(ctx, &globals{stdout: &out, stderr: &errOut}, nil, "-c", s.dir, "restore", machineUUID, "etc", "--wait", "1m", "--user", "restore-user", "--password-file", pwFile)
+		errOut.Close() // a wait for the waiting line fails at once
 		done <- code
 	}()
-	waiting := regexp.MustCompile(`no restore session yet\. Run "turku-agent-ping --restore" on it; waiting up to 1m0s`)
-	for !waiting.MatchString(errOut.String()) {
-		select {
-		case code := <-done:
-			t.Fatalf("restore exited %d before waiting:\n%s", code, errOut.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	errOut.WaitForLine(t, regexp.MustCompile(`no restore session yet\. Run "turku-agent-ping --restore" on it; waiting up to 1m0s`), waitLong)
 	sess := startRestoreMode(t, d, a.key, hostKeys, restoreDir, "restore-user", "restore-pass")
 	select {
 	case code := <-done:

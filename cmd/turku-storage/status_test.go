@@ -20,11 +20,9 @@ import (
 // test if the command fails.
 func statusJSON(t *testing.T, s *site) *control.Status {
 	t.Helper()
-	var out, errOut syncWriter
-	root := newRootWith(&globals{stdout: &out, stderr: &errOut})
-	root.SetArgs([]string{"-c", s.dir, "status", "--json"})
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, errOut.String())
+	var out, errOut agenttest.Output
+	if code := execute(context.Background(), &globals{stdout: &out, stderr: &errOut}, nil, "-c", s.dir, "status", "--json"); code != 0 {
+		t.Fatalf("status --json: exit %d\n%s", code, errOut.String())
 	}
 	var st control.Status
 	if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
