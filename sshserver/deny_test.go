@@ -46,12 +46,7 @@ func TestDeniedChannels(t *testing.T) {
 		})
 	}
 	// And the connection still works for what it is for.
-	if ok, err := forwardRequest(c, "localhost", 51234); !ok || err != nil {
-		t.Fatalf("tcpip-forward after refusals: %v %v", ok, err)
-	}
-	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 0 {
-		t.Errorf("exit %d: %s", code, stderr)
-	}
+	wantCheckin(t, c, 51234, "checkin after refusals")
 }
 
 func TestGlobalRequests(t *testing.T) {

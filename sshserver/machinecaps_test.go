@@ -185,11 +185,7 @@ func TestSessionRequestTimeout(t *testing.T) {
 			case <-time.After(bannerWait):
 				t.Fatal("a session that stated no action still holds its connection")
 			}
-			v := ts.dial(t, ts.keys[uuidV])
-			forwardRequest(v, "localhost", 51234)
-			if code, stderr := runSession(t, v, checkinRequest(51234)); code != 0 {
-				t.Errorf("other machine after the stalled session: exit %d, stderr %q", code, stderr)
-			}
+			wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 51234, "other machine after the stalled session")
 		})
 	}
 }

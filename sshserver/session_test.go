@@ -338,7 +338,7 @@ func TestKeyRotationRevokes(t *testing.T) {
 	forwardRequest(c, "localhost", 51234)
 	go func() {
 		<-pulling
-		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1", newSigner(t))})
+		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1", agenttest.NewSigner(t))})
 	}()
 	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 1 || !strings.Contains(stderr, "machine revoked") {
 		t.Errorf("exit %d, stderr %q; want 1 and machine revoked", code, stderr)
@@ -353,11 +353,7 @@ func TestRefreshKeepsSession(t *testing.T) {
 		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1-renamed", ts.keys[uuidA])})
 		return context.Cause(ctx) // nil unless the refresh cancelled us
 	}
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51234)
-	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 0 {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
+	wantCheckin(t, ts.dial(t, ts.keys[uuidA]), 51234, "checkin")
 }
 
 // TestShutdownCancelsSessions: when Shutdown's context ends, running
