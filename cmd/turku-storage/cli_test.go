@@ -63,6 +63,19 @@ func newSite(t *testing.T, extra map[string]any) *site {
 	return s
 }
 
+// newAPISite is a site whose coordinator is a fake turku-api, closed when
+// the test ends; extra keys are merged into its configuration.
+func newAPISite(t *testing.T, extra map[string]any) (*apitest.Server, *site) {
+	t.Helper()
+	api := apitest.New()
+	t.Cleanup(api.Close)
+	cfg := map[string]any{"api_url": api.BaseURL()}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	return api, newSite(t, cfg)
+}
+
 // controlSocketPath is a socket path under root, or under a shorter
 // temporary directory when root is too deep for a Unix socket address.
 func controlSocketPath(t *testing.T, root string) string {
@@ -128,11 +141,9 @@ func runIn(t *testing.T, ctx context.Context, g *globals, stdin io.Reader, args 
 
 func TestUpdateConfig(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
+	api, s := newAPISite(t, nil)
 	api.AddRegistrationAuth("Storage Registrations", "R")
 	api.AddMachine("primary", "u1", apiclient.MachineInfo{UnitName: "web1", SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"})
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
 	ctx := context.Background()
 	cache := filepath.Join(s.varDir, registry.CacheFile)
 

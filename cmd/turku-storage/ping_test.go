@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 )
 
 // TestPingForcedCommand runs `turku-storage ping UUID` the way OpenSSH
@@ -16,10 +15,8 @@ import (
 // bound on 127.0.0.1:PORT (here the agent's daemon itself listens there).
 func TestPingForcedCommand(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
+	api, s := newAPISite(t, map[string]any{"log_file": filepath.Join(t.TempDir(), "storage.log")})
 	api.AddStorage("primary", "S")
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "log_file": filepath.Join(t.TempDir(), "storage.log")})
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"hosts": "127.0.0.1 localhost\n"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
@@ -60,9 +59,7 @@ func startRestoreMode(t *testing.T, d *daemonUnderTest, key agenttest.Key, hostK
 }
 
 func TestRestore(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	// The agent backs up a link to a directory of the storage unit's own
 	// (as a hostile agent would), hoping a restore of a path through it
 	// sends the storage unit's files.

@@ -137,9 +137,7 @@ func registered(t *testing.T, api *apitest.Server, s *site) []string {
 
 func TestServeBackupThroughTunnel(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"hosts": "127.0.0.1 localhost\n", "sub/app.conf": "x=1\n"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc", Retention: "last 5 snapshots", Exclude: []string{"*.tmp"}})
 	os.WriteFile(filepath.Join(a.data, "junk.tmp"), []byte("excluded"), 0o644)
@@ -252,9 +250,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 
 func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
 	hostKeys := registered(t, api, s)
 	d := startServe(t, s)
@@ -282,9 +278,7 @@ func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 
 func TestServeShutdownCancelsBackup(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"big": big})
 	// 10 KiB/s: the pull is still running when serve is told to stop.
