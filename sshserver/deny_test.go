@@ -97,11 +97,7 @@ func TestDeniedSessionRequests(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, c)
 	tests := []struct {
 		name    string
 		typ     string
@@ -152,11 +148,7 @@ func TestOneSessionPerConnection(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
-	first, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := newSession(t, c)
 	if second, err := c.NewSession(); err == nil {
 		second.Close()
 		t.Fatal("second session opened")

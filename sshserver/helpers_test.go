@@ -305,6 +305,17 @@ func runSession(t *testing.T, c *gossh.Client, stdin string) (int, string) {
 	return runSessionEOF(t, c, stdin, false)
 }
 
+// newSession opens a session on c, closed when the test ends.
+func newSession(t *testing.T, c *gossh.Client) *gossh.Session {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("new session: %v", err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
 // runSessionEOF is runSession, closing stdin after writing if eof.
 func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, string) {
 	t.Helper()

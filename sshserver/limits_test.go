@@ -199,11 +199,7 @@ func TestMaxSessions(t *testing.T) {
 	}
 	a := ts.dial(t, ts.keys[uuidA])
 	forwardRequest(a, "localhost", 51234)
-	sess, err := a.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, a)
 	in, err := sess.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -254,11 +254,7 @@ func TestRepeatedRefusalsLogOnce(t *testing.T) {
 	logger, logs := captureLog(t)
 	ts := startServer(t, func(o *Options) { o.Logger = logger })
 	c := ts.dial(t, ts.keys[uuidA])
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, c)
 	for range 20 {
 		if _, _, err := c.OpenChannel("session", nil); err == nil {
 			t.Fatal("a second session on one connection was accepted")

@@ -107,11 +107,7 @@ func TestSessionPanic(t *testing.T) {
 	}
 	// The panic comes as the session starts, so the channel may be gone
 	// before the request is written: a write error is expected then.
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("new session: %v", err)
-	}
-	defer sess.Close()
+	sess := newSession(t, c)
 	in, err := sess.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

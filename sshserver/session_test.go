@@ -153,11 +153,7 @@ func TestCheckinPullRequest(t *testing.T) {
 // the stdin to close and a wait function for exit status and stderr.
 func restoreSession(t *testing.T, c *gossh.Client, port int) (int, io.WriteCloser, func() (int, string)) {
 	t.Helper()
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
+	sess := newSession(t, c)
 	pr, pw := io.Pipe()
 	sess.Stderr = pw
 	in, err := sess.StdinPipe()
@@ -299,49 +295,41 @@ func TestRestorePrivilegedPort(t *testing.T) {
 	}
 }
 
-// TestRevocationEndsSession: a refresh that drops the machine ends its
-// running session, and the agent is told why.
+// TestRevocationEndsSession: a refresh that drops the machine, or lists it
+// with a new key, ends the old key's running session; the agent is told
+// why, and the old key no longer logs in.
 func TestRevocationEndsSession(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, nil)
-	pulling, causes := blockPull(ts)
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51234)
-	go func() {
-		<-pulling
-		ts.SetMachines(map[string]apiclient.MachineInfo{uuidV: machineInfo("victim", ts.keys[uuidV])})
-	}()
-	code, stderr := runSession(t, c, checkinRequest(51234))
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
-	if !strings.Contains(stderr, "ERROR: Session ended: machine revoked") {
-		t.Errorf("stderr %q, want the revocation", stderr)
-	}
-	if cause := <-causes; !errors.Is(cause, ErrMachineRevoked) {
-		t.Errorf("Pull's context ended with %v, want ErrMachineRevoked", cause)
-	}
-	// And the key no longer logs in.
-	if c2, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA]))); err == nil {
-		c2.Close()
-		t.Error("revoked key still logs in")
-	}
-}
-
-// TestKeyRotationRevokes: same machine, new key: the old key's connection
-// ends too.
-func TestKeyRotationRevokes(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, nil)
-	pulling, _ := blockPull(ts)
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51234)
-	go func() {
-		<-pulling
-		ts.SetMachines(map[string]apiclient.MachineInfo{uuidA: machineInfo("web1", agenttest.NewSigner(t))})
-	}()
-	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 1 || !strings.Contains(stderr, "machine revoked") {
-		t.Errorf("exit %d, stderr %q; want 1 and machine revoked", code, stderr)
+	for _, tt := range []struct {
+		name    string
+		refresh func(t *testing.T, ts *testServer) map[string]apiclient.MachineInfo
+	}{
+		{"machine dropped", func(t *testing.T, ts *testServer) map[string]apiclient.MachineInfo {
+			return map[string]apiclient.MachineInfo{uuidV: machineInfo("victim", ts.keys[uuidV])}
+		}},
+		{"key rotated", func(t *testing.T, ts *testServer) map[string]apiclient.MachineInfo {
+			return map[string]apiclient.MachineInfo{uuidA: machineInfo("web1", agenttest.NewSigner(t))}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, nil)
+			pulling, causes := blockPull(ts)
+			machines := tt.refresh(t, ts)
+			go func() {
+				<-pulling
+				ts.SetMachines(machines)
+			}()
+			wantRefusal(t, ts.dial(t, ts.keys[uuidA]), 51234, checkinRequest(51234),
+				"ERROR: Session ended: machine revoked", "checkin during the refresh")
+			if cause := <-causes; !errors.Is(cause, ErrMachineRevoked) {
+				t.Errorf("Pull's context ended with %v, want ErrMachineRevoked", cause)
+			}
+			if c, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA]))); err == nil {
+				c.Close()
+				t.Error("revoked key still logs in")
+			}
+		})
 	}
 }
 
