@@ -133,11 +133,7 @@ func TestDeniedSessionRequests(t *testing.T) {
 	// Still usable afterwards, like OpenSSH after a refused pty.
 	forwardRequest(c, "localhost", 51234)
 	var stderr agenttest.Output
-	sess.Stderr = &stderr
-	in, _ := sess.StdinPipe()
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, sess, &stderr)
 	in.Write([]byte(checkinRequest(51234)))
 	if code := exitCode(t, sess.Wait()); code != 0 {
 		t.Errorf("exit %d: %s", code, stderr.String())
@@ -158,11 +154,7 @@ func TestOneSessionPerConnection(t *testing.T) {
 	// A second exec on the same session is refused too.
 	forwardRequest(c, "localhost", 51234)
 	var stderr agenttest.Output
-	first.Stderr = &stderr
-	in, _ := first.StdinPipe()
-	if err := first.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, first, &stderr)
 	if ok, err := first.SendRequest("exec", true, gossh.Marshal(&execRequest{Command: "sh"})); ok || err != nil {
 		t.Errorf("second exec: %v %v, want refused", ok, err)
 	}

@@ -316,6 +316,21 @@ func newSession(t *testing.T, c *gossh.Client) *gossh.Session {
 	return sess
 }
 
+// startPing runs turku-ping-remote on sess, as the agent's ssh does, with
+// its stderr going to stderr (nil: discarded), and returns its stdin.
+func startPing(t *testing.T, sess *gossh.Session, stderr io.Writer) io.WriteCloser {
+	t.Helper()
+	sess.Stderr = stderr
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("turku-ping-remote"); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	return in
+}
+
 // runSessionEOF is runSession, closing stdin after writing if eof.
 func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, string) {
 	t.Helper()
@@ -325,14 +340,7 @@ func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, 
 	}
 	defer sess.Close()
 	var stderr agenttest.Output
-	sess.Stderr = &stderr
-	in, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatalf("exec: %v", err)
-	}
+	in := startPing(t, sess, &stderr)
 	if _, err := io.WriteString(in, stdin); err != nil {
 		t.Fatalf("write request: %v", err)
 	}

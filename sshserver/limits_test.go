@@ -200,13 +200,7 @@ func TestMaxSessions(t *testing.T) {
 	a := ts.dial(t, ts.keys[uuidA])
 	forwardRequest(a, "localhost", 51234)
 	sess := newSession(t, a)
-	in, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, sess, nil)
 	// A's session has stated nothing yet: it holds the one slot.
 	v := ts.dial(t, ts.keys[uuidV])
 	if _, err := v.NewSession(); err == nil || !strings.Contains(err.Error(), "too many sessions") {
@@ -312,14 +306,7 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	defer c.Close()
 	forwardRequest(c, "localhost", 51234)
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _ := sess.StdinPipe()
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, newSession(t, c), nil)
 	io.WriteString(in, checkinRequest(51234))
 	<-pulling
 	proxy.freeze()

@@ -166,17 +166,9 @@ func TestSessionRequestTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := ts.dial(t, ts.keys[uuidA])
-			sess, err := a.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
+			sess := newSession(t, a)
 			if tt.exec {
-				if _, err := sess.StdinPipe(); err != nil {
-					t.Fatal(err)
-				}
-				if err := sess.Start("turku-ping-remote"); err != nil {
-					t.Fatal(err)
-				}
+				startPing(t, sess, nil)
 			}
 			ended := make(chan error, 1)
 			go func() { ended <- a.Wait() }()

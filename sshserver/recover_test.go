@@ -108,13 +108,7 @@ func TestSessionPanic(t *testing.T) {
 	// The panic comes as the session starts, so the channel may be gone
 	// before the request is written: a write error is expected then.
 	sess := newSession(t, c)
-	in, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatalf("exec: %v", err)
-	}
+	in := startPing(t, sess, nil)
 	_, _ = io.WriteString(in, checkinRequest(50000))
 	if code := exitCode(t, sess.Wait()); code == 0 {
 		t.Errorf("session that panicked exited 0")
