@@ -285,28 +285,6 @@ func TestIntegrationReadOnlyVolume(t *testing.T) {
 	}
 }
 
-// fillInodes creates empty files in dir until the filesystem has no free
-// inode left, and returns the directory holding them.
-func fillInodes(t *testing.T, dir string) string {
-	t.Helper()
-	fill := filepath.Join(dir, "fill")
-	if err := os.Mkdir(fill, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		f, err := os.Create(filepath.Join(fill, strconv.Itoa(i)))
-		if err != nil {
-			break
-		}
-		f.Close()
-	}
-	u, err := DiskUsage(dir)
-	if err != nil || u.InodesFree != 0 {
-		t.Fatalf("after filling: %+v, %v", u, err)
-	}
-	return fill
-}
-
 // A volume out of inodes: the guard refuses the backup (max_inode_usage_pct)
 // with a summary saying so; once inodes are freed the next backup works.
 func TestIntegrationOutOfInodes(t *testing.T) {
@@ -316,7 +294,7 @@ func TestIntegrationOutOfInodes(t *testing.T) {
 		t.Fatalf("first pull: %v", err)
 	}
 	first := env.api.onlyReport(t)
-	fill := fillInodes(t, env.volume)
+	fill := tmpfs.FillInodes(t, env.volume)
 
 	agenttest.WriteTree(t, srcDir, map[string]string{"f.txt": "two", "new.txt": "new"})
 	before := listTree(t, env.volume)
@@ -341,7 +319,7 @@ func TestIntegrationOutOfInodesDuringBackup(t *testing.T) {
 		t.Fatalf("first pull: %v", err)
 	}
 	first := env.api.onlyReport(t)
-	fillInodes(t, env.volume)
+	tmpfs.FillInodes(t, env.volume)
 	agenttest.WriteTree(t, srcDir, map[string]string{"f.txt": "two", "new.txt": "new"})
 	env.api.reset()
 	if err := env.pull(t, t.Context(), agent, creds("etc")); err == nil {

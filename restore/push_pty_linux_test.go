@@ -49,21 +49,13 @@ func TestRestoreProgress(t *testing.T) {
 	})
 
 	t.Run("terminal", func(t *testing.T) {
-		master, tty := agenttest.OpenPTY(t)
-		var screen agenttest.Output
-		copied := make(chan struct{})
-		go func() {
-			defer close(copied)
-			io.Copy(&screen, master) // ends with EIO once the slave is closed
-		}()
+		term := agenttest.OpenTerminal(t)
 		var out agenttest.Output
-		_, err := push(t, &out, tty, true)
-		tty.Close()
-		<-copied
+		_, err := push(t, &out, term.TTY, true)
+		got := term.Screen()
 		if err != nil {
-			t.Fatalf("%v\n%s", err, screen.String())
+			t.Fatalf("%v\n%s", err, got)
 		}
-		got := screen.String()
 		t.Logf("terminal: %q", got)
 		// progressbar draws "restore 100% |█...█| 2.0 MiB at ..." with \r.
 		// One unit system: IEC for the size and the rate alike.

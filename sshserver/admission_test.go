@@ -279,11 +279,7 @@ func TestHandshakeTimeStopsAtKex(t *testing.T) {
 			return context.Cause(ctx)
 		}
 	}
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51234)
-	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 0 {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
+	wantCheckin(t, ts.dial(t, ts.keys[uuidA]), 51234, "checkin")
 }
 
 // TestPenalties: refused keys earn the source a penalty; once it passes the
@@ -300,7 +296,7 @@ func TestPenalties(t *testing.T) {
 		o.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.6/32")}
 		rel = releases(o)
 	})
-	stranger := newSigner(t)
+	stranger := agenttest.NewSigner(t)
 
 	// 5 s per failure (DefaultPenalties.AuthFail), enforced from 15 s on.
 	for i := range 3 {
@@ -356,17 +352,10 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 	clock := newFakeClock()
 	pen := Penalties{AuthFail: 5 * time.Second, NoAuth: time.Second, GraceExceeded: time.Second,
 		Min: 15 * time.Second, Max: 50 * time.Second}
-	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
-		PerSourceMaxStartups: 10, Penalties: pen}, logger: slog.New(slog.DiscardHandler)}
-	a := newAdmission(s)
+	a := testAdmission(clock, nil, func(o *Options) { o.PerSourceMaxStartups, o.Penalties = 10, pen })
 	src := netip.MustParsePrefix("192.0.2.7/32")
 	for _, want := range []time.Duration{15 * time.Second, 30 * time.Second, 50 * time.Second, 50 * time.Second} {
-		for range 3 {
-			if ok, why := a.admit(src); !ok {
-				t.Fatalf("refused (%s), want admitted", why)
-			}
-			a.release(src, outcomeAuthFail)
-		}
+		refuseKeys(t, a, src, 3)
 		for range 10 {
 			if ok, why := a.admit(src); ok || why != refusedPenalty {
 				t.Fatalf("got %v %q, want refused for the penalty", ok, why)
@@ -385,10 +374,7 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 	// An address that then authenticates starts afresh.
 	a.admit(src)
 	a.release(src, outcomeAuthenticated)
-	for range 3 {
-		a.admit(src)
-		a.release(src, outcomeAuthFail)
-	}
+	refuseKeys(t, a, src, 3)
 	clock.Advance(15 * time.Second)
 	if ok, why := a.admit(src); !ok {
 		t.Fatalf("refused (%s) after 15 s, want the first penalty again", why)
@@ -409,7 +395,7 @@ func TestKeyProbe(t *testing.T) {
 	})
 	var keys []gossh.Signer
 	for range 20 {
-		keys = append(keys, newSigner(t))
+		keys = append(keys, agenttest.NewSigner(t))
 	}
 	const connections = 40
 	bannered := 0
@@ -497,9 +483,7 @@ func TestSourceOf(t *testing.T) {
 // forgotten.
 func TestSourceTableBounded(t *testing.T) {
 	clock := newFakeClock()
-	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
-		PerSourceMaxStartups: 10, Penalties: DefaultPenalties}, logger: slog.New(slog.DiscardHandler)}
-	a := newAdmission(s)
+	a := testAdmission(clock, nil, func(o *Options) { o.PerSourceMaxStartups = 10 })
 	for i := range maxSources + 5000 {
 		src := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
 		if ok, why := a.admit(src); !ok {

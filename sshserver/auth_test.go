@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -24,7 +25,7 @@ func TestAuth(t *testing.T) {
 	}{
 		{name: "machine key", user: testUser, auth: []gossh.AuthMethod{gossh.PublicKeys(ts.keys[uuidA])}},
 		{name: "wrong user", user: "root", auth: []gossh.AuthMethod{gossh.PublicKeys(ts.keys[uuidA])}, wantErr: true},
-		{name: "unknown key", user: testUser, auth: []gossh.AuthMethod{gossh.PublicKeys(newSigner(t))}, wantErr: true},
+		{name: "unknown key", user: testUser, auth: []gossh.AuthMethod{gossh.PublicKeys(agenttest.NewSigner(t))}, wantErr: true},
 		{name: "host key is no machine key", user: testUser, auth: []gossh.AuthMethod{gossh.PublicKeys(ts.hostKey)}, wantErr: true},
 		{name: "password", user: testUser, auth: []gossh.AuthMethod{gossh.Password("secret")}, wantErr: true},
 		{name: "keyboard-interactive", user: testUser, auth: []gossh.AuthMethod{
@@ -84,7 +85,7 @@ func TestIdentityIsTheSigningKey(t *testing.T) {
 	var accepted int
 	steps := []gossh.AuthMethod{
 		gossh.PublicKeys(victimQuery{s: ts.keys[uuidV], accepted: &accepted}),
-		gossh.PublicKeys(newSigner(t)),
+		gossh.PublicKeys(agenttest.NewSigner(t)),
 		gossh.PublicKeys(ts.keys[uuidA]),
 	}
 	cfg := ts.clientConfig(testUser)

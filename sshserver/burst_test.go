@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -24,7 +25,7 @@ func fleet(t *testing.T, n int) (map[string]apiclient.MachineInfo, []gossh.Signe
 	var signers []gossh.Signer
 	var uuids []string
 	for i := range n {
-		s := newSigner(t)
+		s := agenttest.NewSigner(t)
 		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
 		machines[id] = machineInfo(fmt.Sprintf("m%d", i), s)
 		signers = append(signers, s)

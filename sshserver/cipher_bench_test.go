@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"io"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -23,14 +23,7 @@ const benchPayload = 64 << 20
 // pull through the agent's reverse tunnel. The figures and the
 // choice they led to are in algorithms.go.
 func benchmarkCipher(b *testing.B, cipher string) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		b.Fatal(err)
-	}
+	signer := agenttest.NewSigner(b)
 	scfg := &gossh.ServerConfig{NoClientAuth: true}
 	scfg.Ciphers = []string{cipher}
 	scfg.AddHostKey(signer)

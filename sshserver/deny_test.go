@@ -46,12 +46,7 @@ func TestDeniedChannels(t *testing.T) {
 		})
 	}
 	// And the connection still works for what it is for.
-	if ok, err := forwardRequest(c, "localhost", 51234); !ok || err != nil {
-		t.Fatalf("tcpip-forward after refusals: %v %v", ok, err)
-	}
-	if code, stderr := runSession(t, c, checkinRequest(51234)); code != 0 {
-		t.Errorf("exit %d: %s", code, stderr)
-	}
+	wantCheckin(t, c, 51234, "checkin after refusals")
 }
 
 func TestGlobalRequests(t *testing.T) {
@@ -102,11 +97,7 @@ func TestDeniedSessionRequests(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, c)
 	tests := []struct {
 		name    string
 		typ     string
@@ -142,11 +133,7 @@ func TestDeniedSessionRequests(t *testing.T) {
 	// Still usable afterwards, like OpenSSH after a refused pty.
 	forwardRequest(c, "localhost", 51234)
 	var stderr agenttest.Output
-	sess.Stderr = &stderr
-	in, _ := sess.StdinPipe()
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, sess, &stderr)
 	in.Write([]byte(checkinRequest(51234)))
 	if code := exitCode(t, sess.Wait()); code != 0 {
 		t.Errorf("exit %d: %s", code, stderr.String())
@@ -157,11 +144,7 @@ func TestOneSessionPerConnection(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.dial(t, ts.keys[uuidA])
-	first, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := newSession(t, c)
 	if second, err := c.NewSession(); err == nil {
 		second.Close()
 		t.Fatal("second session opened")
@@ -171,11 +154,7 @@ func TestOneSessionPerConnection(t *testing.T) {
 	// A second exec on the same session is refused too.
 	forwardRequest(c, "localhost", 51234)
 	var stderr agenttest.Output
-	first.Stderr = &stderr
-	in, _ := first.StdinPipe()
-	if err := first.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, first, &stderr)
 	if ok, err := first.SendRequest("exec", true, gossh.Marshal(&execRequest{Command: "sh"})); ok || err != nil {
 		t.Errorf("second exec: %v %v, want refused", ok, err)
 	}

@@ -3,12 +3,12 @@ package sshserver
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -28,19 +28,6 @@ const (
 	uuidB    = "22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 	uuidV    = "33333333-cccc-4ccc-8ccc-cccccccccccc"
 )
-
-func newSigner(t testing.TB) gossh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func machineInfo(unit string, s gossh.Signer) apiclient.MachineInfo {
 	return apiclient.MachineInfo{UnitName: unit, SSHPublicKey: AuthorizedKey(s) + " " + unit}
@@ -86,8 +73,8 @@ type testServer struct {
 func startServer(t *testing.T, tweak func(*Options)) *testServer {
 	t.Helper()
 	ts := &testServer{
-		hostKey: newSigner(t),
-		keys:    map[string]gossh.Signer{uuidA: newSigner(t), uuidV: newSigner(t)},
+		hostKey: agenttest.NewSigner(t),
+		keys:    map[string]gossh.Signer{uuidA: agenttest.NewSigner(t), uuidV: agenttest.NewSigner(t)},
 		puller:  &fakePuller{},
 		serve:   make(chan error, 1),
 	}
@@ -318,6 +305,32 @@ func runSession(t *testing.T, c *gossh.Client, stdin string) (int, string) {
 	return runSessionEOF(t, c, stdin, false)
 }
 
+// newSession opens a session on c, closed when the test ends.
+func newSession(t *testing.T, c *gossh.Client) *gossh.Session {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("new session: %v", err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// startPing runs turku-ping-remote on sess, as the agent's ssh does, with
+// its stderr going to stderr (nil: discarded), and returns its stdin.
+func startPing(t *testing.T, sess *gossh.Session, stderr io.Writer) io.WriteCloser {
+	t.Helper()
+	sess.Stderr = stderr
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("turku-ping-remote"); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	return in
+}
+
 // runSessionEOF is runSession, closing stdin after writing if eof.
 func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, string) {
 	t.Helper()
@@ -327,14 +340,7 @@ func runSessionEOF(t *testing.T, c *gossh.Client, stdin string, eof bool) (int, 
 	}
 	defer sess.Close()
 	var stderr agenttest.Output
-	sess.Stderr = &stderr
-	in, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatalf("exec: %v", err)
-	}
+	in := startPing(t, sess, &stderr)
 	if _, err := io.WriteString(in, stdin); err != nil {
 		t.Fatalf("write request: %v", err)
 	}
@@ -358,6 +364,57 @@ func exitCode(t *testing.T, err error) int {
 	}
 	t.Fatalf("session: %v", err)
 	return -2
+}
+
+// wantCheckin asks for a reverse forward of port over c and runs a
+// checkin on it, failing the test, named by what, unless it succeeds.
+func wantCheckin(t *testing.T, c *gossh.Client, port int, what string) {
+	t.Helper()
+	wantSession(t, c, port, checkinRequest(port), 0, "", what)
+}
+
+// wantRefusal is wantCheckin for a request the server must refuse: exit 1
+// with reason on stderr.
+func wantRefusal(t *testing.T, c *gossh.Client, port int, request, reason, what string) {
+	t.Helper()
+	wantSession(t, c, port, request, 1, reason, what)
+}
+
+func wantSession(t *testing.T, c *gossh.Client, port int, request string, wantCode int, reason, what string) {
+	t.Helper()
+	if ok, err := forwardRequest(c, "localhost", uint32(port)); !ok || err != nil {
+		t.Fatalf("%s: tcpip-forward: %v %v", what, ok, err)
+	}
+	if code, stderr := runSession(t, c, request); code != wantCode || !strings.Contains(stderr, reason) {
+		t.Errorf("%s: exit %d, stderr %q; want %d and %q", what, code, stderr, wantCode, reason)
+	}
+}
+
+// testAdmission is the admission control of a server on clock with the
+// default limits and penalties as edit (nil: none) changes them; logger
+// nil: no log.
+func testAdmission(clock *fakeClock, logger *slog.Logger, edit func(*Options)) *admission {
+	o := Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
+		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties}
+	if edit != nil {
+		edit(&o)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return newAdmission(&Server{opts: o, logger: logger})
+}
+
+// refuseKeys admits src n times, ending each connection with a refused
+// key; it fails the test if src is refused first.
+func refuseKeys(t *testing.T, a *admission, src netip.Prefix, n int) {
+	t.Helper()
+	for range n {
+		if ok, why := a.admit(src); !ok {
+			t.Fatalf("%s refused (%s) before its penalty", src, why)
+		}
+		a.release(src, outcomeAuthFail)
+	}
 }
 
 func checkinRequest(port int) string {

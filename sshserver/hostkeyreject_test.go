@@ -64,7 +64,7 @@ func TestHostKeyRejectionLogged(t *testing.T) {
 		t.Fatalf("got %d host key warnings after ssh-keyscan and a refused login, want 0", n)
 	}
 
-	other := newSigner(t)
+	other := agenttest.NewSigner(t)
 	res := agenttest.Ping{
 		Host: addr.Addr().String(), Port: int(addr.Port()), User: testUser,
 		Key: stranger, HostKeys: []string{AuthorizedKey(other)},

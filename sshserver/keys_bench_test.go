@@ -7,9 +7,10 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
+	"github.com/turku-backup/turku-storage/internal/baseline"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -23,25 +24,13 @@ func benchMachines(b *testing.B, n int) (map[string]apiclient.MachineInfo, []gos
 	keys := make([]gossh.PublicKey, n)
 	lines := make([]string, n)
 	for i := range n {
-		s := newSigner(b)
+		s := agenttest.NewSigner(b)
 		uuid := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		machines[uuid] = apiclient.MachineInfo{UnitName: fmt.Sprintf("unit%05d", i), SSHPublicKey: AuthorizedKey(s)}
 		keys[i] = s.PublicKey()
 		lines[i] = fmt.Sprintf(`command="turku-storage ping %s",no-pty,no-agent-forwarding,no-X11-forwarding,no-user-rc %s`, uuid, AuthorizedKey(s))
 	}
 	return machines, keys, lines
-}
-
-// nsPerOp times f over at least 200 ms: a baseline measured in the same
-// run as the benchmark it is reported beside.
-func nsPerOp(f func()) float64 {
-	n := 0
-	start := time.Now()
-	for time.Since(start) < 200*time.Millisecond {
-		f()
-		n++
-	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n)
 }
 
 // BenchmarkKeyStoreLookup: finding the machine of the key an agent signs
@@ -60,7 +49,7 @@ func BenchmarkKeyStoreLookup(b *testing.B) {
 	}
 	authorizedKeys := strings.Join(lines, "\n") + "\n"
 
-	linear := nsPerOp(func() {
+	linear := baseline.NsPerOp(func() {
 		w := want.Marshal()
 		for _, blob := range blobs {
 			if bytes.Equal(blob, w) {
@@ -69,7 +58,7 @@ func BenchmarkKeyStoreLookup(b *testing.B) {
 		}
 		b.Fatal("linear scan: key not found")
 	})
-	sshd := nsPerOp(func() {
+	sshd := baseline.NsPerOp(func() {
 		w := want.Marshal()
 		sc := bufio.NewScanner(strings.NewReader(authorizedKeys))
 		for sc.Scan() {

@@ -8,37 +8,37 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/turku-backup/turku-storage/apiclient"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
 )
 
+// rsaSigner returns a signer of a new RSA key of bits.
+func rsaSigner(t *testing.T, bits int) gossh.Signer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestNewKeyStore(t *testing.T) {
 	t.Parallel()
-	good, other, shared := newSigner(t), newSigner(t), newSigner(t)
-	rsaSmall, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	small, err := gossh.NewSignerFromKey(rsaSmall)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsaOK, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	okRSA, err := gossh.NewSignerFromKey(rsaOK)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good, other, shared := agenttest.NewSigner(t), agenttest.NewSigner(t), agenttest.NewSigner(t)
+	small, okRSA := rsaSigner(t, 1024), rsaSigner(t, 2048)
 	machines := map[string]apiclient.MachineInfo{
 		"good":       {UnitName: "web1", SSHPublicKey: AuthorizedKey(good) + " root@web1"},
 		"rsa":        {SSHPublicKey: AuthorizedKey(okRSA)},
 		"other":      {SSHPublicKey: "  " + AuthorizedKey(other) + "\n"},
 		"empty":      {},
 		"garbage":    {SSHPublicKey: "ssh-ed25519 AAAAnotbase64"},
-		"options":    {SSHPublicKey: `command="/bin/sh" ` + AuthorizedKey(newSigner(t))},
-		"two keys":   {SSHPublicKey: AuthorizedKey(newSigner(t)) + "\n" + AuthorizedKey(newSigner(t))},
+		"options":    {SSHPublicKey: `command="/bin/sh" ` + AuthorizedKey(agenttest.NewSigner(t))},
+		"two keys":   {SSHPublicKey: AuthorizedKey(agenttest.NewSigner(t)) + "\n" + AuthorizedKey(agenttest.NewSigner(t))},
 		"small rsa":  {SSHPublicKey: AuthorizedKey(small)},
 		"dsa":        {SSHPublicKey: "ssh-dss AAAAB3NzaC1kc3MAAACBAP1/U4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHHAAAAFQCXYFCPFSMLzLKSuYKi64QL8Fgc9QAAAIEA9+GghdabPd7LvKtcNrhXuXmUr7v6OuqC+VdMCz0HgmdRWVeOutRZT+ZxBxCBgLRJFnEj6EwoFhO3zwkyjMim4TwWeotUfI0o4KOuHiuzpnWRbqN/C/ohNWLx+2J6ASQ7zKTxvqhRkImog9/hWuWfBpKLZl6Ae1UlZAFMO/7PSSoAAACBAPDaFDSjLZ8bPS+DKXQ0n2Cw8SR4Rqec8CEhJHDbLz3wl/lFL8d1WvoBaxLWu6AcMzHIT3ixAxjx0wHtvfOgqQ7Bo+Ln5v1vA0HZVuwRDdG7zeCZcfsyf3X+Ra6JtYZW7nn/Tl1akt4Su1EWwtMZA7MiIRKqnzzgGtTM+M67+vTH"},
 		"cert":       {SSHPublicKey: "ssh-ed25519-cert-v01@openssh.com AAAA"},
@@ -59,7 +59,7 @@ func TestNewKeyStore(t *testing.T) {
 		{name: "rsa 2048", key: okRSA.PublicKey(), want: "rsa"},
 		{name: "rsa 1024", key: small.PublicKey()},
 		{name: "shared between machines", key: shared.PublicKey()},
-		{name: "unknown", key: newSigner(t).PublicKey()},
+		{name: "unknown", key: agenttest.NewSigner(t).PublicKey()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,10 +83,10 @@ func TestNewKeyStore(t *testing.T) {
 // that machine's key.
 func TestLookupRefusesCertificate(t *testing.T) {
 	t.Parallel()
-	machineKey := newSigner(t)
+	machineKey := agenttest.NewSigner(t)
 	ks := NewKeyStore(map[string]apiclient.MachineInfo{"m": {SSHPublicKey: AuthorizedKey(machineKey)}}, testlog.New(t))
 	cert := &gossh.Certificate{Key: machineKey.PublicKey(), CertType: gossh.UserCert, ValidPrincipals: []string{testUser}, ValidBefore: gossh.CertTimeInfinity}
-	if err := cert.SignCert(rand.Reader, newSigner(t)); err != nil {
+	if err := cert.SignCert(rand.Reader, agenttest.NewSigner(t)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := ks.Lookup(cert); ok {
@@ -96,7 +96,7 @@ func TestLookupRefusesCertificate(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	host := newSigner(t)
+	host := agenttest.NewSigner(t)
 	tests := []struct {
 		name    string
 		opts    Options

@@ -180,10 +180,7 @@ func TestKnownSourcesDamagedFileNotFatal(t *testing.T) {
 // bound the oldest make room.
 func TestKnownTableSizedToFleet(t *testing.T) {
 	clock := newFakeClock()
-	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
-		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties},
-		logger: slog.New(slog.DiscardHandler)}
-	a := newAdmission(s)
+	a := testAdmission(clock, nil, nil)
 	const machines = 100_000
 	a.setFleet(machines)
 	bound := knownBound(machines)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -126,12 +128,8 @@ func TestLoginGraceTime(t *testing.T) {
 		}
 	})
 	t.Run("command, no request", func(t *testing.T) {
-		c := ts.dial(t, ts.keys[uuidA])
-		forwardRequest(c, "localhost", 51234)
-		code, stderr := runSession(t, c, `{"port": 51234`) // never finished
-		if code != 1 || !strings.Contains(stderr, "ERROR: Session ended: login grace time exceeded") {
-			t.Errorf("exit %d, stderr %q", code, stderr)
-		}
+		wantRefusal(t, ts.dial(t, ts.keys[uuidA]), 51234, `{"port": 51234`, // never finished
+			"ERROR: Session ended: login grace time exceeded", "request never finished")
 	})
 }
 
@@ -165,14 +163,14 @@ func TestMaxAuthTries(t *testing.T) {
 	// alone gives failed queries a budget of their own, so the fourth key
 	// would get in.)
 	t.Run("key queries", func(t *testing.T) {
-		signers := []gossh.Signer{newSigner(t), newSigner(t), newSigner(t), ts.keys[uuidA]}
+		signers := []gossh.Signer{agenttest.NewSigner(t), agenttest.NewSigner(t), agenttest.NewSigner(t), ts.keys[uuidA]}
 		c, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(signers...)))
 		if err == nil {
 			c.Close()
 			t.Fatal("the fourth key offered got in, want the connection cut after three")
 		}
 		// The same key first is fine.
-		c, err = gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA], newSigner(t))))
+		c, err = gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(ts.keys[uuidA], agenttest.NewSigner(t))))
 		if err != nil {
 			t.Fatalf("machine key first: %v", err)
 		}
@@ -201,18 +199,8 @@ func TestMaxSessions(t *testing.T) {
 	}
 	a := ts.dial(t, ts.keys[uuidA])
 	forwardRequest(a, "localhost", 51234)
-	sess, err := a.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	in, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	sess := newSession(t, a)
+	in := startPing(t, sess, nil)
 	// A's session has stated nothing yet: it holds the one slot.
 	v := ts.dial(t, ts.keys[uuidV])
 	if _, err := v.NewSession(); err == nil || !strings.Contains(err.Error(), "too many sessions") {
@@ -222,11 +210,7 @@ func TestMaxSessions(t *testing.T) {
 
 	io.WriteString(in, checkinRequest(51234))
 	<-pulling
-	v2 := ts.dial(t, ts.keys[uuidV])
-	forwardRequest(v2, "localhost", 51235)
-	if code, stderr := runSession(t, v2, checkinRequest(51235)); code != 0 {
-		t.Errorf("session beside a running checkin: exit %d, stderr %q", code, stderr)
-	}
+	wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 51235, "session beside a running checkin")
 	close(release)
 	if code := exitCode(t, sess.Wait()); code != 0 {
 		t.Errorf("first session exit %d", code)
@@ -322,14 +306,7 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	defer c.Close()
 	forwardRequest(c, "localhost", 51234)
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _ := sess.StdinPipe()
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatal(err)
-	}
+	in := startPing(t, newSession(t, c), nil)
 	io.WriteString(in, checkinRequest(51234))
 	<-pulling
 	proxy.freeze()

@@ -166,17 +166,9 @@ func TestSessionRequestTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := ts.dial(t, ts.keys[uuidA])
-			sess, err := a.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
+			sess := newSession(t, a)
 			if tt.exec {
-				if _, err := sess.StdinPipe(); err != nil {
-					t.Fatal(err)
-				}
-				if err := sess.Start("turku-ping-remote"); err != nil {
-					t.Fatal(err)
-				}
+				startPing(t, sess, nil)
 			}
 			ended := make(chan error, 1)
 			go func() { ended <- a.Wait() }()
@@ -185,11 +177,7 @@ func TestSessionRequestTimeout(t *testing.T) {
 			case <-time.After(bannerWait):
 				t.Fatal("a session that stated no action still holds its connection")
 			}
-			v := ts.dial(t, ts.keys[uuidV])
-			forwardRequest(v, "localhost", 51234)
-			if code, stderr := runSession(t, v, checkinRequest(51234)); code != 0 {
-				t.Errorf("other machine after the stalled session: exit %d, stderr %q", code, stderr)
-			}
+			wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 51234, "other machine after the stalled session")
 		})
 	}
 }
@@ -258,11 +246,7 @@ func TestRepeatedRefusalsLogOnce(t *testing.T) {
 	logger, logs := captureLog(t)
 	ts := startServer(t, func(o *Options) { o.Logger = logger })
 	c := ts.dial(t, ts.keys[uuidA])
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, c)
 	for range 20 {
 		if _, _, err := c.OpenChannel("session", nil); err == nil {
 			t.Fatal("a second session on one connection was accepted")

@@ -39,19 +39,11 @@ func TestOneCheckinPerMachine(t *testing.T) {
 	}()
 	<-pulling
 
-	second := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(second, "localhost", 51235)
-	code, stderr := runSession(t, second, checkinRequest(51235))
-	if code != 1 || !strings.Contains(stderr, "ERROR: A checkin for this machine is already running on this storage unit") {
-		t.Errorf("second checkin: exit %d, stderr %q; want 1 and the reason", code, stderr)
-	}
+	wantRefusal(t, ts.dial(t, ts.keys[uuidA]), 51235, checkinRequest(51235),
+		"ERROR: A checkin for this machine is already running on this storage unit", "second checkin")
 
 	// Machine V checks in meanwhile.
-	other := ts.dial(t, ts.keys[uuidV])
-	forwardRequest(other, "localhost", 51236)
-	if code, stderr := runSession(t, other, checkinRequest(51236)); code != 0 {
-		t.Errorf("other machine: exit %d, stderr %q", code, stderr)
-	}
+	wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 51236, "other machine")
 
 	close(release)
 	if code := <-done; code != 0 {
@@ -61,11 +53,7 @@ func TestOneCheckinPerMachine(t *testing.T) {
 		t.Errorf("%d checkins ran, want 2", got)
 	}
 	// Once done, the machine may check in again.
-	again := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(again, "localhost", 51237)
-	if code, stderr := runSession(t, again, checkinRequest(51237)); code != 0 {
-		t.Errorf("checkin after the first ended: exit %d, stderr %q", code, stderr)
-	}
+	wantCheckin(t, ts.dial(t, ts.keys[uuidA]), 51237, "checkin after the first ended")
 }
 
 // TestOneRestorePerMachine: the same for restore sessions, which otherwise
@@ -74,12 +62,8 @@ func TestOneRestorePerMachine(t *testing.T) {
 	ts := startServer(t, nil)
 	_, stdin, wait := startRestore(t, ts)
 
-	c := ts.dial(t, ts.keys[uuidA])
-	forwardRequest(c, "localhost", 51240)
-	code, stderr := runSession(t, c, `{"action": "restore", "port": 51240}`+"\n.\n")
-	if code != 1 || !strings.Contains(stderr, "ERROR: A restore for this machine is already running on this storage unit") {
-		t.Errorf("second restore: exit %d, stderr %q; want 1 and the reason", code, stderr)
-	}
+	wantRefusal(t, ts.dial(t, ts.keys[uuidA]), 51240, `{"action": "restore", "port": 51240}`+"\n.\n",
+		"ERROR: A restore for this machine is already running on this storage unit", "second restore")
 
 	stdin.Close()
 	if code, rest := wait(); code != 0 || !strings.HasSuffix(rest, "INFO: Restore mode finished") {
@@ -100,17 +84,9 @@ func TestRestoresLeaveRoomForCheckins(t *testing.T) {
 		wait()
 	}()
 
-	v := ts.dial(t, ts.keys[uuidV])
-	forwardRequest(v, "localhost", 51250)
-	code, stderr := runSession(t, v, `{"action": "restore", "port": 51250}`+"\n.\n")
-	if code != 1 || !strings.Contains(stderr, "ERROR: Too many restore sessions on this storage unit") {
-		t.Errorf("restore beyond the share: exit %d, stderr %q", code, stderr)
-	}
-	v2 := ts.dial(t, ts.keys[uuidV])
-	forwardRequest(v2, "localhost", 51251)
-	if code, stderr := runSession(t, v2, checkinRequest(51251)); code != 0 {
-		t.Errorf("checkin beside the restore: exit %d, stderr %q", code, stderr)
-	}
+	wantRefusal(t, ts.dial(t, ts.keys[uuidV]), 51250, `{"action": "restore", "port": 51250}`+"\n.\n",
+		"ERROR: Too many restore sessions on this storage unit", "restore beyond the share")
+	wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 51251, "checkin beside the restore")
 }
 
 // TestRestoreMaxLifetime: a restore left open ends after its time limit,

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -81,7 +83,7 @@ func TestObserverSessionsAndFailures(t *testing.T) {
 
 	// An unknown key: one failed attempt (x/crypto's client queries, then
 	// gives up: it has no other key).
-	if _, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(newSigner(t)))); err == nil {
+	if _, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(agenttest.NewSigner(t)))); err == nil {
 		t.Fatal("unknown key logged in")
 	}
 

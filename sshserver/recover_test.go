@@ -67,16 +67,14 @@ func (h panicOnce) waitRecovered(t *testing.T) {
 	}
 }
 
-// checkinWorks runs a checkin as machine V on a new connection.
-func checkinWorks(t *testing.T, ts *testServer) {
+// wantServesOn fails the test unless logs hold the recovered panic with
+// its stack and machine V still checks in, on a new connection.
+func wantServesOn(t *testing.T, ts *testServer, logs *agenttest.Output) {
 	t.Helper()
-	c := ts.dial(t, ts.keys[uuidV])
-	if ok, err := forwardRequest(c, "localhost", 50001); !ok || err != nil {
-		t.Fatalf("tcpip-forward: %v %v", ok, err)
+	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
+		t.Errorf("no panic with stack in the log: %s", s)
 	}
-	if code, stderr := runSession(t, c, checkinRequest(50001)); code != 0 {
-		t.Errorf("checkin after the panic: exit %d: %s", code, stderr)
-	}
+	wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 50001, "checkin after the panic")
 }
 
 // TestPullerPanic: a panic in one checkin fails that session, with a
@@ -93,21 +91,8 @@ func TestPullerPanic(t *testing.T) {
 		}
 		return nil
 	}
-	c := ts.dial(t, ts.keys[uuidA])
-	if ok, err := forwardRequest(c, "localhost", 50000); !ok || err != nil {
-		t.Fatalf("tcpip-forward: %v %v", ok, err)
-	}
-	code, stderr := runSession(t, c, checkinRequest(50000))
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
-	if !strings.Contains(stderr, "ERROR: Storage unit internal error") {
-		t.Errorf("agent not told: %q", stderr)
-	}
-	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
-		t.Errorf("no panic with stack in the log: %s", s)
-	}
-	checkinWorks(t, ts)
+	wantRefusal(t, ts.dial(t, ts.keys[uuidA]), 50000, checkinRequest(50000), "ERROR: Storage unit internal error", "checkin that panicked")
+	wantServesOn(t, ts, &logs)
 }
 
 // TestSessionPanic: a panic in the session handler outside the Puller
@@ -122,27 +107,14 @@ func TestSessionPanic(t *testing.T) {
 	}
 	// The panic comes as the session starts, so the channel may be gone
 	// before the request is written: a write error is expected then.
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("new session: %v", err)
-	}
-	defer sess.Close()
-	in, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Start("turku-ping-remote"); err != nil {
-		t.Fatalf("exec: %v", err)
-	}
+	sess := newSession(t, c)
+	in := startPing(t, sess, nil)
 	_, _ = io.WriteString(in, checkinRequest(50000))
 	if code := exitCode(t, sess.Wait()); code == 0 {
 		t.Errorf("session that panicked exited 0")
 	}
 	h.waitRecovered(t)
-	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
-		t.Errorf("no panic with stack in the log: %s", s)
-	}
-	checkinWorks(t, ts)
+	wantServesOn(t, ts, &logs)
 }
 
 // TestConnectionPanic: a panic during the SSH handshake (here: while
@@ -151,15 +123,12 @@ func TestConnectionPanic(t *testing.T) {
 	var logs agenttest.Output
 	h := newPanicOnce(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), "authentication attempt failed")
 	ts := startServer(t, func(o *Options) { o.Logger = slog.New(h) })
-	_, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(newSigner(t))))
+	_, err := gossh.Dial("tcp", ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(agenttest.NewSigner(t))))
 	if err == nil {
 		t.Fatal("unknown key accepted")
 	}
 	h.waitRecovered(t)
-	if s := logs.String(); !strings.Contains(s, "injected by test") || !strings.Contains(s, "goroutine ") {
-		t.Errorf("no panic with stack in the log: %s", s)
-	}
-	checkinWorks(t, ts)
+	wantServesOn(t, ts, &logs)
 }
 
 // TestRequestAndChannelPanic: a panic in a global request's handler
@@ -182,13 +151,7 @@ func TestRequestAndChannelPanic(t *testing.T) {
 				return nil
 			},
 			func(t *testing.T, _ *testServer, c *gossh.Client) {
-				// The same connection serves a checkin.
-				if ok, err := forwardRequest(c, "localhost", 50001); !ok || err != nil {
-					t.Fatalf("tcpip-forward: %v %v", ok, err)
-				}
-				if code, stderr := runSession(t, c, checkinRequest(50001)); code != 0 {
-					t.Errorf("checkin after the panic: exit %d: %s", code, stderr)
-				}
+				wantCheckin(t, c, 50001, "checkin on the same connection after the panic")
 			}},
 		{"channel", "forwarding channel refused", "panic recovered in channel handler",
 			func(c *gossh.Client) error {
@@ -202,7 +165,7 @@ func TestRequestAndChannelPanic(t *testing.T) {
 				if err := c.Wait(); err == nil {
 					t.Error("connection ended without error")
 				}
-				checkinWorks(t, ts)
+				wantCheckin(t, ts.dial(t, ts.keys[uuidV]), 50001, "checkin after the panic")
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,6 @@
 package sshserver
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -49,20 +48,5 @@ func TestRestoreRefusesLocalUser(t *testing.T) {
 // send its AUTH line to the agent. The forward is refused and the session
 // fails; the port stays free.
 func TestRestoreRefusesServicePorts(t *testing.T) {
-	ts := startServer(t, nil)
-	c := ts.dial(t, ts.keys[uuidA])
-	serveForwards(t, c, "agent-A")
-	const port = 6379
-	if ok, err := forwardRequest(c, "localhost", port); ok || err != nil {
-		t.Errorf("tcpip-forward for port %d: got %v %v, want refused", port, ok, err)
-	}
-	// The agent closes stdin at once: a restore that did start ends at
-	// once too, so the test is bounded whatever the server does.
-	code, stderr := runSessionEOF(t, c, fmt.Sprintf(`{"action": "restore", "port": %d}`+"\n.\n", port), true)
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
-	if strings.Contains(stderr, "Restore mode active") {
-		t.Errorf("restore started on port %d: %q", port, stderr)
-	}
+	wantRestoreRefused(t, startServer(t, nil), 6379)
 }

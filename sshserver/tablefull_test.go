@@ -7,7 +7,6 @@ package sshserver
 
 import (
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -79,11 +78,8 @@ func TestSourceTableFull(t *testing.T) {
 	for _, tt := range fills {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
-				PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties},
-				logger: slog.New(slog.DiscardHandler)}
 			before := heapInUse()
-			a := newAdmission(s)
+			a := testAdmission(clock, nil, nil)
 			a.rand = func(n int) int { return n - 1 } // no random drops: the limits alone decide
 			fillSources(a, 1<<16, tt.src)
 			// Twice over, so that the table stays as full as it gets.
@@ -209,19 +205,10 @@ func TestE2ETableFullAgentFirstLogin(t *testing.T) {
 // of their own again once penalties are served.
 func TestSourceTableOverflow(t *testing.T) {
 	clock := newFakeClock()
-	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
-		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties},
-		logger: slog.New(slog.DiscardHandler)}
-	a := newAdmission(s)
+	a := testAdmission(clock, nil, nil)
 	a.rand = func(n int) int { return n - 1 }
 	for i := range maxSources {
-		p := ipv4Source(i)
-		for range 3 { // 3 refused keys: a 15 s penalty
-			if ok, why := a.admit(p); !ok {
-				t.Fatalf("source %d refused (%s) before its penalty", i, why)
-			}
-			a.release(p, outcomeAuthFail)
-		}
+		refuseKeys(t, a, ipv4Source(i), 3) // a 15 s penalty
 	}
 	first, second := netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("192.0.2.2/32")
 	for i := range DefaultPerSourceMaxStartups {
@@ -253,18 +240,10 @@ func TestSourceTableOverflow(t *testing.T) {
 func TestPenaltyLinesSummarised(t *testing.T) {
 	clock := newFakeClock()
 	logger, logs := captureLog(t)
-	s := &Server{opts: Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
-		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties}, logger: logger}
-	a := newAdmission(s)
+	a := testAdmission(clock, logger, nil)
 	const sources = 100
 	for i := range sources {
-		p := ipv4Source(i)
-		for range 3 { // 3 refused keys: a 15 s penalty
-			if ok, why := a.admit(p); !ok {
-				t.Fatalf("source %d refused (%s) before its penalty", i, why)
-			}
-			a.release(p, outcomeAuthFail)
-		}
+		refuseKeys(t, a, ipv4Source(i), 3) // a 15 s penalty
 	}
 	clock.Advance(summaryEvery)
 	a.admit(netip.MustParsePrefix("192.0.2.1/32"))

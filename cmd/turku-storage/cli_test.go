@@ -5,16 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/registry"
 )
 
@@ -62,6 +63,19 @@ func newSite(t *testing.T, extra map[string]any) *site {
 	return s
 }
 
+// newAPISite is a site whose coordinator is a fake turku-api, closed when
+// the test ends; extra keys are merged into its configuration.
+func newAPISite(t *testing.T, extra map[string]any) (*apitest.Server, *site) {
+	t.Helper()
+	api := apitest.New()
+	t.Cleanup(api.Close)
+	cfg := map[string]any{"api_url": api.BaseURL()}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	return api, newSite(t, cfg)
+}
+
 // controlSocketPath is a socket path under root, or under a shorter
 // temporary directory when root is too deep for a Unix socket address.
 func controlSocketPath(t *testing.T, root string) string {
@@ -78,44 +92,48 @@ func controlSocketPath(t *testing.T, root string) string {
 	return filepath.Join(dir, "control.sock")
 }
 
-// syncWriter collects output written from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 type runResult struct {
 	code           int
 	stdout, stderr string
 }
 
+// execute runs the CLI in-process as main does, reading stdin (nil: the
+// process's own), and prints the error once to g.stderr. It returns the
+// exit code.
+func execute(ctx context.Context, g *globals, stdin io.Reader, args ...string) int {
+	root := newRootWith(g)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(g.stderr, "turku-storage: %v\n", err)
+		return exitCode(err)
+	}
+	return 0
+}
+
 // run executes the CLI in-process, like main does.
 func run(t *testing.T, ctx context.Context, g *globals, args ...string) runResult {
 	t.Helper()
-	var out, errOut syncWriter
+	return runIn(t, ctx, g, nil, args...)
+}
+
+// runStdin runs the CLI with stdin, as sshd runs a forced command.
+func runStdin(t *testing.T, stdin string, args ...string) runResult {
+	t.Helper()
+	return runIn(t, context.Background(), nil, strings.NewReader(stdin), args...)
+}
+
+// runIn is run with stdin (nil: the process's own).
+func runIn(t *testing.T, ctx context.Context, g *globals, stdin io.Reader, args ...string) runResult {
+	t.Helper()
+	var out, errOut agenttest.Output
 	if g == nil {
 		g = &globals{}
 	}
 	g.stdout, g.stderr = &out, &errOut
-	root := newRootWith(g)
-	root.SetArgs(args)
-	code := 0
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(&errOut, "turku-storage: %v\n", err)
-		code = exitCode(err)
-	}
+	code := execute(ctx, g, stdin, args...)
 	r := runResult{code: code, stdout: out.String(), stderr: errOut.String()}
 	t.Logf("turku-storage %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	return r
@@ -123,11 +141,9 @@ func run(t *testing.T, ctx context.Context, g *globals, args ...string) runResul
 
 func TestUpdateConfig(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
+	api, s := newAPISite(t, nil)
 	api.AddRegistrationAuth("Storage Registrations", "R")
 	api.AddMachine("primary", "u1", apiclient.MachineInfo{UnitName: "web1", SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"})
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
 	ctx := context.Background()
 	cache := filepath.Join(s.varDir, registry.CacheFile)
 

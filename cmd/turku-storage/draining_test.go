@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/registry"
 )
 
@@ -22,13 +21,11 @@ import (
 // turku-api reads a missing "published".
 func TestDrainingPublishedFalse(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
+	api, s := newAPISite(t, map[string]any{"published": false})
 	api.AddStorage("primary", "S")
 	api.AddStorage("secondary", "S2")
 	const existing = "5d4ad5bb-2f7a-4f43-9d6e-7a1a3c4e0b21"
 	api.AddMachine("primary", existing, apiclient.MachineInfo{UnitName: "web1", SSHPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"})
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "published": false})
 
 	if r := run(t, context.Background(), nil, "-c", s.dir, "update-config"); r.code != 0 {
 		t.Fatalf("update-config: exit %d", r.code)

@@ -36,14 +36,12 @@ func TestMain(m *testing.M) {
 // an unknown key) and is blocked opening log_file, a FIFO.
 func TestServeSIGHUPDuringStartup(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	api.AddStorage("primary", "S")
 	fifo := filepath.Join(t.TempDir(), "log")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "log_file": fifo, "zz_unknown_key": 1})
+	api, s := newAPISite(t, map[string]any{"log_file": fifo, "zz_unknown_key": 1})
+	api.AddStorage("primary", "S")
 
 	cmd := exec.Command(os.Args[0], "-c", s.dir, "serve")
 	cmd.Env = append(os.Environ(), asMainEnv+"=1")
@@ -139,9 +137,7 @@ func slowSourceAgent(t *testing.T, api *apitest.Server, uuid, unit string) *agen
 // max_concurrent_backups.
 func TestServeReload(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "max_concurrent_backups": 1})
+	api, s := newAPISite(t, map[string]any{"max_concurrent_backups": 1})
 	first := slowSourceAgent(t, api, machineUUID, "web1")
 	second := newAgent(t, api, "5d4ad5bb-2f7a-4f43-9d6e-7a1a3c4e0b21", "web2", map[string]string{"f": "1"})
 	api.AddSource("5d4ad5bb-2f7a-4f43-9d6e-7a1a3c4e0b21", "etc", apiclient.Source{Path: "/etc"})
@@ -199,9 +195,7 @@ func TestServeReload(t *testing.T) {
 // --shutdown-timeout, and says so.
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := slowSourceAgent(t, api, machineUUID, "web1")
 	hostKeys := registered(t, api, s)
 	d := startServe(t, s, "--shutdown-timeout", "1h")
@@ -242,9 +236,7 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 // the meantime does not send it again, and the API ends up with one row.
 func TestServeReportOnceWithHungAPI(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "api_timeout": "1s"})
+	api, s := newAPISite(t, map[string]any{"api_timeout": "1s"})
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)
@@ -287,9 +279,7 @@ func TestServeReportOnceWithHungAPI(t *testing.T) {
 // an API call succeeds again: the next key refresh.
 func TestServeResendsAfterRefresh(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
@@ -88,9 +87,7 @@ func mustSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, la
 // counters and the source's last-success time; a restarted serve reads
 // that time back from the backup history on disk.
 func TestServeMetricsAfterBackup(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0"})
+	api, s := newAPISite(t, map[string]any{"metrics_listen": "127.0.0.1:0"})
 	raw := make([]byte, 48<<10)
 	rand.Read(raw)
 	data := base64.StdEncoding.EncodeToString(raw) // 64 KiB that -z cannot shrink below 48
@@ -172,10 +169,8 @@ func TestServeMetricsAfterBackup(t *testing.T) {
 // written, the agent is told, and /metrics shows the failure and the
 // guard's threshold.
 func TestServeDiskGuard(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
 	// Whatever the test filesystem's fill, 1% is below it.
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0", "max_usage_pct": 1})
+	api, s := newAPISite(t, map[string]any{"metrics_listen": "127.0.0.1:0", "max_usage_pct": 1})
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "x"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)
@@ -272,10 +267,8 @@ func TestServeSystemdNotify(t *testing.T) {
 	notes := notifySocket(t)
 	t.Setenv("WATCHDOG_USEC", "200000") // 0.2 s: beats every 0.1 s
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	api := apitest.New()
-	t.Cleanup(api.Close)
+	api, s := newAPISite(t, nil)
 	api.AddStorage("primary", "S")
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
 	// No key cache: READY=1 must wait for the first refresh.
 	d := startServe(t, s)
 
@@ -315,9 +308,7 @@ func TestServeSystemdNotify(t *testing.T) {
 // checkin session, the running backup and the received bytes growing as
 // they flow through the tunnel.
 func TestServeMetricsDuringBackup(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0"})
+	api, s := newAPISite(t, map[string]any{"metrics_listen": "127.0.0.1:0"})
 	raw := make([]byte, 1<<20)
 	rand.Read(raw)
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"big": string(raw)})

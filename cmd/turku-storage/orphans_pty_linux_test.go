@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,17 +33,11 @@ func TestPurgeConfirmOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, tty := agenttest.OpenPTY(t)
-	var screen syncWriter
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		io.Copy(&screen, master) // ends with EIO once the slave is closed
-	}()
-	g := &globals{stdin: tty, stdout: tty, stderr: tty}
+	term := agenttest.OpenTerminal(t)
+	g := &globals{stdin: term.TTY, stdout: term.TTY, stderr: term.TTY}
 	orphanDir := filepath.Join(s.volume, uuidOld)
 
-	if _, err := master.WriteString("yes\n"); err != nil {
+	if _, err := term.Master.WriteString("yes\n"); err != nil {
 		t.Fatal(err)
 	}
 	if err := purgeOrphan(g, cfg, uuidOld, false); err == nil || !strings.Contains(err.Error(), "not confirmed") {
@@ -53,21 +46,20 @@ func TestPurgeConfirmOnTerminal(t *testing.T) {
 	if _, err := os.Stat(orphanDir); err != nil {
 		t.Fatalf("deleted without the UUID typed: %v", err)
 	}
-	if _, err := master.WriteString(uuidOld + "\n"); err != nil {
+	if _, err := term.Master.WriteString(uuidOld + "\n"); err != nil {
 		t.Fatal(err)
 	}
 	if err := purgeOrphan(g, cfg, uuidOld, false); err != nil {
 		t.Fatalf("confirmed: %v", err)
 	}
-	tty.Close()
-	<-copied
+	screen := term.Screen()
 	if _, err := os.Stat(orphanDir); !os.IsNotExist(err) {
 		t.Errorf("confirmed, but %s is still there: %v", orphanDir, err)
 	}
 	if _, err := os.Stat(filepath.Join(s.volume, uuidNew, "etc.snapshots")); err != nil {
 		t.Errorf("the neighbour: %v", err)
 	}
-	if got := screen.String(); strings.Count(got, "Type the machine's UUID to confirm") != 2 || !strings.Contains(got, "web2") {
-		t.Errorf("terminal showed %q, want two prompts naming web2", got)
+	if strings.Count(screen, "Type the machine's UUID to confirm") != 2 || !strings.Contains(screen, "web2") {
+		t.Errorf("terminal showed %q, want two prompts naming web2", screen)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/history"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
@@ -25,9 +24,7 @@ import (
 // assigned machine, and with --yes deletes the orphan only.
 func TestServeOrphans(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0"})
+	api, s := newAPISite(t, map[string]any{"metrics_listen": "127.0.0.1:0"})
 	newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
 	moved := newAgent(t, api, uuidOld, "web2", map[string]string{"f": "1"})
 	addSnapshot(t, s, machineUUID, "web1", "etc", time.Hour)
@@ -152,9 +149,7 @@ func TestServeOrphanExpiry(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			api := apitest.New()
-			t.Cleanup(api.Close)
-			s := newSite(t, map[string]any{"api_url": api.BaseURL(), "orphan_expiry": "30d"})
+			api, s := newAPISite(t, map[string]any{"orphan_expiry": "30d"})
 			for _, u := range tt.listed {
 				api.AddMachine("primary", u, apiclient.MachineInfo{UnitName: u[:4], SSHPublicKey: agenttest.NewKey(t).Authorized})
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,35 +8,15 @@ import (
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 )
-
-// runWithStdin runs the CLI with the given stdin, as sshd runs a forced
-// command.
-func runWithStdin(t *testing.T, stdin string, args ...string) runResult {
-	t.Helper()
-	var out, errOut syncWriter
-	root := newRootWith(&globals{stdout: &out, stderr: &errOut})
-	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(args)
-	code := 0
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		code = exitCode(err)
-	}
-	r := runResult{code: code, stdout: out.String(), stderr: errOut.String()}
-	t.Logf("exit %d\nstderr:\n%s", r.code, r.stderr)
-	return r
-}
 
 // TestPingForcedCommand runs `turku-storage ping UUID` the way OpenSSH
 // runs it from authorized_keys: the agent's reverse forward is already
 // bound on 127.0.0.1:PORT (here the agent's daemon itself listens there).
 func TestPingForcedCommand(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
+	api, s := newAPISite(t, map[string]any{"log_file": filepath.Join(t.TempDir(), "storage.log")})
 	api.AddStorage("primary", "S")
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "log_file": filepath.Join(t.TempDir(), "storage.log")})
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"hosts": "127.0.0.1 localhost\n"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 
@@ -45,7 +24,7 @@ func TestPingForcedCommand(t *testing.T) {
 		"verbose": true, "port": a.rsyncd.Port,
 		"sources": map[string]any{"etc": map[string]string{"username": "etc-user", "password": "etc-pass"}},
 	})
-	r := runWithStdin(t, string(req)+"\n.\n", "-c", s.dir, "ping", machineUUID)
+	r := runStdin(t, string(req)+"\n.\n", "-c", s.dir, "ping", machineUUID)
 	if r.code != 0 {
 		t.Fatalf("ping: exit %d", r.code)
 	}
@@ -66,17 +45,17 @@ func TestPingForcedCommand(t *testing.T) {
 	// Quiet mode: only errors reach the agent.
 	api.SetDue(machineUUID, "etc", true)
 	quiet, _ := json.Marshal(map[string]any{"port": a.rsyncd.Port, "sources": map[string]any{"etc": map[string]string{"username": "etc-user", "password": "wrong"}}})
-	r = runWithStdin(t, string(quiet)+"\n.\n", "-c", s.dir, "ping", machineUUID)
+	r = runStdin(t, string(quiet)+"\n.\n", "-c", s.dir, "ping", machineUUID)
 	if r.code != 1 || strings.Contains(r.stderr, "INFO:") || !strings.Contains(r.stderr, "ERROR:") {
 		t.Errorf("failed quiet pull: exit %d, stderr %q; want 1 with ERROR lines only", r.code, r.stderr)
 	}
 
-	r = runWithStdin(t, "{\"action\": \"restore\", \"verbose\": true, \"port\": 50123}\n.\n", "-c", s.dir, "ping", machineUUID)
+	r = runStdin(t, "{\"action\": \"restore\", \"verbose\": true, \"port\": 50123}\n.\n", "-c", s.dir, "ping", machineUUID)
 	if r.code != 0 || !strings.Contains(r.stderr, "Restore mode active on port 50123.  Good luck.") || !strings.Contains(r.stderr, "Restore mode finished") {
 		t.Errorf("restore: exit %d", r.code)
 	}
 
-	r = runWithStdin(t, "not json\n.\n", "-c", s.dir, "ping", machineUUID)
+	r = runStdin(t, "not json\n.\n", "-c", s.dir, "ping", machineUUID)
 	if r.code != 1 || !strings.Contains(r.stderr, "ERROR: malformed request JSON") {
 		t.Errorf("bad request: exit %d", r.code)
 	}

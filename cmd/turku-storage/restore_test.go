@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
@@ -60,9 +59,7 @@ func startRestoreMode(t *testing.T, d *daemonUnderTest, key agenttest.Key, hostK
 }
 
 func TestRestore(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	// The agent backs up a link to a directory of the storage unit's own
 	// (as a hostile agent would), hoping a restore of a path through it
 	// sends the storage unit's files.
@@ -120,26 +117,14 @@ func TestRestore(t *testing.T) {
 
 	// restore starts first and waits; the agent enters restore mode.
 	restoreDir := t.TempDir()
-	var out, errOut syncWriter
+	var out, errOut agenttest.Output
 	done := make(chan int, 1)
 	go func() {
-		root := newRootWith(&globals{stdout: &out, stderr: &errOut})
-		root.SetArgs([]string{"-c", s.dir, "restore", machineUUID, "etc", "--wait", "1m", "--user", "restore-user", "--password-file", pwFile})
-		code := 0
-		if err := root.ExecuteContext(ctx); err != nil {
-			fmt.Fprintf(&errOut, "turku-storage: %v\n", err)
-			code = exitCode(err)
-		}
+		code := execute(ctx, &globals{stdout: &out, stderr: &errOut}, nil, "-c", s.dir, "restore", machineUUID, "etc", "--wait", "1m", "--user", "restore-user", "--password-file", pwFile)
+		errOut.Close() // a wait for the waiting line fails at once
 		done <- code
 	}()
-	waiting := regexp.MustCompile(`no restore session yet\. Run "turku-agent-ping --restore" on it; waiting up to 1m0s`)
-	for !waiting.MatchString(errOut.String()) {
-		select {
-		case code := <-done:
-			t.Fatalf("restore exited %d before waiting:\n%s", code, errOut.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	errOut.WaitForLine(t, regexp.MustCompile(`no restore session yet\. Run "turku-agent-ping --restore" on it; waiting up to 1m0s`), waitLong)
 	sess := startRestoreMode(t, d, a.key, hostKeys, restoreDir, "restore-user", "restore-pass")
 	select {
 	case code := <-done:

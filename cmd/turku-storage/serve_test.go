@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,14 +54,7 @@ func startServe(t *testing.T, s *site, args ...string) *daemonUnderTest {
 	go func() {
 		g.onMetrics = func(a net.Addr) { d.metrics = a }
 		g.onWeb = func(a net.Addr) { d.web = a }
-		root := newRootWith(g)
-		root.SetArgs(append([]string{"-c", s.dir, "serve"}, args...))
-		code := 0
-		if err := root.ExecuteContext(ctx); err != nil {
-			d.log.Write([]byte("turku-storage: " + err.Error() + "\n"))
-			code = exitCode(err)
-		}
-		d.done <- runResult{code: code}
+		d.done <- runResult{code: execute(ctx, g, nil, append([]string{"-c", s.dir, "serve"}, args...)...)}
 	}()
 	select {
 	case <-ready:
@@ -143,20 +135,9 @@ func registered(t *testing.T, api *apitest.Server, s *site) []string {
 	return keys
 }
 
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	info, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.Sys().(*syscall.Stat_t).Ino
-}
-
 func TestServeBackupThroughTunnel(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"hosts": "127.0.0.1 localhost\n", "sub/app.conf": "x=1\n"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc", Retention: "last 5 snapshots", Exclude: []string{"*.tmp"}})
 	os.WriteFile(filepath.Join(a.data, "junk.tmp"), []byte("excluded"), 0o644)
@@ -210,10 +191,10 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 		t.Fatalf("second report %+v", reports[len(reports)-1])
 	}
 	second := filepath.Join(machineDir, "etc.snapshots", reports[1].Snapshot)
-	if inode(t, filepath.Join(first, "sub", "app.conf")) != inode(t, filepath.Join(second, "sub", "app.conf")) {
+	if agenttest.Inode(t, filepath.Join(first, "sub", "app.conf")) != agenttest.Inode(t, filepath.Join(second, "sub", "app.conf")) {
 		t.Error("unchanged file not hard-linked across snapshots")
 	}
-	if inode(t, filepath.Join(first, "hosts")) == inode(t, filepath.Join(second, "hosts")) {
+	if agenttest.Inode(t, filepath.Join(first, "hosts")) == agenttest.Inode(t, filepath.Join(second, "hosts")) {
 		t.Error("changed file shares the old inode")
 	}
 	if got, _ := os.ReadFile(filepath.Join(second, "hosts")); string(got) != "changed\n" {
@@ -269,9 +250,7 @@ func TestServeBackupThroughTunnel(t *testing.T) {
 
 func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "1"})
 	hostKeys := registered(t, api, s)
 	d := startServe(t, s)
@@ -299,9 +278,7 @@ func TestServeRefusesUnknownAndRevokedKeys(t *testing.T) {
 
 func TestServeShutdownCancelsBackup(t *testing.T) {
 	t.Parallel()
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"big": big})
 	// 10 KiB/s: the pull is still running when serve is told to stop.

@@ -20,11 +20,9 @@ import (
 // test if the command fails.
 func statusJSON(t *testing.T, s *site) *control.Status {
 	t.Helper()
-	var out, errOut syncWriter
-	root := newRootWith(&globals{stdout: &out, stderr: &errOut})
-	root.SetArgs([]string{"-c", s.dir, "status", "--json"})
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, errOut.String())
+	var out, errOut agenttest.Output
+	if code := execute(context.Background(), &globals{stdout: &out, stderr: &errOut}, nil, "-c", s.dir, "status", "--json"); code != 0 {
+		t.Fatalf("status --json: exit %d\n%s", code, errOut.String())
 	}
 	var st control.Status
 	if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
@@ -69,9 +67,7 @@ func slowAgent(t *testing.T, api *apitest.Server, uuid, unit string, size, kibps
 // TestStatusShowsWaitingBackup: with one backup slot, a second agent's
 // source waits while the first runs, and status says so.
 func TestStatusShowsWaitingBackup(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "max_concurrent_backups": 1})
+	api, s := newAPISite(t, map[string]any{"max_concurrent_backups": 1})
 	const other = "0d9b4e3c-1f2a-4b5c-8d7e-6f5a4b3c2d1e"
 	slow := slowAgent(t, api, machineUUID, "web1", 256<<10, 64)
 	fast := newAgent(t, api, other, "db1", map[string]string{"f": "1\n"})
@@ -109,9 +105,7 @@ func TestStatusShowsWaitingBackup(t *testing.T) {
 // --bwlimit), status shows the agent, the running backup and its bytes
 // growing; afterwards neither.
 func TestStatusDuringBackup(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	// 64 KiB/s from the agent's daemon: about six seconds for the pull.
 	const size = 384 << 10
 	a := slowAgent(t, api, machineUUID, "web1", size, 64)
@@ -177,9 +171,7 @@ func TestStatusWithoutServe(t *testing.T) {
 // TestStatusDuringShutdown: while SIGTERM waits for a running backup,
 // status still answers and shows it; the socket goes with serve.
 func TestStatusDuringShutdown(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	a := slowAgent(t, api, machineUUID, "web1", 192<<10, 64)
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)

@@ -16,23 +16,6 @@ import (
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
-// runStdin is run with stdin.
-func runStdin(t *testing.T, stdin string, args ...string) runResult {
-	t.Helper()
-	var out, errOut syncWriter
-	root := newRootWith(&globals{stdout: &out, stderr: &errOut})
-	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(args)
-	code := 0
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		fmt.Fprintf(&errOut, "turku-storage: %v\n", err)
-		code = exitCode(err)
-	}
-	r := runResult{code: code, stdout: out.String(), stderr: errOut.String()}
-	t.Logf("turku-storage %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-	return r
-}
-
 // backupOnce runs one real backup of a through d and waits for its
 // report (the n-th delivered).
 func backupOnce(t *testing.T, a *agent, api *apitest.Server, d *daemonUnderTest, hostKeys []string, n int) apitest.Report {
@@ -79,7 +62,7 @@ func TestSendReceiveBetweenUnits(t *testing.T) {
 	}
 	dir1 := filepath.Join(s1.volume, machineUUID)
 	snapPath := func(dir, snap, f string) string { return filepath.Join(dir, "etc.snapshots", snap, f) }
-	if inode(t, snapPath(dir1, snaps[0], "d1/f1")) != inode(t, snapPath(dir1, snaps[2], "d1/f1")) {
+	if agenttest.Inode(t, snapPath(dir1, snaps[0], "d1/f1")) != agenttest.Inode(t, snapPath(dir1, snaps[2], "d1/f1")) {
 		t.Fatal("the backups did not share inodes: nothing to test")
 	}
 	d1.stop(t)
@@ -169,7 +152,7 @@ func TestSendReceiveBetweenUnits(t *testing.T) {
 		t.Errorf("summary %q, want the received latest %s as base", rep.Summary, snaps[2])
 	}
 	for f := range files {
-		if inode(t, snapPath(dir2, rep.Snapshot, f)) != inode(t, snapPath(dir2, snaps[2], f)) {
+		if agenttest.Inode(t, snapPath(dir2, rep.Snapshot, f)) != agenttest.Inode(t, snapPath(dir2, snaps[2], f)) {
 			t.Errorf("%s: not linked to the received latest", f)
 		}
 	}

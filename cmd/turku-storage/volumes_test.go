@@ -4,13 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/internal/tmpfs"
 )
@@ -65,9 +63,7 @@ func TestConfigCheckVolumes(t *testing.T) {
 // volume, and still refreshes the keys (the volume is left out of the
 // space advertised) instead of "refresh from API failed".
 func TestServeMissingVolume(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL()})
+	api, s := newAPISite(t, nil)
 	registered(t, api, s)
 	if err := os.Remove(filepath.Join(s.volume, backup.MarkerFile)); err != nil {
 		t.Fatal(err) // update-config marked it
@@ -101,9 +97,7 @@ func TestServeMissingVolume(t *testing.T) {
 // backup works. A volume out of inodes is refused by the guard likewise,
 // and an unmounted one is "not mounted".
 func TestServeUnusableVolume(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0"})
+	api, s := newAPISite(t, map[string]any{"metrics_listen": "127.0.0.1:0"})
 	tmpfs.Mount(t, s.volume, "size=16m", "nr_inodes=200")
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "one"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
@@ -186,17 +180,7 @@ func TestServeUnusableVolume(t *testing.T) {
 	})
 
 	t.Run("out of inodes", func(t *testing.T) {
-		fill := filepath.Join(s.volume, "fill")
-		if err := os.Mkdir(fill, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; ; i++ {
-			f, err := os.Create(filepath.Join(fill, strconv.Itoa(i)))
-			if err != nil {
-				break
-			}
-			f.Close()
-		}
+		fill := tmpfs.FillInodes(t, s.volume)
 		failing(t, 4, "volume default: 100.0% of inodes used, above its limit of 95% (max_inode_usage_pct): no backup started")
 		r := run(t, context.Background(), nil, "-c", s.dir, "check")
 		if !strings.Contains(r.stdout, "CRITICAL: volume default: 100.0% of inodes used, above max_inode_usage_pct 95%") {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 	"github.com/turku-backup/turku-storage/health"
 )
 
@@ -17,9 +16,7 @@ import (
 // restart, and check turns CRITICAL naming the source and its error,
 // although no snapshot of it exists anywhere.
 func TestServeSourceThatNeverSucceeds(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "metrics_listen": "127.0.0.1:0"})
+	api, s := newAPISite(t, map[string]any{"metrics_listen": "127.0.0.1:0"})
 	a := newAgent(t, api, machineUUID, "web1", map[string]string{"f": "data"})
 	api.AddSource(machineUUID, "etc", apiclient.Source{Path: "/etc"})
 	hostKeys := registered(t, api, s)

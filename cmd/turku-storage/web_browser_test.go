@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/turku-backup/turku-storage/apiclient"
-	"github.com/turku-backup/turku-storage/apiclient/apitest"
 )
 
 // browser is a headless Chromium driven through the DevTools protocol,
@@ -179,9 +178,7 @@ func (b *browser) screenshot(t *testing.T, name string) {
 // plots, the page runs without a CSP violation or script error, and a
 // failure is still shown after a restart.
 func TestDashboardInBrowser(t *testing.T) {
-	api := apitest.New()
-	t.Cleanup(api.Close)
-	s := newSite(t, map[string]any{"api_url": api.BaseURL(), "web_listen": "127.0.0.1:0"})
+	api, s := newAPISite(t, map[string]any{"web_listen": "127.0.0.1:0"})
 	const slowUUID = "0d9b4e3c-1f2a-4b5c-8d7e-6f5a4b3c2d1e"
 	fast := newAgent(t, api, machineUUID, "web1", map[string]string{"passwd": "root:x:0:0\n", "hosts": "127.0.0.1 localhost\n"})
 	// 48 KiB/s from the agent's daemon: about sixteen seconds.

@@ -31,10 +31,7 @@ type Key struct {
 // NewKey creates an ed25519 key pair in a temporary directory.
 func NewKey(t testing.TB) Key {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, signer := newEd25519(t)
 	block, err := gossh.MarshalPrivateKey(priv, "agent")
 	if err != nil {
 		t.Fatal(err)
@@ -43,12 +40,29 @@ func NewKey(t testing.TB) Key {
 	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	auth := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
+	return Key{Path: path, Signer: signer, Authorized: auth}
+}
+
+// NewSigner returns a signer of a new ed25519 key, kept in memory only:
+// an agent's key or a host key for an in-process client or server.
+func NewSigner(t testing.TB) gossh.Signer {
+	t.Helper()
+	_, signer := newEd25519(t)
+	return signer
+}
+
+func newEd25519(t testing.TB) (ed25519.PrivateKey, gossh.Signer) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	signer, err := gossh.NewSignerFromKey(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
-	return Key{Path: path, Signer: signer, Authorized: auth}
+	return priv, signer
 }
 
 // Ping describes one `ssh ... turku-ping-remote` run.

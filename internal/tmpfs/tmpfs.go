@@ -3,7 +3,10 @@ package tmpfs
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -57,4 +60,26 @@ func run(t testing.TB, args ...string) {
 	if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
 		t.Fatalf("mount %s: %v: %s", strings.Join(args, " "), err, out)
 	}
+}
+
+// FillInodes creates empty files in dir until its filesystem has no free
+// inode left (f_ffree 0), and returns the directory holding them.
+func FillInodes(t testing.TB, dir string) string {
+	t.Helper()
+	fill := filepath.Join(dir, "fill")
+	if err := os.Mkdir(fill, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		f, err := os.Create(filepath.Join(fill, strconv.Itoa(i)))
+		if err != nil {
+			break
+		}
+		f.Close()
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Ffree != 0 {
+		t.Fatalf("after filling %s: %d inodes free, %v", dir, st.Ffree, err)
+	}
+	return fill
 }
