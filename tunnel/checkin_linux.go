@@ -46,7 +46,11 @@ func (a *rsyncAdmitter) admit(c net.Conn, ownProcess bool) error {
 		return fmt.Errorf("peer %v belongs to uid %d, not to us (uid %d): %w", c.RemoteAddr(), uid, os.Getuid(), errOtherUser)
 	}
 	self := os.Getpid()
-	pid, err := socketHolder(inode, append([]int{self}, children(self)...))
+	// The children first: the connection is normally an rsync's, and
+	// this process holds many more descriptors to look through than
+	// an rsync does. A socket is never held by both (ours are opened
+	// close-on-exec), so the order decides nothing else.
+	pid, err := socketHolder(inode, append(children(self), self))
 	if errors.Is(err, errNotHeld) {
 		// The kernel's children lists are not guaranteed complete while
 		// processes come and go; look again the slow way before refusing.
@@ -93,20 +97,25 @@ func socketHolder(inode uint64, pids []int) (int, error) {
 // children list (Go starts processes from whichever thread runs the
 // goroutine), or, where the kernel has no such file, childrenByParent.
 func children(pid int) []int {
-	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
-	if err == nil && len(tasks) > 0 {
-		var out []int
-		for _, t := range tasks {
-			b, err := os.ReadFile(t)
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if n, err := strconv.Atoi(f); err == nil {
-					out = append(out, n)
-				}
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	// Read the thread directory and each thread's file directly: a Glob
+	// would also lstat every match first.
+	tasks, _ := os.ReadDir(dir)
+	var out []int
+	read := false
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		read = true
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
 			}
 		}
+	}
+	if read {
 		return out
 	}
 	return childrenByParent(pid)
