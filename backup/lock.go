@@ -44,8 +44,11 @@ func lockMachine(dir, uuid string) (*machineLock, error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	// The old code wrote the holder's PID, right-aligned in 10 columns.
-	if err := f.Truncate(0); err == nil {
-		fmt.Fprintf(f, "%10d\n", os.Getpid())
+	// Written over the last holder's (the same 11 bytes, as a rule), then
+	// cut to length: no block freed and allocated again on each session.
+	pid := fmt.Appendf(nil, "%10d\n", os.Getpid())
+	if _, err := f.WriteAt(pid, 0); err == nil {
+		f.Truncate(int64(len(pid)))
 	}
 	return &machineLock{f: f}, nil
 }

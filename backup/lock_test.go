@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +147,23 @@ func takeSlot(t *testing.T, s *Slots) {
 	if !ok {
 		s.cancel(w)
 		t.Fatal("no free slot")
+	}
+}
+
+// TestLockPIDReplacesLongerContent: the PID is written over whatever the
+// file held, and what was longer is cut off.
+func TestLockPIDReplacesLongerContent(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, lockName(testUUID))
+	if err := os.WriteFile(path, []byte("1234567890123456789\nleft over by something else\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockMachine(dir, testUUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if got, want := readFile(t, path), fmt.Sprintf("%10d\n", os.Getpid()); got != want {
+		t.Errorf("lock file %q, want %q", got, want)
 	}
 }
