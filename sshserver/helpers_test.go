@@ -206,17 +206,7 @@ func startRsyncLike(t *testing.T, addr string) (greeting string, finish func() e
 	cmd.Env = append(os.Environ(), rsyncLikeEnv+"="+addr, rsyncLikeWaitEnv+"=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := agenttest.StartPiped(t, cmd)
 	done := false
 	t.Cleanup(func() {
 		if !done {

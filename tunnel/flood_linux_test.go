@@ -73,19 +73,9 @@ func TestRestoreUnderLocalFlood(t *testing.T) {
 	read -r _ || true`
 	attacker := exec.CommandContext(ctx, "bash", "-c", script)
 	attacker.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	stdin, err := attacker.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := attacker.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr agenttest.Output
 	attacker.Stderr = &stderr
-	if err := attacker.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := agenttest.StartPiped(t, attacker)
 	defer func() {
 		stdin.Close()
 		if err := attacker.Wait(); err != nil {
