@@ -165,7 +165,7 @@ func TestAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := f.clock.now()
+	now := f.clock.Now()
 	want := []Machine{
 		{UUID: machineUUID, UnitName: "web1", EnvironmentName: "prod", ServiceName: "web", Storage: storageName,
 			Active: true, Published: true, Registered: now, Updated: now, CheckedIn: now, Sources: 1},
@@ -190,7 +190,7 @@ func TestAdmin(t *testing.T) {
 	f.call(t, "/v1/update_config", req)
 
 	// RunNow makes a source due at the store's clock.
-	f.clock.add(time.Hour)
+	f.clock.Add(time.Hour)
 	if err := st.RunNow(ctx, machineUUID, "etc"); err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +198,8 @@ func TestAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sources) != 1 || !sources[0].NextBackup.Equal(f.clock.now()) {
-		t.Errorf("sources = %+v, want etc due at %v", sources, f.clock.now())
+	if len(sources) != 1 || !sources[0].NextBackup.Equal(f.clock.Now()) {
+		t.Errorf("sources = %+v, want etc due at %v", sources, f.clock.Now())
 	}
 }
 

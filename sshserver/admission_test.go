@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,28 +22,13 @@ import (
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
-// fakeClock is the injected clock for penalty timing.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock is the injected clock for penalty timing.
+func newFakeClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // logCapture is a logger that keeps every line as well as sending it to
@@ -340,7 +324,7 @@ func TestPenalties(t *testing.T) {
 	}
 
 	// Served: the source is let in again and may log in.
-	clock.Advance(DefaultPenalties.Min + time.Second)
+	clock.Add(DefaultPenalties.Min + time.Second)
 	if _, _, err := ts.sshFrom(t, "127.0.0.4", ts.keys[uuidV]); err != nil {
 		t.Errorf("after the penalty: %v", err)
 	}
@@ -361,11 +345,11 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 				t.Fatalf("got %v %q, want refused for the penalty", ok, why)
 			}
 		}
-		clock.Advance(want - time.Second)
+		clock.Add(want - time.Second)
 		if ok, _ := a.admit(src); ok {
 			t.Fatalf("admitted %s into a %s penalty", want-time.Second, want)
 		}
-		clock.Advance(time.Second)
+		clock.Add(time.Second)
 		if ok, why := a.admit(src); !ok {
 			t.Fatalf("refused (%s) after a %s penalty", why, want)
 		}
@@ -375,7 +359,7 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 	a.admit(src)
 	a.release(src, outcomeAuthenticated)
 	refuseKeys(t, a, src, 3)
-	clock.Advance(15 * time.Second)
+	clock.Add(15 * time.Second)
 	if ok, why := a.admit(src); !ok {
 		t.Fatalf("refused (%s) after 15 s, want the first penalty again", why)
 	}
@@ -497,7 +481,7 @@ func TestSourceTableBounded(t *testing.T) {
 	if a.total != 0 {
 		t.Errorf("%d startups counted after every connection ended", a.total)
 	}
-	clock.Advance(strikesFor + time.Second)
+	clock.Add(strikesFor + time.Second)
 	a.admit(netip.MustParsePrefix("192.0.2.1/32"))
 	if n := len(a.strangers); n != 1 {
 		t.Errorf("%d sources remembered a day later, want 1", n)

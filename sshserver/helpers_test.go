@@ -20,6 +20,8 @@ import (
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
 const (
@@ -383,7 +385,7 @@ func wantSession(t *testing.T, c *gossh.Client, port int, request string, wantCo
 // testAdmission is the admission control of a server on clock with the
 // default limits and penalties as edit (nil: none) changes them; logger
 // nil: no log.
-func testAdmission(clock *fakeClock, logger *slog.Logger, edit func(*Options)) *admission {
+func testAdmission(clock *testclock.Clock, logger *slog.Logger, edit func(*Options)) *admission {
 	o := Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
 		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties}
 	if edit != nil {
