@@ -435,8 +435,7 @@ func TestBodyLimitWithoutLength(t *testing.T) {
 // machine, storage unit or registration auth named exists or not, so the
 // time a refusal takes does not tell which names exist.
 func TestLoginRefusalsCostOneHash(t *testing.T) {
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	type params struct {
 		time, memory uint32
 		threads      uint8

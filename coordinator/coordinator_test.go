@@ -120,6 +120,15 @@ func (f *fixture) register(t *testing.T, sources obj) {
 	}
 }
 
+// newRegistered is newFixture with machine web1 registered, backing up
+// its etc source.
+func newRegistered(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	f.register(t, obj{"etc": etcSource})
+	return f
+}
+
 func TestTransport(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -161,8 +170,7 @@ func TestTransport(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	// Both spellings of the path work.
 	for _, path := range []string{"/v1/health", "/health"} {
 		got := f.call(t, path, obj{})
@@ -240,8 +248,7 @@ func TestRegistration(t *testing.T) {
 
 func TestKnownMachine(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 
 	// A known machine needs no registration auth, but its own secret.
 	req := agentConfig(obj{"etc": etcSource})
@@ -464,8 +471,7 @@ func TestSourcesUnpublished(t *testing.T) {
 func TestDisabledMachine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	st := f.c.Store()
 	if err := st.SetMachineActive(ctx, machineUUID, false); err != nil {
 		t.Fatalf("disable: %v", err)
@@ -513,8 +519,7 @@ func TestUnpublishedMachine(t *testing.T) {
 
 func TestStorageCalls(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	wrong := obj{"name": storageName, "secret": "wrong"}
 	tests := []struct {
 		name     string

@@ -162,8 +162,7 @@ func TestAttackHalfHeaders(t *testing.T) {
 		fullShare  = maxConns - maxConns/4
 		halfHeader = "POST /v1/agent_ping_checkin HTTP/1.1\r\nHost: coordinator\r\nContent-Type: appl"
 	)
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	logs := captureAdmissionLog(f)
 	decided := make(chan bool, attackers*perAddr+4*calls)
 	srv := serveForAttack(t, f, func(s *Server) {
@@ -330,8 +329,7 @@ func TestAttackSlowBodies(t *testing.T) {
 		calls     = 15
 		memoryCap = 16 << 20
 	)
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	logs := captureAdmissionLog(f)
 	admitted := make(chan string, 4*(attackers*perAddr+calls))
 	var agentMu sync.Mutex

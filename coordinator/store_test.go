@@ -126,8 +126,7 @@ func TestMigrations(t *testing.T) {
 func TestAdmin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	st := f.c.Store()
 
 	tests := []struct {
