@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,28 +110,15 @@ func flood(t *testing.T, src, addr string, n int) []net.Conn {
 	return held
 }
 
-// byteCounter counts what a client read, to tell a refusal before the
-// banner from a failure after it.
-type byteCounter struct {
-	net.Conn
-	n atomic.Int64
-}
-
-func (b *byteCounter) Read(p []byte) (int, error) {
-	n, err := b.Conn.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
 // sshFrom runs an SSH handshake from src with the given keys; banner
 // reports whether the server got as far as its version line.
 func (ts *testServer) sshFrom(t *testing.T, src string, signers ...gossh.Signer) (c *gossh.Client, banner bool, err error) {
 	t.Helper()
-	nc := &byteCounter{Conn: dialFrom(t, src, ts.addr)}
+	nc := &agenttest.CountingConn{Conn: dialFrom(t, src, ts.addr)}
 	cc, chans, reqs, err := gossh.NewClientConn(nc, ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(signers...)))
 	if err != nil {
 		nc.Close()
-		return nil, nc.n.Load() > 0, err
+		return nil, nc.BytesRead() > 0, err
 	}
 	c = gossh.NewClient(cc, chans, reqs)
 	t.Cleanup(func() { c.Close() })
@@ -145,6 +131,24 @@ func releases(o *Options) <-chan netip.Prefix {
 	ch := make(chan netip.Prefix, 1024)
 	o.released = func(src netip.Prefix) { ch <- src }
 	return ch
+}
+
+// startPenaltyServer starts a server (tweaked by tweak, if not nil) on a
+// fake clock, with its log captured and each connection admission dealt
+// with reported on rel.
+func startPenaltyServer(t *testing.T, tweak func(*Options)) (ts *testServer, clock *testclock.Clock, logs *logCapture, rel <-chan netip.Prefix) {
+	t.Helper()
+	clock = newFakeClock()
+	logger, logs := captureLog(t)
+	ts = startServer(t, func(o *Options) {
+		o.Now = clock.Now
+		o.Logger = logger
+		rel = releases(o)
+		if tweak != nil {
+			tweak(o)
+		}
+	})
+	return ts, clock, logs, rel
 }
 
 // waitRelease waits until admission has dealt with n connections from src.
@@ -271,14 +275,8 @@ func TestHandshakeTimeStopsAtKex(t *testing.T) {
 // Other addresses, and the operator's trusted network, are not affected.
 // One log line per penalised source.
 func TestPenalties(t *testing.T) {
-	clock := newFakeClock()
-	logger, logs := captureLog(t)
-	var rel <-chan netip.Prefix
-	ts := startServer(t, func(o *Options) {
-		o.Now = clock.Now
-		o.Logger = logger
+	ts, clock, logs, rel := startPenaltyServer(t, func(o *Options) {
 		o.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.6/32")}
-		rel = releases(o)
 	})
 	stranger := agenttest.NewSigner(t)
 
@@ -369,14 +367,7 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 // can, gets MaxAuthTries answers per connection and a few connections
 // before its address is refused.
 func TestKeyProbe(t *testing.T) {
-	clock := newFakeClock()
-	logger, logs := captureLog(t)
-	var rel <-chan netip.Prefix
-	ts := startServer(t, func(o *Options) {
-		o.Now = clock.Now
-		o.Logger = logger
-		rel = releases(o)
-	})
+	ts, _, logs, rel := startPenaltyServer(t, nil)
 	var keys []gossh.Signer
 	for range 20 {
 		keys = append(keys, agenttest.NewSigner(t))
