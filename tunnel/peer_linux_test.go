@@ -5,6 +5,7 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +26,23 @@ import (
 type countingOpener struct {
 	opened  atomic.Int64
 	handled chan<- struct{} // if set, gets a value per attempt
+}
+
+// waitHandled waits until n connections were handled, or fails the test
+// saying how many were, with what logs (the log, a child's stderr) hold.
+func waitHandled(t *testing.T, handled <-chan struct{}, n int, logs ...fmt.Stringer) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-handled:
+		case <-time.After(30 * time.Second):
+			said := make([]string, len(logs))
+			for j, l := range logs {
+				said[j] = l.String()
+			}
+			t.Fatalf("only %d of %d connections handled: %s", i, n, strings.Join(said, " "))
+		}
+	}
 }
 
 func (o *countingOpener) OpenChannel(string, []byte) (gossh.Channel, <-chan *gossh.Request, error) {
@@ -150,13 +168,7 @@ func TestCheckinRefusesOrphanedSockets(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("connect as nobody: %v: %s", err, stderr.String())
 	}
-	for i := range tries {
-		select {
-		case <-handled:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("only %d of %d connections handled: %s", i, tries, logs.String())
-		}
-	}
+	waitHandled(t, handled, tries, &logs)
 	if n := op.opened.Load(); n != 0 {
 		t.Errorf("%d of %d orphaned connections of a foreign user reached the agent", n, tries)
 	}
