@@ -22,6 +22,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/apiclient/apitest"
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // fakeAPIEnv makes the test binary serve the fake API with that many
@@ -80,17 +81,7 @@ func startFakeAPI(t *testing.T, n int) string {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", fakeAPIEnv, n))
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := agenttest.StartPiped(t, cmd)
 	t.Cleanup(func() {
 		stdin.Close() // the child's cue to stop
 		if err := cmd.Wait(); err != nil {

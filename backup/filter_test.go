@@ -6,50 +6,58 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// filterRejects maps rules that must never reach rsync to the exact error.
-// SENTINEL and PLAIN stand for local files in TestFilterRulesAgainstRsync,
-// with rules and with bare exclude patterns.
+// The reasons a rule reading files on the storage unit is refused.
+const (
+	mergeReadsLocal     = ": merge rules read files on the storage unit and are not allowed"
+	modifierCReadsLocal = ": the C modifier reads files on the storage unit and is not allowed"
+)
+
+// filterRejects maps rules that must never reach rsync to the exact error:
+// `filter rule "RULE"` (quoted as %q quotes it), then why. SENTINEL and
+// PLAIN stand for local files in TestFilterRulesAgainstRsync, with rules
+// and with bare exclude patterns.
 var filterRejects = []struct {
 	rule string
-	want string
+	why  string
 }{
-	{"merge SENTINEL", `filter rule "merge SENTINEL": merge rules read files on the storage unit and are not allowed`},
-	{"merge,- PLAIN", `filter rule "merge,- PLAIN": merge rules read files on the storage unit and are not allowed`},
-	{"merge_SENTINEL", `filter rule "merge_SENTINEL": merge rules read files on the storage unit and are not allowed`},
-	{". SENTINEL", `filter rule ". SENTINEL": merge rules read files on the storage unit and are not allowed`},
-	{".- PLAIN", `filter rule ".- PLAIN": merge rules read files on the storage unit and are not allowed`},
-	{".,- PLAIN", `filter rule ".,- PLAIN": merge rules read files on the storage unit and are not allowed`},
-	{"._SENTINEL", `filter rule "._SENTINEL": merge rules read files on the storage unit and are not allowed`},
-	{".e SENTINEL", `filter rule ".e SENTINEL": merge rules read files on the storage unit and are not allowed`},
-	{":n- .rsync-filter", `filter rule ":n- .rsync-filter": merge rules read files on the storage unit and are not allowed`},
-	{": .rsync-filter", `filter rule ": .rsync-filter": merge rules read files on the storage unit and are not allowed`},
-	{":C", `filter rule ":C": merge rules read files on the storage unit and are not allowed`},
-	{"dir-merge,n- .rsync-filter", `filter rule "dir-merge,n- .rsync-filter": merge rules read files on the storage unit and are not allowed`},
-	{"dir-merge .rsync-filter", `filter rule "dir-merge .rsync-filter": merge rules read files on the storage unit and are not allowed`},
-	{"-C", `filter rule "-C": the C modifier reads files on the storage unit and is not allowed`},
-	{"-C x", `filter rule "-C x": the C modifier reads files on the storage unit and is not allowed`},
-	{"exclude,C x", `filter rule "exclude,C x": the C modifier reads files on the storage unit and is not allowed`},
-	{"- a\n. SENTINEL", `filter rule "- a\n. SENTINEL" contains a line break or NUL`},
-	{"- a\r. SENTINEL", `filter rule "- a\r. SENTINEL" contains a line break or NUL`},
-	{"- a\x00b", `filter rule "- a\x00b" contains a line break or NUL`},
-	{"mergex", `filter rule "mergex": unknown rule`},
-	{"merge\tSENTINEL", `filter rule "merge\tSENTINEL": merge rules read files on the storage unit and are not allowed`},
-	{"x foo", `filter rule "x foo": unknown rule`},
-	{" - foo", `filter rule " - foo": unknown rule`},
-	{"-", `filter rule "-" has no pattern`},
-	{"- ", `filter rule "- " has no pattern`},
-	{"exclude", `filter rule "exclude" has no pattern`},
-	{"-e foo", `filter rule "-e foo": invalid modifier 'e'`},
-	{"-w foo", `filter rule "-w foo": invalid modifier 'w'`},
-	{"Hs foo", `filter rule "Hs foo": invalid modifier 's'`},
-	{"! x", `filter rule "! x": the clear rule takes no argument`},
-	{"clear x", `filter rule "clear x": the clear rule takes no argument`},
+	{"merge SENTINEL", mergeReadsLocal},
+	{"merge,- PLAIN", mergeReadsLocal},
+	{"merge_SENTINEL", mergeReadsLocal},
+	{". SENTINEL", mergeReadsLocal},
+	{".- PLAIN", mergeReadsLocal},
+	{".,- PLAIN", mergeReadsLocal},
+	{"._SENTINEL", mergeReadsLocal},
+	{".e SENTINEL", mergeReadsLocal},
+	{":n- .rsync-filter", mergeReadsLocal},
+	{": .rsync-filter", mergeReadsLocal},
+	{":C", mergeReadsLocal},
+	{"dir-merge,n- .rsync-filter", mergeReadsLocal},
+	{"dir-merge .rsync-filter", mergeReadsLocal},
+	{"-C", modifierCReadsLocal},
+	{"-C x", modifierCReadsLocal},
+	{"exclude,C x", modifierCReadsLocal},
+	{"- a\n. SENTINEL", ` contains a line break or NUL`},
+	{"- a\r. SENTINEL", ` contains a line break or NUL`},
+	{"- a\x00b", ` contains a line break or NUL`},
+	{"mergex", `: unknown rule`},
+	{"merge\tSENTINEL", mergeReadsLocal},
+	{"x foo", `: unknown rule`},
+	{" - foo", `: unknown rule`},
+	{"-", ` has no pattern`},
+	{"- ", ` has no pattern`},
+	{"exclude", ` has no pattern`},
+	{"-e foo", `: invalid modifier 'e'`},
+	{"-w foo", `: invalid modifier 'w'`},
+	{"Hs foo", `: invalid modifier 's'`},
+	{"! x", `: the clear rule takes no argument`},
+	{"clear x", `: the clear rule takes no argument`},
 }
 
 // filterAccepts are rules rsync parses and that read nothing local.
@@ -65,12 +73,13 @@ func TestCheckFilterRule(t *testing.T) {
 	t.Parallel()
 	for _, tt := range filterRejects {
 		t.Run(tt.rule, func(t *testing.T) {
+			want := "filter rule " + strconv.Quote(tt.rule) + tt.why
 			err := checkFilterRule(tt.rule)
 			if err == nil {
-				t.Fatalf("got no error, want %q", tt.want)
+				t.Fatalf("got no error, want %q", want)
 			}
-			if got := err.Error(); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
+			if got := err.Error(); got != want {
+				t.Errorf("got %q, want %q", got, want)
 			}
 		})
 	}
@@ -168,7 +177,7 @@ func TestFilterRulesAgainstRsync(t *testing.T) {
 	}
 	for _, tt := range filterRejects {
 		rule := strings.NewReplacer("SENTINEL", sentinel, "PLAIN", plain).Replace(tt.rule)
-		if strings.ContainsAny(rule, "\n\r\x00") || !strings.Contains(tt.want, "read files") {
+		if strings.ContainsAny(rule, "\n\r\x00") || tt.why != mergeReadsLocal {
 			continue
 		}
 		t.Run("rejected "+tt.rule, func(t *testing.T) {

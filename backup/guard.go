@@ -39,25 +39,25 @@ func (e *VolumeFullError) Error() string {
 // maxUsage returns the volume's guard threshold, 0 meaning def (or 95 if
 // def is 0).
 func (v Volume) maxUsage(def int) int {
-	switch {
-	case v.MaxUsagePct > 0:
-		return v.MaxUsagePct
-	case def > 0:
-		return def
-	}
-	return DefaultMaxUsagePct
+	return firstSet(v.MaxUsagePct, def, DefaultMaxUsagePct)
 }
 
 // maxInodeUsage returns the volume's inode threshold, 0 meaning def (or
 // 95 if def is 0).
 func (v Volume) maxInodeUsage(def int) int {
+	return firstSet(v.MaxInodeUsagePct, def, DefaultMaxInodeUsagePct)
+}
+
+// firstSet returns own if it is set (above 0), else def if set, else
+// fallback.
+func firstSet(own, def, fallback int) int {
 	switch {
-	case v.MaxInodeUsagePct > 0:
-		return v.MaxInodeUsagePct
+	case own > 0:
+		return own
 	case def > 0:
 		return def
 	}
-	return DefaultMaxInodeUsagePct
+	return fallback
 }
 
 // over reports whether st is filled above v's guard threshold.

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -493,18 +494,7 @@ func TestDurationOverflow(t *testing.T) {
 // max_usage_pct: the top-level value is every volume's default, a
 // volume's own wins; metrics_listen is read as given.
 func TestLoadDiskGuardAndMetrics(t *testing.T) {
-	dir := writeConfig(t, map[string]string{
-		"a.json": `{"name": "n", "secret": "s", "max_usage_pct": 90, "metrics_listen": "127.0.0.1:9410",
-			"volumes": {"a": {"path": "/a"}, "b": {"path": "/b", "max_usage_pct": 98}}}`,
-	})
-	c, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := byVolume(c, func(v Volume) int { return v.MaxUsagePct })
-	if diff := cmp.Diff(map[string]int{"a": 90, "b": 98}, got); diff != "" {
-		t.Errorf("max_usage_pct by volume (-want +got):\n%s", diff)
-	}
+	c := loadPerVolume(t, "max_usage_pct", 98, `"metrics_listen": "127.0.0.1:9410",`, func(v Volume) int { return v.MaxUsagePct })
 	if c.MaxInodeUsagePct != 95 {
 		t.Errorf("max_inode_usage_pct default %d, want 95", c.MaxInodeUsagePct)
 	}
@@ -542,30 +532,33 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// byVolume maps each volume of c to f of it.
-func byVolume(c *Config, f func(Volume) int) map[string]int {
-	m := map[string]int{}
-	for _, v := range c.Volumes {
-		m[v.Name] = f(v)
+// loadPerVolume loads a configuration that sets key to 90 at the top
+// level and to own for volume b (extra adds top-level settings), and
+// checks that volume a takes the top-level value and b its own: field
+// reads the setting of a loaded volume.
+func loadPerVolume(t *testing.T, key string, own int, extra string, field func(Volume) int) *Config {
+	t.Helper()
+	c, err := Load(writeConfig(t, map[string]string{
+		"a.json": fmt.Sprintf(`{"name": "n", "secret": "s", %q: 90, %s
+			"volumes": {"a": {"path": "/a"}, "b": {"path": "/b", %q: %d}}}`, key, extra, key, own),
+	}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return m
+	got := map[string]int{}
+	for _, v := range c.Volumes {
+		got[v.Name] = field(v)
+	}
+	if diff := cmp.Diff(map[string]int{"a": 90, "b": own}, got); diff != "" {
+		t.Errorf("%s by volume (-want +got):\n%s", key, diff)
+	}
+	return c
 }
 
 // max_inode_usage_pct: like max_usage_pct, the top-level value is every
 // volume's default and a volume's own wins.
 func TestLoadInodeGuard(t *testing.T) {
-	dir := writeConfig(t, map[string]string{
-		"a.json": `{"name": "n", "secret": "s", "max_inode_usage_pct": 90,
-			"volumes": {"a": {"path": "/a"}, "b": {"path": "/b", "max_inode_usage_pct": 99}}}`,
-	})
-	c, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := byVolume(c, func(v Volume) int { return v.MaxInodeUsagePct })
-	if diff := cmp.Diff(map[string]int{"a": 90, "b": 99}, got); diff != "" {
-		t.Errorf("max_inode_usage_pct by volume (-want +got):\n%s", diff)
-	}
+	loadPerVolume(t, "max_inode_usage_pct", 99, "", func(v Volume) int { return v.MaxInodeUsagePct })
 }
 
 // TestControlSocketDefault: without control_socket, the socket is the

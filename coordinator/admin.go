@@ -120,28 +120,20 @@ func (s *Store) resolveMachine(ctx context.Context, q querier, ref string) (id, 
 
 // ListMachines returns every machine, ordered by unit name.
 func (s *Store) ListMachines(ctx context.Context) ([]Machine, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+prefixCols("m", machineCols)+`, st.name,
-		(SELECT count(*) FROM sources WHERE machine_id = m.id)
-		FROM machines m JOIN storages st ON st.id = m.storage_id ORDER BY m.unit_name, m.uuid`)
-	if err != nil {
-		return nil, fmt.Errorf("list machines: %w", err)
-	}
-	defer rows.Close()
 	var out []Machine
-	for rows.Next() {
-		var r machineRow
-		var storage string
-		var n int
-		if err := rows.Scan(append(r.dest(), &storage, &n)...); err != nil {
-			return nil, fmt.Errorf("list machines: %w", err)
-		}
+	var r machineRow
+	var storage string
+	var n int
+	err := scanEach(ctx, s.db, "list machines", append(r.dest(), &storage, &n), func() {
 		out = append(out, Machine{UUID: r.UUID, UnitName: r.UnitName, EnvironmentName: str(r.EnvironmentName),
 			ServiceName: str(r.ServiceName), Comment: str(r.Comment), Storage: storage, Active: r.Active,
 			Published: r.Published, Registered: r.DateRegistered, Updated: r.DateUpdated,
 			CheckedIn: tm(r.DateCheckedIn), Sources: n})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list machines: %w", err)
+	}, `SELECT `+prefixCols("m", machineCols)+`, st.name,
+		(SELECT count(*) FROM sources WHERE machine_id = m.id)
+		FROM machines m JOIN storages st ON st.id = m.storage_id ORDER BY m.unit_name, m.uuid`)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -174,25 +166,17 @@ func (s *Store) ListSources(ctx context.Context, machine string) ([]Source, erro
 	}
 	query += where
 	query += ` ORDER BY m.unit_name, m.uuid, s.name`
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list sources: %w", err)
-	}
-	defer rows.Close()
 	var out []Source
-	for rows.Next() {
-		var r sourceRow
-		var uuid, unit string
-		if err := rows.Scan(append(r.dest(), &uuid, &unit)...); err != nil {
-			return nil, fmt.Errorf("list sources: %w", err)
-		}
+	var r sourceRow
+	var uuid, unit string
+	err = scanEach(ctx, s.db, "list sources", append(r.dest(), &uuid, &unit), func() {
 		out = append(out, Source{Machine: uuid, UnitName: unit, Name: r.Name, Path: r.Path,
 			Frequency: r.Frequency, Retention: r.Retention, Comment: str(r.Comment), Active: r.Active,
 			Published: r.Published, Success: r.Success, LastBackedUp: tm(r.DateLastBackedUp),
 			NextBackup: r.DateNextBackup})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list sources: %w", err)
+	}, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -239,24 +223,16 @@ func (s *Store) Logs(ctx context.Context, machine string, limit int) ([]BackupLo
 		query += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list backup logs: %w", err)
-	}
-	defer rows.Close()
 	var out []BackupLog
-	for rows.Next() {
-		var r backupLogRow
-		var src, uuid, unit, storage string
-		if err := rows.Scan(append(r.dest(), &src, &uuid, &unit, &storage)...); err != nil {
-			return nil, fmt.Errorf("list backup logs: %w", err)
-		}
+	var r backupLogRow
+	var src, uuid, unit, storage string
+	err = scanEach(ctx, s.db, "list backup logs", append(r.dest(), &src, &uuid, &unit, &storage), func() {
 		out = append(out, BackupLog{Machine: uuid, UnitName: unit, Source: src, Storage: storage,
 			Date: r.Date, Success: r.Success, Begin: tm(r.DateBegin), End: tm(r.DateEnd),
 			Snapshot: str(r.Snapshot), Summary: str(r.Summary)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list backup logs: %w", err)
+	}, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

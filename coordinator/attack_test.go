@@ -272,7 +272,7 @@ func TestAttackWrongSecrets(t *testing.T) {
 		t.Errorf("registration from another address: %d %q, want 200", code, body)
 	}
 	// The penalty ends, and the next one lasts twice as long.
-	f.clock.add(31 * time.Second)
+	f.clock.Add(31 * time.Second)
 	for i := range 3 {
 		post(t, "127.0.0.2", addr, "/v1/update_config", guess(100+i))
 		<-admitted
@@ -435,8 +435,7 @@ func TestBodyLimitWithoutLength(t *testing.T) {
 // machine, storage unit or registration auth named exists or not, so the
 // time a refusal takes does not tell which names exist.
 func TestLoginRefusalsCostOneHash(t *testing.T) {
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	type params struct {
 		time, memory uint32
 		threads      uint8

@@ -8,11 +8,12 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
 // testArgon2 keeps hashing cheap in tests; real parameters are exercised
@@ -30,27 +31,18 @@ const (
 	hostKey     = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHN0b3JhZ2U storage"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-
 type fixture struct {
 	c     *Coordinator
 	h     http.Handler
-	clock *clock
+	clock *testclock.Clock
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC))
 	c, err := New(Options{
 		DBPath: filepath.Join(t.TempDir(), "coordinator.db"),
-		Now:    clk.now,
+		Now:    clk.Now,
 		Storage: StorageIdentity{Name: storageName, Secret: storageSecret, SSHPingHost: "primary.example.com",
 			SSHPingPort: 2222, SSHPingUser: "turku-ping", SSHPingHostKeys: []string{hostKey}},
 		RegistrationSecret: regSecret,
@@ -128,6 +120,15 @@ func (f *fixture) register(t *testing.T, sources obj) {
 	}
 }
 
+// newRegistered is newFixture with machine web1 registered, backing up
+// its etc source.
+func newRegistered(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	f.register(t, obj{"etc": etcSource})
+	return f
+}
+
 func TestTransport(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -169,8 +170,7 @@ func TestTransport(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	// Both spellings of the path work.
 	for _, path := range []string{"/v1/health", "/health"} {
 		got := f.call(t, path, obj{})
@@ -248,8 +248,7 @@ func TestRegistration(t *testing.T) {
 
 func TestKnownMachine(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 
 	// A known machine needs no registration auth, but its own secret.
 	req := agentConfig(obj{"etc": etcSource})
@@ -325,8 +324,8 @@ func TestBackupCycle(t *testing.T) {
 	}
 
 	// A successful report moves the source forward from the report time.
-	f.clock.add(10 * time.Minute)
-	reportTime := f.clock.now()
+	f.clock.Add(10 * time.Minute)
+	reportTime := f.clock.Now()
 	report := func(success bool) obj {
 		return obj{"storage": storageAuth(), "machine": obj{"uuid": machineUUID, "sources": obj{"etc": obj{
 			"success": success, "snapshot": "etc_20261125-144045_ab12", "summary": "Done\n",
@@ -363,7 +362,7 @@ func TestBackupCycle(t *testing.T) {
 	if err := st.RunNow(ctx, machineUUID, "etc"); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(time.Minute)
+	f.clock.Add(time.Minute)
 	f.call(t, "/v1/storage_ping_source_update", report(false))
 	got = f.call(t, "/v1/agent_ping_checkin", checkin)
 	if diff := cmp.Diff(obj{"machine": obj{"scheduled_sources": obj{"etc": wantEtc()}}}, got); diff != "" {
@@ -373,8 +372,8 @@ func TestBackupCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(logs) != 1 || logs[0].Success || !logs[0].Date.Equal(f.clock.now()) {
-		t.Errorf("newest log = %+v, want one failure at %v", logs, f.clock.now())
+	if len(logs) != 1 || logs[0].Success || !logs[0].Date.Equal(f.clock.Now()) {
+		t.Errorf("newest log = %+v, want one failure at %v", logs, f.clock.Now())
 	}
 	sources, err = st.ListSources(ctx, "")
 	if err != nil {
@@ -472,8 +471,7 @@ func TestSourcesUnpublished(t *testing.T) {
 func TestDisabledMachine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	st := f.c.Store()
 	if err := st.SetMachineActive(ctx, machineUUID, false); err != nil {
 		t.Fatalf("disable: %v", err)
@@ -521,8 +519,7 @@ func TestUnpublishedMachine(t *testing.T) {
 
 func TestStorageCalls(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	wrong := obj{"name": storageName, "secret": "wrong"}
 	tests := []struct {
 		name     string

@@ -22,8 +22,7 @@ type fixtureObject struct {
 func TestExport(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	if err := f.c.Store().RunNow(ctx, "web1", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +152,7 @@ func TestExport(t *testing.T) {
 func TestExportFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	var want bytes.Buffer
 	if err := f.c.Store().Export(ctx, &want); err != nil {
 		t.Fatal(err)

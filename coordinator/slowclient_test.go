@@ -18,6 +18,8 @@ import (
 
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testcert"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
 // Slow clients without credentials: many loopback source addresses
@@ -160,8 +162,7 @@ func TestAttackHalfHeaders(t *testing.T) {
 		fullShare  = maxConns - maxConns/4
 		halfHeader = "POST /v1/agent_ping_checkin HTTP/1.1\r\nHost: coordinator\r\nContent-Type: appl"
 	)
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	logs := captureAdmissionLog(f)
 	decided := make(chan bool, attackers*perAddr+4*calls)
 	srv := serveForAttack(t, f, func(s *Server) {
@@ -210,7 +211,7 @@ func TestAttackHalfHeaders(t *testing.T) {
 	}
 	// The log: the first refusal at once, the rest in one line a
 	// minute later, when the next comes.
-	f.clock.add(summaryEvery)
+	f.clock.Add(summaryEvery)
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.40")}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
@@ -328,8 +329,7 @@ func TestAttackSlowBodies(t *testing.T) {
 		calls     = 15
 		memoryCap = 16 << 20
 	)
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	logs := captureAdmissionLog(f)
 	admitted := make(chan string, 4*(attackers*perAddr+calls))
 	var agentMu sync.Mutex
@@ -393,7 +393,7 @@ func TestAttackSlowBodies(t *testing.T) {
 
 	// The admitted ones are cut off at the body deadline; the first cut
 	// logs the refusals since the first one, a minute ago.
-	f.clock.add(summaryEvery)
+	f.clock.Add(summaryEvery)
 	for len(done) < attackers*perAddr {
 		select {
 		case r := <-results:
@@ -454,8 +454,8 @@ func TestAddrKey(t *testing.T) {
 // whole /64 known, as its other addresses there (privacy addresses
 // change) count as the same client; another /64 stays a stranger.
 func TestKnownPerPrefix(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC)}
-	a := newAdmission(Limits{MaxInFlight: 4}, clk.now, slog.New(slog.DiscardHandler))
+	clk := testclock.New(time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC))
+	a := newAdmission(Limits{MaxInFlight: 4}, clk.Now, slog.New(slog.DiscardHandler))
 	agent := addrKey("[2001:db8:1:2::10]:50000")
 	stranger, ref := a.admit(agent)
 	if ref != nil || !stranger {
@@ -483,7 +483,7 @@ func TestKnownPerPrefix(t *testing.T) {
 		}
 	}
 	// Known for a day after the last call that proved a secret.
-	clk.add(knownFor)
+	clk.Add(knownFor)
 	if a.isKnown(agent) {
 		t.Errorf("%s still known %v after its last authenticated call", agent, knownFor)
 	}
@@ -518,14 +518,14 @@ func TestSlowBodyOverTLS(t *testing.T) {
 // TestKnownBounded: the known addresses are bounded; past the bound the
 // one known longest ago is forgotten.
 func TestKnownBounded(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC)}
-	a := newAdmission(Limits{}, clk.now, slog.New(slog.DiscardHandler))
+	clk := testclock.New(time.Date(2026, 11, 25, 14, 30, 45, 0, time.UTC))
+	a := newAdmission(Limits{}, clk.Now, slog.New(slog.DiscardHandler))
 	a.mu.Lock()
 	for i := range maxKnown {
-		a.rememberLocked(fmt.Sprintf("k%d", i), clk.now())
-		clk.add(time.Millisecond)
+		a.rememberLocked(fmt.Sprintf("k%d", i), clk.Now())
+		clk.Add(time.Millisecond)
 	}
-	a.rememberLocked("newest", clk.now())
+	a.rememberLocked("newest", clk.Now())
 	n := len(a.known)
 	a.mu.Unlock()
 	if n != maxKnown {

@@ -51,34 +51,38 @@ func (c *Coordinator) storageLogin(ctx context.Context, req map[string]any, isUp
 	return st, nil
 }
 
-// storageMachine finds the machine a storage request is about: active,
-// published and assigned to that storage unit.
-func (c *Coordinator) storageMachine(ctx context.Context, req map[string]any, st *storageRow) (*machineRow, map[string]any, error) {
+// storageMachine logs the storage unit in and finds the machine its
+// request is about: active, published and assigned to that storage unit.
+func (c *Coordinator) storageMachine(ctx context.Context, req map[string]any) (*storageRow, *machineRow, map[string]any, error) {
+	st, err := c.storageLogin(ctx, req, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if _, ok := req["machine"]; !ok {
-		return nil, nil, badRequest(`Missing required option "machine"`)
+		return nil, nil, nil, badRequest(`Missing required option "machine"`)
 	}
 	rm, ok := object(req, "machine")
 	if !ok {
-		return nil, nil, badRequest(`Missing required option "machine.uuid"`)
+		return nil, nil, nil, badRequest(`Missing required option "machine.uuid"`)
 	}
 	if _, ok := rm["uuid"]; !ok {
-		return nil, nil, badRequest(`Missing required option "machine.uuid"`)
+		return nil, nil, nil, badRequest(`Missing required option "machine.uuid"`)
 	}
 	u, err := parseUUID(rm["uuid"])
 	if err != nil {
 		// turku-api lets uuid.UUID's ValueError escape (500).
-		return nil, nil, badRequest("Invalid machine UUID")
+		return nil, nil, nil, badRequest("Invalid machine UUID")
 	}
 	var m machineRow
 	found, err := getRow(ctx, c.store.db, &m, `SELECT `+machineCols+` FROM machines
 		WHERE uuid = ? AND storage_id = ? AND active = 1 AND published = 1`, formatUUID(u), st.ID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("look up machine: %w", err)
+		return nil, nil, nil, fmt.Errorf("look up machine: %w", err)
 	}
 	if !found {
-		return nil, nil, notFound("Machine not found")
+		return nil, nil, nil, notFound("Machine not found")
 	}
-	return &m, rm, nil
+	return st, &m, rm, nil
 }
 
 type storageMachineJSON struct {
@@ -180,11 +184,7 @@ func (c *Coordinator) saveStorage(ctx context.Context, tx *sql.Tx, now time.Time
 }
 
 func (c *Coordinator) storagePingCheckin(ctx context.Context, req map[string]any) (any, error) {
-	st, err := c.storageLogin(ctx, req, false)
-	if err != nil {
-		return nil, err
-	}
-	m, _, err := c.storageMachine(ctx, req, st)
+	_, m, _, err := c.storageMachine(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +202,7 @@ func (c *Coordinator) storagePingCheckin(ctx context.Context, req map[string]any
 }
 
 func (c *Coordinator) storagePingSourceUpdate(ctx context.Context, req map[string]any) (any, error) {
-	st, err := c.storageLogin(ctx, req, false)
-	if err != nil {
-		return nil, err
-	}
-	m, rm, err := c.storageMachine(ctx, req, st)
+	st, m, rm, err := c.storageMachine(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -392,6 +392,26 @@ func getRow(ctx context.Context, q querier, r row, query string, args ...any) (f
 	return true, nil
 }
 
+// scanEach runs query, scans each row into dest and calls row after each;
+// its errors begin with what.
+func scanEach(ctx context.Context, q querier, what string, dest []any, row func(), query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		row()
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 // listRows runs a query and scans each row into a fresh value from mk.
 func listRows[T any, P interface {
 	*T

@@ -126,8 +126,7 @@ func TestMigrations(t *testing.T) {
 func TestAdmin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	st := f.c.Store()
 
 	tests := []struct {
@@ -165,7 +164,7 @@ func TestAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := f.clock.now()
+	now := f.clock.Now()
 	want := []Machine{
 		{UUID: machineUUID, UnitName: "web1", EnvironmentName: "prod", ServiceName: "web", Storage: storageName,
 			Active: true, Published: true, Registered: now, Updated: now, CheckedIn: now, Sources: 1},
@@ -190,7 +189,7 @@ func TestAdmin(t *testing.T) {
 	f.call(t, "/v1/update_config", req)
 
 	// RunNow makes a source due at the store's clock.
-	f.clock.add(time.Hour)
+	f.clock.Add(time.Hour)
 	if err := st.RunNow(ctx, machineUUID, "etc"); err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +197,8 @@ func TestAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sources) != 1 || !sources[0].NextBackup.Equal(f.clock.now()) {
-		t.Errorf("sources = %+v, want etc due at %v", sources, f.clock.now())
+	if len(sources) != 1 || !sources[0].NextBackup.Equal(f.clock.Now()) {
+		t.Errorf("sources = %+v, want etc due at %v", sources, f.clock.Now())
 	}
 }
 

@@ -43,8 +43,7 @@ func TestHandlerTransport(t *testing.T) {
 // storage-facing calls, which Handler (the network side) answers 404.
 func TestTransportServesStorageCalls(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.register(t, obj{"etc": etcSource})
+	f := newRegistered(t)
 	c, err := apiclient.New(apiclient.Options{
 		URL:        "http://coordinator.invalid/v1",
 		Storage:    apiclient.StorageAuth{Name: storageName, Secret: storageSecret},

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // TestLatestFromItsFile: Latest answers from the newest-records file
@@ -114,14 +116,7 @@ func TestLatestAfterCompaction(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &lf) != nil || lf.Size != fi.Size() || lf.ModTime != fi.ModTime().UnixNano() {
 		t.Errorf("newest-records file %+v does not match the compacted history (%d bytes): %v", lf.Size, fi.Size(), err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := agenttest.DirNames(t, dir)
 	if diff := cmp.Diff([]string{"m1.jsonl", "m1" + latestSuffix}, names); diff != "" {
 		t.Errorf("history directory (-want +got):\n%s", diff)
 	}

@@ -2,37 +2,20 @@ package monitor
 
 import (
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
 const machine = "0f3c5a5e-1b2c-4d3e-8f9a-0b1c2d3e4f50"
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestStatusFollowsABackup(t *testing.T) {
-	clk := &clock{now: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
 	s := New(Options{
 		Now:            clk.Now,
 		SpooledReports: func() int { return 2 },
@@ -44,7 +27,7 @@ func TestStatusFollowsABackup(t *testing.T) {
 	received, end := s.SessionStarted(ModeCheckin, machine, "web1", "192.0.2.7:50000", 51234, 0)
 	received(10) // the rsync greeting, before the source's slot
 	s.BackupPhase(machine, "web1", "etc", PhaseWaiting, nil)
-	clk.add(time.Minute)
+	clk.Add(time.Minute)
 	st := s.Status()
 	if len(st.Backups) != 0 || len(st.Waiting) != 1 || st.Waiting[0].State != PhaseWaiting || st.Waiting[0].Bytes != 0 || st.Waiting[0].Files != nil {
 		t.Errorf("waiting: backups %+v, waiting %+v", st.Backups, st.Waiting)
@@ -53,7 +36,7 @@ func TestStatusFollowsABackup(t *testing.T) {
 	s.BackupPhase(machine, "web1", "etc", PhaseRunning, files.Load)
 	files.Store(7)
 	received(1000)
-	clk.add(time.Minute)
+	clk.Add(time.Minute)
 	received(500)
 
 	st = s.Status()
@@ -182,7 +165,7 @@ func TestNilState(t *testing.T) {
 // RestoreSession finds a machine's newest restore session with both its
 // ports, and its channel wakes a waiter when any session starts or ends.
 func TestRestoreSession(t *testing.T) {
-	clk := &clock{now: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
 	s := New(Options{Now: clk.Now})
 	got, changed := s.RestoreSession(machine)
 	if got != nil {
@@ -204,7 +187,7 @@ func TestRestoreSession(t *testing.T) {
 	defer endOther()
 	<-changed
 	_, endOld := s.SessionStarted(ModeRestore, machine, "web1", "r", 50000, 50001)
-	clk.add(time.Second)
+	clk.Add(time.Second)
 	_, endNew := s.SessionStarted(ModeRestore, machine, "web1", "r", 50000, 50002)
 	got, changed = s.RestoreSession(machine)
 	if got == nil || got.Mode != ModeRestore || got.AgentPort != 50000 || got.RestorePort != 50002 {

@@ -15,36 +15,19 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
-// fakeClock is the injected clock for penalty timing.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock is the injected clock for penalty timing.
+func newFakeClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // logCapture is a logger that keeps every line as well as sending it to
@@ -127,28 +110,15 @@ func flood(t *testing.T, src, addr string, n int) []net.Conn {
 	return held
 }
 
-// byteCounter counts what a client read, to tell a refusal before the
-// banner from a failure after it.
-type byteCounter struct {
-	net.Conn
-	n atomic.Int64
-}
-
-func (b *byteCounter) Read(p []byte) (int, error) {
-	n, err := b.Conn.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
 // sshFrom runs an SSH handshake from src with the given keys; banner
 // reports whether the server got as far as its version line.
 func (ts *testServer) sshFrom(t *testing.T, src string, signers ...gossh.Signer) (c *gossh.Client, banner bool, err error) {
 	t.Helper()
-	nc := &byteCounter{Conn: dialFrom(t, src, ts.addr)}
+	nc := &agenttest.CountingConn{Conn: dialFrom(t, src, ts.addr)}
 	cc, chans, reqs, err := gossh.NewClientConn(nc, ts.addr, ts.clientConfig(testUser, gossh.PublicKeys(signers...)))
 	if err != nil {
 		nc.Close()
-		return nil, nc.n.Load() > 0, err
+		return nil, nc.BytesRead() > 0, err
 	}
 	c = gossh.NewClient(cc, chans, reqs)
 	t.Cleanup(func() { c.Close() })
@@ -161,6 +131,24 @@ func releases(o *Options) <-chan netip.Prefix {
 	ch := make(chan netip.Prefix, 1024)
 	o.released = func(src netip.Prefix) { ch <- src }
 	return ch
+}
+
+// startPenaltyServer starts a server (tweaked by tweak, if not nil) on a
+// fake clock, with its log captured and each connection admission dealt
+// with reported on rel.
+func startPenaltyServer(t *testing.T, tweak func(*Options)) (ts *testServer, clock *testclock.Clock, logs *logCapture, rel <-chan netip.Prefix) {
+	t.Helper()
+	clock = newFakeClock()
+	logger, logs := captureLog(t)
+	ts = startServer(t, func(o *Options) {
+		o.Now = clock.Now
+		o.Logger = logger
+		rel = releases(o)
+		if tweak != nil {
+			tweak(o)
+		}
+	})
+	return ts, clock, logs, rel
 }
 
 // waitRelease waits until admission has dealt with n connections from src.
@@ -287,14 +275,8 @@ func TestHandshakeTimeStopsAtKex(t *testing.T) {
 // Other addresses, and the operator's trusted network, are not affected.
 // One log line per penalised source.
 func TestPenalties(t *testing.T) {
-	clock := newFakeClock()
-	logger, logs := captureLog(t)
-	var rel <-chan netip.Prefix
-	ts := startServer(t, func(o *Options) {
-		o.Now = clock.Now
-		o.Logger = logger
+	ts, clock, logs, rel := startPenaltyServer(t, func(o *Options) {
 		o.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.6/32")}
-		rel = releases(o)
 	})
 	stranger := agenttest.NewSigner(t)
 
@@ -340,7 +322,7 @@ func TestPenalties(t *testing.T) {
 	}
 
 	// Served: the source is let in again and may log in.
-	clock.Advance(DefaultPenalties.Min + time.Second)
+	clock.Add(DefaultPenalties.Min + time.Second)
 	if _, _, err := ts.sshFrom(t, "127.0.0.4", ts.keys[uuidV]); err != nil {
 		t.Errorf("after the penalty: %v", err)
 	}
@@ -361,11 +343,11 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 				t.Fatalf("got %v %q, want refused for the penalty", ok, why)
 			}
 		}
-		clock.Advance(want - time.Second)
+		clock.Add(want - time.Second)
 		if ok, _ := a.admit(src); ok {
 			t.Fatalf("admitted %s into a %s penalty", want-time.Second, want)
 		}
-		clock.Advance(time.Second)
+		clock.Add(time.Second)
 		if ok, why := a.admit(src); !ok {
 			t.Fatalf("refused (%s) after a %s penalty", why, want)
 		}
@@ -375,7 +357,7 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 	a.admit(src)
 	a.release(src, outcomeAuthenticated)
 	refuseKeys(t, a, src, 3)
-	clock.Advance(15 * time.Second)
+	clock.Add(15 * time.Second)
 	if ok, why := a.admit(src); !ok {
 		t.Fatalf("refused (%s) after 15 s, want the first penalty again", why)
 	}
@@ -385,14 +367,7 @@ func TestPenaltyGrowsAndIsCapped(t *testing.T) {
 // can, gets MaxAuthTries answers per connection and a few connections
 // before its address is refused.
 func TestKeyProbe(t *testing.T) {
-	clock := newFakeClock()
-	logger, logs := captureLog(t)
-	var rel <-chan netip.Prefix
-	ts := startServer(t, func(o *Options) {
-		o.Now = clock.Now
-		o.Logger = logger
-		rel = releases(o)
-	})
+	ts, _, logs, rel := startPenaltyServer(t, nil)
 	var keys []gossh.Signer
 	for range 20 {
 		keys = append(keys, agenttest.NewSigner(t))
@@ -497,7 +472,7 @@ func TestSourceTableBounded(t *testing.T) {
 	if a.total != 0 {
 		t.Errorf("%d startups counted after every connection ended", a.total)
 	}
-	clock.Advance(strikesFor + time.Second)
+	clock.Add(strikesFor + time.Second)
 	a.admit(netip.MustParsePrefix("192.0.2.1/32"))
 	if n := len(a.strangers); n != 1 {
 		t.Errorf("%d sources remembered a day later, want 1", n)

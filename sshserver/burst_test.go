@@ -70,16 +70,14 @@ func TestBurstOfFirstTimeAgents(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
 			c, err := ts.loginFrom(fmt.Sprintf("127.0.1.%d", i+1), signers[i])
 			if err == nil {
 				c.Close()
 			}
 			errs[i] = err
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -124,9 +122,7 @@ func TestStrangerFloodStillDropped(t *testing.T) {
 	var conns sync.Map
 	var wg sync.WaitGroup
 	for i := range sources * each {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.3.%d", i%sources+1))}}
 			c, err := d.Dial("tcp", ts.addr)
 			if err != nil {
@@ -138,7 +134,7 @@ func TestStrangerFloodStillDropped(t *testing.T) {
 				held.Add(1)
 				perSourceHeld[i%sources].Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	t.Cleanup(func() {
@@ -225,14 +221,12 @@ func TestWaitingBackupsNotCounted(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			codes[i], errs[i] = checkin(clients[i], checkinRequest(51234))
 			if codes[i] != 0 {
 				settle()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	failed := 0

@@ -20,6 +20,8 @@ import (
 	"github.com/turku-backup/turku-storage/internal/agenttest"
 	"github.com/turku-backup/turku-storage/internal/testlog"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/turku-backup/turku-storage/internal/testclock"
 )
 
 const (
@@ -206,17 +208,7 @@ func startRsyncLike(t *testing.T, addr string) (greeting string, finish func() e
 	cmd.Env = append(os.Environ(), rsyncLikeEnv+"="+addr, rsyncLikeWaitEnv+"=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := agenttest.StartPiped(t, cmd)
 	done := false
 	t.Cleanup(func() {
 		if !done {
@@ -393,7 +385,7 @@ func wantSession(t *testing.T, c *gossh.Client, port int, request string, wantCo
 // testAdmission is the admission control of a server on clock with the
 // default limits and penalties as edit (nil: none) changes them; logger
 // nil: no log.
-func testAdmission(clock *fakeClock, logger *slog.Logger, edit func(*Options)) *admission {
+func testAdmission(clock *testclock.Clock, logger *slog.Logger, edit func(*Options)) *admission {
 	o := Options{Now: clock.Now, MaxStartups: DefaultMaxStartups,
 		PerSourceMaxStartups: DefaultPerSourceMaxStartups, Penalties: DefaultPenalties}
 	if edit != nil {

@@ -257,16 +257,10 @@ func (s *Server) saveKnownFile() {
 // saveKnownLoop saves the known sources every knownSaveEvery while they
 // change, until ctx ends.
 func (s *Server) saveKnownLoop(ctx context.Context) {
-	t := time.NewTicker(knownSaveEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, knownSaveEvery, func() bool {
 		if s.adm.changed() {
 			s.saveKnownFile()
 		}
-	}
+		return true
+	})
 }

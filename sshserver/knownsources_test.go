@@ -62,7 +62,7 @@ func TestKnownSourcesSurviveRestart(t *testing.T) {
 		{"25 hours later", 2 * time.Hour, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clock.Advance(tt.after)
+			clock.Add(tt.after)
 			// A copy: this server saves its own on the way out.
 			own := filepath.Join(t.TempDir(), "known-sources")
 			if err := os.WriteFile(own, b, 0o600); err != nil {

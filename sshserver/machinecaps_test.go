@@ -216,7 +216,7 @@ func TestMachineRefusalsSummarised(t *testing.T) {
 		}
 	}
 	refuse(5)
-	clock.Advance(summaryEvery)
+	clock.Add(summaryEvery)
 	refuse(3)
 	held.Close()
 	logs.WaitFor(t, "refused a machine over its limits", 2, e2eWait)

@@ -4,12 +4,12 @@ package sshserver
 
 import (
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // TestRestoreRefusesLocalUser: another local user (nobody) connects to an
@@ -17,14 +17,12 @@ import (
 // nothing, while the operator's rsync (our own user) still reaches the
 // agent.
 func TestRestoreRefusesLocalUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another user")
-	}
+	nobody := agenttest.AsNobody(t)
 	ts := startServer(t, nil)
 	port, stdin, wait := startRestore(t, ts)
 
 	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(port)+" && head -n 1 <&3")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr = nobody
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("connect as nobody: %v", err)

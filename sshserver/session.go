@@ -226,7 +226,15 @@ func (sess *session) serveRequests(reqs <-chan *gossh.Request, start chan<- stri
 // keepalive asks the client for a reply every IdleTimeout/3 so that a live
 // but quiet agent (restore mode) is never taken for a dead one.
 func (sess *session) keepalive(ctx context.Context) {
-	t := time.NewTicker(sess.srv.opts.IdleTimeout / 3)
+	every(ctx, sess.srv.opts.IdleTimeout/3, func() bool {
+		_, _, err := sess.sconn.SendRequest("keepalive@openssh.com", true, nil)
+		return err == nil
+	})
+}
+
+// every calls f every d until ctx ends or f returns false.
+func every(ctx context.Context, d time.Duration, f func() bool) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -234,7 +242,7 @@ func (sess *session) keepalive(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, _, err := sess.sconn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		if !f() {
 			return
 		}
 	}

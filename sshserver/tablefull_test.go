@@ -97,7 +97,7 @@ func TestSourceTableFull(t *testing.T) {
 				}
 				a.release(p, outcomeAuthenticated)
 			}
-			clock.Advance(2 * time.Second) // every fill penalty served
+			clock.Add(2 * time.Second) // every fill penalty served
 			grown := heapInUse() - before
 			t.Logf("admission after the fill: %.1f MiB", float64(grown)/(1<<20))
 			if grown > maxTableHeap {
@@ -166,7 +166,7 @@ func TestE2ETableFullAgentFirstLogin(t *testing.T) {
 	ts.adm.rand = func(n int) int { return n - 1 } // no random drops: the limits alone decide
 	ts.adm.mu.Unlock()
 	fillSources(ts.adm, 1<<16, ipv4Source)
-	clock.Advance(2 * time.Second)
+	clock.Add(2 * time.Second)
 
 	key := ts.setAgents(t, map[string]string{uuidA: "web1"})[uuidA]
 	pulled := t.TempDir()
@@ -225,7 +225,7 @@ func TestSourceTableOverflow(t *testing.T) {
 	if a.overflow.startups != 0 || a.total != 0 {
 		t.Errorf("overflow holds %d, total %d after every connection ended; want 0, 0", a.overflow.startups, a.total)
 	}
-	clock.Advance(DefaultPenalties.Max)
+	clock.Add(DefaultPenalties.Max)
 	if ok, why := a.admit(second); !ok {
 		t.Fatalf("after the penalties: refused (%s)", why)
 	}
@@ -245,7 +245,7 @@ func TestPenaltyLinesSummarised(t *testing.T) {
 	for i := range sources {
 		refuseKeys(t, a, ipv4Source(i), 3) // a 15 s penalty
 	}
-	clock.Advance(summaryEvery)
+	clock.Add(summaryEvery)
 	a.admit(netip.MustParsePrefix("192.0.2.1/32"))
 	if n := logs.count("source penalised"); n != penaltyLines {
 		t.Errorf("%d sources named as penalised, want %d", n, penaltyLines)

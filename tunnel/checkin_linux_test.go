@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // connectAsChild runs script (bash; PORT replaced by the endpoint's port)
@@ -44,13 +43,7 @@ func connectAsChild(t *testing.T, script string, want int) (op *countingOpener, 
 			t.Errorf("child: %v: %s", err, stderr.String())
 		}
 	}()
-	for i := range want {
-		select {
-		case <-handled:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("only %d of %d connections handled: %s %s", i, want, logs.String(), stderr.String())
-		}
-	}
+	waitHandled(t, handled, want, logs, &stderr)
 	return op, logs
 }
 

@@ -25,9 +25,7 @@ import (
 // connection took is logged, with the same connection's time without a
 // flood, for docs/operations.md; nothing is asserted on it.
 func TestRestoreUnderLocalFlood(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another user")
-	}
+	nobody := agenttest.AsNobody(t)
 	flood := 2000
 	if s := os.Getenv("TURKU_TEST_FLOOD"); s != "" {
 		flood, _ = strconv.Atoi(s)
@@ -72,20 +70,10 @@ func TestRestoreUnderLocalFlood(t *testing.T) {
 	echo done
 	read -r _ || true`
 	attacker := exec.CommandContext(ctx, "bash", "-c", script)
-	attacker.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	stdin, err := attacker.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := attacker.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	attacker.SysProcAttr = nobody
 	var stderr agenttest.Output
 	attacker.Stderr = &stderr
-	if err := attacker.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := agenttest.StartPiped(t, attacker)
 	defer func() {
 		stdin.Close()
 		if err := attacker.Wait(); err != nil {

@@ -5,6 +5,7 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +26,23 @@ import (
 type countingOpener struct {
 	opened  atomic.Int64
 	handled chan<- struct{} // if set, gets a value per attempt
+}
+
+// waitHandled waits until n connections were handled, or fails the test
+// saying how many were, with what logs (the log, a child's stderr) hold.
+func waitHandled(t *testing.T, handled <-chan struct{}, n int, logs ...fmt.Stringer) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-handled:
+		case <-time.After(30 * time.Second):
+			said := make([]string, len(logs))
+			for j, l := range logs {
+				said[j] = l.String()
+			}
+			t.Fatalf("only %d of %d connections handled: %s", i, n, strings.Join(said, " "))
+		}
+	}
 }
 
 func (o *countingOpener) OpenChannel(string, []byte) (gossh.Channel, <-chan *gossh.Request, error) {
@@ -85,9 +102,7 @@ func TestCheckinRefusesOtherUsers(t *testing.T) {
 // logged and no channel opened to the agent.
 func refusesOtherUsers(t *testing.T, open func(Opener, *slog.Logger) (*Endpoint, error)) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another user")
-	}
+	nobody := agenttest.AsNobody(t)
 	op := &countingOpener{}
 	var logs agenttest.Output
 	// The session's logger already names the agent's SSH address as
@@ -101,7 +116,7 @@ func refusesOtherUsers(t *testing.T, open func(Opener, *slog.Logger) (*Endpoint,
 
 	// The read returns at EOF when the endpoint closes the connection.
 	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(ep.Port())+" && cat <&3")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr = nobody
 	cmd.Stderr = io.Discard
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("connect as nobody: %v", err)
@@ -129,9 +144,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // /proc/net/tcp as an orphan that shows uid 0 and no inode, which a root
 // storage read as its own. No such connection may reach the agent.
 func TestCheckinRefusesOrphanedSockets(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another user")
-	}
+	nobody := agenttest.AsNobody(t)
 	const tries = 100
 	// Each connection ends either as a channel to the agent or as a
 	// refusal; both signal handled.
@@ -149,19 +162,13 @@ func TestCheckinRefusesOrphanedSockets(t *testing.T) {
 	script := "for i in $(seq " + strconv.Itoa(tries) + "); do exec 3<>/dev/tcp/127.0.0.1/" + strconv.Itoa(ep.Port()) +
 		" && printf '@RSYNCD: 31.0\\n' >&3 && exec 3>&-; done"
 	cmd := exec.Command("bash", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr = nobody
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("connect as nobody: %v: %s", err, stderr.String())
 	}
-	for i := range tries {
-		select {
-		case <-handled:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("only %d of %d connections handled: %s", i, tries, logs.String())
-		}
-	}
+	waitHandled(t, handled, tries, &logs)
 	if n := op.opened.Load(); n != 0 {
 		t.Errorf("%d of %d orphaned connections of a foreign user reached the agent", n, tries)
 	}

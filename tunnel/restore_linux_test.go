@@ -6,11 +6,11 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // TestRestoreRefusesOtherUsers connects to a restore port as another local
@@ -34,9 +34,7 @@ func TestRestoreRefusesOtherUsers(t *testing.T) {
 // has no file any more and /proc/net/tcp shows it as root's (uid 0, inode
 // 0). Root's rsync is admitted to a restore port, an orphan is not.
 func TestRestoreRefusesOrphanedSocket(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to connect as another user")
-	}
+	nobody := agenttest.AsNobody(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +42,7 @@ func TestRestoreRefusesOrphanedSocket(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 	cmd := exec.Command("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(port)+" && echo hi >&3 && exec 3>&-")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr = nobody
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("connect as nobody: %v", err)
 	}

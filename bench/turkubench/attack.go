@@ -207,17 +207,6 @@ func keepDialing(stop <-chan struct{}, d *net.Dialer, addr string, every time.Du
 	}
 }
 
-type countConn struct {
-	net.Conn
-	n atomic.Int64
-}
-
-func (c *countConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // probe offers unknown keys, one connection after another, with no pause.
 func (a *attacker) probe(keys []gossh.Signer) {
 	defer a.wg.Done()
@@ -230,12 +219,12 @@ func (a *attacker) probe(keys []gossh.Signer) {
 		if err != nil {
 			continue
 		}
-		cc := &countConn{Conn: nc}
+		cc := &agenttest.CountingConn{Conn: nc}
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
 		if c, _, _, err := gossh.NewClientConn(cc, a.addr, cfg); err == nil {
 			c.Close()
 		}
-		if cc.n.Load() > 0 {
+		if cc.BytesRead() > 0 {
 			a.probeBanner.Add(1)
 		}
 		nc.Close()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turku-backup/turku-storage/internal/agenttest"
 )
 
 // TestGenMan: a page per command with its own title and section (8 for
@@ -23,14 +25,7 @@ func TestGenMan(t *testing.T) {
 	if r := run(t, context.Background(), nil, "gen-man", "--configuration", filepath.Join("..", "..", "docs", "configuration.md"), dir); r.code != 0 {
 		t.Fatalf("gen-man: exit %d: %s", r.code, r.stderr)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := agenttest.DirNames(t, dir)
 	for _, want := range []string{"turku-storage.8", "turku-storage-serve.8", "turku-storage-status.1", "turku-storage-check.1",
 		"turku-storage-sources-run-now.1", "turku-storage-completion-bash.1", "turku-storage.conf.5"} {
 		if !slices.Contains(names, want) {

@@ -1,6 +1,7 @@
 package agenttest
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -67,4 +68,23 @@ func (p *process) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// StartPiped starts cmd with pipes to its standard input and output, for
+// a child a test talks to line by line; stopping and waiting for it stays
+// with the caller.
+func StartPiped(t testing.TB, cmd *exec.Cmd) (stdin io.WriteCloser, stdout io.ReadCloser) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err = cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout
 }

@@ -1,8 +1,10 @@
 package agenttest
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
+	"testing"
 )
 
 // dieWithParent makes the kernel kill the child when the test binary dies
@@ -13,4 +15,15 @@ func dieWithParent(cmd *exec.Cmd) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+}
+
+// AsNobody skips the test unless it runs as root, and otherwise returns
+// the attributes that run a child as nobody (uid and gid 65534): another
+// local user, to show it cannot reach what belongs to the agent.
+func AsNobody(t testing.TB) *syscall.SysProcAttr {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 }

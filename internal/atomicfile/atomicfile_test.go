@@ -8,21 +8,9 @@ import (
 	"slices"
 	"syscall"
 	"testing"
-)
 
-// entries lists dir, so a test can see that no temporary file is left.
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
+	"github.com/turku-backup/turku-storage/internal/agenttest"
+)
 
 func checkFile(t *testing.T, path, want string, wantMode fs.FileMode) {
 	t.Helper()
@@ -73,7 +61,7 @@ func TestWriteFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkFile(t, path, "new", tt.perm)
-			if got, want := entries(t, dir), []string{"f.json"}; !slices.Equal(got, want) {
+			if got, want := agenttest.DirNames(t, dir), []string{"f.json"}; !slices.Equal(got, want) {
 				t.Errorf("directory holds %q, want %q", got, want)
 			}
 		})
@@ -104,7 +92,7 @@ func TestCreateWithoutCommitKeepsOld(t *testing.T) {
 	}
 	f.Cleanup() // as a failed writer's deferred call does
 	checkFile(t, path, "old", 0o600)
-	if got, want := entries(t, dir), []string{"export.json"}; !slices.Equal(got, want) {
+	if got, want := agenttest.DirNames(t, dir), []string{"export.json"}; !slices.Equal(got, want) {
 		t.Errorf("directory holds %q, want %q", got, want)
 	}
 }
@@ -138,7 +126,7 @@ func TestWriteNew(t *testing.T) {
 		t.Fatalf("second WriteNew: got %v, want an error matching fs.ErrExist", err)
 	}
 	checkFile(t, path, "first", 0o600)
-	if got, want := entries(t, dir), []string{"key"}; !slices.Equal(got, want) {
+	if got, want := agenttest.DirNames(t, dir), []string{"key"}; !slices.Equal(got, want) {
 		t.Errorf("directory holds %q, want %q", got, want)
 	}
 }
