@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/daemon"
 	"github.com/turku-backup/turku-storage/health"
 )
 
@@ -57,8 +58,8 @@ cron and monitoring systems that do not scrape /metrics can call it.`,
 			if err == nil {
 				var r health.Result
 				r, err = health.Check(cmd.Context(), health.Options{VarDir: cfg.VarDir, Location: cfg.Location,
-					Volumes: backup.VolumeStatus(cfg.VarDir, backupVolumes(cfg.Volumes)), SpooledReports: backup.SpooledReports(cfg.VarDir),
-					Orphans: orphanedSince(cfg), OrphanWarnAfter: cfg.OrphanWarnAfter,
+					Volumes: backup.VolumeStatus(cfg.VarDir, daemon.BackupVolumes(cfg.Volumes)), SpooledReports: backup.SpooledReports(cfg.VarDir),
+					Orphans: backup.OrphanedSince(cfg.VarDir), OrphanWarnAfter: cfg.OrphanWarnAfter,
 					MaxAge: maxAge, WarnAge: warnAge, Now: time.Now(), Log: log})
 				if err == nil {
 					r.Write(g.stdout)

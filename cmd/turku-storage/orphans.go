@@ -115,15 +115,3 @@ func confirmPurge(g *globals, uuid, what string) error {
 	}
 	return nil
 }
-
-// orphanedSince is backup.OrphanedSince, for check.
-func orphanedSince(cfg *config.Config) map[string]time.Time { return backup.OrphanedSince(cfg.VarDir) }
-
-// orphansOnDisk is backup.OrphanedSince as snapshots' overview takes it.
-func orphansOnDisk(varDir string) map[string]*time.Time {
-	out := map[string]*time.Time{}
-	for uuid, t := range backup.OrphanedSince(varDir) {
-		out[uuid] = &t
-	}
-	return out
-}

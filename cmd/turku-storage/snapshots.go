@@ -9,6 +9,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
+	"github.com/turku-backup/turku-storage/daemon"
 )
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
@@ -49,7 +50,7 @@ then on. A machine whose backup is running is skipped.`,
 			if o.Du || o.Rescan {
 				return fmt.Errorf("--du and --rescan are for the overview of every machine: give no MACHINE")
 			}
-			_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], registeredMachines(cfg))
+			_, dir, err := backup.ResolveMachine(cfg.VarDir, args[0], daemon.RegisteredMachines(cfg))
 			if err != nil {
 				return err
 			}
