@@ -139,9 +139,6 @@ func sortSnapshots(s []Snapshot) {
 	})
 }
 
-// readSnapshot describes the directory dir/name from its .json, falling
-// back to the time in its name. A .json that cannot be read is treated as
-// missing rather than failing the whole listing.
 // isSnapshotEntry reports whether e, in source's snapshot directory, may
 // be a snapshot: a directory, not a dot-name, not one being deleted.
 func isSnapshotEntry(e fs.DirEntry, source string) bool {
@@ -149,6 +146,9 @@ func isSnapshotEntry(e fs.DirEntry, source string) bool {
 	return e.IsDir() && !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, deletePrefix) && !excludedName(name, source)
 }
 
+// readSnapshot describes the directory dir/name from its .json, falling
+// back to the time in its name. A .json that cannot be read is treated as
+// missing rather than failing the whole listing.
 func readSnapshot(dir, name string, loc *time.Location) (Snapshot, bool) {
 	s := Snapshot{Name: name, Path: filepath.Join(dir, name)}
 	nameTime, nameOK := parseSnapshotName(name, loc)
