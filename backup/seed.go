@@ -12,12 +12,15 @@ import (
 )
 
 // Seed records in state what the disk says at start: every source's
-// newest snapshot as its last success, then the attempt history (every
+// newest snapshot as its last success (read through the snapshot index), then the attempt history (every
 // source's failures in a row and last error). units names the machines
 // the key cache knows. What cannot be read is logged and skipped.
 func Seed(ctx context.Context, state *monitor.State, varDir string, loc *time.Location, units map[string]string, log *slog.Logger) {
 	start := time.Now()
-	machines, err := Inventory(ctx, varDir, loc)
+	// Through the snapshot index: at start only what changed since the
+	// last listing is read (the newest snapshot of each source is all the
+	// live state takes).
+	machines, err := Summaries(ctx, varDir, IndexOptions{Location: loc, Log: log})
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("reading the snapshots on disk for metrics failed", "err", err)
@@ -30,7 +33,7 @@ func Seed(ctx context.Context, state *monitor.State, varDir string, loc *time.Lo
 			log.Warn("reading a machine's snapshots for metrics failed", "machine", m.UUID, "err", m.Err)
 		}
 		for _, s := range m.Sources {
-			if latest := s.Newest(); latest != nil {
+			if latest := s.Newest; latest != nil {
 				state.SeedSource(m.UUID, units[m.UUID], s.Name, latest.SyncFinish)
 				n++
 			}
