@@ -191,7 +191,7 @@ func TestPackagesTable(t *testing.T) {
 func TestFeatureFiles(t *testing.T) {
 	dir := root(t)
 	text := readDoc(t, dir)
-	rows, first := section(t, text, "### Where each feature lives", "## 1. Start-up (`cmd/turku-storage/serve.go`)")
+	rows, first := section(t, text, "### Where each feature lives", "## 1. Start-up (`cmd/turku-storage/serve.go`, `daemon/run.go`)")
 	path := regexp.MustCompile("`([^` ]+(?:\\.go|/))`")
 	n := 0
 	for i, r := range rows {
