@@ -45,17 +45,14 @@ func Inventory(ctx context.Context, varDir string, loc *time.Location) ([]Machin
 	if err != nil {
 		return nil, err
 	}
-	byUUID := make(map[string]*MachineOnDisk, len(links))
+	out := make([]MachineOnDisk, 0, len(links))
 	for uuid, l := range links {
-		byUUID[uuid] = &MachineOnDisk{UUID: uuid, Dir: l.Dir, Names: l.Names}
-	}
-	out := make([]MachineOnDisk, 0, len(byUUID))
-	for _, m := range byUUID {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		m := MachineOnDisk{UUID: uuid, Dir: l.Dir, Names: l.Names}
 		m.Sources, m.Err = sourcesOnDisk(m.Dir, loc)
-		out = append(out, *m)
+		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b MachineOnDisk) int {
 		if a.UUID < b.UUID {

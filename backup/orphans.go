@@ -38,8 +38,17 @@ type Orphan struct {
 
 // Orphans lists the machines the last key refresh recorded as orphans
 // (hist's orphans.json) that still have a UUID link in VAR_DIR/machines,
-// sorted by UUID. It reads no snapshot tree.
+// sorted by UUID, with their usage. It reads no snapshot tree.
 func Orphans(varDir string, hist *history.Store) ([]Orphan, error) {
+	out, err := orphansLinked(varDir, hist)
+	for i := range out {
+		out[i].Usage, out[i].UsageErr = MachineUsage(out[i].Dir)
+	}
+	return out, err
+}
+
+// orphansLinked is Orphans without their usage: no ledger read.
+func orphansLinked(varDir string, hist *history.Store) ([]Orphan, error) {
 	recorded, err := hist.Orphans()
 	if err != nil {
 		return nil, err
@@ -57,9 +66,7 @@ func Orphans(varDir string, hist *history.Store) ([]Orphan, error) {
 		if !ok {
 			continue // purged since
 		}
-		orphan := Orphan{UUID: uuid, Unit: o.Unit, Since: o.Since, Dir: l.Dir, Names: l.Names}
-		orphan.Usage, orphan.UsageErr = MachineUsage(l.Dir)
-		out = append(out, orphan)
+		out = append(out, Orphan{UUID: uuid, Unit: o.Unit, Since: o.Since, Dir: l.Dir, Names: l.Names})
 	}
 	slices.SortFunc(out, func(a, b Orphan) int { return strings.Compare(a.UUID, b.UUID) })
 	return out, nil
@@ -75,7 +82,7 @@ func OrphansIn(varDir string) ([]Orphan, error) {
 // unassigned, for snapshots and check; empty when unknown or unreadable.
 func OrphanedSince(varDir string) map[string]time.Time {
 	out := map[string]time.Time{}
-	orphans, _ := OrphansIn(varDir)
+	orphans, _ := orphansLinked(varDir, history.New(filepath.Join(varDir, history.DirName)))
 	for _, o := range orphans {
 		out[o.UUID] = o.Since
 	}

@@ -29,7 +29,7 @@ func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func()
 	if spool != nil {
 		reportSpool = func() monitor.SpoolUsage {
 			u := spool()
-			return monitor.SpoolUsage{Bytes: u.Bytes, MaxReports: u.MaxReports, MaxBytes: u.MaxBytes, Dropped: u.Dropped}
+			return monitor.SpoolUsage{Reports: u.Reports, Bytes: u.Bytes, MaxReports: u.MaxReports, MaxBytes: u.MaxBytes, Dropped: u.Dropped}
 		}
 	}
 	return monitor.New(monitor.Options{

@@ -155,17 +155,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descReloadOK, reloadOK)
 	gauge(descReloadTime, reloaded)
-	if s.opts.SpooledReports != nil {
-		gauge(descSpooled, float64(s.opts.SpooledReports()))
-	} else {
-		gauge(descSpooled, 0)
-	}
-	if s.opts.ReportSpool != nil {
+	switch {
+	case s.opts.ReportSpool != nil:
 		u := s.opts.ReportSpool()
+		gauge(descSpooled, float64(u.Reports))
 		gauge(descSpooledBytes, float64(u.Bytes))
 		gauge(descSpoolMaxReports, float64(u.MaxReports))
 		gauge(descSpoolMaxBytes, float64(u.MaxBytes))
 		counter(descSpoolDropped, float64(u.Dropped))
+	case s.opts.SpooledReports != nil:
+		gauge(descSpooled, float64(s.opts.SpooledReports()))
+	default:
+		gauge(descSpooled, 0)
 	}
 	if s.opts.Volumes != nil {
 		for _, v := range s.opts.Volumes() {

@@ -38,9 +38,14 @@ turku_storage_machine_assigned_timestamp_seconds{machine="` + machine + `",unit=
 func TestReportSpoolMetrics(t *testing.T) {
 	s := New(Options{
 		SpooledReports: func() int { return 8 },
-		ReportSpool:    func() SpoolUsage { return SpoolUsage{Bytes: 4096, MaxReports: 10, MaxBytes: 1 << 20, Dropped: 2} },
+		ReportSpool: func() SpoolUsage {
+			return SpoolUsage{Reports: 7, Bytes: 4096, MaxReports: 10, MaxBytes: 1 << 20, Dropped: 2}
+		},
 	})
 	want := `
+# HELP turku_storage_reports_spooled Source reports waiting in VAR_DIR/reports for the API.
+# TYPE turku_storage_reports_spooled gauge
+turku_storage_reports_spooled 7
 # HELP turku_storage_reports_spooled_bytes Bytes of the source reports waiting in VAR_DIR/reports.
 # TYPE turku_storage_reports_spooled_bytes gauge
 turku_storage_reports_spooled_bytes 4096
@@ -55,7 +60,7 @@ turku_storage_report_spool_max_bytes 1.048576e+06
 turku_storage_reports_dropped_total 2
 `
 	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(want),
-		"turku_storage_reports_spooled_bytes", "turku_storage_report_spool_max_reports",
+		"turku_storage_reports_spooled", "turku_storage_reports_spooled_bytes", "turku_storage_report_spool_max_reports",
 		"turku_storage_report_spool_max_bytes", "turku_storage_reports_dropped_total"); err != nil {
 		t.Error(err)
 	}

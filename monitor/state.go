@@ -78,7 +78,8 @@ type Options struct {
 	// nil means 0.
 	SpooledReports func() int
 	// ReportSpool returns the spool's size, limits and drops; nil exports
-	// none of them.
+	// none of them. Where set, a scrape takes the count of spooled reports
+	// from it rather than from SpooledReports: one read of the spool.
 	ReportSpool func() SpoolUsage
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -166,6 +167,7 @@ type Assignment struct {
 
 // SpoolUsage is the report spool's size against its cap.
 type SpoolUsage struct {
+	Reports    int
 	Bytes      int64
 	MaxReports int
 	MaxBytes   int64

@@ -107,9 +107,10 @@ func (s *State) Status() Status {
 	s.mu.Lock()
 	st.Keys.From, st.Keys.Updated = s.keysFrom, s.keysUpdated
 	for se := range s.sessions {
-		st.Agents = append(st.Agents, se.status())
+		ss := se.status()
+		st.Agents = append(st.Agents, ss)
 		if se.mode == ModeRestore {
-			st.Restores = append(st.Restores, se.status())
+			st.Restores = append(st.Restores, ss)
 		}
 	}
 	for k, b := range s.backups {

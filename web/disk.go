@@ -67,14 +67,7 @@ func (c *diskCache) readAll(ctx context.Context) error {
 			dm.Err = m.Err.Error()
 		}
 		for _, src := range m.Sources {
-			ds := diskSource{Snapshots: src.Count, Bytes: -1}
-			if src.Newest != nil {
-				ds.Newest = src.Newest.SyncFinish
-			}
-			if b, ok := m.Usage.Sources[src.Name]; ok {
-				ds.Bytes = b
-			}
-			dm.Sources[src.Name] = ds
+			dm.Sources[src.Name] = sourceOnDisk(src.Name, src.Count, src.Newest, m.Usage)
 		}
 		next[m.UUID] = dm
 	}
@@ -98,7 +91,7 @@ func (c *diskCache) readMachine(uuid string) {
 		if err != nil {
 			dm.Err = err.Error()
 		}
-		dm.Sources[n] = sourceOnDisk(backup.SourceOnDisk{Name: n, Snapshots: snaps}, usage)
+		dm.Sources[n] = sourceOnDisk(n, len(snaps), backup.SourceOnDisk{Snapshots: snaps}.Newest(), usage)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -112,12 +105,14 @@ func (c *diskCache) readMachine(uuid string) {
 	c.machines = next
 }
 
-func sourceOnDisk(src backup.SourceOnDisk, usage backup.SnapshotUsage) diskSource {
-	ds := diskSource{Snapshots: len(src.Snapshots), Bytes: -1}
-	if n := src.Newest(); n != nil {
-		ds.Newest = n.SyncFinish
+// sourceOnDisk is source name as the cache keeps it: count snapshots,
+// the newest (nil: none) and its bytes in usage.
+func sourceOnDisk(name string, count int, newest *backup.Snapshot, usage backup.SnapshotUsage) diskSource {
+	ds := diskSource{Snapshots: count, Bytes: -1}
+	if newest != nil {
+		ds.Newest = newest.SyncFinish
 	}
-	if b, ok := usage.Sources[src.Name]; ok {
+	if b, ok := usage.Sources[name]; ok {
 		ds.Bytes = b
 	}
 	return ds
