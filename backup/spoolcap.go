@@ -41,7 +41,7 @@ type spoolEntry struct {
 	valid bool
 }
 
-// listSpool returns the spooled reports, oldest first.
+// listSpool returns the spooled reports, in no order.
 func (q *Reports) listSpool() []spoolEntry {
 	entries, err := os.ReadDir(q.dir)
 	if err != nil {
@@ -58,7 +58,6 @@ func (q *Reports) listSpool() []spoolEntry {
 		}
 		out = append(out, spoolEntry{name: ent.Name(), size: fi.Size()})
 	}
-	slices.SortFunc(out, func(a, b spoolEntry) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
@@ -84,6 +83,8 @@ func (q *Reports) enforceCap() {
 	if len(list) <= q.maxCount && bytes <= q.maxBytes {
 		return
 	}
+	// Oldest first: a spooled report's name starts with when it was made.
+	slices.SortFunc(list, func(a, b spoolEntry) int { return strings.Compare(a.name, b.name) })
 	// Over the cap: learn each report's source, to drop superseded ones
 	// first.
 	newest := map[[2]string]int{}
