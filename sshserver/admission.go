@@ -257,6 +257,7 @@ type admission struct {
 	dropped   map[string]int   // global drops since the last warning
 	lastWarn  time.Time
 	lastSweep time.Time
+	lastKnown time.Time // last sweep of known, at most once a minute
 	// Penalty lines in the window opened at penSince, and the penalties
 	// not logged in it.
 	penSince              time.Time
@@ -738,7 +739,9 @@ func (a *admission) drop(now time.Time, reason string) {
 
 // sweep forgets sources with nothing left to remember, once a minute, or
 // once a second while the strangers' table is full (a sweep walks all of
-// it); a.mu is held.
+// it). The known sources are walked once a minute whatever the strangers
+// do: a flood fills only the strangers' table, and a known source's
+// served penalty also ends when it next connects. a.mu is held.
 func (a *admission) sweep(now time.Time) {
 	since := now.Sub(a.lastSweep)
 	if since < time.Second || since < time.Minute && len(a.strangers) < maxSources {
@@ -757,6 +760,13 @@ func (a *admission) sweep(now time.Time) {
 			a.forgetStranger(k)
 		}
 	}
+	if a.overflow.active && n >= a.overflow.penalty {
+		a.penaltyOver(overflowKey, &a.overflow)
+	}
+	if now.Sub(a.lastKnown) < time.Minute {
+		return
+	}
+	a.lastKnown = now
 	for k, st := range a.known {
 		if st.active && n >= st.penalty {
 			a.penaltyOver(k, &st)
@@ -765,9 +775,6 @@ func (a *admission) sweep(now time.Time) {
 		if st.forgettable(n) && n-st.lastAuth >= int64(knownFor) {
 			delete(a.known, k)
 		}
-	}
-	if a.overflow.active && n >= a.overflow.penalty {
-		a.penaltyOver(overflowKey, &a.overflow)
 	}
 }
 
