@@ -443,17 +443,10 @@ type startupWaiter struct {
 	elem    *list.Element
 }
 
-// admit reports whether a new connection from src may proceed, and if
-// not, why. An admitted connection holds a slot until release. A stranger
-// never waits here (tests drive the drop rules through it).
-func (a *admission) admit(src netip.Prefix) (bool, string) {
-	ok, why, _ := a.admitOrWait(src, false)
-	return ok, why
-}
-
-// admitOrWait is admit, except that with canWait a stranger past Start
-// may be given a waiter instead of a refusal: its connection then waits
-// for w.ready, and calls endWait.
+// admitOrWait reports whether a new connection from src may proceed, and
+// if not, why. An admitted connection holds a slot until release. With
+// canWait a stranger past Start may be given a waiter instead of a
+// refusal: its connection then waits for w.ready, and calls endWait.
 func (a *admission) admitOrWait(src netip.Prefix, canWait bool) (ok bool, why string, w *startupWaiter) {
 	now := a.now()
 	trusted := a.isTrusted(src)
@@ -593,7 +586,7 @@ func (a *admission) charged(k srcKey) (place, srcKey) {
 	return placeOverflow, overflowKey
 }
 
-// release gives back the slot of a connection admit let in, once it
+// release gives back the slot of a connection admitOrWait let in, once it
 // authenticated or ended, and applies its outcome.
 func (a *admission) release(src netip.Prefix, how outcome) {
 	if f := a.server.opts.released; f != nil {
