@@ -257,6 +257,7 @@ type admission struct {
 	dropped   map[string]int   // global drops since the last warning
 	lastWarn  time.Time
 	lastSweep time.Time
+	lastKnown time.Time // last sweep of known, at most once a minute
 	// Penalty lines in the window opened at penSince, and the penalties
 	// not logged in it.
 	penSince              time.Time
@@ -442,17 +443,10 @@ type startupWaiter struct {
 	elem    *list.Element
 }
 
-// admit reports whether a new connection from src may proceed, and if
-// not, why. An admitted connection holds a slot until release. A stranger
-// never waits here (tests drive the drop rules through it).
-func (a *admission) admit(src netip.Prefix) (bool, string) {
-	ok, why, _ := a.admitOrWait(src, false)
-	return ok, why
-}
-
-// admitOrWait is admit, except that with canWait a stranger past Start
-// may be given a waiter instead of a refusal: its connection then waits
-// for w.ready, and calls endWait.
+// admitOrWait reports whether a new connection from src may proceed, and
+// if not, why. An admitted connection holds a slot until release. With
+// canWait a stranger past Start may be given a waiter instead of a
+// refusal: its connection then waits for w.ready, and calls endWait.
 func (a *admission) admitOrWait(src netip.Prefix, canWait bool) (ok bool, why string, w *startupWaiter) {
 	now := a.now()
 	trusted := a.isTrusted(src)
@@ -592,7 +586,7 @@ func (a *admission) charged(k srcKey) (place, srcKey) {
 	return placeOverflow, overflowKey
 }
 
-// release gives back the slot of a connection admit let in, once it
+// release gives back the slot of a connection admitOrWait let in, once it
 // authenticated or ended, and applies its outcome.
 func (a *admission) release(src netip.Prefix, how outcome) {
 	if f := a.server.opts.released; f != nil {
@@ -738,7 +732,9 @@ func (a *admission) drop(now time.Time, reason string) {
 
 // sweep forgets sources with nothing left to remember, once a minute, or
 // once a second while the strangers' table is full (a sweep walks all of
-// it); a.mu is held.
+// it). The known sources are walked once a minute whatever the strangers
+// do: a flood fills only the strangers' table, and a known source's
+// served penalty also ends when it next connects. a.mu is held.
 func (a *admission) sweep(now time.Time) {
 	since := now.Sub(a.lastSweep)
 	if since < time.Second || since < time.Minute && len(a.strangers) < maxSources {
@@ -757,6 +753,13 @@ func (a *admission) sweep(now time.Time) {
 			a.forgetStranger(k)
 		}
 	}
+	if a.overflow.active && n >= a.overflow.penalty {
+		a.penaltyOver(overflowKey, &a.overflow)
+	}
+	if now.Sub(a.lastKnown) < time.Minute {
+		return
+	}
+	a.lastKnown = now
 	for k, st := range a.known {
 		if st.active && n >= st.penalty {
 			a.penaltyOver(k, &st)
@@ -765,9 +768,6 @@ func (a *admission) sweep(now time.Time) {
 		if st.forgettable(n) && n-st.lastAuth >= int64(knownFor) {
 			delete(a.known, k)
 		}
-	}
-	if a.overflow.active && n >= a.overflow.penalty {
-		a.penaltyOver(overflowKey, &a.overflow)
 	}
 }
 

@@ -446,3 +446,10 @@ func blockPull(ts *testServer) (pulling <-chan struct{}, cause <-chan error) {
 	}
 	return p, c
 }
+
+// admit is admitOrWait for a connection that never waits: the tests drive
+// the drop rules through it.
+func (a *admission) admit(src netip.Prefix) (bool, string) {
+	ok, why, _ := a.admitOrWait(src, false)
+	return ok, why
+}

@@ -141,22 +141,14 @@ func (s *Server) endMachineSession(m Machine) {
 	}
 }
 
-// refuseSession counts a session of m refused for another reason than
-// its machine's limit (a second one on a connection).
-func (s *Server) refuseSession(m Machine, log *slog.Logger) {
+// refuseMachine counts a refusal of m that no limit of machinelimits.go
+// decided: a second session on a connection (overSessions), a session that
+// stated no action in time (overStalled).
+func (s *Server) refuseMachine(m Machine, what int, log *slog.Logger) {
 	s.useMu.Lock()
 	defer s.useMu.Unlock()
 	if u := s.use[m.UUID]; u != nil {
-		s.machineRefused(u, m, overSessions, log)
-	}
-}
-
-// stalledSession counts a session of m that stated no action in time.
-func (s *Server) stalledSession(m Machine, log *slog.Logger) {
-	s.useMu.Lock()
-	defer s.useMu.Unlock()
-	if u := s.use[m.UUID]; u != nil {
-		s.machineRefused(u, m, overStalled, log)
+		s.machineRefused(u, m, what, log)
 	}
 }
 

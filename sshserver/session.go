@@ -61,7 +61,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 	if second {
 		// Counted among the machine's refusals, so that a client opening
 		// channel after channel makes one log line, not one each.
-		s.refuseSession(m, c.logger())
+		s.refuseMachine(m, overSessions, c.logger())
 		nc.Reject(gossh.Prohibited, "only one session per connection")
 		return
 	}
@@ -111,7 +111,7 @@ func (s *Server) handleSession(c *conn, sconn *gossh.ServerConn, nc gossh.NewCha
 	// states no action holds a slot for SessionRequestTimeout at most.
 	sess.stated = time.AfterFunc(s.opts.SessionRequestTimeout, func() {
 		c.logger().Debug("session stated no action in time, dropping", "session_request_timeout", s.opts.SessionRequestTimeout)
-		s.stalledSession(m, c.logger())
+		s.refuseMachine(m, overStalled, c.logger())
 		c.cancel(errRequestTime)
 	})
 	defer sess.stated.Stop()

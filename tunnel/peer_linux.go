@@ -14,8 +14,8 @@ import (
 )
 
 // peerUID returns the owner of the TCP socket at the far end of c, which
-// must be a loopback IPv4 connection: the kernel's own record of which user opened the connecting socket (like SO_PEERCRED for
-// Unix sockets). Only a socket still open in some process (it has an
+// must be a loopback IPv4 connection: the kernel's own record of which
+// user opened the connecting socket (like SO_PEERCRED for Unix sockets). Only a socket still open in some process (it has an
 // inode) counts: once its owner closes it, the kernel keeps the socket as
 // an orphan that shows uid 0 and inode 0, so a local user who connects,
 // writes and closes at once would otherwise pass for root.
