@@ -21,12 +21,7 @@ func (d *daemon) keysRefreshed(machines map[string]apiclient.MachineInfo, now ti
 	}
 	d.srv.SetDeparted(departed)
 	d.log.Debug("assigned machines recorded", "machines", len(r.Assigned), "orphans", len(r.Orphans), "departed", len(r.Departed))
-	if d.expire != nil {
-		select {
-		case d.expire <- struct{}{}:
-		default:
-		}
-	}
+	poke(d.expire)
 }
 
 // expireOrphans purges, each time a key refresh pokes d.expire, the
