@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -167,22 +168,13 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 			opts.Logger.Warn("machine name link failed", "machine", uuid, "unit", n, "err", err)
 			continue
 		}
-		if names, _ := m.Names(uuid); contains(names, n) {
+		if names, _ := m.Names(uuid); slices.Contains(names, n) {
 			res.Names = append(res.Names, n)
 		}
 	}
 	opts.Logger.Info("machine received", "machine", uuid, "volume", vol.Name, "dir", dir, "from", hdr.Storage,
 		"files", x.stats.Files, "bytes", x.stats.Bytes)
 	return res, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // hashReader hashes what it reads.
