@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -70,8 +69,8 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	br := bufio.NewReaderSize(r, 1<<20)
-	hr := &hashReader{r: br, h: sha256.New()}
-	tr := tar.NewReader(hr)
+	digest := sha256.New()
+	tr := tar.NewReader(io.TeeReader(br, digest))
 	hdr, err := readHeader(tr)
 	if err != nil {
 		return Received{}, err
@@ -133,7 +132,7 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	if err := x.extract(ctx, tr); err != nil {
 		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
-	if err := verifyTrailer(br, hr.h.Sum(nil)); err != nil {
+	if err := verifyTrailer(br, digest.Sum(nil)); err != nil {
 		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
 	if err := x.finish(); err != nil {
@@ -175,18 +174,6 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	opts.Logger.Info("machine received", "machine", uuid, "volume", vol.Name, "dir", dir, "from", hdr.Storage,
 		"files", x.stats.Files, "bytes", x.stats.Bytes)
 	return res, nil
-}
-
-// hashReader hashes what it reads.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (hr *hashReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
-	return n, err
 }
 
 // corrupt wraps a read error of the stream: a truncated stream ends
