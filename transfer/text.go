@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -22,11 +21,7 @@ func SendFile(ctx context.Context, path string, opts SendOptions) (Sent, error) 
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	sent, err := Send(ctx, io.Writer(bw), opts)
-	if err == nil {
-		err = bw.Flush()
-	}
+	sent, err := Send(ctx, f, opts) // Send buffers its writes itself
 	if err == nil {
 		err = f.Sync()
 	}
