@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // ErrExists is returned by Receive when the machine already has data on
@@ -148,7 +149,7 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	if err := renameNoReplace(tmp, dir); err != nil {
 		return Received{}, fmt.Errorf("machine %s: rename into place: %w; nothing received", uuid, err)
 	}
-	if err := syncDir(vol.Path); err != nil {
+	if err := atomicfile.SyncDir(vol.Path); err != nil {
 		opts.Logger.Warn("volume directory not synced after the rename", "machine", uuid, "dir", vol.Path, "err", err)
 	}
 	if err := m.AddLink(uuid, dir); err != nil {
@@ -221,15 +222,6 @@ func verifyTrailer(br *bufio.Reader, sum []byte) error {
 		return fmt.Errorf("%w: data after the trailer", ErrCorrupt)
 	}
 	return nil
-}
-
-func syncDir(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // removeAll removes a tree received in part, making its directories
