@@ -70,14 +70,14 @@ type daemon struct {
 	notify     notifier
 	keysLoaded chan struct{}
 	keysOnce   sync.Once
-	volumes    atomic.Pointer[[]config.Volume] // the current configuration's, for metrics and status
 	ctl        *control.Listener
 	// hostKeys are advertised to the API for the daemon's life: the keys
 	// the SSH server was started with (or ssh_ping_host_keys as read then).
 	hostKeys []string
 	// cfg is the configuration in force: the one serve started with, or
 	// the last a reload accepted (w.cfg stays the first). The orphan
-	// purge and status's published read it; status reads
+	// purge, the volumes of metrics and status, and status's published
+	// read it; status reads
 	// max_concurrent_backups from the slots, which enforce it.
 	cfg atomic.Pointer[config.Config]
 	// expire wakes expireOrphans after each key refresh (orphans.go).
@@ -149,11 +149,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer w.Close()
 	d := &daemon{opts: opts, log: log, w: w, keysLoaded: make(chan struct{}), expire: make(chan struct{}, 1)}
-	d.volumes.Store(&cfg.Volumes)
 	d.cfg.Store(cfg)
 	// The report queue is built in start; a scrape comes only once the
 	// metrics server runs, after it.
-	w.monitor = newMonitor(cfg, func() []config.Volume { return *d.volumes.Load() }, func() backup.SpoolUsage { return w.reports.Usage() })
+	w.monitor = newMonitor(cfg, func() []config.Volume { return d.cfg.Load().Volumes }, func() backup.SpoolUsage { return w.reports.Usage() })
 	d.state = w.monitor
 	d.state.ConfigLoaded(true, time.Now())
 	d.notify = notifier{log: log, state: d.state}

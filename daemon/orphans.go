@@ -6,6 +6,7 @@ import (
 
 	"github.com/turku-backup/turku-storage/apiclient"
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/config"
 )
 
 // keysRefreshed records the machines a key refresh (or the key cache at
@@ -21,12 +22,7 @@ func (d *daemon) keysRefreshed(machines map[string]apiclient.MachineInfo, now ti
 	}
 	d.srv.SetDeparted(departed)
 	d.log.Debug("assigned machines recorded", "machines", len(r.Assigned), "orphans", len(r.Orphans), "departed", len(r.Departed))
-	if d.expire != nil {
-		select {
-		case d.expire <- struct{}{}:
-		default:
-		}
-	}
+	poke(d.expire)
 }
 
 // expireOrphans purges, each time a key refresh pokes d.expire, the
@@ -44,9 +40,14 @@ func (d *daemon) expireOrphans(ctx context.Context) {
 			d.log.Debug("orphan_expiry not set; no orphan purged")
 			continue
 		}
-		opts := backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: BackupVolumes(cfg.Volumes),
-			Assigned: RegisteredMachines(cfg)}
-		backup.PurgeExpired(ctx, opts, d.w.history, cfg.OrphanExpiry, time.Now(), d.log)
+		backup.PurgeExpired(ctx, PurgeOptions(cfg), d.w.history, cfg.OrphanExpiry, time.Now(), d.log)
 		d.log.Debug("expired orphans purged", "orphan_expiry", cfg.OrphanExpiry)
 	}
+}
+
+// PurgeOptions are the configured volumes and directories as a purge of
+// orphans takes them, the key cache saying which machines are assigned.
+func PurgeOptions(cfg *config.Config) backup.PurgeOptions {
+	return backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: BackupVolumes(cfg.Volumes),
+		Assigned: RegisteredMachines(cfg)}
 }

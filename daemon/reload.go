@@ -57,7 +57,6 @@ func (d *daemon) reload() {
 	opts.Storage.SSHPingUser = d.w.cfg.SSHPingUser
 	d.w.slots.SetLimit(cfg.MaxConcurrentBackups)
 	d.engine.Store(engine)
-	d.volumes.Store(&cfg.Volumes)
 	d.cfg.Store(cfg)
 	d.reg.Update(opts)
 	d.state.ConfigLoaded(true, time.Now())

@@ -49,10 +49,7 @@ func RouteSignals(parent context.Context, sigs <-chan os.Signal, reload bool) (c
 			}
 			switch {
 			case s == syscall.SIGHUP && reload:
-				select {
-				case hup <- struct{}{}:
-				default: // a reload is already pending
-				}
+				poke(hup) // unless a reload is already pending
 			case !stopping:
 				stopping = true
 				cancel(fmt.Errorf("%w: %v", ErrSignal, s))

@@ -100,6 +100,10 @@ func (r *Registrar) Refresh(ctx context.Context) (*Result, error) {
 // Loop returns when ctx ends.
 func (r *Registrar) Loop(ctx context.Context, interval time.Duration, kick <-chan struct{}, apply func(*Result)) {
 	log := r.options().Logger
+	from := "API"
+	if r.options().BuiltIn {
+		from = "the built-in coordinator"
+	}
 	backoff := 10 * time.Second
 	for {
 		wait := interval + time.Duration(rand.Int64N(int64(interval)/10+1))
@@ -110,18 +114,10 @@ func (r *Registrar) Loop(ctx context.Context, interval time.Duration, kick <-cha
 		case err != nil:
 			wait = min(backoff, interval)
 			backoff *= 2
-			msg := "refresh from API failed; serving cached keys"
-			if r.options().BuiltIn {
-				msg = "refresh from the built-in coordinator failed; serving cached keys"
-			}
-			log.Warn(msg, "err", err, "retry_in", wait)
+			log.Warn("refresh from "+from+" failed; serving cached keys", "err", err, "retry_in", wait)
 		default:
 			backoff = 10 * time.Second
-			msg := "refreshed machines from API"
-			if r.options().BuiltIn {
-				msg = "refreshed machines from the built-in coordinator"
-			}
-			log.Info(msg, "machines", len(res.Machines),
+			log.Info("refreshed machines from "+from, "machines", len(res.Machines),
 				"space_total_mib", res.SpaceTotal, "space_available_mib", res.SpaceAvailable)
 			apply(res)
 		}

@@ -9,17 +9,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/turku-backup/turku-storage/backup"
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // ErrExists is returned by Receive when the machine already has data on
@@ -69,8 +70,8 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	br := bufio.NewReaderSize(r, 1<<20)
-	hr := &hashReader{r: br, h: sha256.New()}
-	tr := tar.NewReader(hr)
+	digest := sha256.New()
+	tr := tar.NewReader(io.TeeReader(br, digest))
 	hdr, err := readHeader(tr)
 	if err != nil {
 		return Received{}, err
@@ -132,7 +133,7 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	if err := x.extract(ctx, tr); err != nil {
 		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
-	if err := verifyTrailer(br, hr.h.Sum(nil)); err != nil {
+	if err := verifyTrailer(br, digest.Sum(nil)); err != nil {
 		return Received{}, fmt.Errorf("machine %s: %w; nothing received", uuid, err)
 	}
 	if err := x.finish(); err != nil {
@@ -148,7 +149,7 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 	if err := renameNoReplace(tmp, dir); err != nil {
 		return Received{}, fmt.Errorf("machine %s: rename into place: %w; nothing received", uuid, err)
 	}
-	if err := syncDir(vol.Path); err != nil {
+	if err := atomicfile.SyncDir(vol.Path); err != nil {
 		opts.Logger.Warn("volume directory not synced after the rename", "machine", uuid, "dir", vol.Path, "err", err)
 	}
 	if err := m.AddLink(uuid, dir); err != nil {
@@ -167,34 +168,13 @@ func Receive(ctx context.Context, r io.Reader, opts ReceiveOptions) (Received, e
 			opts.Logger.Warn("machine name link failed", "machine", uuid, "unit", n, "err", err)
 			continue
 		}
-		if names, _ := m.Names(uuid); contains(names, n) {
+		if names, _ := m.Names(uuid); slices.Contains(names, n) {
 			res.Names = append(res.Names, n)
 		}
 	}
 	opts.Logger.Info("machine received", "machine", uuid, "volume", vol.Name, "dir", dir, "from", hdr.Storage,
 		"files", x.stats.Files, "bytes", x.stats.Bytes)
 	return res, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// hashReader hashes what it reads.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (hr *hashReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
-	return n, err
 }
 
 // corrupt wraps a read error of the stream: a truncated stream ends
@@ -242,15 +222,6 @@ func verifyTrailer(br *bufio.Reader, sum []byte) error {
 		return fmt.Errorf("%w: data after the trailer", ErrCorrupt)
 	}
 	return nil
-}
-
-func syncDir(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // removeAll removes a tree received in part, making its directories

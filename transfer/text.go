@@ -1,40 +1,28 @@
 package transfer
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/turku-backup/turku-storage/internal/atomicfile"
 )
 
 // SendFile writes the stream (Send) under a temporary name beside path
-// and renames it to path once complete, so a failed send leaves no file
-// that looks whole.
+// and puts it in place (atomicfile) once complete, mode 0600, so a failed
+// send leaves no file that looks whole.
 func SendFile(ctx context.Context, path string, opts SendOptions) (Sent, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.Create(path, 0o600)
 	if err != nil {
-		return Sent{}, err
+		return Sent{}, fmt.Errorf("-o %s: %w", path, err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	sent, err := Send(ctx, io.Writer(bw), opts)
+	defer f.Cleanup()
+	sent, err := Send(ctx, f, opts) // Send buffers its writes itself
 	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = f.Commit()
 	}
 	if err != nil {
 		return Sent{}, fmt.Errorf("-o %s: %w", path, err)

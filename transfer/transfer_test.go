@@ -428,3 +428,35 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+// SendFile leaves a whole stream at its path, which Receive takes, and a
+// failed send leaves no file there, nor its temporary one.
+func TestSendFile(t *testing.T) {
+	a, b := newUnit(t), newUnit(t)
+	addMachine(t, a)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web1.turku")
+	sent, err := SendFile(context.Background(), path, SendOptions{Machines: a.m, Machine: testUUID})
+	must(t, err)
+	fi, err := os.Stat(path)
+	must(t, err)
+	if fi.Size() != sent.StreamBytes {
+		t.Errorf("file has %d bytes, Send reported %d", fi.Size(), sent.StreamBytes)
+	}
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	if _, err := Receive(context.Background(), f, ReceiveOptions{Machines: b.m}); err != nil {
+		t.Errorf("receiving the file: %v", err)
+	}
+
+	failed := filepath.Join(dir, "other.turku")
+	if _, err := SendFile(context.Background(), failed, SendOptions{Machines: a.m, Machine: "0bef0a75-5a9b-43f7-a66a-7e8c6d7ad91d"}); err == nil {
+		t.Error("sending a machine with no data here succeeded")
+	}
+	entries, err := os.ReadDir(dir)
+	must(t, err)
+	if len(entries) != 1 || entries[0].Name() != "web1.turku" {
+		t.Errorf("after a failed send the directory holds %v, want only web1.turku", entries)
+	}
+}

@@ -89,8 +89,7 @@ func purgeOrphan(g *globals, cfg *config.Config, name string, yes bool) error {
 	if !yes {
 		confirm = func(what string) error { return confirmPurge(g, uuid, what) }
 	}
-	p, err := backup.Purge(backup.PurgeOptions{VarDir: cfg.VarDir, LockDir: cfg.LockDir, Volumes: daemon.BackupVolumes(cfg.Volumes),
-		Assigned: daemon.RegisteredMachines(cfg)}, uuid, confirm)
+	p, err := backup.Purge(daemon.PurgeOptions(cfg), uuid, confirm)
 	if err != nil {
 		return err
 	}

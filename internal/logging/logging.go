@@ -47,14 +47,13 @@ func Open(logFile string, o Options) (*slog.Logger, func(), error) {
 		// native protocol adds the priority and the MACHINE, UNIT,
 		// SOURCE and SNAPSHOT fields that journalctl selects on.
 		if stderrIsJournal(o.Stderr, o.JournalStream) {
-			if conn, err := net.Dial("unixgram", socket); err == nil {
-				h := &journalHandler{level: level, conn: conn, mu: &sync.Mutex{}}
-				return slog.New(h), func() { conn.Close() }, nil
+			if l, closeLog, err := openJournal(socket, level); err == nil {
+				return l, closeLog, nil
 			}
 		}
 		return slog.New(slog.NewTextHandler(o.Stderr, opts)), func() {}, nil
 	case "systemd":
-		conn, err := net.Dial("unixgram", socket)
+		l, closeLog, err := openJournal(socket, level)
 		if err != nil {
 			// Not under systemd: stderr still reaches the journal when
 			// the unit's stderr is the journal, and the operator sees it.
@@ -62,8 +61,7 @@ func Open(logFile string, o Options) (*slog.Logger, func(), error) {
 			l.Warn("log_file is systemd but the journal socket is unavailable; logging to stderr", "err", err)
 			return l, func() {}, nil
 		}
-		h := &journalHandler{level: level, conn: conn, mu: &sync.Mutex{}}
-		return slog.New(h), func() { conn.Close() }, nil
+		return l, closeLog, nil
 	case "syslog":
 		w, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "turku-storage")
 		if err != nil {
@@ -77,6 +75,17 @@ func Open(logFile string, o Options) (*slog.Logger, func(), error) {
 		}
 		return slog.New(slog.NewTextHandler(f, opts)), func() { f.Close() }, nil
 	}
+}
+
+// openJournal connects a logger to journald's native socket at socket.
+// It returns a close function.
+func openJournal(socket string, level slog.Level) (*slog.Logger, func(), error) {
+	conn, err := net.Dial("unixgram", socket)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &journalHandler{level: level, conn: conn, mu: &sync.Mutex{}}
+	return slog.New(h), func() { conn.Close() }, nil
 }
 
 // formatAttrs renders the record's message and attributes as logfmt text

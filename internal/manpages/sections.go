@@ -152,9 +152,9 @@ func entriesOr(a, b [][2]string) [][2]string {
 	return b
 }
 
-// roffEscape makes text safe as roff input lines: backslashes doubled,
-// hyphens as minus signs where they are options, and no line starting
-// with a control character.
+// roffEscape makes text safe as roff input lines: each backslash as \e,
+// every hyphen a minus sign (\-, so options and commands copy as typed),
+// and no line starting with a control character.
 func roffEscape(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
 	s = strings.ReplaceAll(s, "-", `\-`)
