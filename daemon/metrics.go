@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +16,6 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/config"
 	"github.com/turku-backup/turku-storage/monitor"
-	"github.com/turku-backup/turku-storage/registry"
 )
 
 // newMonitor builds the live state serve reports into: volumes (as
@@ -40,13 +38,14 @@ func newMonitor(cfg *config.Config, volumes func() []config.Volume, spool func()
 }
 
 // seedMonitor seeds the live state from the disk (backup.Seed), with the
-// unit names of the key cache.
+// unit names of the assigned machines the state already holds (from the
+// key cache loaded at start, or a refresh since): the cache is not read
+// a second time.
 func seedMonitor(ctx context.Context, state *monitor.State, cfg *config.Config, log *slog.Logger) {
-	units := map[string]string{}
-	if c, err := registry.LoadCache(filepath.Join(cfg.VarDir, registry.CacheFile)); err == nil {
-		for uuid, m := range c.Machines {
-			units[uuid] = m.UnitName
-		}
+	assigned, _ := state.Assigned()
+	units := make(map[string]string, len(assigned))
+	for uuid, a := range assigned {
+		units[uuid] = a.Unit
 	}
 	backup.Seed(ctx, state, cfg.VarDir, cfg.Location, units, log)
 }
