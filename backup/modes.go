@@ -30,7 +30,7 @@ func (e *Engine) SecureDirs() error {
 		errs = append(errs, err)
 	}
 	for _, ent := range entries {
-		if !looksLikeUUID(ent.Name()) {
+		if !IsUUID(ent.Name()) {
 			continue // name links point at a UUID link, not a directory
 		}
 		dir, err := e.readMachineLink(ent.Name())

@@ -86,8 +86,8 @@ func machineLinkName(env, service, unit string) (string, error) {
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// looksLikeUUID reports whether s has the shape of a machine UUID.
-func looksLikeUUID(s string) bool { return uuidRE.MatchString(s) }
+// IsUUID reports whether s has the shape of a machine UUID.
+func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 
 // checkUsername returns an error if an rsync login cannot be put in an
 // rsync:// URL unambiguously.

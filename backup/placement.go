@@ -239,7 +239,7 @@ func (e *Engine) placeMachine(uuid string) (string, error) {
 // not a real file, not a registered machine's name, and no name that
 // looks like a UUID, so a unit name cannot hijack another machine.
 func (e *Engine) linkMachineName(uuid, name string) error {
-	if name == uuid || looksLikeUUID(name) {
+	if name == uuid || IsUUID(name) {
 		e.log.Warn("machine name link skipped: name looks like a UUID", "machine", uuid, "unit", name)
 		return nil
 	}

@@ -4,9 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/turku-backup/turku-storage/backup"
 )
 
 // The stream (docs/operations.md, "The transfer stream") is a POSIX
@@ -43,8 +44,6 @@ type Header struct {
 	Created time.Time `json:"created"`
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 func (h Header) check() error {
 	if h.Format != formatName {
 		return fmt.Errorf("not a turku-storage transfer stream (format %q)", h.Format)
@@ -52,7 +51,7 @@ func (h Header) check() error {
 	if h.Version != formatVersion {
 		return fmt.Errorf("transfer stream version %d: this turku-storage reads version %d", h.Version, formatVersion)
 	}
-	if !uuidRE.MatchString(h.Machine) {
+	if !backup.IsUUID(h.Machine) {
 		return fmt.Errorf("transfer stream names machine %q, not a UUID", h.Machine)
 	}
 	for _, n := range h.Names {

@@ -84,7 +84,7 @@ func Send(ctx context.Context, w io.Writer, opts SendOptions) (Sent, error) {
 		opts.Now = time.Now
 	}
 	uuid := opts.Machine
-	if !uuidRE.MatchString(uuid) {
+	if !backup.IsUUID(uuid) {
 		return Sent{}, fmt.Errorf("machine %q: not a UUID", uuid)
 	}
 	unlock, err := opts.Machines.Lock(uuid)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,10 +15,6 @@ import (
 	"github.com/turku-backup/turku-storage/backup"
 	"github.com/turku-backup/turku-storage/history"
 )
-
-// uuidRE is a machine UUID's shape; anything else in /machine/ is not
-// found before anything is read.
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // maxAttempts is how many recent attempts a machine page lists.
 const maxAttempts = 100
@@ -167,10 +162,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// machineUUID returns the request's machine, or "" when it is not a UUID.
+// machineUUID returns the request's machine, or "" when it is not a UUID
+// (anything else in /machine/ is not found before anything is read).
 func machineUUID(r *http.Request) string {
 	uuid := r.PathValue("uuid")
-	if !uuidRE.MatchString(uuid) {
+	if !backup.IsUUID(uuid) {
 		return ""
 	}
 	return uuid
